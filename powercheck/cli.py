@@ -1,0 +1,113 @@
+"""Command line: ``powercheck screen|policy|region``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from powercheck import __version__
+
+
+def _load(args: argparse.Namespace):
+    from powercheck.demo import demo_region_dir
+    from powercheck.loadflow.region import GridRegion
+    from powercheck.rules.policy import load_policy
+
+    policy = load_policy(args.policy)
+    grid = Path(args.grid) if args.grid else demo_region_dir()
+
+    def say(message: str) -> None:
+        if not args.quiet:
+            print(f"grid model: {message}", file=sys.stderr)
+
+    region = GridRegion.load(grid, cache_dir=args.cache_dir, progress=say)
+    return region, policy
+
+
+def cmd_screen(args: argparse.Namespace) -> int:
+    from powercheck.rules.engine import Assessor
+    from powercheck.screen import ProgressBar, count_records, screen_file
+
+    path = Path(args.notifications)
+    if not path.is_file():
+        print(f"powercheck screen: notifications file {path} not found", file=sys.stderr)
+        return 2
+    region, policy = _load(args)
+    assessor = Assessor(region, policy)
+    bar = ProgressBar(count_records(path), enabled=not args.quiet and not args.no_progress)
+    summary = screen_file(path, assessor, args.out, chunk_size=args.chunk_size, progress=bar.update)
+    bar.close()
+    print(f"region {region.name} ({region.version}), policy {policy.id} {policy.version} ({policy.hash})")
+    print(summary.table())
+    return 0
+
+
+def cmd_policy(args: argparse.Namespace) -> int:
+    from powercheck.rules.policy import load_policy
+
+    policy = load_policy(args.policy)
+    summary = policy.summary()
+    if args.json:
+        print(json.dumps(summary, indent=2, ensure_ascii=False))
+        return 0
+    print(f"policy {policy.id} {policy.version} (hash {policy.hash}) from {policy.source_path}")
+    for key, param in policy.params.items():
+        value = param.value if not isinstance(param.value, dict) else "{...}"
+        flag = "  ASSUMPTION" if param.is_assumption else ""
+        print(f"  [{param.tag.value:>1}] {key} = {value} {param.unit}{flag}")
+    print(f"unverified assumptions ([R]): {', '.join(summary['assumptions'])}")
+    return 0
+
+
+def cmd_region(args: argparse.Namespace) -> int:
+    region, _ = _load(args)
+    print(json.dumps(region.summary(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="powercheck", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"powercheck {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--grid", help="region directory with region.toml (default: the embedded demo region)")
+        p.add_argument("--policy", help="policy TOML (default: the packaged policy)")
+        p.add_argument("--cache-dir", help="where precomputed grid arrays are cached (default: ~/.cache/powercheck)")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+    screen = sub.add_parser("screen", help="decide a file of notifications (.jsonl or .parquet)")
+    screen.add_argument("notifications", help="notifications file (.jsonl or .parquet)")
+    screen.add_argument("--out", default="decisions.parquet", help="decisions Parquet file (default: %(default)s)")
+    screen.add_argument("--chunk-size", type=int, default=512, help="notifications decided per vectorised batch")
+    screen.add_argument("--no-progress", action="store_true", help="no progress bar")
+    common(screen)
+    screen.set_defaults(func=cmd_screen)
+
+    pol = sub.add_parser("policy", help="show the active policy and its assumptions")
+    pol.add_argument("--policy", help="policy TOML (default: the packaged policy)")
+    pol.add_argument("--json", action="store_true")
+    pol.set_defaults(func=cmd_policy)
+
+    reg = sub.add_parser("region", help="load a region (building its cache) and show a summary")
+    common(reg)
+    reg.set_defaults(func=cmd_region)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        # bad input files (policy, region, notifications): one clear line, no traceback
+        print(f"powercheck {args.command}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,242 @@
+"""Reading notifications and writing decisions (JSON Lines and Parquet).
+
+Reading never stops at a bad record: every input record comes back as an
+:class:`InputRecord`, either with a validated ``Notification`` or with the
+field-named validation errors, so a batch keeps everything that was valid and
+reports the rest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import ValidationError
+
+from powercheck.models import Decision, Notification, describe_validation_error
+
+
+@dataclass
+class InputRecord:
+    """One record of an input file."""
+
+    line: int
+    """1-based line (JSONL) or row (Parquet) number."""
+    notification: Notification | None = None
+    errors: list[str] = field(default_factory=list)
+    raw_id: str | None = None
+    raw_revision: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.notification is not None
+
+
+def _drop_nulls(value: Any) -> Any:
+    """Parquet gives None for absent optional fields: drop them so model defaults apply."""
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nulls(v) for v in value]
+    return value
+
+
+def parse_record(line: int, data: Any) -> InputRecord:
+    """Validate one decoded record."""
+    if not isinstance(data, dict):
+        return InputRecord(line=line, errors=[f"(root): expected a JSON object, got {type(data).__name__}"])
+    raw_id = data.get("notification_id")
+    raw_rev = data.get("revision")
+    record = InputRecord(
+        line=line,
+        raw_id=raw_id if isinstance(raw_id, str) and raw_id else None,
+        raw_revision=raw_rev if isinstance(raw_rev, int) and not isinstance(raw_rev, bool) else None,
+    )
+    try:
+        record.notification = Notification.model_validate(data)
+    except ValidationError as exc:
+        record.errors = describe_validation_error(exc)
+    return record
+
+
+def iter_jsonl(path: Path) -> Iterator[InputRecord]:
+    with open(path, encoding="utf-8") as fh:
+        for number, text in enumerate(fh, start=1):
+            if not text.strip():
+                continue
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as exc:
+                yield InputRecord(line=number, errors=[f"(line): not valid JSON ({exc.msg} at column {exc.colno})"])
+                continue
+            yield parse_record(number, data)
+
+
+def iter_parquet(path: Path) -> Iterator[InputRecord]:
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ValueError(f"{path}: not a readable Parquet file ({exc})") from None
+    number = 0
+    for batch in parquet.iter_batches(batch_size=4096):
+        for row in batch.to_pylist():
+            number += 1
+            yield parse_record(number, _drop_nulls(row))
+
+
+def read_notifications(path: str | Path) -> Iterator[InputRecord]:
+    """Records of a ``.jsonl``/``.ndjson``/``.json`` (JSON Lines) or ``.parquet`` file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"notifications file {path} not found")
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return iter_jsonl(path)
+    if suffix in (".parquet", ".pq"):
+        return iter_parquet(path)
+    raise ValueError(f"{path}: unknown notifications format {suffix!r} (use .jsonl or .parquet)")
+
+
+def write_notifications_parquet(notifications: Sequence[Notification], path: str | Path) -> None:
+    """Write notifications as Parquet with the nested structure of the JSON form."""
+    rows = [n.model_dump(mode="json") for n in notifications]
+    pq.write_table(pa.Table.from_pylist(rows), path)
+
+
+CHECK_TYPE = pa.struct(
+    [
+        ("rule_id", pa.string()),
+        ("name", pa.string()),
+        ("status", pa.string()),
+        ("value", pa.float64()),
+        ("limit", pa.float64()),
+        ("limit_kind", pa.string()),
+        ("margin", pa.float64()),
+        ("unit", pa.string()),
+        ("limit_key", pa.string()),
+        ("assumptions", pa.list_(pa.string())),
+        ("detail", pa.string()),
+    ]
+)
+
+DECISION_SCHEMA = pa.schema(
+    [
+        ("notification_id", pa.string()),
+        ("revision", pa.int64()),
+        ("source_line", pa.int64()),
+        ("metering_point_id", pa.string()),
+        ("job_type", pa.string()),
+        ("outcome", pa.string()),
+        ("score", pa.float64()),
+        ("reasons", pa.list_(pa.string())),
+        ("checks", pa.list_(CHECK_TYPE)),
+        ("n_fail", pa.int64()),
+        ("n_not_evaluated", pa.int64()),
+        ("network_id", pa.string()),
+        ("bus", pa.int64()),
+        ("assumptions", pa.list_(pa.string())),
+        ("policy_id", pa.string()),
+        ("policy_version", pa.string()),
+        ("policy_hash", pa.string()),
+        ("grid_model_version", pa.string()),
+        ("input_hash", pa.string()),
+        ("engine_version", pa.string()),
+        ("decided_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+def decision_row(decision: Decision, source_line: int | None = None) -> dict[str, Any]:
+    """Flat dict of a decision matching ``DECISION_SCHEMA``."""
+    checks = [
+        {
+            "rule_id": c.rule_id,
+            "name": c.name,
+            "status": str(c.status),
+            "value": c.value,
+            "limit": c.limit,
+            "limit_kind": str(c.limit_kind),
+            "margin": c.margin,
+            "unit": c.unit,
+            "limit_key": c.limit_key,
+            "assumptions": list(c.assumptions),
+            "detail": c.detail,
+        }
+        for c in decision.checks
+    ]
+    return {
+        "notification_id": decision.notification_id,
+        "revision": decision.revision,
+        "source_line": source_line,
+        "metering_point_id": decision.metering_point_id,
+        "job_type": decision.job_type,
+        "outcome": str(decision.outcome),
+        "score": decision.score,
+        "reasons": list(decision.reasons),
+        "checks": checks,
+        "n_fail": sum(1 for c in decision.checks if str(c.status) == "fail"),
+        "n_not_evaluated": sum(1 for c in decision.checks if str(c.status) == "not_evaluated"),
+        "network_id": decision.network_id,
+        "bus": decision.bus,
+        "assumptions": list(decision.assumptions),
+        "policy_id": decision.policy_id,
+        "policy_version": decision.policy_version,
+        "policy_hash": decision.policy_hash,
+        "grid_model_version": decision.grid_model_version,
+        "input_hash": decision.input_hash,
+        "engine_version": decision.engine_version,
+        "decided_at": decision.decided_at,
+    }
+
+
+class DecisionWriter:
+    """Streams decisions to a Parquet file in row groups (so a long batch is written as it goes).
+
+    The file is written under a temporary name and moved into place by :meth:`close`,
+    so a reader never sees a half-written file.
+    """
+
+    def __init__(self, path: str | Path, row_group_size: int = 1024):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.path.with_name(self.path.name + ".partial")
+        self._writer = pq.ParquetWriter(self._tmp, DECISION_SCHEMA)
+        self._buffer: list[dict[str, Any]] = []
+        self._row_group_size = row_group_size
+        self.count = 0
+
+    def write(self, decision: Decision, source_line: int | None = None) -> None:
+        self._buffer.append(decision_row(decision, source_line))
+        self.count += 1
+        if len(self._buffer) >= self._row_group_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._buffer:
+            self._writer.write_table(pa.Table.from_pylist(self._buffer, schema=DECISION_SCHEMA))
+            self._buffer = []
+
+    def close(self) -> None:
+        self.flush()
+        self._writer.close()
+        self._tmp.replace(self.path)
+
+    def __enter__(self) -> DecisionWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self.close()
+        else:
+            self.flush()
+            self._writer.close()
+            # keep what was decided: the partial file stays next to the target for inspection
+
+
+def read_decisions(path: str | Path) -> pa.Table:
+    return pq.read_table(path)

@@ -1,0 +1,1 @@
+"""LV feeder models: loading pandapower networks, per-bus precomputation, caching."""

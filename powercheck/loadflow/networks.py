@@ -1,0 +1,269 @@
+"""Getting pandapower LV networks and completing them for short-circuit work.
+
+Sources
+-------
+A network comes from a pandapower JSON file or from one of pandapower's own LV
+networks, named ``pandapower:<name>``:
+
+========================================  ==========================================
+name                                      pandapower function
+========================================  ==========================================
+kerber_landnetz_freileitung_1/2           ``create_kerber_landnetz_freileitung_1/2``
+kerber_landnetz_kabel_1/2                 ``create_kerber_landnetz_kabel_1/2``
+kerber_dorfnetz                           ``create_kerber_dorfnetz``
+kerber_vorstadtnetz_kabel_1/2             ``create_kerber_vorstadtnetz_kabel_1/2`` (seeded: the
+                                          generator draws cable types from ``random``)
+dickert_lv_network                        ``create_dickert_lv_network``
+lv_schutterwald                           the packaged JSON (pandapower's loader fails on
+                                          its missing trafo vector_group column)
+ieee_european_lv_asymmetric               ``ieee_european_lv_asymmetric``
+========================================  ==========================================
+
+Completion
+----------
+pandapower's short-circuit and unbalanced solvers need data the example networks
+lack (MV source short-circuit power, zero-sequence impedances, conductor end
+temperature, a vector group without clock number). :func:`complete_network`
+fills exactly the missing items from the grid defaults (``grid_defaults.toml``)
+and returns the keys it used, so decisions can name them.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import random
+import tomllib
+import warnings
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandapower as pp
+import pandapower.networks as pn
+
+from powercheck.params import Param
+
+PANDAPOWER_PREFIX = "pandapower:"
+
+
+class GridModelError(ValueError):
+    """A network or customer index cannot be used; the message names the item."""
+
+
+def _schutterwald(**kwargs: Any) -> pp.pandapowerNet:
+    net = pp.from_json(os.path.join(pp.pp_dir, "networks", "lv_schutterwald.json"))
+    if not kwargs.get("include_heat_pumps", False):
+        net.load = net.load[net.load["type"] != "HP"]
+    return net
+
+
+def _seeded(fn: Callable[..., pp.pandapowerNet]) -> Callable[..., pp.pandapowerNet]:
+    def build(seed: int = 0, **kwargs: Any) -> pp.pandapowerNet:
+        state = random.getstate()
+        random.seed(seed)
+        try:
+            return fn(**kwargs)
+        finally:
+            random.setstate(state)
+
+    return build
+
+
+PANDAPOWER_NETWORKS: dict[str, Callable[..., pp.pandapowerNet]] = {
+    "kerber_landnetz_freileitung_1": pn.create_kerber_landnetz_freileitung_1,
+    "kerber_landnetz_freileitung_2": pn.create_kerber_landnetz_freileitung_2,
+    "kerber_landnetz_kabel_1": pn.create_kerber_landnetz_kabel_1,
+    "kerber_landnetz_kabel_2": pn.create_kerber_landnetz_kabel_2,
+    "kerber_dorfnetz": pn.create_kerber_dorfnetz,
+    "kerber_vorstadtnetz_kabel_1": _seeded(pn.create_kerber_vorstadtnetz_kabel_1),
+    "kerber_vorstadtnetz_kabel_2": _seeded(pn.create_kerber_vorstadtnetz_kabel_2),
+    "dickert_lv_network": pn.create_dickert_lv_network,
+    "lv_schutterwald": _schutterwald,
+    "ieee_european_lv_asymmetric": pn.ieee_european_lv_asymmetric,
+}
+
+
+def load_grid_defaults(overrides: dict[str, Any] | None = None) -> dict[str, Param]:
+    """The packaged grid defaults, with a region's overrides applied (validated)."""
+    text = resources.files("powercheck.loadflow").joinpath("grid_defaults.toml").read_text(encoding="utf-8")
+    raw = tomllib.loads(text)
+    defaults = {key: Param.model_validate(table) for key, table in raw.items()}
+    for key, table in (overrides or {}).items():
+        if key not in defaults:
+            raise GridModelError(f"defaults.{key}: unknown grid default (known: {', '.join(sorted(defaults))})")
+        try:
+            defaults[key] = Param.model_validate(table)
+        except Exception as exc:  # pydantic ValidationError
+            raise GridModelError(f"defaults.{key}: {exc}") from None
+    return defaults
+
+
+def source_fingerprint(source: str, base_dir: Path | None, kwargs: dict[str, Any]) -> str:
+    """A hash that changes when the network's content changes (file bytes, or name+kwargs+pandapower version)."""
+    h = hashlib.sha256()
+    if source.startswith(PANDAPOWER_PREFIX):
+        h.update(f"{source}|{sorted(kwargs.items())!r}|pandapower {pp.__version__}".encode())
+    else:
+        path = _resolve(source, base_dir)
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _resolve(source: str, base_dir: Path | None) -> Path:
+    path = Path(source)
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    if not path.is_file():
+        raise GridModelError(f"network source {source!r}: file {path} not found")
+    return path
+
+
+def load_source(source: str, base_dir: Path | None = None, kwargs: dict[str, Any] | None = None) -> pp.pandapowerNet:
+    """Load a network from a JSON path or a ``pandapower:<name>`` source."""
+    kwargs = dict(kwargs or {})
+    if source.startswith(PANDAPOWER_PREFIX):
+        name = source[len(PANDAPOWER_PREFIX) :]
+        try:
+            factory = PANDAPOWER_NETWORKS[name]
+        except KeyError:
+            known = ", ".join(sorted(PANDAPOWER_NETWORKS))
+            raise GridModelError(f"network source {source!r}: unknown pandapower network (known: {known})") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                return factory(**kwargs)
+            except TypeError as exc:
+                raise GridModelError(f"network source {source!r}: bad arguments {kwargs}: {exc}") from None
+    path = _resolve(source, base_dir)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return pp.from_json(str(path))
+    except Exception as exc:
+        raise GridModelError(f"network source {source!r}: not a pandapower JSON network ({exc})") from None
+
+
+def rescale_lv_voltage(net: pp.pandapowerNet, lv_kv: float) -> None:
+    """Move every LV bus (< 1 kV) and transformer LV winding to ``lv_kv``, in place.
+
+    Used to turn a 400 V example network into a 230 V IT network with the same
+    cables and transformers (the same impedances at a lower voltage, so a weaker
+    grid, as Norwegian 230 V IT grids are).
+    """
+    lv = net.bus.vn_kv < 1.0
+    net.bus.loc[lv, "vn_kv"] = lv_kv
+    lv_trafo = net.trafo.vn_lv_kv < 1.0
+    net.trafo.loc[lv_trafo, "vn_lv_kv"] = lv_kv
+    if "std_type" in net.trafo:
+        net.trafo.loc[lv_trafo, "std_type"] = None
+
+
+def _missing(df: Any, column: str) -> np.ndarray:
+    if column not in df.columns:
+        return np.ones(len(df), dtype=bool)
+    values = df[column]
+    if values.dtype == object:
+        return values.isna().to_numpy() | (values.astype(str).str.strip() == "")
+    return values.isna().to_numpy()
+
+
+def complete_network(net: pp.pandapowerNet, defaults: dict[str, Param]) -> list[str]:
+    """Fill data pandapower's short-circuit and 3-phase solvers need, in place.
+
+    Only missing values are filled. Returns the grid-default keys that were used.
+    """
+    used: set[str] = set()
+
+    def fill(df: Any, column: str, value: Any, key: str) -> None:
+        mask = _missing(df, column)
+        if mask.any():
+            if column not in df.columns:
+                df[column] = np.nan if not isinstance(value, str) else None
+            df.loc[mask, column] = value
+            used.add(key)
+
+    def v(key: str) -> Any:
+        return defaults[key].value
+
+    eg = net.ext_grid
+    fill(eg, "s_sc_max_mva", v("ext_grid_s_sc_max_mva"), "ext_grid_s_sc_max_mva")
+    fill(eg, "s_sc_min_mva", v("ext_grid_s_sc_min_mva"), "ext_grid_s_sc_min_mva")
+    for col in ("rx_max", "rx_min"):
+        fill(eg, col, v("ext_grid_rx"), "ext_grid_rx")
+    for col in ("x0x_max", "x0x_min"):
+        fill(eg, col, v("ext_grid_x0x"), "ext_grid_x0x")
+    for col in ("r0x0_max", "r0x0_min"):
+        fill(eg, col, v("ext_grid_r0x0"), "ext_grid_r0x0")
+
+    line = net.line
+    fill(line, "endtemp_degree", v("line_endtemp_degree"), "line_endtemp_degree")
+    if _missing(line, "r0_ohm_per_km").any():
+        mask = _missing(line, "r0_ohm_per_km")
+        if "r0_ohm_per_km" not in line.columns:
+            line["r0_ohm_per_km"] = np.nan
+        line.loc[mask, "r0_ohm_per_km"] = line.loc[mask, "r_ohm_per_km"] * v("line_r0_r1_ratio")
+        used.add("line_r0_r1_ratio")
+    if _missing(line, "x0_ohm_per_km").any():
+        mask = _missing(line, "x0_ohm_per_km")
+        if "x0_ohm_per_km" not in line.columns:
+            line["x0_ohm_per_km"] = np.nan
+        line.loc[mask, "x0_ohm_per_km"] = line.loc[mask, "x_ohm_per_km"] * v("line_x0_x1_ratio")
+        used.add("line_x0_x1_ratio")
+    if _missing(line, "c0_nf_per_km").any():
+        mask = _missing(line, "c0_nf_per_km")
+        if "c0_nf_per_km" not in line.columns:
+            line["c0_nf_per_km"] = np.nan
+        line.loc[mask, "c0_nf_per_km"] = line.loc[mask, "c_nf_per_km"]
+
+    trafo = net.trafo
+    if len(trafo):
+        if "vector_group" not in trafo.columns:
+            trafo["vector_group"] = None
+        groups = trafo["vector_group"].astype(object)
+        normalised = []
+        for g in groups:
+            if g is None or (isinstance(g, float) and np.isnan(g)) or str(g).strip() == "":
+                normalised.append(v("trafo_vector_group"))
+                used.add("trafo_vector_group")
+            else:
+                stripped = str(g).rstrip("0123456789")
+                if stripped != str(g):
+                    used.add("trafo_vector_group")
+                normalised.append(stripped)
+        trafo["vector_group"] = normalised
+        if _missing(trafo, "vk0_percent").any():
+            mask = _missing(trafo, "vk0_percent")
+            if "vk0_percent" not in trafo.columns:
+                trafo["vk0_percent"] = np.nan
+            trafo.loc[mask, "vk0_percent"] = trafo.loc[mask, "vk_percent"] * v("trafo_vk0_ratio")
+            used.add("trafo_vk0_ratio")
+        if _missing(trafo, "vkr0_percent").any():
+            mask = _missing(trafo, "vkr0_percent")
+            if "vkr0_percent" not in trafo.columns:
+                trafo["vkr0_percent"] = np.nan
+            trafo.loc[mask, "vkr0_percent"] = trafo.loc[mask, "vkr_percent"] * v("trafo_vk0_ratio")
+            used.add("trafo_vk0_ratio")
+        for col, value in (("mag0_percent", 100.0), ("mag0_rx", 0.0), ("si0_hv_partial", 0.9)):
+            mask = _missing(trafo, col)
+            if mask.any():
+                if col not in trafo.columns:
+                    trafo[col] = np.nan
+                trafo.loc[mask, col] = value
+        for col in ("vk_percent", "vkr_percent", "sn_mva"):
+            bad = trafo[col].isna() | (trafo[col] <= 0) if col != "vkr_percent" else trafo[col].isna()
+            if bad.any():
+                raise GridModelError(f"trafo {trafo.index[bad][0]}: {col} missing or not positive")
+    for col in ("r_ohm_per_km", "x_ohm_per_km", "length_km", "max_i_ka"):
+        bad = line[col].isna() | (line[col] < 0)
+        if bad.any():
+            raise GridModelError(f"line {line.index[bad][0]}: {col} missing or negative")
+    return sorted(used)
+
+
+def prepared_copy(net: pp.pandapowerNet) -> pp.pandapowerNet:
+    """A deep copy safe to modify (scaling, extra loads)."""
+    return copy.deepcopy(net)

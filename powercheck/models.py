@@ -1,0 +1,289 @@
+"""Input and output models: what an installer notifies and what powercheck decides.
+
+``Notification`` mirrors what Nordic DSOs receive from installers through
+Elsmart-style systems ("melding om installasjonsarbeid"): the job type, the
+customer point (18-digit GS1 metering point id), the network system, the main
+fuse (OV, overbelastningsvern) and meter fuse (MV, målervern) before and after
+the work, an optional power budget (effektbudsjett) and the appliances the job
+adds.
+
+Field-level validation is strict (types, ranges, GS1 check digit, a neutral-less
+IT system cannot take L-N loads). Whether a *valid* notification carries
+everything its job type needs is a policy question answered by
+``powercheck.rules``: missing data gives ``reject_incomplete``, never an approval.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from powercheck.gs1 import validate_gsrn
+
+
+class JobType(StrEnum):
+    """Notification (melding) types the engine understands."""
+
+    NEW_CONNECTION = "new_connection"
+    """Ny tilknytning: a new customer point."""
+    OV_MV_CHANGE = "ov_mv_change"
+    """Endring av OV/MV: main fuse and/or meter fuse size change (incl. 1- to 3-phase)."""
+    EV_CHARGER = "ev_charger"
+    """EV charger (notifiable above 20 A single phase)."""
+    PV = "pv"
+    """PV / production (notifiable above 800 W inverter AC output)."""
+    BATTERY = "battery"
+    """Battery storage (usually with PV)."""
+    HEAT_PUMP = "heat_pump"
+    MOTOR = "motor"
+    """Motor or other challenging appliance (utfordrende elektrisk apparat)."""
+    TEMPORARY_SUPPLY = "temporary_supply"
+    """Temporary construction supply (byggestrøm)."""
+    RECONNECTION = "reconnection"
+    """Reconnection of an installation disconnected for more than 3 years."""
+
+
+class NetworkSystem(StrEnum):
+    """Norwegian LV distribution systems."""
+
+    IT_230 = "IT_230"
+    """230 V IT: 3 wires, no neutral, single-phase loads connected line-to-line."""
+    TN_400 = "TN_400"
+    """400/230 V TN: 4 wires, single-phase loads line-to-neutral at 230 V."""
+
+
+class Connection(StrEnum):
+    """How an appliance is connected."""
+
+    L_N = "L-N"
+    L_L = "L-L"
+    THREE_PHASE = "3ph"
+
+
+class SupplyPhases(StrEnum):
+    """Phases of the customer's service connection after the work."""
+
+    SINGLE = "1ph"
+    """Two conductors: L-L in IT 230 V, L-N in TN 400 V."""
+    THREE = "3ph"
+
+
+class ApplianceKind(StrEnum):
+    EV_CHARGER = "ev_charger"
+    PV_INVERTER = "pv_inverter"
+    BATTERY_INVERTER = "battery_inverter"
+    HEAT_PUMP = "heat_pump"
+    MOTOR = "motor"
+    WATER_HEATER = "water_heater"
+    WELDER = "welder"
+    OTHER = "other"
+
+    @property
+    def generates(self) -> bool:
+        """True for kinds that can export power to the grid."""
+        return self in (ApplianceKind.PV_INVERTER, ApplianceKind.BATTERY_INVERTER)
+
+    @property
+    def consumes(self) -> bool:
+        """True for kinds that draw power (a battery does both)."""
+        return self is not ApplianceKind.PV_INVERTER
+
+
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+FuseAmps = Annotated[float, Field(gt=0, le=4000, allow_inf_nan=False, description="Fuse rating [A]")]
+
+
+class Appliance(BaseModel):
+    """One appliance (or a group of identical ones) that the job adds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: ApplianceKind
+    rated_kw: PositiveFloat = Field(
+        le=2000, description="Rated active power [kW]; for PV/battery the inverter AC rating"
+    )
+    connection: Connection
+    cos_phi: float | None = Field(
+        default=None, gt=0, le=1, allow_inf_nan=False, description="Power factor at rated power [-]"
+    )
+    start_current_ratio: float | None = Field(
+        default=None, ge=1, le=20, allow_inf_nan=False, description="Starting current / rated current [-]"
+    )
+    cos_phi_start: float | None = Field(
+        default=None, gt=0, le=1, allow_inf_nan=False, description="Power factor during start [-]"
+    )
+    starts_per_hour: float | None = Field(
+        default=None, ge=0, le=3600, allow_inf_nan=False, description="Starts or switching events per hour [1/h]"
+    )
+    quantity: int = Field(default=1, ge=1, le=1000)
+    description: str | None = Field(default=None, max_length=200)
+
+
+class PowerBudget(BaseModel):
+    """The installer's power budget (effektbudsjett) for the installation after the work."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_demand_kw: float = Field(ge=0, le=5000, allow_inf_nan=False, description="Expected maximum demand [kW]")
+    max_export_kw: float = Field(
+        default=0.0, ge=0, le=5000, allow_inf_nan=False, description="Expected maximum export [kW]"
+    )
+    cos_phi: float | None = Field(default=None, gt=0, le=1, allow_inf_nan=False)
+
+
+class Notification(BaseModel):
+    """A notification from an installer, as received by the DSO."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    notification_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-/]+$")
+    revision: int = Field(default=1, ge=1, le=10_000)
+    job_type: JobType
+    metering_point_id: str = Field(description="18-digit GS1 metering point id (målepunkt-ID)")
+    network_system: NetworkSystem
+    supply_phases: SupplyPhases = SupplyPhases.THREE
+    main_fuse_before_a: FuseAmps | None = None
+    main_fuse_after_a: FuseAmps | None = None
+    meter_fuse_before_a: FuseAmps | None = None
+    meter_fuse_after_a: FuseAmps | None = None
+    power_budget: PowerBudget | None = None
+    appliances: list[Appliance] = Field(default_factory=list, max_length=200)
+    submitted_at: datetime | None = None
+    installer_id: str | None = Field(default=None, max_length=64)
+    comment: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("metering_point_id")
+    @classmethod
+    def _check_gsrn(cls, value: str) -> str:
+        return validate_gsrn(value)
+
+    @field_validator("appliances")
+    @classmethod
+    def _connections_fit_system(cls, appliances: list[Appliance], info: ValidationInfo) -> list[Appliance]:
+        system = info.data.get("network_system")
+        if system is NetworkSystem.IT_230:
+            for i, appliance in enumerate(appliances):
+                if appliance.connection is Connection.L_N:
+                    raise ValueError(
+                        f"appliances[{i}].connection: L-N is impossible in an IT 230 V system "
+                        "(no neutral); single-phase appliances are connected L-L"
+                    )
+        return appliances
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.notification_id, self.revision)
+
+    def input_hash(self) -> str:
+        """SHA-256 of the canonical JSON form of the notification."""
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class Outcome(StrEnum):
+    AUTO_APPROVE = "auto_approve"
+    ESCALATE = "escalate"
+    REJECT_INCOMPLETE = "reject_incomplete"
+
+
+class CheckStatus(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    NOT_EVALUATED = "not_evaluated"
+    """The check applies but could not be computed (missing grid data etc.): never approves."""
+
+
+class LimitKind(StrEnum):
+    MAX = "max"
+    """value must not exceed limit; margin = limit - value."""
+    MIN = "min"
+    """value must reach limit; margin = value - limit."""
+
+
+class CheckResult(BaseModel):
+    """One rule evaluated for one notification."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rule_id: str
+    name: str
+    status: CheckStatus
+    value: float | None = None
+    limit: float | None = None
+    limit_kind: LimitKind = LimitKind.MAX
+    margin: float | None = Field(default=None, description="Distance to the limit in the unit; >= 0 passes")
+    unit: str = ""
+    margin_scale: float | None = Field(
+        default=None,
+        description="What the margin is measured against for relative_margin (default |limit|; "
+        "for voltage-band checks the distance from nominal to the limit)",
+    )
+    limit_key: str | None = Field(default=None, description="Policy key the limit comes from")
+    assumptions: list[str] = Field(
+        default_factory=list, description="Policy/grid keys of unsourced ([R]) values this result depends on"
+    )
+    detail: str = ""
+
+    @property
+    def relative_margin(self) -> float | None:
+        """margin / margin_scale (default |limit|): 0 at the limit, negative beyond it."""
+        if self.margin is None or self.limit is None:
+            return None
+        scale = self.margin_scale if self.margin_scale is not None else abs(self.limit)
+        if scale == 0:
+            return None
+        return self.margin / scale
+
+
+class Decision(BaseModel):
+    """The engine's answer for one notification."""
+
+    model_config = ConfigDict(frozen=True)
+
+    notification_id: str
+    revision: int = 1
+    metering_point_id: str | None = None
+    job_type: str | None = None
+    outcome: Outcome
+    reasons: list[str] = Field(default_factory=list)
+    checks: list[CheckResult] = Field(default_factory=list)
+    score: float | None = Field(
+        default=None, description="Smallest relative margin over the evaluated checks (< 0: a limit is exceeded)"
+    )
+    policy_id: str
+    policy_version: str
+    policy_hash: str
+    grid_model_version: str | None = None
+    network_id: str | None = None
+    bus: int | None = None
+    assumptions: list[str] = Field(default_factory=list)
+    input_hash: str | None = None
+    engine_version: str
+    decided_at: datetime
+
+    def check(self, rule_id: str) -> CheckResult:
+        """The first check with this rule id (KeyError if absent)."""
+        for check in self.checks:
+            if check.rule_id == rule_id:
+                return check
+        raise KeyError(rule_id)
+
+    def checks_for(self, rule_id: str) -> list[CheckResult]:
+        return [c for c in self.checks if c.rule_id == rule_id]
+
+
+def describe_validation_error(exc: Any) -> list[str]:
+    """Turn a pydantic ValidationError into 'field.path: message' strings."""
+    messages = []
+    for err in exc.errors():
+        loc = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in err["loc"]).replace(".[", "[")
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        messages.append(f"{loc or '(root)'}: {msg}")
+    return messages

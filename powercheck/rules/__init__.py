@@ -1,0 +1,1 @@
+"""Policy (limits with sources) and the rule checks that turn kernel results into decisions."""

@@ -1,0 +1,160 @@
+"""Batch screening: a file of notifications in, a Parquet file of decisions out."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import pyarrow.parquet as pq
+
+from powercheck.io import DecisionWriter, InputRecord, read_notifications
+from powercheck.models import CheckStatus, Decision
+from powercheck.rules.engine import Assessor
+
+
+@dataclass
+class ScreenSummary:
+    """Counts from one screening run."""
+
+    records: int = 0
+    invalid: int = 0
+    outcomes: Counter = field(default_factory=Counter)
+    by_job: Counter = field(default_factory=Counter)
+    failed_rules: Counter = field(default_factory=Counter)
+    not_evaluated_rules: Counter = field(default_factory=Counter)
+    duplicates: int = 0
+    seconds: float = 0.0
+    out: str = ""
+
+    def add(self, decision: Decision) -> None:
+        self.outcomes[str(decision.outcome)] += 1
+        self.by_job[(decision.job_type or "(invalid)", str(decision.outcome))] += 1
+        for check in decision.checks:
+            if check.status is CheckStatus.FAIL:
+                self.failed_rules[check.rule_id] += 1
+            elif check.status is CheckStatus.NOT_EVALUATED:
+                self.not_evaluated_rules[check.rule_id] += 1
+
+    def table(self) -> str:
+        """A plain-text summary table."""
+        outcomes = ("auto_approve", "escalate", "reject_incomplete")
+        jobs = sorted({job for job, _ in self.by_job})
+        width = max([len("job type")] + [len(j) for j in jobs]) + 2
+        lines = [f"{'job type':<{width}}" + "".join(f"{o:>19}" for o in outcomes) + f"{'total':>8}"]
+        lines.append("-" * len(lines[0]))
+        for job in jobs:
+            counts = [self.by_job[(job, o)] for o in outcomes]
+            lines.append(f"{job:<{width}}" + "".join(f"{c:>19}" for c in counts) + f"{sum(counts):>8}")
+        lines.append("-" * len(lines[0]))
+        totals = [self.outcomes[o] for o in outcomes]
+        lines.append(f"{'total':<{width}}" + "".join(f"{c:>19}" for c in totals) + f"{sum(totals):>8}")
+        if self.failed_rules:
+            lines.append("")
+            lines.append("failed checks: " + ", ".join(f"{r} {n}" for r, n in self.failed_rules.most_common()))
+        if self.not_evaluated_rules:
+            lines.append("not evaluated: " + ", ".join(f"{r} {n}" for r, n in self.not_evaluated_rules.most_common()))
+        if self.invalid:
+            lines.append(f"invalid records: {self.invalid} (reject_incomplete, field errors in 'reasons')")
+        if self.duplicates:
+            lines.append(f"repeated notification id+revision in the input: {self.duplicates}")
+        rate = self.records / self.seconds if self.seconds > 0 else float("nan")
+        lines.append(f"{self.records} notifications in {self.seconds:.2f} s ({rate:.0f}/s) -> {self.out}")
+        return "\n".join(lines)
+
+
+class ProgressBar:
+    """A minimal text progress bar on a stream (stderr by default)."""
+
+    def __init__(self, total: int | None, stream: TextIO = sys.stderr, width: int = 30, enabled: bool = True):
+        self.total = total
+        self.stream = stream
+        self.width = width
+        self.enabled = enabled
+        self.start = time.perf_counter()
+
+    def update(self, done: int) -> None:
+        if not self.enabled:
+            return
+        elapsed = time.perf_counter() - self.start
+        rate = done / elapsed if elapsed > 0 else 0.0
+        if self.total:
+            frac = min(1.0, done / self.total)
+            filled = int(round(frac * self.width))
+            bar = "#" * filled + "." * (self.width - filled)
+            text = f"\rscreening [{bar}] {done}/{self.total} {rate:6.0f}/s"
+        else:
+            text = f"\rscreening {done} {rate:6.0f}/s"
+        self.stream.write(text)
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def count_records(path: Path) -> int | None:
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return pq.ParquetFile(path).metadata.num_rows
+    with open(path, "rb") as fh:
+        return sum(1 for line in fh if line.strip())
+
+
+def screen_file(
+    notifications: str | Path,
+    assessor: Assessor,
+    out: str | Path,
+    *,
+    chunk_size: int = 512,
+    progress: Callable[[int], None] | None = None,
+) -> ScreenSummary:
+    """Screen every record of ``notifications`` and write one decision per record to ``out``.
+
+    Invalid records become ``reject_incomplete`` decisions with the field errors;
+    decisions are written in input order, chunk by chunk.
+    """
+    summary = ScreenSummary(out=str(out))
+    start = time.perf_counter()
+    seen: set[tuple[str, int]] = set()
+    with DecisionWriter(out) as writer:
+        chunk: list[InputRecord] = []
+
+        def flush() -> None:
+            valid = [r.notification for r in chunk if r.notification is not None]
+            decided = iter(assessor.assess_many(valid))
+            for record in chunk:
+                if record.notification is not None:
+                    decision = next(decided)
+                    key = record.notification.key
+                    if key in seen:
+                        summary.duplicates += 1
+                    seen.add(key)
+                else:
+                    summary.invalid += 1
+                    decision = assessor.invalid_decision(
+                        record.errors,
+                        notification_id=record.raw_id,
+                        revision=record.raw_revision,
+                        source=f"line {record.line}",
+                    )
+                writer.write(decision, source_line=record.line)
+                summary.add(decision)
+            summary.records += len(chunk)
+            chunk.clear()
+            if progress:
+                progress(summary.records)
+
+        for record in read_notifications(notifications):
+            chunk.append(record)
+            if len(chunk) >= chunk_size:
+                flush()
+        if chunk:
+            flush()
+    summary.seconds = time.perf_counter() - start
+    return summary

@@ -1,0 +1,102 @@
+"""Shared fixtures: the demo region, a small fully specified test region, a fixed clock."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _grids import bus_named, feeder, to_json  # noqa: E402
+
+from powercheck.demo import demo_region_dir  # noqa: E402
+from powercheck.gs1 import make_gsrn  # noqa: E402
+from powercheck.loadflow.region import GridRegion  # noqa: E402
+from powercheck.rules.engine import Assessor  # noqa: E402
+from powercheck.rules.policy import load_policy  # noqa: E402
+
+FIXED_TIME = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """One grid cache for the whole session (POWERCHECK_TEST_CACHE reuses one across runs)."""
+    env = os.environ.get("POWERCHECK_TEST_CACHE")
+    return Path(env) if env else tmp_path_factory.mktemp("grid-cache")
+
+
+@pytest.fixture(scope="session")
+def policy():
+    return load_policy()
+
+
+@pytest.fixture(scope="session")
+def demo_region(cache_dir):
+    return GridRegion.load(demo_region_dir(), cache_dir=cache_dir)
+
+
+# Metering points of the mini region: (network, bus name, existing kW, main fuse, service ampacity, upstream fuse)
+MINI_POINTS = {
+    "TN_END": ("tn", "house_3", 5.0, 25.0, None, None),
+    "TN_MID": ("tn", "house_2", 5.0, 25.0, None, 100.0),
+    "TN_NEAR": ("tn", "house_1", 5.0, 25.0, 63.0, 160.0),
+    "IT_END": ("it", "house_3", 5.0, 40.0, None, None),
+    "IT_NEAR": ("it", "house_1", 5.0, 40.0, None, 160.0),
+}
+
+
+def mini_mp(key: str) -> str:
+    """The GS1 id of a mini-region metering point."""
+    return make_gsrn(f"7070575000{list(MINI_POINTS).index(key) + 1:07d}")
+
+
+@pytest.fixture(scope="session")
+def mini_region_dir(tmp_path_factory) -> Path:
+    """A region of two small feeders: TN 400 V and IT 230 V, 5 kW existing load per house."""
+    root = tmp_path_factory.mktemp("mini-region")
+    (root / "networks").mkdir()
+    nets = {"tn": feeder(0.4, s_sc_mva=1e6, load_kw=5.0), "it": feeder(0.23, s_sc_mva=1e6, load_kw=5.0)}
+    for nid, net in nets.items():
+        to_json(net, root / "networks" / f"{nid}.json")
+    (root / "region.toml").write_text(
+        '[region]\nname = "mini"\ncustomer_points = "customer_points.parquet"\n'
+        '[[network]]\nid = "tn"\nsystem = "TN_400"\nsource = "networks/tn.json"\n'
+        '[[network]]\nid = "it"\nsystem = "IT_230"\nsource = "networks/it.json"\n',
+        encoding="utf-8",
+    )
+    rows = []
+    for key, (nid, bus_name, kw, fuse, amp, up) in MINI_POINTS.items():
+        rows.append(
+            {
+                "metering_point_id": mini_mp(key),
+                "network_id": nid,
+                "bus": bus_named(nets[nid], bus_name),
+                "existing_peak_kw": kw,
+                "existing_export_kw": 0.0,
+                "main_fuse_a": fuse,
+                "service_cable_ampacity_a": amp,
+                "upstream_fuse_a": up,
+            }
+        )
+    pd.DataFrame(rows).to_parquet(root / "customer_points.parquet", index=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def mini_region(mini_region_dir, cache_dir):
+    return GridRegion.load(mini_region_dir, cache_dir=cache_dir)
+
+
+@pytest.fixture(scope="session")
+def mini_assessor(mini_region, policy):
+    return Assessor(mini_region, policy, clock=lambda: FIXED_TIME)
+
+
+@pytest.fixture(scope="session")
+def demo_assessor(demo_region, policy):
+    return Assessor(demo_region, policy, clock=lambda: FIXED_TIME)

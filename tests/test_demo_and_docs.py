@@ -1,0 +1,35 @@
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from powercheck.demo import build_demo_notifications, demo_notifications_path, demo_region_dir
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_demo_notifications_are_reproducible():
+    customers = pd.read_parquet(demo_region_dir() / "customer_points.parquet")
+    lines = build_demo_notifications(customers)
+    committed = demo_notifications_path().read_text(encoding="utf-8").splitlines()
+    assert lines == committed
+
+
+def test_demo_region_covers_both_systems(demo_region):
+    systems = {a.system for a in demo_region.networks.values()}
+    assert systems == {"IT_230", "TN_400"}
+    assert len(demo_region.customers) > 250
+    # healthy base case: the demo networks start inside the voltage band
+    assert demo_region.arrays.vm_peak_pu.min() > 0.93
+
+
+def test_readme_has_exactly_two_commands_and_ci_runs_the_test_one():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```sh\n(.*?)\n```", quick, flags=re.S)
+    assert len(commands) == 2
+    setup_main, setup_tests = commands
+    assert "powercheck screen" in setup_main and "pip install" in setup_main
+    assert "pytest" in setup_tests and "pip install" in setup_tests
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert setup_tests in ci

@@ -1,0 +1,92 @@
+import pytest
+from pydantic import ValidationError
+
+from powercheck.gs1 import make_gsrn
+from powercheck.models import Notification, describe_validation_error
+
+MP = make_gsrn("70705750012345678")
+
+
+def base(**over):
+    data = {
+        "notification_id": "ELS-1",
+        "job_type": "ev_charger",
+        "metering_point_id": MP,
+        "network_system": "TN_400",
+        "appliances": [{"kind": "ev_charger", "rated_kw": 11.0, "connection": "3ph"}],
+    }
+    data.update(over)
+    return data
+
+
+def errors_of(data) -> list[str]:
+    with pytest.raises(ValidationError) as exc:
+        Notification.model_validate(data)
+    return describe_validation_error(exc.value)
+
+
+def test_valid_notification_parses_with_defaults():
+    n = Notification.model_validate(base())
+    assert n.revision == 1
+    assert n.supply_phases.value == "3ph"
+    assert n.appliances[0].rated_kw == 11.0
+    assert n.appliances[0].quantity == 1
+    assert n.key == ("ELS-1", 1)
+
+
+def test_bad_check_digit_names_the_field():
+    bad = MP[:-1] + str((int(MP[-1]) + 1) % 10)
+    errs = errors_of(base(metering_point_id=bad))
+    assert len(errs) == 1 and errs[0].startswith("metering_point_id:") and "check digit" in errs[0]
+
+
+def test_line_to_neutral_in_it_grid_is_rejected_with_index():
+    errs = errors_of(
+        base(
+            network_system="IT_230",
+            appliances=[
+                {"kind": "heat_pump", "rated_kw": 3.0, "connection": "L-L"},
+                {"kind": "ev_charger", "rated_kw": 7.4, "connection": "L-N"},
+            ],
+        )
+    )
+    assert errs == [
+        "appliances: appliances[1].connection: L-N is impossible in an IT 230 V system "
+        "(no neutral); single-phase appliances are connected L-L"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [
+        ({"appliances": [{"kind": "ev_charger", "rated_kw": -1, "connection": "3ph"}]}, "appliances[0].rated_kw"),
+        (
+            {"appliances": [{"kind": "ev_charger", "rated_kw": 7, "connection": "3ph", "cos_phi": 1.2}]},
+            "appliances[0].cos_phi",
+        ),
+        ({"appliances": [{"kind": "toaster", "rated_kw": 7, "connection": "3ph"}]}, "appliances[0].kind"),
+        ({"main_fuse_after_a": 0}, "main_fuse_after_a"),
+        ({"network_system": "TT_400"}, "network_system"),
+        ({"job_type": "repaint"}, "job_type"),
+        ({"surprise": 1}, "surprise"),
+        ({"power_budget": {"max_demand_kw": float("nan")}}, "power_budget.max_demand_kw"),
+    ],
+)
+def test_field_errors_are_named(patch, field):
+    errs = errors_of(base(**patch))
+    assert any(e.startswith(f"{field}:") for e in errs), errs
+
+
+def test_missing_required_field_is_named():
+    data = base()
+    del data["metering_point_id"]
+    assert errors_of(data) == ["metering_point_id: Field required"]
+
+
+def test_input_hash_is_stable_and_content_sensitive():
+    a = Notification.model_validate(base())
+    b = Notification.model_validate(base())
+    c = Notification.model_validate(base(revision=2))
+    assert a.input_hash() == b.input_hash()
+    assert a.input_hash() != c.input_hash()
+    assert len(a.input_hash()) == 64

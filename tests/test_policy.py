@@ -1,0 +1,101 @@
+from pathlib import Path
+
+import pytest
+
+from powercheck.params import Tag
+from powercheck.rules.policy import REQUIRED_PARAMS, PolicyError, load_policy, parse_policy
+
+DEFAULT = (Path(__file__).parents[1] / "powercheck" / "rules" / "policy_default.toml").read_text(encoding="utf-8")
+
+
+def test_default_policy_has_every_required_param(policy):
+    assert set(REQUIRED_PARAMS) <= set(policy.params)
+    assert policy.id == "powercheck-default"
+    assert len(policy.hash) == 12
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "tag"),
+    [
+        # FoL §3-3 via NVE: +-10 % of nominal as 1-min average (sourced)
+        ("voltage_min_pu", 0.90, Tag.SOURCED),
+        ("voltage_max_pu", 1.10, Tag.SOURCED),
+        # D-A-CH-CZ d_max 3 % for 0.01 <= r < 0.1 /min (sourced via CIMApplication)
+        ("rvc_frequent_max_percent", 3.0, Tag.SOURCED),
+        ("rvc_rare_rate_per_min", 0.01, Tag.SOURCED),
+        ("rvc_flicker_rate_per_min", 0.1, Tag.SOURCED),
+        # FoL spenningssprang thresholds and counts: recall only
+        ("rvc_stationary_max_percent", 3.0, Tag.RECALL),
+        ("rvc_rare_max_percent", 5.0, Tag.RECALL),
+        ("rvc_max_events_per_day", 24, Tag.RECALL),
+        # FoL §3-6 unbalance 2 %: recall
+        ("unbalance_max_percent", 2.0, Tag.RECALL),
+        # gG discrimination 1.6:1 (lawsonfuses, sourced)
+        ("selectivity_ratio_min", 1.6, Tag.SOURCED),
+        # IEC 60909 c_min: recall
+        ("sc_c_min", 0.95, Tag.RECALL),
+    ],
+)
+def test_limits_match_research_notes_and_tags(policy, key, value, tag):
+    assert policy.value(key) == pytest.approx(value)
+    assert policy.param(key).tag is tag
+
+
+def test_tables_from_sources(policy):
+    # Elvia: budget required above 40 A (400 V) and 63 A (230 V)
+    assert policy.value("budget_required_above_fuse_a") == {"TN_400": 40, "IT_230": 63}
+    # Lyse/L-nett: installer self-service up to 80 A
+    assert policy.value("auto_approve_max_fuse_a") == {"TN_400": 80, "IT_230": 80}
+    # IEC 60269-1 gG I_max(5 s) gates (recall): 16 A 65 A, 63 A 320 A, 160 A 950 A
+    assert policy.fuse_melting_5s(16) == 65
+    assert policy.fuse_melting_5s(63) == 320
+    assert policy.fuse_melting_5s(160) == 950
+    assert policy.fuse_melting_5s(35) is None
+    assert policy.param("fuse_melting_5s_a").tag is Tag.RECALL
+
+
+def test_assumptions_are_exactly_the_recall_params(policy):
+    recall = {k for k, p in policy.params.items() if p.tag is Tag.RECALL}
+    assert set(policy.assumptions()) == recall
+    assert policy.summary()["assumptions"] == sorted(recall)
+    assert policy.assumption_keys("sc_c_min", "voltage_min_pu") == ["policy:sc_c_min"]
+
+
+def test_unknown_key_raises_naming_it(policy):
+    with pytest.raises(KeyError, match="no_such_limit"):
+        policy.value("no_such_limit")
+
+
+def test_missing_required_param_is_named():
+    text = DEFAULT.replace("[param.unbalance_max_percent]", "[param.unbalance_max_percent_typo]")
+    with pytest.raises(PolicyError, match=r"param\.unbalance_max_percent: missing"):
+        parse_policy(text)
+
+
+def test_wrong_type_is_named():
+    text = DEFAULT.replace("value = 1.6\n", 'value = "1.6"\n', 1)
+    with pytest.raises(PolicyError, match=r"param\.selectivity_ratio_min\.value"):
+        parse_policy(text)
+
+
+def test_bad_tag_is_named():
+    text = DEFAULT.replace('tag = "S"\nsource = "gG fuse-links', 'tag = "X"\nsource = "gG fuse-links', 1)
+    with pytest.raises(PolicyError, match=r"param\.selectivity_ratio_min\.tag"):
+        parse_policy(text)
+
+
+def test_malformed_and_unknown_tables():
+    with pytest.raises(PolicyError, match="malformed"):
+        parse_policy("[policy\n")
+    with pytest.raises(PolicyError, match="surprise"):
+        parse_policy(DEFAULT + "\n[surprise]\nx = 1\n")
+
+
+def test_same_version_other_numbers_changes_hash(tmp_path):
+    changed = DEFAULT.replace('value = 2.0\nunit = "%"', 'value = 1.5\nunit = "%"', 1)
+    path = tmp_path / "p.toml"
+    path.write_text(changed, encoding="utf-8")
+    other = load_policy(path)
+    assert other.version == load_policy().version
+    assert other.hash != load_policy().hash
+    assert other.value("unbalance_max_percent") == 1.5

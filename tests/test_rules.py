@@ -1,0 +1,312 @@
+"""Rule engine decisions on the mini region, with expected numbers computed independently in the test."""
+
+import math
+import warnings
+
+import pandapower as pp
+import pandapower.shortcircuit as sc
+import pytest
+from _grids import bus_named, feeder
+from conftest import FIXED_TIME, mini_mp
+
+from powercheck.models import CheckStatus, Notification, Outcome
+
+SQ3 = math.sqrt(3)
+
+
+def note(**kw):
+    data = {"notification_id": "T-1", "network_system": "TN_400"}
+    data.update(kw)
+    return Notification.model_validate(data)
+
+
+def reference(vn_kv, bus_name):
+    """Impedances (min case, 3ph and 1ph) and base-case voltages/currents straight from pandapower."""
+    net = feeder(vn_kv, s_sc_mva=1e6, load_kw=5.0)
+    bus = bus_named(net, bus_name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sc.calc_sc(net, case="min", fault="3ph")
+        r1, x1 = net.res_bus_sc.rk_ohm[bus], net.res_bus_sc.xk_ohm[bus]
+        r0 = x0 = float("nan")
+        if vn_kv == 0.4:
+            sc.calc_sc(net, case="min", fault="1ph")
+            r0, x0 = net.res_bus_sc.rk0_ohm[bus], net.res_bus_sc.xk0_ohm[bus]
+        pp.runpp(net)
+        v_peak = net.res_bus.vm_pu[bus]
+        i_peak = {n: 1000 * net.res_line.i_ka[i] for i, n in net.line.name.items()}
+        t_peak = 1000 * net.res_trafo.i_lv_ka[0]
+        net.load["scaling"] = 0.1
+        pp.runpp(net)
+        v_low = net.res_bus.vm_pu[bus]
+    return dict(r1=r1, x1=x1, r0=r0, x0=x0, v_peak=v_peak, v_low=v_low, i_peak=i_peak, t_peak=t_peak)
+
+
+def const_power(v_base, d0_percent):
+    d0 = d0_percent / 100
+    return (v_base + math.sqrt(v_base**2 - 4 * d0)) / 2
+
+
+def test_ov_change_with_budget_all_numbers(mini_assessor):
+    n = note(
+        job_type="ov_mv_change",
+        metering_point_id=mini_mp("TN_END"),
+        main_fuse_before_a=25,
+        main_fuse_after_a=63,
+        power_budget={"max_demand_kw": 30.0},
+    )
+    d = mini_assessor.assess(n)
+    ref = reference(0.4, "house_3")
+
+    # budget current: 30 kW / 0.95 / (sqrt(3) 400 V) = 45.58 A on a 63 A fuse
+    c = d.check("LOAD.BUDGET_FUSE")
+    assert c.value == pytest.approx(30000 / 0.95 / (SQ3 * 400)) and c.limit == 63 and c.status is CheckStatus.PASS
+    # service cable: the 4x50 branch, 142 A rated
+    c = d.check("PROT.SERVICE_CABLE")
+    assert (c.value, c.limit, c.status) == (63, 142, CheckStatus.PASS)
+    # selectivity: largest standard fuse within the 270 A feeder cable = 250 A; 250 / 63
+    c = d.check("PROT.SELECTIVITY")
+    assert (
+        c.value == pytest.approx(250 / 63)
+        and c.limit == 1.6
+        and "grid:upstream_fuse_from_feeder_cable" in c.assumptions
+    )
+    # fault current: sqrt(3) c_min U / |2 Z1 + Z0| against I(5 s) of a 63 A gG fuse = 320 A
+    ik = SQ3 * 0.95 * 400 / math.hypot(2 * ref["r1"] + ref["r0"], 2 * ref["x1"] + ref["x0"])
+    c = d.check("PROT.FAULT_CURRENT")
+    assert c.value == pytest.approx(ik, rel=1e-9) and c.limit == 320 and c.margin == pytest.approx(ik - 320)
+    assert {"policy:sc_c_min", "policy:fuse_melting_5s_a"} <= set(c.assumptions)
+    # added current: (30 - 5) kW at cos 0.95, three-phase
+    d_i = 25000 / 0.95 / (SQ3 * 400)
+    c = d.check("THERMAL.LINE_PEAK")
+    assert c.value == pytest.approx(ref["i_peak"]["branch_3"] + d_i, rel=1e-9) and c.limit == pytest.approx(142)
+    c = d.check("THERMAL.TRAFO_PEAK")
+    assert c.value == pytest.approx(ref["t_peak"] + d_i, rel=1e-9)
+    assert c.limit == pytest.approx(315e3 / (SQ3 * 400))
+    # voltage at peak: d0 = (R cos + X sin) I / U_ph, then the constant-power solution
+    sin = math.sqrt(1 - 0.95**2)
+    d0 = 100 * (ref["r1"] * 0.95 + ref["x1"] * sin) * d_i / (400 / SQ3)
+    c = d.check("VOLT.PEAK_MIN")
+    assert c.value == pytest.approx(const_power(ref["v_peak"], d0), rel=1e-9)
+    assert c.limit == 0.9 and c.margin_scale == pytest.approx(0.1)
+    assert d.outcome is Outcome.AUTO_APPROVE, d.reasons
+    assert d.score == pytest.approx(min(ch.relative_margin for ch in d.checks))
+    assert d.decided_at == FIXED_TIME and d.input_hash == n.input_hash()
+    assert d.policy_version == mini_assessor.policy.version and d.grid_model_version.startswith("grid-")
+    assert "policy:customer_coincidence" in d.assumptions
+
+
+def test_pv_export_voltage_rise_and_rare_rvc(mini_assessor):
+    n = note(
+        job_type="pv",
+        network_system="IT_230",
+        metering_point_id=mini_mp("IT_END"),
+        appliances=[{"kind": "pv_inverter", "rated_kw": 10.0, "connection": "3ph"}],
+    )
+    d = mini_assessor.assess(n)
+    ref = reference(0.23, "house_3")
+    i = 10000 / (SQ3 * 230)  # cos phi 1 (policy default for PV)
+    rise = 100 * ref["r1"] * i / (230 / SQ3)
+    c = d.check("VOLT.LOW_MAX")
+    assert c.value == pytest.approx(const_power(ref["v_low"], -rise), rel=1e-9)
+    assert c.limit == 1.1 and "grid:low_load_scaling" in c.assumptions
+    # PV default 0.5 switchings/h = 0.0083/min < 0.01/min: the 5 % limit (FoL, recall)
+    c = d.check("PQ.RVC")
+    assert c.value == pytest.approx(rise, rel=1e-9)
+    assert c.limit == 5.0 and c.limit_key == "rvc_rare_max_percent"
+    assert "policy:appliance_defaults.pv_inverter.starts_per_hour" in c.assumptions
+    assert "THERMAL.LINE_EXPORT" in [ch.rule_id for ch in d.checks]
+    assert not d.checks_for("PQ.UNBALANCE")  # three-phase: no unbalance check
+    assert not d.checks_for("VOLT.PEAK_MIN")  # nothing added at peak
+
+
+def test_single_phase_ev_in_it_grid_unbalance_and_rvc(mini_assessor):
+    n = note(
+        job_type="ev_charger",
+        network_system="IT_230",
+        metering_point_id=mini_mp("IT_END"),
+        appliances=[{"kind": "ev_charger", "rated_kw": 7.4, "connection": "L-L", "cos_phi": 0.99}],
+    )
+    d = mini_assessor.assess(n)
+    ref = reference(0.23, "house_3")
+    i = 7400 / 0.99 / 230
+    sin = math.sqrt(1 - 0.99**2)
+    d_step = 100 * (2 * ref["r1"] * 0.99 + 2 * ref["x1"] * sin) * i / 230
+    c = d.check("PQ.RVC")
+    # EV default 1 start/h = 0.0167/min: 0.01 <= r < 0.1 -> D-A-CH-CZ 3 %
+    assert c.value == pytest.approx(d_step, rel=1e-9) and c.limit == 3.0
+    v_after = const_power(ref["v_peak"], d_step)
+    vuf = 100 * (7400 / 0.99) * math.hypot(ref["r1"], ref["x1"]) / 230**2 / v_after
+    c = d.check("PQ.UNBALANCE")
+    assert c.value == pytest.approx(0.5 + vuf, rel=1e-9)  # + assumed 0.5 % background
+    assert c.limit == 2.0
+    assert {"policy:background_unbalance_percent", "policy:unbalance_max_percent"} <= set(c.assumptions)
+    expected = Outcome.AUTO_APPROVE if all(ch.relative_margin >= 0.05 for ch in d.checks) else Outcome.ESCALATE
+    assert d.outcome is expected
+
+
+def test_missing_data_never_approves(mini_assessor):
+    d = mini_assessor.assess(note(job_type="ov_mv_change", metering_point_id=mini_mp("TN_END"), main_fuse_after_a=50))
+    assert d.outcome is Outcome.REJECT_INCOMPLETE
+    assert any("main_fuse_before_a" in r for r in d.reasons)
+    assert any("power_budget" in r for r in d.reasons)
+    d = mini_assessor.assess(
+        note(
+            job_type="motor",
+            metering_point_id=mini_mp("TN_END"),
+            appliances=[{"kind": "motor", "rated_kw": 4, "connection": "3ph"}],
+        )
+    )
+    assert d.outcome is Outcome.REJECT_INCOMPLETE
+    assert d.check("DATA.COMPLETE").detail.count("appliances[0].") == 3
+    d = mini_assessor.assess(note(job_type="ev_charger", metering_point_id=mini_mp("TN_END")))
+    assert d.outcome is Outcome.REJECT_INCOMPLETE and "ev_charger" in d.reasons[0]
+
+
+def test_unknown_point_and_system_mismatch_escalate(mini_assessor):
+    from powercheck.gs1 import make_gsrn
+
+    pv = [{"kind": "pv_inverter", "rated_kw": 5, "connection": "3ph"}]
+    d = mini_assessor.assess(note(job_type="pv", metering_point_id=make_gsrn("70705759999999999"), appliances=pv))
+    assert d.outcome is Outcome.ESCALATE and d.checks[0].rule_id == "GRID.LOCATED"
+    d = mini_assessor.assess(note(job_type="pv", metering_point_id=mini_mp("IT_END"), appliances=pv))
+    assert d.outcome is Outcome.ESCALATE and d.checks[0].rule_id == "GRID.SYSTEM"
+    assert "IT_230" in d.reasons[0]
+
+
+def test_selectivity_and_service_cable_failures(mini_assessor):
+    # TN_MID: upstream fuse 100 A on record; 100 / 63 = 1.587 < 1.6
+    d = mini_assessor.assess(
+        note(
+            job_type="ov_mv_change",
+            metering_point_id=mini_mp("TN_MID"),
+            main_fuse_before_a=25,
+            main_fuse_after_a=63,
+            power_budget={"max_demand_kw": 20},
+        )
+    )
+    c = d.check("PROT.SELECTIVITY")
+    assert c.value == pytest.approx(100 / 63) and c.status is CheckStatus.FAIL and c.assumptions == []
+    assert d.outcome is Outcome.ESCALATE
+    assert any(r.startswith("PROT.SELECTIVITY") for r in d.reasons)
+    # TN_NEAR: service cable 63 A on record; an 80 A fuse exceeds it
+    d = mini_assessor.assess(
+        note(
+            job_type="ov_mv_change",
+            metering_point_id=mini_mp("TN_NEAR"),
+            main_fuse_before_a=25,
+            main_fuse_after_a=80,
+            power_budget={"max_demand_kw": 20},
+        )
+    )
+    c = d.check("PROT.SERVICE_CABLE")
+    assert (c.value, c.limit, c.status) == (80, 63, CheckStatus.FAIL) and c.margin == -17
+
+
+def test_untabulated_fuse_is_not_evaluated_and_escalates(mini_assessor):
+    d = mini_assessor.assess(
+        note(job_type="ov_mv_change", metering_point_id=mini_mp("TN_END"), main_fuse_before_a=25, main_fuse_after_a=35)
+    )
+    assert d.check("PROT.FAULT_CURRENT").status is CheckStatus.NOT_EVALUATED
+    assert d.outcome is Outcome.ESCALATE
+
+
+def test_policy_gates(mini_assessor):
+    # new connections are never auto-approved by the default policy, even when every check passes
+    d = mini_assessor.assess(
+        note(
+            job_type="new_connection",
+            metering_point_id=mini_mp("TN_END"),
+            main_fuse_after_a=25,
+            power_budget={"max_demand_kw": 8},
+        )
+    )
+    assert all(c.status is CheckStatus.PASS for c in d.checks)
+    assert d.outcome is Outcome.ESCALATE and d.reasons[0].startswith("POLICY.JOB_TYPE")
+    # above the 80 A auto-approval limit
+    d = mini_assessor.assess(
+        note(
+            job_type="ov_mv_change",
+            network_system="IT_230",
+            metering_point_id=mini_mp("IT_NEAR"),
+            main_fuse_before_a=63,
+            main_fuse_after_a=100,
+            power_budget={"max_demand_kw": 10},
+        )
+    )
+    assert any(r.startswith("POLICY.MAX_FUSE") for r in d.reasons)
+    assert d.outcome is Outcome.ESCALATE
+
+
+def test_frequent_switching_needs_flicker_and_stationary_check(mini_assessor):
+    n = note(
+        job_type="motor",
+        metering_point_id=mini_mp("TN_NEAR"),
+        appliances=[
+            {
+                "kind": "motor",
+                "rated_kw": 4.0,
+                "connection": "3ph",
+                "cos_phi": 0.85,
+                "start_current_ratio": 5,
+                "cos_phi_start": 0.4,
+                "starts_per_hour": 12,
+            }
+        ],
+    )
+    d = mini_assessor.assess(n)
+    assert d.check("PQ.RVC").limit == 3.0
+    st = d.check("PQ.RVC_STATIONARY")  # 12/h * 24 h = 288 events a day > 24
+    assert st.limit == 3.0 and "288" in st.detail
+    assert d.check("PQ.FLICKER").status is CheckStatus.NOT_EVALUATED  # 0.2/min >= 0.1/min
+    assert d.outcome is Outcome.ESCALATE
+
+
+def test_motor_start_rvc_by_hand(mini_assessor):
+    n = note(
+        job_type="motor",
+        metering_point_id=mini_mp("TN_END"),
+        appliances=[
+            {
+                "kind": "motor",
+                "rated_kw": 7.5,
+                "connection": "3ph",
+                "cos_phi": 0.85,
+                "start_current_ratio": 6,
+                "cos_phi_start": 0.35,
+                "starts_per_hour": 0.5,
+            }
+        ],
+    )
+    d = mini_assessor.assess(n)
+    ref = reference(0.4, "house_3")
+    i_start = 6 * 7500 / 0.85 / (SQ3 * 400)
+    step = 100 * (ref["r1"] * 0.35 + ref["x1"] * math.sqrt(1 - 0.35**2)) * i_start / (400 / SQ3)
+    c = d.check("PQ.RVC")
+    assert c.value == pytest.approx(step, rel=1e-9)
+    assert c.limit == 5.0  # 0.5/h < 0.6/h
+    assert not d.checks_for("PQ.RVC_STATIONARY")  # 12 events a day
+
+
+def test_batch_equals_one_by_one(mini_assessor):
+    items = [
+        note(
+            notification_id=f"B-{i}",
+            job_type="heat_pump",
+            metering_point_id=mini_mp(key),
+            network_system=sys_,
+            appliances=[{"kind": "heat_pump", "rated_kw": kw, "connection": conn}],
+        )
+        for i, (key, sys_, kw, conn) in enumerate(
+            [
+                ("TN_END", "TN_400", 3.0, "L-N"),
+                ("IT_END", "IT_230", 5.0, "3ph"),
+                ("TN_MID", "TN_400", 9.0, "3ph"),
+                ("IT_NEAR", "IT_230", 2.0, "L-L"),
+            ]
+        )
+    ]
+    batch = mini_assessor.assess_many(items)
+    single = [mini_assessor.assess(n) for n in items]
+    assert [b.model_dump() for b in batch] == [s.model_dump() for s in single]
+    assert [b.notification_id for b in batch] == ["B-0", "B-1", "B-2", "B-3"]

@@ -1,0 +1,121 @@
+"""The main job end to end: `powercheck screen` on the embedded demo data."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from powercheck.cli import main
+from powercheck.demo import demo_notifications_path
+from powercheck.io import read_notifications, write_notifications_parquet
+from powercheck.screen import screen_file
+
+ROOT = Path(__file__).parents[1]
+
+
+def _records(path):
+    return [line for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def test_screen_demo_writes_one_decision_per_record(tmp_path, cache_dir, capsys):
+    out = tmp_path / "decisions.parquet"
+    code = main(
+        ["screen", str(demo_notifications_path()), "--out", str(out), "--cache-dir", str(cache_dir), "--no-progress"]
+    )
+    assert code == 0
+    table = pq.read_table(out).to_pandas()
+    lines = _records(demo_notifications_path())
+    assert len(table) == len(lines) == 207
+    assert table.source_line.tolist() == list(range(1, 208))  # input order kept
+    counts = table.outcome.value_counts().to_dict()
+    assert set(counts) == {"auto_approve", "escalate", "reject_incomplete"}
+    # the seven deliberately broken records: 4 invalid, 2 incomplete, 1 unknown metering point
+    bad = table[table.notification_id.str.contains("BAD") | table.notification_id.str.startswith("invalid:")]
+    assert len(bad) == 7
+    by_id = {r.notification_id: r for r in bad.itertuples()}
+    assert (
+        "check digit" in by_id["ELS-2026-BAD-01"].reasons[0] and by_id["ELS-2026-BAD-01"].outcome == "reject_incomplete"
+    )
+    assert "appliances[0].connection" in by_id["ELS-2026-BAD-02"].reasons[0]
+    assert "appliances[0].rated_kw" in by_id["ELS-2026-BAD-05"].reasons[0]
+    assert by_id["ELS-2026-BAD-04"].outcome == "escalate"
+    assert "not valid JSON" in [r for r in bad.itertuples() if r.notification_id.startswith("invalid:")][0].reasons[0]
+    # every approved decision has only passing checks and a score of at least the policy margin
+    approved = table[table.outcome == "auto_approve"]
+    assert len(approved) > 50
+    for checks, score in zip(approved.checks, approved.score):
+        assert all(c["status"] == "pass" for c in checks)
+        assert score >= 0.05
+    # summary on stdout
+    text = capsys.readouterr().out
+    assert "auto_approve" in text and f"{len(lines)} notifications in" in text
+    assert f"{counts['auto_approve']:>19}" in text
+
+
+def test_parquet_input_gives_the_same_decisions(tmp_path, demo_assessor):
+    valid = [r.notification for r in read_notifications(demo_notifications_path()) if r.ok]
+    pq_in = tmp_path / "n.parquet"
+    write_notifications_parquet(valid, pq_in)
+    jsonl = tmp_path / "n.jsonl"
+    jsonl.write_text("\n".join(json.dumps(n.model_dump(mode="json")) for n in valid) + "\n")
+    a = screen_file(pq_in, demo_assessor, tmp_path / "a.parquet")
+    b = screen_file(jsonl, demo_assessor, tmp_path / "b.parquet")
+    ta = pq.read_table(tmp_path / "a.parquet").to_pandas()
+    tb = pq.read_table(tmp_path / "b.parquet").to_pandas()
+    assert a.outcomes == b.outcomes and a.invalid == 0
+    assert ta.outcome.tolist() == tb.outcome.tolist()
+    assert ta.input_hash.tolist() == tb.input_hash.tolist()
+    assert ta.score.fillna(-99).tolist() == pytest.approx(tb.score.fillna(-99).tolist())
+
+
+def test_chunking_does_not_change_decisions(tmp_path, demo_assessor):
+    screen_file(demo_notifications_path(), demo_assessor, tmp_path / "a.parquet", chunk_size=7)
+    screen_file(demo_notifications_path(), demo_assessor, tmp_path / "b.parquet", chunk_size=1000)
+    ta = pq.read_table(tmp_path / "a.parquet").to_pandas()
+    tb = pq.read_table(tmp_path / "b.parquet").to_pandas()
+    assert ta.drop(columns=["checks", "reasons", "assumptions"]).equals(
+        tb.drop(columns=["checks", "reasons", "assumptions"])
+    )
+
+
+def test_cli_errors_are_one_line(tmp_path, cache_dir, capsys):
+    assert main(["screen", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o.parquet")]) == 2
+    assert "not found" in capsys.readouterr().err
+    (tmp_path / "n.jsonl").write_text("{}\n")
+    code = main(
+        ["screen", str(tmp_path / "n.jsonl"), "--grid", str(tmp_path / "no-region"), "--cache-dir", str(cache_dir)]
+    )
+    assert code == 1
+    assert "region manifest" in capsys.readouterr().err
+    bad_policy = tmp_path / "p.toml"
+    bad_policy.write_text("[policy]\nid='x'\nversion='1'\n")
+    assert main(["policy", "--policy", str(bad_policy)]) == 1
+    assert "param." in capsys.readouterr().err
+
+
+def test_policy_command_lists_assumptions(capsys):
+    assert main(["policy"]) == 0
+    out = capsys.readouterr().out
+    assert "unbalance_max_percent = 2.0 %  ASSUMPTION" in out
+    assert "unverified assumptions ([R]):" in out
+
+
+def test_installed_console_script_runs_with_progress(tmp_path, cache_dir):
+    exe = Path(sys.executable).parent / "powercheck"
+    if not exe.exists():
+        pytest.skip("console script not installed in this environment")
+    head = "\n".join(_records(demo_notifications_path())[:20]) + "\n"
+    src = tmp_path / "n.jsonl"
+    src.write_text(head)
+    proc = subprocess.run(
+        [str(exe), "screen", str(src), "--out", str(tmp_path / "d.parquet"), "--cache-dir", str(cache_dir)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "screening [" in proc.stderr and "20/20" in proc.stderr
+    assert pq.read_table(tmp_path / "d.parquet").num_rows == 20
