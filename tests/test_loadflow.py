@@ -12,7 +12,13 @@ from _grids import bus_named, feeder, to_json
 from powercheck.gs1 import validate_gsrn
 from powercheck.loadflow import precompute as precompute_mod
 from powercheck.loadflow import region as region_mod
-from powercheck.loadflow.networks import GridModelError, complete_network, load_grid_defaults, load_source
+from powercheck.loadflow.networks import (
+    PANDAPOWER_NETWORKS,
+    GridModelError,
+    complete_network,
+    load_grid_defaults,
+    load_source,
+)
 from powercheck.loadflow.region import GridRegion
 
 
@@ -155,7 +161,54 @@ def test_meshed_network_is_flagged(tmp_path, cache_dir):
         '[region]\nname = "m"\n[[network]]\nid = "m"\nsystem = "TN_400"\nsource = "m.json"\n'
     )
     region = GridRegion.load(tmp_path, cache_dir=cache_dir)
-    assert region.networks["m"].meshed
+    arrays = region.networks["m"]
+    assert arrays.meshed
+    flags = {net.bus.name[int(b)]: bool(f) for b, f in zip(arrays.bus_ids, arrays.bus_meshed)}
+    # the loop is house_1 - cabinet_1 - cabinet_2 - cabinet_3 - house_3 - house_1; cabinet_1 and the
+    # busbar reach the transformer over main_1 alone (a bridge), everything else through the loop
+    assert flags == {
+        "busbar": False,
+        "cabinet_1": False,
+        "house_1": True,
+        "cabinet_2": True,
+        "house_2": True,
+        "cabinet_3": True,
+        "house_3": True,
+    }
+    # a notification behind the mesh cannot be approved on a path-based thermal check
+    from powercheck.models import Notification
+    from powercheck.rules.engine import Assessor
+    from powercheck.rules.policy import load_policy
+
+    mp = region.customers.metering_point_id[region.customers.bus == bus_named(net, "house_3")].iloc[0]
+    n = Notification.model_validate(
+        {
+            "notification_id": "M",
+            "job_type": "heat_pump",
+            "metering_point_id": mp,
+            "network_system": "TN_400",
+            "appliances": [{"kind": "heat_pump", "rated_kw": 5, "connection": "3ph"}],
+        }
+    )
+    d = Assessor(region, load_policy()).assess(n)
+    assert d.check("THERMAL.LINE_PEAK").status.value == "not_evaluated"
+    assert d.outcome.value == "escalate"
+
+
+@pytest.mark.parametrize("name", sorted(PANDAPOWER_NETWORKS))
+def test_every_pandapower_lv_network_loads(tmp_path, cache_dir, name):
+    system = "TN_400"
+    (tmp_path / "region.toml").write_text(
+        f'[region]\nname = "{name}"\n[[network]]\nid = "n"\nsystem = "{system}"\nsource = "pandapower:{name}"\n'
+    )
+    region = GridRegion.load(tmp_path, cache_dir=cache_dir)
+    a = region.arrays
+    rows = region.customers.bus_row.to_numpy()
+    assert len(rows) > 0
+    for arr in (a.rk1_min, a.xk1_min, a.rk1_max, a.rk0_min, a.vm_peak_pu, a.vm_low_pu):
+        assert np.isfinite(arr[rows]).all()
+    assert (a.rk1_min[rows] >= a.rk1_max[rows]).all()
+    assert (a.trafo_row[rows] >= 0).all()
 
 
 def test_asymmetric_base_case_uses_runpp_3ph(demo_region):

@@ -30,7 +30,7 @@ import pandapower.shortcircuit as sc
 from powercheck.loadflow.networks import GridModelError, prepared_copy
 from powercheck.params import Param
 
-PRECOMPUTE_VERSION = 3
+PRECOMPUTE_VERSION = 4
 """Bump when the meaning or layout of the arrays changes (invalidates caches)."""
 
 
@@ -55,6 +55,7 @@ class NetworkArrays:
     vm_low_pu: np.ndarray
     unbalance_base_percent: np.ndarray
     trafo_row: np.ndarray
+    bus_meshed: np.ndarray
     service_line_row: np.ndarray
     feeder_line_row: np.ndarray
     path_indptr: np.ndarray
@@ -93,86 +94,146 @@ class NetworkArrays:
         return cls(**meta, **arrays)
 
 
+def _bridges(n_nodes: int, edges: list[tuple[int, int]]) -> np.ndarray:
+    """Which edges are bridges (on no cycle) of an undirected multigraph; iterative Tarjan.
+
+    Parallel edges between the same nodes are on a cycle (neither is a bridge).
+    """
+    adj: list[list[tuple[int, int]]] = [[] for _ in range(n_nodes)]
+    for e, (u, v) in enumerate(edges):
+        adj[u].append((v, e))
+        adj[v].append((u, e))
+    disc = np.full(n_nodes, -1, dtype=np.int64)
+    low = np.zeros(n_nodes, dtype=np.int64)
+    is_bridge = np.zeros(len(edges), dtype=bool)
+    timer = 0
+    for start in range(n_nodes):
+        if disc[start] >= 0:
+            continue
+        disc[start] = low[start] = timer
+        timer += 1
+        stack = [(start, -1, iter(adj[start]))]
+        while stack:
+            node, parent_edge, it = stack[-1]
+            advanced = False
+            for nb, e in it:
+                if e == parent_edge:
+                    continue
+                if disc[nb] < 0:
+                    disc[nb] = low[nb] = timer
+                    timer += 1
+                    stack.append((nb, e, iter(adj[nb])))
+                    advanced = True
+                    break
+                low[node] = min(low[node], disc[nb])
+            if not advanced:
+                stack.pop()
+                if stack:
+                    parent = stack[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                    if low[node] > disc[parent]:
+                        is_bridge[parent_edge] = True
+    return is_bridge
+
+
 def _radial_paths(net: pp.pandapowerNet, lv_bus_ids: np.ndarray) -> dict:
-    """BFS from every in-service transformer's LV bus over in-service lines and closed bus-bus switches."""
+    """Paths from every LV bus to its transformer, and which buses sit behind a mesh.
+
+    A BFS from every in-service transformer's LV bus over in-service lines and closed
+    bus-bus switches gives each bus one path (the line rows in CSR form). A bus is
+    *meshed* when an edge of its path lies on a cycle (loops inside the LV grid, or
+    two transformers feeding one LV grid): there the added current splits and a
+    path-based thermal check does not hold.
+    """
     bus_in_service = set(net.bus.index[net.bus.in_service.astype(bool)])
-    open_line_sw = set()
-    open_trafo_sw = set()
-    adjacency: dict[int, list[tuple[int, int]]] = {int(b): [] for b in lv_bus_ids}
+    node_of = {int(b): i for i, b in enumerate(lv_bus_ids)}
+    n = lv_bus_ids.shape[0]
+    source = n  # a virtual node behind all transformers
+    edges: list[tuple[int, int]] = []
+    edge_line: list[int] = []
+    open_line_sw: set[int] = set()
+    open_trafo_sw: set[int] = set()
     if len(net.switch):
-        for _, sw in net.switch.iterrows():
-            closed = bool(sw["closed"])
-            if sw["et"] == "b" and closed:
-                a, b = int(sw["bus"]), int(sw["element"])
-                if a in adjacency and b in adjacency:
-                    adjacency[a].append((b, -1))
-                    adjacency[b].append((a, -1))
-            elif sw["et"] == "l" and not closed:
-                open_line_sw.add(int(sw["element"]))
-            elif sw["et"] == "t" and not closed:
-                open_trafo_sw.add(int(sw["element"]))
+        for bus, element, et, closed in zip(net.switch.bus, net.switch.element, net.switch.et, net.switch.closed):
+            if et == "b" and closed:
+                a, b = int(bus), int(element)
+                if a in node_of and b in node_of:
+                    edges.append((node_of[a], node_of[b]))
+                    edge_line.append(-1)
+            elif et == "l" and not closed:
+                open_line_sw.add(int(element))
+            elif et == "t" and not closed:
+                open_trafo_sw.add(int(element))
     line_ids = net.line.index.to_numpy()
-    line_row = {int(lid): i for i, lid in enumerate(line_ids)}
-    for lid, fb, tb, ins in zip(line_ids, net.line.from_bus, net.line.to_bus, net.line.in_service):
+    for row, (lid, fb, tb, ins) in enumerate(zip(line_ids, net.line.from_bus, net.line.to_bus, net.line.in_service)):
         lid, fb, tb = int(lid), int(fb), int(tb)
         if not ins or lid in open_line_sw or fb not in bus_in_service or tb not in bus_in_service:
             continue
-        if fb in adjacency and tb in adjacency:
-            adjacency[fb].append((tb, line_row[lid]))
-            adjacency[tb].append((fb, line_row[lid]))
-    trafo_ids = net.trafo.index.to_numpy()
-    roots = []
-    for t_row, (tid, lvb, ins) in enumerate(zip(trafo_ids, net.trafo.lv_bus, net.trafo.in_service)):
-        if ins and int(tid) not in open_trafo_sw and int(lvb) in adjacency:
-            roots.append((int(lvb), t_row))
+        if fb in node_of and tb in node_of:
+            edges.append((node_of[fb], node_of[tb]))
+            edge_line.append(row)
+    root_trafo: dict[int, int] = {}
+    for t_row, (tid, lvb, ins) in enumerate(zip(net.trafo.index, net.trafo.lv_bus, net.trafo.in_service)):
+        if ins and int(tid) not in open_trafo_sw and int(lvb) in node_of:
+            node = node_of[int(lvb)]
+            edges.append((source, node))
+            edge_line.append(-2)
+            root_trafo.setdefault(node, t_row)
+    bridge = _bridges(n + 1, edges)
 
-    parent_bus: dict[int, int] = {}
-    parent_line: dict[int, int] = {}
-    root_of: dict[int, int] = {}
-    meshed = False
+    adj: list[list[tuple[int, int]]] = [[] for _ in range(n + 1)]
+    for e, (u, v) in enumerate(edges):
+        adj[u].append((v, e))
+        adj[v].append((u, e))
+    parent_edge = np.full(n + 1, -1, dtype=np.int64)
+    parent = np.full(n + 1, -1, dtype=np.int64)
+    trafo_of = np.full(n + 1, -1, dtype=np.int64)
+    root_of = np.full(n + 1, -1, dtype=np.int64)
+    root_meshed = np.zeros(n + 1, dtype=bool)
+    for e, (u, v) in enumerate(edges):
+        if edge_line[e] == -2 and not bridge[e]:
+            root_meshed[v] = True
+    seen = np.zeros(n + 1, dtype=bool)
+    seen[source] = True
     queue: deque[int] = deque()
-    for bus, t_row in roots:
-        if bus in root_of:
-            meshed = True  # two transformers on one busbar
-            continue
-        root_of[bus] = t_row
-        parent_bus[bus] = -1
-        parent_line[bus] = -1
-        queue.append(bus)
-    visited_edges: set[tuple[int, int, int]] = set()
+    for node, t_row in root_trafo.items():
+        seen[node] = True
+        trafo_of[node] = t_row
+        root_of[node] = node
+        queue.append(node)
     while queue:
-        bus = queue.popleft()
-        for nb, l_row in adjacency[bus]:
-            edge = (min(bus, nb), max(bus, nb), l_row)
-            if edge in visited_edges:
+        node = queue.popleft()
+        for nb, e in adj[node]:
+            if seen[nb]:
                 continue
-            visited_edges.add(edge)
-            if nb in root_of:
-                meshed = True
-                continue
-            root_of[nb] = root_of[bus]
-            parent_bus[nb] = bus
-            parent_line[nb] = l_row
+            seen[nb] = True
+            parent[nb] = node
+            parent_edge[nb] = e
+            trafo_of[nb] = trafo_of[node]
+            root_of[nb] = root_of[node]
             queue.append(nb)
 
-    n = lv_bus_ids.shape[0]
-    trafo_row = np.full(n, -1, dtype=np.int64)
     service = np.full(n, -1, dtype=np.int64)
     feeder = np.full(n, -1, dtype=np.int64)
+    bus_meshed = np.zeros(n, dtype=bool)
     indptr = np.zeros(n + 1, dtype=np.int64)
     lines: list[int] = []
     lengths = net.line.length_km.to_numpy(dtype=float)
     path_len = np.zeros(n)
-    for i, b in enumerate(lv_bus_ids):
-        b = int(b)
-        if b in root_of:
-            trafo_row[i] = root_of[b]
+    for i in range(n):
+        if trafo_of[i] >= 0:
             path: list[int] = []
-            cur = b
-            while parent_bus[cur] != -1:
-                if parent_line[cur] >= 0:
-                    path.append(parent_line[cur])
-                cur = parent_bus[cur]
+            cur = i
+            # the transformer edge itself is on a cycle when several transformers feed one grid
+            meshed = bool(root_meshed[root_of[i]])
+            while parent[cur] >= 0:
+                e = parent_edge[cur]
+                if not bridge[e]:
+                    meshed = True
+                if edge_line[e] >= 0:
+                    path.append(edge_line[e])
+                cur = parent[cur]
+            bus_meshed[i] = meshed
             if path:
                 service[i] = path[0]
                 feeder[i] = path[-1]
@@ -180,13 +241,13 @@ def _radial_paths(net: pp.pandapowerNet, lv_bus_ids: np.ndarray) -> dict:
             lines.extend(path)
         indptr[i + 1] = len(lines)
     return {
-        "trafo_row": trafo_row,
+        "trafo_row": trafo_of[:n].copy(),
         "service_line_row": service,
         "feeder_line_row": feeder,
         "path_indptr": indptr,
         "path_lines": np.asarray(lines, dtype=np.int64),
         "path_length_km": path_len,
-        "meshed": meshed,
+        "bus_meshed": bus_meshed,
     }
 
 
@@ -307,7 +368,7 @@ def precompute_network(
         network_id=network_id,
         system=system,
         applied_defaults=list(applied_defaults),
-        meshed=bool(paths.pop("meshed")),
+        meshed=bool(paths["bus_meshed"].any()),
         bus_ids=lv_bus_ids,
         u_ll_v=u_ll_v,
         rk1_max=sc_arrays["rk1_max"],

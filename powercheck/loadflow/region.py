@@ -299,7 +299,7 @@ class RegionArrays:
         self.bus_ids = np.concatenate([n.bus_ids for n in networks]).astype(np.int64)
         self.network_index = np.concatenate([np.full(n.n_bus, i, dtype=np.int64) for i, n in enumerate(networks)])
         self.system_tn = np.concatenate([np.full(n.n_bus, n.system == "TN_400") for n in networks])
-        self.meshed = np.concatenate([np.full(n.n_bus, n.meshed) for n in networks])
+        self.meshed = np.concatenate([n.bus_meshed for n in networks]).astype(bool)
         line_off = np.cumsum([0] + [n.line_ids.shape[0] for n in networks])
         trafo_off = np.cumsum([0] + [n.trafo_ids.shape[0] for n in networks])
         path_off = np.cumsum([0] + [n.path_lines.shape[0] for n in networks])
@@ -446,6 +446,7 @@ class GridRegion:
                     "buses": self.networks[nid].n_bus,
                     "lines": int(self.networks[nid].line_ids.shape[0]),
                     "meshed": self.networks[nid].meshed,
+                    "meshed_buses": int(self.networks[nid].bus_meshed.sum()),
                     "source": self.specs[nid].source,
                     "applied_defaults": self.networks[nid].applied_defaults,
                 }

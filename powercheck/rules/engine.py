@@ -795,7 +795,8 @@ class Assessor:
                     _not_evaluated(
                         f"THERMAL.LINE_{suffix}",
                         f"Cable loading {label}",
-                        f"network {p.network_id} is meshed: path-based thermal check does not apply",
+                        f"bus {p.bus} of network {p.network_id} is fed through a mesh: "
+                        "the path-based thermal check does not apply",
                     )
                 )
                 continue
@@ -877,8 +878,7 @@ class Assessor:
                     margin_scale=abs(float(pol.value("voltage_max_pu")) - 1.0),
                     assumptions=p.export_assumptions,
                     detail=(
-                        f"low-load case {base:.4f} pu, added rise {d:.2f} % at nominal-voltage current "
-                        "(constant power)"
+                        f"low-load case {base:.4f} pu, added rise {d:.2f} % at nominal-voltage current (constant power)"
                     ),
                 )
             )
