@@ -190,7 +190,7 @@ def _radial_paths(net: pp.pandapowerNet, lv_bus_ids: np.ndarray) -> dict:
     trafo_of = np.full(n + 1, -1, dtype=np.int64)
     root_of = np.full(n + 1, -1, dtype=np.int64)
     root_meshed = np.zeros(n + 1, dtype=bool)
-    for e, (u, v) in enumerate(edges):
+    for e, (_, v) in enumerate(edges):
         if edge_line[e] == -2 and not bridge[e]:
             root_meshed[v] = True
     seen = np.zeros(n + 1, dtype=bool)
