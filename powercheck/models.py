@@ -121,7 +121,24 @@ class Appliance(BaseModel):
         default=None, ge=0, le=3600, allow_inf_nan=False, description="Starts or switching events per hour [1/h]"
     )
     quantity: int = Field(default=1, ge=1, le=1000)
+    harmonic_current_percent: dict[int, float] | None = Field(
+        default=None,
+        description="Manufacturer harmonic current spectrum: order (2-50) -> % of rated current; "
+        "replaces the policy's spectrum for the appliance kind",
+    )
     description: str | None = Field(default=None, max_length=200)
+
+    @field_validator("harmonic_current_percent")
+    @classmethod
+    def _check_spectrum(cls, spectrum: dict[int, float] | None) -> dict[int, float] | None:
+        if spectrum is None:
+            return None
+        for order, value in spectrum.items():
+            if not 2 <= order <= 50:
+                raise ValueError(f"order {order} is outside 2..50")
+            if not (0.0 <= value <= 200.0) or value != value:
+                raise ValueError(f"order {order}: {value} is not a percentage in 0..200")
+        return spectrum
 
 
 class PowerBudget(BaseModel):

@@ -23,7 +23,6 @@ def test_default_policy_has_every_required_param(policy):
         # D-A-CH-CZ d_max 3 % for 0.01 <= r < 0.1 /min (sourced via CIMApplication)
         ("rvc_frequent_max_percent", 3.0, Tag.SOURCED),
         ("rvc_rare_rate_per_min", 0.01, Tag.SOURCED),
-        ("rvc_flicker_rate_per_min", 0.1, Tag.SOURCED),
         # FoL spenningssprang thresholds and counts: recall only
         ("rvc_stationary_max_percent", 3.0, Tag.RECALL),
         ("rvc_rare_max_percent", 5.0, Tag.RECALL),

@@ -255,11 +255,94 @@ def test_frequent_switching_needs_flicker_and_stationary_check(mini_assessor):
         ],
     )
     d = mini_assessor.assess(n)
+    ref = reference(0.4, "house_1")
     assert d.check("PQ.RVC").limit == 3.0
     st = d.check("PQ.RVC_STATIONARY")  # 12/h * 24 h = 288 events a day > 24
     assert st.limit == 3.0 and "288" in st.detail
-    assert d.check("PQ.FLICKER").status is CheckStatus.NOT_EVALUATED  # 0.2/min >= 0.1/min
-    assert d.outcome is Outcome.ESCALATE
+    # flicker by the analytical method: 12 starts/h = 2 starts per 10 min; each start is a change of
+    # d_start and each stop one of d_rated; t_f = 2.3 d^3.2; Pst = (sum t_f / 600)^(1/3.2)
+    i_r = 4000 / 0.85 / (SQ3 * 400)
+    d_start = 100 * (ref["r1"] * 0.4 + ref["x1"] * math.sqrt(1 - 0.16)) * 5 * i_r / (400 / SQ3)
+    d_rated = 100 * (ref["r1"] * 0.85 + ref["x1"] * math.sqrt(1 - 0.85**2)) * i_r / (400 / SQ3)
+    pst_motor = (2 * 2.3 * (d_start**3.2 + d_rated**3.2) / 600) ** (1 / 3.2)
+    pst_total = (0.3**3 + pst_motor**3) ** (1 / 3)  # background 0.3, cubic summation
+    c = d.check("PQ.FLICKER_PST")
+    assert c.value == pytest.approx(pst_total, rel=1e-9) and c.limit == 1.0
+    assert {"policy:flicker_tf_coeff", "policy:flicker_background_pst"} <= set(c.assumptions)
+    c = d.check("PQ.FLICKER_PLT")
+    assert c.value == pytest.approx(pst_total, rel=1e-9) and c.limit == 0.65  # running 2 h: Plt = Pst
+    assert not d.checks_for("PQ.THD")  # a direct-on-line motor has no harmonic spectrum
+
+
+def test_rare_starts_have_no_flicker_check(mini_assessor):
+    n = note(
+        job_type="motor",
+        metering_point_id=mini_mp("TN_NEAR"),
+        appliances=[
+            {
+                "kind": "motor",
+                "rated_kw": 4.0,
+                "connection": "3ph",
+                "cos_phi": 0.85,
+                "start_current_ratio": 5,
+                "cos_phi_start": 0.4,
+                "starts_per_hour": 0.5,
+            }
+        ],
+    )
+    d = mini_assessor.assess(n)
+    assert not d.checks_for("PQ.FLICKER_PST")  # fewer than 1 change per hour: IEC 61000-3-3 says n/a
+
+
+def test_harmonics_of_a_single_phase_ev_charger(mini_assessor):
+    n = note(
+        job_type="ev_charger",
+        metering_point_id=mini_mp("TN_END"),
+        appliances=[{"kind": "ev_charger", "rated_kw": 7.4, "connection": "L-N", "cos_phi": 0.99}],
+    )
+    d = mini_assessor.assess(n)
+    ref = reference(0.4, "house_3")
+    i1 = 7400 / 0.99 / (400 / SQ3)
+    spectrum = {3: 4.0, 5: 3.0, 7: 2.0, 9: 1.5, 11: 1.0, 13: 0.8}  # policy ev_charger class [R]
+    background = {3: 0.8, 5: 2.0, 7: 1.2, 9: 0.3, 11: 0.6, 13: 0.5}  # policy background [R]
+
+    def alpha(h):
+        return 1.0 if h < 5 else (1.4 if h <= 10 else 2.0)
+
+    total = {}
+    for h in range(2, 26):
+        s = spectrum.get(h, 0.0)
+        # L-N loop at order h: (2 Z1_h + Z0_h) / 3 with R_h = R sqrt(h), X_h = h X
+        zr = (2 * ref["r1"] + ref["r0"]) * math.sqrt(h) / 3
+        zx = (2 * ref["x1"] + ref["x0"]) * h / 3
+        v = 100 * math.hypot(zr, zx) * s / 100 * i1 / (400 / SQ3)
+        a = alpha(h)
+        total[h] = (v**a + background.get(h, 0.0) ** a) ** (1 / a)
+    thd = math.sqrt(sum(v * v for v in total.values()))
+    c = d.check("PQ.THD")
+    assert c.value == pytest.approx(thd, rel=1e-9) and c.limit == 8.0
+    en50160 = {3: 5.0, 5: 6.0, 7: 5.0, 9: 1.5, 11: 3.5, 13: 3.0}
+    worst = max(en50160, key=lambda h: total[h] / en50160[h])
+    c = d.check("PQ.HARMONIC")
+    assert c.value == pytest.approx(total[worst], rel=1e-9) and c.limit == en50160[worst]
+    assert f"order {worst}" in c.name
+    assert "policy:harmonic_spectra" in c.assumptions
+
+
+def test_installer_spectrum_replaces_the_policy_class(mini_assessor):
+    base = {"kind": "heat_pump", "rated_kw": 5.0, "connection": "3ph", "start_current_ratio": 1.5, "starts_per_hour": 2}
+    d_policy = mini_assessor.assess(note(job_type="heat_pump", metering_point_id=mini_mp("TN_END"), appliances=[base]))
+    d_clean = mini_assessor.assess(
+        note(
+            job_type="heat_pump",
+            metering_point_id=mini_mp("TN_END"),
+            appliances=[{**base, "harmonic_current_percent": {"5": 0.0}}],
+        )
+    )
+    assert "policy:harmonic_spectra" in d_policy.check("PQ.THD").assumptions
+    # the installer says: no harmonic current -> no harmonic checks at all
+    assert not d_clean.checks_for("PQ.THD")
+    assert d_policy.check("PQ.THD").value > math.sqrt(sum(v * v for v in (0.8, 2.0, 1.2, 0.3, 0.6, 0.5)))
 
 
 def test_motor_start_rvc_by_hand(mini_assessor):

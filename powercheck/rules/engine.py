@@ -41,7 +41,10 @@ Checks (rule ids):
 ``VOLT.LOW_MAX``            voltage at low load with the added export <= voltage_max_pu
 ``PQ.RVC``                  rapid voltage change per appliance start (limit by start rate)
 ``PQ.RVC_STATIONARY``       stationary step per switching when > 24 events a day
-``PQ.FLICKER``              needed above rvc_flicker_rate_per_min
+``PQ.FLICKER_PST``          short-term flicker of the starts (IEC 61000-3-3 analytical method)
+``PQ.FLICKER_PLT``          long-term flicker, the appliance running for 2 h
+``PQ.THD``                  total harmonic distortion with the appliances' harmonic currents
+``PQ.HARMONIC``             the individual harmonic voltage closest to its EN 50160 limit
 ``PQ.UNBALANCE``            negative-sequence unbalance from single-phase load/export
 ==========================  ======================================================
 """
@@ -69,6 +72,8 @@ from powercheck.models import (
     SupplyPhases,
 )
 from powercheck.quality.codes import CONN_3PH, CONN_LL, CONN_LN, SQRT3, conn_code
+from powercheck.quality.flicker import pst_analytic
+from powercheck.quality.harmonics import harmonic_voltages_percent, thd_percent
 from powercheck.quality.impedance import min_fault_current_a
 from powercheck.quality.thermal import path_bottleneck
 from powercheck.quality.unbalance import unbalance_percent
@@ -240,6 +245,17 @@ class Assessor:
         self.policy = policy
         self.clock = clock or (lambda: datetime.now(UTC))
         self._grid_assumptions = {nid: region.assumptions_for_network(nid) for nid in region.networks}
+        cust = region.customers
+        self._cust = {
+            "bus_row": cust.bus_row.to_numpy(dtype=np.int64),
+            "bus": cust.bus.to_numpy(dtype=np.int64),
+            "network_id": cust.network_id.astype(str).to_numpy(dtype=object),
+            "existing_peak_kw": cust.existing_peak_kw.to_numpy(dtype=float),
+            "existing_export_kw": cust.existing_export_kw.to_numpy(dtype=float),
+            "main_fuse_a": cust.main_fuse_a.to_numpy(dtype=float),
+            "service_cable_ampacity_a": cust.service_cable_ampacity_a.to_numpy(dtype=float),
+            "upstream_fuse_a": cust.upstream_fuse_a.to_numpy(dtype=float),
+        }
 
     # ------------------------------------------------------------------ public API
     def assess(self, notification: Notification) -> Decision:
@@ -312,15 +328,15 @@ class Assessor:
 
     def _locate(self, preps: list[_Prep]) -> None:
         rows = self.region.locate([p.notification.metering_point_id for p in preps])
-        customers = self.region.customers
+        customers = self._cust
         arrays = self.region.arrays
         for p, row in zip(preps, rows):
             if row < 0:
                 continue
             p.cp_row = int(row)
-            p.bus_row = int(customers.bus_row.iat[row])
-            p.network_id = str(customers.network_id.iat[row])
-            p.bus = int(customers.bus.iat[row])
+            p.bus_row = int(customers["bus_row"][row])
+            p.network_id = str(customers["network_id"][row])
+            p.bus = int(customers["bus"][row])
             grid_tn = bool(arrays.system_tn[p.bus_row])
             notified_tn = p.notification.network_system is NetworkSystem.TN_400
             if grid_tn != notified_tn:
@@ -360,11 +376,11 @@ class Assessor:
     def _demand(self, p: _Prep) -> None:
         n = p.notification
         pol = self.policy
-        cust = self.region.customers
+        cust = self._cust
         u_ll = float(self.region.arrays.u_ll_v[p.bus_row])
-        existing = float(cust.existing_peak_kw.iat[p.cp_row])
-        existing_export = float(cust.existing_export_kw.iat[p.cp_row])
-        record_fuse = cust.main_fuse_a.iat[p.cp_row]
+        existing = float(cust["existing_peak_kw"][p.cp_row])
+        existing_export = float(cust["existing_export_kw"][p.cp_row])
+        record_fuse = cust["main_fuse_a"][p.cp_row]
         coincidence = float(pol.value("customer_coincidence"))
         demand_cos = float(pol.value("demand_cos_phi"))
         supply = _supply_conn(n.network_system, n.supply_phases)
@@ -521,7 +537,13 @@ class Assessor:
             d_start = np.abs(voltage_change_percent(*args, ratio * i_rated, cos_start, q_sign))
             d_rated = np.abs(voltage_change_percent(*args, i_rated, cos, q_sign))
         else:
+            owner = np.zeros(0, dtype=np.int64)
+            conn = np.zeros(0, dtype=np.int64)
+            i_rated = np.zeros(0)
             d_start = d_rated = np.zeros(0)
+
+        flicker = self._flicker(n, apps, owner, d_start, d_rated)
+        harmonics = self._harmonics(n, apps, owner, conn, i_rated, r1, x1, r0, x0, u_ll, bus_rows)
 
         # steady-state voltages with constant-power load/export
         v_peak = voltage_after_constant_power(arr.vm_peak_pu[bus_rows], d_u_load)
@@ -554,7 +576,13 @@ class Assessor:
         )
         trafo_peak = np.where(t_ok, arr.trafo_i_peak_a[t_safe] if arr.trafo_i_peak_a.size else np.nan, np.nan)
         trafo_low = np.where(t_ok, arr.trafo_i_low_a[t_safe] if arr.trafo_i_low_a.size else np.nan, np.nan)
+        apps_by_owner: dict[int, list[int]] = {}
+        for j, r in enumerate(apps):
+            apps_by_owner.setdefault(r.owner, []).append(j)
         return {
+            "apps_by_owner": apps_by_owner,
+            **flicker,
+            **harmonics,
             "d_i_load": d_i_load,
             "d_u_load": d_u_load,
             "d_i_export": d_i_export,
@@ -577,6 +605,111 @@ class Assessor:
             "trafo_peak": trafo_peak,
             "trafo_low": trafo_low,
             "bus_rows": bus_rows,
+        }
+
+    def _flicker(
+        self, n: int, apps: list[_ApplianceRow], owner: np.ndarray, d_start: np.ndarray, d_rated: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Pst/Plt per appliance (analytical method) and per notification (cubic summation)."""
+        pol = self.policy
+        coeff = float(pol.value("flicker_tf_coeff"))
+        expo = float(pol.value("flicker_tf_exponent"))
+        alpha = float(pol.value("flicker_summation_alpha"))
+        background = float(pol.value("flicker_background_pst"))
+        active = float(pol.value("flicker_active_intervals"))
+        starts = np.array([r.starts_per_hour for r in apps], dtype=float)
+        applies = starts >= float(pol.value("flicker_min_changes_per_hour"))
+        if apps:
+            per_10min = starts / 6.0
+            # every start is a change of d_start (shape factor F) and every stop one of d_rated
+            p_start = pst_analytic(
+                d_start, per_10min, float(pol.value("flicker_shape_factor")), t_f_coeff=coeff, t_f_exponent=expo
+            )
+            p_stop = pst_analytic(d_rated, per_10min, 1.0, t_f_coeff=coeff, t_f_exponent=expo)
+            pst_app = (p_start**expo + p_stop**expo) ** (1.0 / expo)
+        else:
+            pst_app = np.zeros(0)
+        plt_app = pst_app * np.cbrt(active / 12.0)
+        sel = owner[applies]
+        has = np.bincount(sel, minlength=n) > 0
+        pst_total = (background**alpha + np.bincount(sel, pst_app[applies] ** alpha, minlength=n)) ** (1.0 / alpha)
+        plt_total = (background**alpha + np.bincount(sel, plt_app[applies] ** alpha, minlength=n)) ** (1.0 / alpha)
+        return {
+            "flicker_applies": applies,
+            "pst_app": pst_app,
+            "has_flicker": has,
+            "pst_total": pst_total,
+            "plt_total": plt_total,
+        }
+
+    def _spectrum(self, appliance: Appliance, orders: list[int]) -> tuple[np.ndarray, str | None]:
+        """Harmonic current spectrum of an appliance over ``orders`` and where it came from."""
+        if appliance.harmonic_current_percent is not None:
+            table = appliance.harmonic_current_percent
+            origin = "installer"
+        else:
+            cls = self.policy.value("harmonic_class_of_kind").get(appliance.kind.value, "default")
+            if cls == "none":
+                return np.zeros(len(orders)), None
+            table = {int(h): v for h, v in self.policy.value("harmonic_spectra")[cls].items()}
+            origin = f"policy:{cls}"
+        return np.array([float(table.get(h, 0.0)) for h in orders]), origin
+
+    def _harmonics(
+        self,
+        n: int,
+        apps: list[_ApplianceRow],
+        owner: np.ndarray,
+        conn: np.ndarray,
+        i_rated: np.ndarray,
+        r1: np.ndarray,
+        x1: np.ndarray,
+        r0: np.ndarray,
+        x0: np.ndarray,
+        u_ll: np.ndarray,
+        bus_rows: np.ndarray,
+    ) -> dict[str, object]:
+        pol = self.policy
+        limits = {int(h): float(v) for h, v in pol.value("harmonic_voltage_max_percent").items()}
+        orders = sorted(limits)
+        spectra = np.zeros((len(apps), len(orders)))
+        origins: list[str | None] = []
+        for j, r in enumerate(apps):
+            spectra[j], origin = self._spectrum(r.appliance, orders)
+            origins.append(origin)
+        emitting = spectra.sum(axis=1) > 0 if len(apps) else np.zeros(0, dtype=bool)
+        has = np.bincount(owner[emitting], minlength=n) > 0
+        background = np.array([float(pol.value("harmonic_background_percent").get(str(h), 0.0)) for h in orders])
+        alpha = np.array([pol.harmonic_alpha(h) for h in orders])
+        system = np.where(self.region.arrays.system_tn[bus_rows], 0, 1).astype(np.int64)
+        quantity = np.array([r.appliance.quantity for r in apps], dtype=float)
+        total, emission = harmonic_voltages_percent(
+            np.where(emitting, owner, -1).astype(np.int64),
+            n,
+            conn,
+            i_rated * quantity,
+            spectra,
+            r1,
+            x1,
+            r0,
+            x0,
+            u_ll,
+            system,
+            np.array(orders, dtype=np.int64),
+            alpha,
+            np.tile(background, (n, 1)),
+            float(pol.value("harmonic_skin_exponent")),
+        )
+        return {
+            "has_harmonics": has,
+            "harm_orders": orders,
+            "harm_limits": np.array([limits[h] for h in orders]),
+            "harm_total": total,
+            "harm_emission": emission,
+            "harm_background": background,
+            "thd": thd_percent(total),
+            "harm_origins": origins,
+            "harm_emitting": emitting,
         }
 
     # ------------------------------------------------------------------ pass 3: checks and outcome
@@ -685,7 +818,7 @@ class Assessor:
     def _protection_checks(self, k: int, p: _Prep, num: dict) -> list[CheckResult]:
         pol = self.policy
         arr = self.region.arrays
-        cust = self.region.customers
+        cust = self._cust
         out: list[CheckResult] = []
         fuse = p.fuse_after
         if p.budget_current_a is not None and fuse is not None:
@@ -704,7 +837,7 @@ class Assessor:
         if not p.fuse_changed or fuse is None:
             return out
         # service cable
-        ampacity = cust.service_cable_ampacity_a.iat[p.cp_row]
+        ampacity = cust["service_cable_ampacity_a"][p.cp_row]
         detail = "service cable ampacity from the customer index"
         if ampacity is None or not math.isfinite(ampacity):
             line_row = arr.service_line_row[p.bus_row]
@@ -726,7 +859,7 @@ class Assessor:
             )
         )
         # selectivity
-        upstream = cust.upstream_fuse_a.iat[p.cp_row]
+        upstream = cust["upstream_fuse_a"][p.cp_row]
         sel_assumptions: list[str] = []
         if upstream is not None and math.isfinite(upstream):
             detail = f"upstream fuse {upstream:g} A from the customer index"
@@ -889,13 +1022,15 @@ class Assessor:
         arr = self.region.arrays
         out: list[CheckResult] = []
         rare_rate = float(pol.value("rvc_rare_rate_per_min"))
-        flicker_rate = float(pol.value("rvc_flicker_rate_per_min"))
         hours = float(pol.value("operating_hours_per_day"))
+        flicker_parts: list[str] = []
+        flicker_assumptions: list[str] = []
+        harmonic_parts: list[str] = []
+        harmonic_assumptions: list[str] = []
         max_events = float(pol.value("rvc_max_events_per_day"))
         apps = num["apps"]
-        for j, r in enumerate(apps):
-            if r.owner != k:
-                continue
+        for j in num["apps_by_owner"].get(k, ()):
+            r = apps[j]
             a = r.appliance
             label = f"{a.kind.value}#{r.index}"
             rate = r.starts_per_hour / 60.0
@@ -935,15 +1070,18 @@ class Assessor:
                         detail=f"{events:g} switching events per day > {max_events:g}",
                     )
                 )
-            if rate >= flicker_rate:
-                out.append(
-                    _not_evaluated(
-                        "PQ.FLICKER",
-                        f"Flicker from {label}",
-                        f"{rate:.3g} starts/min >= {flicker_rate:g}/min: a flicker (Pst/Plt) assessment is required",
-                        r.defaults_used,
-                    )
-                )
+            if num["flicker_applies"][j]:
+                flicker_parts.append(f"{label} Pst {num['pst_app'][j]:.3f} ({r.starts_per_hour:g} starts/h)")
+                flicker_assumptions.extend(r.defaults_used)
+            if num["harm_emitting"][j]:
+                harmonic_parts.append(f"{label} spectrum {num['harm_origins'][j]}")
+                if str(num["harm_origins"][j]).startswith("policy:"):
+                    harmonic_assumptions.extend(pol.assumption_keys("harmonic_spectra"))
+                harmonic_assumptions.extend(r.defaults_used)
+        if num["has_flicker"][k]:
+            out.extend(self._flicker_checks(k, num, flicker_parts, flicker_assumptions))
+        if num["has_harmonics"][k]:
+            out.extend(self._harmonic_checks(k, num, harmonic_parts, harmonic_assumptions))
         s1 = float(num["s1"][k])
         if s1 > 0:
             base = float(arr.unbalance_base_percent[p.bus_row])
@@ -969,3 +1107,71 @@ class Assessor:
                 )
             )
         return out
+
+    def _flicker_checks(self, k: int, num: dict, parts: list[str], assumptions: list[str]) -> list[CheckResult]:
+        pol = self.policy
+        common = pol.assumption_keys("flicker_tf_coeff", "flicker_tf_exponent", "flicker_background_pst")
+        background = float(pol.value("flicker_background_pst"))
+        detail = f"background Pst {background:g} + " + "; ".join(parts) + " (cubic summation)"
+        return [
+            _check(
+                "PQ.FLICKER_PST",
+                "Short-term flicker Pst with the appliance starts",
+                float(num["pst_total"][k]),
+                float(pol.value("flicker_pst_max")),
+                LimitKind.MAX,
+                "-",
+                limit_key="flicker_pst_max",
+                assumptions=assumptions + common,
+                detail=detail,
+            ),
+            _check(
+                "PQ.FLICKER_PLT",
+                "Long-term flicker Plt with the appliances running for 2 h",
+                float(num["plt_total"][k]),
+                float(pol.value("flicker_plt_max")),
+                LimitKind.MAX,
+                "-",
+                limit_key="flicker_plt_max",
+                assumptions=assumptions + common + pol.assumption_keys("flicker_plt_max"),
+                detail=f"{int(pol.value('flicker_active_intervals'))} of 12 10-min intervals active",
+            ),
+        ]
+
+    def _harmonic_checks(self, k: int, num: dict, parts: list[str], assumptions: list[str]) -> list[CheckResult]:
+        pol = self.policy
+        common = pol.assumption_keys(
+            "harmonic_summation_alpha", "harmonic_skin_exponent", "harmonic_background_percent"
+        )
+        total = num["harm_total"][k]
+        limits = num["harm_limits"]
+        orders = num["harm_orders"]
+        worst = int(np.argmax(total / limits))
+        h = orders[worst]
+        return [
+            _check(
+                "PQ.THD",
+                "Total harmonic distortion with the appliances",
+                float(num["thd"][k]),
+                float(pol.value("thd_max_percent")),
+                LimitKind.MAX,
+                "%",
+                limit_key="thd_max_percent",
+                assumptions=assumptions + common,
+                detail="orders " + f"{orders[0]}-{orders[-1]}; " + "; ".join(parts),
+            ),
+            _check(
+                "PQ.HARMONIC",
+                f"Harmonic voltage of order {h} (closest to its limit)",
+                float(total[worst]),
+                float(limits[worst]),
+                LimitKind.MAX,
+                "%",
+                limit_key="harmonic_voltage_max_percent",
+                assumptions=assumptions + common,
+                detail=(
+                    f"order {h}: background {num['harm_background'][worst]:.2f} % + emission "
+                    f"{num['harm_emission'][k, worst]:.2f} % (IEC 61000-3-6 summation, alpha {pol.harmonic_alpha(h):g})"
+                ),
+            ),
+        ]

@@ -41,7 +41,6 @@ REQUIRED_PARAMS: dict[str, type | tuple[type, ...]] = {
     "rvc_rare_max_percent": (int, float),
     "rvc_rare_rate_per_min": (int, float),
     "rvc_frequent_max_percent": (int, float),
-    "rvc_flicker_rate_per_min": (int, float),
     "rvc_stationary_max_percent": (int, float),
     "rvc_max_events_per_day": (int, float),
     "operating_hours_per_day": (int, float),
@@ -62,6 +61,22 @@ REQUIRED_PARAMS: dict[str, type | tuple[type, ...]] = {
     "auto_approve_min_relative_margin": (int, float),
     "required_appliance_fields": dict,
     "appliance_defaults": dict,
+    "flicker_pst_max": (int, float),
+    "flicker_plt_max": (int, float),
+    "flicker_min_changes_per_hour": (int, float),
+    "flicker_background_pst": (int, float),
+    "flicker_summation_alpha": (int, float),
+    "flicker_shape_factor": (int, float),
+    "flicker_tf_coeff": (int, float),
+    "flicker_tf_exponent": (int, float),
+    "flicker_active_intervals": (int, float),
+    "thd_max_percent": (int, float),
+    "harmonic_voltage_max_percent": dict,
+    "harmonic_summation_alpha": list,
+    "harmonic_skin_exponent": (int, float),
+    "harmonic_background_percent": dict,
+    "harmonic_class_of_kind": dict,
+    "harmonic_spectra": dict,
 }
 
 
@@ -117,6 +132,13 @@ class Policy(BaseModel):
                 return float(current)
         return None
 
+    def harmonic_alpha(self, order: int) -> float:
+        """IEC 61000-3-6 summation exponent for a harmonic order."""
+        for max_order, alpha in self.value("harmonic_summation_alpha"):
+            if order <= max_order:
+                return float(alpha)
+        return float(self.value("harmonic_summation_alpha")[-1][1])
+
     def summary(self) -> dict[str, Any]:
         """JSON-friendly view (used by `GET /v1/policy` and the CLI)."""
         return {
@@ -146,15 +168,35 @@ def _validate_params(raw: dict[str, Any]) -> dict[str, Param]:
         value = params[key].value
         if isinstance(value, bool) or not isinstance(value, kind):
             raise PolicyError(f"param.{key}.value: expected {kind}, got {type(value).__name__}")
-    for key in ("fuse_melting_5s_a",):
-        for rating, current in params[key].value.items():
-            try:
-                float(rating)
-            except ValueError:
-                raise PolicyError(f"param.{key}.value: rating {rating!r} is not a number") from None
-            if not isinstance(current, (int, float)) or current <= 0:
-                raise PolicyError(f"param.{key}.value.{rating}: must be a positive number")
+    for key in ("fuse_melting_5s_a", "harmonic_voltage_max_percent", "harmonic_background_percent"):
+        _numeric_table(key, params[key].value)
+    for name, spectrum in params["harmonic_spectra"].value.items():
+        if not isinstance(spectrum, dict):
+            raise PolicyError(f"param.harmonic_spectra.value.{name}: expected a table of order = percent")
+        _numeric_table(f"harmonic_spectra.value.{name}", spectrum, allow_zero=True)
+    classes = set(params["harmonic_spectra"].value) | {"none"}
+    for kind, cls in params["harmonic_class_of_kind"].value.items():
+        if cls not in classes:
+            raise PolicyError(f"param.harmonic_class_of_kind.value.{kind}: unknown spectrum {cls!r}")
+    alpha = params["harmonic_summation_alpha"].value
+    if not alpha or not all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(v, (int, float)) and v > 0 for v in p) for p in alpha
+    ):
+        raise PolicyError(
+            "param.harmonic_summation_alpha.value: expected [[max_order, alpha], ...] with positive numbers"
+        )
     return params
+
+
+def _numeric_table(key: str, table: dict, *, allow_zero: bool = False) -> None:
+    for label, number in table.items():
+        try:
+            float(label)
+        except ValueError:
+            raise PolicyError(f"param.{key}: key {label!r} is not a number") from None
+        ok = isinstance(number, (int, float)) and not isinstance(number, bool)
+        if not ok or number < 0 or (number == 0 and not allow_zero):
+            raise PolicyError(f"param.{key}.{label}: must be a positive number")
 
 
 def parse_policy(text: str, *, source_path: str | None = None) -> Policy:
