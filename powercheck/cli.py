@@ -1,4 +1,4 @@
-"""Command line: ``powercheck screen|policy|region``."""
+"""Command line: ``powercheck screen|serve|policy|region``."""
 
 from __future__ import annotations
 
@@ -68,6 +68,30 @@ def cmd_region(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    import uvicorn
+
+    from powercheck.demo import demo_region_dir
+    from powercheck.service import generated_token, load_tokens
+    from powercheck.service.app import ServiceConfig, create_app
+
+    tokens = load_tokens(args.tokens_file) or generated_token()
+    config = ServiceConfig(
+        grid=Path(args.grid) if args.grid else demo_region_dir(),
+        db=Path(args.db),
+        tokens=tokens,
+        policy=Path(args.policy) if args.policy else None,
+        cache_dir=Path(args.cache_dir) if args.cache_dir else None,
+        chunk_size=args.chunk_size,
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(config)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="powercheck", description=__doc__)
     parser.add_argument("--version", action="version", version=f"powercheck {__version__}")
@@ -91,6 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
     pol.add_argument("--policy", help="policy TOML (default: the packaged policy)")
     pol.add_argument("--json", action="store_true")
     pol.set_defaults(func=cmd_policy)
+
+    serve = sub.add_parser("serve", help="run the HTTP rule service (default: on the embedded demo region)")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default: %(default)s)")
+    serve.add_argument("--db", default="powercheck-decisions.sqlite", help="SQLite decision store (WAL mode)")
+    serve.add_argument("--tokens-file", help="API tokens, one 'name:token' per line (also POWERCHECK_API_TOKENS)")
+    serve.add_argument("--chunk-size", type=int, default=256, help="batch items decided and committed together")
+    common(serve)
+    serve.set_defaults(func=cmd_serve)
 
     reg = sub.add_parser("region", help="load a region (building its cache) and show a summary")
     common(reg)

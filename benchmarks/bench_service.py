@@ -1,0 +1,115 @@
+"""Load test of the HTTP rule service on loopback: latency percentiles and requests/s.
+
+Run with ``pytest benchmarks/ --benchmark-only``. A real ``powercheck serve`` process is
+started on a free loopback port; client threads each send their share of
+``POST /v1/assess`` requests (every one a new notification id, so each is decided and
+committed to SQLite before the answer). ``extra_info`` records:
+
+* ``requests_per_s``, ``p50_ms``, ``p99_ms`` for new decisions at ``CONCURRENCY`` clients,
+* ``replay_p50_ms`` / ``replay_p99_ms`` for idempotent resubmissions,
+* ``inprocess_p50_ms``: ``Assessor.assess`` called directly in this process on the same
+  notifications (the baseline, same run), and ``http_overhead_factor`` = p50 / in-process p50.
+
+No absolute timing is asserted.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from powercheck.demo import demo_notifications_path, demo_region_dir
+from powercheck.io import read_notifications
+from powercheck.loadflow.region import GridRegion
+from powercheck.rules.engine import Assessor
+from powercheck.rules.policy import load_policy
+from powercheck.service.testing import start_server
+
+TOKEN = "bench-token-0123456789abcdef"
+N_REQUESTS = 600
+CONCURRENCY = 4
+
+
+@pytest.fixture(scope="module")
+def notifications():
+    return [r.notification for r in read_notifications(demo_notifications_path()) if r.ok]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    GridRegion.load(demo_region_dir())  # warm the default grid cache the server will use
+    srv = start_server(tmp_path_factory.mktemp("bench") / "decisions.sqlite", TOKEN)
+    yield srv
+    srv.stop()
+
+
+def _load(server, bodies: list[dict], concurrency: int) -> tuple[list[float], float]:
+    latencies: list[float] = []
+    lock = threading.Lock()
+    shares = [bodies[i::concurrency] for i in range(concurrency)]
+
+    def worker(share):
+        local = []
+        with server.client() as c:
+            for body in share:
+                t0 = time.perf_counter()
+                r = c.post("/v1/assess", json=body)
+                local.append(time.perf_counter() - t0)
+                assert r.status_code == 200, r.text
+        with lock:
+            latencies.extend(local)
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in shares]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies, time.perf_counter() - start
+
+
+def _ms(values: list[float], q: float) -> float:
+    return round(1000 * float(np.percentile(values, q)), 2)
+
+
+def test_service_load(benchmark, server, notifications):
+    bodies = [
+        notifications[i % len(notifications)]
+        .model_copy(update={"notification_id": f"LOAD-{i}"})
+        .model_dump(mode="json", exclude_none=True)
+        for i in range(N_REQUESTS)
+    ]
+    _load(server, [dict(b, notification_id=f"WARM-{i}") for i, b in enumerate(bodies[:40])], 2)
+
+    result: dict = {}
+
+    def run():
+        result["latencies"], result["elapsed"] = _load(server, bodies, CONCURRENCY)
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    lat, elapsed = result["latencies"], result["elapsed"]
+    replay_lat, _ = _load(server, bodies[:200], CONCURRENCY)
+
+    # baseline in the same run: the engine called in-process on the same notifications
+    assessor = Assessor(GridRegion.load(demo_region_dir()), load_policy())
+    inproc = []
+    for i in range(200):
+        n = notifications[i % len(notifications)]
+        t0 = time.perf_counter()
+        assessor.assess(n)
+        inproc.append(time.perf_counter() - t0)
+    benchmark.extra_info.update(
+        requests=len(lat),
+        concurrency=CONCURRENCY,
+        requests_per_s=round(len(lat) / elapsed, 1),
+        p50_ms=_ms(lat, 50),
+        p99_ms=_ms(lat, 99),
+        replay_p50_ms=_ms(replay_lat, 50),
+        replay_p99_ms=_ms(replay_lat, 99),
+        inprocess_p50_ms=round(1000 * statistics.median(inproc), 3),
+        http_overhead_factor=round(float(np.percentile(lat, 50)) / statistics.median(inproc), 1),
+    )

@@ -1,0 +1,359 @@
+"""The callable rule service: FastAPI app over the rule engine and the decision store.
+
+Endpoints (all under bearer-token auth except ``/healthz``):
+
+==========================  ===========================================================
+``POST /v1/assess``         decide one notification; 200 with the decision (stored before
+                            the response), 409 if the same id+revision was decided with
+                            other content, 422 naming the bad fields
+``POST /v1/assess/batch``   decide up to ``max_batch`` notifications; every item gets a
+                            status (decided / replayed / invalid / conflict); decisions are
+                            committed chunk by chunk
+``GET /v1/decisions/{id}``  a stored decision (``?revision=``, default the latest)
+``GET /v1/policy``          the active policy (every limit with tag and source) and the
+                            grid-model version
+``GET /healthz``            liveness: policy and grid versions, store status
+==========================  ===========================================================
+
+Resubmitting a notification with the same id, revision and content returns the stored
+decision unchanged (header ``X-Powercheck-Replay: true``): the workflow can retry safely.
+"""
+
+import hmac
+import logging
+import uuid
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from powercheck import __version__
+from powercheck.loadflow.region import GridRegion
+from powercheck.models import Decision, Notification, describe_validation_error
+from powercheck.rules.engine import Assessor
+from powercheck.rules.policy import load_policy
+from powercheck.service.store import DecisionStore, StoredDecision
+
+log = logging.getLogger("powercheck.service")
+
+REPLAY_HEADER = "X-Powercheck-Replay"
+
+
+@dataclass
+class ServiceConfig:
+    """Everything the service needs to start."""
+
+    grid: Path
+    db: Path
+    tokens: dict[str, str]
+    """token -> client name"""
+    policy: Path | None = None
+    cache_dir: Path | None = None
+    chunk_size: int = 256
+    max_batch: int = 10_000
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class BatchRequest(BaseModel):
+    notifications: list[dict[str, Any]] = Field(
+        description="Notifications (each as in POST /v1/assess); each item is validated on its own",
+        json_schema_extra={"items": {"$ref": "#/components/schemas/Notification"}},
+    )
+
+
+class BatchItem(BaseModel):
+    index: int
+    notification_id: str | None = None
+    revision: int | None = None
+    status: Literal["decided", "replayed", "invalid", "conflict"]
+    decision: Decision | None = None
+    errors: list[str] = Field(default_factory=list)
+
+
+class BatchResponse(BaseModel):
+    results: list[BatchItem]
+    counts: dict[str, int]
+
+
+class ErrorResponse(BaseModel):
+    detail: str
+    errors: list[str] = Field(default_factory=list)
+
+
+class Health(BaseModel):
+    status: str
+    engine_version: str
+    policy_version: str
+    policy_hash: str
+    grid_model_version: str
+    region: str
+    store: str
+    decisions_stored: int
+
+
+@dataclass
+class _State:
+    assessor: Assessor
+    store: DecisionStore
+    config: ServiceConfig
+
+
+def _conflict(stored: StoredDecision, new_hash: str) -> JSONResponse:
+    return JSONResponse(
+        status_code=status.HTTP_409_CONFLICT,
+        content={
+            "detail": (
+                f"notification {stored.notification_id} revision {stored.revision} was already decided with other "
+                "content; submit the change as a new revision"
+            ),
+            "errors": [f"input_hash: stored {stored.input_hash[:16]}..., submitted {new_hash[:16]}..."],
+        },
+    )
+
+
+def create_app(config: ServiceConfig) -> FastAPI:
+    """Build the app; the region, policy and store are opened at startup."""
+    if not config.tokens:
+        raise ValueError("tokens: at least one API token is required (no token, no decision)")
+
+    holder: dict[str, _State] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        region = GridRegion.load(config.grid, cache_dir=config.cache_dir)
+        policy = load_policy(config.policy)
+        holder["state"] = _State(Assessor(region, policy), DecisionStore(config.db), config)
+        log.info(
+            "powercheck service ready: region %s (%s), policy %s %s",
+            region.name,
+            region.version,
+            policy.id,
+            policy.version,
+        )
+        yield
+        holder["state"].store.close()
+
+    app = FastAPI(
+        title="powercheck rule service",
+        version=__version__,
+        description=__doc__,
+        lifespan=lifespan,
+    )
+    bearer = HTTPBearer(auto_error=False, description="API token issued by the grid owner")
+    token_items = [(token.encode(), name) for token, name in config.tokens.items()]
+
+    def authenticate(header: str | None) -> tuple[str | None, str]:
+        """(client name, '') for a valid ``Bearer`` header, else (None, why)."""
+        if not header:
+            return None, "missing bearer token"
+        scheme, _, supplied = header.partition(" ")
+        if scheme.lower() != "bearer" or not supplied.strip():
+            return None, "missing bearer token"
+        client = None
+        raw = supplied.strip().encode()
+        for token, name in token_items:  # constant-time compare against every token
+            if hmac.compare_digest(raw, token):
+                client = name
+        return (client, "") if client else (None, "invalid bearer token")
+
+    @app.middleware("http")
+    async def require_token(request: Request, call_next):
+        # authentication happens before the body is read or validated: no token, no decision,
+        # and an unauthenticated caller learns nothing about the payload format
+        if request.url.path.startswith("/v1/"):
+            client, why = authenticate(request.headers.get("authorization"))
+            if client is None:
+                return JSONResponse(
+                    status_code=status.HTTP_401_UNAUTHORIZED,
+                    content={"detail": why, "errors": []},
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+            request.state.client = client
+        return await call_next(request)
+
+    def client_of(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    ) -> str:
+        """The authenticated client (the middleware has checked the token; this documents the scheme)."""
+        client = getattr(request.state, "client", None)
+        if client is None:  # pragma: no cover - the middleware guards every /v1 route
+            raise HTTPException(status_code=401, detail="missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+        return client
+
+    def state() -> _State:
+        return holder["state"]
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = []
+        for err in exc.errors():
+            loc = [p for p in err.get("loc", ()) if p != "body"]
+            path = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
+            msg = str(err.get("msg", "invalid"))
+            if msg.startswith("Value error, "):
+                msg = msg[len("Value error, ") :]
+            errors.append(f"{path or '(body)'}: {msg}")
+        return JSONResponse(status_code=422, content={"detail": "invalid request", "errors": errors})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # the body could not be parsed at all (e.g. nested too deeply)
+            return JSONResponse(
+                status_code=422, content={"detail": "invalid request", "errors": [f"(body): {exc.detail}"]}
+            )
+        return JSONResponse(
+            status_code=exc.status_code, content={"detail": exc.detail, "errors": []}, headers=exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - safety net
+        error_id = uuid.uuid4().hex[:12]
+        log.exception("unexpected error %s on %s %s", error_id, request.method, request.url.path)
+        return JSONResponse(status_code=500, content={"detail": f"internal error {error_id}", "errors": []})
+
+    @app.get("/healthz", response_model=Health, tags=["meta"])
+    def healthz() -> Health:
+        st = state()
+        return Health(
+            status="ok",
+            engine_version=__version__,
+            policy_version=st.assessor.policy.version,
+            policy_hash=st.assessor.policy.hash,
+            grid_model_version=st.assessor.region.version,
+            region=st.assessor.region.name,
+            store=st.store.journal_mode,
+            decisions_stored=st.store.count(),
+        )
+
+    @app.get("/v1/policy", tags=["policy"])
+    def get_policy(client: Annotated[str, Depends(client_of)]) -> dict[str, Any]:
+        st = state()
+        summary = st.assessor.policy.summary()
+        summary["grid_model_version"] = st.assessor.region.version
+        summary["region"] = st.assessor.region.summary()
+        return summary
+
+    @app.post(
+        "/v1/assess",
+        tags=["assess"],
+        response_model=Decision,
+        responses={409: {"model": ErrorResponse}, 422: {"model": ErrorResponse}, 401: {"model": ErrorResponse}},
+    )
+    def assess(notification: Notification, client: Annotated[str, Depends(client_of)]) -> Response:
+        st = state()
+        new_hash = notification.input_hash()
+        stored = st.store.get(notification.notification_id, notification.revision)
+        if stored is None:
+            decision = st.assessor.assess(notification)
+            stored = st.store.put_many([decision], client)[0]
+            replay = stored.decision_json != decision.model_dump_json()  # another request stored it first
+        else:
+            replay = True
+        if stored.input_hash != new_hash:
+            return _conflict(stored, new_hash)
+        return Response(
+            content=stored.decision_json,
+            media_type="application/json",
+            headers={REPLAY_HEADER: "true" if replay else "false"},
+        )
+
+    @app.post(
+        "/v1/assess/batch",
+        tags=["assess"],
+        response_model=BatchResponse,
+        responses={422: {"model": ErrorResponse}, 401: {"model": ErrorResponse}},
+    )
+    def assess_batch(body: BatchRequest, client: Annotated[str, Depends(client_of)]) -> BatchResponse:
+        st = state()
+        if len(body.notifications) > config.max_batch:
+            raise RequestValidationError(
+                [{"loc": ("body", "notifications"), "msg": f"at most {config.max_batch} notifications per batch"}]
+            )
+        results: list[BatchItem | None] = [None] * len(body.notifications)
+        valid: list[tuple[int, Notification, str]] = []
+        for i, raw in enumerate(body.notifications):
+            try:
+                n = Notification.model_validate(raw)
+            except ValidationError as exc:
+                nid = raw.get("notification_id") if isinstance(raw.get("notification_id"), str) else None
+                rev = raw.get("revision") if isinstance(raw.get("revision"), int) else None
+                errors = [f"notifications[{i}].{e}" for e in describe_validation_error(exc)]
+                results[i] = BatchItem(index=i, notification_id=nid, revision=rev, status="invalid", errors=errors)
+                continue
+            valid.append((i, n, n.input_hash()))
+
+        def settle(i: int, stored: StoredDecision, new_hash: str, fresh: bool) -> BatchItem:
+            n_id, rev = stored.notification_id, stored.revision
+            if stored.input_hash != new_hash:
+                return BatchItem(
+                    index=i,
+                    notification_id=n_id,
+                    revision=rev,
+                    status="conflict",
+                    errors=[f"notification {n_id} revision {rev} was already decided with other content"],
+                )
+            return BatchItem(
+                index=i,
+                notification_id=n_id,
+                revision=rev,
+                status="decided" if fresh else "replayed",
+                decision=Decision.model_validate_json(stored.decision_json),
+            )
+
+        existing = st.store.get_many((n.notification_id, n.revision) for _, n, _ in valid)
+        todo: list[tuple[int, Notification, str]] = []
+        later: list[tuple[int, Notification, str]] = []  # repeats of a key inside this batch
+        seen: set[tuple[str, int]] = set()
+        for i, n, h in valid:
+            if n.key in existing:
+                results[i] = settle(i, existing[n.key], h, fresh=False)
+            elif n.key in seen:
+                later.append((i, n, h))
+            else:
+                seen.add(n.key)
+                todo.append((i, n, h))
+        for start in range(0, len(todo), config.chunk_size):
+            chunk = todo[start : start + config.chunk_size]
+            decisions = st.assessor.assess_many([n for _, n, _ in chunk])
+            stored_rows = st.store.put_many(decisions, client)  # committed before the next chunk
+            for (i, _, h), stored, decision in zip(chunk, stored_rows, decisions):
+                fresh = stored.decision_json == decision.model_dump_json()
+                results[i] = settle(i, stored, h, fresh=fresh)
+        if later:
+            stored_now = st.store.get_many(n.key for _, n, _ in later)
+            for i, n, h in later:
+                results[i] = settle(i, stored_now[n.key], h, fresh=False)
+        final = [r for r in results if r is not None]
+        counts: dict[str, int] = {}
+        for r in final:
+            counts[r.status] = counts.get(r.status, 0) + 1
+        return BatchResponse(results=final, counts=counts)
+
+    @app.get(
+        "/v1/decisions/{notification_id}",
+        tags=["assess"],
+        response_model=Decision,
+        responses={404: {"model": ErrorResponse}, 401: {"model": ErrorResponse}},
+    )
+    def get_decision(
+        notification_id: str,
+        client: Annotated[str, Depends(client_of)],
+        revision: Annotated[int | None, Query(ge=1)] = None,
+    ) -> Response:
+        st = state()
+        if revision is None:
+            stored = st.store.latest(notification_id)
+        else:
+            stored = st.store.get(notification_id, revision)
+        if stored is None:
+            return JSONResponse(status_code=404, content={"detail": "no stored decision", "errors": []})
+        return Response(content=stored.decision_json, media_type="application/json")
+
+    return app
