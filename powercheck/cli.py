@@ -1,4 +1,4 @@
-"""Command line: ``powercheck screen|serve|policy|region``."""
+"""Command line: ``powercheck screen|serve|whatif|policy|region``."""
 
 from __future__ import annotations
 
@@ -92,6 +92,82 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_whatif(args: argparse.Namespace) -> int:
+    import importlib.util
+    import json
+
+    missing = [
+        m
+        for m in ("simbench", "matplotlib") + (("distributed",) if args.scheduler else ())
+        if importlib.util.find_spec(m) is None
+    ]
+    if missing:
+        print(f"powercheck whatif: needs {', '.join(missing)}: pip install 'powercheck[whatif]'", file=sys.stderr)
+        return 2
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from powercheck.rules.policy import load_policy
+    from powercheck.whatif import parse_shares
+    from powercheck.whatif.feeders import parse_feeders
+    from powercheck.whatif.report import write_report
+    from powercheck.whatif.study import StudyConfig, _feeder, run_study
+
+    policy = load_policy(args.policy)
+    days = args.days if args.days == "all" else int(args.days)
+    config = StudyConfig.from_policy(
+        policy,
+        ev_shares=parse_shares(args.ev_share, "--ev-share"),
+        pv_shares=parse_shares(args.pv_share, "--pv-share"),
+        samples=args.samples,
+        days=days,
+        seed=args.seed,
+        chunk=args.chunk,
+    )
+    specs = parse_feeders(args.feeders)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def progress(done: int, total: int) -> None:
+        if not args.quiet:
+            print(f"\rwhat-if [{done}/{total} tasks]", end="", file=sys.stderr, flush=True)
+
+    results = run_study(specs, config, scheduler=args.scheduler, cache_dir=args.cache_dir, progress=progress)
+    if not args.quiet:
+        print(file=sys.stderr)
+    feeders_info = []
+    for spec in specs:
+        f = _feeder(spec, args.cache_dir)
+        feeders_info.append(
+            {
+                "feeder": spec.name,
+                "system": spec.system,
+                "customers": f.n_customers,
+                "lv_buses": int(f.lv_bus_mask.sum()),
+                "base_load_factor": f.base_load_factor,
+                "assumptions": "; ".join(f.assumptions),
+            }
+        )
+    meta = {
+        "engine_version": __version__,
+        "policy": f"{policy.id} {policy.version} ({policy.hash})",
+        "config": json.dumps(config.to_dict()),
+        "feeders": json.dumps([s.to_dict() for s in specs]),
+    }
+    table = pa.Table.from_pandas(results, preserve_index=False)
+    table = table.replace_schema_metadata(
+        {**(table.schema.metadata or {}), **{f"powercheck.{k}": v for k, v in meta.items()}}
+    )
+    pq.write_table(table, out / "whatif.parquet")
+    write_report(results, out / "report.html", meta=meta, feeders_info=feeders_info)
+    print(f"{len(results)} scenarios -> {out / 'whatif.parquet'}, {out / 'report.html'}")
+    prob = results.groupby(["feeder", "pv_share", "ev_share"]).violation.mean().unstack("ev_share")
+    print("violation probability (rows: feeder, PV share; columns: EV share)")
+    print(prob.round(2).to_string())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="powercheck", description=__doc__)
     parser.add_argument("--version", action="version", version=f"powercheck {__version__}")
@@ -124,6 +200,29 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--chunk-size", type=int, default=256, help="batch items decided and committed together")
     common(serve)
     serve.set_defaults(func=cmd_serve)
+
+    whatif = sub.add_parser("whatif", help="Monte Carlo study of EV and PV uptake on LV feeders")
+    whatif.add_argument(
+        "--feeders",
+        nargs="+",
+        required=True,
+        help="SimBench LV codes (e.g. 1-LV-rural1--0-sw, add @IT for 230 V IT), simbench:lv, "
+        "demo, demo:<network> or region:<dir>[#<network>]",
+    )
+    whatif.add_argument(
+        "--ev-share", default="0:1:0.1", help="EV shares: start:stop:step or a,b,c (default %(default)s)"
+    )
+    whatif.add_argument("--pv-share", default="0", help="PV shares, as --ev-share (default %(default)s)")
+    whatif.add_argument("--samples", type=int, default=10, help="random placements per share combination")
+    whatif.add_argument("--days", default="4", help="days studied: N critical days (load peak, PV peak) or 'all'")
+    whatif.add_argument("--seed", type=int, default=2026)
+    whatif.add_argument("--chunk", type=int, default=8, help="scenarios per task (one batched power flow)")
+    whatif.add_argument("--scheduler", help="run on dask: 'local' (a LocalCluster) or a scheduler address")
+    whatif.add_argument("--policy", help="policy TOML for the limits (default: the packaged policy)")
+    whatif.add_argument("--cache-dir", help="grid and SimBench cache (default: ~/.cache/powercheck)")
+    whatif.add_argument("--out", default="whatif-out", help="output directory (whatif.parquet, report.html)")
+    whatif.add_argument("-q", "--quiet", action="store_true")
+    whatif.set_defaults(func=cmd_whatif)
 
     reg = sub.add_parser("region", help="load a region (building its cache) and show a summary")
     common(reg)

@@ -1,0 +1,579 @@
+"""Numba kernels for the batched radial power flow.
+
+Pure array code: no pandas, no pandapower, no I/O. The adapter
+(:mod:`powercheck.loadflow.radial`) turns a network into the arrays used here.
+
+Radial network representation
+-----------------------------
+Buses are numbered ``0 .. n-1`` in topological order: bus 0 is the slack
+(root), and ``parent[b] < b`` for every other bus. Each non-root bus ``b`` is
+connected to ``parent[b]`` by exactly one two-port (several parallel branches
+between the same two buses are summed into one two-port beforehand). The
+two-port is given in *parent/child* orientation as the admittance matrix
+
+.. math::
+
+    \\begin{pmatrix} I_p \\\\ I_c \\end{pmatrix} =
+    \\begin{pmatrix} Y_{pp} & Y_{pc} \\\\ Y_{cp} & Y_{cc} \\end{pmatrix}
+    \\begin{pmatrix} V_p \\\\ V_c \\end{pmatrix}
+
+where the currents flow *into* the two-port. This is pandapower's branch model
+(``makeYbus``: pi/T transformer model with off-nominal ratio and phase shift,
+line charging, magnetising branch) without approximation. ``ysh[b]`` is a
+constant shunt admittance at bus ``b`` (e.g. a branch whose far end is open).
+In unbalanced (sequence) calculations ``y_slack`` is the admittance between the
+slack bus and ground in the negative and zero sequence (pandapower's ext_grid
+short-circuit impedance); in the positive sequence the slack voltage is fixed.
+
+Method
+------
+Current-injection backward/forward sweep with an exact linear network solve:
+the backward sweep reduces every subtree to a Norton equivalent
+(``J = Yd V + Jn``), so each iteration solves the linear network exactly for
+the load currents of the previous iterate, and the only iteration is the
+fixed point on the (constant-power) load currents. ``Yd`` depends on the
+network only, so the factors ``m = 1/(Ycc + Yd)`` are computed once
+(:func:`sweep_factors`). Per iteration and bus this costs one complex division
+for the load current and two multiply-adds, vectorised over the batch with
+``prange`` (``solve_*``) or single-threaded (``solve_*_serial``; identical
+results, preferable for small batches, where waking threads costs more than the
+work). The per-case iteration is shared (``_balanced_item``,
+``_unbalanced_item``), so both variants compute bit-identical voltages.
+
+All quantities are per unit on the three-phase base ``sn_mva`` and the bus
+nominal voltage (phase-to-neutral voltages relative to ``vn_kv/sqrt(3)``).
+Powers are *consumed* powers (loads positive, generation negative). In the
+unbalanced kernel the per-phase powers are given on the per-phase base
+``sn_mva/3``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from powercheck.quality._jit import njit, njit_parallel, prange
+
+#: Status codes returned per batch item.
+STATUS_CONVERGED = 0
+STATUS_MAX_ITER = 1
+STATUS_DIVERGED = 2
+
+_A = complex(-0.5, np.sqrt(3.0) / 2.0)  # exp(j 120 deg)
+_A2 = complex(-0.5, -np.sqrt(3.0) / 2.0)  # exp(-j 120 deg)
+_V_COLLAPSE = 1e-3  # [pu] a voltage below this means the iteration has collapsed
+
+
+@njit
+def sweep_factors(parent, ypp, ypc, ycp, ycc, ysh, y_slack):
+    """Network-only factors of the backward/forward sweep for one sequence.
+
+    Parameters
+    ----------
+    parent : int64[n]
+        Parent bus of every bus in topological order (``parent[0]`` unused).
+    ypp, ypc, ycp, ycc : complex128[n]
+        Two-port admittances of the branch above each bus, parent/child
+        orientation [pu]. Entry 0 unused.
+    ysh : complex128[n]
+        Constant shunt admittance at each bus [pu].
+    y_slack : complex
+        Admittance from the slack bus to ground [pu] (0 in the positive
+        sequence, where the slack voltage is imposed).
+
+    Returns
+    -------
+    m : complex128[n]
+        ``1 / (Ycc + Yd)`` per bus; ``m[0] = 1 / (Yd_root + y_slack)``. Zero
+        where the denominator vanishes (a floating subnetwork, e.g. the zero
+        sequence behind an unearthed winding).
+    kup : complex128[n]
+        ``-Ypc * m``: factor carrying a subtree's Norton current to its parent.
+    yd : complex128[n]
+        Norton admittance of every subtree (bus included, branch above
+        excluded) [pu].
+    """
+    n = parent.shape[0]
+    yd = ysh.copy()
+    m = np.zeros(n, dtype=np.complex128)
+    kup = np.zeros(n, dtype=np.complex128)
+    for b in range(n - 1, 0, -1):
+        den = ycc[b] + yd[b]
+        if den != 0.0:
+            m[b] = 1.0 / den
+        kup[b] = -ypc[b] * m[b]
+        yd[parent[b]] += ypp[b] - ypc[b] * ycp[b] * m[b]
+    den = yd[0] + y_slack
+    if den != 0.0:
+        m[0] = 1.0 / den
+    return m, kup, yd
+
+
+@njit
+def _balanced_item(parent, m, kup, ycp, elem_pos, s_row, v_slack, tol2, max_iter, v, s, jn, loaded):
+    """One balanced case: sweeps until the squared voltage change is <= tol2. Returns (iterations, status)."""
+    n = parent.shape[0]
+    for b in range(n):
+        s[b] = 0.0
+    for e in range(elem_pos.shape[0]):
+        p = elem_pos[e]
+        if p >= 0:
+            s[p] += s_row[e]
+    nl = 0
+    for b in range(n):
+        if s[b] != 0.0:
+            loaded[nl] = b
+            nl += 1
+    # no-load start: the exact solution for zero load currents
+    v[0] = v_slack
+    for b in range(1, n):
+        v[b] = -m[b] * ycp[b] * v[parent[b]]
+    vmin2 = _V_COLLAPSE * _V_COLLAPSE
+    it = 0
+    while it < max_iter:
+        it += 1
+        for b in range(n):
+            jn[b] = 0.0
+        for j in range(nl):
+            b = loaded[j]
+            jn[b] = np.conj(s[b] / v[b])
+        for b in range(n - 1, 0, -1):
+            jn[parent[b]] += kup[b] * jn[b]
+        dv2 = 0.0
+        low = False
+        for b in range(1, n):
+            vb = -m[b] * (ycp[b] * v[parent[b]] + jn[b])
+            d = vb - v[b]
+            d2 = d.real * d.real + d.imag * d.imag
+            if not d2 <= dv2:  # also catches NaN
+                dv2 = d2
+            if vb.real * vb.real + vb.imag * vb.imag < vmin2:
+                low = True
+            v[b] = vb
+        if not dv2 < np.inf or low:
+            return it, STATUS_DIVERGED
+        if dv2 <= tol2:
+            return it, STATUS_CONVERGED
+    return it, STATUS_MAX_ITER
+
+
+@njit
+def _balanced_finish(st, v, v_out_row):
+    if st == STATUS_CONVERGED:
+        for b in range(v.shape[0]):
+            v_out_row[b] = v[b]
+    else:
+        for b in range(v.shape[0]):
+            v_out_row[b] = np.nan + 0j
+
+
+@njit_parallel
+def solve_balanced(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol, max_iter, v_out, n_iter, status):
+    """Balanced (positive-sequence) power flow for a batch of load cases, parallel over the batch.
+
+    Parameters
+    ----------
+    parent : int64[n]
+        Parent bus in topological order.
+    m, kup : complex128[n]
+        Factors from :func:`sweep_factors` (positive sequence).
+    ycp : complex128[n]
+        Child-row, parent-column two-port admittance of the branch above each
+        bus [pu].
+    elem_pos : int64[e]
+        Bus of every PQ element; negative = not supplied (ignored).
+    s_elem : complex128[batch, e]
+        Consumed complex power of every element [pu on ``sn_mva``].
+    v_slack : complex128[batch]
+        Slack voltage [pu].
+    tol : float
+        Convergence tolerance on the largest voltage change between two
+        iterations [pu].
+    max_iter : int
+        Iteration limit.
+    v_out : complex128[batch, n]
+        Output: bus voltages [pu]. NaN where the item did not converge.
+    n_iter : int64[batch]
+        Output: iterations used.
+    status : int64[batch]
+        Output: :data:`STATUS_CONVERGED`, :data:`STATUS_MAX_ITER` or
+        :data:`STATUS_DIVERGED`.
+    """
+    nb = s_elem.shape[0]
+    n = parent.shape[0]
+    tol2 = tol * tol
+    for i in prange(nb):
+        v = np.empty(n, dtype=np.complex128)
+        s = np.empty(n, dtype=np.complex128)
+        jn = np.empty(n, dtype=np.complex128)
+        loaded = np.empty(n, dtype=np.int64)
+        it, st = _balanced_item(parent, m, kup, ycp, elem_pos, s_elem[i], v_slack[i], tol2, max_iter, v, s, jn, loaded)
+        n_iter[i] = it
+        status[i] = st
+        _balanced_finish(st, v, v_out[i])
+
+
+@njit
+def solve_balanced_serial(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol, max_iter, v_out, n_iter, status):
+    """Single-threaded :func:`solve_balanced` (same arguments, identical results)."""
+    nb = s_elem.shape[0]
+    n = parent.shape[0]
+    tol2 = tol * tol
+    v = np.empty(n, dtype=np.complex128)
+    s = np.empty(n, dtype=np.complex128)
+    jn = np.empty(n, dtype=np.complex128)
+    loaded = np.empty(n, dtype=np.int64)
+    for i in range(nb):
+        it, st = _balanced_item(parent, m, kup, ycp, elem_pos, s_elem[i], v_slack[i], tol2, max_iter, v, s, jn, loaded)
+        n_iter[i] = it
+        status[i] = st
+        _balanced_finish(st, v, v_out[i])
+
+
+@njit
+def _unbalanced_item(
+    parent,
+    m,
+    kup,
+    ycp,
+    wye_pos,
+    wye_phase,
+    s_wye_row,
+    delta_pos,
+    delta_pair,
+    s_delta_row,
+    v_slack,
+    tol2,
+    max_iter,
+    v,
+    jn,
+    sw,
+    sd,
+    loaded,
+):
+    """One unbalanced case in sequence components. Returns (iterations, status)."""
+    n = parent.shape[0]
+    third = 1.0 / 3.0
+    for k in range(3):
+        for b in range(n):
+            sw[k, b] = 0.0
+            sd[k, b] = 0.0
+            v[k, b] = 0.0
+    for e in range(wye_pos.shape[0]):
+        p = wye_pos[e]
+        if p >= 0:
+            sw[wye_phase[e], p] += s_wye_row[e]
+    for e in range(delta_pos.shape[0]):
+        p = delta_pos[e]
+        if p >= 0:
+            sd[delta_pair[e], p] += s_delta_row[e]
+    nl = 0
+    for b in range(n):
+        if (
+            sw[0, b] != 0.0
+            or sw[1, b] != 0.0
+            or sw[2, b] != 0.0
+            or sd[0, b] != 0.0
+            or sd[1, b] != 0.0
+            or sd[2, b] != 0.0
+        ):
+            loaded[nl] = b
+            nl += 1
+    v[1, 0] = v_slack
+    for b in range(1, n):
+        v[1, b] = -m[1, b] * ycp[1, b] * v[1, parent[b]]
+    vmin2 = _V_COLLAPSE * _V_COLLAPSE
+    it = 0
+    while it < max_iter:
+        it += 1
+        for k in range(3):
+            for b in range(n):
+                jn[k, b] = 0.0
+        # phase load currents -> sequence current injections
+        for j in range(nl):
+            b = loaded[j]
+            v0 = v[0, b]
+            v1 = v[1, b]
+            v2 = v[2, b]
+            va = v0 + v1 + v2
+            vb = v0 + _A2 * v1 + _A * v2
+            vc = v0 + _A * v1 + _A2 * v2
+            ia = 0j
+            ib = 0j
+            ic = 0j
+            if sw[0, b] != 0.0:
+                ia += np.conj(sw[0, b] / va)
+            if sw[1, b] != 0.0:
+                ib += np.conj(sw[1, b] / vb)
+            if sw[2, b] != 0.0:
+                ic += np.conj(sw[2, b] / vc)
+            if sd[0, b] != 0.0:
+                iab = np.conj(sd[0, b] / (va - vb))
+                ia += iab
+                ib -= iab
+            if sd[1, b] != 0.0:
+                ibc = np.conj(sd[1, b] / (vb - vc))
+                ib += ibc
+                ic -= ibc
+            if sd[2, b] != 0.0:
+                ica = np.conj(sd[2, b] / (vc - va))
+                ic += ica
+                ia -= ica
+            jn[0, b] = third * (ia + ib + ic)
+            jn[1, b] = third * (ia + _A * ib + _A2 * ic)
+            jn[2, b] = third * (ia + _A2 * ib + _A * ic)
+        dv2 = 0.0
+        low = False
+        for k in range(3):
+            for b in range(n - 1, 0, -1):
+                jn[k, parent[b]] += kup[k, b] * jn[k, b]
+            if k != 1:
+                vr = -m[k, 0] * jn[k, 0]
+                d = vr - v[k, 0]
+                d2 = d.real * d.real + d.imag * d.imag
+                if not d2 <= dv2:
+                    dv2 = d2
+                v[k, 0] = vr
+            for b in range(1, n):
+                vbn = -m[k, b] * (ycp[k, b] * v[k, parent[b]] + jn[k, b])
+                d = vbn - v[k, b]
+                d2 = d.real * d.real + d.imag * d.imag
+                if not d2 <= dv2:
+                    dv2 = d2
+                if k == 1 and vbn.real * vbn.real + vbn.imag * vbn.imag < vmin2:
+                    low = True
+                v[k, b] = vbn
+        if not dv2 < np.inf or low:
+            return it, STATUS_DIVERGED
+        if dv2 <= tol2:
+            return it, STATUS_CONVERGED
+    return it, STATUS_MAX_ITER
+
+
+@njit
+def _unbalanced_finish(st, v, v_out_item):
+    n = v.shape[1]
+    if st == STATUS_CONVERGED:
+        for b in range(n):
+            v0 = v[0, b]
+            v1 = v[1, b]
+            v2 = v[2, b]
+            v_out_item[0, b] = v0 + v1 + v2
+            v_out_item[1, b] = v0 + _A2 * v1 + _A * v2
+            v_out_item[2, b] = v0 + _A * v1 + _A2 * v2
+    else:
+        for k in range(3):
+            for b in range(n):
+                v_out_item[k, b] = np.nan + 0j
+
+
+@njit_parallel
+def solve_unbalanced(
+    parent,
+    m,
+    kup,
+    ycp,
+    wye_pos,
+    wye_phase,
+    s_wye,
+    delta_pos,
+    delta_pair,
+    s_delta,
+    v_slack,
+    tol,
+    max_iter,
+    v_out,
+    n_iter,
+    status,
+):
+    """Unbalanced power flow in symmetrical components for a batch of cases, parallel over the batch.
+
+    The network is sequence-decoupled (symmetric lines, transformers with
+    sequence-dependent models); only the loads couple the sequences. Every
+    iteration computes the phase load currents from the phase voltages, turns
+    them into sequence currents and solves the three sequence networks.
+
+    Parameters
+    ----------
+    parent : int64[n]
+        Parent bus in topological order.
+    m, kup, ycp : complex128[3, n]
+        Sweep factors and two-port admittance per sequence (0, 1, 2).
+        ``m[s, 0]`` (s = 0, 2) includes the slack's earthing admittance.
+    wye_pos, wye_phase : int64[w]
+        Bus (negative = not supplied) and phase (0=a, 1=b, 2=c) of every
+        phase-to-neutral load.
+    s_wye : complex128[batch, w]
+        Consumed power of each wye load [pu on ``sn_mva/3``].
+    delta_pos, delta_pair : int64[d]
+        Bus and phase pair (0=ab, 1=bc, 2=ca) of every phase-to-phase load.
+    s_delta : complex128[batch, d]
+        Consumed power of each delta load [pu on ``sn_mva/3``].
+    v_slack : complex128[batch]
+        Positive-sequence slack voltage [pu].
+    tol : float
+        Convergence tolerance on the largest change of any sequence voltage
+        [pu].
+    max_iter : int
+        Iteration limit.
+    v_out : complex128[batch, 3, n]
+        Output: phase voltages a, b, c to neutral [pu]; NaN if not converged.
+    n_iter, status : int64[batch]
+        Output, as in :func:`solve_balanced`.
+    """
+    nb = v_slack.shape[0]
+    n = parent.shape[0]
+    tol2 = tol * tol
+    for i in prange(nb):
+        v = np.empty((3, n), dtype=np.complex128)
+        jn = np.empty((3, n), dtype=np.complex128)
+        sw = np.empty((3, n), dtype=np.complex128)
+        sd = np.empty((3, n), dtype=np.complex128)
+        loaded = np.empty(n, dtype=np.int64)
+        it, st = _unbalanced_item(
+            parent,
+            m,
+            kup,
+            ycp,
+            wye_pos,
+            wye_phase,
+            s_wye[i],
+            delta_pos,
+            delta_pair,
+            s_delta[i],
+            v_slack[i],
+            tol2,
+            max_iter,
+            v,
+            jn,
+            sw,
+            sd,
+            loaded,
+        )
+        n_iter[i] = it
+        status[i] = st
+        _unbalanced_finish(st, v, v_out[i])
+
+
+@njit
+def solve_unbalanced_serial(
+    parent,
+    m,
+    kup,
+    ycp,
+    wye_pos,
+    wye_phase,
+    s_wye,
+    delta_pos,
+    delta_pair,
+    s_delta,
+    v_slack,
+    tol,
+    max_iter,
+    v_out,
+    n_iter,
+    status,
+):
+    """Single-threaded :func:`solve_unbalanced` (same arguments, identical results)."""
+    nb = v_slack.shape[0]
+    n = parent.shape[0]
+    tol2 = tol * tol
+    v = np.empty((3, n), dtype=np.complex128)
+    jn = np.empty((3, n), dtype=np.complex128)
+    sw = np.empty((3, n), dtype=np.complex128)
+    sd = np.empty((3, n), dtype=np.complex128)
+    loaded = np.empty(n, dtype=np.int64)
+    for i in range(nb):
+        it, st = _unbalanced_item(
+            parent,
+            m,
+            kup,
+            ycp,
+            wye_pos,
+            wye_phase,
+            s_wye[i],
+            delta_pos,
+            delta_pair,
+            s_delta[i],
+            v_slack[i],
+            tol2,
+            max_iter,
+            v,
+            jn,
+            sw,
+            sd,
+            loaded,
+        )
+        n_iter[i] = it
+        status[i] = st
+        _unbalanced_finish(st, v, v_out[i])
+
+
+@njit
+def branch_currents(v, f_pos, t_pos, yff, yft, ytf, ytt, i_f, i_t):
+    """Terminal currents of all branches for a batch of voltage solutions.
+
+    Parameters
+    ----------
+    v : complex128[batch, n]
+        Bus voltages [pu].
+    f_pos, t_pos : int64[k]
+        Buses of the two ends (any valid bus where the end's admittances are 0).
+    yff, yft, ytf, ytt : complex128[k]
+        Branch admittances in from/to orientation [pu].
+    i_f, i_t : complex128[batch, k]
+        Output: currents into the branch at the from and to end [pu].
+    """
+    nb = v.shape[0]
+    nk = f_pos.shape[0]
+    for i in range(nb):
+        for k in range(nk):
+            vf = v[i, f_pos[k]]
+            vt = v[i, t_pos[k]]
+            i_f[i, k] = yff[k] * vf + yft[k] * vt
+            i_t[i, k] = ytf[k] * vf + ytt[k] * vt
+
+
+@njit
+def branch_currents_unbalanced(v_abc, f_pos, t_pos, yff, yft, ytf, ytt, i_f, i_t):
+    """Phase terminal currents of all branches, computed per sequence.
+
+    Parameters
+    ----------
+    v_abc : complex128[batch, 3, n]
+        Phase voltages [pu].
+    f_pos, t_pos : int64[k]
+        Buses of the two ends.
+    yff, yft, ytf, ytt : complex128[3, k]
+        Branch admittances per sequence (0, 1, 2), from/to orientation [pu].
+    i_f, i_t : complex128[batch, 3, k]
+        Output: phase currents a, b, c into the branch at each end [pu].
+    """
+    nb = v_abc.shape[0]
+    nk = f_pos.shape[0]
+    third = 1.0 / 3.0
+    for i in range(nb):
+        for k in range(nk):
+            fa = v_abc[i, 0, f_pos[k]]
+            fb = v_abc[i, 1, f_pos[k]]
+            fc = v_abc[i, 2, f_pos[k]]
+            ta = v_abc[i, 0, t_pos[k]]
+            tb = v_abc[i, 1, t_pos[k]]
+            tc = v_abc[i, 2, t_pos[k]]
+            f0 = third * (fa + fb + fc)
+            f1 = third * (fa + _A * fb + _A2 * fc)
+            f2 = third * (fa + _A2 * fb + _A * fc)
+            t0 = third * (ta + tb + tc)
+            t1 = third * (ta + _A * tb + _A2 * tc)
+            t2 = third * (ta + _A2 * tb + _A * tc)
+            if0 = yff[0, k] * f0 + yft[0, k] * t0
+            if1 = yff[1, k] * f1 + yft[1, k] * t1
+            if2 = yff[2, k] * f2 + yft[2, k] * t2
+            it0 = ytf[0, k] * f0 + ytt[0, k] * t0
+            it1 = ytf[1, k] * f1 + ytt[1, k] * t1
+            it2 = ytf[2, k] * f2 + ytt[2, k] * t2
+            i_f[i, 0, k] = if0 + if1 + if2
+            i_f[i, 1, k] = if0 + _A2 * if1 + _A * if2
+            i_f[i, 2, k] = if0 + _A * if1 + _A2 * if2
+            i_t[i, 0, k] = it0 + it1 + it2
+            i_t[i, 1, k] = it0 + _A2 * it1 + _A * it2
+            i_t[i, 2, k] = it0 + _A * it1 + _A2 * it2

@@ -1,0 +1,354 @@
+"""Monte Carlo what-if studies of EV and PV uptake on LV feeders.
+
+For every feeder, EV share, PV share and sample, a random set of customer points gets
+an EV charger and/or a PV system (the draw depends only on the study seed and the
+scenario, so results do not depend on chunking or on which worker runs them). Each
+scenario is solved for all studied time steps at once with the per-phase batch power
+flow (:func:`powercheck.loadflow.radial.run_batch_3ph`); a chunk of scenarios is one
+batch ``[scenarios, steps]``.
+
+Devices (defaults, all in :class:`StudyConfig`):
+
+* EV chargers: 1-phase 16 A (20 %), 1-phase 32 A (30 %), 3-phase 16 A (50 %); rated
+  power from the system voltage (1-phase: 230 V L-N in TN, L-L in IT); single-phase
+  chargers on a random phase (TN) or phase pair (IT); charging profiles from
+  :func:`powercheck.whatif.profiles.ev_profiles`.
+* PV: U(4, 10) kWp, single-phase up to 3.6 kW, cos phi 1, the feeder's PV profile.
+
+Per scenario the result row holds the extreme values over all studied steps, LV buses
+and phases (voltage min/max -- line-to-line in IT grids --, unbalance, line and
+transformer loading), the number of steps violating each limit of the policy, and
+``violation`` (any of them, or a step that did not converge).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from powercheck.loadflow.radial import run_batch_3ph
+from powercheck.whatif.feeders import Feeder, FeederSpec, load_feeder
+from powercheck.whatif.profiles import STEPS_PER_DAY, ev_profiles, select_days
+
+SQRT3 = math.sqrt(3.0)
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """What to vary and how devices behave."""
+
+    ev_shares: tuple[float, ...] = (0.0, 0.5, 1.0)
+    pv_shares: tuple[float, ...] = (0.0,)
+    samples: int = 10
+    days: int | str = 4
+    seed: int = 2026
+    ev_options: tuple[tuple[str, float, int, float], ...] = (
+        ("1ph-16A", 16.0, 1, 0.2),
+        ("1ph-32A", 32.0, 1, 0.3),
+        ("3ph-16A", 16.0, 3, 0.5),
+    )
+    """(label, current [A], phases, probability)"""
+    ev_energy_kwh: tuple[float, float] = (4.0, 16.0)
+    ev_arrival_mean_h: float = 18.0
+    ev_arrival_sd_h: float = 2.0
+    pv_kwp: tuple[float, float] = (4.0, 10.0)
+    pv_single_phase_max_kw: float = 3.6
+    v_min_pu: float = 0.90
+    v_max_pu: float = 1.10
+    unbalance_max_percent: float = 2.0
+    line_loading_max_percent: float = 100.0
+    trafo_loading_max_percent: float = 100.0
+    chunk: int = 8
+
+    def __post_init__(self) -> None:
+        for name in ("ev_shares", "pv_shares"):
+            values = getattr(self, name)
+            if not values or any(not (0.0 <= v <= 1.0) for v in values):
+                raise ValueError(f"{name}: shares must be between 0 and 1, got {values}")
+        if self.samples < 1:
+            raise ValueError(f"samples: must be at least 1, got {self.samples}")
+        if self.chunk < 1:
+            raise ValueError(f"chunk: must be at least 1, got {self.chunk}")
+        if abs(sum(o[3] for o in self.ev_options) - 1.0) > 1e-9:
+            raise ValueError("ev_options: probabilities must add up to 1")
+
+    @classmethod
+    def from_policy(cls, policy: Any, **kwargs: Any) -> StudyConfig:
+        """Limits taken from a powercheck policy."""
+        return cls(
+            v_min_pu=float(policy.value("voltage_min_pu")),
+            v_max_pu=float(policy.value("voltage_max_pu")),
+            unbalance_max_percent=float(policy.value("unbalance_max_percent")),
+            line_loading_max_percent=float(policy.value("line_loading_max_percent")),
+            trafo_loading_max_percent=float(policy.value("transformer_loading_max_percent")),
+            **kwargs,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    feeder: str
+    ev_share: float
+    pv_share: float
+    sample: int
+
+
+def scenarios_for(feeder: FeederSpec, config: StudyConfig) -> list[Scenario]:
+    return [
+        Scenario(feeder.name, float(ev), float(pv), s)
+        for ev in config.ev_shares
+        for pv in config.pv_shares
+        for s in range(config.samples)
+    ]
+
+
+def scenario_rng(config: StudyConfig, scenario: Scenario) -> np.random.Generator:
+    """A generator that depends only on the study seed and the scenario."""
+    key = f"{scenario.feeder}|{scenario.ev_share:.9f}|{scenario.pv_share:.9f}|{scenario.sample}"
+    digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little")
+    return np.random.default_rng(np.random.SeedSequence([config.seed, digest]))
+
+
+@dataclass
+class Placement:
+    """Added power of one scenario per step, bus and phase (consumption positive) [MW]."""
+
+    wye_p: np.ndarray  # (T, n_bus, 3) phase-to-neutral
+    delta_p: np.ndarray  # (T, n_bus, 3) phase-to-phase ab, bc, ca
+    n_ev: int
+    n_pv: int
+    ev_kw: float
+    pv_kwp: float
+    detail: dict[str, int] = field(default_factory=dict)
+
+
+def place(feeder: Feeder, scenario: Scenario, config: StudyConfig, steps: np.ndarray) -> Placement:
+    """Draw EV and PV placements for a scenario and build the per-phase additions."""
+    rng = scenario_rng(config, scenario)
+    n_cust = feeder.n_customers
+    n_bus = feeder.model.bus_index.shape[0]
+    t = steps.shape[0]
+    it = feeder.spec.system == "IT_230"
+    u_ll = feeder.u_ll_v
+    u_1ph = u_ll if it else u_ll / SQRT3
+    wye = np.zeros((t, n_bus, 3))
+    delta = np.zeros((t, n_bus, 3))
+    single = delta if it else wye
+
+    n_ev = int(round(scenario.ev_share * n_cust))
+    ev_customers = rng.choice(n_cust, size=n_ev, replace=False)
+    probs = np.array([o[3] for o in config.ev_options])
+    kinds = rng.choice(len(config.ev_options), size=n_ev, p=probs)
+    amps = np.array([config.ev_options[k][1] for k in kinds])
+    phases = np.array([config.ev_options[k][2] for k in kinds])
+    rated = np.where(phases == 3, SQRT3 * u_ll * amps, u_1ph * amps) / 1000.0
+    phase_of = rng.integers(0, 3, size=n_ev)
+    step_of_day = steps % STEPS_PER_DAY
+    day_id = steps // STEPS_PER_DAY
+    ev_kw = ev_profiles(
+        rated,
+        step_of_day,
+        day_id,
+        rng,
+        arrival_mean_h=config.ev_arrival_mean_h,
+        arrival_sd_h=config.ev_arrival_sd_h,
+        energy_kwh=config.ev_energy_kwh,
+    )
+    for e in range(n_ev):
+        bus = feeder.load_bus_pos[ev_customers[e]]
+        p = ev_kw[:, e] / 1000.0
+        if phases[e] == 3:
+            (delta if it else wye)[:, bus, :] += p[:, None] / 3.0
+        else:
+            single[:, bus, phase_of[e]] += p
+
+    n_pv = int(round(scenario.pv_share * n_cust))
+    pv_customers = rng.choice(n_cust, size=n_pv, replace=False)
+    kwp = rng.uniform(config.pv_kwp[0], config.pv_kwp[1], size=n_pv)
+    pv_phase = rng.integers(0, 3, size=n_pv)
+    pv_shape = feeder.pv_norm[steps]
+    for k in range(n_pv):
+        bus = feeder.load_bus_pos[pv_customers[k]]
+        p = -kwp[k] * pv_shape / 1000.0
+        if kwp[k] <= config.pv_single_phase_max_kw:
+            single[:, bus, pv_phase[k]] += p
+        else:
+            (delta if it else wye)[:, bus, :] += p[:, None] / 3.0
+    return Placement(
+        wye,
+        delta,
+        n_ev,
+        n_pv,
+        float(rated.sum()),
+        float(kwp.sum()),
+        detail={
+            "ev_1ph": int((phases == 1).sum()),
+            "ev_3ph": int((phases == 3).sum()),
+            "pv_1ph": int((kwp <= config.pv_single_phase_max_kw).sum()),
+        },
+    )
+
+
+def study_steps(feeder: Feeder, config: StudyConfig) -> np.ndarray:
+    return select_days(feeder.base_p_mw.sum(axis=1), feeder.pv_norm, config.days)
+
+
+def solve_scenarios(feeder: Feeder, scenarios: Sequence[Scenario], config: StudyConfig) -> pd.DataFrame:
+    """Solve a chunk of scenarios of one feeder as one batch; one result row per scenario."""
+    steps = study_steps(feeder, config)
+    placements = [place(feeder, s, config, steps) for s in scenarios]
+    n_s = len(scenarios)
+    base_p = np.broadcast_to(feeder.base_p_mw[steps], (n_s,) + feeder.base_p_mw[steps].shape)
+    base_q = np.broadcast_to(feeder.base_q_mvar[steps], (n_s,) + feeder.base_q_mvar[steps].shape)
+    sgen = np.broadcast_to(feeder.sgen_p_mw[steps], (n_s,) + feeder.sgen_p_mw[steps].shape)
+    kwargs: dict[str, Any] = {
+        "p_mw": np.ascontiguousarray(base_p),
+        "q_mvar": np.ascontiguousarray(base_q),
+        "bus_p_mw": np.stack([p.wye_p for p in placements]),
+        "bus_delta_p_mw": np.stack([p.delta_p for p in placements]),
+    }
+    if sgen.shape[-1]:
+        kwargs["sgen_p_mw"] = np.ascontiguousarray(sgen)
+    res = run_batch_3ph(feeder.model, errors="mask", **kwargs)
+    lv = feeder.lv_bus_mask
+    v = res.v_pu[..., lv, :]  # (S, T, n_lv, 3)
+    if feeder.spec.system == "IT_230":
+        # IT: the customer voltage is line-to-line; |Va - Vb| / sqrt(3) in pu of U_LL
+        v_mag = np.abs(v - np.roll(v, -1, axis=-1)) / SQRT3
+    else:
+        v_mag = np.abs(v)
+    unb = res.unbalance_percent[..., lv]
+    line = res.line_loading_percent if res.line_loading_percent is not None else np.zeros((n_s, len(steps), 0))
+    trafo = res.trafo_loading_percent if res.trafo_loading_percent is not None else np.zeros((n_s, len(steps), 0))
+    rows = []
+    with np.errstate(invalid="ignore"):
+        step_vmin = np.nanmin(v_mag, axis=(2, 3))
+        step_vmax = np.nanmax(v_mag, axis=(2, 3))
+        step_unb = np.nanmax(unb, axis=2)
+        step_line = line.max(axis=2) if line.shape[-1] else np.zeros((n_s, len(steps)))
+        step_trafo = trafo.max(axis=2) if trafo.shape[-1] else np.zeros((n_s, len(steps)))
+    for i, (sc, pl) in enumerate(zip(scenarios, placements)):
+        ok = res.converged[i]
+        counts = {
+            "steps_v_low": int(np.sum(ok & (step_vmin[i] < config.v_min_pu))),
+            "steps_v_high": int(np.sum(ok & (step_vmax[i] > config.v_max_pu))),
+            "steps_unbalance": int(np.sum(ok & (step_unb[i] > config.unbalance_max_percent))),
+            "steps_line": int(np.sum(ok & (step_line[i] > config.line_loading_max_percent))),
+            "steps_trafo": int(np.sum(ok & (step_trafo[i] > config.trafo_loading_max_percent))),
+            "steps_not_converged": int(np.sum(~ok)),
+        }
+        rows.append(
+            {
+                "feeder": sc.feeder,
+                "system": feeder.spec.system,
+                "ev_share": sc.ev_share,
+                "pv_share": sc.pv_share,
+                "sample": sc.sample,
+                "n_customers": feeder.n_customers,
+                "n_ev": pl.n_ev,
+                "n_pv": pl.n_pv,
+                "ev_kw": pl.ev_kw,
+                "pv_kwp": pl.pv_kwp,
+                "n_steps": int(len(steps)),
+                "v_min_pu": float(np.nanmin(step_vmin[i][ok])) if ok.any() else float("nan"),
+                "v_max_pu": float(np.nanmax(step_vmax[i][ok])) if ok.any() else float("nan"),
+                "unbalance_max_percent": float(np.nanmax(step_unb[i][ok])) if ok.any() else float("nan"),
+                "line_loading_max_percent": float(np.max(step_line[i][ok])) if ok.any() else float("nan"),
+                "trafo_loading_max_percent": float(np.max(step_trafo[i][ok])) if ok.any() else float("nan"),
+                **counts,
+                "violation": bool(any(counts.values())),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+_FEEDERS: dict[tuple[str, str], Feeder] = {}
+
+
+def _feeder(spec: FeederSpec, cache_dir: str | None) -> Feeder:
+    """Per-process feeder cache (a Dask worker loads each feeder once)."""
+    key = (repr(spec), str(cache_dir))
+    if key not in _FEEDERS:
+        _FEEDERS[key] = load_feeder(spec, Path(cache_dir) if cache_dir else None)
+    return _FEEDERS[key]
+
+
+def run_task(spec: FeederSpec, scenarios: list[Scenario], config: StudyConfig, cache_dir: str | None) -> pd.DataFrame:
+    """One unit of work: a chunk of scenarios of one feeder (the Dask task)."""
+    return solve_scenarios(_feeder(spec, cache_dir), scenarios, config)
+
+
+def plan(feeders: Sequence[FeederSpec], config: StudyConfig) -> list[tuple[FeederSpec, list[Scenario]]]:
+    tasks = []
+    for spec in feeders:
+        scen = scenarios_for(spec, config)
+        for start in range(0, len(scen), config.chunk):
+            tasks.append((spec, scen[start : start + config.chunk]))
+    return tasks
+
+
+def run_study(
+    feeders: Sequence[FeederSpec],
+    config: StudyConfig,
+    *,
+    scheduler: str | Any | None = None,
+    cache_dir: str | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Run every scenario of every feeder; returns one row per scenario.
+
+    Parameters
+    ----------
+    scheduler : None, "local", an address like "tcp://host:8786", or a dask Client
+        None runs in this process. "local" starts a dask LocalCluster with one worker per
+        core for the run; an address connects to a running dask.distributed scheduler.
+    """
+    cache = str(cache_dir) if cache_dir is not None else None
+    for spec in feeders:  # load (and cache) every feeder once up front: early errors, warm cache
+        _feeder(spec, cache)
+    tasks = plan(feeders, config)
+    total = len(tasks)
+    frames: list[pd.DataFrame] = []
+    if scheduler is None:
+        for i, (spec, chunk) in enumerate(tasks, start=1):
+            frames.append(run_task(spec, chunk, config, cache))
+            if progress:
+                progress(i, total)
+    else:
+        from dask.distributed import Client, LocalCluster, as_completed
+
+        owned: list[Any] = []
+        if isinstance(scheduler, str):
+            if scheduler == "local":
+                cluster = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1)
+                owned.append(cluster)
+                client = Client(cluster)
+            else:
+                client = Client(scheduler)
+            owned.insert(0, client)
+        else:
+            client = scheduler
+        try:
+            futures = [client.submit(run_task, spec, chunk, config, cache, pure=False) for spec, chunk in tasks]
+            index = {f.key: i for i, f in enumerate(futures)}
+            results: list[pd.DataFrame | None] = [None] * total
+            for done, future in enumerate(as_completed(futures), start=1):
+                results[index[future.key]] = future.result()
+                if progress:
+                    progress(done, total)
+            frames = [r for r in results if r is not None]
+        finally:
+            for obj in owned:
+                obj.close()
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
