@@ -273,3 +273,14 @@ def test_cli_scheduler_local_runs_on_worker_processes(tmp_path, cache_dir):
     assert code == 0
     df = pq.read_table(out / "whatif.parquet").to_pandas()
     assert len(df) == 4 and df.n_ev.tolist() == [0, 0, 13, 13]
+
+
+def test_large_chunks_are_split_without_changing_results(tn_feeder, monkeypatch):
+    from powercheck.whatif import study
+
+    config = StudyConfig(ev_shares=(0.5, 1.0), pv_shares=(0.5,), samples=2, days=2)
+    scen = study.scenarios_for(tn_feeder.spec, config)
+    whole = solve_scenarios(tn_feeder, scen, config)
+    monkeypatch.setattr(study, "MAX_BATCH_VALUES", 1)  # one scenario per solver call
+    split = solve_scenarios(tn_feeder, scen, config)
+    pd.testing.assert_frame_equal(whole, split)

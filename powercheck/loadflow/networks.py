@@ -178,12 +178,15 @@ def complete_network(net: pp.pandapowerNet, defaults: dict[str, Param]) -> list[
     """
     used: set[str] = set()
 
-    def fill(df: Any, column: str, value: Any, key: str) -> None:
+    def fill(df: Any, column: str, value: Any, key: str | None, scale_from: str | None = None) -> None:
+        """Fill the missing entries of ``column`` with ``value`` (or ``value`` x ``scale_from``)."""
         mask = _missing(df, column)
-        if mask.any():
-            if column not in df.columns:
-                df[column] = np.nan if not isinstance(value, str) else None
-            df.loc[mask, column] = value
+        if not mask.any():
+            return
+        if column not in df.columns:
+            df[column] = np.nan if not isinstance(value, str) else None
+        df.loc[mask, column] = df.loc[mask, scale_from] * value if scale_from else value
+        if key:
             used.add(key)
 
     def v(key: str) -> Any:
@@ -192,40 +195,23 @@ def complete_network(net: pp.pandapowerNet, defaults: dict[str, Param]) -> list[
     eg = net.ext_grid
     fill(eg, "s_sc_max_mva", v("ext_grid_s_sc_max_mva"), "ext_grid_s_sc_max_mva")
     fill(eg, "s_sc_min_mva", v("ext_grid_s_sc_min_mva"), "ext_grid_s_sc_min_mva")
-    for col in ("rx_max", "rx_min"):
-        fill(eg, col, v("ext_grid_rx"), "ext_grid_rx")
-    for col in ("x0x_max", "x0x_min"):
-        fill(eg, col, v("ext_grid_x0x"), "ext_grid_x0x")
-    for col in ("r0x0_max", "r0x0_min"):
-        fill(eg, col, v("ext_grid_r0x0"), "ext_grid_r0x0")
+    for suffix in ("max", "min"):
+        fill(eg, f"rx_{suffix}", v("ext_grid_rx"), "ext_grid_rx")
+        fill(eg, f"x0x_{suffix}", v("ext_grid_x0x"), "ext_grid_x0x")
+        fill(eg, f"r0x0_{suffix}", v("ext_grid_r0x0"), "ext_grid_r0x0")
 
     line = net.line
     fill(line, "endtemp_degree", v("line_endtemp_degree"), "line_endtemp_degree")
-    if _missing(line, "r0_ohm_per_km").any():
-        mask = _missing(line, "r0_ohm_per_km")
-        if "r0_ohm_per_km" not in line.columns:
-            line["r0_ohm_per_km"] = np.nan
-        line.loc[mask, "r0_ohm_per_km"] = line.loc[mask, "r_ohm_per_km"] * v("line_r0_r1_ratio")
-        used.add("line_r0_r1_ratio")
-    if _missing(line, "x0_ohm_per_km").any():
-        mask = _missing(line, "x0_ohm_per_km")
-        if "x0_ohm_per_km" not in line.columns:
-            line["x0_ohm_per_km"] = np.nan
-        line.loc[mask, "x0_ohm_per_km"] = line.loc[mask, "x_ohm_per_km"] * v("line_x0_x1_ratio")
-        used.add("line_x0_x1_ratio")
-    if _missing(line, "c0_nf_per_km").any():
-        mask = _missing(line, "c0_nf_per_km")
-        if "c0_nf_per_km" not in line.columns:
-            line["c0_nf_per_km"] = np.nan
-        line.loc[mask, "c0_nf_per_km"] = line.loc[mask, "c_nf_per_km"]
+    fill(line, "r0_ohm_per_km", v("line_r0_r1_ratio"), "line_r0_r1_ratio", scale_from="r_ohm_per_km")
+    fill(line, "x0_ohm_per_km", v("line_x0_x1_ratio"), "line_x0_x1_ratio", scale_from="x_ohm_per_km")
+    fill(line, "c0_nf_per_km", 1.0, None, scale_from="c_nf_per_km")
 
     trafo = net.trafo
     if len(trafo):
         if "vector_group" not in trafo.columns:
             trafo["vector_group"] = None
-        groups = trafo["vector_group"].astype(object)
         normalised = []
-        for g in groups:
+        for g in trafo["vector_group"].astype(object):
             if g is None or (isinstance(g, float) and np.isnan(g)) or str(g).strip() == "":
                 normalised.append(v("trafo_vector_group"))
                 used.add("trafo_vector_group")
@@ -235,24 +221,10 @@ def complete_network(net: pp.pandapowerNet, defaults: dict[str, Param]) -> list[
                     used.add("trafo_vector_group")
                 normalised.append(stripped)
         trafo["vector_group"] = normalised
-        if _missing(trafo, "vk0_percent").any():
-            mask = _missing(trafo, "vk0_percent")
-            if "vk0_percent" not in trafo.columns:
-                trafo["vk0_percent"] = np.nan
-            trafo.loc[mask, "vk0_percent"] = trafo.loc[mask, "vk_percent"] * v("trafo_vk0_ratio")
-            used.add("trafo_vk0_ratio")
-        if _missing(trafo, "vkr0_percent").any():
-            mask = _missing(trafo, "vkr0_percent")
-            if "vkr0_percent" not in trafo.columns:
-                trafo["vkr0_percent"] = np.nan
-            trafo.loc[mask, "vkr0_percent"] = trafo.loc[mask, "vkr_percent"] * v("trafo_vk0_ratio")
-            used.add("trafo_vk0_ratio")
+        fill(trafo, "vk0_percent", v("trafo_vk0_ratio"), "trafo_vk0_ratio", scale_from="vk_percent")
+        fill(trafo, "vkr0_percent", v("trafo_vk0_ratio"), "trafo_vk0_ratio", scale_from="vkr_percent")
         for col, value in (("mag0_percent", 100.0), ("mag0_rx", 0.0), ("si0_hv_partial", 0.9)):
-            mask = _missing(trafo, col)
-            if mask.any():
-                if col not in trafo.columns:
-                    trafo[col] = np.nan
-                trafo.loc[mask, col] = value
+            fill(trafo, col, value, None)
         for col in ("vk_percent", "vkr_percent", "sn_mva"):
             bad = trafo[col].isna() | (trafo[col] <= 0) if col != "vkr_percent" else trafo[col].isna()
             if bad.any():

@@ -204,9 +204,21 @@ def study_steps(feeder: Feeder, config: StudyConfig) -> np.ndarray:
     return select_days(feeder.base_p_mw.sum(axis=1), feeder.pv_norm, config.days)
 
 
+MAX_BATCH_VALUES = 2**23
+"""Largest scenarios x steps x buses x phases of one solver call (about 64 MB per float array);
+larger chunks are split, which does not change any result (steps are solved independently)."""
+
+
 def solve_scenarios(feeder: Feeder, scenarios: Sequence[Scenario], config: StudyConfig) -> pd.DataFrame:
-    """Solve a chunk of scenarios of one feeder as one batch; one result row per scenario."""
+    """Solve a chunk of scenarios of one feeder; one result row per scenario."""
     steps = study_steps(feeder, config)
+    per_scenario = steps.shape[0] * feeder.model.bus_index.shape[0] * 3
+    size = max(1, MAX_BATCH_VALUES // per_scenario)
+    frames = [_solve(feeder, scenarios[i : i + size], config, steps) for i in range(0, len(scenarios), size)]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _solve(feeder: Feeder, scenarios: Sequence[Scenario], config: StudyConfig, steps: np.ndarray) -> pd.DataFrame:
     placements = [place(feeder, s, config, steps) for s in scenarios]
     n_s = len(scenarios)
     base_p = np.broadcast_to(feeder.base_p_mw[steps], (n_s,) + feeder.base_p_mw[steps].shape)
