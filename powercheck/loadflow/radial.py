@@ -1139,7 +1139,38 @@ def _raise_not_converged(status: np.ndarray, shape: tuple[int, ...], max_iter: i
 
 
 @dataclass(frozen=True, eq=False)
-class BatchResult:
+class _BatchResultBase:
+    """Fields and accessors shared by the balanced and the per-phase results."""
+
+    v_pu: np.ndarray
+    converged: np.ndarray
+    n_iter: np.ndarray
+    status: np.ndarray
+    bus_index: np.ndarray
+    line_index: np.ndarray
+    trafo_index: np.ndarray
+
+    @property
+    def vm_pu(self) -> np.ndarray:
+        """Voltage magnitudes [pu], shape of ``v_pu``."""
+        return np.abs(self.v_pu)
+
+    @property
+    def va_degree(self) -> np.ndarray:
+        """Voltage angles [degree], shape of ``v_pu``."""
+        return np.rad2deg(np.angle(self.v_pu))
+
+    @property
+    def all_converged(self) -> bool:
+        return bool(np.all(self.converged))
+
+    def raise_if_not_converged(self) -> None:
+        """Raise :class:`PowerFlowNotConverged` naming the failed batch indices."""
+        _raise_not_converged(self.status.ravel(), self.status.shape, None)
+
+
+@dataclass(frozen=True, eq=False)
+class BatchResult(_BatchResultBase):
     """Results of :func:`run_batch`; leading axes are the batch shape of the inputs.
 
     Attributes
@@ -1164,13 +1195,6 @@ class BatchResult:
         pandapower indices of the last axes.
     """
 
-    v_pu: np.ndarray
-    converged: np.ndarray
-    n_iter: np.ndarray
-    status: np.ndarray
-    bus_index: np.ndarray
-    line_index: np.ndarray
-    trafo_index: np.ndarray
     line_i_from_ka: np.ndarray | None = None
     line_i_to_ka: np.ndarray | None = None
     line_loading_percent: np.ndarray | None = None
@@ -1181,33 +1205,15 @@ class BatchResult:
     ext_grid_q_mvar: np.ndarray | None = None
 
     @property
-    def vm_pu(self) -> np.ndarray:
-        """Voltage magnitudes [pu], shape (..., n_bus)."""
-        return np.abs(self.v_pu)
-
-    @property
-    def va_degree(self) -> np.ndarray:
-        """Voltage angles [degree], shape (..., n_bus)."""
-        return np.rad2deg(np.angle(self.v_pu))
-
-    @property
     def line_i_ka(self) -> np.ndarray | None:
         """Larger of the two terminal currents [kA], shape (..., n_line)."""
         if self.line_i_from_ka is None or self.line_i_to_ka is None:
             return None
         return np.maximum(self.line_i_from_ka, self.line_i_to_ka)
 
-    @property
-    def all_converged(self) -> bool:
-        return bool(np.all(self.converged))
-
-    def raise_if_not_converged(self) -> None:
-        """Raise :class:`PowerFlowNotConverged` naming the failed batch indices."""
-        _raise_not_converged(self.status.ravel(), self.status.shape, None)
-
 
 @dataclass(frozen=True, eq=False)
-class BatchResult3ph:
+class BatchResult3ph(_BatchResultBase):
     """Results of :func:`run_batch_3ph`; leading axes are the batch shape, the last axis the phase a, b, c.
 
     Attributes
@@ -1229,29 +1235,12 @@ class BatchResult3ph:
         Highest phase loading, pandapower's current-based definition [%].
     """
 
-    v_pu: np.ndarray
-    converged: np.ndarray
-    n_iter: np.ndarray
-    status: np.ndarray
-    bus_index: np.ndarray
-    line_index: np.ndarray
-    trafo_index: np.ndarray
     line_i_ka: np.ndarray | None = None
     line_i_n_ka: np.ndarray | None = None
     line_loading_percent: np.ndarray | None = None
     trafo_i_hv_ka: np.ndarray | None = None
     trafo_i_lv_ka: np.ndarray | None = None
     trafo_loading_percent: np.ndarray | None = None
-
-    @property
-    def vm_pu(self) -> np.ndarray:
-        """Phase voltage magnitudes [pu], shape (..., n_bus, 3)."""
-        return np.abs(self.v_pu)
-
-    @property
-    def va_degree(self) -> np.ndarray:
-        """Phase voltage angles [degree], shape (..., n_bus, 3)."""
-        return np.rad2deg(np.angle(self.v_pu))
 
     @property
     def unbalance_percent(self) -> np.ndarray:
@@ -1262,14 +1251,6 @@ class BatchResult3ph:
         v2 = (va + a * a * vb + a * vc) / 3
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.abs(v2) / np.abs(v1) * 100.0
-
-    @property
-    def all_converged(self) -> bool:
-        return bool(np.all(self.converged))
-
-    def raise_if_not_converged(self) -> None:
-        """Raise :class:`PowerFlowNotConverged` naming the failed batch indices."""
-        _raise_not_converged(self.status.ravel(), self.status.shape, None)
 
 
 def _to_net_buses(model: RadialModel, v: np.ndarray, bus_axis: int) -> np.ndarray:
