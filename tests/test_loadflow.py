@@ -289,3 +289,22 @@ def test_precompute_version_is_part_of_cache_key(mini_region_dir, tmp_path, monk
     monkeypatch.setattr(region_mod, "PRECOMPUTE_VERSION", precompute_mod.PRECOMPUTE_VERSION + 1)
     GridRegion.load(mini_region_dir, cache_dir=tmp_path)
     assert len(list(tmp_path.glob("*.npz"))) == 4
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "kerber_landnetz_kabel_1",
+        "kerber_landnetz_kabel_2",
+        "kerber_dorfnetz",
+        "kerber_vorstadtnetz_kabel_1",
+        "kerber_vorstadtnetz_kabel_2",
+    ],
+)
+def test_randomised_kerber_generators_are_reproducible(name):
+    # these generators pick branch-out cable types with random.random(): a pandapower: source must
+    # still give the same network every time, since its cache key is only its name and arguments
+    first = _quiet(load_source, f"pandapower:{name}")
+    for _ in range(3):
+        again = _quiet(load_source, f"pandapower:{name}")
+        assert again.line.std_type.tolist() == first.line.std_type.tolist()

@@ -9,15 +9,19 @@ networks, named ``pandapower:<name>``:
 name                                      pandapower function
 ========================================  ==========================================
 kerber_landnetz_freileitung_1/2           ``create_kerber_landnetz_freileitung_1/2``
-kerber_landnetz_kabel_1/2                 ``create_kerber_landnetz_kabel_1/2``
-kerber_dorfnetz                           ``create_kerber_dorfnetz``
-kerber_vorstadtnetz_kabel_1/2             ``create_kerber_vorstadtnetz_kabel_1/2`` (seeded: the
-                                          generator draws cable types from ``random``)
+kerber_landnetz_kabel_1/2                 ``create_kerber_landnetz_kabel_1/2`` (seeded, see below)
+kerber_dorfnetz                           ``create_kerber_dorfnetz`` (seeded)
+kerber_vorstadtnetz_kabel_1/2             ``create_kerber_vorstadtnetz_kabel_1/2`` (seeded)
 dickert_lv_network                        ``create_dickert_lv_network``
 lv_schutterwald                           the packaged JSON (pandapower's loader fails on
                                           its missing trafo vector_group column)
 ieee_european_lv_asymmetric               ``ieee_european_lv_asymmetric``
 ========================================  ==========================================
+
+The Kerber generators with branch-out lines draw the branch cable types from Python's
+``random``; they run with ``random.seed(seed)`` (kwarg ``seed``, default 0) so a
+``pandapower:`` source always gives the same network -- its cache key is only its name
+and arguments, so an unseeded network would not match its cached arrays.
 
 Completion
 ----------
@@ -76,9 +80,9 @@ def _seeded(fn: Callable[..., pp.pandapowerNet]) -> Callable[..., pp.pandapowerN
 PANDAPOWER_NETWORKS: dict[str, Callable[..., pp.pandapowerNet]] = {
     "kerber_landnetz_freileitung_1": pn.create_kerber_landnetz_freileitung_1,
     "kerber_landnetz_freileitung_2": pn.create_kerber_landnetz_freileitung_2,
-    "kerber_landnetz_kabel_1": pn.create_kerber_landnetz_kabel_1,
-    "kerber_landnetz_kabel_2": pn.create_kerber_landnetz_kabel_2,
-    "kerber_dorfnetz": pn.create_kerber_dorfnetz,
+    "kerber_landnetz_kabel_1": _seeded(pn.create_kerber_landnetz_kabel_1),
+    "kerber_landnetz_kabel_2": _seeded(pn.create_kerber_landnetz_kabel_2),
+    "kerber_dorfnetz": _seeded(pn.create_kerber_dorfnetz),
     "kerber_vorstadtnetz_kabel_1": _seeded(pn.create_kerber_vorstadtnetz_kabel_1),
     "kerber_vorstadtnetz_kabel_2": _seeded(pn.create_kerber_vorstadtnetz_kabel_2),
     "dickert_lv_network": pn.create_dickert_lv_network,

@@ -30,7 +30,7 @@ import pandapower.shortcircuit as sc
 from powercheck.loadflow.networks import GridModelError, prepared_copy
 from powercheck.params import Param
 
-PRECOMPUTE_VERSION = 4
+PRECOMPUTE_VERSION = 5
 """Bump when the meaning or layout of the arrays changes (invalidates caches)."""
 
 
