@@ -29,7 +29,7 @@ import pandapower as pp
 import pandas as pd
 
 from powercheck.gs1 import make_gsrn
-from powercheck.loadflow.networks import load_source, rescale_lv_voltage
+from powercheck.loadflow.networks import healthy_load_factor, load_source, rescale_lv_voltage
 from powercheck.loadflow.region import synthesize_customer_points
 
 DEMO_NOTIFICATIONS_NAME = "demo_notifications.jsonl"
@@ -72,26 +72,6 @@ def demo_notifications_path() -> Path:
     return fixtures_dir() / DEMO_NOTIFICATIONS_NAME
 
 
-def _scale_to_healthy_base_case(net: pp.pandapowerNet, vm_min: float = 0.94, loading_max: float = 75.0) -> float:
-    """Scale the loads down until the peak case is healthy; returns the factor used.
-
-    The German example grids carry 400 V household loads; moved to 230 V the same
-    loads overload them. Norwegian IT grids are planned for their own load, so the
-    demo keeps the largest factor from a fixed ladder that leaves the base case
-    within ``vm_min`` and ``loading_max`` (notifications then decide the margin).
-    """
-    base = net.load.p_mw.copy(), net.load.q_mvar.copy()
-    for factor in (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2):
-        net.load["p_mw"] = (base[0] * factor).round(6)
-        net.load["q_mvar"] = (base[1] * factor).round(6)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            pp.runpp(net)
-        if net.res_bus.vm_pu.min() >= vm_min and net.res_line.loading_percent.max() <= loading_max:
-            return factor
-    raise RuntimeError(f"network {net.name}: no load factor gives a healthy base case")
-
-
 def build_demo_region(out: Path) -> pd.DataFrame:
     """Write the demo region into ``out``; returns its customer index."""
     (out / "networks").mkdir(parents=True, exist_ok=True)
@@ -102,7 +82,11 @@ def build_demo_region(out: Path) -> pd.DataFrame:
         net = load_source(f"pandapower:{source}", None, kwargs)
         if lv_kv is not None:
             rescale_lv_voltage(net, lv_kv)
-            _scale_to_healthy_base_case(net)
+            # the 400 V household loads overload the same cables at 230 V: keep the largest
+            # factor of a fixed ladder that leaves the peak case healthy
+            factor = healthy_load_factor(net, net.load.p_mw, net.load.q_mvar, decimals=6)
+            net.load["p_mw"] = (net.load.p_mw * factor).round(6)
+            net.load["q_mvar"] = (net.load.q_mvar * factor).round(6)
         if as_json:
             rel = f"networks/{nid}.json"
             net.name = nid

@@ -240,6 +240,46 @@ def complete_network(net: pp.pandapowerNet, defaults: dict[str, Param]) -> list[
     return sorted(used)
 
 
+HEALTHY_LOAD_FACTORS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2)
+
+
+def healthy_load_factor(
+    net: pp.pandapowerNet,
+    p_mw: Any,
+    q_mvar: Any,
+    *,
+    vm_min: float = 0.94,
+    loading_max: float = 75.0,
+    decimals: int | None = None,
+) -> float:
+    """Largest factor of :data:`HEALTHY_LOAD_FACTORS` that keeps a load case healthy.
+
+    The loads are set to ``p_mw``/``q_mvar`` x factor (optionally rounded to ``decimals``)
+    with existing generation switched off, on a copy of ``net``; the case is healthy when
+    every bus is at or above ``vm_min`` and no line is loaded above ``loading_max`` [%].
+    Used where a 400 V example grid is moved to 230 V IT, whose own planning load it
+    does not carry (the demo region, what-if feeders).
+    """
+    test = copy.deepcopy(net)
+    test.load["scaling"] = 1.0
+    if len(test.sgen):
+        test.sgen["in_service"] = False
+    p_mw = np.asarray(p_mw, dtype=float)
+    q_mvar = np.asarray(q_mvar, dtype=float)
+    for factor in HEALTHY_LOAD_FACTORS:
+        p, q = p_mw * factor, q_mvar * factor
+        if decimals is not None:
+            p, q = p.round(decimals), q.round(decimals)
+        test.load["p_mw"] = p
+        test.load["q_mvar"] = q
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pp.runpp(test)
+        if test.res_bus.vm_pu.min() >= vm_min and test.res_line.loading_percent.max() <= loading_max:
+            return factor
+    raise GridModelError(f"network {net.name}: no load factor gives a healthy base case")
+
+
 def prepared_copy(net: pp.pandapowerNet) -> pp.pandapowerNet:
     """A deep copy safe to modify (scaling, extra loads)."""
     return copy.deepcopy(net)

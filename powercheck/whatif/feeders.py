@@ -20,8 +20,6 @@ the powercheck cache directory, since reading the SimBench CSVs takes 10-20 s pe
 
 from __future__ import annotations
 
-import copy
-import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +29,13 @@ import numpy as np
 import pandapower as pp
 import pandas as pd
 
-from powercheck.loadflow.networks import GridModelError, complete_network, load_grid_defaults, rescale_lv_voltage
+from powercheck.loadflow.networks import (
+    GridModelError,
+    complete_network,
+    healthy_load_factor,
+    load_grid_defaults,
+    rescale_lv_voltage,
+)
 from powercheck.loadflow.radial import RadialModel, build_radial_model
 from powercheck.loadflow.region import _parse_manifest, build_network, default_cache_dir
 
@@ -179,25 +183,6 @@ def _element_profiles(table: pd.DataFrame, element: str, quantity: str, index: p
     return table[cols].to_numpy(dtype=float) if cols else np.zeros((len(table), 0))
 
 
-def _healthy_factor(
-    net: Any, p_peak: np.ndarray, q_peak: np.ndarray, vm_min: float = 0.94, loading_max: float = 75.0
-) -> float:
-    """Largest load factor of a ladder that keeps the peak step healthy (see powercheck.demo)."""
-    for factor in (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2):
-        test = copy.deepcopy(net)
-        test.load["p_mw"] = p_peak * factor
-        test.load["q_mvar"] = q_peak * factor
-        test.load["scaling"] = 1.0
-        if len(test.sgen):
-            test.sgen["in_service"] = False
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            pp.runpp(test)
-        if test.res_bus.vm_pu.min() >= vm_min and test.res_line.loading_percent.max() <= loading_max:
-            return factor
-    raise GridModelError("no load factor gives a healthy base case")
-
-
 def load_feeder(spec: FeederSpec, cache_dir: Path | None = None) -> Feeder:
     """Load, complete and model one feeder with its base profiles (full year, 15 min)."""
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -236,7 +221,7 @@ def load_feeder(spec: FeederSpec, cache_dir: Path | None = None) -> Feeder:
     factor = 1.0
     if spec.system == "IT_230" and spec.kind == "simbench":
         peak = int(np.argmax(base_p.sum(axis=1)))
-        factor = _healthy_factor(net, base_p[peak], base_q[peak])
+        factor = healthy_load_factor(net, base_p[peak], base_q[peak])
         base_p = base_p * factor
         base_q = base_q * factor
         assumptions.append(f"whatif: SimBench loads scaled by {factor:g} for a healthy 230 V IT base case")
@@ -263,15 +248,4 @@ def load_feeder(spec: FeederSpec, cache_dir: Path | None = None) -> Feeder:
         u_ll_v=u_ll,
         base_load_factor=factor,
         assumptions=assumptions,
-    )
-
-
-def describe(feeder: Feeder) -> str:
-    return json.dumps(
-        {
-            **feeder.spec.to_dict(),
-            "customers": feeder.n_customers,
-            "buses": int(feeder.lv_bus_mask.sum()),
-            "base_load_factor": feeder.base_load_factor,
-        }
     )
