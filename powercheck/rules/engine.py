@@ -71,7 +71,7 @@ from powercheck.models import (
     Outcome,
     SupplyPhases,
 )
-from powercheck.quality.codes import CONN_3PH, CONN_LL, CONN_LN, SQRT3, conn_code
+from powercheck.quality.codes import CONN_3PH, CONN_LL, CONN_LN, SQRT3, SYSTEM_IT, SYSTEM_TN, conn_code
 from powercheck.quality.flicker import pst_analytic
 from powercheck.quality.harmonics import harmonic_voltages_percent, thd_percent
 from powercheck.quality.impedance import min_fault_current_a
@@ -184,6 +184,11 @@ class _ApplianceRow:
     starts_per_hour: float
     defaults_used: list[str]
 
+    @property
+    def total_kw(self) -> float:
+        """Rated power of all units of the row [kW]."""
+        return self.appliance.rated_kw * self.appliance.quantity
+
 
 @dataclass
 class _Prep:
@@ -200,6 +205,8 @@ class _Prep:
     fuse_changed: bool = False
     d_p_kw: float = 0.0
     export_kw: float = 0.0
+    demand_cos: float = 1.0
+    """Power factor of the demand increase (the budget's, else the policy's demand_cos_phi)."""
     budget_current_a: float | None = None
     s_1ph_load_kva: float = 0.0
     s_1ph_export_kva: float = 0.0
@@ -415,17 +422,17 @@ class Assessor:
 
         consuming = [r for r in p.appliances if r.appliance.kind.consumes]
         generating = [r for r in p.appliances if r.appliance.kind.generates]
-        appl_kw = sum(r.appliance.rated_kw * r.appliance.quantity for r in consuming)
+        appl_kw = sum(r.total_kw for r in consuming)
 
         assumptions = pol.assumption_keys("customer_coincidence")
+        p.demand_cos = (n.power_budget.cos_phi if n.power_budget is not None else None) or demand_cos
         if n.power_budget is not None:
             new_demand = n.power_budget.max_demand_kw
-            budget_cos = n.power_budget.cos_phi or demand_cos
             if n.power_budget.cos_phi is None:
                 assumptions += pol.assumption_keys("demand_cos_phi")
             if fuse_after is not None:
                 cap_kva = fuse_capacity_kva(1.0, u_ll, supply)
-                p.budget_current_a = new_demand / budget_cos / cap_kva
+                p.budget_current_a = new_demand / p.demand_cos / cap_kva
         else:
             new_demand = existing + appl_kw
             if p.fuse_changed and fuse_after is not None:
@@ -441,7 +448,7 @@ class Assessor:
         p.demand_assumptions = assumptions
 
         # export
-        gen_kw = sum(r.appliance.rated_kw * r.appliance.quantity for r in generating)
+        gen_kw = sum(r.total_kw for r in generating)
         if n.power_budget is not None and n.power_budget.max_export_kw > 0:
             p.export_kw = max(0.0, n.power_budget.max_export_kw - existing_export)
         else:
@@ -455,7 +462,6 @@ class Assessor:
         pol = self.policy
         arr = self.region.arrays
         n = len(preps)
-        demand_cos = float(pol.value("demand_cos_phi"))
         loads = _Rows()
         exports = _Rows()
         apps: list[_ApplianceRow] = []
@@ -468,25 +474,24 @@ class Assessor:
             supply = _supply_conn(nt.network_system, nt.supply_phases)
             # loads: single-phase appliances first, the rest balanced (or on the single-phase supply)
             one_phase = [r for r in p.appliances if r.appliance.kind.consumes and r.conn != CONN_3PH]
-            total_1ph = sum(r.appliance.rated_kw * r.appliance.quantity for r in one_phase)
+            total_1ph = sum(r.total_kw for r in one_phase)
             share = min(1.0, p.d_p_kw / total_1ph) if total_1ph > 0 else 0.0
             for r in one_phase:
-                pk = share * r.appliance.rated_kw * r.appliance.quantity
+                pk = share * r.total_kw
                 loads.add(k, r.conn, pk, r.cos_phi)
                 s1_load[k] += pk / r.cos_phi
             rest = max(0.0, p.d_p_kw - share * total_1ph)
-            budget_cos = (nt.power_budget.cos_phi if nt.power_budget is not None else None) or demand_cos
             if rest > 0:
-                loads.add(k, supply, rest, budget_cos)
+                loads.add(k, supply, rest, p.demand_cos)
                 if supply != CONN_3PH:
-                    s1_load[k] += rest / budget_cos
+                    s1_load[k] += rest / p.demand_cos
             # exports
             gens = [r for r in p.appliances if r.appliance.kind.generates]
-            gen_total = sum(r.appliance.rated_kw * r.appliance.quantity for r in gens)
+            gen_total = sum(r.total_kw for r in gens)
             if p.export_kw > 0 and gen_total > 0:
                 gshare = p.export_kw / gen_total
                 for r in gens:
-                    pk = gshare * r.appliance.rated_kw * r.appliance.quantity
+                    pk = gshare * r.total_kw
                     conn = r.conn if nt.supply_phases is SupplyPhases.THREE else supply
                     exports.add(k, conn, pk, r.cos_phi)
                     if conn != CONN_3PH:
@@ -501,6 +506,7 @@ class Assessor:
         r0 = arr.rk0_min[bus_rows]
         x0 = arr.xk0_min[bus_rows]
         u_ll = arr.u_ll_v[bus_rows]
+        system = np.where(arr.system_tn[bus_rows], SYSTEM_TN, SYSTEM_IT).astype(np.int64)
 
         def component_effects(rows: _Rows, q_sign: float) -> tuple[np.ndarray, np.ndarray]:
             owner, conn, p_kw, cos = rows.arrays()
@@ -543,7 +549,7 @@ class Assessor:
             d_start = d_rated = np.zeros(0)
 
         flicker = self._flicker(n, apps, owner, d_start, d_rated)
-        harmonics = self._harmonics(n, apps, owner, conn, i_rated, r1, x1, r0, x0, u_ll, bus_rows)
+        harmonics = self._harmonics(n, apps, owner, conn, i_rated, r1, x1, r0, x0, u_ll, system)
 
         # steady-state voltages with constant-power load/export
         v_peak = voltage_after_constant_power(arr.vm_peak_pu[bus_rows], d_u_load)
@@ -556,7 +562,6 @@ class Assessor:
             vuf_new = unbalance_percent(s1, r1, x1, u_ll) / v_for_unbalance
 
         # fault current with the minimum-case impedances
-        system = np.where(arr.system_tn[bus_rows], 0, 1).astype(np.int64)
         ik_min = min_fault_current_a(r1, x1, r0, x0, u_ll, system, float(pol.value("sc_c_min")))
 
         # thermal
@@ -667,7 +672,7 @@ class Assessor:
         r0: np.ndarray,
         x0: np.ndarray,
         u_ll: np.ndarray,
-        bus_rows: np.ndarray,
+        system: np.ndarray,
     ) -> dict[str, object]:
         pol = self.policy
         limits = {int(h): float(v) for h, v in pol.value("harmonic_voltage_max_percent").items()}
@@ -681,7 +686,6 @@ class Assessor:
         has = np.bincount(owner[emitting], minlength=n) > 0
         background = np.array([float(pol.value("harmonic_background_percent").get(str(h), 0.0)) for h in orders])
         alpha = np.array([pol.harmonic_alpha(h) for h in orders])
-        system = np.where(self.region.arrays.system_tn[bus_rows], 0, 1).astype(np.int64)
         quantity = np.array([r.appliance.quantity for r in apps], dtype=float)
         total, emission = harmonic_voltages_percent(
             np.where(emitting, owner, -1).astype(np.int64),
@@ -814,6 +818,33 @@ class Assessor:
                 )
         return decision(Outcome.ESCALATE if reasons else Outcome.AUTO_APPROVE)
 
+    def _policy_check(
+        self,
+        rule_id: str,
+        name: str,
+        value: float | None,
+        limit_key: str,
+        kind: LimitKind,
+        unit: str,
+        *,
+        assumptions: Sequence[str] = (),
+        detail: str = "",
+        margin_scale: float | None = None,
+    ) -> CheckResult:
+        """A check whose limit is the policy value ``limit_key``; an [R] limit is named as an assumption."""
+        return _check(
+            rule_id,
+            name,
+            value,
+            float(self.policy.value(limit_key)),
+            kind,
+            unit,
+            limit_key=limit_key,
+            assumptions=[*assumptions, *self.policy.assumption_keys(limit_key)],
+            detail=detail,
+            margin_scale=margin_scale,
+        )
+
     # -- check groups ------------------------------------------------------
     def _protection_checks(self, k: int, p: _Prep, num: dict) -> list[CheckResult]:
         pol = self.policy
@@ -878,14 +909,13 @@ class Assessor:
                     )
                     sel_assumptions.append("grid:upstream_fuse_from_feeder_cable")
         out.append(
-            _check(
+            self._policy_check(
                 "PROT.SELECTIVITY",
                 "Upstream fuse discriminates with the new main fuse",
                 upstream / fuse,
-                float(pol.value("selectivity_ratio_min")),
+                "selectivity_ratio_min",
                 LimitKind.MIN,
                 "ratio",
-                limit_key="selectivity_ratio_min",
                 assumptions=sel_assumptions,
                 detail=detail,
             )
@@ -980,14 +1010,13 @@ class Assessor:
             base = float(arr.vm_peak_pu[p.bus_row])
             d = float(num["d_u_load"][k])
             out.append(
-                _check(
+                self._policy_check(
                     "VOLT.PEAK_MIN",
                     "Voltage at peak load with the added demand",
                     float(num["v_peak"][k]),
-                    float(pol.value("voltage_min_pu")),
+                    "voltage_min_pu",
                     LimitKind.MIN,
                     "pu",
-                    limit_key="voltage_min_pu",
                     margin_scale=abs(1.0 - float(pol.value("voltage_min_pu"))),
                     assumptions=p.demand_assumptions,
                     detail=(
@@ -1000,14 +1029,13 @@ class Assessor:
             base = float(arr.vm_low_pu[p.bus_row])
             d = float(num["d_u_export"][k])
             out.append(
-                _check(
+                self._policy_check(
                     "VOLT.LOW_MAX",
                     "Voltage at low load with the added export",
                     float(num["v_low"][k]),
-                    float(pol.value("voltage_max_pu")),
+                    "voltage_max_pu",
                     LimitKind.MAX,
                     "pu",
-                    limit_key="voltage_max_pu",
                     margin_scale=abs(float(pol.value("voltage_max_pu")) - 1.0),
                     assumptions=p.export_assumptions,
                     detail=(
@@ -1039,15 +1067,14 @@ class Assessor:
             else:
                 key = "rvc_frequent_max_percent"
             out.append(
-                _check(
+                self._policy_check(
                     "PQ.RVC",
                     f"Rapid voltage change when {label} starts",
                     float(num["d_start"][j]),
-                    float(pol.value(key)),
+                    key,
                     LimitKind.MAX,
                     "%",
-                    limit_key=key,
-                    assumptions=r.defaults_used + pol.assumption_keys(key),
+                    assumptions=r.defaults_used,
                     detail=(
                         f"I_start = {r.ratio:g} x I_rated at cos phi {r.cos_start:g}, "
                         f"{r.starts_per_hour:g} starts/h ({rate:.3g}/min)"
@@ -1057,16 +1084,14 @@ class Assessor:
             events = r.starts_per_hour * hours
             if events > max_events:
                 out.append(
-                    _check(
+                    self._policy_check(
                         "PQ.RVC_STATIONARY",
                         f"Stationary voltage step when {label} switches",
                         float(num["d_rated"][j]),
-                        float(pol.value("rvc_stationary_max_percent")),
+                        "rvc_stationary_max_percent",
                         LimitKind.MAX,
                         "%",
-                        limit_key="rvc_stationary_max_percent",
-                        assumptions=r.defaults_used
-                        + pol.assumption_keys("rvc_stationary_max_percent", "rvc_max_events_per_day"),
+                        assumptions=r.defaults_used + pol.assumption_keys("rvc_max_events_per_day"),
                         detail=f"{events:g} switching events per day > {max_events:g}",
                     )
                 )
@@ -1085,7 +1110,7 @@ class Assessor:
         s1 = float(num["s1"][k])
         if s1 > 0:
             base = float(arr.unbalance_base_percent[p.bus_row])
-            assumptions = pol.assumption_keys("unbalance_max_percent")
+            assumptions: list[str] = []
             if not math.isfinite(base):
                 base = float(pol.value("background_unbalance_percent"))
                 assumptions += pol.assumption_keys("background_unbalance_percent")
@@ -1094,14 +1119,13 @@ class Assessor:
                 origin = "base-case load flow"
             vuf = float(num["vuf_new"][k])
             out.append(
-                _check(
+                self._policy_check(
                     "PQ.UNBALANCE",
                     "Voltage unbalance with the single-phase load/export",
                     base + vuf,
-                    float(pol.value("unbalance_max_percent")),
+                    "unbalance_max_percent",
                     LimitKind.MAX,
                     "%",
-                    limit_key="unbalance_max_percent",
                     assumptions=assumptions + p.demand_assumptions,
                     detail=f"{origin} {base:.2f} % + {vuf:.2f} % from {s1:.1f} kVA single-phase (S/Sk, worst phase)",
                 )
@@ -1114,26 +1138,24 @@ class Assessor:
         background = float(pol.value("flicker_background_pst"))
         detail = f"background Pst {background:g} + " + "; ".join(parts) + " (cubic summation)"
         return [
-            _check(
+            self._policy_check(
                 "PQ.FLICKER_PST",
                 "Short-term flicker Pst with the appliance starts",
                 float(num["pst_total"][k]),
-                float(pol.value("flicker_pst_max")),
+                "flicker_pst_max",
                 LimitKind.MAX,
                 "-",
-                limit_key="flicker_pst_max",
                 assumptions=assumptions + common,
                 detail=detail,
             ),
-            _check(
+            self._policy_check(
                 "PQ.FLICKER_PLT",
                 "Long-term flicker Plt with the appliances running for 2 h",
                 float(num["plt_total"][k]),
-                float(pol.value("flicker_plt_max")),
+                "flicker_plt_max",
                 LimitKind.MAX,
                 "-",
-                limit_key="flicker_plt_max",
-                assumptions=assumptions + common + pol.assumption_keys("flicker_plt_max"),
+                assumptions=assumptions + common,
                 detail=f"{int(pol.value('flicker_active_intervals'))} of 12 10-min intervals active",
             ),
         ]
@@ -1149,14 +1171,13 @@ class Assessor:
         worst = int(np.argmax(total / limits))
         h = orders[worst]
         return [
-            _check(
+            self._policy_check(
                 "PQ.THD",
                 "Total harmonic distortion with the appliances",
                 float(num["thd"][k]),
-                float(pol.value("thd_max_percent")),
+                "thd_max_percent",
                 LimitKind.MAX,
                 "%",
-                limit_key="thd_max_percent",
                 assumptions=assumptions + common,
                 detail="orders " + f"{orders[0]}-{orders[-1]}; " + "; ".join(parts),
             ),
