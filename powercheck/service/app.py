@@ -252,8 +252,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
         stored = st.store.get(notification.notification_id, notification.revision)
         if stored is None:
             decision = st.assessor.assess(notification)
-            stored = st.store.put_many([decision], client)[0]
-            replay = stored.decision_json != decision.model_dump_json()  # another request stored it first
+            stored, ours = st.store.put_many([decision], client)[0]
+            replay = not ours  # another request stored this key first
         else:
             replay = True
         if stored.input_hash != new_hash:
@@ -289,7 +289,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
                 continue
             valid.append((i, n, n.input_hash()))
 
-        def settle(i: int, stored: StoredDecision, new_hash: str, fresh: bool) -> BatchItem:
+        def settle(i: int, stored: StoredDecision, new_hash: str, fresh: Decision | None = None) -> BatchItem:
+            """The item for a stored row; ``fresh`` is the decision this request just stored there."""
             n_id, rev = stored.notification_id, stored.revision
             if stored.input_hash != new_hash:
                 return BatchItem(
@@ -303,8 +304,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
                 index=i,
                 notification_id=n_id,
                 revision=rev,
-                status="decided" if fresh else "replayed",
-                decision=Decision.model_validate_json(stored.decision_json),
+                status="decided" if fresh is not None else "replayed",
+                decision=fresh if fresh is not None else Decision.model_validate_json(stored.decision_json),
             )
 
         existing = st.store.get_many((n.notification_id, n.revision) for _, n, _ in valid)
@@ -313,7 +314,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         seen: set[tuple[str, int]] = set()
         for i, n, h in valid:
             if n.key in existing:
-                results[i] = settle(i, existing[n.key], h, fresh=False)
+                results[i] = settle(i, existing[n.key], h)
             elif n.key in seen:
                 later.append((i, n, h))
             else:
@@ -323,13 +324,12 @@ def create_app(config: ServiceConfig) -> FastAPI:
             chunk = todo[start : start + config.chunk_size]
             decisions = st.assessor.assess_many([n for _, n, _ in chunk])
             stored_rows = st.store.put_many(decisions, client)  # committed before the next chunk
-            for (i, _, h), stored, decision in zip(chunk, stored_rows, decisions):
-                fresh = stored.decision_json == decision.model_dump_json()
-                results[i] = settle(i, stored, h, fresh=fresh)
+            for (i, _, h), (stored, ours), decision in zip(chunk, stored_rows, decisions):
+                results[i] = settle(i, stored, h, decision if ours else None)
         if later:
             stored_now = st.store.get_many(n.key for _, n, _ in later)
             for i, n, h in later:
-                results[i] = settle(i, stored_now[n.key], h, fresh=False)
+                results[i] = settle(i, stored_now[n.key], h)
         final = [r for r in results if r is not None]
         counts: dict[str, int] = {}
         for r in final:

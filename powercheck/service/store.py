@@ -40,6 +40,12 @@ CREATE TABLE IF NOT EXISTS decisions (
 CREATE INDEX IF NOT EXISTS decisions_outcome ON decisions (outcome);
 """
 
+_SELECT = (
+    "SELECT notification_id, revision, input_hash, outcome, policy_version, grid_model_version, client, "
+    "stored_at, decision_json FROM decisions"
+)
+"""The columns of :class:`StoredDecision`, in its field order."""
+
 
 @dataclass(frozen=True)
 class StoredDecision:
@@ -79,9 +85,7 @@ class DecisionStore:
     def get(self, notification_id: str, revision: int) -> StoredDecision | None:
         with self._lock:
             row = self._conn.execute(
-                "SELECT notification_id, revision, input_hash, outcome, policy_version, grid_model_version, client, "
-                "stored_at, decision_json FROM decisions WHERE notification_id = ? AND revision = ?",
-                (notification_id, revision),
+                f"{_SELECT} WHERE notification_id = ? AND revision = ?", (notification_id, revision)
             ).fetchone()
         return StoredDecision(*row) if row else None
 
@@ -89,9 +93,7 @@ class DecisionStore:
         """The stored decision with the highest revision of a notification."""
         with self._lock:
             row = self._conn.execute(
-                "SELECT notification_id, revision, input_hash, outcome, policy_version, grid_model_version, client, "
-                "stored_at, decision_json FROM decisions WHERE notification_id = ? ORDER BY revision DESC LIMIT 1",
-                (notification_id,),
+                f"{_SELECT} WHERE notification_id = ? ORDER BY revision DESC LIMIT 1", (notification_id,)
             ).fetchone()
         return StoredDecision(*row) if row else None
 
@@ -103,19 +105,16 @@ class DecisionStore:
                 chunk = keys[i : i + 400]
                 where = " OR ".join("(notification_id = ? AND revision = ?)" for _ in chunk)
                 params = [v for key in chunk for v in key]
-                for row in self._conn.execute(
-                    "SELECT notification_id, revision, input_hash, outcome, policy_version, grid_model_version, "
-                    f"client, stored_at, decision_json FROM decisions WHERE {where}",
-                    params,
-                ):
+                for row in self._conn.execute(f"{_SELECT} WHERE {where}", params):
                     stored = StoredDecision(*row)
                     out[(stored.notification_id, stored.revision)] = stored
         return out
 
-    def put_many(self, decisions: list[Decision], client: str | None) -> list[StoredDecision]:
-        """Store decisions in one transaction; returns what is stored for each key afterwards.
+    def put_many(self, decisions: list[Decision], client: str | None) -> list[tuple[StoredDecision, bool]]:
+        """Store decisions in one transaction; returns, per decision, the stored row and whether it is this one.
 
-        A key that already exists keeps its first decision (the returned row tells which).
+        A key that already exists keeps its first decision: then the flag is False and the
+        row is the earlier decision.
         """
         now = datetime.now(UTC).isoformat()
         rows = [
@@ -144,13 +143,11 @@ class DecisionStore:
                     rows,
                 )
                 stored = []
-                for d in decisions:
+                for written in rows:
                     row = self._conn.execute(
-                        "SELECT notification_id, revision, input_hash, outcome, policy_version, grid_model_version, "
-                        "client, stored_at, decision_json FROM decisions WHERE notification_id = ? AND revision = ?",
-                        (d.notification_id, d.revision),
+                        f"{_SELECT} WHERE notification_id = ? AND revision = ?", (written[0], written[1])
                     ).fetchone()
-                    stored.append(StoredDecision(*row))
+                    stored.append((StoredDecision(*row), row[-1] == written[-1]))
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
