@@ -369,18 +369,21 @@ class GridRegion:
         arrays: list[NetworkArrays] = []
         auto_points: list[pd.DataFrame] = []
         cp = region.get("customer_points", "auto")
-        for i, spec in enumerate(specs):
-            key = _cache_key(spec, base_dir, defaults)
+        keys = [_cache_key(spec, base_dir, defaults) for spec in specs]
+        for i, (spec, key) in enumerate(zip(specs, keys)):
             cache_file = cache / f"{spec.id}-{key[:20]}.npz"
             net = None
+            cached = None
             if use_cache and cache_file.is_file():
                 try:
-                    arrays.append(NetworkArrays.load(cache_file))
+                    cached = NetworkArrays.load(cache_file)
                     if progress:
                         progress(f"{spec.id}: cached")
                 except Exception:
                     cache_file.unlink(missing_ok=True)
-            if len(arrays) <= i:
+            if cached is not None:
+                arrays.append(cached)
+            else:
                 if progress:
                     progress(f"{spec.id}: short-circuit and base-case load flow")
                 net, used = build_network(spec, base_dir, defaults)
@@ -403,7 +406,7 @@ class GridRegion:
             cp_hash = hashlib.sha256(cp_path.read_bytes()).hexdigest()
         version_payload = {
             "manifest": hashlib.sha256(manifest.read_bytes()).hexdigest(),
-            "networks": [_cache_key(s, base_dir, defaults) for s in specs],
+            "networks": keys,
             "customer_points": cp_hash,
         }
         version = "grid-" + hashlib.sha256(json.dumps(version_payload, sort_keys=True).encode()).hexdigest()[:12]
