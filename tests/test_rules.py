@@ -20,6 +20,25 @@ def note(**kw):
     return Notification.model_validate(data)
 
 
+def motor_note(point, rated_kw, cos_phi_start, start_current_ratio, starts_per_hour):
+    """A motor notification with every field the policy requires (cos phi 0.85, three-phase)."""
+    return note(
+        job_type="motor",
+        metering_point_id=mini_mp(point),
+        appliances=[
+            {
+                "kind": "motor",
+                "rated_kw": rated_kw,
+                "connection": "3ph",
+                "cos_phi": 0.85,
+                "start_current_ratio": start_current_ratio,
+                "cos_phi_start": cos_phi_start,
+                "starts_per_hour": starts_per_hour,
+            }
+        ],
+    )
+
+
 def reference(vn_kv, bus_name):
     """Impedances (min case, 3ph and 1ph) and base-case voltages/currents straight from pandapower."""
     net = feeder(vn_kv, s_sc_mva=1e6, load_kw=5.0)
@@ -239,21 +258,7 @@ def test_policy_gates(mini_assessor):
 
 
 def test_frequent_switching_needs_flicker_and_stationary_check(mini_assessor):
-    n = note(
-        job_type="motor",
-        metering_point_id=mini_mp("TN_NEAR"),
-        appliances=[
-            {
-                "kind": "motor",
-                "rated_kw": 4.0,
-                "connection": "3ph",
-                "cos_phi": 0.85,
-                "start_current_ratio": 5,
-                "cos_phi_start": 0.4,
-                "starts_per_hour": 12,
-            }
-        ],
-    )
+    n = motor_note("TN_NEAR", 4.0, cos_phi_start=0.4, start_current_ratio=5, starts_per_hour=12)
     d = mini_assessor.assess(n)
     ref = reference(0.4, "house_1")
     assert d.check("PQ.RVC").limit == 3.0
@@ -275,21 +280,7 @@ def test_frequent_switching_needs_flicker_and_stationary_check(mini_assessor):
 
 
 def test_rare_starts_have_no_flicker_check(mini_assessor):
-    n = note(
-        job_type="motor",
-        metering_point_id=mini_mp("TN_NEAR"),
-        appliances=[
-            {
-                "kind": "motor",
-                "rated_kw": 4.0,
-                "connection": "3ph",
-                "cos_phi": 0.85,
-                "start_current_ratio": 5,
-                "cos_phi_start": 0.4,
-                "starts_per_hour": 0.5,
-            }
-        ],
-    )
+    n = motor_note("TN_NEAR", 4.0, cos_phi_start=0.4, start_current_ratio=5, starts_per_hour=0.5)
     d = mini_assessor.assess(n)
     assert not d.checks_for("PQ.FLICKER_PST")  # fewer than 1 change per hour: IEC 61000-3-3 says n/a
 
@@ -346,21 +337,7 @@ def test_installer_spectrum_replaces_the_policy_class(mini_assessor):
 
 
 def test_motor_start_rvc_by_hand(mini_assessor):
-    n = note(
-        job_type="motor",
-        metering_point_id=mini_mp("TN_END"),
-        appliances=[
-            {
-                "kind": "motor",
-                "rated_kw": 7.5,
-                "connection": "3ph",
-                "cos_phi": 0.85,
-                "start_current_ratio": 6,
-                "cos_phi_start": 0.35,
-                "starts_per_hour": 0.5,
-            }
-        ],
-    )
+    n = motor_note("TN_END", 7.5, cos_phi_start=0.35, start_current_ratio=6, starts_per_hour=0.5)
     d = mini_assessor.assess(n)
     ref = reference(0.4, "house_3")
     i_start = 6 * 7500 / 0.85 / (SQ3 * 400)
