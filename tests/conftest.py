@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import os
-import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from _grids import bus_named, feeder, to_json  # noqa: E402
-
-from powercheck.demo import demo_region_dir  # noqa: E402
-from powercheck.gs1 import make_gsrn  # noqa: E402
-from powercheck.loadflow.region import GridRegion  # noqa: E402
-from powercheck.rules.engine import Assessor  # noqa: E402
-from powercheck.rules.policy import load_policy  # noqa: E402
-
-FIXED_TIME = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+from powercheck.demo import demo_region_dir
+from powercheck.loadflow.region import GridRegion
+from powercheck.rules.engine import Assessor
+from powercheck.rules.policy import load_policy
+from tests.helpers.grids import bus_named, feeder, to_json
+from tests.helpers.mini import FIXED_TIME, MINI_POINTS, mini_mp
 
 
 @pytest.fixture(scope="session")
@@ -38,21 +31,6 @@ def policy():
 @pytest.fixture(scope="session")
 def demo_region(cache_dir):
     return GridRegion.load(demo_region_dir(), cache_dir=cache_dir)
-
-
-# Metering points of the mini region: (network, bus name, existing kW, main fuse, service ampacity, upstream fuse)
-MINI_POINTS = {
-    "TN_END": ("tn", "house_3", 5.0, 25.0, None, None),
-    "TN_MID": ("tn", "house_2", 5.0, 25.0, None, 100.0),
-    "TN_NEAR": ("tn", "house_1", 5.0, 25.0, 63.0, 160.0),
-    "IT_END": ("it", "house_3", 5.0, 40.0, None, None),
-    "IT_NEAR": ("it", "house_1", 5.0, 40.0, None, 160.0),
-}
-
-
-def mini_mp(key: str) -> str:
-    """The GS1 id of a mini-region metering point."""
-    return make_gsrn(f"7070575000{list(MINI_POINTS).index(key) + 1:07d}")
 
 
 @pytest.fixture(scope="session")

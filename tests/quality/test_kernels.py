@@ -7,7 +7,6 @@ import numpy as np
 import pandapower as pp
 import pandapower.shortcircuit as sc
 import pytest
-from _grids import bus_named, feeder
 
 from powercheck.quality.codes import CONN_3PH, CONN_LL, CONN_LN, SYSTEM_IT, SYSTEM_TN
 from powercheck.quality.impedance import loop_impedance, min_fault_current_a
@@ -18,6 +17,7 @@ from powercheck.quality.voltage import (
     voltage_after_constant_power,
     voltage_change_percent,
 )
+from tests.helpers.grids import bus_named, feeder
 
 A = np.array
 R1, X1, R0, X0 = 0.10, 0.05, 0.30, 0.15

@@ -6,10 +6,10 @@ import warnings
 import pandapower as pp
 import pandapower.shortcircuit as sc
 import pytest
-from _grids import bus_named, feeder
-from conftest import FIXED_TIME, mini_mp
 
 from powercheck.models import CheckStatus, Notification, Outcome
+from tests.helpers.grids import bus_named, feeder
+from tests.helpers.mini import FIXED_TIME, mini_mp
 
 SQ3 = math.sqrt(3)
 

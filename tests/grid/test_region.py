@@ -7,7 +7,6 @@ import pandapower as pp
 import pandapower.shortcircuit as sc
 import pandas as pd
 import pytest
-from _grids import bus_named, feeder, to_json
 
 from powercheck.gs1 import validate_gsrn
 from powercheck.loadflow import precompute as precompute_mod
@@ -20,6 +19,7 @@ from powercheck.loadflow.networks import (
     load_source,
 )
 from powercheck.loadflow.region import GridRegion
+from tests.helpers.grids import bus_named, feeder, to_json
 
 
 def _quiet(fn, *args, **kwargs):

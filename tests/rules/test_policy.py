@@ -5,7 +5,7 @@ import pytest
 from powercheck.params import Tag
 from powercheck.rules.policy import REQUIRED_PARAMS, PolicyError, load_policy, parse_policy
 
-DEFAULT = (Path(__file__).parents[1] / "powercheck" / "rules" / "policy_default.toml").read_text(encoding="utf-8")
+DEFAULT = (Path(__file__).parents[2] / "powercheck" / "rules" / "policy_default.toml").read_text(encoding="utf-8")
 
 
 def test_default_policy_has_every_required_param(policy):

@@ -1,0 +1,23 @@
+"""The mini test region's metering points and the fixed decision clock, shared by tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from powercheck.gs1 import make_gsrn
+
+FIXED_TIME = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+# Metering points of the mini region: (network, bus name, existing kW, main fuse, service ampacity, upstream fuse)
+MINI_POINTS = {
+    "TN_END": ("tn", "house_3", 5.0, 25.0, None, None),
+    "TN_MID": ("tn", "house_2", 5.0, 25.0, None, 100.0),
+    "TN_NEAR": ("tn", "house_1", 5.0, 25.0, 63.0, 160.0),
+    "IT_END": ("it", "house_3", 5.0, 40.0, None, None),
+    "IT_NEAR": ("it", "house_1", 5.0, 40.0, None, 160.0),
+}
+
+
+def mini_mp(key: str) -> str:
+    """The GS1 id of a mini-region metering point."""
+    return make_gsrn(f"7070575000{list(MINI_POINTS).index(key) + 1:07d}")
