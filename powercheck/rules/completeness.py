@@ -1,15 +1,22 @@
-"""Does a (schema-valid) notification carry what its job type needs?
+"""Does a (schema-valid) notification carry what its job type needs, and which fuse limits it after the job?
 
-Missing data never approves: whatever is listed here makes the decision
+Missing data never approves: whatever :func:`missing_fields` lists makes the decision
 ``reject_incomplete`` with the missing fields named, before any grid check runs.
+
+:func:`fuse_after_job` is the one place that decides which fuse (OV, else MV) limits the
+installation after the work and whether the job changes it.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 from powercheck.models import ApplianceKind, JobType, Notification
-from powercheck.rules.policy import Policy
+from powercheck.rules.policy import Policy, PolicyKey
 
 FUSE_JOBS = (JobType.NEW_CONNECTION, JobType.TEMPORARY_SUPPLY, JobType.RECONNECTION)
+"""Job types that set a fuse even when it has the same rating as before (the connection is new)."""
 
 JOB_APPLIANCE_KINDS: dict[JobType, tuple[ApplianceKind, ...]] = {
     JobType.EV_CHARGER: (ApplianceKind.EV_CHARGER,),
@@ -21,10 +28,40 @@ JOB_APPLIANCE_KINDS: dict[JobType, tuple[ApplianceKind, ...]] = {
 
 
 def new_fuse_a(n: Notification) -> float | None:
-    """The fuse that limits the installation after the work: OV if given, else MV."""
+    """The fuse the notification sets: OV if given, else MV [A] (None when it sets none)."""
     if n.main_fuse_after_a is not None:
         return n.main_fuse_after_a
     return n.meter_fuse_after_a
+
+
+@dataclass(frozen=True, slots=True)
+class FuseAfterJob:
+    """The fuse that limits the installation after the job."""
+
+    rating_a: float | None
+    """OV (else MV) after the job; the one before (or on record) when the job sets none [A]."""
+    changed: bool
+    """True when the job sets a new fuse (or any fuse on a new connection/temporary supply/reconnection)."""
+
+
+def fuse_after_job(n: Notification, record_fuse_a: float | None) -> FuseAfterJob:
+    """Which fuse limits the installation after the job, and whether the job changes it.
+
+    Parameters
+    ----------
+    n : Notification
+    record_fuse_a : float or None
+        The main fuse on record in the customer index [A] (NaN/None when unknown); used as
+        "before" when the notification does not say.
+    """
+    after = new_fuse_a(n)
+    before = n.main_fuse_before_a if n.main_fuse_after_a is not None else n.meter_fuse_before_a
+    if before is None and record_fuse_a is not None and not math.isnan(record_fuse_a):
+        before = float(record_fuse_a)
+    changed = after is not None and (before is None or abs(after - before) > 1e-9 or n.job_type in FUSE_JOBS)
+    if after is None and before is not None:
+        after = before
+    return FuseAfterJob(rating_a=after, changed=changed)
 
 
 def missing_fields(n: Notification, policy: Policy) -> list[str]:
@@ -45,7 +82,7 @@ def missing_fields(n: Notification, policy: Policy) -> list[str]:
         missing.append(f"appliances: a {n.job_type.value} notification needs an appliance of kind {wanted}")
 
     fuse = new_fuse_a(n)
-    thresholds: dict[str, float] = policy.value("budget_required_above_fuse_a")
+    thresholds: dict[str, float] = policy.value(PolicyKey.BUDGET_REQUIRED_ABOVE_FUSE_A)
     threshold = thresholds.get(n.network_system.value)
     if fuse is not None and threshold is not None and fuse > threshold and n.power_budget is None:
         missing.append(
@@ -59,7 +96,7 @@ def missing_fields(n: Notification, policy: Policy) -> list[str]:
     ):
         missing.append("appliances: the power budget declares export but no generating appliance is listed")
 
-    required: dict[str, list[str]] = policy.value("required_appliance_fields")
+    required: dict[str, list[str]] = policy.value(PolicyKey.REQUIRED_APPLIANCE_FIELDS)
     for i, appliance in enumerate(n.appliances):
         for field in required.get(appliance.kind.value, []):
             if getattr(appliance, field) is None:

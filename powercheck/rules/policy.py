@@ -1,9 +1,14 @@
-"""The connection policy: limits and assumptions, each with its source.
+"""The connection policy: limits and assumptions, each with its source and its allowed range.
 
 A policy is a TOML file (see ``policy_default.toml``) with a ``[policy]`` header
 (id, version) and a ``[param.<key>]`` table per number or table the rules use.
 Every parameter says where it comes from (``tag`` S/D/R/P and ``source``); the
 ``R`` ones are unverified recall and every decision that depends on one names it.
+
+The keys the rules read are the members of :class:`PolicyKey`; no rule spells a
+key as a string. :data:`PARAM_SCHEMA` gives each key its type, unit and allowed
+range: a policy whose value lies outside the range is refused at load with the
+key, the value and the range.
 
 Load with :func:`load_policy` (a path, or ``None`` for the packaged default).
 Parameters are read with :meth:`Policy.value`; asking for a key the policy does
@@ -14,16 +19,310 @@ back to a hidden default.
 from __future__ import annotations
 
 import hashlib
+import math
 import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from powercheck.models import Appliance, ApplianceKind, JobType, NetworkSystem
 from powercheck.params import Param
 
 DEFAULT_POLICY_RESOURCE = "policy_default.toml"
+
+
+class PolicyKey(StrEnum):
+    """Every policy parameter the rules read."""
+
+    VOLTAGE_MIN_PU = "voltage_min_pu"
+    VOLTAGE_MAX_PU = "voltage_max_pu"
+    RVC_RARE_MAX_PERCENT = "rvc_rare_max_percent"
+    RVC_RARE_RATE_PER_MIN = "rvc_rare_rate_per_min"
+    RVC_FREQUENT_MAX_PERCENT = "rvc_frequent_max_percent"
+    RVC_STATIONARY_MAX_PERCENT = "rvc_stationary_max_percent"
+    RVC_MAX_EVENTS_PER_DAY = "rvc_max_events_per_day"
+    OPERATING_HOURS_PER_DAY = "operating_hours_per_day"
+    UNBALANCE_MAX_PERCENT = "unbalance_max_percent"
+    BACKGROUND_UNBALANCE_PERCENT = "background_unbalance_percent"
+    LINE_LOADING_MAX_PERCENT = "line_loading_max_percent"
+    TRANSFORMER_LOADING_MAX_PERCENT = "transformer_loading_max_percent"
+    CUSTOMER_COINCIDENCE = "customer_coincidence"
+    DEMAND_COS_PHI = "demand_cos_phi"
+    FUSE_DEMAND_FACTOR = "fuse_demand_factor"
+    SELECTIVITY_RATIO_MIN = "selectivity_ratio_min"
+    SC_C_MIN = "sc_c_min"
+    FUSE_MELTING_5S_A = "fuse_melting_5s_a"
+    STANDARD_FUSE_SIZES_A = "standard_fuse_sizes_a"
+    BUDGET_REQUIRED_ABOVE_FUSE_A = "budget_required_above_fuse_a"
+    AUTO_APPROVE_MAX_FUSE_A = "auto_approve_max_fuse_a"
+    AUTO_APPROVE_JOB_TYPES = "auto_approve_job_types"
+    AUTO_APPROVE_MIN_RELATIVE_MARGIN = "auto_approve_min_relative_margin"
+    REQUIRED_APPLIANCE_FIELDS = "required_appliance_fields"
+    APPLIANCE_DEFAULTS = "appliance_defaults"
+    FLICKER_PST_MAX = "flicker_pst_max"
+    FLICKER_PLT_MAX = "flicker_plt_max"
+    FLICKER_MIN_CHANGES_PER_HOUR = "flicker_min_changes_per_hour"
+    FLICKER_BACKGROUND_PST = "flicker_background_pst"
+    FLICKER_SUMMATION_ALPHA = "flicker_summation_alpha"
+    FLICKER_SHAPE_FACTOR = "flicker_shape_factor"
+    FLICKER_TF_COEFF = "flicker_tf_coeff"
+    FLICKER_TF_EXPONENT = "flicker_tf_exponent"
+    FLICKER_ACTIVE_INTERVALS = "flicker_active_intervals"
+    THD_MAX_PERCENT = "thd_max_percent"
+    HARMONIC_VOLTAGE_MAX_PERCENT = "harmonic_voltage_max_percent"
+    HARMONIC_SUMMATION_ALPHA = "harmonic_summation_alpha"
+    HARMONIC_SKIN_EXPONENT = "harmonic_skin_exponent"
+    HARMONIC_BACKGROUND_PERCENT = "harmonic_background_percent"
+    HARMONIC_CLASS_OF_KIND = "harmonic_class_of_kind"
+    HARMONIC_SPECTRA = "harmonic_spectra"
+
+
+class PolicyError(ValueError):
+    """The policy file is malformed or out of range; the message names the key."""
+
+
+# ----------------------------------------------------------------------------------------------
+# schema: the type and range of every key
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Range:
+    """A closed or half-open numeric interval; ``lo_open``/``hi_open`` exclude the bound."""
+
+    lo: float
+    hi: float
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def contains(self, x: float) -> bool:
+        if not math.isfinite(x):
+            return False
+        above = x > self.lo if self.lo_open else x >= self.lo
+        below = x < self.hi if self.hi_open else x <= self.hi
+        return above and below
+
+    def __str__(self) -> str:
+        return f"{'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}{')' if self.hi_open else ']'}"
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_number(where: str, value: Any, rng: Range) -> None:
+    if not _number(value):
+        raise PolicyError(f"{where}: expected a number, got {type(value).__name__}")
+    if not rng.contains(float(value)):
+        raise PolicyError(f"{where}: {value!r} is outside the allowed range {rng}")
+
+
+def _number_table(key_kind: str, rng: Range, *, key_range: Range | None = None) -> Callable[[str, Any], None]:
+    """A table of ``label = number``; labels are numbers (``key_range``) or names."""
+
+    def check(where: str, table: Any) -> None:
+        if not isinstance(table, dict) or not table:
+            raise PolicyError(f"{where}: expected a non-empty table of {key_kind} = number")
+        for label, number in table.items():
+            if key_range is not None:
+                try:
+                    numeric = float(label)
+                except ValueError:
+                    raise PolicyError(f"{where}: key {label!r} is not a number") from None
+                if not key_range.contains(numeric):
+                    raise PolicyError(f"{where}: key {label!r} is outside the allowed range {key_range}")
+            _check_number(f"{where}.{label}", number, rng)
+
+    return check
+
+
+def _system_table(rng: Range) -> Callable[[str, Any], None]:
+    def check(where: str, table: Any) -> None:
+        _number_table("system", rng)(where, table)
+        systems = {s.value for s in NetworkSystem}
+        for label in table:
+            if label not in systems:
+                raise PolicyError(f"{where}: {label!r} is not a network system ({', '.join(sorted(systems))})")
+
+    return check
+
+
+def _fuse_sizes(where: str, value: Any) -> None:
+    if not isinstance(value, list) or not value:
+        raise PolicyError(f"{where}: expected a non-empty list of fuse ratings")
+    for i, v in enumerate(value):
+        _check_number(f"{where}[{i}]", v, Range(0, 10_000, lo_open=True))
+    if any(b <= a for a, b in zip(value, value[1:])):
+        raise PolicyError(f"{where}: ratings must be strictly increasing")
+
+
+def _melting_table(where: str, value: Any) -> None:
+    _number_table("fuse rating", Range(0, 1e6, lo_open=True), key_range=Range(0, 10_000, lo_open=True))(where, value)
+    for rating, current in value.items():
+        if current <= float(rating):
+            raise PolicyError(f"{where}.{rating}: the 5-s melting current {current} must exceed the rating")
+
+
+def _job_types(where: str, value: Any) -> None:
+    known = {j.value for j in JobType}
+    if not isinstance(value, list):
+        raise PolicyError(f"{where}: expected a list of job types")
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or item not in known:
+            raise PolicyError(f"{where}[{i}]: {item!r} is not a job type ({', '.join(sorted(known))})")
+
+
+def _kind_keyed(where: str, value: Any, check_item: Callable[[str, Any], None]) -> None:
+    if not isinstance(value, dict):
+        raise PolicyError(f"{where}: expected a table keyed by appliance kind")
+    kinds = {k.value for k in ApplianceKind}
+    for kind, item in value.items():
+        if kind not in kinds:
+            raise PolicyError(f"{where}.{kind}: not an appliance kind ({', '.join(sorted(kinds))})")
+        check_item(f"{where}.{kind}", item)
+
+
+def _required_fields(where: str, value: Any) -> None:
+    fields = set(Appliance.model_fields)
+
+    def item(w: str, names: Any) -> None:
+        if not isinstance(names, list) or not all(isinstance(n, str) and n in fields for n in names):
+            raise PolicyError(f"{w}: expected a list of appliance field names ({', '.join(sorted(fields))})")
+
+    _kind_keyed(where, value, item)
+
+
+APPLIANCE_DEFAULT_RANGES = {
+    "cos_phi": Range(0, 1, lo_open=True),
+    "start_current_ratio": Range(1, 20),
+    "starts_per_hour": Range(0, 3600),
+    "cos_phi_start": Range(0, 1, lo_open=True),
+}
+
+
+def _appliance_defaults(where: str, value: Any) -> None:
+    def item(w: str, table: Any) -> None:
+        if not isinstance(table, dict):
+            raise PolicyError(f"{w}: expected a table of appliance values")
+        for name, number in table.items():
+            if name not in APPLIANCE_DEFAULT_RANGES:
+                raise PolicyError(f"{w}.{name}: unknown appliance default ({', '.join(APPLIANCE_DEFAULT_RANGES)})")
+            _check_number(f"{w}.{name}", number, APPLIANCE_DEFAULT_RANGES[name])
+
+    _kind_keyed(where, value, item)
+
+
+HARMONIC_ORDERS = Range(2, 50)
+"""Harmonic orders a policy table may name."""
+
+
+def _alpha_steps(where: str, value: Any) -> None:
+    if not isinstance(value, list) or not value:
+        raise PolicyError(f"{where}: expected [[max_order, alpha], ...]")
+    for i, pair in enumerate(value):
+        if not (isinstance(pair, list) and len(pair) == 2 and all(_number(v) for v in pair)):
+            raise PolicyError(f"{where}[{i}]: expected [max_order, alpha] with numbers")
+        _check_number(f"{where}[{i}][0]", pair[0], HARMONIC_ORDERS)
+        _check_number(f"{where}[{i}][1]", pair[1], Range(0.5, 5))
+
+
+def _spectra(where: str, value: Any) -> None:
+    if not isinstance(value, dict) or not value:
+        raise PolicyError(f"{where}: expected a table of named spectra")
+    for name, spectrum in value.items():
+        if not isinstance(spectrum, dict):
+            raise PolicyError(f"{where}.{name}: expected a table of order = percent")
+        _number_table("order", Range(0, 200), key_range=HARMONIC_ORDERS)(f"{where}.{name}", spectrum)
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """Type and range of one policy key; ``check`` validates structured values."""
+
+    unit: str
+    range: Range | None = None
+    check: Callable[[str, Any], None] | None = None
+    description: str = ""
+
+    def validate(self, key: str, value: Any) -> None:
+        where = f"param.{key}.value"
+        if self.check is not None:
+            self.check(where, value)
+        else:
+            assert self.range is not None
+            _check_number(where, value, self.range)
+
+
+_PCT = Range(0, 100, lo_open=True)
+_POS_PCT_SMALL = Range(0, 20, lo_open=True)
+
+PARAM_SCHEMA: dict[PolicyKey, ParamSpec] = {
+    PolicyKey.VOLTAGE_MIN_PU: ParamSpec("pu", Range(0.5, 1.0)),
+    PolicyKey.VOLTAGE_MAX_PU: ParamSpec("pu", Range(1.0, 1.5)),
+    PolicyKey.RVC_RARE_MAX_PERCENT: ParamSpec("%", _POS_PCT_SMALL),
+    PolicyKey.RVC_RARE_RATE_PER_MIN: ParamSpec("1/min", Range(0, 60, lo_open=True)),
+    PolicyKey.RVC_FREQUENT_MAX_PERCENT: ParamSpec("%", _POS_PCT_SMALL),
+    PolicyKey.RVC_STATIONARY_MAX_PERCENT: ParamSpec("%", _POS_PCT_SMALL),
+    PolicyKey.RVC_MAX_EVENTS_PER_DAY: ParamSpec("1/day", Range(0, 100_000)),
+    PolicyKey.OPERATING_HOURS_PER_DAY: ParamSpec("h", Range(0, 24, lo_open=True)),
+    PolicyKey.UNBALANCE_MAX_PERCENT: ParamSpec("%", _POS_PCT_SMALL),
+    PolicyKey.BACKGROUND_UNBALANCE_PERCENT: ParamSpec("%", Range(0, 20)),
+    PolicyKey.LINE_LOADING_MAX_PERCENT: ParamSpec("%", Range(0, 300, lo_open=True)),
+    PolicyKey.TRANSFORMER_LOADING_MAX_PERCENT: ParamSpec("%", Range(0, 300, lo_open=True)),
+    PolicyKey.CUSTOMER_COINCIDENCE: ParamSpec("-", Range(0, 1, lo_open=True)),
+    PolicyKey.DEMAND_COS_PHI: ParamSpec("-", Range(0.5, 1)),
+    PolicyKey.FUSE_DEMAND_FACTOR: ParamSpec("-", Range(0, 2, lo_open=True)),
+    PolicyKey.SELECTIVITY_RATIO_MIN: ParamSpec("-", Range(1, 10)),
+    PolicyKey.SC_C_MIN: ParamSpec("-", Range(0.8, 1.1)),
+    PolicyKey.FUSE_MELTING_5S_A: ParamSpec("A", check=_melting_table),
+    PolicyKey.STANDARD_FUSE_SIZES_A: ParamSpec("A", check=_fuse_sizes),
+    PolicyKey.BUDGET_REQUIRED_ABOVE_FUSE_A: ParamSpec("A", check=_system_table(Range(0, 10_000, lo_open=True))),
+    PolicyKey.AUTO_APPROVE_MAX_FUSE_A: ParamSpec("A", check=_system_table(Range(0, 10_000, lo_open=True))),
+    PolicyKey.AUTO_APPROVE_JOB_TYPES: ParamSpec("", check=_job_types),
+    PolicyKey.AUTO_APPROVE_MIN_RELATIVE_MARGIN: ParamSpec("-", Range(0, 1)),
+    PolicyKey.REQUIRED_APPLIANCE_FIELDS: ParamSpec("", check=_required_fields),
+    PolicyKey.APPLIANCE_DEFAULTS: ParamSpec("", check=_appliance_defaults),
+    PolicyKey.FLICKER_PST_MAX: ParamSpec("-", Range(0, 10, lo_open=True)),
+    PolicyKey.FLICKER_PLT_MAX: ParamSpec("-", Range(0, 10, lo_open=True)),
+    PolicyKey.FLICKER_MIN_CHANGES_PER_HOUR: ParamSpec("1/h", Range(0, 3600)),
+    PolicyKey.FLICKER_BACKGROUND_PST: ParamSpec("-", Range(0, 10)),
+    PolicyKey.FLICKER_SUMMATION_ALPHA: ParamSpec("-", Range(1, 5)),
+    PolicyKey.FLICKER_SHAPE_FACTOR: ParamSpec("-", Range(0, 2, lo_open=True)),
+    PolicyKey.FLICKER_TF_COEFF: ParamSpec("s", Range(0, 10, lo_open=True)),
+    PolicyKey.FLICKER_TF_EXPONENT: ParamSpec("-", Range(1, 5)),
+    PolicyKey.FLICKER_ACTIVE_INTERVALS: ParamSpec("10-min intervals", Range(1, 12)),
+    PolicyKey.THD_MAX_PERCENT: ParamSpec("%", Range(0, 50, lo_open=True)),
+    PolicyKey.HARMONIC_VOLTAGE_MAX_PERCENT: ParamSpec(
+        "% of U1", check=_number_table("order", Range(0, 50, lo_open=True), key_range=HARMONIC_ORDERS)
+    ),
+    PolicyKey.HARMONIC_SUMMATION_ALPHA: ParamSpec("[max order, alpha]", check=_alpha_steps),
+    PolicyKey.HARMONIC_SKIN_EXPONENT: ParamSpec("-", Range(0, 2)),
+    PolicyKey.HARMONIC_BACKGROUND_PERCENT: ParamSpec(
+        "% of U1", check=_number_table("order", Range(0, 50), key_range=HARMONIC_ORDERS)
+    ),
+    PolicyKey.HARMONIC_CLASS_OF_KIND: ParamSpec(
+        "", check=lambda w, v: _kind_keyed(w, v, lambda w2, c: _check_str(w2, c))
+    ),
+    PolicyKey.HARMONIC_SPECTRA: ParamSpec("% of rated current per order", check=_spectra),
+}
+
+REQUIRED_PARAMS: tuple[PolicyKey, ...] = tuple(PARAM_SCHEMA)
+"""Keys every policy must define."""
+
+
+def _check_str(where: str, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise PolicyError(f"{where}: expected a name")
+
+
+# ----------------------------------------------------------------------------------------------
+# the policy
+# ----------------------------------------------------------------------------------------------
 
 
 class PolicyHeader(BaseModel):
@@ -32,56 +331,6 @@ class PolicyHeader(BaseModel):
     id: str = Field(min_length=1)
     version: str = Field(min_length=1)
     description: str = ""
-
-
-# Keys the rules read, with the Python type their value must have.
-REQUIRED_PARAMS: dict[str, type | tuple[type, ...]] = {
-    "voltage_min_pu": (int, float),
-    "voltage_max_pu": (int, float),
-    "rvc_rare_max_percent": (int, float),
-    "rvc_rare_rate_per_min": (int, float),
-    "rvc_frequent_max_percent": (int, float),
-    "rvc_stationary_max_percent": (int, float),
-    "rvc_max_events_per_day": (int, float),
-    "operating_hours_per_day": (int, float),
-    "unbalance_max_percent": (int, float),
-    "background_unbalance_percent": (int, float),
-    "line_loading_max_percent": (int, float),
-    "transformer_loading_max_percent": (int, float),
-    "customer_coincidence": (int, float),
-    "demand_cos_phi": (int, float),
-    "fuse_demand_factor": (int, float),
-    "selectivity_ratio_min": (int, float),
-    "sc_c_min": (int, float),
-    "fuse_melting_5s_a": dict,
-    "standard_fuse_sizes_a": list,
-    "budget_required_above_fuse_a": dict,
-    "auto_approve_max_fuse_a": dict,
-    "auto_approve_job_types": list,
-    "auto_approve_min_relative_margin": (int, float),
-    "required_appliance_fields": dict,
-    "appliance_defaults": dict,
-    "flicker_pst_max": (int, float),
-    "flicker_plt_max": (int, float),
-    "flicker_min_changes_per_hour": (int, float),
-    "flicker_background_pst": (int, float),
-    "flicker_summation_alpha": (int, float),
-    "flicker_shape_factor": (int, float),
-    "flicker_tf_coeff": (int, float),
-    "flicker_tf_exponent": (int, float),
-    "flicker_active_intervals": (int, float),
-    "thd_max_percent": (int, float),
-    "harmonic_voltage_max_percent": dict,
-    "harmonic_summation_alpha": list,
-    "harmonic_skin_exponent": (int, float),
-    "harmonic_background_percent": dict,
-    "harmonic_class_of_kind": dict,
-    "harmonic_spectra": dict,
-}
-
-
-class PolicyError(ValueError):
-    """The policy file is malformed; the message names the key."""
 
 
 class Policy(BaseModel):
@@ -107,16 +356,20 @@ class Policy(BaseModel):
         """Short content hash: two policies with the same version but other numbers differ here."""
         return self.sha256[:12]
 
-    def param(self, key: str) -> Param:
+    def param(self, key: PolicyKey | str) -> Param:
         try:
             return self.params[key]
         except KeyError:
-            raise KeyError(f"policy {self.id} {self.version} has no parameter {key!r}") from None
+            raise KeyError(f"policy {self.id} {self.version} has no parameter {str(key)!r}") from None
 
-    def value(self, key: str) -> Any:
+    def value(self, key: PolicyKey | str) -> Any:
         return self.param(key).value
 
-    def assumption_keys(self, *keys: str) -> list[str]:
+    def number(self, key: PolicyKey) -> float:
+        """A scalar parameter as float."""
+        return float(self.param(key).value)
+
+    def assumption_keys(self, *keys: PolicyKey | str) -> list[str]:
         """Those of ``keys`` that are [R] assumptions, as 'policy:<key>'."""
         return [f"policy:{k}" for k in keys if self.param(k).is_assumption]
 
@@ -126,7 +379,7 @@ class Policy(BaseModel):
 
     def fuse_melting_5s(self, fuse_a: float) -> float | None:
         """5-s melting current [A] of a gG fuse of rating ``fuse_a``, or None if not tabulated."""
-        table: dict[str, float] = self.value("fuse_melting_5s_a")
+        table: dict[str, float] = self.value(PolicyKey.FUSE_MELTING_5S_A)
         for rating, current in table.items():
             if abs(float(rating) - fuse_a) < 1e-9:
                 return float(current)
@@ -134,10 +387,11 @@ class Policy(BaseModel):
 
     def harmonic_alpha(self, order: int) -> float:
         """IEC 61000-3-6 summation exponent for a harmonic order."""
-        for max_order, alpha in self.value("harmonic_summation_alpha"):
+        steps = self.value(PolicyKey.HARMONIC_SUMMATION_ALPHA)
+        for max_order, alpha in steps:
             if order <= max_order:
                 return float(alpha)
-        return float(self.value("harmonic_summation_alpha")[-1][1])
+        return float(steps[-1][1])
 
     def summary(self) -> dict[str, Any]:
         """JSON-friendly view (used by `GET /v1/policy` and the CLI)."""
@@ -162,41 +416,19 @@ def _validate_params(raw: dict[str, Any]) -> dict[str, Param]:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             raise PolicyError(f"param.{key}.{where}: {first['msg']}") from None
-    for key, kind in REQUIRED_PARAMS.items():
+    for key, spec in PARAM_SCHEMA.items():
         if key not in params:
             raise PolicyError(f"param.{key}: missing (the rules need it)")
-        value = params[key].value
-        if isinstance(value, bool) or not isinstance(value, kind):
-            raise PolicyError(f"param.{key}.value: expected {kind}, got {type(value).__name__}")
-    for key in ("fuse_melting_5s_a", "harmonic_voltage_max_percent", "harmonic_background_percent"):
-        _numeric_table(key, params[key].value)
-    for name, spectrum in params["harmonic_spectra"].value.items():
-        if not isinstance(spectrum, dict):
-            raise PolicyError(f"param.harmonic_spectra.value.{name}: expected a table of order = percent")
-        _numeric_table(f"harmonic_spectra.value.{name}", spectrum, allow_zero=True)
-    classes = set(params["harmonic_spectra"].value) | {"none"}
-    for kind, cls in params["harmonic_class_of_kind"].value.items():
+        spec.validate(key, params[key].value)
+    classes = set(params[PolicyKey.HARMONIC_SPECTRA].value) | {"none"}
+    for kind, cls in params[PolicyKey.HARMONIC_CLASS_OF_KIND].value.items():
         if cls not in classes:
             raise PolicyError(f"param.harmonic_class_of_kind.value.{kind}: unknown spectrum {cls!r}")
-    alpha = params["harmonic_summation_alpha"].value
-    if not alpha or not all(
-        isinstance(p, list) and len(p) == 2 and all(isinstance(v, (int, float)) and v > 0 for v in p) for p in alpha
-    ):
-        raise PolicyError(
-            "param.harmonic_summation_alpha.value: expected [[max_order, alpha], ...] with positive numbers"
-        )
+    low = params[PolicyKey.VOLTAGE_MIN_PU].value
+    high = params[PolicyKey.VOLTAGE_MAX_PU].value
+    if not low < high:
+        raise PolicyError(f"param.voltage_min_pu.value: {low} must be below voltage_max_pu {high}")
     return params
-
-
-def _numeric_table(key: str, table: dict, *, allow_zero: bool = False) -> None:
-    for label, number in table.items():
-        try:
-            float(label)
-        except ValueError:
-            raise PolicyError(f"param.{key}: key {label!r} is not a number") from None
-        ok = isinstance(number, (int, float)) and not isinstance(number, bool)
-        if not ok or number < 0 or (number == 0 and not allow_zero):
-            raise PolicyError(f"param.{key}.{label}: must be a positive number")
 
 
 def parse_policy(text: str, *, source_path: str | None = None) -> Policy:

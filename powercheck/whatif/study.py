@@ -83,12 +83,14 @@ class StudyConfig:
     @classmethod
     def from_policy(cls, policy: Any, **kwargs: Any) -> StudyConfig:
         """Limits taken from a powercheck policy."""
+        from powercheck.rules.policy import PolicyKey
+
         return cls(
-            v_min_pu=float(policy.value("voltage_min_pu")),
-            v_max_pu=float(policy.value("voltage_max_pu")),
-            unbalance_max_percent=float(policy.value("unbalance_max_percent")),
-            line_loading_max_percent=float(policy.value("line_loading_max_percent")),
-            trafo_loading_max_percent=float(policy.value("transformer_loading_max_percent")),
+            v_min_pu=policy.number(PolicyKey.VOLTAGE_MIN_PU),
+            v_max_pu=policy.number(PolicyKey.VOLTAGE_MAX_PU),
+            unbalance_max_percent=policy.number(PolicyKey.UNBALANCE_MAX_PERCENT),
+            line_loading_max_percent=policy.number(PolicyKey.LINE_LOADING_MAX_PERCENT),
+            trafo_loading_max_percent=policy.number(PolicyKey.TRANSFORMER_LOADING_MAX_PERCENT),
             **kwargs,
         )
 

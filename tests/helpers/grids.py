@@ -11,7 +11,7 @@ MAIN = dict(r_ohm_per_km=0.208, x_ohm_per_km=0.080, max_i_ka=0.270)
 BRANCH = dict(r_ohm_per_km=0.642, x_ohm_per_km=0.083, max_i_ka=0.142)
 
 
-def _line(net, a, b, length_km, data, name):
+def add_line(net, a, b, length_km, data, name):
     return pp.create_line_from_parameters(
         net,
         a,
@@ -71,9 +71,9 @@ def feeder(vn_kv: float = 0.4, *, s_sc_mva: float = 1e6, load_kw: float = 0.0, n
     prev = lv
     for i in range(1, n_main + 1):
         cab = pp.create_bus(net, vn_kv, name=f"cabinet_{i}")
-        _line(net, prev, cab, 0.100, MAIN, f"main_{i}")
+        add_line(net, prev, cab, 0.100, MAIN, f"main_{i}")
         house = pp.create_bus(net, vn_kv, name=f"house_{i}")
-        _line(net, cab, house, 0.030, BRANCH, f"branch_{i}")
+        add_line(net, cab, house, 0.030, BRANCH, f"branch_{i}")
         if load_kw:
             pp.create_load(net, house, p_mw=load_kw / 1000.0, q_mvar=0.0, name=f"load_{i}")
         prev = cab

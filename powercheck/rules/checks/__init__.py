@@ -1,0 +1,72 @@
+"""Stage 3: demand cases + evaluation -> a :class:`CheckTable` of every check result of the batch.
+
+:data:`CHECKS` is the one table of check functions, in the order their results appear in a
+decision. Each function reads the whole batch and returns :class:`CheckBlock` columns; the
+gates run first and stop the grid checks for the rows they catch.
+
+==========================  ======================================================
+``DATA.COMPLETE``           job-type and policy fields present (else reject_incomplete)
+``GRID.LOCATED``            metering point in the customer index
+``GRID.SYSTEM``             notified IT/TN system matches the grid model
+``LOAD.BUDGET_FUSE``        budget current <= new fuse
+``PROT.SERVICE_CABLE``      service cable ampacity >= new fuse
+``PROT.SELECTIVITY``        upstream fuse / new fuse >= 1.6
+``PROT.FAULT_CURRENT``      minimum fault current >= 5-s melting current of the new fuse
+``THERMAL.LINE_PEAK``       binding line on the path at peak with the added current
+``THERMAL.TRAFO_PEAK``      transformer at peak with the added current
+``THERMAL.LINE_EXPORT``     binding line at low load with the added export
+``THERMAL.TRAFO_EXPORT``    transformer at low load with the added export
+``VOLT.PEAK_MIN``           voltage at peak with the added load >= voltage_min_pu
+``VOLT.LOW_MAX``            voltage at low load with the added export <= voltage_max_pu
+``PQ.RVC``                  rapid voltage change per appliance start (limit by start rate)
+``PQ.RVC_STATIONARY``       stationary step per switching when > 24 events a day
+``PQ.FLICKER_PST``          short-term flicker of the starts (IEC 61000-3-3 analytical method)
+``PQ.FLICKER_PLT``          long-term flicker, the appliance running for 2 h
+``PQ.THD``                  total harmonic distortion with the appliances' harmonic currents
+``PQ.HARMONIC``             the individual harmonic voltage closest to its EN 50160 limit
+``PQ.UNBALANCE``            negative-sequence unbalance from single-phase load/export
+==========================  ======================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from powercheck.rules.checks.base import CheckBlock, CheckInput, CheckTable
+from powercheck.rules.checks.gates import gates
+from powercheck.rules.checks.power_quality import flicker, harmonics, rapid_voltage_change, unbalance
+from powercheck.rules.checks.protection import budget_fuse, fault_current, selectivity, service_cable
+from powercheck.rules.checks.thermal import thermal
+from powercheck.rules.checks.voltage import voltage_band
+from powercheck.rules.context import GridView
+from powercheck.rules.demand import DemandCase
+from powercheck.rules.evaluate import Evaluation
+from powercheck.rules.policy import Policy
+
+CheckFunction = Callable[[CheckInput], list[CheckBlock]]
+
+CHECKS: tuple[CheckFunction, ...] = (
+    gates,
+    budget_fuse,
+    service_cable,
+    selectivity,
+    fault_current,
+    thermal,
+    voltage_band,
+    rapid_voltage_change,
+    flicker,
+    harmonics,
+    unbalance,
+)
+"""Every check function, in decision order."""
+
+__all__ = ["CHECKS", "CheckBlock", "CheckInput", "CheckTable", "run_checks"]
+
+
+def run_checks(cases: Sequence[DemandCase], evaluation: Evaluation, grid: GridView, policy: Policy) -> CheckTable:
+    """Every check of :data:`CHECKS` over the batch."""
+    rows = np.array([k for k, case in enumerate(cases) if case.evaluable], dtype=np.int64)
+    data = CheckInput(cases=cases, evaluation=evaluation, grid=grid, policy=policy, rows=rows)
+    return CheckTable.concat(len(cases), [check(data) for check in CHECKS])

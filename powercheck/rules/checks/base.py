@@ -1,0 +1,300 @@
+"""Check results as columns: a :class:`CheckBlock` per rule and check function, a :class:`CheckTable` per batch.
+
+A check function reads the demand cases and the evaluation of a whole batch and returns
+blocks of results -- one row per (notification, check) -- instead of one object per
+check. :class:`CheckTable` concatenates the blocks of every function of the check table
+in decision order; :meth:`CheckTable.result` materialises one row as the
+:class:`~powercheck.models.CheckResult` of the public API.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from powercheck.models import CheckResult, CheckStatus, LimitKind
+from powercheck.rules.context import GridView
+from powercheck.rules.demand import DemandCase
+from powercheck.rules.evaluate import Evaluation
+from powercheck.rules.policy import Policy, PolicyKey
+from powercheck.rules.rule_ids import RuleId
+
+PASS, FAIL, NOT_EVALUATED = 0, 1, 2
+"""Status codes of the columns (``STATUSES[code]`` is the enum)."""
+STATUSES = (CheckStatus.PASS, CheckStatus.FAIL, CheckStatus.NOT_EVALUATED)
+MISSING_DETAIL = "could not be computed: input data missing"
+
+
+@dataclass(frozen=True)
+class CheckInput:
+    """What every check function reads."""
+
+    cases: Sequence[DemandCase]
+    evaluation: Evaluation
+    grid: GridView
+    policy: Policy
+    rows: np.ndarray
+    """The evaluable notification rows (the grid checks run only there)."""
+
+
+@dataclass(frozen=True)
+class CheckBlock:
+    """Results of one rule for some notifications of a batch (one row per result)."""
+
+    rule_id: RuleId
+    row: np.ndarray
+    """Notification row of each result."""
+    seq: np.ndarray
+    """Order of the result among those of the same check function for the same notification."""
+    name: list[str]
+    status: np.ndarray
+    """Status codes (PASS, FAIL, NOT_EVALUATED)."""
+    value: np.ndarray
+    """NaN where there is no value."""
+    limit: np.ndarray
+    margin: np.ndarray
+    margin_scale: np.ndarray
+    limit_kind: LimitKind
+    unit: str
+    limit_key: list[str | None]
+    assumptions: list[tuple[str, ...]]
+    detail: list[str]
+
+    def __len__(self) -> int:
+        return int(self.row.shape[0])
+
+
+def _per_row(value, n: int) -> list:
+    if isinstance(value, list):
+        if len(value) != n:
+            raise ValueError(f"expected {n} per-row values, got {len(value)}")
+        return value
+    return [value] * n
+
+
+def measured(
+    rule_id: RuleId,
+    rows: Sequence[int] | np.ndarray,
+    value: Sequence[float] | np.ndarray,
+    limit: Sequence[float] | np.ndarray | float,
+    kind: LimitKind,
+    unit: str,
+    *,
+    name: str | list[str],
+    detail: str | list[str] = "",
+    assumptions: tuple[str, ...] | list[tuple[str, ...]] = (),
+    limit_key: str | None | list[str | None] = None,
+    margin_scale: float | Sequence[float] | None = None,
+    seq: int | Sequence[int] = 0,
+) -> CheckBlock:
+    """Results that compare a value with a limit; NaN in either gives NOT_EVALUATED.
+
+    ``margin = limit - value`` for a MAX limit and ``value - limit`` for a MIN limit;
+    a result passes when the margin is >= 0.
+    """
+    row = np.asarray(rows, dtype=np.int64)
+    n = row.shape[0]
+    value_arr = np.asarray(value, dtype=float).reshape(n) if n else np.zeros(0)
+    limit_arr = np.broadcast_to(np.asarray(limit, dtype=float), (n,)).astype(float)
+    ok = np.isfinite(value_arr) & np.isfinite(limit_arr)
+    margin = (limit_arr - value_arr) if kind is LimitKind.MAX else (value_arr - limit_arr)
+    margin = np.where(ok, margin, np.nan)
+    status = np.where(ok, np.where(margin >= 0, PASS, FAIL), NOT_EVALUATED).astype(np.int8)
+    details = _per_row(detail, n)
+    details = [d if (s != NOT_EVALUATED or d) else MISSING_DETAIL for d, s in zip(details, status)]
+    scale = np.full(n, np.nan) if margin_scale is None else np.broadcast_to(np.asarray(margin_scale, float), (n,))
+    return CheckBlock(
+        rule_id=rule_id,
+        row=row,
+        seq=np.broadcast_to(np.asarray(seq, dtype=np.int64), (n,)).copy(),
+        name=_per_row(name, n),
+        status=status,
+        value=np.where(np.isfinite(value_arr), value_arr, np.nan),
+        limit=np.where(np.isfinite(limit_arr), limit_arr, np.nan),
+        margin=margin,
+        margin_scale=np.asarray(scale, dtype=float),
+        limit_kind=kind,
+        unit=unit,
+        limit_key=_per_row(limit_key, n),
+        assumptions=[tuple(sorted(set(a))) for a in _per_row(assumptions, n)],
+        detail=details,
+    )
+
+
+def policy_limited(
+    policy: Policy,
+    rule_id: RuleId,
+    rows: Sequence[int] | np.ndarray,
+    value: Sequence[float] | np.ndarray,
+    limit_key: PolicyKey | list[PolicyKey],
+    kind: LimitKind,
+    unit: str,
+    *,
+    name: str | list[str],
+    detail: str | list[str] = "",
+    assumptions: tuple[str, ...] | list[tuple[str, ...]] = (),
+    margin_scale: float | None = None,
+    seq: int | Sequence[int] = 0,
+) -> CheckBlock:
+    """Results whose limit is the policy value ``limit_key``; an [R] limit is named as an assumption."""
+    n = len(rows)
+    keys = _per_row(limit_key, n)
+    extra = {key: tuple(policy.assumption_keys(key)) for key in set(keys)}
+    return measured(
+        rule_id,
+        rows,
+        value,
+        [policy.number(key) for key in keys] if n else np.zeros(0),
+        kind,
+        unit,
+        name=name,
+        detail=detail,
+        assumptions=[(*a, *extra[key]) for a, key in zip(_per_row(assumptions, n), keys)],
+        limit_key=[str(key) for key in keys],
+        margin_scale=margin_scale,
+        seq=seq,
+    )
+
+
+def not_evaluated(
+    rule_id: RuleId,
+    rows: Sequence[int] | np.ndarray,
+    *,
+    name: str | list[str],
+    detail: str | list[str],
+    assumptions: tuple[str, ...] | list[tuple[str, ...]] = (),
+    seq: int | Sequence[int] = 0,
+) -> CheckBlock:
+    """Results of a check that applies but cannot be computed (no value, no limit)."""
+    row = np.asarray(rows, dtype=np.int64)
+    n = row.shape[0]
+    nan = np.full(n, np.nan)
+    return CheckBlock(
+        rule_id=rule_id,
+        row=row,
+        seq=np.broadcast_to(np.asarray(seq, dtype=np.int64), (n,)).copy(),
+        name=_per_row(name, n),
+        status=np.full(n, NOT_EVALUATED, dtype=np.int8),
+        value=nan,
+        limit=nan,
+        margin=nan,
+        margin_scale=nan,
+        limit_kind=LimitKind.MAX,
+        unit="",
+        limit_key=[None] * n,
+        assumptions=[tuple(sorted(set(a))) for a in _per_row(assumptions, n)],
+        detail=_per_row(detail, n),
+    )
+
+
+def failed_gate(
+    rule_id: RuleId, rows: Sequence[int], *, name: str, counts: Sequence[int], unit: str, detail: list[str]
+) -> CheckBlock:
+    """A gate that failed (count of missing/invalid fields against 0)."""
+    return measured(rule_id, rows, np.asarray(counts, dtype=float), 0.0, LimitKind.MAX, unit, name=name, detail=detail)
+
+
+def _opt(x: float) -> float | None:
+    return None if math.isnan(x) else float(x)
+
+
+@dataclass(frozen=True)
+class CheckTable:
+    """All check results of a batch, ordered by notification and then by the check table."""
+
+    rule_id: list[RuleId]
+    name: list[str]
+    status: np.ndarray
+    value: np.ndarray
+    limit: np.ndarray
+    margin: np.ndarray
+    margin_scale: np.ndarray
+    limit_kind: list[LimitKind]
+    unit: list[str]
+    limit_key: list[str | None]
+    assumptions: list[tuple[str, ...]]
+    detail: list[str]
+    indptr: np.ndarray
+    """Results of notification k: ``indptr[k]:indptr[k+1]``."""
+
+    @classmethod
+    def concat(cls, n: int, blocks_by_slot: Sequence[Sequence[CheckBlock]]) -> CheckTable:
+        """Concatenate blocks; ``blocks_by_slot[i]`` are the blocks of the i-th check function."""
+        blocks: list[CheckBlock] = []
+        slot_parts, block_parts = [], []
+        for slot, group in enumerate(blocks_by_slot):
+            for b in group:
+                if len(b):
+                    blocks.append(b)
+                    slot_parts.append(np.full(len(b), slot, dtype=np.int64))
+                    block_parts.append(np.full(len(b), len(blocks), dtype=np.int64))
+        if not blocks:
+            empty = np.zeros(0)
+            return cls([], [], np.zeros(0, np.int8), empty, empty, empty, empty, [], [], [], [], [],
+                       np.zeros(n + 1, dtype=np.int64))  # fmt: skip
+        row = np.concatenate([b.row for b in blocks])
+        seq = np.concatenate([b.seq for b in blocks])
+        order = np.lexsort((np.concatenate(block_parts), seq, np.concatenate(slot_parts), row))
+
+        def cat(attr: str) -> np.ndarray:
+            return np.concatenate([getattr(b, attr) for b in blocks])[order]
+
+        def flat(values: list) -> list:
+            return [values[i] for i in order]
+
+        def per_block(attr: str) -> list:
+            return flat([getattr(b, attr) for b in blocks for _ in range(len(b))])
+
+        def lists(attr: str) -> list:
+            return flat([x for b in blocks for x in getattr(b, attr)])
+
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(row, minlength=n), out=indptr[1:])
+        return cls(
+            rule_id=per_block("rule_id"),
+            name=lists("name"),
+            status=cat("status"),
+            value=cat("value"),
+            limit=cat("limit"),
+            margin=cat("margin"),
+            margin_scale=cat("margin_scale"),
+            limit_kind=per_block("limit_kind"),
+            unit=per_block("unit"),
+            limit_key=lists("limit_key"),
+            assumptions=lists("assumptions"),
+            detail=lists("detail"),
+            indptr=indptr,
+        )
+
+    def __len__(self) -> int:
+        return int(self.status.shape[0])
+
+    def rows_of(self, k: int) -> range:
+        return range(int(self.indptr[k]), int(self.indptr[k + 1]))
+
+    def relative_margin(self) -> np.ndarray:
+        """margin / margin_scale (default |limit|) per result; NaN where undefined."""
+        scale = np.where(np.isnan(self.margin_scale), np.abs(self.limit), self.margin_scale)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rm = self.margin / scale
+        return np.where((scale == 0) | np.isnan(self.limit), np.nan, rm)
+
+    def result(self, i: int) -> CheckResult:
+        """Result ``i`` as the public :class:`CheckResult`."""
+        return CheckResult.model_construct(
+            rule_id=str(self.rule_id[i]),
+            name=self.name[i],
+            status=STATUSES[int(self.status[i])],
+            value=_opt(self.value[i]),
+            limit=_opt(self.limit[i]),
+            limit_kind=self.limit_kind[i],
+            margin=_opt(self.margin[i]),
+            unit=self.unit[i],
+            margin_scale=_opt(self.margin_scale[i]),
+            limit_key=self.limit_key[i],
+            assumptions=list(self.assumptions[i]),
+            detail=self.detail[i],
+        )

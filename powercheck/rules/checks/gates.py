@@ -1,0 +1,45 @@
+"""Gates before the grid checks: complete data, a known metering point, the notified system."""
+
+from __future__ import annotations
+
+from powercheck.rules.checks.base import CheckBlock, CheckInput, failed_gate, not_evaluated
+from powercheck.rules.rule_ids import RuleId
+
+
+def gates(c: CheckInput) -> list[CheckBlock]:
+    """DATA.COMPLETE (fail), else GRID.LOCATED or GRID.SYSTEM (not evaluated), for the rows that stop here."""
+    incomplete, unknown, mismatch = [], [], []
+    for k, case in enumerate(c.cases):
+        if case.missing:
+            incomplete.append(k)
+        elif case.location is None:
+            unknown.append(k)
+        elif case.system_mismatch is not None:
+            mismatch.append(k)
+    region = c.grid.region.name
+    return [
+        failed_gate(
+            RuleId.DATA_COMPLETE,
+            incomplete,
+            name="Notification carries the data its job type needs",
+            counts=[len(c.cases[k].missing) for k in incomplete],
+            unit="missing fields",
+            detail=["; ".join(c.cases[k].missing) for k in incomplete],
+        ),
+        not_evaluated(
+            RuleId.GRID_LOCATED,
+            unknown,
+            name="Metering point is in the customer index",
+            detail=[
+                f"metering point {c.cases[k].notification.metering_point_id} is not in the customer index "
+                f"of region {region}"
+                for k in unknown
+            ],
+        ),
+        not_evaluated(
+            RuleId.GRID_SYSTEM,
+            mismatch,
+            name="Network system matches the grid model",
+            detail=[c.cases[k].system_mismatch for k in mismatch],
+        ),
+    ]

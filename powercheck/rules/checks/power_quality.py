@@ -1,0 +1,237 @@
+"""Power-quality checks: rapid voltage change, flicker, harmonics, unbalance."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from powercheck.models import LimitKind
+from powercheck.rules.checks.base import CheckBlock, CheckInput, measured, policy_limited
+from powercheck.rules.policy import PolicyKey
+from powercheck.rules.rule_ids import RuleId
+
+
+def rapid_voltage_change(c: CheckInput) -> list[CheckBlock]:
+    """PQ.RVC per appliance start, and PQ.RVC_STATIONARY when it switches more often than allowed a day.
+
+    The limit depends on the start rate: below ``rvc_rare_rate_per_min`` the rare-start
+    limit, else the frequent-start one.
+    """
+    ev = c.evaluation
+    pol = c.policy
+    steps = ev.appliances
+    rare_rate = pol.number(PolicyKey.RVC_RARE_RATE_PER_MIN)
+    hours = pol.number(PolicyKey.OPERATING_HOURS_PER_DAY)
+    max_events = pol.number(PolicyKey.RVC_MAX_EVENTS_PER_DAY)
+    events_keys = tuple(pol.assumption_keys(PolicyKey.RVC_MAX_EVENTS_PER_DAY))
+    start: dict[str, list] = {"rows": [], "seq": [], "key": [], "value": [], "name": [], "a": [], "detail": []}
+    stat: dict[str, list] = {"rows": [], "seq": [], "value": [], "name": [], "a": [], "detail": []}
+    for k in c.rows:
+        for local, j in enumerate(ev.appliance_rows(int(k))):
+            r = steps.cases[j]
+            rate = r.starts_per_hour / 60.0
+            start["rows"].append(int(k))
+            start["seq"].append(2 * local)
+            start["key"].append(
+                PolicyKey.RVC_RARE_MAX_PERCENT if rate < rare_rate else PolicyKey.RVC_FREQUENT_MAX_PERCENT
+            )
+            start["value"].append(steps.d_start_percent[j])
+            start["name"].append(f"Rapid voltage change when {r.label} starts")
+            start["a"].append(r.defaults_used)
+            start["detail"].append(
+                f"I_start = {r.start_current_ratio:g} x I_rated at cos phi {r.cos_phi_start:g}, "
+                f"{r.starts_per_hour:g} starts/h ({rate:.3g}/min)"
+            )
+            events = r.starts_per_hour * hours
+            if events > max_events:
+                stat["rows"].append(int(k))
+                stat["seq"].append(2 * local + 1)
+                stat["value"].append(steps.d_rated_percent[j])
+                stat["name"].append(f"Stationary voltage step when {r.label} switches")
+                stat["a"].append(r.defaults_used + events_keys)
+                stat["detail"].append(f"{events:g} switching events per day > {max_events:g}")
+    return [
+        policy_limited(
+            pol,
+            RuleId.PQ_RVC,
+            start["rows"],
+            start["value"],
+            start["key"],
+            LimitKind.MAX,
+            "%",
+            name=start["name"],
+            assumptions=start["a"],
+            detail=start["detail"],
+            seq=start["seq"],
+        ),
+        policy_limited(
+            pol,
+            RuleId.PQ_RVC_STATIONARY,
+            stat["rows"],
+            stat["value"],
+            PolicyKey.RVC_STATIONARY_MAX_PERCENT,
+            LimitKind.MAX,
+            "%",
+            name=stat["name"],
+            assumptions=stat["a"],
+            detail=stat["detail"],
+            seq=stat["seq"],
+        ),
+    ]
+
+
+def flicker(c: CheckInput) -> list[CheckBlock]:
+    """PQ.FLICKER_PST and PQ.FLICKER_PLT of the appliance starts (IEC 61000-3-3 analytical method)."""
+    ev = c.evaluation
+    pol = c.policy
+    fl = ev.flicker
+    steps = ev.appliances
+    common = tuple(
+        pol.assumption_keys(PolicyKey.FLICKER_TF_COEFF, PolicyKey.FLICKER_TF_EXPONENT, PolicyKey.FLICKER_BACKGROUND_PST)
+    )
+    background = pol.number(PolicyKey.FLICKER_BACKGROUND_PST)
+    active = int(pol.number(PolicyKey.FLICKER_ACTIVE_INTERVALS))
+    rows = [int(k) for k in c.rows if fl.present[k]]
+    assumptions, detail = [], []
+    for k in rows:
+        parts, used = [], []
+        for j in ev.appliance_rows(k):
+            if fl.applies[j]:
+                r = steps.cases[j]
+                parts.append(f"{r.label} Pst {fl.pst_appliance[j]:.3f} ({r.starts_per_hour:g} starts/h)")
+                used.extend(r.defaults_used)
+        assumptions.append((*used, *common))
+        detail.append(f"background Pst {background:g} + " + "; ".join(parts) + " (cubic summation)")
+    return [
+        policy_limited(
+            pol,
+            RuleId.PQ_FLICKER_PST,
+            rows,
+            fl.pst_total[rows],
+            PolicyKey.FLICKER_PST_MAX,
+            LimitKind.MAX,
+            "-",
+            name="Short-term flicker Pst with the appliance starts",
+            assumptions=assumptions,
+            detail=detail,
+        ),
+        policy_limited(
+            pol,
+            RuleId.PQ_FLICKER_PLT,
+            rows,
+            fl.plt_total[rows],
+            PolicyKey.FLICKER_PLT_MAX,
+            LimitKind.MAX,
+            "-",
+            name="Long-term flicker Plt with the appliances running for 2 h",
+            assumptions=assumptions,
+            detail=f"{active} of 12 10-min intervals active",
+            seq=1,
+        ),
+    ]
+
+
+def harmonics(c: CheckInput) -> list[CheckBlock]:
+    """PQ.THD and PQ.HARMONIC (the individual order closest to its limit)."""
+    ev = c.evaluation
+    pol = c.policy
+    hr = ev.harmonics
+    steps = ev.appliances
+    common = tuple(
+        pol.assumption_keys(
+            PolicyKey.HARMONIC_SUMMATION_ALPHA, PolicyKey.HARMONIC_SKIN_EXPONENT, PolicyKey.HARMONIC_BACKGROUND_PERCENT
+        )
+    )
+    spectra_keys = tuple(pol.assumption_keys(PolicyKey.HARMONIC_SPECTRA))
+    orders = hr.orders
+    rows = [int(k) for k in c.rows if hr.present[k]]
+    assumptions, thd_detail, worst_value, worst_limit, worst_name, worst_detail = [], [], [], [], [], []
+    for k in rows:
+        parts, used = [], []
+        for j in ev.appliance_rows(k):
+            if hr.emitting[j]:
+                r = steps.cases[j]
+                origin = hr.origin[j]
+                parts.append(f"{r.label} spectrum {origin}")
+                if str(origin).startswith("policy:"):
+                    used.extend(spectra_keys)
+                used.extend(r.defaults_used)
+        assumptions.append((*used, *common))
+        thd_detail.append("orders " + f"{orders[0]}-{orders[-1]}; " + "; ".join(parts))
+        total = hr.total_percent[k]
+        worst = int(np.argmax(total / hr.limit_percent))
+        h = orders[worst]
+        worst_value.append(float(total[worst]))
+        worst_limit.append(float(hr.limit_percent[worst]))
+        worst_name.append(f"Harmonic voltage of order {h} (closest to its limit)")
+        worst_detail.append(
+            f"order {h}: background {hr.background_percent[worst]:.2f} % + emission "
+            f"{hr.emission_percent[k, worst]:.2f} % (IEC 61000-3-6 summation, alpha {pol.harmonic_alpha(h):g})"
+        )
+    return [
+        policy_limited(
+            pol,
+            RuleId.PQ_THD,
+            rows,
+            hr.thd_percent[rows],
+            PolicyKey.THD_MAX_PERCENT,
+            LimitKind.MAX,
+            "%",
+            name="Total harmonic distortion with the appliances",
+            assumptions=assumptions,
+            detail=thd_detail,
+        ),
+        measured(
+            RuleId.PQ_HARMONIC,
+            rows,
+            worst_value,
+            worst_limit,
+            LimitKind.MAX,
+            "%",
+            name=worst_name,
+            limit_key=str(PolicyKey.HARMONIC_VOLTAGE_MAX_PERCENT),
+            assumptions=assumptions,
+            detail=worst_detail,
+            seq=1,
+        ),
+    ]
+
+
+def unbalance(c: CheckInput) -> list[CheckBlock]:
+    """PQ.UNBALANCE: base-case (or assumed background) unbalance plus the single-phase power's share."""
+    ev = c.evaluation
+    pol = c.policy
+    arr = c.grid.arrays
+    background_keys = tuple(pol.assumption_keys(PolicyKey.BACKGROUND_UNBALANCE_PERCENT))
+    rows = [int(k) for k in c.rows if ev.s1_kva[k] > 0]
+    value, assumptions, detail = [], [], []
+    for k in rows:
+        base = float(arr.unbalance_base_percent[ev.point.bus_row[k]])
+        used: tuple[str, ...] = ()
+        if not math.isfinite(base):
+            base = pol.number(PolicyKey.BACKGROUND_UNBALANCE_PERCENT)
+            used = background_keys
+            origin = "assumed background"
+        else:
+            origin = "base-case load flow"
+        vuf = float(ev.vuf_added_percent[k])
+        value.append(base + vuf)
+        assumptions.append(used + c.cases[k].demand_assumptions)
+        detail.append(
+            f"{origin} {base:.2f} % + {vuf:.2f} % from {float(ev.s1_kva[k]):.1f} kVA single-phase (S/Sk, worst phase)"
+        )
+    return [
+        policy_limited(
+            pol,
+            RuleId.PQ_UNBALANCE,
+            rows,
+            value,
+            PolicyKey.UNBALANCE_MAX_PERCENT,
+            LimitKind.MAX,
+            "%",
+            name="Voltage unbalance with the single-phase load/export",
+            assumptions=assumptions,
+            detail=detail,
+        )
+    ]

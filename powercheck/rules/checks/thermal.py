@@ -1,0 +1,95 @@
+"""Thermal checks: the binding cable on the radial path and the transformer, at peak and at low load with export."""
+
+from __future__ import annotations
+
+from powercheck.models import LimitKind
+from powercheck.rules.checks.base import CheckBlock, CheckInput, measured, not_evaluated
+from powercheck.rules.policy import PolicyKey
+from powercheck.rules.rule_ids import RuleId
+
+# (line rule, transformer rule, label, seq of the line result, which load case)
+_CASES = (
+    (RuleId.THERMAL_LINE_PEAK, RuleId.THERMAL_TRAFO_PEAK, "at peak load", 0, "peak"),
+    (RuleId.THERMAL_LINE_EXPORT, RuleId.THERMAL_TRAFO_EXPORT, "at low load with full export", 2, "low"),
+)
+
+
+def thermal(c: CheckInput) -> list[CheckBlock]:
+    """Cable and transformer loading with the added current (peak) and export (low load).
+
+    The added current is carried by every line on the radial path; the check reports the
+    line closest to its limit. At a bus fed through a mesh the path-based check does not
+    apply (not evaluated).
+    """
+    ev = c.evaluation
+    th = ev.thermal
+    arr = c.grid.arrays
+    blocks: list[CheckBlock] = []
+    for line_rule, trafo_rule, label, seq, case_name in _CASES:
+        peak = case_name == "peak"
+        added = ev.load.current_a if peak else ev.export.current_a
+        line_row = th.peak_line_row if peak else th.low_line_row
+        line_base = th.peak_line_base_a if peak else th.low_line_base_a
+        line_limit = th.peak_line_limit_a if peak else th.low_line_limit_a
+        trafo_base = th.trafo_peak_base_a if peak else th.trafo_low_base_a
+        rows = [int(k) for k in c.rows if added[k] > 0]
+        meshed = [k for k in rows if arr.meshed[c.cases[k].location.bus_row]]
+        radial = [k for k in rows if not arr.meshed[c.cases[k].location.bus_row]]
+        if meshed:
+            blocks.append(
+                not_evaluated(
+                    line_rule,
+                    meshed,
+                    name=f"Cable loading {label}",
+                    detail=[
+                        f"bus {c.cases[k].location.bus} of network {c.cases[k].location.network_id} is fed "
+                        "through a mesh: the path-based thermal check does not apply"
+                        for k in meshed
+                    ],
+                    seq=seq,
+                )
+            )
+
+        def assumptions(k: int) -> tuple[str, ...]:
+            case = c.cases[k]
+            return case.demand_assumptions if peak else case.export_assumptions  # noqa: B023
+
+        with_line = [k for k in radial if line_row[k] >= 0]
+        blocks.append(
+            measured(
+                line_rule,
+                with_line,
+                line_base[with_line] + added[with_line],
+                line_limit[with_line],
+                LimitKind.MAX,
+                "A",
+                name=f"Cable loading {label}",
+                limit_key=str(PolicyKey.LINE_LOADING_MAX_PERCENT),
+                assumptions=[assumptions(k) for k in with_line],
+                detail=[
+                    f"binding line {int(arr.line_ids[line_row[k]])}: base {float(line_base[k]):.1f} A "
+                    f"+ added {float(added[k]):.1f} A"
+                    for k in with_line
+                ],
+                seq=seq,
+            )
+        )
+        blocks.append(
+            measured(
+                trafo_rule,
+                radial,
+                trafo_base[radial] + added[radial],
+                th.trafo_limit_a[radial],
+                LimitKind.MAX,
+                "A",
+                name=f"Transformer loading {label}",
+                limit_key=str(PolicyKey.TRANSFORMER_LOADING_MAX_PERCENT),
+                assumptions=[assumptions(k) for k in radial],
+                detail=[
+                    f"LV-side current: base {float(trafo_base[k]):.1f} A + added {float(added[k]):.1f} A"
+                    for k in radial
+                ],
+                seq=seq + 1,
+            )
+        )
+    return blocks

@@ -1,0 +1,56 @@
+"""Steady-state voltage band checks: at peak with the added load, at low load with the added export."""
+
+from __future__ import annotations
+
+from powercheck.models import LimitKind
+from powercheck.rules.checks.base import CheckBlock, CheckInput, policy_limited
+from powercheck.rules.policy import PolicyKey
+from powercheck.rules.rule_ids import RuleId
+
+
+def voltage_band(c: CheckInput) -> list[CheckBlock]:
+    """VOLT.PEAK_MIN and VOLT.LOW_MAX (constant-power solution, minimum short-circuit impedance case)."""
+    ev = c.evaluation
+    arr = c.grid.arrays
+    pol = c.policy
+    bus = ev.point.bus_row
+    peak = [int(k) for k in c.rows if ev.load.current_a[k] > 0]
+    low = [int(k) for k in c.rows if ev.export.current_a[k] > 0]
+    return [
+        policy_limited(
+            pol,
+            RuleId.VOLT_PEAK_MIN,
+            peak,
+            ev.v_peak_pu[peak],
+            PolicyKey.VOLTAGE_MIN_PU,
+            LimitKind.MIN,
+            "pu",
+            name="Voltage at peak load with the added demand",
+            margin_scale=abs(1.0 - pol.number(PolicyKey.VOLTAGE_MIN_PU)),
+            assumptions=[c.cases[k].demand_assumptions for k in peak],
+            detail=[
+                f"base case {float(arr.vm_peak_pu[bus[k]]):.4f} pu, added drop "
+                f"{float(ev.load.voltage_change_percent[k]):.2f} % at nominal-voltage current "
+                "(constant power, minimum short-circuit impedance case)"
+                for k in peak
+            ],
+        ),
+        policy_limited(
+            pol,
+            RuleId.VOLT_LOW_MAX,
+            low,
+            ev.v_low_pu[low],
+            PolicyKey.VOLTAGE_MAX_PU,
+            LimitKind.MAX,
+            "pu",
+            name="Voltage at low load with the added export",
+            margin_scale=abs(pol.number(PolicyKey.VOLTAGE_MAX_PU) - 1.0),
+            assumptions=[c.cases[k].export_assumptions for k in low],
+            detail=[
+                f"low-load case {float(arr.vm_low_pu[bus[k]]):.4f} pu, added rise "
+                f"{float(ev.export.voltage_change_percent[k]):.2f} % at nominal-voltage current (constant power)"
+                for k in low
+            ],
+            seq=1,
+        ),
+    ]

@@ -1,0 +1,61 @@
+"""What the rule stages read from the grid region, gathered once per assessor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from powercheck.loadflow.region import GridRegion
+
+
+@dataclass(frozen=True)
+class CustomerArrays:
+    """The customer index as plain arrays (row = customer-index row)."""
+
+    bus_row: np.ndarray
+    """Global bus row of the region arrays [-]."""
+    bus: np.ndarray
+    """pandapower bus index in its network [-]."""
+    network_id: np.ndarray
+    """Network id (object array of str)."""
+    existing_peak_kw: np.ndarray
+    """Demand already in the base case [kW]."""
+    existing_export_kw: np.ndarray
+    """Generation already in the base case [kW]."""
+    main_fuse_a: np.ndarray
+    """Main fuse (OV) on record [A]; NaN when unknown."""
+    service_cable_ampacity_a: np.ndarray
+    """Service cable ampacity on record [A]; NaN when unknown."""
+    upstream_fuse_a: np.ndarray
+    """Fuse upstream of the main fuse on record [A]; NaN when unknown."""
+
+
+@dataclass(frozen=True)
+class GridView:
+    """The region, its arrays and its customers as the rules use them."""
+
+    region: GridRegion
+    customers: CustomerArrays
+    grid_assumptions: dict[str, tuple[str, ...]]
+    """Per network: the [R] grid defaults applied to it, as 'grid:<key>'."""
+
+    @property
+    def arrays(self):
+        return self.region.arrays
+
+    @classmethod
+    def of(cls, region: GridRegion) -> GridView:
+        cust = region.customers
+        customers = CustomerArrays(
+            bus_row=cust.bus_row.to_numpy(dtype=np.int64),
+            bus=cust.bus.to_numpy(dtype=np.int64),
+            network_id=cust.network_id.astype(str).to_numpy(dtype=object),
+            existing_peak_kw=cust.existing_peak_kw.to_numpy(dtype=float),
+            existing_export_kw=cust.existing_export_kw.to_numpy(dtype=float),
+            main_fuse_a=cust.main_fuse_a.to_numpy(dtype=float),
+            service_cable_ampacity_a=cust.service_cable_ampacity_a.to_numpy(dtype=float),
+            upstream_fuse_a=cust.upstream_fuse_a.to_numpy(dtype=float),
+        )
+        assumptions = {nid: tuple(region.assumptions_for_network(nid)) for nid in region.networks}
+        return cls(region=region, customers=customers, grid_assumptions=assumptions)

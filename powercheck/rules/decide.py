@@ -1,0 +1,216 @@
+"""Stage 4: check results -> outcome, score, reasons and the decision of every notification.
+
+* ``reject_incomplete`` when data is missing (DATA.COMPLETE) or the record is invalid (DATA.VALID);
+* ``escalate`` when the metering point is unknown or on another system, when a check fails
+  or cannot be evaluated, or when the policy's auto-approval gates stop it (job type,
+  fuse cap, relative margin);
+* ``auto_approve`` otherwise.
+
+The score is the smallest relative margin over the evaluated checks (negative: a limit is
+exceeded). A decision names the [R] assumptions of its checks, and the grid-model defaults
+of its network when a grid check ran.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from powercheck import __version__
+from powercheck.models import CheckResult, CheckStatus, Decision, LimitKind, Outcome
+from powercheck.rules.checks.base import FAIL, NOT_EVALUATED, CheckTable
+from powercheck.rules.context import GridView
+from powercheck.rules.demand import DemandCase
+from powercheck.rules.policy import Policy, PolicyKey
+from powercheck.rules.rule_ids import GRID_RULE_GROUPS, RuleId
+
+
+def _check_reasons(checks: CheckTable, rows: range) -> list[str]:
+    reasons = []
+    for i in rows:
+        status = checks.status[i]
+        if status == FAIL:
+            unit = checks.unit[i]
+            reasons.append(
+                f"{checks.rule_id[i]}: {checks.name[i]}: {checks.value[i]:.4g} {unit} "
+                f"against limit {checks.limit[i]:.4g} {unit}"
+            )
+        elif status == NOT_EVALUATED:
+            reasons.append(f"{checks.rule_id[i]}: not evaluated: {checks.detail[i]}")
+    return reasons
+
+
+def _gate_reasons(case: DemandCase, checks: CheckTable, rows: range, rel_margin: np.ndarray, policy: Policy) -> list:
+    """Why a notification whose checks all pass is still not auto-approved."""
+    n = case.notification
+    reasons = []
+    if n.job_type.value not in policy.value(PolicyKey.AUTO_APPROVE_JOB_TYPES):
+        reasons.append(
+            f"{RuleId.POLICY_JOB_TYPE}: {n.job_type.value} is not auto-approvable "
+            f"(policy {PolicyKey.AUTO_APPROVE_JOB_TYPES})"
+        )
+    max_fuse = policy.value(PolicyKey.AUTO_APPROVE_MAX_FUSE_A).get(n.network_system.value)
+    if case.fuse_after_a is not None and max_fuse is not None and case.fuse_after_a > max_fuse:
+        reasons.append(
+            f"{RuleId.POLICY_MAX_FUSE}: main fuse {case.fuse_after_a:g} A above the auto-approval limit {max_fuse:g} A"
+        )
+    min_margin = policy.number(PolicyKey.AUTO_APPROVE_MIN_RELATIVE_MARGIN)
+    for i in rows:
+        rm = rel_margin[i]
+        if not math.isnan(rm) and rm < min_margin:
+            reasons.append(
+                f"{RuleId.POLICY_MARGIN}: {checks.rule_id[i]} passes with relative margin {rm:.3f} < {min_margin:g} "
+                f"({PolicyKey.AUTO_APPROVE_MIN_RELATIVE_MARGIN})"
+            )
+    return reasons
+
+
+@dataclass(frozen=True)
+class DecisionBatch:
+    """The decisions of a batch as columns, materialised on demand as :class:`Decision` objects."""
+
+    cases: Sequence[DemandCase]
+    checks: CheckTable
+    outcome: list[Outcome]
+    score: np.ndarray
+    """NaN where no check was evaluated."""
+    reasons: list[list[str]]
+    assumptions: list[list[str]]
+    decided_at: datetime
+    policy: Policy
+    grid_model_version: str
+
+    def __len__(self) -> int:
+        return len(self.cases)
+
+    def decision(self, k: int) -> Decision:
+        case = self.cases[k]
+        n = case.notification
+        loc = case.location
+        score = float(self.score[k])
+        return Decision.model_construct(
+            notification_id=n.notification_id,
+            revision=n.revision,
+            metering_point_id=n.metering_point_id,
+            job_type=n.job_type.value,
+            outcome=self.outcome[k],
+            reasons=self.reasons[k],
+            checks=[self.checks.result(i) for i in self.checks.rows_of(k)],
+            score=None if math.isnan(score) else score,
+            policy_id=self.policy.id,
+            policy_version=self.policy.version,
+            policy_hash=self.policy.hash,
+            grid_model_version=self.grid_model_version,
+            network_id=loc.network_id if loc else None,
+            bus=loc.bus if loc else None,
+            assumptions=self.assumptions[k],
+            input_hash=n.input_hash(),
+            engine_version=__version__,
+            decided_at=self.decided_at,
+        )
+
+    def decisions(self) -> list[Decision]:
+        return [self.decision(k) for k in range(len(self.cases))]
+
+
+def decide(
+    cases: Sequence[DemandCase], checks: CheckTable, grid: GridView, policy: Policy, now: datetime
+) -> DecisionBatch:
+    """Outcome, score, reasons and assumptions of every notification."""
+    rel_margin = checks.relative_margin()
+    evaluated_margin = np.where(checks.status == NOT_EVALUATED, np.nan, rel_margin)
+    outcomes: list[Outcome] = []
+    scores = np.full(len(cases), np.nan)
+    all_reasons: list[list[str]] = []
+    all_assumptions: list[list[str]] = []
+    for k, case in enumerate(cases):
+        rows = checks.rows_of(k)
+        if case.missing:
+            reasons = [f"missing {m}" for m in case.missing]
+            outcome = Outcome.REJECT_INCOMPLETE
+        elif case.location is None:
+            reasons = [
+                f"{RuleId.GRID_LOCATED}: metering point {case.notification.metering_point_id} unknown to the grid model"
+            ]
+            outcome = Outcome.ESCALATE
+        elif case.system_mismatch is not None:
+            reasons = [f"{RuleId.GRID_SYSTEM}: {case.system_mismatch}"]
+            outcome = Outcome.ESCALATE
+        else:
+            reasons = _check_reasons(checks, rows)
+            if not reasons:
+                reasons = _gate_reasons(case, checks, rows, rel_margin, policy)
+            outcome = Outcome.ESCALATE if reasons else Outcome.AUTO_APPROVE
+        margins = evaluated_margin[rows.start : rows.stop]
+        margins = margins[~np.isnan(margins)]
+        if margins.size:
+            scores[k] = float(margins.min())
+        used = {a for i in rows for a in checks.assumptions[i]}
+        if case.location is not None and any(checks.rule_id[i].group in GRID_RULE_GROUPS for i in rows):
+            used |= set(grid.grid_assumptions.get(case.location.network_id, ()))
+        outcomes.append(outcome)
+        all_reasons.append(reasons)
+        all_assumptions.append(sorted(used))
+    return DecisionBatch(
+        cases=cases,
+        checks=checks,
+        outcome=outcomes,
+        score=scores,
+        reasons=all_reasons,
+        assumptions=all_assumptions,
+        decided_at=now,
+        policy=policy,
+        grid_model_version=grid.region.version,
+    )
+
+
+def invalid_decision(
+    errors: Sequence[str],
+    *,
+    notification_id: str | None,
+    revision: int | None,
+    source: str,
+    policy: Policy,
+    grid_model_version: str | None,
+    now: datetime,
+) -> Decision:
+    """The decision for input that failed validation: reject_incomplete, errors named by field."""
+    return Decision.model_construct(
+        notification_id=notification_id or f"invalid:{source}",
+        revision=revision or 1,
+        metering_point_id=None,
+        job_type=None,
+        outcome=Outcome.REJECT_INCOMPLETE,
+        reasons=[f"invalid {e}" for e in errors],
+        checks=[
+            CheckResult.model_construct(
+                rule_id=str(RuleId.DATA_VALID),
+                name="Notification passes field validation",
+                status=CheckStatus.FAIL,
+                value=float(len(errors)),
+                limit=0.0,
+                limit_kind=LimitKind.MAX,
+                margin=-float(len(errors)),
+                unit="invalid fields",
+                margin_scale=None,
+                limit_key=None,
+                assumptions=[],
+                detail="; ".join(errors),
+            )
+        ],
+        score=None,
+        policy_id=policy.id,
+        policy_version=policy.version,
+        policy_hash=policy.hash,
+        grid_model_version=grid_model_version,
+        network_id=None,
+        bus=None,
+        assumptions=[],
+        input_hash=None,
+        engine_version=__version__,
+        decided_at=now,
+    )

@@ -1,0 +1,292 @@
+"""Stage 1: notification -> :class:`DemandCase` (what the job adds, where, on which connection).
+
+Demand model (all numbers per notification; every assumption is named in the checks that
+use it):
+
+* New coincident demand. With a power budget: ``max_demand_kw``. Without one: the listed
+  consuming appliances on top of the existing demand, and -- when the fuse changes --
+  at least ``fuse_demand_factor`` x the new fuse's capacity at ``demand_cos_phi``.
+* Increase ``dP = customer_coincidence * max(0, new - existing_peak_kw)``.
+* Single-phase consuming appliances take their share of ``dP`` on their own connection
+  (worst case: all on the same phase); the rest is balanced three-phase at
+  ``demand_cos_phi``. A single-phase supply carries everything single-phase.
+* Export: the budget's ``max_export_kw`` minus existing export, or the sum of the
+  generating appliances; on a single-phase supply the export is single-phase too.
+
+The result is one frozen :class:`DemandCase` per notification with the load and export
+components (connection, kW, cos phi) the evaluation stage turns into currents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from powercheck.models import Appliance, NetworkSystem, Notification, SupplyPhases
+from powercheck.quality.codes import CONN_3PH, CONN_LL, CONN_LN, SQRT3, conn_code
+from powercheck.rules.completeness import fuse_after_job, missing_fields
+from powercheck.rules.context import GridView
+from powercheck.rules.policy import Policy, PolicyKey
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    """One load or export component: a power on one kind of connection."""
+
+    conn: int
+    """Connection code (:mod:`powercheck.quality.codes`)."""
+    p_kw: float
+    """Active power [kW]."""
+    cos_phi: float
+    """Power factor [-]."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApplianceCase:
+    """One appliance row of a notification with the policy defaults filled in."""
+
+    index: int
+    """Position in ``notification.appliances``."""
+    appliance: Appliance
+    conn: int
+    cos_phi: float
+    start_current_ratio: float
+    cos_phi_start: float
+    starts_per_hour: float
+    """Starts per hour of all units of the row [1/h]."""
+    defaults_used: tuple[str, ...]
+    """Policy defaults used for missing values, as 'policy:appliance_defaults.<kind>.<field>'."""
+
+    @property
+    def total_kw(self) -> float:
+        """Rated power of all units of the row [kW]."""
+        return self.appliance.rated_kw * self.appliance.quantity
+
+    @property
+    def label(self) -> str:
+        return f"{self.appliance.kind.value}#{self.index}"
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where the metering point sits in the grid model."""
+
+    cp_row: int
+    """Customer-index row."""
+    bus_row: int
+    """Global bus row of the region arrays."""
+    network_id: str
+    bus: int
+    """pandapower bus index in its network."""
+
+
+@dataclass(frozen=True, slots=True)
+class DemandCase:
+    """What one notification adds to the grid, ready for evaluation."""
+
+    notification: Notification
+    missing: tuple[str, ...] = ()
+    location: Location | None = None
+    system_mismatch: str | None = None
+    fuse_after_a: float | None = None
+    """The fuse limiting the installation after the job [A] (see ``completeness.fuse_after_job``)."""
+    fuse_changed: bool = False
+    d_p_kw: float = 0.0
+    """Coincident demand increase [kW]."""
+    export_kw: float = 0.0
+    """Export increase at low load [kW]."""
+    demand_cos_phi: float = 1.0
+    """Power factor of the demand increase (the budget's, else the policy's demand_cos_phi)."""
+    budget_current_a: float | None = None
+    """Current of the power budget on the supply connection at nominal voltage [A]."""
+    demand_assumptions: tuple[str, ...] = ()
+    export_assumptions: tuple[str, ...] = ()
+    appliances: tuple[ApplianceCase, ...] = ()
+    loads: tuple[Component, ...] = ()
+    exports: tuple[Component, ...] = ()
+    s1_load_kva: float = 0.0
+    """Single-phase share of the added load [kVA]."""
+    s1_export_kva: float = 0.0
+    """Single-phase share of the added export [kVA]."""
+
+    @property
+    def evaluable(self) -> bool:
+        """Complete, located and on the notified system: the grid checks run."""
+        return not self.missing and self.location is not None and self.system_mismatch is None
+
+
+def supply_conn(system: NetworkSystem, supply: SupplyPhases) -> int:
+    """Connection code of the customer's service after the work."""
+    if supply is SupplyPhases.THREE:
+        return CONN_3PH
+    return CONN_LN if system is NetworkSystem.TN_400 else CONN_LL
+
+
+def fuse_capacity_kva(fuse_a: float, u_ll_v: float, conn: int) -> float:
+    """Apparent power a fuse lets through at nominal voltage [kVA]."""
+    if conn == CONN_3PH:
+        return SQRT3 * u_ll_v * fuse_a / 1000.0
+    if conn == CONN_LN:
+        return u_ll_v / SQRT3 * fuse_a / 1000.0
+    return u_ll_v * fuse_a / 1000.0
+
+
+def appliance_case(index: int, appliance: Appliance, policy: Policy) -> ApplianceCase:
+    """An appliance with the policy's defaults for the values the installer left out."""
+    defaults: dict[str, dict[str, float]] = policy.value(PolicyKey.APPLIANCE_DEFAULTS)
+    kind = appliance.kind.value
+    kind_defaults = defaults.get(kind, {})
+    used: list[str] = []
+
+    def pick(name: str) -> float:
+        given = getattr(appliance, name)
+        if given is not None:
+            return float(given)
+        if name in kind_defaults:
+            used.append(f"policy:appliance_defaults.{kind}.{name}")
+            return float(kind_defaults[name])
+        raise KeyError(f"policy appliance_defaults.{kind}.{name} is missing")
+
+    cos_phi = pick("cos_phi")
+    ratio = pick("start_current_ratio")
+    starts = pick("starts_per_hour")
+    if appliance.cos_phi_start is not None:
+        cos_start = float(appliance.cos_phi_start)
+    elif ratio > 1.0 and "cos_phi_start" in kind_defaults:
+        cos_start = float(kind_defaults["cos_phi_start"])
+        used.append(f"policy:appliance_defaults.{kind}.cos_phi_start")
+    else:
+        cos_start = cos_phi
+    return ApplianceCase(
+        index=index,
+        appliance=appliance,
+        conn=conn_code(appliance.connection.value),
+        cos_phi=cos_phi,
+        start_current_ratio=ratio,
+        cos_phi_start=cos_start,
+        starts_per_hour=starts * appliance.quantity,
+        defaults_used=tuple(used),
+    )
+
+
+def _locate(n: Notification, row: int, grid: GridView) -> tuple[Location | None, str | None]:
+    if row < 0:
+        return None, None
+    cust = grid.customers
+    loc = Location(
+        cp_row=int(row),
+        bus_row=int(cust.bus_row[row]),
+        network_id=str(cust.network_id[row]),
+        bus=int(cust.bus[row]),
+    )
+    grid_tn = bool(grid.arrays.system_tn[loc.bus_row])
+    if grid_tn == (n.network_system is NetworkSystem.TN_400):
+        return loc, None
+    return loc, (
+        f"notification says {n.network_system.value} but network {loc.network_id} "
+        f"is {'TN_400' if grid_tn else 'IT_230'}"
+    )
+
+
+def demand_case(n: Notification, row: int, grid: GridView, policy: Policy) -> DemandCase:
+    """The demand case of one notification at customer-index ``row`` (-1: not in the index)."""
+    missing = tuple(missing_fields(n, policy))
+    location, mismatch = _locate(n, row, grid)
+    if missing or location is None or mismatch is not None:
+        return DemandCase(notification=n, missing=missing, location=location, system_mismatch=mismatch)
+
+    cust = grid.customers
+    cp = location.cp_row
+    u_ll = float(grid.arrays.u_ll_v[location.bus_row])
+    existing = float(cust.existing_peak_kw[cp])
+    existing_export = float(cust.existing_export_kw[cp])
+    policy_cos = policy.number(PolicyKey.DEMAND_COS_PHI)
+    supply = supply_conn(n.network_system, n.supply_phases)
+    fuse = fuse_after_job(n, cust.main_fuse_a[cp])
+    appliances = tuple(appliance_case(i, a, policy) for i, a in enumerate(n.appliances))
+
+    consuming = [r for r in appliances if r.appliance.kind.consumes]
+    generating = [r for r in appliances if r.appliance.kind.generates]
+    appl_kw = sum(r.total_kw for r in consuming)
+
+    # coincident demand increase
+    assumptions = policy.assumption_keys(PolicyKey.CUSTOMER_COINCIDENCE)
+    budget = n.power_budget
+    demand_cos = (budget.cos_phi if budget is not None else None) or policy_cos
+    budget_current = None
+    if budget is not None:
+        new_demand = budget.max_demand_kw
+        if budget.cos_phi is None:
+            assumptions += policy.assumption_keys(PolicyKey.DEMAND_COS_PHI)
+        if fuse.rating_a is not None:
+            budget_current = new_demand / demand_cos / fuse_capacity_kva(1.0, u_ll, supply)
+    else:
+        new_demand = existing + appl_kw
+        if fuse.changed and fuse.rating_a is not None:
+            factor = policy.number(PolicyKey.FUSE_DEMAND_FACTOR)
+            new_demand = max(new_demand, factor * fuse_capacity_kva(fuse.rating_a, u_ll, supply) * policy_cos)
+            assumptions += policy.assumption_keys(PolicyKey.FUSE_DEMAND_FACTOR, PolicyKey.DEMAND_COS_PHI)
+        elif appl_kw > 0:
+            assumptions += policy.assumption_keys(PolicyKey.DEMAND_COS_PHI)
+    d_p = policy.number(PolicyKey.CUSTOMER_COINCIDENCE) * max(0.0, new_demand - existing)
+
+    # export increase
+    gen_kw = sum(r.total_kw for r in generating)
+    if budget is not None and budget.max_export_kw > 0:
+        export_kw = max(0.0, budget.max_export_kw - existing_export)
+    else:
+        export_kw = gen_kw
+    low_load = grid.region.defaults["low_load_scaling"]
+    export_assumptions = ("grid:low_load_scaling",) if low_load.is_assumption else ()
+
+    # load components: single-phase appliances first, the rest balanced (or on the single-phase supply)
+    loads: list[Component] = []
+    s1_load = 0.0
+    one_phase = [r for r in consuming if r.conn != CONN_3PH]
+    total_1ph = sum(r.total_kw for r in one_phase)
+    share = min(1.0, d_p / total_1ph) if total_1ph > 0 else 0.0
+    for r in one_phase:
+        p_kw = share * r.total_kw
+        loads.append(Component(r.conn, p_kw, r.cos_phi))
+        s1_load += p_kw / r.cos_phi
+    rest = max(0.0, d_p - share * total_1ph)
+    if rest > 0:
+        loads.append(Component(supply, rest, demand_cos))
+        if supply != CONN_3PH:
+            s1_load += rest / demand_cos
+
+    # export components, shared over the generating appliances
+    exports: list[Component] = []
+    s1_export = 0.0
+    if export_kw > 0 and gen_kw > 0:
+        gshare = export_kw / gen_kw
+        for r in generating:
+            p_kw = gshare * r.total_kw
+            conn = r.conn if n.supply_phases is SupplyPhases.THREE else supply
+            exports.append(Component(conn, p_kw, r.cos_phi))
+            if conn != CONN_3PH:
+                s1_export += p_kw / r.cos_phi
+
+    return DemandCase(
+        notification=n,
+        location=location,
+        fuse_after_a=fuse.rating_a,
+        fuse_changed=fuse.changed,
+        d_p_kw=d_p,
+        export_kw=export_kw,
+        demand_cos_phi=demand_cos,
+        budget_current_a=budget_current,
+        demand_assumptions=tuple(assumptions),
+        export_assumptions=export_assumptions,
+        appliances=appliances,
+        loads=tuple(loads),
+        exports=tuple(exports),
+        s1_load_kva=s1_load,
+        s1_export_kva=s1_export,
+    )
+
+
+def demand_cases(notifications: Sequence[Notification], grid: GridView, policy: Policy) -> list[DemandCase]:
+    """The demand case of every notification (order preserved)."""
+    rows = grid.region.locate([n.metering_point_id for n in notifications])
+    return [demand_case(n, int(row), grid, policy) for n, row in zip(notifications, rows)]

@@ -1,0 +1,384 @@
+"""Stage 2: demand cases -> :class:`Evaluation` (the kernels of :mod:`powercheck.quality` over a batch).
+
+Every number the checks compare with a limit is computed here, for all notifications of
+a batch at once, and kept in typed, frozen arrays whose names carry their unit. Rows of
+notifications that are not evaluable (incomplete, unknown point, wrong system) hold
+values computed at a dummy bus; the checks never read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from powercheck.quality.codes import SYSTEM_IT, SYSTEM_TN
+from powercheck.quality.flicker import pst_analytic
+from powercheck.quality.harmonics import harmonic_voltages_percent, thd_percent
+from powercheck.quality.impedance import min_fault_current_a
+from powercheck.quality.thermal import path_bottleneck
+from powercheck.quality.unbalance import unbalance_percent
+from powercheck.quality.voltage import line_current_a, voltage_after_constant_power, voltage_change_percent
+from powercheck.rules.context import GridView
+from powercheck.rules.demand import ApplianceCase, Component, DemandCase
+from powercheck.rules.policy import Policy, PolicyKey
+
+
+@dataclass(frozen=True)
+class ConnectionPoint:
+    """Per notification: the bus and its minimum-case Thevenin impedances."""
+
+    bus_row: np.ndarray
+    """Global bus row (0 for rows that are not evaluable)."""
+    r1_ohm: np.ndarray
+    x1_ohm: np.ndarray
+    r0_ohm: np.ndarray
+    """Zero sequence (NaN in IT networks)."""
+    x0_ohm: np.ndarray
+    u_ll_v: np.ndarray
+    """Nominal line-to-line voltage [V]."""
+    system: np.ndarray
+    """``SYSTEM_TN`` / ``SYSTEM_IT`` codes."""
+
+
+@dataclass(frozen=True)
+class AddedPower:
+    """Per notification: the added load (or export) as current and voltage change."""
+
+    current_a: np.ndarray
+    """Sum of the components' line currents at nominal voltage [A]."""
+    voltage_change_percent: np.ndarray
+    """Sum of the components' voltage changes at nominal-voltage current [% of the reference voltage]."""
+
+
+@dataclass(frozen=True)
+class ApplianceSteps:
+    """Per appliance row (grouped by notification, CSR ``indptr``): voltage steps."""
+
+    cases: tuple[ApplianceCase, ...]
+    owner: np.ndarray
+    """Notification row of each appliance row."""
+    indptr: np.ndarray
+    """Appliance rows of notification k: ``indptr[k]:indptr[k+1]``."""
+    i_rated_a: np.ndarray
+    """Rated current of one unit [A]."""
+    d_start_percent: np.ndarray
+    """Voltage change when one unit starts (start current at cos phi start) [%]."""
+    d_rated_percent: np.ndarray
+    """Voltage change of one unit at rated current [%]."""
+
+
+@dataclass(frozen=True)
+class FlickerResult:
+    """Analytic IEC 61000-3-3 flicker of the appliance starts."""
+
+    applies: np.ndarray
+    """Per appliance row: switches often enough for a flicker assessment."""
+    pst_appliance: np.ndarray
+    """Per appliance row: Pst of its starts and stops [-]."""
+    present: np.ndarray
+    """Per notification: at least one appliance with a flicker assessment."""
+    pst_total: np.ndarray
+    """Per notification: Pst with the background (cubic summation) [-]."""
+    plt_total: np.ndarray
+    """Per notification: Plt with the background [-]."""
+
+
+@dataclass(frozen=True)
+class HarmonicResult:
+    """Harmonic voltages of the appliances' current spectra."""
+
+    orders: tuple[int, ...]
+    limit_percent: np.ndarray
+    """Per order: the policy limit [% of U1]."""
+    background_percent: np.ndarray
+    """Per order: assumed pre-existing level [% of U1]."""
+    total_percent: np.ndarray
+    """Per notification and order: background + emission (IEC 61000-3-6 summation) [% of U1]."""
+    emission_percent: np.ndarray
+    """Per notification and order: the appliances' emission alone [% of U1]."""
+    thd_percent: np.ndarray
+    """Per notification [%]."""
+    origin: tuple[str | None, ...]
+    """Per appliance row: 'installer', 'policy:<class>' or None (no emission)."""
+    emitting: np.ndarray
+    """Per appliance row: has a non-zero spectrum."""
+    present: np.ndarray
+    """Per notification: at least one emitting appliance."""
+
+
+@dataclass(frozen=True)
+class ThermalResult:
+    """Binding line on the radial path and the transformer, in both load cases."""
+
+    peak_line_row: np.ndarray
+    """Global line row of the binding line at peak (-1: the bus is the transformer busbar)."""
+    peak_line_base_a: np.ndarray
+    peak_line_limit_a: np.ndarray
+    low_line_row: np.ndarray
+    low_line_base_a: np.ndarray
+    low_line_limit_a: np.ndarray
+    trafo_limit_a: np.ndarray
+    """Allowed LV-side transformer current [A] (NaN: no transformer)."""
+    trafo_peak_base_a: np.ndarray
+    trafo_low_base_a: np.ndarray
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Everything the checks compare with limits, for one batch of demand cases."""
+
+    n: int
+    point: ConnectionPoint
+    load: AddedPower
+    export: AddedPower
+    v_peak_pu: np.ndarray
+    """Voltage at peak with the added load (constant power) [pu]."""
+    v_low_pu: np.ndarray
+    """Voltage at low load with the added export [pu]."""
+    s1_kva: np.ndarray
+    """Single-phase apparent power, the larger of load and export side [kVA]."""
+    vuf_added_percent: np.ndarray
+    """Unbalance the single-phase power adds [%]."""
+    ik_min_a: np.ndarray
+    """Minimum fault current at the bus (TN L-N, IT L-L) [A]."""
+    thermal: ThermalResult
+    appliances: ApplianceSteps
+    flicker: FlickerResult
+    harmonics: HarmonicResult
+
+    def appliance_rows(self, k: int) -> range:
+        """Appliance rows of notification ``k``."""
+        return range(int(self.appliances.indptr[k]), int(self.appliances.indptr[k + 1]))
+
+
+def _components(cases: Sequence[DemandCase], pick) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    owner: list[int] = []
+    conn: list[int] = []
+    p_kw: list[float] = []
+    cos: list[float] = []
+    for k, case in enumerate(cases):
+        comp: Component
+        for comp in pick(case):
+            owner.append(k)
+            conn.append(comp.conn)
+            p_kw.append(comp.p_kw)
+            cos.append(comp.cos_phi)
+    return (
+        np.asarray(owner, dtype=np.int64),
+        np.asarray(conn, dtype=np.int64),
+        np.asarray(p_kw, dtype=float),
+        np.asarray(cos, dtype=float),
+    )
+
+
+def _added(point: ConnectionPoint, n: int, rows: tuple, q_sign: float) -> AddedPower:
+    owner, conn, p_kw, cos = rows
+    if owner.size == 0:
+        return AddedPower(np.zeros(n), np.zeros(n))
+    current = line_current_a(p_kw, cos, conn, point.u_ll_v[owner])
+    d = voltage_change_percent(
+        point.r1_ohm[owner],
+        point.x1_ohm[owner],
+        point.r0_ohm[owner],
+        point.x0_ohm[owner],
+        conn,
+        point.u_ll_v[owner],
+        current,
+        cos,
+        np.full(owner.size, q_sign),
+    )
+    return AddedPower(np.bincount(owner, current, minlength=n), np.bincount(owner, d, minlength=n))
+
+
+def _appliance_steps(cases: Sequence[DemandCase], point: ConnectionPoint) -> ApplianceSteps:
+    apps: list[ApplianceCase] = []
+    owner: list[int] = []
+    indptr = np.zeros(len(cases) + 1, dtype=np.int64)
+    for k, case in enumerate(cases):
+        if case.evaluable:
+            apps.extend(case.appliances)
+            owner.extend([k] * len(case.appliances))
+        indptr[k + 1] = len(apps)
+    own = np.asarray(owner, dtype=np.int64)
+    if not apps:
+        empty = np.zeros(0)
+        return ApplianceSteps(tuple(apps), own, indptr, empty, empty, empty)
+    conn = np.array([r.conn for r in apps], dtype=np.int64)
+    p_unit = np.array([r.appliance.rated_kw for r in apps])
+    cos = np.array([r.cos_phi for r in apps])
+    cos_start = np.array([r.cos_phi_start for r in apps])
+    ratio = np.array([r.start_current_ratio for r in apps])
+    q_sign = np.array([-1.0 if not r.appliance.kind.consumes else 1.0 for r in apps])
+    i_rated = line_current_a(p_unit, cos, conn, point.u_ll_v[own])
+    args = (point.r1_ohm[own], point.x1_ohm[own], point.r0_ohm[own], point.x0_ohm[own], conn, point.u_ll_v[own])
+    d_start = np.abs(voltage_change_percent(*args, ratio * i_rated, cos_start, q_sign))
+    d_rated = np.abs(voltage_change_percent(*args, i_rated, cos, q_sign))
+    return ApplianceSteps(tuple(apps), own, indptr, i_rated, d_start, d_rated)
+
+
+def _flicker(n: int, steps: ApplianceSteps, policy: Policy) -> FlickerResult:
+    """Pst/Plt per appliance (analytical method) and per notification (cubic summation)."""
+    coeff = policy.number(PolicyKey.FLICKER_TF_COEFF)
+    expo = policy.number(PolicyKey.FLICKER_TF_EXPONENT)
+    alpha = policy.number(PolicyKey.FLICKER_SUMMATION_ALPHA)
+    background = policy.number(PolicyKey.FLICKER_BACKGROUND_PST)
+    active = policy.number(PolicyKey.FLICKER_ACTIVE_INTERVALS)
+    starts = np.array([r.starts_per_hour for r in steps.cases], dtype=float)
+    applies = starts >= policy.number(PolicyKey.FLICKER_MIN_CHANGES_PER_HOUR)
+    if steps.cases:
+        per_10min = starts / 6.0
+        # every start is a change of d_start (shape factor F) and every stop one of d_rated
+        shape = policy.number(PolicyKey.FLICKER_SHAPE_FACTOR)
+        p_start = pst_analytic(steps.d_start_percent, per_10min, shape, t_f_coeff=coeff, t_f_exponent=expo)
+        p_stop = pst_analytic(steps.d_rated_percent, per_10min, 1.0, t_f_coeff=coeff, t_f_exponent=expo)
+        pst_app = (p_start**expo + p_stop**expo) ** (1.0 / expo)
+    else:
+        pst_app = np.zeros(0)
+    plt_app = pst_app * np.cbrt(active / 12.0)
+    sel = steps.owner[applies]
+    present = np.bincount(sel, minlength=n) > 0
+    pst_total = (background**alpha + np.bincount(sel, pst_app[applies] ** alpha, minlength=n)) ** (1.0 / alpha)
+    plt_total = (background**alpha + np.bincount(sel, plt_app[applies] ** alpha, minlength=n)) ** (1.0 / alpha)
+    return FlickerResult(applies, pst_app, present, pst_total, plt_total)
+
+
+def _spectrum(case: ApplianceCase, orders: list[int], policy: Policy) -> tuple[np.ndarray, str | None]:
+    """Harmonic current spectrum of an appliance over ``orders`` and where it came from."""
+    appliance = case.appliance
+    if appliance.harmonic_current_percent is not None:
+        table = appliance.harmonic_current_percent
+        origin = "installer"
+    else:
+        cls = policy.value(PolicyKey.HARMONIC_CLASS_OF_KIND).get(appliance.kind.value, "default")
+        if cls == "none":
+            return np.zeros(len(orders)), None
+        table = {int(h): v for h, v in policy.value(PolicyKey.HARMONIC_SPECTRA)[cls].items()}
+        origin = f"policy:{cls}"
+    return np.array([float(table.get(h, 0.0)) for h in orders]), origin
+
+
+def _harmonics(n: int, steps: ApplianceSteps, point: ConnectionPoint, policy: Policy) -> HarmonicResult:
+    limits = {int(h): float(v) for h, v in policy.value(PolicyKey.HARMONIC_VOLTAGE_MAX_PERCENT).items()}
+    orders = sorted(limits)
+    m = len(steps.cases)
+    spectra = np.zeros((m, len(orders)))
+    origins: list[str | None] = []
+    for j, case in enumerate(steps.cases):
+        spectra[j], origin = _spectrum(case, orders, policy)
+        origins.append(origin)
+    emitting = spectra.sum(axis=1) > 0 if m else np.zeros(0, dtype=bool)
+    present = np.bincount(steps.owner[emitting], minlength=n) > 0
+    background_table = policy.value(PolicyKey.HARMONIC_BACKGROUND_PERCENT)
+    background = np.array([float(background_table.get(str(h), 0.0)) for h in orders])
+    alpha = np.array([policy.harmonic_alpha(h) for h in orders])
+    quantity = np.array([r.appliance.quantity for r in steps.cases], dtype=float)
+    conn = np.array([r.conn for r in steps.cases], dtype=np.int64)
+    total, emission = harmonic_voltages_percent(
+        np.where(emitting, steps.owner, -1).astype(np.int64),
+        n,
+        conn,
+        steps.i_rated_a * quantity,
+        spectra,
+        point.r1_ohm,
+        point.x1_ohm,
+        point.r0_ohm,
+        point.x0_ohm,
+        point.u_ll_v,
+        point.system,
+        np.array(orders, dtype=np.int64),
+        alpha,
+        np.tile(background, (n, 1)),
+        policy.number(PolicyKey.HARMONIC_SKIN_EXPONENT),
+    )
+    return HarmonicResult(
+        orders=tuple(orders),
+        limit_percent=np.array([limits[h] for h in orders]),
+        background_percent=background,
+        total_percent=total,
+        emission_percent=emission,
+        thd_percent=thd_percent(total),
+        origin=tuple(origins),
+        emitting=emitting,
+        present=present,
+    )
+
+
+def _thermal(point: ConnectionPoint, grid: GridView, policy: Policy) -> ThermalResult:
+    arr = grid.arrays
+    bus_rows = point.bus_row
+    line_frac = policy.number(PolicyKey.LINE_LOADING_MAX_PERCENT) / 100.0
+    trafo_frac = policy.number(PolicyKey.TRANSFORMER_LOADING_MAX_PERCENT) / 100.0
+    peak = path_bottleneck(arr.path_indptr, arr.path_lines, bus_rows, arr.line_i_max_a, arr.line_i_peak_a, line_frac)
+    low = path_bottleneck(arr.path_indptr, arr.path_lines, bus_rows, arr.line_i_max_a, arr.line_i_low_a, line_frac)
+    t_row = arr.trafo_row[bus_rows]
+    t_ok = t_row >= 0
+    t_safe = np.where(t_ok, t_row, 0)
+    has_trafo = arr.trafo_i_rated_a.size > 0
+    trafo_limit = np.where(t_ok, trafo_frac * arr.trafo_i_rated_a[t_safe] if has_trafo else np.nan, np.nan)
+    trafo_peak = np.where(t_ok, arr.trafo_i_peak_a[t_safe] if has_trafo else np.nan, np.nan)
+    trafo_low = np.where(t_ok, arr.trafo_i_low_a[t_safe] if has_trafo else np.nan, np.nan)
+    return ThermalResult(*peak, *low, trafo_limit, trafo_peak, trafo_low)
+
+
+def connection_points(cases: Sequence[DemandCase], grid: GridView) -> ConnectionPoint:
+    """The minimum-case Thevenin data at each notification's bus."""
+    arr = grid.arrays
+    bus_rows = np.array([c.location.bus_row if c.evaluable else 0 for c in cases], dtype=np.int64)
+    return ConnectionPoint(
+        bus_row=bus_rows,
+        r1_ohm=arr.rk1_min[bus_rows],
+        x1_ohm=arr.xk1_min[bus_rows],
+        r0_ohm=arr.rk0_min[bus_rows],
+        x0_ohm=arr.xk0_min[bus_rows],
+        u_ll_v=arr.u_ll_v[bus_rows],
+        system=np.where(arr.system_tn[bus_rows], SYSTEM_TN, SYSTEM_IT).astype(np.int64),
+    )
+
+
+def evaluate(cases: Sequence[DemandCase], grid: GridView, policy: Policy) -> Evaluation:
+    """Run every kernel over the batch of demand cases."""
+    n = len(cases)
+    arr = grid.arrays
+    point = connection_points(cases, grid)
+    load = _added(point, n, _components(cases, lambda c: c.loads if c.evaluable else ()), +1.0)
+    export = _added(point, n, _components(cases, lambda c: c.exports if c.evaluable else ()), -1.0)
+    steps = _appliance_steps(cases, point)
+
+    # steady-state voltages with constant-power load/export
+    v_peak = voltage_after_constant_power(arr.vm_peak_pu[point.bus_row], load.voltage_change_percent)
+    v_low = voltage_after_constant_power(arr.vm_low_pu[point.bus_row], -export.voltage_change_percent)
+
+    # unbalance (worst of load and export side); the single-phase current grows as 1/v
+    s1_load = np.array([c.s1_load_kva for c in cases], dtype=float)
+    s1_export = np.array([c.s1_export_kva for c in cases], dtype=float)
+    s1 = np.maximum(s1_load, s1_export)
+    v_for_unbalance = np.where(s1_load >= s1_export, v_peak, v_low)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vuf_added = unbalance_percent(s1, point.r1_ohm, point.x1_ohm, point.u_ll_v) / v_for_unbalance
+
+    ik_min = min_fault_current_a(
+        point.r1_ohm,
+        point.x1_ohm,
+        point.r0_ohm,
+        point.x0_ohm,
+        point.u_ll_v,
+        point.system,
+        policy.number(PolicyKey.SC_C_MIN),
+    )
+    return Evaluation(
+        n=n,
+        point=point,
+        load=load,
+        export=export,
+        v_peak_pu=v_peak,
+        v_low_pu=v_low,
+        s1_kva=s1,
+        vuf_added_percent=vuf_added,
+        ik_min_a=ik_min,
+        thermal=_thermal(point, grid, policy),
+        appliances=steps,
+        flicker=_flicker(n, steps, policy),
+        harmonics=_harmonics(n, steps, point, policy),
+    )

@@ -1,0 +1,67 @@
+"""Rule ids: the names of the checks in a decision, and of the policy gates that are not checks."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RuleId(StrEnum):
+    """Every rule id a decision can carry (``<GROUP>.<NAME>``)."""
+
+    DATA_VALID = "DATA.VALID"
+    """The record passes field validation (else reject_incomplete)."""
+    DATA_COMPLETE = "DATA.COMPLETE"
+    """Job-type and policy fields present (else reject_incomplete)."""
+    GRID_LOCATED = "GRID.LOCATED"
+    """Metering point in the customer index."""
+    GRID_SYSTEM = "GRID.SYSTEM"
+    """Notified IT/TN system matches the grid model."""
+    LOAD_BUDGET_FUSE = "LOAD.BUDGET_FUSE"
+    """Budget current <= new fuse."""
+    PROT_SERVICE_CABLE = "PROT.SERVICE_CABLE"
+    """Service cable ampacity >= new fuse."""
+    PROT_SELECTIVITY = "PROT.SELECTIVITY"
+    """Upstream fuse / new fuse >= the selectivity ratio."""
+    PROT_FAULT_CURRENT = "PROT.FAULT_CURRENT"
+    """Minimum fault current >= 5-s melting current of the new fuse."""
+    THERMAL_LINE_PEAK = "THERMAL.LINE_PEAK"
+    """Binding line on the path at peak with the added current."""
+    THERMAL_TRAFO_PEAK = "THERMAL.TRAFO_PEAK"
+    """Transformer at peak with the added current."""
+    THERMAL_LINE_EXPORT = "THERMAL.LINE_EXPORT"
+    """Binding line at low load with the added export."""
+    THERMAL_TRAFO_EXPORT = "THERMAL.TRAFO_EXPORT"
+    """Transformer at low load with the added export."""
+    VOLT_PEAK_MIN = "VOLT.PEAK_MIN"
+    """Voltage at peak with the added load >= voltage_min_pu."""
+    VOLT_LOW_MAX = "VOLT.LOW_MAX"
+    """Voltage at low load with the added export <= voltage_max_pu."""
+    PQ_RVC = "PQ.RVC"
+    """Rapid voltage change per appliance start (limit by start rate)."""
+    PQ_RVC_STATIONARY = "PQ.RVC_STATIONARY"
+    """Stationary step per switching when there are more events a day than allowed."""
+    PQ_FLICKER_PST = "PQ.FLICKER_PST"
+    """Short-term flicker of the starts (IEC 61000-3-3 analytical method)."""
+    PQ_FLICKER_PLT = "PQ.FLICKER_PLT"
+    """Long-term flicker."""
+    PQ_THD = "PQ.THD"
+    """Total harmonic distortion with the appliances' harmonic currents."""
+    PQ_HARMONIC = "PQ.HARMONIC"
+    """The individual harmonic voltage closest to its limit."""
+    PQ_UNBALANCE = "PQ.UNBALANCE"
+    """Negative-sequence unbalance from single-phase load/export."""
+    POLICY_JOB_TYPE = "POLICY.JOB_TYPE"
+    """Gate: the job type is not auto-approvable."""
+    POLICY_MAX_FUSE = "POLICY.MAX_FUSE"
+    """Gate: the fuse after the job is above the auto-approval cap."""
+    POLICY_MARGIN = "POLICY.MARGIN"
+    """Gate: a check passes with less than the auto-approval margin."""
+
+    @property
+    def group(self) -> str:
+        """The part before the dot (DATA, GRID, LOAD, PROT, THERMAL, VOLT, PQ, POLICY)."""
+        return self.value.split(".", 1)[0]
+
+
+GRID_RULE_GROUPS = frozenset({"PROT", "THERMAL", "VOLT", "PQ"})
+"""Rule groups whose results depend on the grid model (and so on its completion defaults)."""
