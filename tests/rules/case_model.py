@@ -1,0 +1,306 @@
+"""The hand-calculation toolkit of the rule cases: pandapower references, formulas, the case registry.
+
+The cases themselves are in ``tests/rules/cases_*.py``; :mod:`tests.rules.case_derivations`
+collects them and writes ``tests/data/rules/<case>/``.
+
+Each case is a function that returns the notification and the expected decision: the
+outcome, the rule ids that fail or cannot be evaluated, and the key check values. Every
+number is computed here from pandapower results of the case region's networks
+(``calc_sc(case="min")`` Thevenin impedances, ``runpp`` base cases) and formulas written
+out in the function -- never from powercheck's rule engine. The function's docstring is
+the case's explanation; it is copied into ``expected.json`` ("derivation").
+
+Regenerate the data files after changing a derivation::
+
+    python -m tests.rules.case_derivations
+
+``tests/rules/test_cases.py`` checks that the files are current and that the engine's
+decisions match them.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pandapower as pp
+import pandapower.shortcircuit as sc
+
+from tests.helpers.case_region import CASE_NETWORKS, CASE_POINTS, case_mp, case_network
+from tests.helpers.grids import bus_named
+
+CASES_DIR = Path(__file__).parents[1] / "data" / "rules"
+SQ3 = math.sqrt(3.0)
+
+# Policy values the cases rely on (powercheck/rules/policy_default.toml), written out.
+C_MIN = 0.95  # sc_c_min
+DEMAND_COS = 0.95  # demand_cos_phi
+V_MIN, V_MAX = 0.90, 1.10
+UNBALANCE_MAX, BACKGROUND_UNBALANCE = 2.0, 0.5
+RVC_RARE, RVC_FREQUENT, RVC_STATIONARY = 5.0, 3.0, 3.0
+I5S = {16: 65, 20: 85, 25: 110, 32: 150, 40: 190, 50: 250, 63: 320, 80: 425, 100: 580, 125: 715, 160: 950}
+PST_MAX, PLT_MAX, PST_BACKGROUND = 1.0, 0.65, 0.3
+THD_MAX = 8.0
+EN50160 = {2: 2.0, 3: 5.0, 4: 1.0, 5: 6.0, 6: 0.5, 7: 5.0, 8: 0.5, 9: 1.5, 10: 0.5, 11: 3.5, 12: 0.5, 13: 3.0}
+EN50160.update({h: 0.5 for h in (14, 15, 16, 18, 20, 21, 22, 24)})
+EN50160.update({17: 2.0, 19: 1.5, 23: 1.5, 25: 1.5})
+HARMONIC_BACKGROUND = {3: 0.8, 5: 2.0, 7: 1.2, 9: 0.3, 11: 0.6, 13: 0.5}
+LOW_LOAD_SCALING = 0.1
+MAIN_A, BRANCH_A = 270.0, 142.0  # NAYY 4x150 / 4x50 max_i_ka x 1000
+
+
+# ------------------------------------------------------------------------------------ references
+@dataclass(frozen=True)
+class Point:
+    """pandapower results at one customer point of the case region."""
+
+    key: str
+    tn: bool
+    u: float
+    """Nominal line-to-line voltage [V]."""
+    r1: float
+    x1: float
+    r0: float
+    x0: float
+    v_peak: float
+    v_low: float
+    line_peak: dict
+    """Line name -> base-case current at peak [A]."""
+    line_low: dict
+    trafo_peak: float
+    trafo_low: float
+    trafo_rated: float
+
+    @property
+    def z1(self) -> float:
+        return math.hypot(self.r1, self.x1)
+
+
+@cache
+def _network_results(nid: str) -> dict:
+    net = case_network(nid)
+    tn = CASE_NETWORKS[nid][0] == "TN_400"
+    out: dict[str, Any] = {"net": net}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sc.calc_sc(net, case="min", fault="3ph")
+        out["r1"], out["x1"] = net.res_bus_sc.rk_ohm.copy(), net.res_bus_sc.xk_ohm.copy()
+        if tn:
+            sc.calc_sc(net, case="min", fault="1ph")
+            out["r0"], out["x0"] = net.res_bus_sc.rk0_ohm.copy(), net.res_bus_sc.xk0_ohm.copy()
+        for case, scaling in (("peak", 1.0), ("low", LOW_LOAD_SCALING)):
+            c = copy.deepcopy(net)
+            c.load["scaling"] = scaling
+            pp.runpp(c)
+            out[f"vm_{case}"] = c.res_bus.vm_pu.copy()
+            out[f"line_{case}"] = {c.line.name[i]: 1000 * c.res_line.i_ka[i] for i in c.line.index}
+            out[f"trafo_{case}"] = 1000 * float(c.res_trafo.i_lv_ka.iloc[0])
+    return out
+
+
+@cache
+def point(key: str) -> Point:
+    nid, bus_name, *_ = CASE_POINTS[key]
+    res = _network_results(nid)
+    bus = bus_named(res["net"], bus_name)
+    tn = CASE_NETWORKS[nid][0] == "TN_400"
+    u = 1000 * CASE_NETWORKS[nid][1]
+    return Point(
+        key=key,
+        tn=tn,
+        u=u,
+        r1=float(res["r1"][bus]),
+        x1=float(res["x1"][bus]),
+        r0=float(res["r0"][bus]) if tn else math.nan,
+        x0=float(res["x0"][bus]) if tn else math.nan,
+        v_peak=float(res["vm_peak"][bus]),
+        v_low=float(res["vm_low"][bus]),
+        line_peak=res["line_peak"],
+        line_low=res["line_low"],
+        trafo_peak=res["trafo_peak"],
+        trafo_low=res["trafo_low"],
+        trafo_rated=315e3 / (SQ3 * u),
+    )
+
+
+# ------------------------------------------------------------------------------------ formulas
+def current(p_kw: float, cos: float, conn: str, u: float) -> float:
+    """Line current [A]: S / (sqrt3 U) three-phase, S / (U/sqrt3) L-N, S / U L-L."""
+    s = 1000 * p_kw / cos
+    return {"3ph": s / (SQ3 * u), "L-N": s / (u / SQ3), "L-L": s / u}[conn]
+
+
+def loop(p: Point, conn: str) -> tuple[float, float]:
+    """Loop impedance: Z1 (3ph), (2 Z1 + Z0)/3 (L-N), 2 Z1 (L-L)."""
+    if conn == "3ph":
+        return p.r1, p.x1
+    if conn == "L-N":
+        return (2 * p.r1 + p.r0) / 3, (2 * p.x1 + p.x0) / 3
+    return 2 * p.r1, 2 * p.x1
+
+
+def change_percent(p: Point, conn: str, i: float, cos: float, q_sign: float = 1.0) -> float:
+    """d = (R cos + q X sin) I / U_ref with U_ref = U/sqrt3 (3ph, L-N) or U (L-L) [%]."""
+    r, x = loop(p, conn)
+    u_ref = p.u if conn == "L-L" else p.u / SQ3
+    return 100 * (r * cos + q_sign * x * math.sqrt(1 - cos * cos)) * i / u_ref
+
+
+def const_power(v_base: float, d_percent: float) -> float:
+    """Voltage after a constant-power load: v^2 - v_base v + d0 = 0."""
+    return (v_base + math.sqrt(v_base**2 - 4 * d_percent / 100)) / 2
+
+
+def ik_min(p: Point) -> float:
+    """sqrt3 c U / |2 Z1 + Z0| (TN, line-to-neutral) or c U / |2 Z1| (IT, line-to-line) [A]."""
+    if p.tn:
+        return SQ3 * C_MIN * p.u / math.hypot(2 * p.r1 + p.r0, 2 * p.x1 + p.x0)
+    return C_MIN * p.u / (2 * p.z1)
+
+
+def pst(d_percent: float, changes_per_10min: float) -> float:
+    """IEC 61000-3-3 analytical: t_f = 2.3 d^3.2, Pst = (n t_f / 600)^(1/3.2)."""
+    return (changes_per_10min * 2.3 * d_percent**3.2 / 600) ** (1 / 3.2)
+
+
+def path_lines(key: str) -> list[str]:
+    """Line names from the customer point to the transformer (radial feeders of the case region)."""
+    bus = CASE_POINTS[key][1]
+    if bus == "busbar":
+        return []
+    k = int(bus.split("_")[1])
+    return [f"branch_{k}"] + [f"main_{i}" for i in range(k, 0, -1)]
+
+
+def bottleneck(key: str, case: str) -> tuple[str, float, float]:
+    """The path line with the least headroom (rating - base current): name, base [A], rating [A]."""
+    p = point(key)
+    base = p.line_peak if case == "peak" else p.line_low
+    rated = {name: (BRANCH_A if name.startswith("branch") else MAIN_A) for name in path_lines(key)}
+    name = min(rated, key=lambda n: rated[n] - base[n])
+    return name, base[name], rated[name]
+
+
+# ------------------------------------------------------------------------------------ case registry
+CASES: dict[str, Callable[[], dict]] = {}
+
+
+def case(fn: Callable[[], dict]) -> Callable[[], dict]:
+    CASES[fn.__name__] = fn
+    return fn
+
+
+def note(key: str, job_type: str, **fields: Any) -> dict:
+    system = CASE_NETWORKS[CASE_POINTS[key][0]][0]
+    return {
+        "notification_id": f"CASE-{job_type}",
+        "revision": 1,
+        "job_type": job_type,
+        "metering_point_id": case_mp(key),
+        "network_system": system,
+        **fields,
+    }
+
+
+def _relative(margin: float, limit: float, scale: float | None) -> float | None:
+    """margin / scale (default |limit|); undefined for a zero scale."""
+    s = scale if scale is not None else abs(limit)
+    return margin / s if s else None
+
+
+def at_most(value: float, limit: float, rel: float = 1e-9, scale: float | None = None) -> dict:
+    """A check with a MAX limit: passes when value <= limit."""
+    status = "pass" if value <= limit else "fail"
+    return {"value": value, "limit": limit, "status": status, "rel": rel,
+            "relative_margin": _relative(limit - value, limit, scale)}  # fmt: skip
+
+
+def at_least(value: float, limit: float, rel: float = 1e-9, scale: float | None = None) -> dict:
+    """A check with a MIN limit: passes when value >= limit."""
+    status = "pass" if value >= limit else "fail"
+    return {"value": value, "limit": limit, "status": status, "rel": rel,
+            "relative_margin": _relative(value - limit, limit, scale)}  # fmt: skip
+
+
+def unknown(value: float | None = None) -> dict:
+    """A check that applies but cannot be evaluated (no limit or no value)."""
+    return {"value": value, "limit": None, "status": "not_evaluated", "rel": 1e-9}
+
+
+def expect(outcome: str, checks: dict | None = None, *, absent=(), reasons=()) -> dict:
+    """The expected decision; the failing and not-evaluated rule ids follow from the checks' statuses.
+
+    Keys of ``checks`` are rule ids, with ``#2``, ``#3`` ... for a rule's later results.
+    """
+    checks = checks or {}
+    rule = {k: k.split("#")[0] for k in checks}
+    return {
+        "outcome": outcome,
+        "failing": sorted({rule[k] for k, c in checks.items() if c["status"] == "fail"}),
+        "not_evaluated": sorted({rule[k] for k, c in checks.items() if c["status"] == "not_evaluated"}),
+        "checks": checks,
+        "absent": sorted(absent),
+        "reasons": list(reasons),
+    }
+
+
+def auto_approvable(checks: dict, min_margin: float = 0.05) -> bool:
+    """Every check passes with at least the auto-approval relative margin (policy 0.05)."""
+    margins = [c.get("relative_margin") for c in checks.values()]
+    return all(c["status"] == "pass" for c in checks.values()) and all(m is None or m >= min_margin for m in margins)
+
+
+# Harmonic current spectra of the policy's device classes [% of rated current] (policy_default.toml).
+SPECTRA = {
+    "ev_charger": {3: 4.0, 5: 3.0, 7: 2.0, 9: 1.5, 11: 1.0, 13: 0.8},
+    "pv_inverter": {3: 1.5, 5: 1.2, 7: 1.0, 9: 0.5, 11: 0.6, 13: 0.5},
+    "heat_pump_inverter": {3: 6.0, 5: 30.0, 7: 15.0, 9: 2.0, 11: 7.0, 13: 5.0, 17: 3.0, 19: 2.0, 23: 1.5, 25: 1.0},
+    "default": {3: 20.0, 5: 10.0, 7: 7.0, 9: 4.0, 11: 3.0, 13: 2.0, 15: 1.5, 17: 1.2, 19: 1.0},
+}
+
+
+def harmonic_alpha(h: int) -> float:
+    """IEC 61000-3-6 summation exponent: 1 below the 5th, 1.4 up to the 10th, 2 above."""
+    return 1.0 if h <= 4 else (1.4 if h <= 10 else 2.0)
+
+
+def harmonics(p: Point, devices: list[tuple[str, float, dict]]) -> tuple[float, int, float, float]:
+    """THD [%], and the order closest to its EN 50160 limit with its voltage and limit [%].
+
+    ``devices``: (connection, fundamental current of all units [A], spectrum % per order).
+    Per device and order: V_h = |Z_h| (I_h/100) I_1 / U_ref with R_h = R sqrt(h), X_h = h X on the
+    connection's loop (3-phase: Z1, triplens through Z0 in TN and not at all in IT); devices and
+    background add as (sum V^alpha)^(1/alpha).
+    """
+    totals = {}
+    for h in range(2, 26):
+        acc = 0.0
+        for conn, i1, spectrum in devices:
+            s = spectrum.get(h, 0.0)
+            if s <= 0:
+                continue
+            r1h, x1h = p.r1 * math.sqrt(h), p.x1 * h
+            if conn == "3ph":
+                if h % 3 == 0:
+                    if not p.tn:
+                        continue
+                    zr, zx = p.r0 * math.sqrt(h), p.x0 * h
+                else:
+                    zr, zx = r1h, x1h
+                u_ref = p.u / SQ3
+            elif conn == "L-N":
+                zr, zx, u_ref = (2 * r1h + p.r0 * math.sqrt(h)) / 3, (2 * x1h + p.x0 * h) / 3, p.u / SQ3
+            else:
+                zr, zx, u_ref = 2 * r1h, 2 * x1h, p.u
+            acc += (100 * math.hypot(zr, zx) * s / 100 * i1 / u_ref) ** harmonic_alpha(h)
+        a = harmonic_alpha(h)
+        totals[h] = (acc + HARMONIC_BACKGROUND.get(h, 0.0) ** a) ** (1 / a)
+    thd = math.sqrt(sum(v * v for v in totals.values()))
+    worst = max(totals, key=lambda h: totals[h] / EN50160[h])
+    return thd, worst, totals[worst], EN50160[worst]

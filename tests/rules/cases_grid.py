@@ -1,0 +1,216 @@
+"""Rule cases: thermal and voltage-band checks (export at low load, transformer, mesh, margin gate)."""
+
+from __future__ import annotations
+
+import math
+
+from tests.rules.case_model import (
+    DEMAND_COS,
+    RVC_RARE,
+    SPECTRA,
+    SQ3,
+    V_MAX,
+    V_MIN,
+    at_least,
+    at_most,
+    auto_approvable,
+    bottleneck,
+    case,
+    change_percent,
+    const_power,
+    current,
+    expect,
+    harmonics,
+    ik_min,
+    note,
+    point,
+    unknown,
+)
+from tests.rules.cases_fuse import ASSUMED_UPSTREAM_A, SERVICE_BRANCH_A, fuse_change
+
+
+def pv_three_phase(key: str, kw: float) -> dict:
+    """Checks of a three-phase PV inverter of ``kw`` (policy defaults: cos phi 1, 0.5 switchings/h).
+
+    Export current kW / (sqrt3 U) at low load on the binding line and the transformer; voltage
+    rise (R cos - X sin) I / U_ph = R I / U_ph (cos 1) with the constant-power solution around the
+    low-load voltage; rapid voltage change = the same rise (start current ratio 1) against the 5 %
+    rare-start limit (0.5/h < 0.6/h); harmonic voltages of the policy PV spectrum (triplens of a
+    three-phase device through Z0 in TN, none in IT). No flicker check below 1 switching per hour.
+    """
+    p = point(key)
+    i = current(kw, 1.0, "3ph", p.u)
+    rise = change_percent(p, "3ph", i, 1.0, q_sign=-1.0)
+    checks = {}
+    if key != "TN_BUSBAR":
+        _, base, rated = bottleneck(key, "low")
+        checks["THERMAL.LINE_EXPORT"] = at_most(base + i, rated)
+    checks["THERMAL.TRAFO_EXPORT"] = at_most(p.trafo_low + i, p.trafo_rated)
+    checks["VOLT.LOW_MAX"] = at_most(const_power(p.v_low, -rise), V_MAX, scale=V_MAX - 1)
+    checks["PQ.RVC"] = at_most(abs(rise), RVC_RARE)
+    thd, _, v_worst, limit = harmonics(p, [("3ph", i, SPECTRA["pv_inverter"])])
+    checks["PQ.THD"] = at_most(thd, 8.0)
+    checks["PQ.HARMONIC"] = at_most(v_worst, limit)
+    return checks
+
+
+@case
+def pv_it_three_phase_voltage_rise():
+    """10 kW three-phase PV at the end of the IT feeder: 25.1 A export at low load."""
+    checks = pv_three_phase("IT_END", 10.0)
+    outcome = "auto_approve" if auto_approvable(checks) else "escalate"
+    pv = [{"kind": "pv_inverter", "rated_kw": 10.0, "connection": "3ph"}]
+    return {"notification": note("IT_END", "pv", appliances=pv), "expected": expect(outcome, checks)}
+
+
+@case
+def pv_weak_feeder_overvoltage():
+    """30 kW three-phase PV at the end of the 1.2 km IT feeder: the voltage rise at low load takes
+    the voltage above 1.10 pu, and the switching step exceeds 5 %.
+    """
+    checks = pv_three_phase("WEAK_END", 30.0)
+    assert checks["VOLT.LOW_MAX"]["status"] == "fail"
+    pv = [{"kind": "pv_inverter", "rated_kw": 30.0, "connection": "3ph"}]
+    return {
+        "notification": note("WEAK_END", "pv", appliances=pv),
+        "expected": expect("escalate", checks, reasons=["VOLT.LOW_MAX"]),
+    }
+
+
+@case
+def pv_transformer_export_fail():
+    """350 kW three-phase PV at the transformer busbar: 505 A export plus the low-load current
+    exceeds the 455 A rating of the 315 kVA transformer (no line on the path).
+    """
+    checks = pv_three_phase("TN_BUSBAR", 350.0)
+    assert checks["THERMAL.TRAFO_EXPORT"]["status"] == "fail"
+    pv = [{"kind": "pv_inverter", "rated_kw": 350.0, "connection": "3ph"}]
+    return {
+        "notification": note("TN_BUSBAR", "pv", appliances=pv),
+        "expected": expect("escalate", checks, reasons=["THERMAL.TRAFO_EXPORT"], absent=["THERMAL.LINE_EXPORT"]),
+    }
+
+
+@case
+def ov_change_house_branch_overload():
+    """OV 25 -> 160 A at the TN feeder end with a 95 kW budget: the 90 kW increase (144 A) on the
+    142 A house branch fails, as do the service cable (160 A > 142 A) and selectivity
+    (250/160 = 1.56 < 1.6).
+    """
+    checks = fuse_change("TN_END", 160.0, 95.0)
+    assert checks["THERMAL.LINE_PEAK"]["status"] == "fail"
+    return {
+        "notification": note(
+            "TN_END", "ov_mv_change", main_fuse_before_a=25, main_fuse_after_a=160, power_budget={"max_demand_kw": 95}
+        ),
+        "expected": expect("escalate", checks, reasons=["THERMAL.LINE_PEAK"]),
+    }
+
+
+@case
+def motor_transformer_peak_overload():
+    """A 300 kW three-phase motor (cos 0.95, soft start ratio 1, 0.5 starts/h) at the transformer
+    busbar: 300 kW / 0.95 / (sqrt3 400 V) = 456 A on top of the peak current exceeds the 455 A of
+    the 315 kVA transformer. The start step (ratio 1 at cos 0.95) stays below the 5 % rare limit; a
+    motor has no harmonic spectrum and 0.5 starts/h no flicker assessment.
+    """
+    p = point("TN_BUSBAR")
+    i = current(300.0, DEMAND_COS, "3ph", p.u)
+    i_rated = current(300.0, 0.95, "3ph", p.u)
+    checks = {
+        "THERMAL.TRAFO_PEAK": at_most(p.trafo_peak + i, p.trafo_rated),
+        "VOLT.PEAK_MIN": at_least(const_power(p.v_peak, change_percent(p, "3ph", i, DEMAND_COS)), V_MIN, scale=0.1),
+        "PQ.RVC": at_most(change_percent(p, "3ph", i_rated, 0.95), RVC_RARE),
+    }
+    assert checks["THERMAL.TRAFO_PEAK"]["status"] == "fail"
+    motor = {"kind": "motor", "rated_kw": 300.0, "connection": "3ph", "cos_phi": 0.95}
+    motor.update(start_current_ratio=1.0, starts_per_hour=0.5)
+    return {
+        "notification": note("TN_BUSBAR", "motor", appliances=[motor]),
+        "expected": expect("escalate", checks, reasons=["THERMAL.TRAFO_PEAK"], absent=["PQ.THD", "PQ.FLICKER_PST"]),
+    }
+
+
+@case
+def meshed_bus_thermal_not_evaluated():
+    """OV 25 -> 32 A at a bus of a feeder with a loop (house_1 - house_3): the added current splits
+    over the mesh, so the path-based cable check is not evaluated (and escalates); the transformer
+    check of that case is skipped with it. Protection and voltage use pandapower's meshed results.
+    """
+    p = point("MESH")
+    new_kw = math.sqrt(3) * 400 * 32 / 1000 * DEMAND_COS
+    i = current(new_kw - 5.0, DEMAND_COS, "3ph", p.u)
+    checks = {
+        "PROT.SERVICE_CABLE": at_most(32.0, SERVICE_BRANCH_A),
+        "PROT.SELECTIVITY": at_least(ASSUMED_UPSTREAM_A / 32.0, 1.6),
+        "PROT.FAULT_CURRENT": at_least(ik_min(p), 150.0),
+        "THERMAL.LINE_PEAK": unknown(),
+        "VOLT.PEAK_MIN": at_least(const_power(p.v_peak, change_percent(p, "3ph", i, DEMAND_COS)), V_MIN, scale=0.1),
+    }
+    return {
+        "notification": note("MESH", "ov_mv_change", main_fuse_before_a=25, main_fuse_after_a=32),
+        "expected": expect(
+            "escalate", checks, reasons=["THERMAL.LINE_PEAK: not evaluated"], absent=["THERMAL.TRAFO_PEAK"]
+        ),
+    }
+
+
+@case
+def weak_feeder_undervoltage_at_peak():
+    """OV 25 -> 63 A at the end of the 1.2 km IT feeder with a 20 kW budget: the 19 kW increase
+    (50 A) takes the voltage at peak below 0.90 pu.
+    """
+    checks = fuse_change("WEAK_END", 63.0, 20.0)
+    assert checks["VOLT.PEAK_MIN"]["status"] == "fail"
+    return {
+        "notification": note(
+            "WEAK_END", "ov_mv_change", main_fuse_before_a=25, main_fuse_after_a=63, power_budget={"max_demand_kw": 20}
+        ),
+        "expected": expect("escalate", checks, reasons=["VOLT.PEAK_MIN"]),
+    }
+
+
+def _budget_for_voltage(key: str, target_pu: float) -> float:
+    """The budget [kW, 0.1 kW steps] whose increase brings the peak voltage to ``target_pu``.
+
+    v^2 - v_base v + d0 = 0 gives d0 = v (v_base - v); d0 = (R cos + X sin) I / U_ph solves for I.
+    """
+    p = point(key)
+    d0 = 100 * target_pu * (p.v_peak - target_pu)
+    per_amp = change_percent(p, "3ph", 1.0, DEMAND_COS)
+    i = d0 / per_amp
+    kw = i * SQ3 * p.u * DEMAND_COS / 1000
+    return round(1.0 + kw, 1)
+
+
+@case
+def voltage_margin_below_auto_approval_margin():
+    """OV 25 -> 80 A at mid IT weak feeder with the budget (found by solving the voltage equation for
+    0.903 pu and rounding to 0.1 kW) that keeps the peak voltage just above 0.90 pu: every check
+    passes, but VOLT.PEAK_MIN has less than the 5 % relative margin the policy wants for an
+    auto-approval (POLICY.MARGIN).
+    """
+    budget = _budget_for_voltage("WEAK_MID", 0.903)
+    checks = fuse_change("WEAK_MID", 80.0, budget)
+    assert all(c["status"] == "pass" for c in checks.values())
+    assert 0 < checks["VOLT.PEAK_MIN"]["relative_margin"] < 0.05
+    return {
+        "notification": note(
+            "WEAK_MID", "ov_mv_change", main_fuse_before_a=25, main_fuse_after_a=80, power_budget={"max_demand_kw": budget}
+        ),
+        "expected": expect("escalate", checks, reasons=["POLICY.MARGIN: VOLT.PEAK_MIN"]),
+    }
+
+
+@case
+def pv_house_branch_export_overload():
+    """100 kW three-phase PV at the TN feeder end: 144 A export at low load on the 142 A house
+    branch fails THERMAL.LINE_EXPORT.
+    """
+    checks = pv_three_phase("TN_END", 100.0)
+    assert checks["THERMAL.LINE_EXPORT"]["status"] == "fail"
+    pv = [{"kind": "pv_inverter", "rated_kw": 100.0, "connection": "3ph"}]
+    return {
+        "notification": note("TN_END", "pv", appliances=pv),
+        "expected": expect("escalate", checks, reasons=["THERMAL.LINE_EXPORT"]),
+    }

@@ -1,0 +1,277 @@
+"""Rule cases: appliances -- rapid voltage change, flicker, harmonics, unbalance."""
+
+from __future__ import annotations
+
+import math
+
+from tests.helpers.case_region import CASE_POINTS
+from tests.rules.case_model import (
+    BACKGROUND_UNBALANCE,
+    DEMAND_COS,
+    PLT_MAX,
+    PST_BACKGROUND,
+    PST_MAX,
+    RVC_FREQUENT,
+    RVC_RARE,
+    RVC_STATIONARY,
+    SPECTRA,
+    UNBALANCE_MAX,
+    V_MAX,
+    V_MIN,
+    at_least,
+    at_most,
+    auto_approvable,
+    bottleneck,
+    case,
+    change_percent,
+    const_power,
+    current,
+    expect,
+    harmonics,
+    note,
+    point,
+    pst,
+)
+
+
+def peak_checks(key: str, conn: str, i_add: float, cos: float) -> dict:
+    """Thermal and voltage at peak with a current ``i_add`` on connection ``conn``."""
+    p = point(key)
+    _, base, rated = bottleneck(key, "peak")
+    v = const_power(p.v_peak, change_percent(p, conn, i_add, cos))
+    return {
+        "THERMAL.LINE_PEAK": at_most(base + i_add, rated),
+        "THERMAL.TRAFO_PEAK": at_most(p.trafo_peak + i_add, p.trafo_rated),
+        "VOLT.PEAK_MIN": at_least(v, V_MIN, scale=1 - V_MIN),
+    }
+
+
+def flicker_checks(d_start: float, d_rated: float, starts_per_hour: float) -> dict:
+    """Pst of one appliance: a change of d_start at every start and of d_rated at every stop, each
+    n = starts/6 times per 10 min; cubic summation with the 0.3 background. Running all twelve
+    10-min intervals of 2 h, Plt equals Pst.
+    """
+    n = starts_per_hour / 6
+    p_app = (pst(d_start, n) ** 3.2 + pst(d_rated, n) ** 3.2) ** (1 / 3.2)
+    total = (PST_BACKGROUND**3 + p_app**3) ** (1 / 3)
+    return {"PQ.FLICKER_PST": at_most(total, PST_MAX), "PQ.FLICKER_PLT": at_most(total, PLT_MAX)}
+
+
+def single_phase_ev(key: str, kw: float, conn: str) -> dict:
+    """Checks of a single-phase EV charger (cos 0.99 given; policy defaults: start ratio 1, 1 start/h).
+
+    The whole increase kW is single-phase on the charger's connection: I = kW / 0.99 / U_ref;
+    d = (R cos + X sin) I / U_ref on the loop (L-N: (2 Z1 + Z0)/3 at U/sqrt3; L-L: 2 Z1 at U).
+    RVC: 1 start/h = 0.0167/min >= 0.01/min -> the 3 % frequent-start limit. Flicker: 1 start/h
+    >= 1 change/h, so Pst/Plt are assessed. Harmonics: the policy EV spectrum. Unbalance: 0.5 %
+    assumed background (balanced base case) + 100 S |Z1| / U^2 / v with v the voltage after
+    connection.
+    """
+    p = point(key)
+    i = current(kw, 0.99, conn, p.u)
+    d = change_percent(p, conn, i, 0.99)
+    checks = peak_checks(key, conn, i, 0.99)
+    checks["PQ.RVC"] = at_most(d, RVC_FREQUENT)
+    checks.update(flicker_checks(d, d, 1.0))
+    thd, _, v_worst, limit = harmonics(p, [(conn, i, SPECTRA["ev_charger"])])
+    checks["PQ.THD"] = at_most(thd, 8.0)
+    checks["PQ.HARMONIC"] = at_most(v_worst, limit)
+    v_after = checks["VOLT.PEAK_MIN"]["value"]
+    vuf = 100 * 1000 * (kw / 0.99) * p.z1 / p.u**2 / v_after
+    checks["PQ.UNBALANCE"] = at_most(BACKGROUND_UNBALANCE + vuf, UNBALANCE_MAX)
+    return checks
+
+
+def ev(kw: float, conn: str) -> list[dict]:
+    return [{"kind": "ev_charger", "rated_kw": kw, "connection": conn, "cos_phi": 0.99}]
+
+
+@case
+def ev_it_single_phase_line_to_line():
+    """A 7.4 kW EV charger L-L at the end of the IT feeder: 32.5 A on two phases."""
+    checks = single_phase_ev("IT_END", 7.4, "L-L")
+    outcome = "auto_approve" if auto_approvable(checks) else "escalate"
+    return {"notification": note("IT_END", "ev_charger", appliances=ev(7.4, "L-L")), "expected": expect(outcome, checks)}
+
+
+@case
+def ev_tn_single_phase_line_to_neutral():
+    """A 7.4 kW EV charger L-N at the end of the TN feeder: 33.8 A on one phase and the neutral."""
+    checks = single_phase_ev("TN_END", 7.4, "L-N")
+    outcome = "auto_approve" if auto_approvable(checks) else "escalate"
+    return {"notification": note("TN_END", "ev_charger", appliances=ev(7.4, "L-N")), "expected": expect(outcome, checks)}
+
+
+@case
+def ev_weak_feeder_unbalance_fail():
+    """A 7.4 kW EV charger L-L at the end of the 1.2 km IT feeder: the unbalance exceeds 2 % and the
+    switching step the 3 % frequent-start limit.
+    """
+    checks = single_phase_ev("WEAK_END", 7.4, "L-L")
+    assert checks["PQ.UNBALANCE"]["status"] == "fail"
+    return {
+        "notification": note("WEAK_END", "ev_charger", appliances=ev(7.4, "L-L")),
+        "expected": expect("escalate", checks, reasons=["PQ.UNBALANCE"]),
+    }
+
+
+def motor_checks(key: str, kw: float, cos: float, ratio: float, cos_start: float, starts: float) -> dict:
+    """Checks of a three-phase direct-on-line motor with the installer's datasheet values.
+
+    Peak: the kW increase is balanced three-phase at the policy demand cos 0.95. Start step:
+    d = (R cos_start + X sin_start) ratio I_r / U_ph with I_r = kW / cos / (sqrt3 U); the limit is
+    5 % below 0.6 starts/h (0.01/min), else 3 %. Above 24 switchings a day (starts/h x 24 h) the
+    stationary step (rated current at cos) is held against 3 %. From 1 start/h on, Pst/Plt.
+    A motor has no harmonic spectrum.
+    """
+    p = point(key)
+    i_add = current(kw, DEMAND_COS, "3ph", p.u)
+    i_r = current(kw, cos, "3ph", p.u)
+    d_start = change_percent(p, "3ph", ratio * i_r, cos_start)
+    d_rated = change_percent(p, "3ph", i_r, cos)
+    checks = peak_checks(key, "3ph", i_add, DEMAND_COS)
+    checks["PQ.RVC"] = at_most(d_start, RVC_RARE if starts / 60 < 0.01 else RVC_FREQUENT)
+    if starts * 24 > 24:
+        checks["PQ.RVC_STATIONARY"] = at_most(d_rated, RVC_STATIONARY)
+    if starts >= 1:
+        checks.update(flicker_checks(d_start, d_rated, starts))
+    return checks
+
+
+def motor(kw: float, cos: float, ratio: float, cos_start: float, starts: float) -> list[dict]:
+    return [
+        {
+            "kind": "motor",
+            "rated_kw": kw,
+            "connection": "3ph",
+            "cos_phi": cos,
+            "start_current_ratio": ratio,
+            "cos_phi_start": cos_start,
+            "starts_per_hour": starts,
+        }
+    ]
+
+
+@case
+def motor_frequent_switching_flicker_and_stationary_step():
+    """A 4 kW motor (cos 0.85, start 5 x I_r at cos 0.4) starting 12 times an hour near the
+    transformer: 288 switchings a day > 24 -> stationary-step check; 2 starts per 10 min -> Pst/Plt.
+    """
+    checks = motor_checks("TN_NEAR", 4.0, 0.85, 5.0, 0.4, 12.0)
+    outcome = "auto_approve" if auto_approvable(checks) else "escalate"
+    return {
+        "notification": note("TN_NEAR", "motor", appliances=motor(4.0, 0.85, 5.0, 0.4, 12.0)),
+        "expected": expect(outcome, checks, absent=["PQ.THD"]),
+    }
+
+
+@case
+def motor_rare_start_rvc_limit():
+    """A 7.5 kW motor (start 6 x I_r at cos 0.35) starting 0.5 times an hour: the 5 % limit for rare
+    starts applies; no flicker and no stationary check.
+    """
+    checks = motor_checks("TN_END", 7.5, 0.85, 6.0, 0.35, 0.5)
+    assert checks["PQ.RVC"]["limit"] == RVC_RARE
+    outcome = "auto_approve" if auto_approvable(checks) else "escalate"
+    return {
+        "notification": note("TN_END", "motor", appliances=motor(7.5, 0.85, 6.0, 0.35, 0.5)),
+        "expected": expect(outcome, checks, absent=["PQ.FLICKER_PST", "PQ.RVC_STATIONARY"]),
+    }
+
+
+@case
+def motor_start_voltage_step_fail_on_weak_feeder():
+    """A 5.5 kW motor starting direct on line (7 x I_r at cos 0.3) at mid weak IT feeder: the start
+    step exceeds the 5 % limit for rare starts.
+    """
+    checks = motor_checks("WEAK_MID", 5.5, 0.85, 7.0, 0.3, 0.5)
+    assert checks["PQ.RVC"]["status"] == "fail"
+    return {
+        "notification": note("WEAK_MID", "motor", appliances=motor(5.5, 0.85, 7.0, 0.3, 0.5)),
+        "expected": expect("escalate", checks, reasons=["PQ.RVC"]),
+    }
+
+
+@case
+def motor_flicker_fail_on_weak_feeder():
+    """A 3 kW motor (4 x I_r at cos 0.5) starting 30 times an hour at the end of the weak IT feeder:
+    Pst and Plt of 5 starts per 10 min exceed their limits.
+    """
+    checks = motor_checks("WEAK_END", 3.0, 0.85, 4.0, 0.5, 30.0)
+    assert checks["PQ.FLICKER_PST"]["status"] == "fail"
+    return {
+        "notification": note("WEAK_END", "motor", appliances=motor(3.0, 0.85, 4.0, 0.5, 30.0)),
+        "expected": expect("escalate", checks, reasons=["PQ.FLICKER_PST"]),
+    }
+
+
+@case
+def heat_pump_with_clean_installer_spectrum():
+    """A 5 kW three-phase heat pump (start 1.5 x I_r, 2 starts/h) whose installer spectrum says no
+    harmonic current: no harmonic checks. cos phi (0.95) and cos phi at start (0.5) are policy
+    defaults. 2 starts/h = 0.033/min -> 3 % limit; Pst/Plt from 1/3 start per 10 min.
+    """
+    checks = motor_checks("TN_END", 5.0, 0.95, 1.5, 0.5, 2.0)
+    outcome = "auto_approve" if auto_approvable(checks) else "escalate"
+    hp = {"kind": "heat_pump", "rated_kw": 5.0, "connection": "3ph", "start_current_ratio": 1.5}
+    hp.update(starts_per_hour=2.0, harmonic_current_percent={"5": 0.0})
+    return {
+        "notification": note("TN_END", "heat_pump", appliances=[hp]),
+        "expected": expect(outcome, checks, absent=["PQ.THD", "PQ.HARMONIC"]),
+    }
+
+
+@case
+def pv_single_phase_supply_tn():
+    """3.6 kW PV on a single-phase TN supply (L-N): 15.6 A export on one phase at low load.
+
+    Rise (R cos) I / U_ph on the L-N loop (2 Z1 + Z0)/3, constant-power solution around the
+    low-load voltage; unbalance 0.5 % + 100 S |Z1| / U^2 / v_low-after (the export side is the
+    larger single-phase power); RVC at the 5 % rare limit (0.5/h); the policy PV spectrum.
+    """
+    key = "TN_END"
+    p = point(key)
+    i = current(3.6, 1.0, "L-N", p.u)
+    rise = change_percent(p, "L-N", i, 1.0, q_sign=-1.0)
+    v_low = const_power(p.v_low, -rise)
+    _, base, rated = bottleneck(key, "low")
+    thd, _, v_worst, limit = harmonics(p, [("L-N", i, SPECTRA["pv_inverter"])])
+    checks = {
+        "THERMAL.LINE_EXPORT": at_most(base + i, rated),
+        "THERMAL.TRAFO_EXPORT": at_most(p.trafo_low + i, p.trafo_rated),
+        "VOLT.LOW_MAX": at_most(v_low, V_MAX, scale=V_MAX - 1),
+        "PQ.RVC": at_most(rise, RVC_RARE),
+        "PQ.THD": at_most(thd, 8.0),
+        "PQ.HARMONIC": at_most(v_worst, limit),
+        "PQ.UNBALANCE": at_most(BACKGROUND_UNBALANCE + 100 * 1000 * 3.6 * p.z1 / p.u**2 / v_low, UNBALANCE_MAX),
+    }
+    assert CASE_POINTS[key][0] == "tn" and math.isfinite(p.r0)
+    outcome = "auto_approve" if auto_approvable(checks) else "escalate"
+    pv = [{"kind": "pv_inverter", "rated_kw": 3.6, "connection": "L-N"}]
+    return {
+        "notification": note(key, "pv", supply_phases="1ph", appliances=pv),
+        "expected": expect(outcome, checks),
+    }
+
+
+@case
+def heat_pump_harmonics_fail_on_weak_feeder():
+    """A 10 kW three-phase inverter heat pump with no datasheet values at the end of the weak IT
+    feeder: the policy defaults (cos 0.95, start 3 x I_r at cos 0.5, 3 starts/h) and the policy's
+    heat-pump spectrum (30 % 5th, 15 % 7th, ...). The 5th harmonic voltage
+    |R sqrt5 + j 5X| 0.30 I_1 / U_ph with the 2 % background (alpha 1.4) exceeds the 6 % limit, and
+    THD the 8 %; 72 switchings a day bring the stationary step (6 %) against its 3 %.
+    """
+    key = "WEAK_END"
+    p = point(key)
+    checks = motor_checks(key, 10.0, 0.95, 3.0, 0.5, 3.0)
+    thd, _, v_worst, limit = harmonics(p, [("3ph", current(10.0, 0.95, "3ph", p.u), SPECTRA["heat_pump_inverter"])])
+    checks["PQ.THD"] = at_most(thd, 8.0)
+    checks["PQ.HARMONIC"] = at_most(v_worst, limit)
+    assert checks["PQ.HARMONIC"]["status"] == checks["PQ.THD"]["status"] == "fail"
+    assert checks["PQ.RVC_STATIONARY"]["status"] == "fail"
+    hp = [{"kind": "heat_pump", "rated_kw": 10.0, "connection": "3ph"}]
+    return {
+        "notification": note(key, "heat_pump", appliances=hp),
+        "expected": expect("escalate", checks, reasons=["PQ.THD", "PQ.HARMONIC"]),
+    }
