@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import pandapower as pp
+import pandas as pd
 
 from powercheck.gs1 import make_gsrn
 from tests.helpers.grids import MAIN, add_line, bus_named, feeder, to_json

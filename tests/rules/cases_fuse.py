@@ -200,9 +200,7 @@ def motor_without_datasheet_values():
     policy requires for motors: reject_incomplete, 3 fields missing.
     """
     return {
-        "notification": note(
-            "TN_END", "motor", appliances=[{"kind": "motor", "rated_kw": 4.0, "connection": "3ph"}]
-        ),
+        "notification": note("TN_END", "motor", appliances=[{"kind": "motor", "rated_kw": 4.0, "connection": "3ph"}]),
         "expected": expect(
             "reject_incomplete",
             {"DATA.COMPLETE": at_most(3.0, 0.0)},
@@ -245,7 +243,9 @@ def invalid_line_to_neutral_appliance_in_it():
             "IT_END", "ev_charger", appliances=[{"kind": "ev_charger", "rated_kw": 3.7, "connection": "L-N"}]
         ),
         "expected": expect(
-            "reject_incomplete", {"DATA.VALID": at_most(1.0, 0.0)}, reasons=["appliances[0].connection: L-N is impossible in an IT 230 V system"]
+            "reject_incomplete",
+            {"DATA.VALID": at_most(1.0, 0.0)},
+            reasons=["appliances[0].connection: L-N is impossible in an IT 230 V system"],
         ),
     }
 

@@ -196,7 +196,11 @@ def voltage_margin_below_auto_approval_margin():
     assert 0 < checks["VOLT.PEAK_MIN"]["relative_margin"] < 0.05
     return {
         "notification": note(
-            "WEAK_MID", "ov_mv_change", main_fuse_before_a=25, main_fuse_after_a=80, power_budget={"max_demand_kw": budget}
+            "WEAK_MID",
+            "ov_mv_change",
+            main_fuse_before_a=25,
+            main_fuse_after_a=80,
+            power_budget={"max_demand_kw": budget},
         ),
         "expected": expect("escalate", checks, reasons=["POLICY.MARGIN: VOLT.PEAK_MIN"]),
     }

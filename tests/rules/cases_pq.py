@@ -91,7 +91,10 @@ def ev_it_single_phase_line_to_line():
     """A 7.4 kW EV charger L-L at the end of the IT feeder: 32.5 A on two phases."""
     checks = single_phase_ev("IT_END", 7.4, "L-L")
     outcome = "auto_approve" if auto_approvable(checks) else "escalate"
-    return {"notification": note("IT_END", "ev_charger", appliances=ev(7.4, "L-L")), "expected": expect(outcome, checks)}
+    return {
+        "notification": note("IT_END", "ev_charger", appliances=ev(7.4, "L-L")),
+        "expected": expect(outcome, checks),
+    }
 
 
 @case
@@ -99,7 +102,10 @@ def ev_tn_single_phase_line_to_neutral():
     """A 7.4 kW EV charger L-N at the end of the TN feeder: 33.8 A on one phase and the neutral."""
     checks = single_phase_ev("TN_END", 7.4, "L-N")
     outcome = "auto_approve" if auto_approvable(checks) else "escalate"
-    return {"notification": note("TN_END", "ev_charger", appliances=ev(7.4, "L-N")), "expected": expect(outcome, checks)}
+    return {
+        "notification": note("TN_END", "ev_charger", appliances=ev(7.4, "L-N")),
+        "expected": expect(outcome, checks),
+    }
 
 
 @case
