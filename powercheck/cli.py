@@ -13,7 +13,7 @@ from powercheck import __version__
 
 def _load(args: argparse.Namespace):
     from powercheck.demo import demo_region_dir
-    from powercheck.loadflow.region import GridRegion
+    from powercheck.grid.region import GridRegion
     from powercheck.rules.policy import load_policy
 
     policy = load_policy(args.policy)

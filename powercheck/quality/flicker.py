@@ -113,7 +113,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import signal
 
-from powercheck.quality._jit import njit
+from powercheck.jit import njit
 
 __all__ = [
     "FADE_S",

@@ -59,7 +59,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from powercheck import __version__
-from powercheck.loadflow.region import GridRegion
+from powercheck.grid.region import GridRegion
 from powercheck.models import (
     Appliance,
     CheckResult,

@@ -29,15 +29,15 @@ import numpy as np
 import pandapower as pp
 import pandas as pd
 
-from powercheck.loadflow.networks import (
+from powercheck.grid.networks import (
     GridModelError,
     complete_network,
     healthy_load_factor,
     load_grid_defaults,
     rescale_lv_voltage,
 )
-from powercheck.loadflow.radial import RadialModel, build_radial_model
-from powercheck.loadflow.region import _parse_manifest, build_network, default_cache_dir
+from powercheck.grid.region import _parse_manifest, build_network, default_cache_dir
+from powercheck.powerflow.build import RadialModel, build_radial_model
 
 SIMBENCH_LV = [
     "1-LV-rural1--0-sw",
@@ -199,7 +199,7 @@ def load_feeder(spec: FeederSpec, cache_dir: Path | None = None) -> Feeder:
         sgen_p = _element_profiles(table, "sgen", "p_mw", net.sgen.index)
         pv_norm = table["pv_norm"].to_numpy(dtype=float)
     else:
-        from powercheck.loadflow.region import NetworkSpec
+        from powercheck.grid.region import NetworkSpec
 
         directory = Path(spec.ref)
         _, networks, overrides = _parse_manifest(directory / "region.toml" if directory.is_dir() else directory)

@@ -4,7 +4,7 @@ For every feeder, EV share, PV share and sample, a random set of customer points
 an EV charger and/or a PV system (the draw depends only on the study seed and the
 scenario, so results do not depend on chunking or on which worker runs them). Each
 scenario is solved for all studied time steps at once with the per-phase batch power
-flow (:func:`powercheck.loadflow.radial.run_batch_3ph`); a chunk of scenarios is one
+flow (:func:`powercheck.powerflow.build.run_batch_3ph`); a chunk of scenarios is one
 batch ``[scenarios, steps]``.
 
 Devices (defaults, all in :class:`StudyConfig`):
@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from powercheck.loadflow.radial import run_batch_3ph
+from powercheck.powerflow.build import run_batch_3ph
 from powercheck.whatif.feeders import Feeder, FeederSpec, load_feeder
 from powercheck.whatif.profiles import STEPS_PER_DAY, ev_profiles, select_days
 

@@ -8,17 +8,17 @@ import pandapower.shortcircuit as sc
 import pandas as pd
 import pytest
 
-from powercheck.gs1 import validate_gsrn
-from powercheck.loadflow import precompute as precompute_mod
-from powercheck.loadflow import region as region_mod
-from powercheck.loadflow.networks import (
+from powercheck.grid import precompute as precompute_mod
+from powercheck.grid import region as region_mod
+from powercheck.grid.networks import (
     PANDAPOWER_NETWORKS,
     GridModelError,
     complete_network,
     load_grid_defaults,
     load_source,
 )
-from powercheck.loadflow.region import GridRegion
+from powercheck.grid.region import GridRegion
+from powercheck.gs1 import validate_gsrn
 from tests.helpers.grids import bus_named, feeder, to_json
 
 

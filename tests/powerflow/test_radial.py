@@ -1,4 +1,4 @@
-"""Batched radial power flow (powercheck.loadflow.radial) against pandapower, computed here.
+"""Batched radial power flow (powercheck.powerflow.build) against pandapower, computed here.
 
 Reference results
 -----------------
@@ -27,7 +27,7 @@ import pandapower as pp
 import pandapower.networks as pn
 import pytest
 
-from powercheck.loadflow.radial import (
+from powercheck.powerflow.build import (
     BatchPowerFlow,
     PowerFlowNotConverged,
     RadialModelError,
@@ -312,7 +312,7 @@ KERBER = [
 
 
 def _kerber(name):
-    from powercheck.loadflow.networks import load_source
+    from powercheck.grid.networks import load_source
 
     return load_source(f"pandapower:{name}")
 

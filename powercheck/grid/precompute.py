@@ -27,7 +27,7 @@ import numpy as np
 import pandapower as pp
 import pandapower.shortcircuit as sc
 
-from powercheck.loadflow.networks import GridModelError, prepared_copy
+from powercheck.grid.networks import GridModelError, prepared_copy
 from powercheck.params import Param
 
 PRECOMPUTE_VERSION = 5

@@ -33,7 +33,7 @@ service_cable_ampacity_a  float64  optional: overrides the grid model's service 
 upstream_fuse_a           float64  optional: the fuse upstream of the main fuse [A]
 ========================  =======  =================================================
 
-Per-network arrays (:mod:`powercheck.loadflow.precompute`) are cached on disk,
+Per-network arrays (:mod:`powercheck.grid.precompute`) are cached on disk,
 keyed by a hash of the network's content, its completion defaults and the
 pandapower version, so a region loads in milliseconds after the first time.
 """
@@ -55,8 +55,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from powercheck.gs1 import make_gsrn, validate_gsrn
-from powercheck.loadflow.networks import (
+from powercheck.grid.networks import (
     GridModelError,
     complete_network,
     load_grid_defaults,
@@ -64,7 +63,8 @@ from powercheck.loadflow.networks import (
     rescale_lv_voltage,
     source_fingerprint,
 )
-from powercheck.loadflow.precompute import PRECOMPUTE_VERSION, NetworkArrays, precompute_network
+from powercheck.grid.precompute import PRECOMPUTE_VERSION, NetworkArrays, precompute_network
+from powercheck.gs1 import make_gsrn, validate_gsrn
 from powercheck.params import Param
 
 SYSTEMS = ("IT_230", "TN_400")

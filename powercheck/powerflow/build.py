@@ -5,7 +5,7 @@
 PQ-element mapping). :func:`run_batch` (balanced, positive sequence) and
 :func:`run_batch_3ph` (unbalanced, per phase, wye and delta loads) solve any
 number of load cases at once with the kernels in
-:mod:`powercheck.loadflow.kernels`. :class:`BatchPowerFlow` bundles both.
+:mod:`powercheck.powerflow.kernels`. :class:`BatchPowerFlow` bundles both.
 
 What is modelled, and how it matches pandapower
 -----------------------------------------------
@@ -71,8 +71,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from powercheck.loadflow import kernels
-from powercheck.loadflow.networks import GridModelError
+from powercheck.grid.networks import GridModelError
+from powercheck.powerflow import kernels
 
 __all__ = [
     "BatchPowerFlow",
@@ -179,7 +179,7 @@ class RadialModel:
     y_slack : ndarray of complex, shape (3,)
         Slack-to-ground admittance in the zero and negative sequence [pu].
     m, kup : ndarray of complex, shape (3, n)
-        Sweep factors (:func:`powercheck.loadflow.kernels.sweep_factors`).
+        Sweep factors (:func:`powercheck.powerflow.kernels.sweep_factors`).
     zero_seq_floating : bool
         An unearthed transformer LV winding feeds the network (IT): only
         phase-to-phase loads are possible in :func:`run_batch_3ph`.

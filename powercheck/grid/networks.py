@@ -93,7 +93,7 @@ PANDAPOWER_NETWORKS: dict[str, Callable[..., pp.pandapowerNet]] = {
 
 def load_grid_defaults(overrides: dict[str, Any] | None = None) -> dict[str, Param]:
     """The packaged grid defaults, with a region's overrides applied (validated)."""
-    text = resources.files("powercheck.loadflow").joinpath("grid_defaults.toml").read_text(encoding="utf-8")
+    text = resources.files("powercheck.grid").joinpath("grid_defaults.toml").read_text(encoding="utf-8")
     raw = tomllib.loads(text)
     defaults = {key: Param.model_validate(table) for key, table in raw.items()}
     for key, table in (overrides or {}).items():
