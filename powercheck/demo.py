@@ -28,8 +28,8 @@ from pathlib import Path
 import pandapower as pp
 import pandas as pd
 
+from powercheck.grid.customers import synthesize_customer_points
 from powercheck.grid.networks import healthy_load_factor, load_source, rescale_lv_voltage
-from powercheck.grid.region import synthesize_customer_points
 from powercheck.gs1 import make_gsrn
 
 DEMO_NOTIFICATIONS_NAME = "demo_notifications.jsonl"

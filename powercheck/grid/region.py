@@ -1,9 +1,10 @@
 """A region: several LV networks plus the customer-point index that maps metering points to buses.
 
-On disk a region is a directory with a manifest ``region.toml``::
+On disk a region is a directory with a manifest ``region.toml`` (:func:`parse_manifest`)::
 
     [region]
     name = "demo"
+    description = "..."                            # optional
     customer_points = "customer_points.parquet"   # or "auto" to derive one point per load
 
     [[network]]
@@ -18,24 +19,14 @@ On disk a region is a directory with a manifest ``region.toml``::
     tag = "P"
     source = "own AMS analysis 2025"
 
-The customer index (Parquet) has one row per metering point:
+The customer index (Parquet) has one row per metering point; its columns, units and
+allowed ranges are declared in :data:`powercheck.grid.customers.CUSTOMER_SCHEMA` (see
+:mod:`powercheck.grid.customers`).
 
-========================  =======  =================================================
-column                    type     meaning
-========================  =======  =================================================
-metering_point_id         string   18-digit GS1 id (check digit validated)
-network_id                string   a ``[[network]].id``
-bus                       int64    pandapower bus index in that network (LV bus)
-existing_peak_kw          float64  the customer's demand already in the base case [kW]
-existing_export_kw        float64  optional: generation already in the base case [kW]
-main_fuse_a               float64  optional: main fuse (OV) on record [A]
-service_cable_ampacity_a  float64  optional: overrides the grid model's service line
-upstream_fuse_a           float64  optional: the fuse upstream of the main fuse [A]
-========================  =======  =================================================
-
-Per-network arrays (:mod:`powercheck.grid.precompute`) are cached on disk,
-keyed by a hash of the network's content, its completion defaults and the
-pandapower version, so a region loads in milliseconds after the first time.
+Per-network arrays (:mod:`powercheck.grid.precompute`) are cached on disk, keyed by a
+hash of the network's content, its completion defaults and the pandapower version, so a
+region loads in milliseconds after the first time. :class:`RegionArrays` concatenates
+them with global row numbers for the rule engine.
 """
 
 from __future__ import annotations
@@ -44,54 +35,41 @@ import hashlib
 import json
 import os
 import tomllib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandapower as pp
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
+from powercheck.grid.customers import normalise_customer_points, read_customer_points, synthesize_customer_points
 from powercheck.grid.networks import (
+    SYSTEMS,
     GridModelError,
-    complete_network,
+    NetworkSpec,
+    build_network,
     load_grid_defaults,
-    load_source,
-    rescale_lv_voltage,
     source_fingerprint,
 )
 from powercheck.grid.precompute import PRECOMPUTE_VERSION, NetworkArrays, precompute_network
-from powercheck.gs1 import make_gsrn, validate_gsrn
 from powercheck.params import Param
 
-SYSTEMS = ("IT_230", "TN_400")
+__all__ = [
+    "GridRegion",
+    "NetworkSpec",
+    "RegionArrays",
+    "RegionManifest",
+    "default_cache_dir",
+    "parse_manifest",
+]
 
-CUSTOMER_COLUMNS: dict[str, str] = {
-    "metering_point_id": "string",
-    "network_id": "string",
-    "bus": "int64",
-    "existing_peak_kw": "float64",
-    "existing_export_kw": "float64",
-    "main_fuse_a": "float64",
-    "service_cable_ampacity_a": "float64",
-    "upstream_fuse_a": "float64",
-}
-REQUIRED_CUSTOMER_COLUMNS = ("metering_point_id", "network_id", "bus", "existing_peak_kw")
-
-
-@dataclass(frozen=True)
-class NetworkSpec:
-    id: str
-    system: str
-    source: str
-    lv_kv: float | None = None
-    kwargs: dict[str, Any] | None = None
+_NETWORK_KEYS = ("id", "system", "source", "lv_kv", "kwargs")
 
 
 def default_cache_dir() -> Path:
+    """``$POWERCHECK_CACHE_DIR``, else ``$XDG_CACHE_HOME/powercheck``, else ``~/.cache/powercheck``."""
     env = os.environ.get("POWERCHECK_CACHE_DIR")
     if env:
         return Path(env)
@@ -99,7 +77,54 @@ def default_cache_dir() -> Path:
     return Path(base) / "powercheck"
 
 
-def _parse_manifest(path: Path) -> tuple[dict[str, Any], list[NetworkSpec], dict[str, Any]]:
+@dataclass(frozen=True)
+class RegionManifest:
+    """A parsed ``region.toml`` (see the module docstring).
+
+    Attributes
+    ----------
+    path : Path
+        The manifest file.
+    name : str
+        ``[region].name``.
+    description : str
+        ``[region].description`` ("" if absent).
+    customer_points : str
+        ``[region].customer_points``: a Parquet path relative to the manifest's directory,
+        or "auto" (the default).
+    networks : list of NetworkSpec
+        The ``[[network]]`` entries in order.
+    default_overrides : dict
+        The raw ``[defaults.<key>]`` tables (validated by
+        :func:`powercheck.grid.networks.load_grid_defaults`).
+    """
+
+    path: Path
+    name: str
+    description: str
+    customer_points: str
+    networks: list[NetworkSpec]
+    default_overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def base_dir(self) -> Path:
+        """The directory that relative sources and the customer index are resolved against."""
+        return self.path.parent
+
+
+def parse_manifest(path: str | Path) -> RegionManifest:
+    """Read and check a region manifest (a ``region.toml`` file or a region directory).
+
+    Raises
+    ------
+    GridModelError
+        Missing or malformed file, missing ``[region].name``, a ``[[network]]`` with a missing
+        or unknown key, an unknown system or a repeated id, or no network at all; the message
+        names the file and the key (``network[2].system``).
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "region.toml"
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -115,7 +140,7 @@ def _parse_manifest(path: Path) -> tuple[dict[str, Any], list[NetworkSpec], dict
         for key in ("id", "system", "source"):
             if key not in raw:
                 raise GridModelError(f"{path}: network[{i}].{key} is required")
-        unknown = set(raw) - {"id", "system", "source", "lv_kv", "kwargs"}
+        unknown = set(raw) - set(_NETWORK_KEYS)
         if unknown:
             raise GridModelError(f"{path}: network[{i}].{sorted(unknown)[0]} is not a known key")
         if raw["system"] not in SYSTEMS:
@@ -134,18 +159,14 @@ def _parse_manifest(path: Path) -> tuple[dict[str, Any], list[NetworkSpec], dict
         )
     if not specs:
         raise GridModelError(f"{path}: at least one [[network]] is required")
-    return region, specs, data.get("defaults", {})
-
-
-def build_network(
-    spec: NetworkSpec, base_dir: Path | None, defaults: dict[str, Param]
-) -> tuple[pp.pandapowerNet, list[str]]:
-    """Load and complete one network; returns it with the defaults used."""
-    net = load_source(spec.source, base_dir, spec.kwargs)
-    if spec.lv_kv is not None:
-        rescale_lv_voltage(net, spec.lv_kv)
-    used = complete_network(net, defaults)
-    return net, used
+    return RegionManifest(
+        path=path,
+        name=str(region["name"]),
+        description=str(region.get("description", "")),
+        customer_points=str(region.get("customer_points", "auto")),
+        networks=specs,
+        default_overrides=dict(data.get("defaults", {})),
+    )
 
 
 def _cache_key(spec: NetworkSpec, base_dir: Path | None, defaults: dict[str, Param]) -> str:
@@ -158,106 +179,6 @@ def _cache_key(spec: NetworkSpec, base_dir: Path | None, defaults: dict[str, Par
         "pandapower": pp.__version__,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def synthesize_customer_points(network_id: str, network_no: int, net: pp.pandapowerNet) -> pd.DataFrame:
-    """One metering point per in-service load bus, with deterministic GS1 ids.
-
-    The id is ``707057500`` (a Norwegian GS1 company prefix) + 2-digit network number
-    + 6-digit sequence + check digit.
-    """
-    rows = []
-    loads = []
-    for table in ("load", "asymmetric_load"):
-        if table in net and len(net[table]):
-            df = net[table][net[table].in_service.astype(bool)]
-            if table == "load":
-                p = df.p_mw * df.scaling
-            else:
-                p = (df.p_a_mw + df.p_b_mw + df.p_c_mw) * df.scaling
-            loads.append(pd.DataFrame({"bus": df.bus.astype(int), "p_kw": 1000.0 * p}))
-    if not loads:
-        raise GridModelError(f"network {network_id}: no loads to derive customer points from")
-    per_bus = pd.concat(loads).groupby("bus", sort=True).p_kw.sum()
-    exports = pd.Series(0.0, index=per_bus.index)
-    if "sgen" in net and len(net.sgen):
-        sg = net.sgen[net.sgen.in_service.astype(bool)]
-        exports = exports.add((1000.0 * sg.p_mw * sg.scaling).groupby(sg.bus).sum(), fill_value=0.0)
-    for seq, (bus, p_kw) in enumerate(per_bus.items(), start=1):
-        data17 = f"707057500{network_no:02d}{seq:06d}"
-        rows.append(
-            {
-                "metering_point_id": make_gsrn(data17),
-                "network_id": network_id,
-                "bus": int(bus),
-                "existing_peak_kw": float(p_kw),
-                "existing_export_kw": float(exports.get(bus, 0.0)),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def read_customer_points(path: Path) -> pd.DataFrame:
-    try:
-        table = pq.read_table(path)
-    except FileNotFoundError:
-        raise GridModelError(f"customer index {path} not found") from None
-    except pa.ArrowInvalid as exc:
-        raise GridModelError(f"customer index {path}: not a Parquet file ({exc})") from None
-    return table.to_pandas()
-
-
-def normalise_customer_points(df: pd.DataFrame, networks: dict[str, NetworkArrays], origin: str) -> pd.DataFrame:
-    """Validate the index against the networks; return it with a global ``bus_row`` column.
-
-    Raises GridModelError naming the first bad rows (row number and column).
-    """
-    for col in REQUIRED_CUSTOMER_COLUMNS:
-        if col not in df.columns:
-            raise GridModelError(f"{origin}: column {col!r} is missing")
-    df = df.copy()
-    for col, dtype in CUSTOMER_COLUMNS.items():
-        if col not in df.columns:
-            df[col] = np.nan if dtype == "float64" else None
-        try:
-            df[col] = df[col].astype(dtype)
-        except (ValueError, TypeError) as exc:
-            raise GridModelError(f"{origin}: column {col!r} cannot be read as {dtype} ({exc})") from None
-    problems: list[str] = []
-    for row, mp in enumerate(df.metering_point_id):
-        try:
-            validate_gsrn(str(mp))
-        except ValueError as exc:
-            problems.append(f"row {row} metering_point_id: {exc}")
-    dup = df.metering_point_id.duplicated(keep=False)
-    if dup.any():
-        problems.append(f"rows {list(np.flatnonzero(dup.to_numpy())[:5])} metering_point_id: duplicated")
-    offsets = {}
-    offset = 0
-    for nid, arrays in networks.items():
-        offsets[nid] = (offset, {int(b): i for i, b in enumerate(arrays.bus_ids)})
-        offset += arrays.n_bus
-    bus_row = np.full(len(df), -1, dtype=np.int64)
-    for row, (nid, bus) in enumerate(zip(df.network_id, df.bus)):
-        if nid not in offsets:
-            problems.append(f"row {row} network_id: {nid!r} is not a network of the region")
-            continue
-        start, lookup = offsets[nid]
-        local = lookup.get(int(bus))
-        if local is None:
-            problems.append(f"row {row} bus: {bus} is not an in-service LV bus of network {nid!r}")
-            continue
-        bus_row[row] = start + local
-    for col in ("existing_peak_kw",):
-        bad = df[col].isna() | (df[col] < 0)
-        for row in np.flatnonzero(bad.to_numpy())[:5]:
-            problems.append(f"row {row} {col}: must be a non-negative number")
-    if problems:
-        more = f" (+{len(problems) - 10} more)" if len(problems) > 10 else ""
-        raise GridModelError(f"{origin}: " + "; ".join(problems[:10]) + more)
-    df["existing_export_kw"] = df["existing_export_kw"].fillna(0.0)
-    df["bus_row"] = bus_row
-    return df.reset_index(drop=True)
 
 
 def _auto_points(
@@ -286,45 +207,182 @@ def _auto_points(
     return points
 
 
+def _concat(arrays: Sequence[np.ndarray], dtype: Any) -> np.ndarray:
+    return np.concatenate(arrays).astype(dtype)
+
+
+def _shift(arr: np.ndarray, off: int) -> np.ndarray:
+    """Row references moved by ``off``; -1 (none) stays -1."""
+    return np.where(arr >= 0, arr + off, -1)
+
+
+@dataclass(frozen=True)
 class RegionArrays:
-    """All networks' arrays concatenated, with global row numbers for buses, lines and transformers."""
+    """All networks' arrays concatenated, with global row numbers for buses, lines and transformers.
 
-    def __init__(self, networks: list[NetworkArrays]):
-        bus_fields = (
-            "u_ll_v rk1_max xk1_max rk1_min xk1_min rk0_min xk0_min vm_peak_pu vm_low_pu "
-            "unbalance_base_percent path_length_km"
-        ).split()
-        for name in bus_fields:
-            setattr(self, name, np.concatenate([getattr(n, name) for n in networks]).astype(float))
-        self.bus_ids = np.concatenate([n.bus_ids for n in networks]).astype(np.int64)
-        self.network_index = np.concatenate([np.full(n.n_bus, i, dtype=np.int64) for i, n in enumerate(networks)])
-        self.system_tn = np.concatenate([np.full(n.n_bus, n.system == "TN_400") for n in networks])
-        self.meshed = np.concatenate([n.bus_meshed for n in networks]).astype(bool)
-        line_off = np.cumsum([0] + [n.line_ids.shape[0] for n in networks])
-        trafo_off = np.cumsum([0] + [n.trafo_ids.shape[0] for n in networks])
-        path_off = np.cumsum([0] + [n.path_lines.shape[0] for n in networks])
+    Networks follow each other in region order. A *bus row* indexes the bus arrays, a
+    *line row* the line arrays, a *trafo row* the transformer arrays; references between
+    them are global rows (-1 = none). Build with :meth:`from_networks`. The per-network
+    meaning of every array is in :class:`~powercheck.grid.precompute.NetworkArrays`.
 
-        def shift(arr: np.ndarray, off: int) -> np.ndarray:
-            return np.where(arr >= 0, arr + off, -1)
+    Attributes
+    ----------
+    u_ll_v : float64[n_bus]
+        Nominal line-to-line voltage [V].
+    rk1_max, xk1_max, rk1_min, xk1_min : float64[n_bus]
+        Positive-sequence Thevenin resistance / reactance [ohm], max and min short-circuit case.
+    rk0_min, xk0_min : float64[n_bus]
+        Zero-sequence Thevenin resistance / reactance [ohm], min case (NaN in IT networks).
+    vm_peak_pu, vm_low_pu : float64[n_bus]
+        Base-case voltage at peak load / at low load with full generation [pu].
+    unbalance_base_percent : float64[n_bus]
+        Base-case voltage unbalance at peak [%] (NaN for balanced networks).
+    path_length_km : float64[n_bus]
+        Line length from the bus to its transformer [km].
+    bus_ids : int64[n_bus]
+        pandapower bus index within its network.
+    network_index : int64[n_bus]
+        Position of the bus's network in the region order.
+    system_tn : bool[n_bus]
+        The bus is in a TN (400 V) network; False = IT (230 V).
+    meshed : bool[n_bus]
+        The bus's path to its transformer is not radial (path-based checks do not hold).
+    trafo_row : int64[n_bus]
+        Transformer row feeding the bus.
+    service_line_row, feeder_line_row : int64[n_bus]
+        Line row into the bus; line row of the feeder cable at the transformer.
+    path_indptr : int64[n_bus + 1]
+        CSR pointers: bus ``b``'s path is ``path_lines[path_indptr[b]:path_indptr[b + 1]]``.
+    path_lines : int64[n_path]
+        Line rows of every path, bus end first.
+    line_network : int64[n_line]
+        Position of the line's network in the region order.
+    line_ids : int64[n_line]
+        pandapower line index within its network.
+    line_i_max_a : float64[n_line]
+        Line ampacity [A].
+    line_i_peak_a, line_i_low_a : float64[n_line]
+        Base-case line current at peak / low load [A].
+    trafo_ids : int64[n_trafo]
+        pandapower trafo index within its network.
+    trafo_i_rated_a : float64[n_trafo]
+        Rated LV current [A].
+    trafo_i_peak_a, trafo_i_low_a : float64[n_trafo]
+        Base-case LV current at peak / low load [A].
+    """
 
-        self.trafo_row = np.concatenate([shift(n.trafo_row, trafo_off[i]) for i, n in enumerate(networks)])
-        self.service_line_row = np.concatenate([shift(n.service_line_row, line_off[i]) for i, n in enumerate(networks)])
-        self.feeder_line_row = np.concatenate([shift(n.feeder_line_row, line_off[i]) for i, n in enumerate(networks)])
-        self.path_lines = np.concatenate([n.path_lines + line_off[i] for i, n in enumerate(networks)]).astype(np.int64)
-        self.path_indptr = np.concatenate(
-            [np.array([0], dtype=np.int64)] + [n.path_indptr[1:] + path_off[i] for i, n in enumerate(networks)]
-        ).astype(np.int64)
-        self.line_network = np.concatenate([np.full(n.line_ids.shape[0], i) for i, n in enumerate(networks)])
-        self.line_ids = np.concatenate([n.line_ids for n in networks]).astype(np.int64)
-        for name in ("line_i_max_a", "line_i_peak_a", "line_i_low_a"):
-            setattr(self, name, np.concatenate([getattr(n, name) for n in networks]).astype(float))
-        self.trafo_ids = np.concatenate([n.trafo_ids for n in networks]).astype(np.int64)
-        for name in ("trafo_i_rated_a", "trafo_i_peak_a", "trafo_i_low_a"):
-            setattr(self, name, np.concatenate([getattr(n, name) for n in networks]).astype(float))
+    # per bus
+    u_ll_v: np.ndarray
+    rk1_max: np.ndarray
+    xk1_max: np.ndarray
+    rk1_min: np.ndarray
+    xk1_min: np.ndarray
+    rk0_min: np.ndarray
+    xk0_min: np.ndarray
+    vm_peak_pu: np.ndarray
+    vm_low_pu: np.ndarray
+    unbalance_base_percent: np.ndarray
+    path_length_km: np.ndarray
+    bus_ids: np.ndarray
+    network_index: np.ndarray
+    system_tn: np.ndarray
+    meshed: np.ndarray
+    trafo_row: np.ndarray
+    service_line_row: np.ndarray
+    feeder_line_row: np.ndarray
+    path_indptr: np.ndarray
+    path_lines: np.ndarray
+    # per line
+    line_network: np.ndarray
+    line_ids: np.ndarray
+    line_i_max_a: np.ndarray
+    line_i_peak_a: np.ndarray
+    line_i_low_a: np.ndarray
+    # per transformer
+    trafo_ids: np.ndarray
+    trafo_i_rated_a: np.ndarray
+    trafo_i_peak_a: np.ndarray
+    trafo_i_low_a: np.ndarray
+
+    _BUS_FLOATS = (
+        "u_ll_v",
+        "rk1_max",
+        "xk1_max",
+        "rk1_min",
+        "xk1_min",
+        "rk0_min",
+        "xk0_min",
+        "vm_peak_pu",
+        "vm_low_pu",
+        "unbalance_base_percent",
+        "path_length_km",
+    )
+
+    @classmethod
+    def from_networks(cls, networks: Sequence[NetworkArrays]) -> RegionArrays:
+        """Concatenate the networks' arrays (region order), shifting line/trafo/path references."""
+        nets = list(networks)
+        line_off = np.cumsum([0] + [n.line_ids.shape[0] for n in nets])
+        trafo_off = np.cumsum([0] + [n.trafo_ids.shape[0] for n in nets])
+        path_off = np.cumsum([0] + [n.path_lines.shape[0] for n in nets])
+        bus_floats = {name: _concat([getattr(n, name) for n in nets], float) for name in cls._BUS_FLOATS}
+        return cls(
+            **bus_floats,
+            bus_ids=_concat([n.bus_ids for n in nets], np.int64),
+            network_index=np.concatenate([np.full(n.n_bus, i, dtype=np.int64) for i, n in enumerate(nets)]),
+            system_tn=np.concatenate([np.full(n.n_bus, n.system == "TN_400") for n in nets]),
+            meshed=_concat([n.bus_meshed for n in nets], bool),
+            trafo_row=np.concatenate([_shift(n.trafo_row, trafo_off[i]) for i, n in enumerate(nets)]),
+            service_line_row=np.concatenate([_shift(n.service_line_row, line_off[i]) for i, n in enumerate(nets)]),
+            feeder_line_row=np.concatenate([_shift(n.feeder_line_row, line_off[i]) for i, n in enumerate(nets)]),
+            path_indptr=_concat(
+                [np.array([0], dtype=np.int64)] + [n.path_indptr[1:] + path_off[i] for i, n in enumerate(nets)],
+                np.int64,
+            ),
+            path_lines=_concat([n.path_lines + line_off[i] for i, n in enumerate(nets)], np.int64),
+            line_network=np.concatenate([np.full(n.line_ids.shape[0], i) for i, n in enumerate(nets)]),
+            line_ids=_concat([n.line_ids for n in nets], np.int64),
+            line_i_max_a=_concat([n.line_i_max_a for n in nets], float),
+            line_i_peak_a=_concat([n.line_i_peak_a for n in nets], float),
+            line_i_low_a=_concat([n.line_i_low_a for n in nets], float),
+            trafo_ids=_concat([n.trafo_ids for n in nets], np.int64),
+            trafo_i_rated_a=_concat([n.trafo_i_rated_a for n in nets], float),
+            trafo_i_peak_a=_concat([n.trafo_i_peak_a for n in nets], float),
+            trafo_i_low_a=_concat([n.trafo_i_low_a for n in nets], float),
+        )
+
+    @property
+    def n_bus(self) -> int:
+        """Number of buses of all networks."""
+        return int(self.bus_ids.shape[0])
 
 
 class GridRegion:
-    """Networks, per-bus arrays and the customer index of one region."""
+    """Networks, per-bus arrays and the customer index of one region.
+
+    Attributes
+    ----------
+    name, description : str
+        From the manifest.
+    networks : dict of str to NetworkArrays
+        Per-network arrays by network id, in region order.
+    network_order : list of str
+        Network ids in region order.
+    specs : dict of str to NetworkSpec
+        The manifest's network entries by id.
+    defaults : dict of str to Param
+        Grid defaults with the region's overrides.
+    version : str
+        Grid-model version: a hash of the manifest, the networks' cache keys and the customer index.
+    base_dir : Path or None
+        Directory of the manifest.
+    arrays : RegionArrays
+        All networks' arrays concatenated.
+    customers : DataFrame
+        The validated customer index (:data:`~powercheck.grid.customers.CUSTOMER_SCHEMA`
+        columns, any extra columns of the file, and ``bus_row``: the customer's row in
+        :attr:`arrays`).
+    """
 
     def __init__(
         self,
@@ -336,6 +394,7 @@ class GridRegion:
         version: str,
         base_dir: Path | None = None,
         description: str = "",
+        customers_origin: str | None = None,
     ):
         self.name = name
         self.description = description
@@ -345,8 +404,9 @@ class GridRegion:
         self.defaults = defaults
         self.version = version
         self.base_dir = base_dir
-        self.arrays = RegionArrays(networks)
-        self.customers = normalise_customer_points(customers, self.networks, f"region {name} customer index")
+        self.arrays = RegionArrays.from_networks(networks)
+        origin = f"region {name} customer index" + (f" {customers_origin}" if customers_origin else "")
+        self.customers = normalise_customer_points(customers, self.networks, origin)
         self._mp_index = pd.Index(self.customers.metering_point_id.astype(str))
 
     # ------------------------------------------------------------------ construction
@@ -360,15 +420,14 @@ class GridRegion:
         progress: Callable[[str], None] | None = None,
     ) -> GridRegion:
         """Load a region directory (or its ``region.toml``)."""
-        path = Path(path)
-        manifest = path / "region.toml" if path.is_dir() else path
-        base_dir = manifest.parent
-        region, specs, overrides = _parse_manifest(manifest)
-        defaults = load_grid_defaults(overrides)
+        manifest = parse_manifest(path)
+        base_dir = manifest.base_dir
+        specs = manifest.networks
+        defaults = load_grid_defaults(manifest.default_overrides)
         cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         arrays: list[NetworkArrays] = []
         auto_points: list[pd.DataFrame] = []
-        cp = region.get("customer_points", "auto")
+        cp = manifest.customer_points
         keys = [_cache_key(spec, base_dir, defaults) for spec in specs]
         for i, (spec, key) in enumerate(zip(specs, keys)):
             cache_file = cache / f"{spec.id}-{key[:20]}.npz"
@@ -400,25 +459,28 @@ class GridRegion:
         if cp == "auto":
             customers = pd.concat(auto_points, ignore_index=True)
             cp_hash = "auto"
+            cp_origin = "(derived from the networks' loads)"
         else:
             cp_path = Path(cp) if Path(cp).is_absolute() else base_dir / cp
             customers = read_customer_points(cp_path)
             cp_hash = hashlib.sha256(cp_path.read_bytes()).hexdigest()
+            cp_origin = str(cp_path)
         version_payload = {
-            "manifest": hashlib.sha256(manifest.read_bytes()).hexdigest(),
+            "manifest": hashlib.sha256(manifest.path.read_bytes()).hexdigest(),
             "networks": keys,
             "customer_points": cp_hash,
         }
         version = "grid-" + hashlib.sha256(json.dumps(version_payload, sort_keys=True).encode()).hexdigest()[:12]
         return cls(
-            name=str(region["name"]),
+            name=manifest.name,
             networks=arrays,
             specs=specs,
             customers=customers,
             defaults=defaults,
             version=version,
             base_dir=base_dir,
-            description=str(region.get("description", "")),
+            description=manifest.description,
+            customers_origin=cp_origin,
         )
 
     # ------------------------------------------------------------------ queries
@@ -439,6 +501,7 @@ class GridRegion:
         return sorted(f"grid:{k}" for k in keys if k in self.defaults and self.defaults[k].is_assumption)
 
     def summary(self) -> dict[str, Any]:
+        """Name, version, per-network counts and flags, number of customer points (JSON-ready)."""
         return {
             "name": self.name,
             "version": self.version,
