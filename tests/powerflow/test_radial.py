@@ -27,7 +27,7 @@ import pandapower as pp
 import pandapower.networks as pn
 import pytest
 
-from powercheck.powerflow.build import (
+from powercheck.powerflow import (
     BatchPowerFlow,
     PowerFlowNotConverged,
     RadialModelError,
