@@ -133,7 +133,7 @@ CUSTOMER_SCHEMA: tuple[CustomerColumn, ...] = (
         "string",
         "",
         True,
-        "18-digit GS1 id of the metering point (GSRN, check digit validated)",
+        "18-digit GS1 id (GSRN), check digit validated",
         unique=True,
         check=validate_gsrn,
     ),
@@ -173,7 +173,7 @@ CUSTOMER_SCHEMA: tuple[CustomerColumn, ...] = (
         "float64",
         "A",
         False,
-        "ampacity of the service cable; overrides the grid model's service line",
+        "service cable ampacity; overrides the grid model's service line",
         min=0.0,
         max=MAX_CURRENT_A,
         min_exclusive=True,
@@ -257,8 +257,13 @@ def conform_customer_points(df: pd.DataFrame, origin: str) -> pd.DataFrame:
             df[col] = df[col].astype(dtype)
         except (ValueError, TypeError, OverflowError) as exc:
             row = _first_unreadable(df[col], dtype)
-            where = f"row {row} {col}: {df[col].iloc[row]!r}" if row is not None else f"column {col!r}"
-            raise GridModelError(f"{origin}: {where} cannot be read as {dtype} ({exc})") from None
+            if row is None:
+                raise GridModelError(f"{origin}: column {col!r} cannot be read as {dtype} ({exc})") from None
+            value = df[col].iloc[row]
+            if pd.isna(value):
+                raise GridModelError(f"{origin}: row {row} {col}: missing, must be {dtype}") from None
+            shown = value.item() if isinstance(value, np.generic) else value
+            raise GridModelError(f"{origin}: row {row} {col}: {shown!r} cannot be read as {dtype}") from None
     return df
 
 
@@ -277,7 +282,8 @@ def _row_problems(df: pd.DataFrame) -> list[str]:
         if column.unique:
             dup = df[column.name].duplicated(keep=False).to_numpy()
             if dup.any():
-                problems.append(f"rows {list(np.flatnonzero(dup)[:MAX_ROWS_PER_PROBLEM])} {column.name}: duplicated")
+                rows = [int(r) for r in np.flatnonzero(dup)[:MAX_ROWS_PER_PROBLEM]]
+                problems.append(f"rows {rows} {column.name}: duplicated")
     return problems
 
 

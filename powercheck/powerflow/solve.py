@@ -58,6 +58,7 @@ _POWER_ARGS = (
 
 
 def _as_batch(name: str, value: Any, trailing: tuple[int, ...]) -> np.ndarray:
+    """``value`` as a float array of shape ``(..., *trailing)``, all finite; ValueError naming ``name``."""
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
@@ -100,7 +101,12 @@ class _Inputs:
 
 
 def _common_inputs(model: RadialModel, kw: dict[str, Any], three_phase: bool):
-    """Validate all power arguments; returns (inputs, dict of flattened float arrays)."""
+    """Validate all power arguments (``kw`` by name, None = not given).
+
+    Returns the batch shape, the number of items ``nb``, every power array flattened to
+    ``(nb, ...)`` (omitted ones broadcast from the network's static values, or 0 for the bus
+    injections) [MW], [Mvar], and the complex slack voltage per item [pu].
+    """
     inp = _Inputs()
     el = model.elements
     nbus = len(model.bus_index)
@@ -164,12 +170,14 @@ _PARALLEL_MIN_WORK = 200_000  # batch items x buses below which the serial kerne
 
 
 def _use_threads(parallel: bool | None, nb: int, n_bus: int) -> bool:
+    """Whether to run the threaded kernel: as asked, or (``None``) for large batches only."""
     if parallel is None:
         return nb >= 16 and nb * n_bus >= _PARALLEL_MIN_WORK
     return bool(parallel)
 
 
 def _check_solver_args(tol: float, max_iter: int, errors: str) -> None:
+    """ValueError naming the option unless ``tol`` > 0, ``max_iter`` >= 1 and ``errors`` is known."""
     if not (np.isfinite(tol) and tol > 0):
         raise ValueError(f"tol: must be a positive number, got {tol!r}")
     if int(max_iter) < 1:
