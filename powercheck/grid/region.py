@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandapower as pp
 import pandas as pd
 
@@ -272,51 +273,37 @@ class RegionArrays:
     """
 
     # per bus
-    u_ll_v: np.ndarray
-    rk1_max: np.ndarray
-    xk1_max: np.ndarray
-    rk1_min: np.ndarray
-    xk1_min: np.ndarray
-    rk0_min: np.ndarray
-    xk0_min: np.ndarray
-    vm_peak_pu: np.ndarray
-    vm_low_pu: np.ndarray
-    unbalance_base_percent: np.ndarray
-    path_length_km: np.ndarray
-    bus_ids: np.ndarray
-    network_index: np.ndarray
-    system_tn: np.ndarray
-    meshed: np.ndarray
-    trafo_row: np.ndarray
-    service_line_row: np.ndarray
-    feeder_line_row: np.ndarray
-    path_indptr: np.ndarray
-    path_lines: np.ndarray
+    u_ll_v: npt.NDArray[np.float64]
+    rk1_max: npt.NDArray[np.float64]
+    xk1_max: npt.NDArray[np.float64]
+    rk1_min: npt.NDArray[np.float64]
+    xk1_min: npt.NDArray[np.float64]
+    rk0_min: npt.NDArray[np.float64]
+    xk0_min: npt.NDArray[np.float64]
+    vm_peak_pu: npt.NDArray[np.float64]
+    vm_low_pu: npt.NDArray[np.float64]
+    unbalance_base_percent: npt.NDArray[np.float64]
+    path_length_km: npt.NDArray[np.float64]
+    bus_ids: npt.NDArray[np.int64]
+    network_index: npt.NDArray[np.int64]
+    system_tn: npt.NDArray[np.bool_]
+    meshed: npt.NDArray[np.bool_]
+    trafo_row: npt.NDArray[np.int64]
+    service_line_row: npt.NDArray[np.int64]
+    feeder_line_row: npt.NDArray[np.int64]
+    path_indptr: npt.NDArray[np.int64]
+    path_lines: npt.NDArray[np.int64]
     # per line
-    line_network: np.ndarray
-    line_ids: np.ndarray
-    line_i_max_a: np.ndarray
-    line_i_peak_a: np.ndarray
-    line_i_low_a: np.ndarray
+    line_network: npt.NDArray[np.int64]
+    line_ids: npt.NDArray[np.int64]
+    line_i_max_a: npt.NDArray[np.float64]
+    line_i_peak_a: npt.NDArray[np.float64]
+    line_i_low_a: npt.NDArray[np.float64]
     # per transformer
-    trafo_ids: np.ndarray
-    trafo_i_rated_a: np.ndarray
-    trafo_i_peak_a: np.ndarray
-    trafo_i_low_a: np.ndarray
-
-    _BUS_FLOATS = (
-        "u_ll_v",
-        "rk1_max",
-        "xk1_max",
-        "rk1_min",
-        "xk1_min",
-        "rk0_min",
-        "xk0_min",
-        "vm_peak_pu",
-        "vm_low_pu",
-        "unbalance_base_percent",
-        "path_length_km",
-    )
+    trafo_ids: npt.NDArray[np.int64]
+    trafo_i_rated_a: npt.NDArray[np.float64]
+    trafo_i_peak_a: npt.NDArray[np.float64]
+    trafo_i_low_a: npt.NDArray[np.float64]
 
     @classmethod
     def from_networks(cls, networks: Sequence[NetworkArrays]) -> RegionArrays:
@@ -325,9 +312,18 @@ class RegionArrays:
         line_off = np.cumsum([0] + [n.line_ids.shape[0] for n in nets])
         trafo_off = np.cumsum([0] + [n.trafo_ids.shape[0] for n in nets])
         path_off = np.cumsum([0] + [n.path_lines.shape[0] for n in nets])
-        bus_floats = {name: _concat([getattr(n, name) for n in nets], float) for name in cls._BUS_FLOATS}
         return cls(
-            **bus_floats,
+            u_ll_v=_concat([n.u_ll_v for n in nets], float),
+            rk1_max=_concat([n.rk1_max for n in nets], float),
+            xk1_max=_concat([n.xk1_max for n in nets], float),
+            rk1_min=_concat([n.rk1_min for n in nets], float),
+            xk1_min=_concat([n.xk1_min for n in nets], float),
+            rk0_min=_concat([n.rk0_min for n in nets], float),
+            xk0_min=_concat([n.xk0_min for n in nets], float),
+            vm_peak_pu=_concat([n.vm_peak_pu for n in nets], float),
+            vm_low_pu=_concat([n.vm_low_pu for n in nets], float),
+            unbalance_base_percent=_concat([n.unbalance_base_percent for n in nets], float),
+            path_length_km=_concat([n.path_length_km for n in nets], float),
             bus_ids=_concat([n.bus_ids for n in nets], np.int64),
             network_index=np.concatenate([np.full(n.n_bus, i, dtype=np.int64) for i, n in enumerate(nets)]),
             system_tn=np.concatenate([np.full(n.n_bus, n.system == "TN_400") for n in nets]),

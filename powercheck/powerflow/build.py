@@ -72,7 +72,15 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from powercheck.grid.topology import MeshError, RadialTree, branch_end_closed, fuse, network_switches, radial_tree
+from powercheck.grid.topology import (
+    MeshError,
+    RadialTree,
+    Switches,
+    branch_end_closed,
+    fuse,
+    network_switches,
+    radial_tree,
+)
 from powercheck.powerflow import kernels
 from powercheck.powerflow.branches import (
     Branches,
@@ -141,7 +149,7 @@ def _check_supported(net: Any) -> None:
                     )
 
 
-def _fuse_buses(ctx: BuildContext) -> tuple[list[int], Any]:
+def _fuse_buses(ctx: BuildContext) -> tuple[list[int], Switches]:
     """Fuse closed ideal bus-bus switches (sets ``ctx.rep``); returns the impedance switches and the switches.
 
     The switch semantics are :func:`powercheck.grid.topology.network_switches`; here only
