@@ -59,7 +59,7 @@ Known differences to pandapower
 -------------------------------
 * ``runpp_3ph`` silently ignores ``load``/``sgen`` rows whose ``type`` is not
   exactly ``"wye"`` or ``"delta"`` (SimBench has ``NaN``/``"PV"``) and ignores
-  ``storage``; :func:`run_batch_3ph` treats them as balanced wye elements.
+  ``storage``; :func:`~powercheck.powerflow.solve.run_batch_3ph` treats them as balanced wye elements.
 * Parallel branches between the same two buses are accepted (their two-ports
   are summed), which is exact.
 """
@@ -336,7 +336,8 @@ def build_radial_model(
     trafo_model : {"t", "pi"}, default "t"
         Transformer equivalent circuit, as pandapower's option.
     three_phase : bool or None, default None
-        Build the negative- and zero-sequence data for :func:`run_batch_3ph`.
+        Build the negative- and zero-sequence data for
+        :func:`~powercheck.powerflow.solve.run_batch_3ph`.
         ``True`` raises if the data are missing; ``None`` builds them when
         possible and records the reason otherwise in
         :attr:`RadialModel.three_phase_error`; ``False`` skips them.
