@@ -33,7 +33,7 @@ import pandapower as pp
 import pandapower.networks as pn
 import pytest
 
-from powercheck.loadflow.radial import build_radial_model, run_batch, run_batch_3ph
+from powercheck.powerflow import build_radial_model, run_batch, run_batch_3ph
 
 STEPS = 96
 PP_STEPS = 96

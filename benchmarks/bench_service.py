@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 
 from powercheck.demo import demo_notifications_path, demo_region_dir
+from powercheck.grid.region import GridRegion
 from powercheck.io import read_notifications
-from powercheck.loadflow.region import GridRegion
 from powercheck.rules.engine import Assessor
 from powercheck.rules.policy import load_policy
 from powercheck.service.testing import start_server

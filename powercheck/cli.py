@@ -13,7 +13,7 @@ from powercheck import __version__
 
 def _load(args: argparse.Namespace):
     from powercheck.demo import demo_region_dir
-    from powercheck.loadflow.region import GridRegion
+    from powercheck.grid.region import GridRegion
     from powercheck.rules.policy import load_policy
 
     policy = load_policy(args.policy)
@@ -112,7 +112,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     from powercheck.whatif import parse_shares
     from powercheck.whatif.feeders import parse_feeders
     from powercheck.whatif.report import write_report
-    from powercheck.whatif.study import StudyConfig, _feeder, run_study
+    from powercheck.whatif.study import StudyConfig, cached_feeder, run_study
 
     policy = load_policy(args.policy)
     days = args.days if args.days == "all" else int(args.days)
@@ -138,7 +138,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         print(file=sys.stderr)
     feeders_info = []
     for spec in specs:
-        f = _feeder(spec, args.cache_dir)
+        f = cached_feeder(spec, args.cache_dir)
         feeders_info.append(
             {
                 "feeder": spec.name,

@@ -28,9 +28,9 @@ from pathlib import Path
 import pandapower as pp
 import pandas as pd
 
+from powercheck.grid.customers import synthesize_customer_points
+from powercheck.grid.networks import healthy_load_factor, load_source, rescale_lv_voltage
 from powercheck.gs1 import make_gsrn
-from powercheck.loadflow.networks import healthy_load_factor, load_source, rescale_lv_voltage
-from powercheck.loadflow.region import synthesize_customer_points
 
 DEMO_NOTIFICATIONS_NAME = "demo_notifications.jsonl"
 DEMO_REGION_NAME = "demo_region"

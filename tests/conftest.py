@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from powercheck.demo import demo_region_dir
-from powercheck.loadflow.region import GridRegion
+from powercheck.grid.region import GridRegion
 from powercheck.rules.engine import Assessor
 from powercheck.rules.policy import load_policy
 from tests.helpers.grids import bus_named, feeder, to_json

@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from powercheck.quality._jit import njit
+from powercheck.jit import njit
 from powercheck.quality.codes import CONN_3PH, CONN_LL, CONN_LN, SQRT3, SYSTEM_IT, SYSTEM_TN
 
 

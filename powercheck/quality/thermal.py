@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from powercheck.quality._jit import njit
+from powercheck.jit import njit
 
 
 @njit

@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from powercheck.quality._jit import njit
+from powercheck.jit import njit
 
 
 @njit

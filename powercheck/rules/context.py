@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from powercheck.loadflow.region import GridRegion
+from powercheck.grid.region import GridRegion
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from powercheck.loadflow.region import GridRegion
+from powercheck.grid.region import GridRegion
 from powercheck.models import Decision, Notification
 from powercheck.rules.checks import run_checks
 from powercheck.rules.context import GridView

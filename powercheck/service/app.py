@@ -35,7 +35,7 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from powercheck import __version__
-from powercheck.loadflow.region import GridRegion
+from powercheck.grid.region import GridRegion
 from powercheck.models import Decision, Notification, describe_validation_error
 from powercheck.rules.engine import Assessor
 from powercheck.rules.policy import load_policy

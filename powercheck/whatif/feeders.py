@@ -29,15 +29,16 @@ import numpy as np
 import pandapower as pp
 import pandas as pd
 
-from powercheck.loadflow.networks import (
+from powercheck.grid.networks import (
     GridModelError,
+    build_network,
     complete_network,
     healthy_load_factor,
     load_grid_defaults,
     rescale_lv_voltage,
 )
-from powercheck.loadflow.radial import RadialModel, build_radial_model
-from powercheck.loadflow.region import _parse_manifest, build_network, default_cache_dir
+from powercheck.grid.region import default_cache_dir, parse_manifest
+from powercheck.powerflow import RadialModel, build_radial_model
 
 SIMBENCH_LV = [
     "1-LV-rural1--0-sw",
@@ -88,7 +89,7 @@ def parse_feeders(items: list[str]) -> list[FeederSpec]:
                 directory = demo_region_dir()
                 nid = item.partition(":")[2]
                 prefix = "demo:"
-            _, networks, _ = _parse_manifest(directory / "region.toml" if directory.is_dir() else directory)
+            networks = parse_manifest(directory).networks
             chosen = [n for n in networks if not nid or n.id == nid]
             if not chosen:
                 raise ValueError(f"feeders: {item!r}: no network {nid!r} in {directory}")
@@ -199,13 +200,10 @@ def load_feeder(spec: FeederSpec, cache_dir: Path | None = None) -> Feeder:
         sgen_p = _element_profiles(table, "sgen", "p_mw", net.sgen.index)
         pv_norm = table["pv_norm"].to_numpy(dtype=float)
     else:
-        from powercheck.loadflow.region import NetworkSpec
-
-        directory = Path(spec.ref)
-        _, networks, overrides = _parse_manifest(directory / "region.toml" if directory.is_dir() else directory)
-        net_spec: NetworkSpec = next(n for n in networks if n.id == spec.network_id)
-        defaults = load_grid_defaults(overrides)
-        net, used = build_network(net_spec, directory if directory.is_dir() else directory.parent, defaults)
+        manifest = parse_manifest(spec.ref)
+        net_spec = next(n for n in manifest.networks if n.id == spec.network_id)
+        defaults = load_grid_defaults(manifest.default_overrides)
+        net, used = build_network(net_spec, manifest.base_dir, defaults)
         _, data = _simbench_cache(STANDARD_PROFILE_GRID, cache)
         table = data["table"]
         h0 = table["h0_norm"].to_numpy(dtype=float)

@@ -4,7 +4,7 @@ For every feeder, EV share, PV share and sample, a random set of customer points
 an EV charger and/or a PV system (the draw depends only on the study seed and the
 scenario, so results do not depend on chunking or on which worker runs them). Each
 scenario is solved for all studied time steps at once with the per-phase batch power
-flow (:func:`powercheck.loadflow.radial.run_batch_3ph`); a chunk of scenarios is one
+flow (:func:`powercheck.powerflow.run_batch_3ph`); a chunk of scenarios is one
 batch ``[scenarios, steps]``.
 
 Devices (defaults, all in :class:`StudyConfig`):
@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from powercheck.loadflow.radial import run_batch_3ph
+from powercheck.powerflow import run_batch_3ph
 from powercheck.whatif.feeders import Feeder, FeederSpec, load_feeder
 from powercheck.whatif.profiles import STEPS_PER_DAY, ev_profiles, select_days
 
@@ -290,8 +290,16 @@ def _solve(feeder: Feeder, scenarios: Sequence[Scenario], config: StudyConfig, s
 _FEEDERS: dict[tuple[str, str], Feeder] = {}
 
 
-def _feeder(spec: FeederSpec, cache_dir: str | None) -> Feeder:
-    """Per-process feeder cache (a Dask worker loads each feeder once)."""
+def cached_feeder(spec: FeederSpec, cache_dir: str | Path | None) -> Feeder:
+    """The loaded feeder of ``spec`` from a per-process cache (a Dask worker loads each feeder once).
+
+    Parameters
+    ----------
+    spec : FeederSpec
+        The feeder.
+    cache_dir : str, Path or None
+        Cache directory of the SimBench grids (None: the default powercheck cache).
+    """
     key = (repr(spec), str(cache_dir))
     if key not in _FEEDERS:
         _FEEDERS[key] = load_feeder(spec, Path(cache_dir) if cache_dir else None)
@@ -300,7 +308,7 @@ def _feeder(spec: FeederSpec, cache_dir: str | None) -> Feeder:
 
 def run_task(spec: FeederSpec, scenarios: list[Scenario], config: StudyConfig, cache_dir: str | None) -> pd.DataFrame:
     """One unit of work: a chunk of scenarios of one feeder (the Dask task)."""
-    return solve_scenarios(_feeder(spec, cache_dir), scenarios, config)
+    return solve_scenarios(cached_feeder(spec, cache_dir), scenarios, config)
 
 
 def plan(feeders: Sequence[FeederSpec], config: StudyConfig) -> list[tuple[FeederSpec, list[Scenario]]]:
@@ -330,7 +338,7 @@ def run_study(
     """
     cache = str(cache_dir) if cache_dir is not None else None
     for spec in feeders:  # load (and cache) every feeder once up front: early errors, warm cache
-        _feeder(spec, cache)
+        cached_feeder(spec, cache)
     tasks = plan(feeders, config)
     total = len(tasks)
     frames: list[pd.DataFrame] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pandapower as pp
 
 # NAYY 4x150 / 4x50 per-km data as in pandapower's std types; zero sequence = 4x (full neutral)
@@ -88,3 +89,17 @@ def to_json(net, path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pp.to_json(net, str(path))
+
+
+def quiet(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` with warnings suppressed (pandapower's FutureWarnings etc.)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*args, **kwargs)
+
+
+def region_row(region, network_id: str, bus: int) -> int:
+    """Row of pandapower bus ``bus`` of network ``network_id`` in ``region.arrays`` (computed independently)."""
+    arrays = region.networks[network_id]
+    start = sum(region.networks[n].n_bus for n in region.network_order[: region.network_order.index(network_id)])
+    return start + int(np.flatnonzero(arrays.bus_ids == bus)[0])

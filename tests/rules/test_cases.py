@@ -14,8 +14,8 @@ from collections import Counter
 
 import pytest
 
+from powercheck.grid.region import GridRegion
 from powercheck.io import parse_record
-from powercheck.loadflow.region import GridRegion
 from powercheck.models import Outcome
 from powercheck.rules.engine import Assessor
 from powercheck.rules.rule_ids import RuleId

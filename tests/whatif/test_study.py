@@ -132,7 +132,7 @@ def test_study_matches_pandapower_runpp_3ph(which, tn_feeder, it_feeder):
         res = net.res_bus_3ph.loc[feeder.model.bus_index[feeder.lv_bus_mask]]
         v = np.stack([res[f"vm_{p}_pu"] * np.exp(1j * np.deg2rad(res[f"va_{p}_degree"])) for p in "abc"], axis=1)
         assert np.isfinite(v).all()
-        from powercheck.loadflow.radial import run_batch_3ph
+        from powercheck.powerflow import run_batch_3ph
 
         batch = run_batch_3ph(
             feeder.model,

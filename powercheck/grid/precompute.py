@@ -9,7 +9,8 @@ For every LV bus of a network this computes, with pandapower:
   (voltages, line and transformer currents; per phase and with the unbalance
   factor when the network has asymmetric loads);
 * the radial path from the bus to its transformer (lines on the path in CSR
-  form), the service line into the bus and the first line of the feeder.
+  form), the service line into the bus and the first line of the feeder
+  (:func:`powercheck.grid.topology.lv_paths`).
 
 The result is a :class:`NetworkArrays` of plain numpy arrays that the rule
 kernels index directly. Nothing here is specific to a notification.
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections import deque
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -27,7 +27,8 @@ import numpy as np
 import pandapower as pp
 import pandapower.shortcircuit as sc
 
-from powercheck.loadflow.networks import GridModelError, prepared_copy
+from powercheck.grid.networks import GridModelError, prepared_copy
+from powercheck.grid.topology import lv_paths
 from powercheck.params import Param
 
 PRECOMPUTE_VERSION = 5
@@ -36,7 +37,64 @@ PRECOMPUTE_VERSION = 5
 
 @dataclass
 class NetworkArrays:
-    """Precomputed per-bus, per-line and per-transformer arrays of one network."""
+    """Precomputed per-bus, per-line and per-transformer arrays of one network.
+
+    Bus arrays have one entry per in-service LV bus (row order = ``bus_ids``), line arrays
+    one per row of ``net.line`` (order = ``line_ids``), transformer arrays one per row of
+    ``net.trafo`` (order = ``trafo_ids``). Line and transformer references (``*_row``,
+    ``path_lines``) are those row numbers; -1 = none. The field names are the cache file's
+    array names (:meth:`save`): renaming one needs a new :data:`PRECOMPUTE_VERSION`.
+
+    Attributes
+    ----------
+    network_id, system : str
+        The network's id and system (``IT_230`` / ``TN_400``).
+    applied_defaults : list of str
+        Grid-default keys used to complete the network.
+    meshed : bool
+        Some bus is meshed (``bus_meshed.any()``).
+    bus_ids : int64
+        pandapower bus index.
+    u_ll_v : float
+        Nominal line-to-line voltage [V].
+    rk1_max, xk1_max, rk1_min, xk1_min : float
+        Positive-sequence Thevenin resistance and reactance [ohm], maximum and minimum
+        short-circuit case (``calc_sc`` 3-phase).
+    rk0_min, xk0_min : float
+        Zero-sequence Thevenin resistance and reactance [ohm], minimum case (TN; NaN in IT).
+    vm_peak_pu : float
+        Base-case voltage at peak load [pu] (lowest phase when unbalanced).
+    vm_low_pu : float
+        Base-case voltage at low load with full generation [pu] (highest phase).
+    unbalance_base_percent : float
+        Base-case voltage unbalance at peak [%] (NaN for balanced networks).
+    trafo_row : int64
+        Transformer feeding the bus.
+    bus_meshed : bool
+        A branch of the bus's path lies on a cycle (:class:`~powercheck.grid.topology.RadialPaths`).
+    service_line_row, feeder_line_row : int64
+        Line into the bus; feeder cable at the transformer.
+    path_indptr : int64, shape (n_bus + 1,)
+        CSR pointers into ``path_lines``.
+    path_lines : int64
+        Line rows of every bus's path to its transformer, bus end first.
+    path_length_km : float
+        Length of the path [km].
+    line_ids : int64
+        pandapower line index.
+    line_i_max_a : float
+        Line ampacity ``max_i_ka * df * parallel`` [A].
+    line_i_peak_a, line_i_low_a : float
+        Base-case line current at peak / low load [A] (highest phase).
+    trafo_ids : int64
+        pandapower trafo index.
+    trafo_i_rated_a : float
+        Rated LV current ``sn_mva * parallel / (sqrt(3) vn_lv_kv)`` [A].
+    trafo_i_peak_a, trafo_i_low_a : float
+        Base-case LV current at peak / low load [A] (highest phase).
+    extra : dict
+        JSON-serialisable additions, saved with the metadata.
+    """
 
     network_id: str
     system: str
@@ -77,9 +135,11 @@ class NetworkArrays:
 
     @property
     def n_bus(self) -> int:
+        """Number of LV buses."""
         return int(self.bus_ids.shape[0])
 
     def save(self, path: Path) -> None:
+        """Write the arrays to an ``.npz`` cache file (atomically: a temporary file, then rename)."""
         arrays = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in self._META}
         meta = {name: getattr(self, name) for name in self._META}
         tmp = path.with_suffix(".tmp.npz")
@@ -88,170 +148,15 @@ class NetworkArrays:
 
     @classmethod
     def load(cls, path: Path) -> NetworkArrays:
+        """Read a cache file written by :meth:`save`."""
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["__meta__"]))
             arrays = {k: data[k] for k in data.files if k != "__meta__"}
         return cls(**meta, **arrays)
 
 
-def _bridges(n_nodes: int, edges: list[tuple[int, int]]) -> np.ndarray:
-    """Which edges are bridges (on no cycle) of an undirected multigraph; iterative Tarjan.
-
-    Parallel edges between the same nodes are on a cycle (neither is a bridge).
-    """
-    adj: list[list[tuple[int, int]]] = [[] for _ in range(n_nodes)]
-    for e, (u, v) in enumerate(edges):
-        adj[u].append((v, e))
-        adj[v].append((u, e))
-    disc = np.full(n_nodes, -1, dtype=np.int64)
-    low = np.zeros(n_nodes, dtype=np.int64)
-    is_bridge = np.zeros(len(edges), dtype=bool)
-    timer = 0
-    for start in range(n_nodes):
-        if disc[start] >= 0:
-            continue
-        disc[start] = low[start] = timer
-        timer += 1
-        stack = [(start, -1, iter(adj[start]))]
-        while stack:
-            node, parent_edge, it = stack[-1]
-            advanced = False
-            for nb, e in it:
-                if e == parent_edge:
-                    continue
-                if disc[nb] < 0:
-                    disc[nb] = low[nb] = timer
-                    timer += 1
-                    stack.append((nb, e, iter(adj[nb])))
-                    advanced = True
-                    break
-                low[node] = min(low[node], disc[nb])
-            if not advanced:
-                stack.pop()
-                if stack:
-                    parent = stack[-1][0]
-                    low[parent] = min(low[parent], low[node])
-                    if low[node] > disc[parent]:
-                        is_bridge[parent_edge] = True
-    return is_bridge
-
-
-def _radial_paths(net: pp.pandapowerNet, lv_bus_ids: np.ndarray) -> dict:
-    """Paths from every LV bus to its transformer, and which buses sit behind a mesh.
-
-    A BFS from every in-service transformer's LV bus over in-service lines and closed
-    bus-bus switches gives each bus one path (the line rows in CSR form). A bus is
-    *meshed* when an edge of its path lies on a cycle (loops inside the LV grid, or
-    two transformers feeding one LV grid): there the added current splits and a
-    path-based thermal check does not hold.
-    """
-    bus_in_service = set(net.bus.index[net.bus.in_service.astype(bool)])
-    node_of = {int(b): i for i, b in enumerate(lv_bus_ids)}
-    n = lv_bus_ids.shape[0]
-    source = n  # a virtual node behind all transformers
-    edges: list[tuple[int, int]] = []
-    edge_line: list[int] = []
-    open_line_sw: set[int] = set()
-    open_trafo_sw: set[int] = set()
-    if len(net.switch):
-        for bus, element, et, closed in zip(net.switch.bus, net.switch.element, net.switch.et, net.switch.closed):
-            if et == "b" and closed:
-                a, b = int(bus), int(element)
-                if a in node_of and b in node_of:
-                    edges.append((node_of[a], node_of[b]))
-                    edge_line.append(-1)
-            elif et == "l" and not closed:
-                open_line_sw.add(int(element))
-            elif et == "t" and not closed:
-                open_trafo_sw.add(int(element))
-    line_ids = net.line.index.to_numpy()
-    for row, (lid, fb, tb, ins) in enumerate(zip(line_ids, net.line.from_bus, net.line.to_bus, net.line.in_service)):
-        lid, fb, tb = int(lid), int(fb), int(tb)
-        if not ins or lid in open_line_sw or fb not in bus_in_service or tb not in bus_in_service:
-            continue
-        if fb in node_of and tb in node_of:
-            edges.append((node_of[fb], node_of[tb]))
-            edge_line.append(row)
-    root_trafo: dict[int, int] = {}
-    for t_row, (tid, lvb, ins) in enumerate(zip(net.trafo.index, net.trafo.lv_bus, net.trafo.in_service)):
-        if ins and int(tid) not in open_trafo_sw and int(lvb) in node_of:
-            node = node_of[int(lvb)]
-            edges.append((source, node))
-            edge_line.append(-2)
-            root_trafo.setdefault(node, t_row)
-    bridge = _bridges(n + 1, edges)
-
-    adj: list[list[tuple[int, int]]] = [[] for _ in range(n + 1)]
-    for e, (u, v) in enumerate(edges):
-        adj[u].append((v, e))
-        adj[v].append((u, e))
-    parent_edge = np.full(n + 1, -1, dtype=np.int64)
-    parent = np.full(n + 1, -1, dtype=np.int64)
-    trafo_of = np.full(n + 1, -1, dtype=np.int64)
-    root_of = np.full(n + 1, -1, dtype=np.int64)
-    root_meshed = np.zeros(n + 1, dtype=bool)
-    for e, (_, v) in enumerate(edges):
-        if edge_line[e] == -2 and not bridge[e]:
-            root_meshed[v] = True
-    seen = np.zeros(n + 1, dtype=bool)
-    seen[source] = True
-    queue: deque[int] = deque()
-    for node, t_row in root_trafo.items():
-        seen[node] = True
-        trafo_of[node] = t_row
-        root_of[node] = node
-        queue.append(node)
-    while queue:
-        node = queue.popleft()
-        for nb, e in adj[node]:
-            if seen[nb]:
-                continue
-            seen[nb] = True
-            parent[nb] = node
-            parent_edge[nb] = e
-            trafo_of[nb] = trafo_of[node]
-            root_of[nb] = root_of[node]
-            queue.append(nb)
-
-    service = np.full(n, -1, dtype=np.int64)
-    feeder = np.full(n, -1, dtype=np.int64)
-    bus_meshed = np.zeros(n, dtype=bool)
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    lines: list[int] = []
-    lengths = net.line.length_km.to_numpy(dtype=float)
-    path_len = np.zeros(n)
-    for i in range(n):
-        if trafo_of[i] >= 0:
-            path: list[int] = []
-            cur = i
-            # the transformer edge itself is on a cycle when several transformers feed one grid
-            meshed = bool(root_meshed[root_of[i]])
-            while parent[cur] >= 0:
-                e = parent_edge[cur]
-                if not bridge[e]:
-                    meshed = True
-                if edge_line[e] >= 0:
-                    path.append(edge_line[e])
-                cur = parent[cur]
-            bus_meshed[i] = meshed
-            if path:
-                service[i] = path[0]
-                feeder[i] = path[-1]
-                path_len[i] = float(lengths[path].sum())
-            lines.extend(path)
-        indptr[i + 1] = len(lines)
-    return {
-        "trafo_row": trafo_of[:n].copy(),
-        "service_line_row": service,
-        "feeder_line_row": feeder,
-        "path_indptr": indptr,
-        "path_lines": np.asarray(lines, dtype=np.int64),
-        "path_length_km": path_len,
-        "bus_meshed": bus_meshed,
-    }
-
-
 def _run_sc(net: pp.pandapowerNet, lv_bus_ids: np.ndarray, system: str) -> dict[str, np.ndarray]:
+    """Thevenin impedances [ohm] per LV bus from ``calc_sc``: 3-phase max/min; 1-phase min for TN."""
     out: dict[str, np.ndarray] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -274,7 +179,11 @@ def _run_sc(net: pp.pandapowerNet, lv_bus_ids: np.ndarray, system: str) -> dict[
 def _run_case(
     net: pp.pandapowerNet, network_id: str, load_scaling: float, gen_scaling: float, lv_bus_ids: np.ndarray, worst: str
 ) -> dict[str, np.ndarray]:
-    """One base-case load flow. ``worst`` is 'min' (peak: lowest phase voltage) or 'max' (low load)."""
+    """One base-case load flow. ``worst`` is 'min' (peak: lowest phase voltage) or 'max' (low load).
+
+    Returns ``vm`` [pu] and ``unbalance`` [%] per LV bus, ``i_line`` and ``i_trafo`` (LV side) [A]
+    per line and transformer row (highest phase when unbalanced, 0 where not supplied).
+    """
     case = prepared_copy(net)
     for table in ("load", "asymmetric_load"):
         if table in case and len(case[table]):
@@ -325,7 +234,20 @@ def precompute_network(
     defaults: dict[str, Param],
     applied_defaults: list[str],
 ) -> NetworkArrays:
-    """Compute the per-bus arrays of one (completed) network."""
+    """Compute the per-bus arrays of one (completed) network.
+
+    Parameters
+    ----------
+    network_id, system : str
+        The network's id and system (``IT_230`` / ``TN_400``); the LV buses' nominal voltage
+        must be within 10 % of the system's (230 / 400 V).
+    net : pandapowerNet
+        The completed network (:func:`powercheck.grid.networks.complete_network`).
+    defaults : dict of Param
+        Grid defaults (``peak_load_scaling``, ``low_load_scaling``, ``low_gen_scaling``).
+    applied_defaults : list of str
+        Grid-default keys used in the completion (kept in the result).
+    """
     lv_mask = (net.bus.vn_kv < 1.0) & net.bus.in_service.astype(bool)
     lv_bus_ids = net.bus.index[lv_mask].to_numpy(dtype=np.int64)
     if lv_bus_ids.size == 0:
@@ -349,7 +271,7 @@ def precompute_network(
         lv_bus_ids,
         worst="max",
     )
-    paths = _radial_paths(net, lv_bus_ids)
+    paths = lv_paths(net, lv_bus_ids).as_dict()
 
     line = net.line
     df = line["df"].to_numpy(dtype=float) if "df" in line else np.ones(len(line))

@@ -1,4 +1,4 @@
-"""The one place where kernels get compiled.
+"""The one place where kernels get compiled (used by :mod:`powercheck.quality` and :mod:`powercheck.powerflow`).
 
 ``njit`` is ``numba.njit(cache=True)``. Set ``NUMBA_DISABLE_JIT=1`` to run the
 kernels as plain Python (for debugging or coverage).

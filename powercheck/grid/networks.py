@@ -41,6 +41,7 @@ import random
 import tomllib
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -53,9 +54,38 @@ from powercheck.params import Param
 
 PANDAPOWER_PREFIX = "pandapower:"
 
+SYSTEMS = ("IT_230", "TN_400")
+"""Network systems: 230 V IT (3-wire, single-phase loads line-to-line) and 400 V TN."""
+
 
 class GridModelError(ValueError):
     """A network or customer index cannot be used; the message names the item."""
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """One ``[[network]]`` of a region manifest.
+
+    Attributes
+    ----------
+    id : str
+        Network id, unique in the region (used by the customer index).
+    system : str
+        One of :data:`SYSTEMS`.
+    source : str
+        Path of a pandapower JSON file (relative to the region directory) or
+        ``pandapower:<name>`` (:data:`PANDAPOWER_NETWORKS`).
+    lv_kv : float or None
+        Move the LV side to this voltage [kV] first (:func:`rescale_lv_voltage`).
+    kwargs : dict or None
+        Arguments of a ``pandapower:`` source.
+    """
+
+    id: str
+    system: str
+    source: str
+    lv_kv: float | None = None
+    kwargs: dict[str, Any] | None = None
 
 
 def _schutterwald(**kwargs: Any) -> pp.pandapowerNet:
@@ -93,7 +123,7 @@ PANDAPOWER_NETWORKS: dict[str, Callable[..., pp.pandapowerNet]] = {
 
 def load_grid_defaults(overrides: dict[str, Any] | None = None) -> dict[str, Param]:
     """The packaged grid defaults, with a region's overrides applied (validated)."""
-    text = resources.files("powercheck.loadflow").joinpath("grid_defaults.toml").read_text(encoding="utf-8")
+    text = resources.files("powercheck.grid").joinpath("grid_defaults.toml").read_text(encoding="utf-8")
     raw = tomllib.loads(text)
     defaults = {key: Param.model_validate(table) for key, table in raw.items()}
     for key, table in (overrides or {}).items():
@@ -278,6 +308,17 @@ def healthy_load_factor(
         if test.res_bus.vm_pu.min() >= vm_min and test.res_line.loading_percent.max() <= loading_max:
             return factor
     raise GridModelError(f"network {net.name}: no load factor gives a healthy base case")
+
+
+def build_network(
+    spec: NetworkSpec, base_dir: Path | None, defaults: dict[str, Param]
+) -> tuple[pp.pandapowerNet, list[str]]:
+    """Load, rescale and complete one network; returns it with the grid-default keys used."""
+    net = load_source(spec.source, base_dir, spec.kwargs)
+    if spec.lv_kv is not None:
+        rescale_lv_voltage(net, spec.lv_kv)
+    used = complete_network(net, defaults)
+    return net, used
 
 
 def prepared_copy(net: pp.pandapowerNet) -> pp.pandapowerNet:

@@ -1,7 +1,7 @@
 """Numba kernels for the batched radial power flow.
 
 Pure array code: no pandas, no pandapower, no I/O. The adapter
-(:mod:`powercheck.loadflow.radial`) turns a network into the arrays used here.
+(:mod:`powercheck.powerflow.build`) turns a network into the arrays used here.
 
 Radial network representation
 -----------------------------
@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from powercheck.quality._jit import njit, njit_parallel, prange
+from powercheck.jit import njit, njit_parallel, prange
 
 #: Status codes returned per batch item.
 STATUS_CONVERGED = 0

@@ -1,0 +1,518 @@
+"""A region: several LV networks plus the customer-point index that maps metering points to buses.
+
+On disk a region is a directory with a manifest ``region.toml`` (:func:`parse_manifest`)::
+
+    [region]
+    name = "demo"
+    description = "..."                            # optional
+    customer_points = "customer_points.parquet"   # or "auto" to derive one point per load
+
+    [[network]]
+    id = "tn-dorf"                  # unique, used in the customer index
+    system = "TN_400"               # or "IT_230"
+    source = "networks/tn_dorf.json"    # or "pandapower:kerber_dorfnetz"
+    lv_kv = 0.23                    # optional: move the LV side to this voltage first
+    kwargs = { seed = 1 }           # optional: arguments of a pandapower: source
+
+    [defaults.low_load_scaling]     # optional overrides of grid_defaults.toml
+    value = 0.2
+    tag = "P"
+    source = "own AMS analysis 2025"
+
+The customer index (Parquet) has one row per metering point; its columns, units and
+allowed ranges are declared in :data:`powercheck.grid.customers.CUSTOMER_SCHEMA` (see
+:mod:`powercheck.grid.customers`).
+
+Per-network arrays (:mod:`powercheck.grid.precompute`) are cached on disk, keyed by a
+hash of the network's content, its completion defaults and the pandapower version, so a
+region loads in milliseconds after the first time. :class:`RegionArrays` concatenates
+them with global row numbers for the rule engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tomllib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandapower as pp
+import pandas as pd
+
+from powercheck.grid.customers import normalise_customer_points, read_customer_points, synthesize_customer_points
+from powercheck.grid.networks import (
+    SYSTEMS,
+    GridModelError,
+    NetworkSpec,
+    build_network,
+    load_grid_defaults,
+    source_fingerprint,
+)
+from powercheck.grid.precompute import PRECOMPUTE_VERSION, NetworkArrays, precompute_network
+from powercheck.params import Param
+
+__all__ = [
+    "GridRegion",
+    "NetworkSpec",
+    "RegionArrays",
+    "RegionManifest",
+    "default_cache_dir",
+    "parse_manifest",
+]
+
+_NETWORK_KEYS = ("id", "system", "source", "lv_kv", "kwargs")
+
+
+def default_cache_dir() -> Path:
+    """``$POWERCHECK_CACHE_DIR``, else ``$XDG_CACHE_HOME/powercheck``, else ``~/.cache/powercheck``."""
+    env = os.environ.get("POWERCHECK_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "powercheck"
+
+
+@dataclass(frozen=True)
+class RegionManifest:
+    """A parsed ``region.toml`` (see the module docstring).
+
+    Attributes
+    ----------
+    path : Path
+        The manifest file.
+    name : str
+        ``[region].name``.
+    description : str
+        ``[region].description`` ("" if absent).
+    customer_points : str
+        ``[region].customer_points``: a Parquet path relative to the manifest's directory,
+        or "auto" (the default).
+    networks : list of NetworkSpec
+        The ``[[network]]`` entries in order.
+    default_overrides : dict
+        The raw ``[defaults.<key>]`` tables (validated by
+        :func:`powercheck.grid.networks.load_grid_defaults`).
+    """
+
+    path: Path
+    name: str
+    description: str
+    customer_points: str
+    networks: list[NetworkSpec]
+    default_overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def base_dir(self) -> Path:
+        """The directory that relative sources and the customer index are resolved against."""
+        return self.path.parent
+
+
+def parse_manifest(path: str | Path) -> RegionManifest:
+    """Read and check a region manifest (a ``region.toml`` file or a region directory).
+
+    Raises
+    ------
+    GridModelError
+        Missing or malformed file, missing ``[region].name``, a ``[[network]]`` with a missing
+        or unknown key, an unknown system or a repeated id, or no network at all; the message
+        names the file and the key (``network[2].system``).
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "region.toml"
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise GridModelError(f"region manifest {path} not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise GridModelError(f"region manifest {path}: malformed TOML ({exc})") from None
+    region = data.get("region")
+    if not isinstance(region, dict) or "name" not in region:
+        raise GridModelError(f"{path}: [region] table with a name is required")
+    specs = []
+    seen = set()
+    for i, raw in enumerate(data.get("network", [])):
+        for key in ("id", "system", "source"):
+            if key not in raw:
+                raise GridModelError(f"{path}: network[{i}].{key} is required")
+        unknown = set(raw) - set(_NETWORK_KEYS)
+        if unknown:
+            raise GridModelError(f"{path}: network[{i}].{sorted(unknown)[0]} is not a known key")
+        if raw["system"] not in SYSTEMS:
+            raise GridModelError(f"{path}: network[{i}].system must be one of {SYSTEMS}, got {raw['system']!r}")
+        if raw["id"] in seen:
+            raise GridModelError(f"{path}: network[{i}].id {raw['id']!r} is used twice")
+        seen.add(raw["id"])
+        specs.append(
+            NetworkSpec(
+                id=str(raw["id"]),
+                system=raw["system"],
+                source=str(raw["source"]),
+                lv_kv=float(raw["lv_kv"]) if "lv_kv" in raw else None,
+                kwargs=dict(raw.get("kwargs", {})),
+            )
+        )
+    if not specs:
+        raise GridModelError(f"{path}: at least one [[network]] is required")
+    return RegionManifest(
+        path=path,
+        name=str(region["name"]),
+        description=str(region.get("description", "")),
+        customer_points=str(region.get("customer_points", "auto")),
+        networks=specs,
+        default_overrides=dict(data.get("defaults", {})),
+    )
+
+
+def _cache_key(spec: NetworkSpec, base_dir: Path | None, defaults: dict[str, Param]) -> str:
+    payload = {
+        "fingerprint": source_fingerprint(spec.source, base_dir, spec.kwargs or {}),
+        "system": spec.system,
+        "lv_kv": spec.lv_kv,
+        "defaults": {k: p.value for k, p in sorted(defaults.items())},
+        "precompute": PRECOMPUTE_VERSION,
+        "pandapower": pp.__version__,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _auto_points(
+    spec: NetworkSpec,
+    network_no: int,
+    base_dir: Path | None,
+    defaults: dict[str, Param],
+    net: pp.pandapowerNet | None,
+    cache: Path,
+    key: str,
+    use_cache: bool,
+) -> pd.DataFrame:
+    """Synthesised customer points of a network, cached next to its arrays."""
+    cache_file = cache / f"{spec.id}-{key[:20]}-points{network_no}.parquet"
+    if use_cache and cache_file.is_file():
+        return pd.read_parquet(cache_file)
+    if net is None:
+        net, _ = build_network(spec, base_dir, defaults)
+    points = synthesize_customer_points(spec.id, network_no, net)
+    if use_cache:
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            points.to_parquet(cache_file, index=False)
+        except OSError:
+            pass
+    return points
+
+
+def _concat(arrays: Sequence[np.ndarray], dtype: Any) -> np.ndarray:
+    return np.concatenate(arrays).astype(dtype)
+
+
+def _shift(arr: np.ndarray, off: int) -> np.ndarray:
+    """Row references moved by ``off``; -1 (none) stays -1."""
+    return np.where(arr >= 0, arr + off, -1)
+
+
+@dataclass(frozen=True)
+class RegionArrays:
+    """All networks' arrays concatenated, with global row numbers for buses, lines and transformers.
+
+    Networks follow each other in region order. A *bus row* indexes the bus arrays, a
+    *line row* the line arrays, a *trafo row* the transformer arrays; references between
+    them are global rows (-1 = none). Build with :meth:`from_networks`. The per-network
+    meaning of every array is in :class:`~powercheck.grid.precompute.NetworkArrays`.
+
+    Attributes
+    ----------
+    u_ll_v : float64[n_bus]
+        Nominal line-to-line voltage [V].
+    rk1_max, xk1_max, rk1_min, xk1_min : float64[n_bus]
+        Positive-sequence Thevenin resistance / reactance [ohm], max and min short-circuit case.
+    rk0_min, xk0_min : float64[n_bus]
+        Zero-sequence Thevenin resistance / reactance [ohm], min case (NaN in IT networks).
+    vm_peak_pu, vm_low_pu : float64[n_bus]
+        Base-case voltage at peak load / at low load with full generation [pu].
+    unbalance_base_percent : float64[n_bus]
+        Base-case voltage unbalance at peak [%] (NaN for balanced networks).
+    path_length_km : float64[n_bus]
+        Line length from the bus to its transformer [km].
+    bus_ids : int64[n_bus]
+        pandapower bus index within its network.
+    network_index : int64[n_bus]
+        Position of the bus's network in the region order.
+    system_tn : bool[n_bus]
+        The bus is in a TN (400 V) network; False = IT (230 V).
+    meshed : bool[n_bus]
+        The bus's path to its transformer is not radial (path-based checks do not hold).
+    trafo_row : int64[n_bus]
+        Transformer row feeding the bus.
+    service_line_row, feeder_line_row : int64[n_bus]
+        Line row into the bus; line row of the feeder cable at the transformer.
+    path_indptr : int64[n_bus + 1]
+        CSR pointers: bus ``b``'s path is ``path_lines[path_indptr[b]:path_indptr[b + 1]]``.
+    path_lines : int64[n_path]
+        Line rows of every path, bus end first.
+    line_network : int64[n_line]
+        Position of the line's network in the region order.
+    line_ids : int64[n_line]
+        pandapower line index within its network.
+    line_i_max_a : float64[n_line]
+        Line ampacity [A].
+    line_i_peak_a, line_i_low_a : float64[n_line]
+        Base-case line current at peak / low load [A].
+    trafo_ids : int64[n_trafo]
+        pandapower trafo index within its network.
+    trafo_i_rated_a : float64[n_trafo]
+        Rated LV current [A].
+    trafo_i_peak_a, trafo_i_low_a : float64[n_trafo]
+        Base-case LV current at peak / low load [A].
+    """
+
+    # per bus
+    u_ll_v: npt.NDArray[np.float64]
+    rk1_max: npt.NDArray[np.float64]
+    xk1_max: npt.NDArray[np.float64]
+    rk1_min: npt.NDArray[np.float64]
+    xk1_min: npt.NDArray[np.float64]
+    rk0_min: npt.NDArray[np.float64]
+    xk0_min: npt.NDArray[np.float64]
+    vm_peak_pu: npt.NDArray[np.float64]
+    vm_low_pu: npt.NDArray[np.float64]
+    unbalance_base_percent: npt.NDArray[np.float64]
+    path_length_km: npt.NDArray[np.float64]
+    bus_ids: npt.NDArray[np.int64]
+    network_index: npt.NDArray[np.int64]
+    system_tn: npt.NDArray[np.bool_]
+    meshed: npt.NDArray[np.bool_]
+    trafo_row: npt.NDArray[np.int64]
+    service_line_row: npt.NDArray[np.int64]
+    feeder_line_row: npt.NDArray[np.int64]
+    path_indptr: npt.NDArray[np.int64]
+    path_lines: npt.NDArray[np.int64]
+    # per line
+    line_network: npt.NDArray[np.int64]
+    line_ids: npt.NDArray[np.int64]
+    line_i_max_a: npt.NDArray[np.float64]
+    line_i_peak_a: npt.NDArray[np.float64]
+    line_i_low_a: npt.NDArray[np.float64]
+    # per transformer
+    trafo_ids: npt.NDArray[np.int64]
+    trafo_i_rated_a: npt.NDArray[np.float64]
+    trafo_i_peak_a: npt.NDArray[np.float64]
+    trafo_i_low_a: npt.NDArray[np.float64]
+
+    @classmethod
+    def from_networks(cls, networks: Sequence[NetworkArrays]) -> RegionArrays:
+        """Concatenate the networks' arrays (region order), shifting line/trafo/path references."""
+        nets = list(networks)
+        line_off = np.cumsum([0] + [n.line_ids.shape[0] for n in nets])
+        trafo_off = np.cumsum([0] + [n.trafo_ids.shape[0] for n in nets])
+        path_off = np.cumsum([0] + [n.path_lines.shape[0] for n in nets])
+        return cls(
+            u_ll_v=_concat([n.u_ll_v for n in nets], float),
+            rk1_max=_concat([n.rk1_max for n in nets], float),
+            xk1_max=_concat([n.xk1_max for n in nets], float),
+            rk1_min=_concat([n.rk1_min for n in nets], float),
+            xk1_min=_concat([n.xk1_min for n in nets], float),
+            rk0_min=_concat([n.rk0_min for n in nets], float),
+            xk0_min=_concat([n.xk0_min for n in nets], float),
+            vm_peak_pu=_concat([n.vm_peak_pu for n in nets], float),
+            vm_low_pu=_concat([n.vm_low_pu for n in nets], float),
+            unbalance_base_percent=_concat([n.unbalance_base_percent for n in nets], float),
+            path_length_km=_concat([n.path_length_km for n in nets], float),
+            bus_ids=_concat([n.bus_ids for n in nets], np.int64),
+            network_index=np.concatenate([np.full(n.n_bus, i, dtype=np.int64) for i, n in enumerate(nets)]),
+            system_tn=np.concatenate([np.full(n.n_bus, n.system == "TN_400") for n in nets]),
+            meshed=_concat([n.bus_meshed for n in nets], bool),
+            trafo_row=np.concatenate([_shift(n.trafo_row, trafo_off[i]) for i, n in enumerate(nets)]),
+            service_line_row=np.concatenate([_shift(n.service_line_row, line_off[i]) for i, n in enumerate(nets)]),
+            feeder_line_row=np.concatenate([_shift(n.feeder_line_row, line_off[i]) for i, n in enumerate(nets)]),
+            path_indptr=_concat(
+                [np.array([0], dtype=np.int64)] + [n.path_indptr[1:] + path_off[i] for i, n in enumerate(nets)],
+                np.int64,
+            ),
+            path_lines=_concat([n.path_lines + line_off[i] for i, n in enumerate(nets)], np.int64),
+            line_network=np.concatenate([np.full(n.line_ids.shape[0], i) for i, n in enumerate(nets)]),
+            line_ids=_concat([n.line_ids for n in nets], np.int64),
+            line_i_max_a=_concat([n.line_i_max_a for n in nets], float),
+            line_i_peak_a=_concat([n.line_i_peak_a for n in nets], float),
+            line_i_low_a=_concat([n.line_i_low_a for n in nets], float),
+            trafo_ids=_concat([n.trafo_ids for n in nets], np.int64),
+            trafo_i_rated_a=_concat([n.trafo_i_rated_a for n in nets], float),
+            trafo_i_peak_a=_concat([n.trafo_i_peak_a for n in nets], float),
+            trafo_i_low_a=_concat([n.trafo_i_low_a for n in nets], float),
+        )
+
+    @property
+    def n_bus(self) -> int:
+        """Number of buses of all networks."""
+        return int(self.bus_ids.shape[0])
+
+
+class GridRegion:
+    """Networks, per-bus arrays and the customer index of one region.
+
+    Attributes
+    ----------
+    name, description : str
+        From the manifest.
+    networks : dict of str to NetworkArrays
+        Per-network arrays by network id, in region order.
+    network_order : list of str
+        Network ids in region order.
+    specs : dict of str to NetworkSpec
+        The manifest's network entries by id.
+    defaults : dict of str to Param
+        Grid defaults with the region's overrides.
+    version : str
+        Grid-model version: a hash of the manifest, the networks' cache keys and the customer index.
+    base_dir : Path or None
+        Directory of the manifest.
+    arrays : RegionArrays
+        All networks' arrays concatenated.
+    customers : DataFrame
+        The validated customer index (:data:`~powercheck.grid.customers.CUSTOMER_SCHEMA`
+        columns, any extra columns of the file, and ``bus_row``: the customer's row in
+        :attr:`arrays`).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        networks: list[NetworkArrays],
+        specs: list[NetworkSpec],
+        customers: pd.DataFrame,
+        defaults: dict[str, Param],
+        version: str,
+        base_dir: Path | None = None,
+        description: str = "",
+        customers_origin: str | None = None,
+    ):
+        self.name = name
+        self.description = description
+        self.networks = {n.network_id: n for n in networks}
+        self.network_order = [n.network_id for n in networks]
+        self.specs = {s.id: s for s in specs}
+        self.defaults = defaults
+        self.version = version
+        self.base_dir = base_dir
+        self.arrays = RegionArrays.from_networks(networks)
+        origin = f"region {name} customer index" + (f" {customers_origin}" if customers_origin else "")
+        self.customers = normalise_customer_points(customers, self.networks, origin)
+        self._mp_index = pd.Index(self.customers.metering_point_id.astype(str))
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        cache_dir: str | Path | None = None,
+        use_cache: bool = True,
+        progress: Callable[[str], None] | None = None,
+    ) -> GridRegion:
+        """Load a region directory (or its ``region.toml``)."""
+        manifest = parse_manifest(path)
+        base_dir = manifest.base_dir
+        specs = manifest.networks
+        defaults = load_grid_defaults(manifest.default_overrides)
+        cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        arrays: list[NetworkArrays] = []
+        auto_points: list[pd.DataFrame] = []
+        cp = manifest.customer_points
+        keys = [_cache_key(spec, base_dir, defaults) for spec in specs]
+        for i, (spec, key) in enumerate(zip(specs, keys)):
+            cache_file = cache / f"{spec.id}-{key[:20]}.npz"
+            net = None
+            cached = None
+            if use_cache and cache_file.is_file():
+                try:
+                    cached = NetworkArrays.load(cache_file)
+                    if progress:
+                        progress(f"{spec.id}: cached")
+                except Exception:
+                    cache_file.unlink(missing_ok=True)
+            if cached is not None:
+                arrays.append(cached)
+            else:
+                if progress:
+                    progress(f"{spec.id}: short-circuit and base-case load flow")
+                net, used = build_network(spec, base_dir, defaults)
+                computed = precompute_network(spec.id, spec.system, net, defaults, used)
+                arrays.append(computed)
+                if use_cache:
+                    try:
+                        cache.mkdir(parents=True, exist_ok=True)
+                        computed.save(cache_file)
+                    except OSError:
+                        pass  # a read-only cache is not an error; we just recompute next time
+            if cp == "auto":
+                auto_points.append(_auto_points(spec, i + 1, base_dir, defaults, net, cache, key, use_cache))
+        if cp == "auto":
+            customers = pd.concat(auto_points, ignore_index=True)
+            cp_hash = "auto"
+            cp_origin = "(derived from the networks' loads)"
+        else:
+            cp_path = Path(cp) if Path(cp).is_absolute() else base_dir / cp
+            customers = read_customer_points(cp_path)
+            cp_hash = hashlib.sha256(cp_path.read_bytes()).hexdigest()
+            cp_origin = str(cp_path)
+        version_payload = {
+            "manifest": hashlib.sha256(manifest.path.read_bytes()).hexdigest(),
+            "networks": keys,
+            "customer_points": cp_hash,
+        }
+        version = "grid-" + hashlib.sha256(json.dumps(version_payload, sort_keys=True).encode()).hexdigest()[:12]
+        return cls(
+            name=manifest.name,
+            networks=arrays,
+            specs=specs,
+            customers=customers,
+            defaults=defaults,
+            version=version,
+            base_dir=base_dir,
+            description=manifest.description,
+            customers_origin=cp_origin,
+        )
+
+    # ------------------------------------------------------------------ queries
+    def locate(self, metering_point_ids: list[str] | np.ndarray) -> np.ndarray:
+        """Customer-index rows for the ids (-1 where unknown)."""
+        return self._mp_index.get_indexer(pd.Index([str(m) for m in metering_point_ids]))
+
+    def network_net(self, network_id: str) -> pp.pandapowerNet:
+        """The completed pandapower network (loaded fresh from its source)."""
+        spec = self.specs[network_id]
+        net, _ = build_network(spec, self.base_dir, self.defaults)
+        return net
+
+    def assumptions_for_network(self, network_id: str) -> list[str]:
+        """The [R] grid defaults that were applied to this network, as 'grid:<key>'."""
+        arrays = self.networks[network_id]
+        keys = set(arrays.applied_defaults) | {"low_load_scaling"}
+        return sorted(f"grid:{k}" for k in keys if k in self.defaults and self.defaults[k].is_assumption)
+
+    def summary(self) -> dict[str, Any]:
+        """Name, version, per-network counts and flags, number of customer points (JSON-ready)."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "networks": [
+                {
+                    "id": nid,
+                    "system": self.networks[nid].system,
+                    "buses": self.networks[nid].n_bus,
+                    "lines": int(self.networks[nid].line_ids.shape[0]),
+                    "meshed": self.networks[nid].meshed,
+                    "meshed_buses": int(self.networks[nid].bus_meshed.sum()),
+                    "source": self.specs[nid].source,
+                    "applied_defaults": self.networks[nid].applied_defaults,
+                }
+                for nid in self.network_order
+            ],
+            "customer_points": int(len(self.customers)),
+        }

@@ -1,1 +1,0 @@
-"""LV feeder models: loading pandapower networks, per-bus precomputation, caching."""
