@@ -1,4 +1,4 @@
-"""Command line: ``powercheck screen|serve|whatif|policy|region``."""
+"""Command line: ``powercheck screen|ledger|serve|whatif|policy|region``."""
 
 from __future__ import annotations
 
@@ -28,7 +28,9 @@ def _load(args: argparse.Namespace):
 
 
 def cmd_screen(args: argparse.Namespace) -> int:
+    from powercheck.ledger import open_ledger
     from powercheck.rules.engine import Assessor
+    from powercheck.rules.policy import PolicyKey
     from powercheck.screen import ProgressBar, count_records, screen_file
 
     path = Path(args.notifications)
@@ -36,13 +38,104 @@ def cmd_screen(args: argparse.Namespace) -> int:
         print(f"powercheck screen: notifications file {path} not found", file=sys.stderr)
         return 2
     region, policy = _load(args)
-    assessor = Assessor(region, policy)
+    store, state = open_ledger(args.ledger, region, valid_days=policy.number(PolicyKey.APPROVAL_VALID_DAYS))
+    assessor = Assessor(region, policy, ledger=state)
     bar = ProgressBar(count_records(path), enabled=not args.quiet and not args.no_progress)
-    summary = screen_file(path, assessor, args.out, chunk_size=args.chunk_size, progress=bar.update)
-    bar.close()
+    try:
+        summary = screen_file(path, assessor, args.out, chunk_size=args.chunk_size, progress=bar.update, ledger=store)
+    finally:
+        bar.close()
+        store.close()
     print(f"region {region.name} ({region.version}), policy {policy.id} {policy.version} ({policy.hash})")
+    if args.ledger:
+        print(f"capacity ledger {args.ledger}")
     print(summary.table())
     return 0
+
+
+def _request_json(r) -> dict:
+    return {
+        "notification_id": r.notification_id,
+        "revision": r.revision,
+        "metering_point_id": r.metering_point_id,
+        "network_id": r.network_id,
+        "bus": r.bus,
+        "status": r.status.value,
+        "job_type": r.job_type,
+        "installer_id": r.installer_id,
+        "submitted_at": r.submitted_at.isoformat() if r.submitted_at else None,
+        "decided_at": r.decided_at.isoformat() if r.decided_at else None,
+        "fuse_after_a": r.fuse_after_a,
+        "reservation": json.loads(r.reservation.to_json()),
+        "conditions": list(r.conditions),
+    }
+
+
+def _request_from_json(data: dict):
+    from datetime import datetime
+
+    from powercheck.ledger import LedgerRequest, RequestStatus, Reservation
+
+    def ts(value):
+        return datetime.fromisoformat(value) if value else None
+
+    return LedgerRequest(
+        notification_id=str(data["notification_id"]),
+        revision=int(data["revision"]),
+        metering_point_id=str(data["metering_point_id"]),
+        network_id=data.get("network_id"),
+        bus=data.get("bus"),
+        status=RequestStatus(data["status"]),
+        job_type=data.get("job_type"),
+        installer_id=data.get("installer_id"),
+        submitted_at=ts(data.get("submitted_at")),
+        decided_at=ts(data.get("decided_at")),
+        fuse_after_a=data.get("fuse_after_a"),
+        reservation=Reservation.from_json(json.dumps(data.get("reservation") or {})),
+        conditions=tuple(data.get("conditions") or ()),
+    )
+
+
+def cmd_ledger(args: argparse.Namespace) -> int:
+    from powercheck.ledger import LedgerStore
+
+    store = LedgerStore(args.ledger)
+    try:
+        if args.action == "list":
+            rows = store.list(network_id=args.network, status=args.status)
+            if args.json:
+                for r in rows:
+                    print(json.dumps(_request_json(r)))
+                return 0
+            print(
+                f"{'notification':<20} {'rev':>3} {'status':<25} {'network':<18} {'bus':>5} {'metering point':<19} job"
+            )
+            for r in rows:
+                print(
+                    f"{r.notification_id:<20} {r.revision:>3} {r.status.value:<25} {str(r.network_id):<18} "
+                    f"{str(r.bus):>5} {r.metering_point_id:<19} {r.job_type or ''}"
+                )
+            print(f"{len(rows)} requests")
+            return 0
+        if args.action == "set-status":
+            before, after = store.set_status(args.id, args.status, actor=args.actor, note=args.note)
+            print(f"{after.notification_id}: {before.status.value} -> {after.status.value}")
+            return 0
+        # import
+        requests = []
+        with open(args.file, encoding="utf-8") as fh:
+            for number, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    requests.append(_request_from_json(json.loads(line)))
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise ValueError(f"{args.file} line {number}: not a ledger request ({exc})") from None
+        store.put(requests, actor=args.actor or "import")
+        print(f"imported {len(requests)} requests into {args.ledger}")
+        return 0
+    finally:
+        store.close()
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
@@ -184,8 +277,30 @@ def build_parser() -> argparse.ArgumentParser:
     screen.add_argument("--out", default="decisions.parquet", help="decisions Parquet file (default: %(default)s)")
     screen.add_argument("--chunk-size", type=int, default=512, help="notifications decided per vectorised batch")
     screen.add_argument("--no-progress", action="store_true", help="no progress bar")
+    screen.add_argument(
+        "--ledger",
+        help="capacity ledger (SQLite): approvals reserve capacity across runs; without it the batch keeps "
+        "an in-memory ledger (still cumulative within the run)",
+    )
     common(screen)
     screen.set_defaults(func=cmd_screen)
+
+    led = sub.add_parser("ledger", help="list, change or import requests of a capacity ledger")
+    led_sub = led.add_subparsers(dest="action", required=True)
+    led_list = led_sub.add_parser("list", help="requests of the ledger")
+    led_list.add_argument("--network", help="only this network")
+    led_list.add_argument("--status", help="only this status")
+    led_list.add_argument("--json", action="store_true", help="one JSON object per line (the import format)")
+    led_set = led_sub.add_parser("set-status", help="move a request to a status (built, cancelled, ...)")
+    led_set.add_argument("id", help="notification id")
+    led_set.add_argument("status", help="new status")
+    led_set.add_argument("--note", help="why (kept in the request's history)")
+    led_imp = led_sub.add_parser("import", help="import requests (JSON lines as `ledger list --json` prints)")
+    led_imp.add_argument("file", help="JSON lines file of requests")
+    for p_ in (led_list, led_set, led_imp):
+        p_.add_argument("--ledger", required=True, help="ledger file (SQLite)")
+        p_.add_argument("--actor", default=None, help="who makes the change (kept in the history)")
+    led.set_defaults(func=cmd_ledger)
 
     pol = sub.add_parser("policy", help="show the active policy and its assumptions")
     pol.add_argument("--policy", help="policy TOML (default: the packaged policy)")

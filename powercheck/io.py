@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ class InputRecord:
     errors: list[str] = field(default_factory=list)
     raw_id: str | None = None
     raw_revision: int | None = None
+    raw_submitted_at: datetime | None = None
 
     @property
     def ok(self) -> bool:
@@ -46,6 +48,17 @@ def _drop_nulls(value: Any) -> Any:
     return value
 
 
+def _timestamp(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
 def parse_record(line: int, data: Any) -> InputRecord:
     """Validate one decoded record."""
     if not isinstance(data, dict):
@@ -56,6 +69,7 @@ def parse_record(line: int, data: Any) -> InputRecord:
         line=line,
         raw_id=raw_id if isinstance(raw_id, str) and raw_id else None,
         raw_revision=raw_rev if isinstance(raw_rev, int) and not isinstance(raw_rev, bool) else None,
+        raw_submitted_at=_timestamp(data.get("submitted_at")),
     )
     try:
         record.notification = Notification.model_validate(data)
@@ -140,6 +154,10 @@ DECISION_SCHEMA = pa.schema(
         ("network_id", pa.string()),
         ("bus", pa.int64()),
         ("assumptions", pa.list_(pa.string())),
+        ("required_main_fuse_a", pa.float64()),
+        ("notifiable", pa.bool_()),
+        ("notifiable_reason", pa.string()),
+        ("ledger_status", pa.string()),
         ("policy_id", pa.string()),
         ("policy_version", pa.string()),
         ("policy_hash", pa.string()),
@@ -184,6 +202,10 @@ def decision_row(decision: Decision, source_line: int | None = None) -> dict[str
         "network_id": decision.network_id,
         "bus": decision.bus,
         "assumptions": list(decision.assumptions),
+        "required_main_fuse_a": decision.required_main_fuse_a,
+        "notifiable": decision.notifiable,
+        "notifiable_reason": decision.notifiable_reason,
+        "ledger_status": decision.ledger_status,
         "policy_id": decision.policy_id,
         "policy_version": decision.policy_version,
         "policy_hash": decision.policy_hash,

@@ -120,6 +120,9 @@ class Appliance(BaseModel):
     starts_per_hour: float | None = Field(
         default=None, ge=0, le=3600, allow_inf_nan=False, description="Starts or switching events per hour [1/h]"
     )
+    start_duration_s: float | None = Field(
+        default=None, gt=0, le=60, allow_inf_nan=False, description="Duration of a start at the start current [s]"
+    )
     quantity: int = Field(default=1, ge=1, le=1000)
     harmonic_current_percent: dict[int, float] | None = Field(
         default=None,
@@ -279,6 +282,15 @@ class Decision(BaseModel):
     network_id: str | None = None
     bus: int | None = None
     assumptions: list[str] = Field(default_factory=list)
+    required_main_fuse_a: float | None = Field(
+        default=None, description="Smallest standard fuse that carries the installation after the job [A]"
+    )
+    notifiable: bool | None = Field(default=None, description="Whether the job crosses a notification threshold")
+    notifiable_reason: str | None = None
+    ledger_status: str | None = Field(
+        default=None,
+        description="Status of the request in the capacity ledger after this decision (None: not recorded)",
+    )
     input_hash: str | None = None
     engine_version: str
     decided_at: datetime

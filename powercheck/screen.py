@@ -7,12 +7,14 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
 import pyarrow.parquet as pq
 
 from powercheck.io import DecisionWriter, InputRecord, read_notifications
+from powercheck.ledger.store import LedgerStore
 from powercheck.models import CheckStatus, Decision
 from powercheck.rules.engine import Assessor
 
@@ -28,11 +30,14 @@ class ScreenSummary:
     failed_rules: Counter = field(default_factory=Counter)
     not_evaluated_rules: Counter = field(default_factory=Counter)
     duplicates: int = 0
+    ledger: Counter = field(default_factory=Counter)
     seconds: float = 0.0
     out: str = ""
 
     def add(self, decision: Decision) -> None:
         self.outcomes[str(decision.outcome)] += 1
+        if decision.ledger_status:
+            self.ledger[decision.ledger_status] += 1
         self.by_job[(decision.job_type or "(invalid)", str(decision.outcome))] += 1
         for check in decision.checks:
             if check.status is CheckStatus.FAIL:
@@ -62,6 +67,8 @@ class ScreenSummary:
             lines.append(f"invalid records: {self.invalid} (reject_incomplete, field errors in 'reasons')")
         if self.duplicates:
             lines.append(f"repeated notification id+revision in the input: {self.duplicates}")
+        if self.ledger:
+            lines.append("ledger: " + ", ".join(f"{s} {n}" for s, n in sorted(self.ledger.items())))
         rate = self.records / self.seconds if self.seconds > 0 else float("nan")
         lines.append(f"{self.records} notifications in {self.seconds:.2f} s ({rate:.0f}/s) -> {self.out}")
         return "\n".join(lines)
@@ -106,6 +113,14 @@ def count_records(path: Path) -> int | None:
         return sum(1 for line in fh if line.strip())
 
 
+def _order_key(record: InputRecord) -> tuple:
+    """Records in submitted order (then line); records without a readable time last."""
+    at = record.notification.submitted_at if record.notification is not None else record.raw_submitted_at
+    if at is not None and at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return (at is None, at or datetime.min.replace(tzinfo=UTC), record.line)
+
+
 def screen_file(
     notifications: str | Path,
     assessor: Assessor,
@@ -113,21 +128,28 @@ def screen_file(
     *,
     chunk_size: int = 512,
     progress: Callable[[int], None] | None = None,
+    ledger: LedgerStore | None = None,
 ) -> ScreenSummary:
     """Screen every record of ``notifications`` and write one decision per record to ``out``.
 
-    Invalid records become ``reject_incomplete`` decisions with the field errors;
-    decisions are written in input order, chunk by chunk.
+    Records are decided in ``submitted_at`` order; with a ledger state on the assessor every
+    decision is recorded before the next record is assessed, so approvals add up (and with a
+    ``ledger`` store the recorded requests are committed chunk by chunk). Invalid records
+    become ``reject_incomplete`` decisions with the field errors. Decisions are written in the
+    order they are made, with their input line.
     """
     summary = ScreenSummary(out=str(out))
     start = time.perf_counter()
     seen: set[tuple[str, int]] = set()
+    records = sorted(read_notifications(notifications), key=_order_key)
     with DecisionWriter(out) as writer:
-        chunk: list[InputRecord] = []
-
-        def flush() -> None:
+        for first in range(0, len(records), chunk_size):
+            chunk = records[first : first + chunk_size]
             valid = [r.notification for r in chunk if r.notification is not None]
-            decided = iter(assessor.assess_many(valid))
+            assessed = assessor.assess_recorded(valid)
+            if ledger is not None:
+                ledger.put([r for r in assessed.requests if r is not None])
+            decided = iter(assessed.decisions)
             for record in chunk:
                 if record.notification is not None:
                     decision = next(decided)
@@ -146,15 +168,7 @@ def screen_file(
                 writer.write(decision, source_line=record.line)
                 summary.add(decision)
             summary.records += len(chunk)
-            chunk.clear()
             if progress:
                 progress(summary.records)
-
-        for record in read_notifications(notifications):
-            chunk.append(record)
-            if len(chunk) >= chunk_size:
-                flush()
-        if chunk:
-            flush()
     summary.seconds = time.perf_counter() - start
     return summary

@@ -78,3 +78,11 @@ def mini_assessor(mini_region, policy):
 @pytest.fixture(scope="session")
 def demo_assessor(demo_region, policy):
     return Assessor(demo_region, policy, clock=lambda: FIXED_TIME)
+
+
+@pytest.fixture(scope="session")
+def case_region(tmp_path_factory, cache_dir):
+    """The region of the rule cases (tests/helpers/case_region.py)."""
+    from tests.helpers.case_region import build_case_region
+
+    return GridRegion.load(build_case_region(tmp_path_factory.mktemp("case-region")), cache_dir=cache_dir)

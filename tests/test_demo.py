@@ -33,3 +33,16 @@ def test_readme_has_exactly_two_commands_and_ci_runs_the_test_one():
     assert "pytest" in setup_tests and "pip install" in setup_tests
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert setup_tests in ci
+
+
+def test_every_package_is_packaged():
+    """A non-editable install ships every subpackage (pyproject lists them explicitly)."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for init in (ROOT / "powercheck").rglob("__init__.py")
+        if "__pycache__" not in init.parts
+    }
+    assert found <= listed, found - listed

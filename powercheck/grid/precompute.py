@@ -31,7 +31,7 @@ from powercheck.grid.networks import GridModelError, prepared_copy
 from powercheck.grid.topology import lv_paths
 from powercheck.params import Param
 
-PRECOMPUTE_VERSION = 5
+PRECOMPUTE_VERSION = 6
 """Bump when the meaning or layout of the arrays changes (invalidates caches)."""
 
 
@@ -72,6 +72,8 @@ class NetworkArrays:
         Transformer feeding the bus.
     bus_meshed : bool
         A branch of the bus's path lies on a cycle (:class:`~powercheck.grid.topology.RadialPaths`).
+    bus_parent : int64
+        Next bus row towards the transformer in the radial tree (-1 at the transformer busbar).
     service_line_row, feeder_line_row : int64
         Line into the bus; feeder cable at the transformer.
     path_indptr : int64, shape (n_bus + 1,)
@@ -114,6 +116,7 @@ class NetworkArrays:
     unbalance_base_percent: np.ndarray
     trafo_row: np.ndarray
     bus_meshed: np.ndarray
+    bus_parent: np.ndarray
     service_line_row: np.ndarray
     feeder_line_row: np.ndarray
     path_indptr: np.ndarray

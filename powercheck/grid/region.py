@@ -250,6 +250,8 @@ class RegionArrays:
         The bus's path to its transformer is not radial (path-based checks do not hold).
     trafo_row : int64[n_bus]
         Transformer row feeding the bus.
+    bus_parent_row : int64[n_bus]
+        Next bus row towards the transformer in the radial tree (-1 at a transformer's busbar).
     service_line_row, feeder_line_row : int64[n_bus]
         Line row into the bus; line row of the feeder cable at the transformer.
     path_indptr : int64[n_bus + 1]
@@ -289,6 +291,7 @@ class RegionArrays:
     system_tn: npt.NDArray[np.bool_]
     meshed: npt.NDArray[np.bool_]
     trafo_row: npt.NDArray[np.int64]
+    bus_parent_row: npt.NDArray[np.int64]
     service_line_row: npt.NDArray[np.int64]
     feeder_line_row: npt.NDArray[np.int64]
     path_indptr: npt.NDArray[np.int64]
@@ -310,6 +313,7 @@ class RegionArrays:
         """Concatenate the networks' arrays (region order), shifting line/trafo/path references."""
         nets = list(networks)
         line_off = np.cumsum([0] + [n.line_ids.shape[0] for n in nets])
+        bus_off = np.cumsum([0] + [n.n_bus for n in nets])
         trafo_off = np.cumsum([0] + [n.trafo_ids.shape[0] for n in nets])
         path_off = np.cumsum([0] + [n.path_lines.shape[0] for n in nets])
         return cls(
@@ -329,6 +333,7 @@ class RegionArrays:
             system_tn=np.concatenate([np.full(n.n_bus, n.system == "TN_400") for n in nets]),
             meshed=_concat([n.bus_meshed for n in nets], bool),
             trafo_row=np.concatenate([_shift(n.trafo_row, trafo_off[i]) for i, n in enumerate(nets)]),
+            bus_parent_row=np.concatenate([_shift(n.bus_parent, bus_off[i]) for i, n in enumerate(nets)]),
             service_line_row=np.concatenate([_shift(n.service_line_row, line_off[i]) for i, n in enumerate(nets)]),
             feeder_line_row=np.concatenate([_shift(n.feeder_line_row, line_off[i]) for i, n in enumerate(nets)]),
             path_indptr=_concat(

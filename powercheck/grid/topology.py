@@ -291,6 +291,10 @@ class RadialPaths:
     bus_meshed : ndarray of bool
         An edge of the path lies on a cycle (a loop in the grid, or several transformers
         feeding one grid): the added current splits, a path-based check does not hold.
+    bus_parent : ndarray of int64
+        The next bus towards the transformer in the breadth-first tree (-1 at a transformer's
+        bus and where not fed). The lowest common ancestor of two buses ends the impedance their
+        paths share.
     """
 
     trafo_row: np.ndarray
@@ -300,6 +304,7 @@ class RadialPaths:
     path_lines: np.ndarray
     path_length_km: np.ndarray
     bus_meshed: np.ndarray
+    bus_parent: np.ndarray
 
     def as_dict(self) -> dict[str, np.ndarray]:
         """The arrays by field name (the :class:`~powercheck.grid.precompute.NetworkArrays` fields)."""
@@ -414,6 +419,7 @@ def radial_paths(
         path_lines=np.asarray(lines, dtype=np.int64),
         path_length_km=path_len,
         bus_meshed=bus_meshed,
+        bus_parent=np.where(parent[:n] < n, parent[:n], -1).astype(np.int64),
     )
 
 

@@ -28,6 +28,12 @@ from powercheck.rules.demand import DemandCase
 from powercheck.rules.policy import Policy, PolicyKey
 from powercheck.rules.rule_ids import GRID_RULE_GROUPS, RuleId
 
+DETAIL_IN_REASON = frozenset(
+    {RuleId.LEDGER_CONFLICT, RuleId.LOAD_MAIN_FUSE, RuleId.LOAD_METER_FUSE, RuleId.LOAD_EXPORT_FUSE,
+     RuleId.PROT_START_CURRENT}
+)  # fmt: skip
+"""Rules whose failure reason carries the check's detail (the other request, the required fuse)."""
+
 
 def _check_reasons(checks: CheckTable, rows: range) -> list[str]:
     reasons = []
@@ -35,10 +41,12 @@ def _check_reasons(checks: CheckTable, rows: range) -> list[str]:
         status = checks.status[i]
         if status == FAIL:
             unit = checks.unit[i]
-            reasons.append(
-                f"{checks.rule_id[i]}: {checks.name[i]}: {checks.value[i]:.4g} {unit} "
-                f"against limit {checks.limit[i]:.4g} {unit}"
-            )
+            rule = checks.rule_id[i]
+            if rule is RuleId.LEDGER_CONFLICT:
+                reasons.append(f"{rule}: {checks.detail[i]}")
+                continue
+            text = f"{rule}: {checks.name[i]}: {checks.value[i]:.4g} {unit} against limit {checks.limit[i]:.4g} {unit}"
+            reasons.append(text + (f" ({checks.detail[i]})" if rule in DETAIL_IN_REASON else ""))
         elif status == NOT_EVALUATED:
             reasons.append(f"{checks.rule_id[i]}: not evaluated: {checks.detail[i]}")
     return reasons
@@ -108,6 +116,10 @@ class DecisionBatch:
             network_id=loc.network_id if loc else None,
             bus=loc.bus if loc else None,
             assumptions=self.assumptions[k],
+            required_main_fuse_a=case.required_fuse_a,
+            notifiable=None if case.accounting is None else case.notifiable is not None,
+            notifiable_reason=case.notifiable,
+            ledger_status=None,
             input_hash=n.input_hash(),
             engine_version=__version__,
             decided_at=self.decided_at,

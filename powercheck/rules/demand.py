@@ -22,8 +22,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from powercheck.ledger.model import ACTIVE, APPROVED, LedgerRequest
+from powercheck.ledger.state import CapacityState
 from powercheck.models import Appliance, NetworkSystem, Notification, SupplyPhases
 from powercheck.quality.codes import CONN_3PH, CONN_LL, CONN_LN, SQRT3, conn_code
+from powercheck.rules.accounting import AccountedAppliance, Accounting, account, notifiable, required_fuse_a
 from powercheck.rules.completeness import fuse_after_job, missing_fields
 from powercheck.rules.context import GridView
 from powercheck.rules.policy import Policy, PolicyKey
@@ -54,6 +57,8 @@ class ApplianceCase:
     cos_phi_start: float
     starts_per_hour: float
     """Starts per hour of all units of the row [1/h]."""
+    start_duration_s: float | None
+    """Duration of one start at the start current [s] (None: no start current)."""
     defaults_used: tuple[str, ...]
     """Policy defaults used for missing values, as 'policy:appliance_defaults.<kind>.<field>'."""
 
@@ -65,6 +70,19 @@ class ApplianceCase:
     @property
     def label(self) -> str:
         return f"{self.appliance.kind.value}#{self.index}"
+
+    def accounted(self) -> AccountedAppliance:
+        return AccountedAppliance(
+            label=self.label,
+            kind=self.appliance.kind,
+            conn=self.conn,
+            total_kw=self.total_kw,
+            unit_kw=self.appliance.rated_kw,
+            cos_phi=self.cos_phi,
+            start_current_ratio=self.start_current_ratio,
+            start_duration_s=self.start_duration_s,
+            defaults_used=self.defaults_used,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +115,6 @@ class DemandCase:
     """Export increase at low load [kW]."""
     demand_cos_phi: float = 1.0
     """Power factor of the demand increase (the budget's, else the policy's demand_cos_phi)."""
-    budget_current_a: float | None = None
-    """Current of the power budget on the supply connection at nominal voltage [A]."""
     demand_assumptions: tuple[str, ...] = ()
     export_assumptions: tuple[str, ...] = ()
     appliances: tuple[ApplianceCase, ...] = ()
@@ -108,6 +124,18 @@ class DemandCase:
     """Single-phase share of the added load [kVA]."""
     s1_export_kva: float = 0.0
     """Single-phase share of the added export [kVA]."""
+    accounting: Accounting | None = None
+    """The installation after the job against its fuses (power accounting)."""
+    meter_fuse_after_a: float | None = None
+    """Meter fuse (MV) after the job when known [A]."""
+    required_fuse_a: float | None = None
+    """Smallest standard fuse that carries the installation after the job [A]."""
+    notifiable: str | None = None
+    """Why the job had to be notified (None: below every notification threshold)."""
+    conflicts: tuple[str, ...] = ()
+    """Other ledger requests this one contradicts (named)."""
+    ledger_revision: int | None = None
+    """Revision of this notification already in the ledger (a replay when equal to this one)."""
 
     @property
     def evaluable(self) -> bool:
@@ -157,6 +185,13 @@ def appliance_case(index: int, appliance: Appliance, policy: Policy) -> Applianc
         used.append(f"policy:appliance_defaults.{kind}.cos_phi_start")
     else:
         cos_start = cos_phi
+    duration = None
+    if ratio > 1.0:
+        if appliance.start_duration_s is not None:
+            duration = float(appliance.start_duration_s)
+        elif "start_duration_s" in kind_defaults:
+            duration = float(kind_defaults["start_duration_s"])
+            used.append(f"policy:appliance_defaults.{kind}.start_duration_s")
     return ApplianceCase(
         index=index,
         appliance=appliance,
@@ -165,6 +200,7 @@ def appliance_case(index: int, appliance: Appliance, policy: Policy) -> Applianc
         start_current_ratio=ratio,
         cos_phi_start=cos_start,
         starts_per_hour=starts * appliance.quantity,
+        start_duration_s=duration,
         defaults_used=tuple(used),
     )
 
@@ -188,12 +224,57 @@ def _locate(n: Notification, row: int, grid: GridView) -> tuple[Location | None,
     )
 
 
-def demand_case(n: Notification, row: int, grid: GridView, policy: Policy) -> DemandCase:
+def _ledger_view(
+    n: Notification, state: CapacityState | None
+) -> tuple[tuple[str, ...], list[LedgerRequest], int | None]:
+    """Conflicts with the ledger, the other active requests at the metering point, and this id's revision there.
+
+    A conflict is a revision older than the one in the ledger, an open request at the same
+    metering point from another installer (or an unknown one), or a main fuse "before" that
+    contradicts the fuse an approved request there sets.
+    """
+    if state is None:
+        return (), [], None
+    conflicts = []
+    own = state.requests.get(n.notification_id)
+    if own is not None and own.revision > n.revision:
+        conflicts.append(f"revision {n.revision} is older than {own.describe()}")
+    others = state.at(n.metering_point_id, excluding=n.notification_id)
+    for other in others:
+        if not other.open:
+            continue
+        if other.installer_id is None or other.installer_id != n.installer_id:
+            conflicts.append(f"{other.describe()} is open at this metering point")
+        elif (
+            other.status in APPROVED
+            and other.fuse_after_a is not None
+            and n.main_fuse_before_a is not None
+            and abs(other.fuse_after_a - n.main_fuse_before_a) > 1e-9
+        ):
+            conflicts.append(
+                f"main fuse before {n.main_fuse_before_a:g} A contradicts {other.describe()}, "
+                f"which sets {other.fuse_after_a:g} A"
+            )
+    active = [o for o in others if o.status in ACTIVE]
+    return tuple(conflicts), active, own.revision if own is not None else None
+
+
+def demand_case(
+    n: Notification, row: int, grid: GridView, policy: Policy, state: CapacityState | None = None
+) -> DemandCase:
     """The demand case of one notification at customer-index ``row`` (-1: not in the index)."""
     missing = tuple(missing_fields(n, policy))
     location, mismatch = _locate(n, row, grid)
+    conflicts, same_point, ledger_revision = _ledger_view(n, state)
     if missing or location is None or mismatch is not None:
-        return DemandCase(notification=n, missing=missing, location=location, system_mismatch=mismatch)
+        return DemandCase(
+            notification=n,
+            missing=missing,
+            location=location,
+            system_mismatch=mismatch,
+            conflicts=conflicts,
+            ledger_revision=ledger_revision,
+        )
 
     cust = grid.customers
     cp = location.cp_row
@@ -202,8 +283,23 @@ def demand_case(n: Notification, row: int, grid: GridView, policy: Policy) -> De
     existing_export = float(cust.existing_export_kw[cp])
     policy_cos = policy.number(PolicyKey.DEMAND_COS_PHI)
     supply = supply_conn(n.network_system, n.supply_phases)
-    fuse = fuse_after_job(n, cust.main_fuse_a[cp])
+    record_fuse = cust.main_fuse_a[cp]
+    for other in same_point:  # an approved fuse change at this point is the fuse before this job
+        if other.fuse_after_a is not None:
+            record_fuse = other.fuse_after_a
+    fuse = fuse_after_job(n, record_fuse)
     appliances = tuple(appliance_case(i, a, policy) for i, a in enumerate(n.appliances))
+    accounted = [a.accounted() for a in appliances]
+    accounting = account(
+        n,
+        accounted,
+        existing_kw=existing,
+        existing_export_kw=existing_export,
+        same_point_kw=sum(c.p_kw for o in same_point for c in o.reservation.load),
+        supply=supply,
+        u_ll_v=u_ll,
+        policy=policy,
+    )
 
     consuming = [r for r in appliances if r.appliance.kind.consumes]
     generating = [r for r in appliances if r.appliance.kind.generates]
@@ -213,13 +309,10 @@ def demand_case(n: Notification, row: int, grid: GridView, policy: Policy) -> De
     assumptions = policy.assumption_keys(PolicyKey.CUSTOMER_COINCIDENCE)
     budget = n.power_budget
     demand_cos = (budget.cos_phi if budget is not None else None) or policy_cos
-    budget_current = None
     if budget is not None:
         new_demand = budget.max_demand_kw
         if budget.cos_phi is None:
             assumptions += policy.assumption_keys(PolicyKey.DEMAND_COS_PHI)
-        if fuse.rating_a is not None:
-            budget_current = new_demand / demand_cos / fuse_capacity_kva(1.0, u_ll, supply)
     else:
         new_demand = existing + appl_kw
         if fuse.changed and fuse.rating_a is not None:
@@ -270,12 +363,17 @@ def demand_case(n: Notification, row: int, grid: GridView, policy: Policy) -> De
     return DemandCase(
         notification=n,
         location=location,
+        accounting=accounting,
+        meter_fuse_after_a=n.meter_fuse_after_a if n.meter_fuse_after_a is not None else n.meter_fuse_before_a,
+        required_fuse_a=required_fuse_a(accounting, policy),
+        notifiable=notifiable(n, accounted, u_ll, policy),
+        conflicts=conflicts,
+        ledger_revision=ledger_revision,
         fuse_after_a=fuse.rating_a,
         fuse_changed=fuse.changed,
         d_p_kw=d_p,
         export_kw=export_kw,
         demand_cos_phi=demand_cos,
-        budget_current_a=budget_current,
         demand_assumptions=tuple(assumptions),
         export_assumptions=export_assumptions,
         appliances=appliances,
@@ -286,7 +384,9 @@ def demand_case(n: Notification, row: int, grid: GridView, policy: Policy) -> De
     )
 
 
-def demand_cases(notifications: Sequence[Notification], grid: GridView, policy: Policy) -> list[DemandCase]:
+def demand_cases(
+    notifications: Sequence[Notification], grid: GridView, policy: Policy, state: CapacityState | None = None
+) -> list[DemandCase]:
     """The demand case of every notification (order preserved)."""
     rows = grid.region.locate([n.metering_point_id for n in notifications])
-    return [demand_case(n, int(row), grid, policy) for n, row in zip(notifications, rows)]
+    return [demand_case(n, int(row), grid, policy, state) for n, row in zip(notifications, rows)]

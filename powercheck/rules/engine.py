@@ -8,6 +8,12 @@
 * :mod:`~powercheck.rules.evaluate`: the numba kernels of :mod:`powercheck.quality` over the batch;
 * :mod:`~powercheck.rules.checks`: every check of the check table, as columns;
 * :mod:`~powercheck.rules.decide`: outcome, score, reasons.
+
+With a capacity ledger (:class:`~powercheck.ledger.state.CapacityState`) the stages read the
+grid as it will be -- every approved-but-not-built request applied -- and
+:mod:`~powercheck.rules.sequence` decides a batch in submitted order, each decision recorded
+in the ledger before the next record is assessed. Without one, every notification is judged
+alone against the static grid (studies, tests of single rules).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+from powercheck.ledger.state import CapacityState
 from powercheck.grid.region import GridRegion
 from powercheck.models import Decision, Notification
 from powercheck.rules.checks import run_checks
@@ -23,6 +30,7 @@ from powercheck.rules.decide import DecisionBatch, decide, invalid_decision
 from powercheck.rules.demand import demand_cases
 from powercheck.rules.evaluate import evaluate
 from powercheck.rules.policy import Policy
+from powercheck.rules.sequence import Assessment, assess_in_order
 
 
 class Assessor:
@@ -36,26 +44,44 @@ class Assessor:
         Limits and assumptions.
     clock : callable, optional
         Returns the decision timestamp (injectable for reproducible tests).
+    ledger : CapacityState, optional
+        The capacity ledger's state; every decision is recorded in it (see the module docstring).
     """
 
-    def __init__(self, region: GridRegion, policy: Policy, *, clock: Callable[[], datetime] | None = None):
+    def __init__(
+        self,
+        region: GridRegion,
+        policy: Policy,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        ledger: CapacityState | None = None,
+    ):
         self.region = region
         self.policy = policy
         self.clock = clock or (lambda: datetime.now(UTC))
         self.grid = GridView.of(region)
+        self.ledger = ledger
 
     def assess(self, notification: Notification) -> Decision:
         """Decide one notification."""
         return self.assess_many([notification])[0]
 
     def assess_many(self, notifications: Sequence[Notification]) -> list[Decision]:
-        """Decide a batch of notifications (vectorised; order preserved)."""
-        return self.assess_batch(notifications).decisions()
+        """Decide a batch of notifications (order of the input preserved)."""
+        return self.assess_recorded(notifications).decisions
+
+    def assess_recorded(self, notifications: Sequence[Notification]) -> Assessment:
+        """Decide a batch; with a ledger in submitted order, returning the requests recorded in it."""
+        if self.ledger is None:
+            return Assessment(self.assess_batch(notifications).decisions(), [None] * len(notifications))
+        rows = self.region.locate([n.metering_point_id for n in notifications])
+        networks = [str(self.grid.customers.network_id[r]) if r >= 0 else None for r in rows]
+        return assess_in_order(notifications, networks, self.ledger, self.assess_batch)
 
     def assess_batch(self, notifications: Sequence[Notification]) -> DecisionBatch:
-        """Decide a batch, keeping the decisions as columns."""
-        cases = demand_cases(notifications, self.grid, self.policy)
-        evaluation = evaluate(cases, self.grid, self.policy)
+        """One vectorised pass over a batch on the ledger's current state (nothing recorded)."""
+        cases = demand_cases(notifications, self.grid, self.policy, self.ledger)
+        evaluation = evaluate(cases, self.grid, self.policy, self.ledger)
         checks = run_checks(cases, evaluation, self.grid, self.policy)
         return decide(cases, checks, self.grid, self.policy, self.clock())
 

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from powercheck.quality.codes import SYSTEM_IT, SYSTEM_TN
+from powercheck.ledger.state import CapacityState
+from powercheck.quality.codes import CONN_3PH, CONN_LN, SQRT3, SYSTEM_IT, SYSTEM_TN
 from powercheck.quality.flicker import pst_analytic
 from powercheck.quality.harmonics import harmonic_voltages_percent, thd_percent
 from powercheck.quality.impedance import min_fault_current_a
-from powercheck.quality.thermal import path_bottleneck
+from powercheck.quality.thermal import path_headroom
 from powercheck.quality.unbalance import unbalance_percent
 from powercheck.quality.voltage import line_current_a, voltage_after_constant_power, voltage_change_percent
 from powercheck.rules.context import GridView
@@ -50,6 +51,25 @@ class AddedPower:
     """Sum of the components' line currents at nominal voltage [A]."""
     voltage_change_percent: np.ndarray
     """Sum of the components' voltage changes at nominal-voltage current [% of the reference voltage]."""
+    positive_sequence_change_percent: np.ndarray
+    """Sum of the components' positive-sequence voltage changes [% of the phase voltage]."""
+
+
+@dataclass(frozen=True)
+class Reserved:
+    """Per notification: what the ledger's active requests add at its bus (zeros without a ledger)."""
+
+    drop_percent: np.ndarray
+    """Voltage drop of the reserved load at peak [%]."""
+    rise_percent: np.ndarray
+    """Voltage rise of the reserved export at low load [%]."""
+    unbalance_peak_percent: np.ndarray
+    """Unbalance of the reserved single-phase load [%]."""
+    unbalance_low_percent: np.ndarray
+    """Unbalance of the reserved single-phase export [%]."""
+    trafo_peak_a: np.ndarray
+    """Reserved current on the notification's transformer at peak [A]."""
+    trafo_low_a: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -115,9 +135,12 @@ class ThermalResult:
     peak_line_row: np.ndarray
     """Global line row of the binding line at peak (-1: the bus is the transformer busbar)."""
     peak_line_base_a: np.ndarray
+    peak_line_reserved_a: np.ndarray
+    """Current the ledger's active requests add to that line [A]."""
     peak_line_limit_a: np.ndarray
     low_line_row: np.ndarray
     low_line_base_a: np.ndarray
+    low_line_reserved_a: np.ndarray
     low_line_limit_a: np.ndarray
     trafo_limit_a: np.ndarray
     """Allowed LV-side transformer current [A] (NaN: no transformer)."""
@@ -133,14 +156,23 @@ class Evaluation:
     point: ConnectionPoint
     load: AddedPower
     export: AddedPower
+    reserved: Reserved
+    v_base_peak_pu: np.ndarray
+    """Voltage at peak before the notification, with the reserved load [pu]."""
     v_peak_pu: np.ndarray
     """Voltage at peak with the added load (constant power) [pu]."""
+    v_base_low_pu: np.ndarray
+    """Voltage at low load before the notification, with the reserved export [pu]."""
     v_low_pu: np.ndarray
     """Voltage at low load with the added export [pu]."""
-    s1_kva: np.ndarray
-    """Single-phase apparent power, the larger of load and export side [kVA]."""
-    vuf_added_percent: np.ndarray
-    """Unbalance the single-phase power adds [%]."""
+    s1_load_kva: np.ndarray
+    """Single-phase apparent power of the added load [kVA]."""
+    s1_export_kva: np.ndarray
+    """Single-phase apparent power of the added export [kVA]."""
+    vuf_load_percent: np.ndarray
+    """Unbalance the single-phase load adds: S |Z1| / (U^2 v_load v1) [%]."""
+    vuf_export_percent: np.ndarray
+    """Unbalance the single-phase export adds [%]."""
     ik_min_a: np.ndarray
     """Minimum fault current at the bus (TN L-N, IT L-L) [A]."""
     thermal: ThermalResult
@@ -176,8 +208,13 @@ def _components(cases: Sequence[DemandCase], pick) -> tuple[np.ndarray, np.ndarr
 def _added(point: ConnectionPoint, n: int, rows: tuple, q_sign: float) -> AddedPower:
     owner, conn, p_kw, cos = rows
     if owner.size == 0:
-        return AddedPower(np.zeros(n), np.zeros(n))
+        return AddedPower(np.zeros(n), np.zeros(n), np.zeros(n))
     current = line_current_a(p_kw, cos, conn, point.u_ll_v[owner])
+    # positive-sequence drop: Z1 I1 with I1 = I (3ph), I/3 (L-N), I/sqrt3 (L-L), in % of U_ph
+    share = np.where(conn == CONN_3PH, 1.0, np.where(conn == CONN_LN, 1.0 / 3.0, 1.0 / SQRT3))
+    sin = q_sign * np.sqrt(np.maximum(0.0, 1.0 - cos * cos))
+    u_ph = point.u_ll_v[owner] / SQRT3
+    d1 = 100.0 * (point.r1_ohm[owner] * cos + point.x1_ohm[owner] * sin) * share * current / u_ph
     d = voltage_change_percent(
         point.r1_ohm[owner],
         point.x1_ohm[owner],
@@ -189,7 +226,11 @@ def _added(point: ConnectionPoint, n: int, rows: tuple, q_sign: float) -> AddedP
         cos,
         np.full(owner.size, q_sign),
     )
-    return AddedPower(np.bincount(owner, current, minlength=n), np.bincount(owner, d, minlength=n))
+    return AddedPower(
+        np.bincount(owner, current, minlength=n),
+        np.bincount(owner, d, minlength=n),
+        np.bincount(owner, d1, minlength=n),
+    )
 
 
 def _appliance_steps(cases: Sequence[DemandCase], point: ConnectionPoint) -> ApplianceSteps:
@@ -305,13 +346,17 @@ def _harmonics(n: int, steps: ApplianceSteps, point: ConnectionPoint, policy: Po
     )
 
 
-def _thermal(point: ConnectionPoint, grid: GridView, policy: Policy) -> ThermalResult:
+def _thermal(point: ConnectionPoint, grid: GridView, policy: Policy, state: CapacityState | None) -> ThermalResult:
     arr = grid.arrays
     bus_rows = point.bus_row
     line_frac = policy.number(PolicyKey.LINE_LOADING_MAX_PERCENT) / 100.0
     trafo_frac = policy.number(PolicyKey.TRANSFORMER_LOADING_MAX_PERCENT) / 100.0
-    peak = path_bottleneck(arr.path_indptr, arr.path_lines, bus_rows, arr.line_i_max_a, arr.line_i_peak_a, line_frac)
-    low = path_bottleneck(arr.path_indptr, arr.path_lines, bus_rows, arr.line_i_max_a, arr.line_i_low_a, line_frac)
+    zeros = np.zeros_like(arr.line_i_max_a)
+    res_peak = state.line_peak_a if state is not None else zeros
+    res_low = state.line_low_a if state is not None else zeros
+    paths = (arr.path_indptr, arr.path_lines, bus_rows, arr.line_i_max_a)
+    peak = path_headroom(*paths, arr.line_i_peak_a, res_peak, line_frac)
+    low = path_headroom(*paths, arr.line_i_low_a, res_low, line_frac)
     t_row = arr.trafo_row[bus_rows]
     t_ok = t_row >= 0
     t_safe = np.where(t_ok, t_row, 0)
@@ -337,26 +382,52 @@ def connection_points(cases: Sequence[DemandCase], grid: GridView) -> Connection
     )
 
 
-def evaluate(cases: Sequence[DemandCase], grid: GridView, policy: Policy) -> Evaluation:
-    """Run every kernel over the batch of demand cases."""
+def _reserved(point: ConnectionPoint, grid: GridView, state: CapacityState | None) -> Reserved:
+    n = point.bus_row.shape[0]
+    if state is None:
+        z = np.zeros(n)
+        return Reserved(z, z, z, z, z, z)
+    t_row = grid.arrays.trafo_row[point.bus_row]
+    t_ok = (t_row >= 0) & (state.trafo_peak_a.size > 0)
+    t_safe = np.where(t_ok, t_row, 0)
+    b = point.bus_row
+    return Reserved(
+        drop_percent=state.bus_drop_percent[b],
+        rise_percent=state.bus_rise_percent[b],
+        unbalance_peak_percent=state.bus_vuf_peak_percent[b],
+        unbalance_low_percent=state.bus_vuf_low_percent[b],
+        trafo_peak_a=np.where(t_ok, state.trafo_peak_a[t_safe] if state.trafo_peak_a.size else 0.0, 0.0),
+        trafo_low_a=np.where(t_ok, state.trafo_low_a[t_safe] if state.trafo_low_a.size else 0.0, 0.0),
+    )
+
+
+def evaluate(
+    cases: Sequence[DemandCase], grid: GridView, policy: Policy, state: CapacityState | None = None
+) -> Evaluation:
+    """Run every kernel over the batch of demand cases, on the grid with the ledger's reservations."""
     n = len(cases)
     arr = grid.arrays
     point = connection_points(cases, grid)
     load = _added(point, n, _components(cases, lambda c: c.loads if c.evaluable else ()), +1.0)
     export = _added(point, n, _components(cases, lambda c: c.exports if c.evaluable else ()), -1.0)
     steps = _appliance_steps(cases, point)
+    reserved = _reserved(point, grid, state)
 
-    # steady-state voltages with constant-power load/export
-    v_peak = voltage_after_constant_power(arr.vm_peak_pu[point.bus_row], load.voltage_change_percent)
-    v_low = voltage_after_constant_power(arr.vm_low_pu[point.bus_row], -export.voltage_change_percent)
+    # steady-state voltages with constant-power load/export, on top of the reserved drop/rise
+    v_base_peak = arr.vm_peak_pu[point.bus_row] - reserved.drop_percent / 100.0
+    v_base_low = arr.vm_low_pu[point.bus_row] + reserved.rise_percent / 100.0
+    v_peak = voltage_after_constant_power(v_base_peak, load.voltage_change_percent)
+    v_low = voltage_after_constant_power(v_base_low, -export.voltage_change_percent)
 
-    # unbalance (worst of load and export side); the single-phase current grows as 1/v
+    # unbalance per side: VUF = |V2|/|V1| = S |Z1| / (U^2 v_load v1), with the single-phase current at the
+    # loaded conductors' voltage v_load and the positive-sequence voltage v1 after connection
     s1_load = np.array([c.s1_load_kva for c in cases], dtype=float)
     s1_export = np.array([c.s1_export_kva for c in cases], dtype=float)
-    s1 = np.maximum(s1_load, s1_export)
-    v_for_unbalance = np.where(s1_load >= s1_export, v_peak, v_low)
+    v1_peak = v_base_peak - load.positive_sequence_change_percent / 100.0
+    v1_low = v_base_low + export.positive_sequence_change_percent / 100.0
     with np.errstate(divide="ignore", invalid="ignore"):
-        vuf_added = unbalance_percent(s1, point.r1_ohm, point.x1_ohm, point.u_ll_v) / v_for_unbalance
+        vuf_load = unbalance_percent(s1_load, point.r1_ohm, point.x1_ohm, point.u_ll_v) / (v_peak * v1_peak)
+        vuf_export = unbalance_percent(s1_export, point.r1_ohm, point.x1_ohm, point.u_ll_v) / (v_low * v1_low)
 
     ik_min = min_fault_current_a(
         point.r1_ohm,
@@ -372,12 +443,17 @@ def evaluate(cases: Sequence[DemandCase], grid: GridView, policy: Policy) -> Eva
         point=point,
         load=load,
         export=export,
+        reserved=reserved,
+        v_base_peak_pu=v_base_peak,
         v_peak_pu=v_peak,
+        v_base_low_pu=v_base_low,
         v_low_pu=v_low,
-        s1_kva=s1,
-        vuf_added_percent=vuf_added,
+        s1_load_kva=s1_load,
+        s1_export_kva=s1_export,
+        vuf_load_percent=np.where(s1_load > 0, vuf_load, 0.0),
+        vuf_export_percent=np.where(s1_export > 0, vuf_export, 0.0),
         ik_min_a=ik_min,
-        thermal=_thermal(point, grid, policy),
+        thermal=_thermal(point, grid, policy, state),
         appliances=steps,
         flicker=_flicker(n, steps, policy),
         harmonics=_harmonics(n, steps, point, policy),

@@ -52,11 +52,15 @@ class PolicyKey(StrEnum):
     LINE_LOADING_MAX_PERCENT = "line_loading_max_percent"
     TRANSFORMER_LOADING_MAX_PERCENT = "transformer_loading_max_percent"
     CUSTOMER_COINCIDENCE = "customer_coincidence"
+    APPLIANCE_DIVERSITY = "appliance_diversity"
+    APPROVAL_VALID_DAYS = "approval_valid_days"
+    NOTIFICATION_THRESHOLDS = "notification_thresholds"
+    SOFT_START_MAX_RATIO = "soft_start_max_ratio"
     DEMAND_COS_PHI = "demand_cos_phi"
     FUSE_DEMAND_FACTOR = "fuse_demand_factor"
     SELECTIVITY_RATIO_MIN = "selectivity_ratio_min"
     SC_C_MIN = "sc_c_min"
-    FUSE_MELTING_5S_A = "fuse_melting_5s_a"
+    FUSE_GG_GATES_A = "fuse_gg_gates_a"
     STANDARD_FUSE_SIZES_A = "standard_fuse_sizes_a"
     BUDGET_REQUIRED_ABOVE_FUSE_A = "budget_required_above_fuse_a"
     AUTO_APPROVE_MAX_FUSE_A = "auto_approve_max_fuse_a"
@@ -161,11 +165,56 @@ def _fuse_sizes(where: str, value: Any) -> None:
         raise PolicyError(f"{where}: ratings must be strictly increasing")
 
 
-def _melting_table(where: str, value: Any) -> None:
-    _number_table("fuse rating", Range(0, 1e6, lo_open=True), key_range=Range(0, 10_000, lo_open=True))(where, value)
-    for rating, current in value.items():
-        if current <= float(rating):
-            raise PolicyError(f"{where}.{rating}: the 5-s melting current {current} must exceed the rating")
+FUSE_GATES = ("no_melt_10s", "melt_5s", "no_melt_0_1s", "melt_0_1s")
+"""Columns of the gG gate table: I_min(10 s), I_max(5 s), I_min(0.1 s), I_max(0.1 s)."""
+
+
+def _gate_table(where: str, value: Any) -> None:
+    if not isinstance(value, dict) or not value:
+        raise PolicyError(
+            f"{where}: expected a table of rating = [I_min(10 s), I_max(5 s), I_min(0.1 s), I_max(0.1 s)]"
+        )
+    for rating, gates in value.items():
+        try:
+            numeric = float(rating)
+        except ValueError:
+            raise PolicyError(f"{where}: key {rating!r} is not a fuse rating") from None
+        if not Range(0, 10_000, lo_open=True).contains(numeric):
+            raise PolicyError(f"{where}: rating {rating!r} is outside the allowed range (0, 10000]")
+        if not isinstance(gates, list) or len(gates) != 4:
+            raise PolicyError(
+                f"{where}.{rating}: expected 4 currents [I_min(10 s), I_max(5 s), I_min(0.1 s), I_max(0.1 s)]"
+            )
+        for name, current in zip(FUSE_GATES, gates):
+            _check_number(f"{where}.{rating}.{name}", current, Range(numeric, 1e6, lo_open=True))
+        if not (gates[0] < gates[1] and gates[0] < gates[2] < gates[3] and gates[1] < gates[3]):
+            raise PolicyError(f"{where}.{rating}: the gates must grow as I_min(10 s) < I_max(5 s) < I_max(0.1 s)")
+
+
+def _thresholds(where: str, value: Any) -> None:
+    if not isinstance(value, dict):
+        raise PolicyError(f"{where}: expected a table")
+    expected = {
+        "always",
+        "single_phase_appliance_a",
+        "pv_kw",
+        "battery_kw",
+        "motor_direct_on_line_kw",
+        "motor_soft_start_kw",
+        "inverter_kw",
+    }
+    missing = expected - set(value)
+    if missing:
+        raise PolicyError(f"{where}.{sorted(missing)[0]}: missing")
+    _job_types(f"{where}.always", value["always"])
+    for key in ("single_phase_appliance_a", "pv_kw", "battery_kw"):
+        _check_number(f"{where}.{key}", value[key], Range(0, 10_000))
+    for key in ("motor_direct_on_line_kw", "motor_soft_start_kw", "inverter_kw"):
+        pair = value[key]
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise PolicyError(f"{where}.{key}: expected [single-phase kW, three-phase kW]")
+        for i, v in enumerate(pair):
+            _check_number(f"{where}.{key}[{i}]", v, Range(0, 10_000))
 
 
 def _job_types(where: str, value: Any) -> None:
@@ -202,6 +251,7 @@ APPLIANCE_DEFAULT_RANGES = {
     "start_current_ratio": Range(1, 20),
     "starts_per_hour": Range(0, 3600),
     "cos_phi_start": Range(0, 1, lo_open=True),
+    "start_duration_s": Range(0, 60, lo_open=True),
 }
 
 
@@ -275,11 +325,17 @@ PARAM_SCHEMA: dict[PolicyKey, ParamSpec] = {
     PolicyKey.LINE_LOADING_MAX_PERCENT: ParamSpec("%", Range(0, 300, lo_open=True)),
     PolicyKey.TRANSFORMER_LOADING_MAX_PERCENT: ParamSpec("%", Range(0, 300, lo_open=True)),
     PolicyKey.CUSTOMER_COINCIDENCE: ParamSpec("-", Range(0, 1, lo_open=True)),
+    PolicyKey.APPLIANCE_DIVERSITY: ParamSpec(
+        "-", check=lambda w, v: _kind_keyed(w, v, lambda w2, x: _check_number(w2, x, Range(0, 1)))
+    ),
+    PolicyKey.APPROVAL_VALID_DAYS: ParamSpec("days", Range(1, 3650)),
+    PolicyKey.NOTIFICATION_THRESHOLDS: ParamSpec("A / kW", check=_thresholds),
+    PolicyKey.SOFT_START_MAX_RATIO: ParamSpec("-", Range(1, 10)),
     PolicyKey.DEMAND_COS_PHI: ParamSpec("-", Range(0.5, 1)),
     PolicyKey.FUSE_DEMAND_FACTOR: ParamSpec("-", Range(0, 2, lo_open=True)),
     PolicyKey.SELECTIVITY_RATIO_MIN: ParamSpec("-", Range(1, 10)),
     PolicyKey.SC_C_MIN: ParamSpec("-", Range(0.8, 1.1)),
-    PolicyKey.FUSE_MELTING_5S_A: ParamSpec("A", check=_melting_table),
+    PolicyKey.FUSE_GG_GATES_A: ParamSpec("A", check=_gate_table),
     PolicyKey.STANDARD_FUSE_SIZES_A: ParamSpec("A", check=_fuse_sizes),
     PolicyKey.BUDGET_REQUIRED_ABOVE_FUSE_A: ParamSpec("A", check=_system_table(Range(0, 10_000, lo_open=True))),
     PolicyKey.AUTO_APPROVE_MAX_FUSE_A: ParamSpec("A", check=_system_table(Range(0, 10_000, lo_open=True))),
@@ -377,13 +433,34 @@ class Policy(BaseModel):
         """All [R] parameters of the policy."""
         return {k: p for k, p in self.params.items() if p.is_assumption}
 
-    def fuse_melting_5s(self, fuse_a: float) -> float | None:
-        """5-s melting current [A] of a gG fuse of rating ``fuse_a``, or None if not tabulated."""
-        table: dict[str, float] = self.value(PolicyKey.FUSE_MELTING_5S_A)
-        for rating, current in table.items():
+    def fuse_gate(self, fuse_a: float, gate: str) -> float | None:
+        """A gG gate current [A] of rating ``fuse_a`` (one of :data:`FUSE_GATES`), None if not tabulated."""
+        column = FUSE_GATES.index(gate)
+        table: dict[str, list[float]] = self.value(PolicyKey.FUSE_GG_GATES_A)
+        for rating, gates in table.items():
             if abs(float(rating) - fuse_a) < 1e-9:
-                return float(current)
+                return float(gates[column])
         return None
+
+    def fuse_melting_5s(self, fuse_a: float) -> float | None:
+        """I_max(5 s): a gG fuse of rating ``fuse_a`` melts within 5 s at this current [A] (None if not tabulated)."""
+        return self.fuse_gate(fuse_a, "melt_5s")
+
+    def fuse_no_melt(self, fuse_a: float, duration_s: float) -> float | None:
+        """The largest current a gG fuse carries for ``duration_s`` without melting [A].
+
+        I_min(0.1 s) for events up to 0.1 s, I_min(10 s) up to 10 s; None beyond 10 s or when
+        the rating is not tabulated.
+        """
+        if duration_s <= 0.1:
+            return self.fuse_gate(fuse_a, "no_melt_0_1s")
+        if duration_s <= 10.0:
+            return self.fuse_gate(fuse_a, "no_melt_10s")
+        return None
+
+    def fuse_ratings(self) -> list[float]:
+        """Ratings of the gG gate table, ascending [A]."""
+        return sorted(float(r) for r in self.value(PolicyKey.FUSE_GG_GATES_A))
 
     def harmonic_alpha(self, order: int) -> float:
         """IEC 61000-3-6 summation exponent for a harmonic order."""

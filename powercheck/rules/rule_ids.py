@@ -16,8 +16,16 @@ class RuleId(StrEnum):
     """Metering point in the customer index."""
     GRID_SYSTEM = "GRID.SYSTEM"
     """Notified IT/TN system matches the grid model."""
-    LOAD_BUDGET_FUSE = "LOAD.BUDGET_FUSE"
-    """Budget current <= new fuse."""
+    LEDGER_CONFLICT = "LEDGER.CONFLICT"
+    """No other open request at the metering point contradicts this one."""
+    LOAD_MAIN_FUSE = "LOAD.MAIN_FUSE"
+    """Demand current per phase after the job <= main fuse (OV) after the job."""
+    LOAD_METER_FUSE = "LOAD.METER_FUSE"
+    """Demand current per phase after the job <= meter fuse (MV) after the job."""
+    LOAD_EXPORT_FUSE = "LOAD.EXPORT_FUSE"
+    """Export current per phase after the job <= the smaller of OV and MV."""
+    PROT_START_CURRENT = "PROT.START_CURRENT"
+    """Start current of the largest motor/compressor <= what the fuse carries for the start without melting."""
     PROT_SERVICE_CABLE = "PROT.SERVICE_CABLE"
     """Service cable ampacity >= new fuse."""
     PROT_SELECTIVITY = "PROT.SELECTIVITY"
@@ -59,7 +67,7 @@ class RuleId(StrEnum):
 
     @property
     def group(self) -> str:
-        """The part before the dot (DATA, GRID, LOAD, PROT, THERMAL, VOLT, PQ, POLICY)."""
+        """The part before the dot (DATA, GRID, LEDGER, LOAD, PROT, THERMAL, VOLT, PQ, POLICY)."""
         return self.value.split(".", 1)[0]
 
 

@@ -10,10 +10,22 @@ Endpoints (all under bearer-token auth except ``/healthz``):
                             status (decided / replayed / invalid / conflict); decisions are
                             committed chunk by chunk
 ``GET /v1/decisions/{id}``  a stored decision (``?revision=``, default the latest)
+``POST /v1/requests/{id}/status``
+                            move a request of the capacity ledger to a status (``built``
+                            on a completion notice, ``cancelled``, ``approved`` by a case
+                            handler, ...); 404 for an unknown id, 409 naming both states
+                            for a transition the ledger does not allow
+``GET /v1/requests/{id}``   a request of the ledger with its status history
+``GET /v1/ledger``          the ledger's requests (``?network=``, ``?status=``)
 ``GET /v1/policy``          the active policy (every limit with tag and source) and the
                             grid-model version
 ``GET /healthz``            liveness: policy and grid versions, store status
 ==========================  ===========================================================
+
+Every decision is taken on the capacity ledger of the service's database: approved and built
+requests that are not yet part of the grid model are applied to the grid first, and a
+decision is committed together with the request it records. Assessments are serialised, so
+the approvals of concurrent calls never add up to an overload.
 
 Resubmitting a notification with the same id, revision and content returns the stored
 decision unchanged (header ``X-Powercheck-Replay: true``): the workflow can retry safely.
@@ -21,9 +33,11 @@ decision unchanged (header ``X-Powercheck-Replay: true``): the workflow can retr
 
 import hmac
 import logging
+import threading
 import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -35,10 +49,11 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from powercheck import __version__
+from powercheck.ledger import CapacityState, IllegalTransition, LedgerRequest, RequestStatus, UnknownRequest
 from powercheck.grid.region import GridRegion
 from powercheck.models import Decision, Notification, describe_validation_error
 from powercheck.rules.engine import Assessor
-from powercheck.rules.policy import load_policy
+from powercheck.rules.policy import PolicyKey, load_policy
 from powercheck.service.store import DecisionStore, StoredDecision
 
 log = logging.getLogger("powercheck.service")
@@ -82,6 +97,49 @@ class BatchResponse(BaseModel):
     counts: dict[str, int]
 
 
+class StatusChange(BaseModel):
+    status: RequestStatus
+    note: str | None = Field(default=None, max_length=500)
+
+
+class RequestView(BaseModel):
+    notification_id: str
+    revision: int
+    metering_point_id: str
+    network_id: str | None
+    bus: int | None
+    status: RequestStatus
+    job_type: str | None
+    installer_id: str | None
+    submitted_at: str | None
+    decided_at: str | None
+    fuse_after_a: float | None
+    reservation: dict[str, Any]
+    conditions: list[str]
+    history: list[dict[str, Any]] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, r: LedgerRequest, history: list[dict[str, Any]] | None = None) -> "RequestView":
+        import json
+
+        return cls(
+            notification_id=r.notification_id,
+            revision=r.revision,
+            metering_point_id=r.metering_point_id,
+            network_id=r.network_id,
+            bus=r.bus,
+            status=r.status,
+            job_type=r.job_type,
+            installer_id=r.installer_id,
+            submitted_at=r.submitted_at.isoformat() if r.submitted_at else None,
+            decided_at=r.decided_at.isoformat() if r.decided_at else None,
+            fuse_after_a=r.fuse_after_a,
+            reservation=json.loads(r.reservation.to_json()),
+            conditions=list(r.conditions),
+            history=history or [],
+        )
+
+
 class ErrorResponse(BaseModel):
     detail: str
     errors: list[str] = Field(default_factory=list)
@@ -103,6 +161,22 @@ class _State:
     assessor: Assessor
     store: DecisionStore
     config: ServiceConfig
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    """Serialises assessments and ledger changes (the ledger state is shared)."""
+
+    def reload_ledger(self) -> None:
+        """Rebuild the ledger state from the database (after a failed commit)."""
+        self.assessor.ledger = CapacityState.of(self.assessor.region, self.store.ledger.list())
+
+    def decide_and_store(self, notifications: list[Notification], client: str) -> tuple[list[Decision], list]:
+        """Decide on the ledger and commit decisions and requests together; the caller holds the lock."""
+        assessed = self.assessor.assess_recorded(notifications)
+        try:
+            stored = self.store.put_many(assessed.decisions, client, assessed.requests)
+        except BaseException:
+            self.reload_ledger()
+            raise
+        return assessed.decisions, stored
 
 
 def _conflict(stored: StoredDecision, new_hash: str) -> JSONResponse:
@@ -129,7 +203,10 @@ def create_app(config: ServiceConfig) -> FastAPI:
     async def lifespan(app: FastAPI):
         region = GridRegion.load(config.grid, cache_dir=config.cache_dir)
         policy = load_policy(config.policy)
-        holder["state"] = _State(Assessor(region, policy), DecisionStore(config.db), config)
+        store = DecisionStore(config.db)
+        store.ledger.expire(datetime.now(UTC), policy.number(PolicyKey.APPROVAL_VALID_DAYS))
+        ledger = CapacityState.of(region, store.ledger.list())
+        holder["state"] = _State(Assessor(region, policy, ledger=ledger), store, config)
         log.info(
             "powercheck service ready: region %s (%s), policy %s %s",
             region.name,
@@ -249,13 +326,14 @@ def create_app(config: ServiceConfig) -> FastAPI:
     def assess(notification: Notification, client: Annotated[str, Depends(client_of)]) -> Response:
         st = state()
         new_hash = notification.input_hash()
-        stored = st.store.get(notification.notification_id, notification.revision)
-        if stored is None:
-            decision = st.assessor.assess(notification)
-            stored, ours = st.store.put_many([decision], client)[0]
-            replay = not ours  # another request stored this key first
-        else:
-            replay = True
+        with st.lock:
+            stored = st.store.get(notification.notification_id, notification.revision)
+            if stored is None:
+                _, rows = st.decide_and_store([notification], client)
+                stored, ours = rows[0]
+                replay = not ours  # another request stored this key first
+            else:
+                replay = True
         if stored.input_hash != new_hash:
             return _conflict(stored, new_hash)
         return Response(
@@ -289,25 +367,36 @@ def create_app(config: ServiceConfig) -> FastAPI:
                 continue
             valid.append((i, n, n.input_hash()))
 
-        def settle(i: int, stored: StoredDecision, new_hash: str, fresh: Decision | None = None) -> BatchItem:
-            """The item for a stored row; ``fresh`` is the decision this request just stored there."""
-            n_id, rev = stored.notification_id, stored.revision
-            if stored.input_hash != new_hash:
-                return BatchItem(
-                    index=i,
-                    notification_id=n_id,
-                    revision=rev,
-                    status="conflict",
-                    errors=[f"notification {n_id} revision {rev} was already decided with other content"],
-                )
+        with st.lock:
+            settle_batch(valid, results, client)
+        final = [r for r in results if r is not None]
+        counts: dict[str, int] = {}
+        for r in final:
+            counts[r.status] = counts.get(r.status, 0) + 1
+        return BatchResponse(results=final, counts=counts)
+
+    def settle(i: int, stored: StoredDecision, new_hash: str, fresh: Decision | None = None) -> BatchItem:
+        """The item for a stored row; ``fresh`` is the decision this request just stored there."""
+        n_id, rev = stored.notification_id, stored.revision
+        if stored.input_hash != new_hash:
             return BatchItem(
                 index=i,
                 notification_id=n_id,
                 revision=rev,
-                status="decided" if fresh is not None else "replayed",
-                decision=fresh if fresh is not None else Decision.model_validate_json(stored.decision_json),
+                status="conflict",
+                errors=[f"notification {n_id} revision {rev} was already decided with other content"],
             )
+        return BatchItem(
+            index=i,
+            notification_id=n_id,
+            revision=rev,
+            status="decided" if fresh is not None else "replayed",
+            decision=fresh if fresh is not None else Decision.model_validate_json(stored.decision_json),
+        )
 
+    def settle_batch(valid: list[tuple[int, Notification, str]], results: list, client: str) -> None:
+        """Decide the new items chunk by chunk (committed per chunk) and settle every valid item."""
+        st = state()
         existing = st.store.get_many((n.notification_id, n.revision) for _, n, _ in valid)
         todo: list[tuple[int, Notification, str]] = []
         later: list[tuple[int, Notification, str]] = []  # repeats of a key inside this batch
@@ -322,19 +411,59 @@ def create_app(config: ServiceConfig) -> FastAPI:
                 todo.append((i, n, h))
         for start in range(0, len(todo), config.chunk_size):
             chunk = todo[start : start + config.chunk_size]
-            decisions = st.assessor.assess_many([n for _, n, _ in chunk])
-            stored_rows = st.store.put_many(decisions, client)  # committed before the next chunk
+            decisions, stored_rows = st.decide_and_store([n for _, n, _ in chunk], client)
             for (i, _, h), (stored, ours), decision in zip(chunk, stored_rows, decisions):
                 results[i] = settle(i, stored, h, decision if ours else None)
         if later:
             stored_now = st.store.get_many(n.key for _, n, _ in later)
             for i, n, h in later:
                 results[i] = settle(i, stored_now[n.key], h)
-        final = [r for r in results if r is not None]
-        counts: dict[str, int] = {}
-        for r in final:
-            counts[r.status] = counts.get(r.status, 0) + 1
-        return BatchResponse(results=final, counts=counts)
+
+    @app.post(
+        "/v1/requests/{notification_id}/status",
+        tags=["ledger"],
+        response_model=RequestView,
+        responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}, 401: {"model": ErrorResponse}},
+    )
+    def set_request_status(
+        notification_id: str, change: StatusChange, client: Annotated[str, Depends(client_of)]
+    ) -> Any:
+        st = state()
+        with st.lock:
+            try:
+                _, after = st.store.ledger.set_status(notification_id, change.status, actor=client, note=change.note)
+            except UnknownRequest as exc:
+                return JSONResponse(status_code=404, content={"detail": str(exc), "errors": []})
+            except IllegalTransition as exc:
+                return JSONResponse(
+                    status_code=409,
+                    content={"detail": str(exc), "errors": [f"status: {exc.current.value} -> {exc.wanted.value}"]},
+                )
+            st.assessor.ledger.put(after)
+        return RequestView.of(after, st.store.ledger.events(notification_id))
+
+    @app.get(
+        "/v1/requests/{notification_id}",
+        tags=["ledger"],
+        response_model=RequestView,
+        responses={404: {"model": ErrorResponse}, 401: {"model": ErrorResponse}},
+    )
+    def get_request(notification_id: str, client: Annotated[str, Depends(client_of)]) -> Any:
+        st = state()
+        try:
+            request = st.store.ledger.get(notification_id)
+        except UnknownRequest as exc:
+            return JSONResponse(status_code=404, content={"detail": str(exc), "errors": []})
+        return RequestView.of(request, st.store.ledger.events(notification_id))
+
+    @app.get("/v1/ledger", tags=["ledger"], response_model=list[RequestView])
+    def get_ledger(
+        client: Annotated[str, Depends(client_of)],
+        network: Annotated[str | None, Query(max_length=64)] = None,
+        status_: Annotated[RequestStatus | None, Query(alias="status")] = None,
+    ) -> list[RequestView]:
+        st = state()
+        return [RequestView.of(r) for r in st.store.ledger.list(network_id=network, status=status_)]
 
     @app.get(
         "/v1/decisions/{notification_id}",

@@ -9,6 +9,9 @@ batch replays them.
 Idempotency: storing a decision for a key that exists returns the stored row instead
 (``INSERT ... ON CONFLICT DO NOTHING`` and a read in the same transaction); the caller
 compares input hashes to tell a replay from a conflicting resubmission.
+
+The capacity ledger lives in the same database (:attr:`DecisionStore.ledger`, on the same
+connection): a decision and the request it records are committed in one transaction.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from powercheck.ledger.model import LedgerRequest
+from powercheck.ledger.store import LedgerStore
 from powercheck.models import Decision
 
 SCHEMA = """
@@ -72,6 +77,7 @@ class DecisionStore:
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.execute("PRAGMA busy_timeout=30000")
         self._conn.executescript(SCHEMA)
+        self.ledger = LedgerStore(self.path, connection=self._conn, lock=self._lock)
 
     @property
     def journal_mode(self) -> str:
@@ -110,11 +116,17 @@ class DecisionStore:
                     out[(stored.notification_id, stored.revision)] = stored
         return out
 
-    def put_many(self, decisions: list[Decision], client: str | None) -> list[tuple[StoredDecision, bool]]:
-        """Store decisions in one transaction; returns, per decision, the stored row and whether it is this one.
+    def put_many(
+        self,
+        decisions: list[Decision],
+        client: str | None,
+        requests: list[LedgerRequest | None] | None = None,
+    ) -> list[tuple[StoredDecision, bool]]:
+        """Store decisions (and the ledger requests they record) in one transaction.
 
-        A key that already exists keeps its first decision: then the flag is False and the
-        row is the earlier decision.
+        Returns, per decision, the stored row and whether it is this one. A key that already
+        exists keeps its first decision: then the flag is False, the row is the earlier
+        decision and its request is not written.
         """
         now = datetime.now(UTC).isoformat()
         rows = [
@@ -148,6 +160,9 @@ class DecisionStore:
                         f"{_SELECT} WHERE notification_id = ? AND revision = ?", (written[0], written[1])
                     ).fetchone()
                     stored.append((StoredDecision(*row), row[-1] == written[-1]))
+                if requests is not None:
+                    ours = [r for r, (_, mine) in zip(requests, stored) if r is not None and mine]
+                    self.ledger.write(self._conn, ours, actor=client or "engine")
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")

@@ -149,7 +149,7 @@ def test_parse_manifest_errors_name_the_key(tmp_path, manifest, message):
         parse_manifest(tmp_path)
 
 
-def _network(network_id, system, bus_ids, line_ids, trafo_ids, trafo_row, service, feeder, paths, value):
+def _network(network_id, system, bus_ids, line_ids, trafo_ids, trafo_row, service, feeder, paths, value, parent):
     """Hand-made NetworkArrays: every per-bus/line/trafo float is ``value`` + position / 10."""
     n_bus, n_line, n_trafo = len(bus_ids), len(line_ids), len(trafo_ids)
     indptr = np.cumsum([0] + [len(p) for p in paths]).astype(np.int64)
@@ -167,6 +167,7 @@ def _network(network_id, system, bus_ids, line_ids, trafo_ids, trafo_row, servic
         meshed=False,
         bus_ids=np.array(bus_ids, dtype=np.int64),
         trafo_row=np.array(trafo_row, dtype=np.int64),
+        bus_parent=np.array(parent, dtype=np.int64),
         bus_meshed=np.array([False] * (n_bus - 1) + [True]),
         service_line_row=np.array(service, dtype=np.int64),
         feeder_line_row=np.array(feeder, dtype=np.int64),
@@ -186,9 +187,9 @@ def _network(network_id, system, bus_ids, line_ids, trafo_ids, trafo_row, servic
 
 def test_region_arrays_of_two_networks_shift_rows_by_the_offsets():
     # network A (TN): busbar 10 - line 0 - bus 11 - line 1 - bus 12, one transformer
-    a = _network("A", "TN_400", [10, 11, 12], [0, 1], [0], [0, 0, 0], [-1, 0, 1], [-1, 0, 0], [[], [0], [1, 0]], 1.0)
+    a = _network("A", "TN_400", [10, 11, 12], [0, 1], [0], [0, 0, 0], [-1, 0, 1], [-1, 0, 0], [[], [0], [1, 0]], 1.0, [-1, 0, 1])
     # network B (IT): two transformers (the second one feeds), busbar 5 - line 7 - bus 6
-    b = _network("B", "IT_230", [5, 6], [7], [3, 4], [1, 1], [-1, 0], [-1, 0], [[], [0]], 2.0)
+    b = _network("B", "IT_230", [5, 6], [7], [3, 4], [1, 1], [-1, 0], [-1, 0], [[], [0]], 2.0, [-1, 0])
     arr = RegionArrays.from_networks([a, b])
     # buses 0-2 are A's, 3-4 B's; lines 0-1 A's, 2 B's; transformers 0 A's, 1-2 B's
     np.testing.assert_array_equal(arr.bus_ids, [10, 11, 12, 5, 6])
@@ -198,6 +199,7 @@ def test_region_arrays_of_two_networks_shift_rows_by_the_offsets():
     np.testing.assert_array_equal(arr.trafo_row, [0, 0, 0, 2, 2])  # B's trafo 1 -> 1 + 1
     np.testing.assert_array_equal(arr.service_line_row, [-1, 0, 1, -1, 2])  # -1 stays -1
     np.testing.assert_array_equal(arr.feeder_line_row, [-1, 0, 0, -1, 2])
+    np.testing.assert_array_equal(arr.bus_parent_row, [-1, 0, 1, -1, 3])  # B's bus 6 -> its busbar, row 3
     np.testing.assert_array_equal(arr.path_indptr, [0, 0, 1, 3, 3, 4])
     np.testing.assert_array_equal(arr.path_lines, [0, 1, 0, 2])
     np.testing.assert_array_equal(arr.line_network, [0, 0, 1])

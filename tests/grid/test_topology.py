@@ -61,6 +61,7 @@ def test_radial_paths_of_a_tree_with_a_switch():
     assert p.feeder_line_row.tolist() == [-1, 0, 0, 0, 0]
     np.testing.assert_allclose(p.path_length_km, [0.0, 0.1, 0.3, 0.1, 0.4])
     assert p.bus_meshed.tolist() == [False] * 5
+    assert p.bus_parent.tolist() == [-1, 0, 1, 1, 3]  # the switch joins 3 to 1
     for name, arr in p.as_dict().items():
         assert arr.dtype == (bool if name == "bus_meshed" else float if name == "path_length_km" else np.int64)
 
@@ -74,6 +75,7 @@ def test_radial_paths_flag_the_buses_behind_a_loop():
     assert p.path_lines.tolist() == [0, 1, 0, 0, 3, 1, 0]
     assert p.bus_meshed.tolist() == [False, False, True, True, True]
     assert p.path_length_km[4] == pytest.approx(0.7)
+    assert p.bus_parent.tolist() == [-1, 0, 1, 1, 2]
 
 
 def test_radial_paths_two_transformers_and_an_unfed_bus():

@@ -28,6 +28,8 @@ def render(name: str) -> tuple[dict, dict]:
     """The notification and the expected decision of a case, as written to its folder."""
     data = CASES[name]()
     expected = dict(data["expected"])
+    if "ledger" in data:
+        expected["ledger"] = data["ledger"]
     expected["derivation"] = inspect.cleandoc(CASES[name].__doc__ or "").splitlines()
     expected["source"] = f"tests/rules/{CASES[name].__module__.rsplit('.', 1)[1]}.py::{name}"
     return data["notification"], expected

@@ -39,12 +39,15 @@ CASES_DIR = Path(__file__).parents[1] / "data" / "rules"
 SQ3 = math.sqrt(3.0)
 
 # Policy values the cases rely on (powercheck/rules/policy_default.toml), written out.
-C_MIN = 0.95  # sc_c_min
+C_MIN = 0.90  # sc_c_min (IEC 60909 LV with a +/-10 % tolerance, as pandapower lv_tol_percent=10)
 DEMAND_COS = 0.95  # demand_cos_phi
 V_MIN, V_MAX = 0.90, 1.10
 UNBALANCE_MAX, BACKGROUND_UNBALANCE = 2.0, 0.5
 RVC_RARE, RVC_FREQUENT, RVC_STATIONARY = 5.0, 3.0, 3.0
 I5S = {16: 65, 20: 85, 25: 110, 32: 150, 40: 190, 50: 250, 63: 320, 80: 425, 100: 580, 125: 715, 160: 950}
+# gG: the current a fuse carries for up to 10 s without melting, I_min(10 s) (IEC 60269-1 gates, policy table)
+I_NO_MELT_10S = {16: 33, 20: 42, 25: 52, 32: 75, 40: 95, 50: 125, 63: 160, 80: 215, 100: 290, 125: 355, 160: 460}
+STANDARD_FUSES = (10, 16, 20, 25, 32, 35, 40, 50, 63, 80, 100, 125, 160, 200, 250, 315, 400, 500, 630)
 PST_MAX, PLT_MAX, PST_BACKGROUND = 1.0, 0.65, 0.3
 THD_MAX = 8.0
 EN50160 = {2: 2.0, 3: 5.0, 4: 1.0, 5: 6.0, 6: 0.5, 7: 5.0, 8: 0.5, 9: 1.5, 10: 0.5, 11: 3.5, 12: 0.5, 13: 3.0}
@@ -150,6 +153,25 @@ def change_percent(p: Point, conn: str, i: float, cos: float, q_sign: float = 1.
     r, x = loop(p, conn)
     u_ref = p.u if conn == "L-L" else p.u / SQ3
     return 100 * (r * cos + q_sign * x * math.sqrt(1 - cos * cos)) * i / u_ref
+
+
+def positive_sequence_percent(p: Point, conn: str, i: float, cos: float, q_sign: float = 1.0) -> float:
+    """Positive-sequence voltage change [% of U_ph]: Z1 I1 with I1 = I (3ph), I/3 (L-N), I/sqrt3 (L-L)."""
+    share = {"3ph": 1.0, "L-N": 1 / 3, "L-L": 1 / SQ3}[conn]
+    return 100 * (p.r1 * cos + q_sign * p.x1 * math.sqrt(1 - cos * cos)) * share * i / (p.u / SQ3)
+
+
+def unbalance_added(p: Point, s_kva: float, v_load: float, v1: float) -> float:
+    """|V2|/|V1| of a single-phase power: S |Z1| / U^2 / (v_load v1) [%] (matches runpp_3ph)."""
+    return 100 * 1000 * s_kva * p.z1 / p.u**2 / (v_load * v1)
+
+
+def required_fuse(current_a: float, start_a: float | None = None) -> float:
+    """Smallest standard fuse >= the current whose I_min(10 s) carries the start current."""
+    for size in STANDARD_FUSES:
+        if size >= current_a and (start_a is None or I_NO_MELT_10S.get(size, 0) >= start_a):
+            return float(size)
+    raise ValueError("no standard fuse")
 
 
 def const_power(v_base: float, d_percent: float) -> float:

@@ -31,7 +31,8 @@ ASSUMED_UPSTREAM_A = 250.0  # largest standard fuse within the 270 A feeder cabl
 def fuse_change(key: str, after: float, budget_kw: float | None) -> dict:
     """Checks of a main-fuse change to ``after`` A on a three-phase supply.
 
-    * LOAD.BUDGET_FUSE: budget / cos 0.95 / (sqrt3 U) against the new fuse;
+    * LOAD.MAIN_FUSE: the installation after the job -- the budget, else the existing peak -- balanced
+      three-phase at cos 0.95: P / 0.95 / (sqrt3 U) against the new fuse;
     * PROT.SERVICE_CABLE: new fuse against the ampacity on record, else the 142 A house branch;
     * PROT.SELECTIVITY: upstream fuse on record (else 250 A, the largest standard size within the
       270 A feeder cable) / new fuse against 1.6;
@@ -42,8 +43,9 @@ def fuse_change(key: str, after: float, budget_kw: float | None) -> dict:
     p = point(key)
     _, bus, existing, _, ampacity, upstream = CASE_POINTS[key]
     checks = {}
+    after_kw = budget_kw if budget_kw is not None else existing
+    checks["LOAD.MAIN_FUSE"] = at_most(current(after_kw, DEMAND_COS, "3ph", p.u), after)
     if budget_kw is not None:
-        checks["LOAD.BUDGET_FUSE"] = at_most(current(budget_kw, DEMAND_COS, "3ph", p.u), after)
         new_kw = budget_kw
     else:
         new_kw = max(existing, SQ3 * p.u * after / 1000 * DEMAND_COS)
@@ -139,14 +141,14 @@ def ov_change_weak_feeder_fault_current_fail():
 
 @case
 def ov_change_budget_exceeds_new_fuse():
-    """OV 25 -> 32 A with a 25 kW budget: 25 kW / 0.95 / (sqrt3 400 V) = 38.0 A > 32 A fails."""
+    """OV 25 -> 32 A with a 25 kW budget: 25 kW / 0.95 / (sqrt3 400 V) = 38.0 A > 32 A fails (40 A needed)."""
     checks = fuse_change("TN_END", 32.0, 25.0)
-    assert checks["LOAD.BUDGET_FUSE"]["status"] == "fail"
+    assert checks["LOAD.MAIN_FUSE"]["status"] == "fail"
     return {
         "notification": note(
             "TN_END", "ov_mv_change", main_fuse_before_a=25, main_fuse_after_a=32, power_budget={"max_demand_kw": 25}
         ),
-        "expected": expect("escalate", checks, reasons=["LOAD.BUDGET_FUSE"]),
+        "expected": expect("escalate", checks, reasons=["LOAD.MAIN_FUSE", "requires a fuse of at least 40 A"]),
     }
 
 
@@ -283,4 +285,90 @@ def notified_system_differs_from_grid_model():
     return {
         "notification": data,
         "expected": expect("escalate", {"GRID.SYSTEM": unknown()}, reasons=["GRID.SYSTEM: notification says IT_230"]),
+    }
+
+
+@case
+def ov_change_meter_fuse_stays_too_small():
+    """OV 25 -> 40 A with a 20 kW budget while the meter fuse stays 25 A: 20 kW / 0.95 / (sqrt3 400 V)
+    = 30.4 A fits the new main fuse but not the 25 A meter fuse (LOAD.METER_FUSE); 32 A would do.
+    """
+    checks = fuse_change("TN_END", 40.0, 20.0)
+    checks["LOAD.METER_FUSE#"] = dict(checks["LOAD.MAIN_FUSE"])
+    meter = at_most(checks["LOAD.MAIN_FUSE"]["value"], 25.0)
+    checks = {("LOAD.METER_FUSE" if k == "LOAD.METER_FUSE#" else k): (meter if k == "LOAD.METER_FUSE#" else v)
+              for k, v in checks.items()}  # fmt: skip
+    assert meter["status"] == "fail"
+    return {
+        "notification": note(
+            "TN_END",
+            "ov_mv_change",
+            main_fuse_before_a=25,
+            main_fuse_after_a=40,
+            meter_fuse_before_a=25,
+            meter_fuse_after_a=25,
+            power_budget={"max_demand_kw": 20},
+        ),
+        "expected": expect("escalate", checks, reasons=["LOAD.METER_FUSE", "requires a fuse of at least 32 A"]),
+    }
+
+
+@case
+def second_open_request_from_another_installer():
+    """The ledger holds a pending request of installer INST-A at the metering point; installer INST-B
+    notifies an OV change there: LEDGER.CONFLICT fails (1 conflicting request, named in the reason)
+    and the notification escalates. The grid checks still run (as in ov_change_tn_budget_auto_approve
+    with a 20 kW budget).
+    """
+    checks = fuse_change("TN_END", 40.0, 20.0)
+    checks = {"LEDGER.CONFLICT": at_most(1.0, 0.0), **checks}
+    data = note(
+        "TN_END", "ov_mv_change", main_fuse_before_a=25, main_fuse_after_a=40, power_budget={"max_demand_kw": 20}
+    )
+    data["installer_id"] = "INST-B"
+    return {
+        "notification": data,
+        "ledger": [
+            {
+                "notification_id": "CASE-EARLIER",
+                "revision": 1,
+                "point": "TN_END",
+                "status": "pending",
+                "installer_id": "INST-A",
+                "job_type": "ev_charger",
+            }
+        ],  # fmt: skip
+        "expected": expect(
+            "escalate",
+            checks,
+            reasons=["LEDGER.CONFLICT: request CASE-EARLIER (revision 1, pending by installer INST-A)"],
+        ),
+    }
+
+
+@case
+def fuse_before_contradicts_an_approved_request():
+    """An approved, not yet built request of the same installer sets the main fuse to 40 A; the new
+    notification says the fuse before is 25 A: LEDGER.CONFLICT names the approved request.
+    """
+    checks = fuse_change("TN_END", 50.0, 25.0)
+    checks = {"LEDGER.CONFLICT": at_most(1.0, 0.0), **checks}
+    data = note(
+        "TN_END", "ov_mv_change", main_fuse_before_a=25, main_fuse_after_a=50, power_budget={"max_demand_kw": 25}
+    )
+    data["installer_id"] = "INST-A"
+    return {
+        "notification": data,
+        "ledger": [
+            {
+                "notification_id": "CASE-APPROVED",
+                "revision": 1,
+                "point": "TN_END",
+                "status": "approved",
+                "installer_id": "INST-A",
+                "job_type": "ov_mv_change",
+                "fuse_after_a": 40.0,
+            }
+        ],  # fmt: skip
+        "expected": expect("escalate", checks, reasons=["LEDGER.CONFLICT: main fuse before 25 A contradicts"]),
     }

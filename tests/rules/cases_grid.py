@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from tests.helpers.case_region import CASE_POINTS
 from tests.rules.case_model import (
     DEMAND_COS,
     RVC_RARE,
@@ -32,6 +33,8 @@ from tests.rules.cases_fuse import ASSUMED_UPSTREAM_A, SERVICE_BRANCH_A, fuse_ch
 def pv_three_phase(key: str, kw: float) -> dict:
     """Checks of a three-phase PV inverter of ``kw`` (policy defaults: cos phi 1, 0.5 switchings/h).
 
+    Power accounting: the existing peak at cos 0.95 and the export kW / (sqrt3 U) against the main
+    fuse on record.
     Export current kW / (sqrt3 U) at low load on the binding line and the transformer; voltage
     rise (R cos - X sin) I / U_ph = R I / U_ph (cos 1) with the constant-power solution around the
     low-load voltage; rapid voltage change = the same rise (start current ratio 1) against the 5 %
@@ -39,9 +42,14 @@ def pv_three_phase(key: str, kw: float) -> dict:
     three-phase device through Z0 in TN, none in IT). No flicker check below 1 switching per hour.
     """
     p = point(key)
+    _, _, existing, fuse, _, _ = CASE_POINTS[key]
     i = current(kw, 1.0, "3ph", p.u)
     rise = change_percent(p, "3ph", i, 1.0, q_sign=-1.0)
-    checks = {}
+    checks = {
+        # power accounting on the main fuse on record: the existing peak at cos 0.95, the export at cos 1
+        "LOAD.MAIN_FUSE": at_most(current(existing, DEMAND_COS, "3ph", p.u), fuse),
+        "LOAD.EXPORT_FUSE": at_most(i, fuse),
+    }
     if key != "TN_BUSBAR":
         _, base, rated = bottleneck(key, "low")
         checks["THERMAL.LINE_EXPORT"] = at_most(base + i, rated)
@@ -111,23 +119,30 @@ def ov_change_house_branch_overload():
 def motor_transformer_peak_overload():
     """A 300 kW three-phase motor (cos 0.95, soft start ratio 1, 0.5 starts/h) at the transformer
     busbar: 300 kW / 0.95 / (sqrt3 400 V) = 456 A on top of the peak current exceeds the 455 A of
-    the 315 kVA transformer. The start step (ratio 1 at cos 0.95) stays below the 5 % rare limit; a
+    the 315 kVA transformer, and the 250 A main fuse on record (power accounting; 500 A needed).
+    The start step (ratio 1 at cos 0.95) stays below the 5 % rare limit; a
     motor has no harmonic spectrum and 0.5 starts/h no flicker assessment.
     """
     p = point("TN_BUSBAR")
     i = current(300.0, DEMAND_COS, "3ph", p.u)
     i_rated = current(300.0, 0.95, "3ph", p.u)
     checks = {
+        "LOAD.MAIN_FUSE": at_most(i, 250.0),
         "THERMAL.TRAFO_PEAK": at_most(p.trafo_peak + i, p.trafo_rated),
         "VOLT.PEAK_MIN": at_least(const_power(p.v_peak, change_percent(p, "3ph", i, DEMAND_COS)), V_MIN, scale=0.1),
         "PQ.RVC": at_most(change_percent(p, "3ph", i_rated, 0.95), RVC_RARE),
     }
-    assert checks["THERMAL.TRAFO_PEAK"]["status"] == "fail"
+    assert checks["THERMAL.TRAFO_PEAK"]["status"] == checks["LOAD.MAIN_FUSE"]["status"] == "fail"
     motor = {"kind": "motor", "rated_kw": 300.0, "connection": "3ph", "cos_phi": 0.95}
     motor.update(start_current_ratio=1.0, starts_per_hour=0.5)
     return {
         "notification": note("TN_BUSBAR", "motor", appliances=[motor]),
-        "expected": expect("escalate", checks, reasons=["THERMAL.TRAFO_PEAK"], absent=["PQ.THD", "PQ.FLICKER_PST"]),
+        "expected": expect(
+            "escalate",
+            checks,
+            reasons=["THERMAL.TRAFO_PEAK", "requires a fuse of at least 500 A"],
+            absent=["PQ.THD", "PQ.FLICKER_PST", "PROT.START_CURRENT"],
+        ),
     }
 
 
@@ -141,6 +156,7 @@ def meshed_bus_thermal_not_evaluated():
     new_kw = math.sqrt(3) * 400 * 32 / 1000 * DEMAND_COS
     i = current(new_kw - 5.0, DEMAND_COS, "3ph", p.u)
     checks = {
+        "LOAD.MAIN_FUSE": at_most(current(5.0, DEMAND_COS, "3ph", p.u), 32.0),
         "PROT.SERVICE_CABLE": at_most(32.0, SERVICE_BRANCH_A),
         "PROT.SELECTIVITY": at_least(ASSUMED_UPSTREAM_A / 32.0, 1.6),
         "PROT.FAULT_CURRENT": at_least(ik_min(p), 150.0),
@@ -217,4 +233,18 @@ def pv_house_branch_export_overload():
     return {
         "notification": note("TN_END", "pv", appliances=pv),
         "expected": expect("escalate", checks, reasons=["THERMAL.LINE_EXPORT"]),
+    }
+
+
+@case
+def pv_export_exceeds_the_main_fuse():
+    """20 kW three-phase PV behind a 25 A main fuse: 20 kW / (sqrt3 400 V) = 28.9 A export > 25 A
+    (LOAD.EXPORT_FUSE); a 32 A fuse would carry it.
+    """
+    checks = pv_three_phase("TN_END", 20.0)
+    assert checks["LOAD.EXPORT_FUSE"]["status"] == "fail"
+    pv = [{"kind": "pv_inverter", "rated_kw": 20.0, "connection": "3ph"}]
+    return {
+        "notification": note("TN_END", "pv", appliances=pv),
+        "expected": expect("escalate", checks, reasons=["LOAD.EXPORT_FUSE", "requires a fuse of at least 32 A"]),
     }

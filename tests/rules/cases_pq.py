@@ -8,6 +8,7 @@ from tests.helpers.case_region import CASE_POINTS
 from tests.rules.case_model import (
     BACKGROUND_UNBALANCE,
     DEMAND_COS,
+    I_NO_MELT_10S,
     PLT_MAX,
     PST_BACKGROUND,
     PST_MAX,
@@ -30,7 +31,9 @@ from tests.rules.case_model import (
     harmonics,
     note,
     point,
+    positive_sequence_percent,
     pst,
+    unbalance_added,
 )
 
 
@@ -62,23 +65,27 @@ def single_phase_ev(key: str, kw: float, conn: str) -> dict:
 
     The whole increase kW is single-phase on the charger's connection: I = kW / 0.99 / U_ref;
     d = (R cos + X sin) I / U_ref on the loop (L-N: (2 Z1 + Z0)/3 at U/sqrt3; L-L: 2 Z1 at U).
+    Power accounting: the existing peak balanced at cos 0.95 plus the charger's I in one phase
+    against the main fuse on record.
     RVC: 1 start/h = 0.0167/min >= 0.01/min -> the 3 % frequent-start limit. Flicker: 1 start/h
     >= 1 change/h, so Pst/Plt are assessed. Harmonics: the policy EV spectrum. Unbalance: 0.5 %
-    assumed background (balanced base case) + 100 S |Z1| / U^2 / v with v the voltage after
-    connection.
+    assumed background (balanced base case) + 100 S |Z1| / U^2 / (v_load v1): v_load the voltage
+    after connection, v1 the positive-sequence voltage (base minus Z1 I1, I1 = I/3 L-N, I/sqrt3 L-L).
     """
     p = point(key)
+    _, _, existing, fuse, _, _ = CASE_POINTS[key]
     i = current(kw, 0.99, conn, p.u)
     d = change_percent(p, conn, i, 0.99)
-    checks = peak_checks(key, conn, i, 0.99)
+    checks = {"LOAD.MAIN_FUSE": at_most(current(existing, DEMAND_COS, "3ph", p.u) + i, fuse)}
+    checks.update(peak_checks(key, conn, i, 0.99))
     checks["PQ.RVC"] = at_most(d, RVC_FREQUENT)
     checks.update(flicker_checks(d, d, 1.0))
     thd, _, v_worst, limit = harmonics(p, [(conn, i, SPECTRA["ev_charger"])])
     checks["PQ.THD"] = at_most(thd, 8.0)
     checks["PQ.HARMONIC"] = at_most(v_worst, limit)
     v_after = checks["VOLT.PEAK_MIN"]["value"]
-    vuf = 100 * 1000 * (kw / 0.99) * p.z1 / p.u**2 / v_after
-    checks["PQ.UNBALANCE"] = at_most(BACKGROUND_UNBALANCE + vuf, UNBALANCE_MAX)
+    v1 = p.v_peak - positive_sequence_percent(p, conn, i, 0.99) / 100
+    checks["PQ.UNBALANCE"] = at_most(BACKGROUND_UNBALANCE + unbalance_added(p, kw / 0.99, v_after, v1), UNBALANCE_MAX)
     return checks
 
 
@@ -128,14 +135,21 @@ def motor_checks(key: str, kw: float, cos: float, ratio: float, cos_start: float
     d = (R cos_start + X sin_start) ratio I_r / U_ph with I_r = kW / cos / (sqrt3 U); the limit is
     5 % below 0.6 starts/h (0.01/min), else 3 %. Above 24 switchings a day (starts/h x 24 h) the
     stationary step (rated current at cos) is held against 3 %. From 1 start/h on, Pst/Plt.
-    A motor has no harmonic spectrum.
+    A motor has no harmonic spectrum. Power accounting: existing peak + motor balanced at cos 0.95
+    against the main fuse on record; while the motor starts (< 10 s) its extra (ratio - 1) I_r on
+    top, against I_min(10 s) of that fuse.
     """
     p = point(key)
+    _, _, existing, fuse, _, _ = CASE_POINTS[key]
     i_add = current(kw, DEMAND_COS, "3ph", p.u)
     i_r = current(kw, cos, "3ph", p.u)
     d_start = change_percent(p, "3ph", ratio * i_r, cos_start)
     d_rated = change_percent(p, "3ph", i_r, cos)
-    checks = peak_checks(key, "3ph", i_add, DEMAND_COS)
+    running = current(existing + kw, DEMAND_COS, "3ph", p.u)
+    checks = {"LOAD.MAIN_FUSE": at_most(running, fuse)}
+    if ratio > 1:
+        checks["PROT.START_CURRENT"] = at_most(running + (ratio - 1) * i_r, I_NO_MELT_10S[int(fuse)])
+    checks.update(peak_checks(key, "3ph", i_add, DEMAND_COS))
     checks["PQ.RVC"] = at_most(d_start, RVC_RARE if starts / 60 < 0.01 else RVC_FREQUENT)
     if starts * 24 > 24:
         checks["PQ.RVC_STATIONARY"] = at_most(d_rated, RVC_STATIONARY)
@@ -240,16 +254,20 @@ def pv_single_phase_supply_tn():
     i = current(3.6, 1.0, "L-N", p.u)
     rise = change_percent(p, "L-N", i, 1.0, q_sign=-1.0)
     v_low = const_power(p.v_low, -rise)
+    v1 = p.v_low + positive_sequence_percent(p, "L-N", i, 1.0, q_sign=-1.0) / 100
     _, base, rated = bottleneck(key, "low")
     thd, _, v_worst, limit = harmonics(p, [("L-N", i, SPECTRA["pv_inverter"])])
     checks = {
+        # single-phase supply: the existing 5 kW at cos 0.95 and the export, both L-N, on the 25 A fuse
+        "LOAD.MAIN_FUSE": at_most(current(5.0, DEMAND_COS, "L-N", p.u), 25.0),
+        "LOAD.EXPORT_FUSE": at_most(i, 25.0),
         "THERMAL.LINE_EXPORT": at_most(base + i, rated),
         "THERMAL.TRAFO_EXPORT": at_most(p.trafo_low + i, p.trafo_rated),
         "VOLT.LOW_MAX": at_most(v_low, V_MAX, scale=V_MAX - 1),
         "PQ.RVC": at_most(rise, RVC_RARE),
         "PQ.THD": at_most(thd, 8.0),
         "PQ.HARMONIC": at_most(v_worst, limit),
-        "PQ.UNBALANCE": at_most(BACKGROUND_UNBALANCE + 100 * 1000 * 3.6 * p.z1 / p.u**2 / v_low, UNBALANCE_MAX),
+        "PQ.UNBALANCE": at_most(BACKGROUND_UNBALANCE + unbalance_added(p, 3.6, v_low, v1), UNBALANCE_MAX),
     }
     assert CASE_POINTS[key][0] == "tn" and math.isfinite(p.r0)
     outcome = "auto_approve" if auto_approvable(checks) else "escalate"
@@ -280,4 +298,19 @@ def heat_pump_harmonics_fail_on_weak_feeder():
     return {
         "notification": note(key, "heat_pump", appliances=hp),
         "expected": expect("escalate", checks, reasons=["PQ.THD", "PQ.HARMONIC"]),
+    }
+
+
+@case
+def compressor_start_blows_the_main_fuse():
+    """A 15 kW direct-on-line compressor (27 A... 25.5 A rated at cos 0.85, start 5 x I_r, 0.5 starts/h)
+    behind a 25 A main fuse: running, existing 5 kW + 15 kW at cos 0.95 is 30.4 A > 25 A; starting,
+    30.4 A + 4 x 25.5 A = 132 A > 52 A, the current a 25 A gG fuse carries 10 s without melting.
+    The fuse that does both is 63 A (I_min(10 s) 160 A).
+    """
+    checks = motor_checks("TN_END", 15.0, 0.85, 5.0, 0.4, 0.5)
+    assert checks["PROT.START_CURRENT"]["status"] == checks["LOAD.MAIN_FUSE"]["status"] == "fail"
+    return {
+        "notification": note("TN_END", "motor", appliances=motor(15.0, 0.85, 5.0, 0.4, 0.5)),
+        "expected": expect("escalate", checks, reasons=["PROT.START_CURRENT", "requires a fuse of at least 63 A"]),
     }

@@ -16,10 +16,15 @@ import pytest
 
 from powercheck.grid.region import GridRegion
 from powercheck.io import parse_record
+<<<<<<< Updated upstream
+=======
+from powercheck.ledger.model import LedgerRequest, RequestStatus
+from powercheck.ledger.state import CapacityState
+>>>>>>> Stashed changes
 from powercheck.models import Outcome
 from powercheck.rules.engine import Assessor
 from powercheck.rules.rule_ids import RuleId
-from tests.helpers.case_region import build_case_region
+from tests.helpers.case_region import case_mp
 from tests.helpers.mini import FIXED_TIME
 from tests.rules.case_derivations import CASES, CASES_DIR, render
 
@@ -27,16 +32,32 @@ CASE_NAMES = sorted(p.name for p in CASES_DIR.iterdir() if (p / "expected.json")
 
 
 @pytest.fixture(scope="session")
-def case_assessor(tmp_path_factory, cache_dir, policy):
-    root = build_case_region(tmp_path_factory.mktemp("case-region"))
-    return Assessor(GridRegion.load(root, cache_dir=cache_dir), policy, clock=lambda: FIXED_TIME)
+def case_assessor(case_region, policy):
+    return Assessor(case_region, policy, clock=lambda: FIXED_TIME)
 
 
-def _decide(assessor: Assessor, notification: dict):
+def _decide(assessor: Assessor, notification: dict, ledger: list[dict]):
+    """Decide on a fresh capacity ledger holding the case's earlier requests."""
     record = parse_record(1, notification)
     if record.notification is None:
         return assessor.invalid_decision(record.errors, notification_id=record.raw_id, revision=record.raw_revision)
-    return assessor.assess(record.notification)
+    state = CapacityState.empty(assessor.region)
+    for r in ledger:
+        state.put(
+            LedgerRequest(
+                notification_id=r["notification_id"],
+                revision=r["revision"],
+                metering_point_id=case_mp(r["point"]),
+                network_id=None,
+                bus=None,
+                status=RequestStatus(r["status"]),
+                job_type=r.get("job_type"),
+                installer_id=r.get("installer_id"),
+                fuse_after_a=r.get("fuse_after_a"),
+            )
+        )
+    with_ledger = Assessor(assessor.region, assessor.policy, clock=assessor.clock, ledger=state)
+    return with_ledger.assess(record.notification)
 
 
 def _keyed(checks) -> dict:
@@ -54,7 +75,7 @@ def test_rule_case(name, case_assessor):
     folder = CASES_DIR / name
     notification = json.loads((folder / "notification.json").read_text(encoding="utf-8"))
     expected = json.loads((folder / "expected.json").read_text(encoding="utf-8"))
-    d = _decide(case_assessor, notification)
+    d = _decide(case_assessor, notification, expected.get("ledger", []))
 
     assert d.outcome == Outcome(expected["outcome"]), d.reasons
     got = _keyed(d.checks)

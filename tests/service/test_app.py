@@ -250,6 +250,29 @@ def test_tokens_parsing():
 # ---------------------------------------------------------------------------------- crash safety
 
 
+def _assert_ledger_matches_decisions(db):
+    """Every decision that records a request has it in the ledger, with the status of its outcome, and no
+    request exists without its decision: decisions and reservations were committed together."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        decisions = {
+            (nid, rev): json.loads(js)["outcome"]
+            for nid, rev, js in con.execute("SELECT notification_id, revision, decision_json FROM decisions")
+        }
+        requests = {(nid, rev): status for nid, rev, status in con.execute(
+            "SELECT notification_id, revision, status FROM requests")}  # fmt: skip
+    finally:
+        con.close()
+    expected = {"auto_approve": "approved", "escalate": "pending"}
+    assert requests, "no request was recorded"
+    for key, outcome in decisions.items():
+        if outcome in expected:
+            assert requests.get(key) == expected[outcome], key
+        else:
+            assert key not in requests, key
+    assert set(requests) <= set(decisions)
+
+
 def _rows(db):
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
@@ -299,6 +322,7 @@ def test_kill_mid_batch_loses_no_committed_decision(tmp_path, cache_dir, demo_re
     con = sqlite3.connect(db)
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     con.close()
+    _assert_ledger_matches_decisions(db)
     stored = {}
     for nid, rev, h, js in rows:
         d = Decision.model_validate_json(js)  # complete, parseable decisions only
@@ -337,3 +361,55 @@ def test_every_answered_request_survives_a_kill(tmp_path, cache_dir, demo_region
     assert set(rows) == set(answered)
     for key, content in answered.items():
         assert json.loads(rows[key]) == json.loads(content)
+
+
+def test_ledger_endpoints_and_status_transitions(tmp_path, cache_dir, demo_region, valid_notifications):
+    srv = start_server(tmp_path / "ledger.sqlite", TOKEN, cache_dir=cache_dir)
+    try:
+        with srv.client() as c:
+            decided = {}
+            for i, n in enumerate(valid_notifications[:60]):
+                r = c.post("/v1/assess", json=payload(n, notification_id=f"LED-{i}"))
+                assert r.status_code == 200
+                decided[f"LED-{i}"] = r.json()
+            approved = [k for k, d in decided.items() if d["outcome"] == "auto_approve"]
+            pending = [k for k, d in decided.items() if d["outcome"] == "escalate"]
+            assert approved and pending
+            for k, d in decided.items():
+                expected = {"auto_approve": "approved", "escalate": "pending"}.get(d["outcome"])
+                assert d["ledger_status"] == expected, k
+            nid = approved[0]
+            r = c.get(f"/v1/requests/{nid}")
+            assert r.status_code == 200 and r.json()["status"] == "approved"
+            assert r.json()["reservation"]["load"] or r.json()["reservation"]["export"]
+            # completion notice: built
+            r = c.post(f"/v1/requests/{nid}/status", json={"status": "built", "note": "ferdigmelding 2026-12-01"})
+            assert r.status_code == 200 and r.json()["status"] == "built"
+            assert [h["to_status"] for h in r.json()["history"]] == ["approved", "built"]
+            # an illegal transition names both states
+            r = c.post(f"/v1/requests/{nid}/status", json={"status": "approved"})
+            assert r.status_code == 409
+            assert "from built to approved" in r.json()["detail"]
+            assert c.post("/v1/requests/NO-SUCH-ID/status", json={"status": "built"}).status_code == 404
+            assert c.get("/v1/requests/NO-SUCH-ID").status_code == 404
+            assert c.post(f"/v1/requests/{nid}/status", json={"status": "bogus"}).status_code == 422
+            # a case handler approves a pending request: it reserves capacity from now on
+            r = c.post(f"/v1/requests/{pending[0]}/status", json={"status": "approved"})
+            assert r.status_code == 200
+            network = decided[nid]["network_id"]
+            r = c.get("/v1/ledger", params={"network": network})
+            assert r.status_code == 200 and {x["network_id"] for x in r.json()} == {network}
+            r = c.get("/v1/ledger", params={"status": "built"})
+            assert [x["notification_id"] for x in r.json()] == [nid]
+    finally:
+        srv.stop()
+    _assert_ledger_matches_decisions_after_handler(tmp_path / "ledger.sqlite")
+
+
+def _assert_ledger_matches_decisions_after_handler(db):
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        events = con.execute("SELECT COUNT(*) FROM request_events WHERE actor = 'tester'").fetchone()[0]
+    finally:
+        con.close()
+    assert events >= 2  # the status changes are kept with who made them (the client named by its token)

@@ -8,7 +8,11 @@ gates run first and stop the grid checks for the rows they catch.
 ``DATA.COMPLETE``           job-type and policy fields present (else reject_incomplete)
 ``GRID.LOCATED``            metering point in the customer index
 ``GRID.SYSTEM``             notified IT/TN system matches the grid model
-``LOAD.BUDGET_FUSE``        budget current <= new fuse
+``LEDGER.CONFLICT``         no other open request at the metering point contradicts this one
+``LOAD.MAIN_FUSE``          demand current per phase after the job <= main fuse (OV) after the job
+``LOAD.METER_FUSE``         ... <= meter fuse (MV) after the job
+``LOAD.EXPORT_FUSE``        export current per phase after the job <= the smaller of OV and MV
+``PROT.START_CURRENT``      start current of the largest motor <= what the fuse carries without melting
 ``PROT.SERVICE_CABLE``      service cable ampacity >= new fuse
 ``PROT.SELECTIVITY``        upstream fuse / new fuse >= 1.6
 ``PROT.FAULT_CURRENT``      minimum fault current >= 5-s melting current of the new fuse
@@ -34,10 +38,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from powercheck.rules.checks.accounting import fuses, ledger_conflicts, start_current
 from powercheck.rules.checks.base import CheckBlock, CheckInput, CheckTable
 from powercheck.rules.checks.gates import gates
 from powercheck.rules.checks.power_quality import flicker, harmonics, rapid_voltage_change, unbalance
-from powercheck.rules.checks.protection import budget_fuse, fault_current, selectivity, service_cable
+from powercheck.rules.checks.protection import fault_current, selectivity, service_cable
 from powercheck.rules.checks.thermal import thermal
 from powercheck.rules.checks.voltage import voltage_band
 from powercheck.rules.context import GridView
@@ -49,7 +54,9 @@ CheckFunction = Callable[[CheckInput], list[CheckBlock]]
 
 CHECKS: tuple[CheckFunction, ...] = (
     gates,
-    budget_fuse,
+    ledger_conflicts,
+    fuses,
+    start_current,
     service_cable,
     selectivity,
     fault_current,

@@ -199,12 +199,14 @@ def harmonics(c: CheckInput) -> list[CheckBlock]:
 
 
 def unbalance(c: CheckInput) -> list[CheckBlock]:
-    """PQ.UNBALANCE: base-case (or assumed background) unbalance plus the single-phase power's share."""
+    """PQ.UNBALANCE: base-case (or assumed background) unbalance + what the ledger's requests add + the
+    notification's single-phase load (at peak) or export (at low load), the worse side.
+    """
     ev = c.evaluation
     pol = c.policy
     arr = c.grid.arrays
     background_keys = tuple(pol.assumption_keys(PolicyKey.BACKGROUND_UNBALANCE_PERCENT))
-    rows = [int(k) for k in c.rows if ev.s1_kva[k] > 0]
+    rows = [int(k) for k in c.rows if ev.s1_load_kva[k] > 0 or ev.s1_export_kva[k] > 0]
     value, assumptions, detail = [], [], []
     for k in rows:
         base = float(arr.unbalance_base_percent[ev.point.bus_row[k]])
@@ -215,11 +217,18 @@ def unbalance(c: CheckInput) -> list[CheckBlock]:
             origin = "assumed background"
         else:
             origin = "base-case load flow"
-        vuf = float(ev.vuf_added_percent[k])
-        value.append(base + vuf)
-        assumptions.append(used + c.cases[k].demand_assumptions)
+        peak = float(ev.reserved.unbalance_peak_percent[k]) + float(ev.vuf_load_percent[k])
+        low = float(ev.reserved.unbalance_low_percent[k]) + float(ev.vuf_export_percent[k])
+        at_peak = ev.s1_load_kva[k] > 0 and (peak >= low or ev.s1_export_kva[k] <= 0)
+        side = "load at peak" if at_peak else "export at low load"
+        reserved = float(ev.reserved.unbalance_peak_percent[k] if at_peak else ev.reserved.unbalance_low_percent[k])
+        added = float(ev.vuf_load_percent[k] if at_peak else ev.vuf_export_percent[k])
+        s1 = float(ev.s1_load_kva[k] if at_peak else ev.s1_export_kva[k])
+        value.append(base + reserved + added)
+        assumptions.append(used + (c.cases[k].demand_assumptions if at_peak else c.cases[k].export_assumptions))
         detail.append(
-            f"{origin} {base:.2f} % + {vuf:.2f} % from {float(ev.s1_kva[k]):.1f} kVA single-phase (S/Sk, worst phase)"
+            f"{origin} {base:.2f} % + reserved {reserved:.2f} % + {added:.2f} % from {s1:.1f} kVA single-phase "
+            f"{side} (|V2|/|V1|, worst phase)"
         )
     return [
         policy_limited(

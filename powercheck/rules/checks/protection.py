@@ -1,4 +1,4 @@
-"""Protection checks of the fuse after the job: budget, service cable, selectivity, minimum fault current."""
+"""Protection checks of a new fuse: service cable, selectivity, minimum fault current."""
 
 from __future__ import annotations
 
@@ -8,34 +8,6 @@ from powercheck.models import LimitKind
 from powercheck.rules.checks.base import CheckBlock, CheckInput, measured, policy_limited
 from powercheck.rules.policy import PolicyKey
 from powercheck.rules.rule_ids import RuleId
-
-
-def budget_fuse(c: CheckInput) -> list[CheckBlock]:
-    """LOAD.BUDGET_FUSE: the power budget's current within the fuse after the job."""
-    rows, value, limit, assumptions, detail = [], [], [], [], []
-    for k in c.rows:
-        case = c.cases[k]
-        fuse = case.fuse_after_a
-        if case.budget_current_a is None or fuse is None:
-            continue
-        rows.append(k)
-        value.append(case.budget_current_a)
-        limit.append(fuse)
-        assumptions.append(case.demand_assumptions)
-        detail.append(f"budget {case.notification.power_budget.max_demand_kw:g} kW on a {fuse:g} A fuse")
-    return [
-        measured(
-            RuleId.LOAD_BUDGET_FUSE,
-            rows,
-            value,
-            limit,
-            LimitKind.MAX,
-            "A",
-            name="Power budget current within the main fuse",
-            assumptions=assumptions,
-            detail=detail,
-        )
-    ]
 
 
 def _fuse_rows(c: CheckInput) -> list[int]:
@@ -135,7 +107,8 @@ def fault_current(c: CheckInput) -> list[CheckBlock]:
         detail.append(
             f"minimum {kind} fault current at bus {case.location.bus}"
             if i5 is not None
-            else f"no 5-s melting current tabulated for a {case.fuse_after_a:g} A fuse (policy fuse_melting_5s_a)"
+            else f"no 5-s melting current tabulated for a {case.fuse_after_a:g} A fuse "
+            f"(policy {PolicyKey.FUSE_GG_GATES_A})"
         )
     return [
         measured(
@@ -146,8 +119,8 @@ def fault_current(c: CheckInput) -> list[CheckBlock]:
             LimitKind.MIN,
             "A",
             name="Minimum fault current melts the new main fuse within 5 s",
-            limit_key=str(PolicyKey.FUSE_MELTING_5S_A),
-            assumptions=tuple(c.policy.assumption_keys(PolicyKey.SC_C_MIN, PolicyKey.FUSE_MELTING_5S_A)),
+            limit_key=str(PolicyKey.FUSE_GG_GATES_A),
+            assumptions=tuple(c.policy.assumption_keys(PolicyKey.SC_C_MIN, PolicyKey.FUSE_GG_GATES_A)),
             detail=detail,
         )
     ]

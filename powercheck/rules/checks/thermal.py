@@ -30,8 +30,10 @@ def thermal(c: CheckInput) -> list[CheckBlock]:
         added = ev.load.current_a if peak else ev.export.current_a
         line_row = th.peak_line_row if peak else th.low_line_row
         line_base = th.peak_line_base_a if peak else th.low_line_base_a
+        line_reserved = th.peak_line_reserved_a if peak else th.low_line_reserved_a
         line_limit = th.peak_line_limit_a if peak else th.low_line_limit_a
         trafo_base = th.trafo_peak_base_a if peak else th.trafo_low_base_a
+        trafo_reserved = ev.reserved.trafo_peak_a if peak else ev.reserved.trafo_low_a
         rows = [int(k) for k in c.rows if added[k] > 0]
         meshed = [k for k in rows if arr.meshed[c.cases[k].location.bus_row]]
         radial = [k for k in rows if not arr.meshed[c.cases[k].location.bus_row]]
@@ -59,7 +61,7 @@ def thermal(c: CheckInput) -> list[CheckBlock]:
             measured(
                 line_rule,
                 with_line,
-                line_base[with_line] + added[with_line],
+                line_base[with_line] + line_reserved[with_line] + added[with_line],
                 line_limit[with_line],
                 LimitKind.MAX,
                 "A",
@@ -67,7 +69,8 @@ def thermal(c: CheckInput) -> list[CheckBlock]:
                 limit_key=str(PolicyKey.LINE_LOADING_MAX_PERCENT),
                 assumptions=[assumptions(k) for k in with_line],
                 detail=[
-                    f"binding line {int(arr.line_ids[line_row[k]])}: base {float(line_base[k]):.1f} A "
+                    f"binding line {int(arr.line_ids[line_row[k]])} of network {c.cases[k].location.network_id}: "
+                    f"base {float(line_base[k]):.1f} A + reserved {float(line_reserved[k]):.1f} A "
                     f"+ added {float(added[k]):.1f} A"
                     for k in with_line
                 ],
@@ -78,7 +81,7 @@ def thermal(c: CheckInput) -> list[CheckBlock]:
             measured(
                 trafo_rule,
                 radial,
-                trafo_base[radial] + added[radial],
+                trafo_base[radial] + trafo_reserved[radial] + added[radial],
                 th.trafo_limit_a[radial],
                 LimitKind.MAX,
                 "A",
@@ -86,7 +89,8 @@ def thermal(c: CheckInput) -> list[CheckBlock]:
                 limit_key=str(PolicyKey.TRANSFORMER_LOADING_MAX_PERCENT),
                 assumptions=[assumptions(k) for k in radial],
                 detail=[
-                    f"LV-side current: base {float(trafo_base[k]):.1f} A + added {float(added[k]):.1f} A"
+                    f"LV-side current: base {float(trafo_base[k]):.1f} A + reserved {float(trafo_reserved[k]):.1f} A "
+                    f"+ added {float(added[k]):.1f} A"
                     for k in radial
                 ],
                 seq=seq + 1,

@@ -29,7 +29,8 @@ def voltage_band(c: CheckInput) -> list[CheckBlock]:
             margin_scale=abs(1.0 - pol.number(PolicyKey.VOLTAGE_MIN_PU)),
             assumptions=[c.cases[k].demand_assumptions for k in peak],
             detail=[
-                f"base case {float(arr.vm_peak_pu[bus[k]]):.4f} pu, added drop "
+                f"base case {float(arr.vm_peak_pu[bus[k]]):.4f} pu, reserved drop "
+                f"{float(ev.reserved.drop_percent[k]):.2f} %, added drop "
                 f"{float(ev.load.voltage_change_percent[k]):.2f} % at nominal-voltage current "
                 "(constant power, minimum short-circuit impedance case)"
                 for k in peak
@@ -47,7 +48,8 @@ def voltage_band(c: CheckInput) -> list[CheckBlock]:
             margin_scale=abs(pol.number(PolicyKey.VOLTAGE_MAX_PU) - 1.0),
             assumptions=[c.cases[k].export_assumptions for k in low],
             detail=[
-                f"low-load case {float(arr.vm_low_pu[bus[k]]):.4f} pu, added rise "
+                f"low-load case {float(arr.vm_low_pu[bus[k]]):.4f} pu, reserved rise "
+                f"{float(ev.reserved.rise_percent[k]):.2f} %, added rise "
                 f"{float(ev.export.voltage_change_percent[k]):.2f} % at nominal-voltage current (constant power)"
                 for k in low
             ],

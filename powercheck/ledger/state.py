@@ -1,0 +1,151 @@
+"""The grid as it will be: the reservations of every active request applied to the region's arrays.
+
+:class:`CapacityState` keeps, per line and transformer, the current the active requests add
+(at peak and at low load with export) and, per bus, the voltage change and unbalance they add
+(superposition over the radial tree, :func:`powercheck.quality.superposition.add_injection`).
+The rule stages read it so that every check sees the network with the approved-but-not-built
+requests in place; applying or removing one request costs one pass over its network's buses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from powercheck.ledger.model import LedgerRequest, Reservation, ReservedComponent
+from powercheck.quality.superposition import add_injection
+from powercheck.quality.voltage import line_current_a
+
+
+@dataclass
+class CapacityState:
+    """Reserved capacity of the active requests of a region (arrays indexed like the region's arrays)."""
+
+    arrays: object
+    """The region's :class:`RegionArrays`."""
+    bus_index: dict[tuple[str, int], int]
+    """(network id, pandapower bus) -> bus row."""
+    network_ids: list[str]
+    line_peak_a: np.ndarray
+    """Current the active requests add to every line at peak [A] (worst phase)."""
+    line_low_a: np.ndarray
+    """Export current they add to every line at low load [A]."""
+    trafo_peak_a: np.ndarray
+    trafo_low_a: np.ndarray
+    bus_drop_percent: np.ndarray
+    """Voltage drop they add at every bus at peak [%]."""
+    bus_rise_percent: np.ndarray
+    """Voltage rise their export adds at every bus at low load [%]."""
+    bus_vuf_peak_percent: np.ndarray
+    """Unbalance their single-phase load adds at every bus [%]."""
+    bus_vuf_low_percent: np.ndarray
+    """Unbalance their single-phase export adds at every bus [%]."""
+    requests: dict[str, LedgerRequest] = field(default_factory=dict)
+    """Every request the state knows, by notification id."""
+    applied: dict[str, int] = field(default_factory=dict)
+    """Notification id -> bus row of every request whose reservation is applied."""
+    by_mp: dict[str, set[str]] = field(default_factory=dict)
+    """Metering point -> notification ids of its requests (any status)."""
+    version: int = 0
+    """Bumped on every change of the reserved capacity."""
+    _mark: np.ndarray = field(default=None, repr=False)
+    _bounds: np.ndarray = field(default=None, repr=False)
+
+    @classmethod
+    def empty(cls, region) -> CapacityState:
+        arr = region.arrays
+        n_bus, n_line, n_trafo = arr.bus_ids.shape[0], arr.line_ids.shape[0], arr.trafo_ids.shape[0]
+        net_ids = list(region.network_order)
+        index = {(net_ids[int(k)], int(b)): row for row, (k, b) in enumerate(zip(arr.network_index, arr.bus_ids))}
+        counts = np.bincount(arr.network_index, minlength=len(net_ids))
+        bounds = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        return cls(
+            arrays=arr,
+            bus_index=index,
+            network_ids=net_ids,
+            line_peak_a=np.zeros(n_line),
+            line_low_a=np.zeros(n_line),
+            trafo_peak_a=np.zeros(n_trafo),
+            trafo_low_a=np.zeros(n_trafo),
+            bus_drop_percent=np.zeros(n_bus),
+            bus_rise_percent=np.zeros(n_bus),
+            bus_vuf_peak_percent=np.zeros(n_bus),
+            bus_vuf_low_percent=np.zeros(n_bus),
+            _mark=np.zeros(n_bus, dtype=bool),
+            _bounds=bounds,
+        )
+
+    @classmethod
+    def of(cls, region, requests) -> CapacityState:
+        state = cls.empty(region)
+        for request in requests:
+            state.put(request)
+        return state
+
+    # ------------------------------------------------------------------ queries
+    def bus_row(self, network_id: str | None, bus: int | None) -> int:
+        if network_id is None or bus is None:
+            return -1
+        return self.bus_index.get((network_id, int(bus)), -1)
+
+    def at(self, metering_point_id: str, *, excluding: str | None = None) -> list[LedgerRequest]:
+        """Requests at a metering point (other than ``excluding``), by notification id."""
+        ids = self.by_mp.get(metering_point_id, ())
+        return sorted((self.requests[i] for i in ids if i != excluding), key=lambda r: r.notification_id)
+
+    # ------------------------------------------------------------------ changes
+    def put(self, request: LedgerRequest) -> None:
+        """Record ``request``, replacing an earlier one with the same notification id."""
+        self.drop(request.notification_id)
+        self.requests[request.notification_id] = request
+        self.by_mp.setdefault(request.metering_point_id, set()).add(request.notification_id)
+        if request.active and not request.reservation.empty:
+            row = self.bus_row(request.network_id, request.bus)
+            if row >= 0:
+                self._apply(row, request.reservation, +1.0)
+                self.applied[request.notification_id] = row
+
+    def drop(self, notification_id: str) -> LedgerRequest | None:
+        """Forget a request (its reservation is taken off the grid)."""
+        old = self.requests.pop(notification_id, None)
+        if old is None:
+            return None
+        ids = self.by_mp.get(old.metering_point_id)
+        if ids is not None:
+            ids.discard(notification_id)
+            if not ids:
+                del self.by_mp[old.metering_point_id]
+        row = self.applied.pop(notification_id, None)
+        if row is not None:
+            self._apply(row, old.reservation, -1.0)
+        return old
+
+    def _apply(self, row: int, reservation: Reservation, sign: float) -> None:
+        arr = self.arrays
+        net = int(arr.network_index[row])
+        lo, hi = int(self._bounds[net]), int(self._bounds[net + 1])
+        for components, q_sign, s1, lines, trafos, dv, vuf in (
+            (reservation.load, 1.0, reservation.s1_load_kva, self.line_peak_a, self.trafo_peak_a,
+             self.bus_drop_percent, self.bus_vuf_peak_percent),
+            (reservation.export, -1.0, reservation.s1_export_kva, self.line_low_a, self.trafo_low_a,
+             self.bus_rise_percent, self.bus_vuf_low_percent),
+        ):  # fmt: skip
+            if not components:
+                continue
+            conn, p_kw, cos = _columns(components)
+            current = line_current_a(p_kw, cos, conn, np.full(conn.shape[0], arr.u_ll_v[row]))
+            add_injection(
+                row, lo, hi, arr.bus_parent_row, arr.rk1_min, arr.xk1_min, arr.rk0_min, arr.xk0_min, arr.u_ll_v,
+                conn, current, cos, np.full(conn.shape[0], q_sign), float(s1), arr.path_indptr, arr.path_lines,
+                arr.trafo_row, sign, lines, trafos, dv, vuf, self._mark,
+            )  # fmt: skip
+        self.version += 1
+
+
+def _columns(components: tuple[ReservedComponent, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return (
+        np.array([c.conn for c in components], dtype=np.int64),
+        np.array([c.p_kw for c in components], dtype=float),
+        np.array([c.cos_phi for c in components], dtype=float),
+    )

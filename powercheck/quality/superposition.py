@@ -1,0 +1,221 @@
+"""What a current injected at one bus of a radial feeder does at every other bus (superposition).
+
+A load current ``I`` at bus ``i`` flows through every line on the path from ``i`` to the
+transformer, and changes the voltage at bus ``j`` by the drop across the impedance the two
+paths share: on a radial tree that is the Thevenin impedance of their lowest common ancestor
+``a = lca(i, j)`` (MV source + transformer + the lines from the transformer down to ``a``):
+
+.. math::  \\Delta U_j = \\frac{(R_a \\cos\\varphi + X_a \\sin\\varphi) I}{U_{ref}}
+
+with the loop impedance of the connection at ``a`` (``Z1`` three-phase, ``(2 Z1 + Z0)/3`` L-N,
+``2 Z1`` L-L; :func:`powercheck.quality.impedance.loop_impedance`). A single-phase power ``S``
+adds negative-sequence voltage ``S |Z1_a| / U^2`` at ``j`` (:mod:`powercheck.quality.unbalance`).
+Single-phase injections are assumed on the same phase (pair) as everything else: the
+worst case when the phase is not known.
+
+Buses fed by another transformer of the same network share no impedance with ``i`` (the MV
+source impedance behind several transformers is neglected).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from powercheck.jit import njit
+from powercheck.quality.codes import CONN_3PH, CONN_LL, CONN_LN, SQRT3
+
+
+@njit
+def lca_effects(
+    bus_row, bus_lo, bus_hi, parent, r1, x1, r0, x0, u_ll_v, conn, current_a, cos_phi, q_sign, s1_kva, mark, dv, vuf
+):
+    """Voltage change and unbalance at every bus of a network from components injected at ``bus_row``.
+
+    Parameters
+    ----------
+    bus_row : int
+        Bus of the injection (row of the region arrays).
+    bus_lo, bus_hi : int
+        Bus rows of the injection's network (``bus_lo <= j < bus_hi``).
+    parent : ndarray of int64
+        Parent bus row of every bus in its radial tree (-1 at the transformer busbar).
+    r1, x1, r0, x0 : ndarray of float64
+        Thevenin sequence impedances of every bus [ohm] (r0/x0 NaN where unknown).
+    u_ll_v : ndarray of float64
+        Nominal line-to-line voltage of every bus [V].
+    conn, current_a, cos_phi, q_sign : ndarray
+        Components: connection code, line current at nominal voltage [A], power factor [-],
+        +1 for a load (drop), -1 for export (rise with reactive absorption).
+    s1_kva : float
+        Single-phase apparent power of the injection [kVA] (unbalance).
+    mark : ndarray of bool
+        Work array of the size of ``parent``, all False on entry and on return.
+    dv, vuf : ndarray of float64, shape (bus_hi - bus_lo,)
+        Output: voltage change [%] (drop for a load, rise for export) and added unbalance [%]
+        at every bus of the network (0 where no impedance is shared).
+    """
+    a = bus_row
+    while a >= 0:
+        mark[a] = True
+        a = parent[a]
+    for j in range(bus_lo, bus_hi):
+        dv[j - bus_lo] = 0.0
+        vuf[j - bus_lo] = 0.0
+        a = j
+        while a >= 0 and not mark[a]:
+            a = parent[a]
+        if a < 0:
+            continue
+        d = 0.0
+        for c in range(current_a.shape[0]):
+            k = conn[c]
+            if k == CONN_3PH:
+                rl, xl, u_ref = r1[a], x1[a], u_ll_v[a] / SQRT3
+            elif k == CONN_LN:
+                rl, xl, u_ref = (2.0 * r1[a] + r0[a]) / 3.0, (2.0 * x1[a] + x0[a]) / 3.0, u_ll_v[a] / SQRT3
+            elif k == CONN_LL:
+                rl, xl, u_ref = 2.0 * r1[a], 2.0 * x1[a], u_ll_v[a]
+            else:
+                continue
+            cf = cos_phi[c]
+            sf = q_sign[c] * math.sqrt(max(0.0, 1.0 - cf * cf))
+            d += 100.0 * (rl * cf + xl * sf) * current_a[c] / u_ref
+        dv[j - bus_lo] = d
+        if s1_kva > 0.0:
+            vuf[j - bus_lo] = 100.0 * 1000.0 * s1_kva * math.hypot(r1[a], x1[a]) / (u_ll_v[a] * u_ll_v[a])
+    a = bus_row
+    while a >= 0:
+        mark[a] = False
+        a = parent[a]
+
+
+@njit
+def add_injection(
+    bus_row,
+    bus_lo,
+    bus_hi,
+    parent,
+    r1,
+    x1,
+    r0,
+    x0,
+    u_ll_v,
+    conn,
+    current_a,
+    cos_phi,
+    q_sign,
+    s1_kva,
+    path_indptr,
+    path_lines,
+    trafo_row,
+    sign,
+    line_a,
+    trafo_a,
+    bus_dv_percent,
+    bus_vuf_percent,
+    mark,
+):
+    """Add (``sign`` = +1) or remove (-1) the effect of components injected at ``bus_row``, in place.
+
+    The lines on the bus's path and its transformer carry the summed component current
+    (worst phase); every bus of the network gets the :func:`lca_effects`.
+
+    Parameters
+    ----------
+    path_indptr, path_lines, trafo_row : ndarray of int64
+        Radial paths (CSR line rows per bus) and the transformer row of every bus.
+    sign : float
+    line_a, trafo_a : ndarray of float64
+        Added current per line / transformer [A], worst phase (updated).
+    bus_dv_percent, bus_vuf_percent : ndarray of float64
+        Added voltage change and unbalance per bus [%] (updated).
+
+    The other parameters are those of :func:`lca_effects`.
+    """
+    total = 0.0
+    for c in range(current_a.shape[0]):
+        total += current_a[c]
+    for p in range(path_indptr[bus_row], path_indptr[bus_row + 1]):
+        line_a[path_lines[p]] += sign * total
+    if trafo_row[bus_row] >= 0:
+        trafo_a[trafo_row[bus_row]] += sign * total
+    n = bus_hi - bus_lo
+    dv = np.empty(n)
+    vuf = np.empty(n)
+    lca_effects(bus_row, bus_lo, bus_hi, parent, r1, x1, r0, x0, u_ll_v, conn, current_a, cos_phi, q_sign, s1_kva,
+                mark, dv, vuf)  # fmt: skip
+    for j in range(n):
+        bus_dv_percent[bus_lo + j] += sign * dv[j]
+        bus_vuf_percent[bus_lo + j] += sign * vuf[j]
+
+
+@njit
+def worst_buses(
+    bus_rows,
+    own_value,
+    comp_indptr,
+    conn,
+    current_a,
+    cos_phi,
+    q_sign,
+    s1_kva,
+    bus_bounds,
+    network_of_bus,
+    parent,
+    r1,
+    x1,
+    r0,
+    x0,
+    u_ll_v,
+    v_base_pu,
+    reserved_dv_percent,
+    dv_sign,
+    unbalance_base_percent,
+    reserved_vuf_percent,
+    own_unbalance,
+    mark,
+):
+    """The worst voltage and unbalance anywhere in each notification's network after its injection.
+
+    For notification ``k`` at bus ``i`` and every other bus ``j`` of its network:
+    ``v_j = v_base[j] + dv_sign (reserved_dv[j] + dv_j) / 100`` (``dv_sign`` -1 for a load
+    at peak, +1 for export at low load) and ``u_j = base[j] + reserved[j] + vuf_j / v_j^2``; at
+    ``i`` itself the caller's more exact ``own_value`` / ``own_unbalance`` are used.
+
+    Returns
+    -------
+    v_worst, v_bus, u_worst, u_bus : ndarray
+        Per notification: the lowest (``dv_sign`` -1) or highest (+1) voltage [pu] and its bus
+        row, the highest unbalance [%] and its bus row.
+    """
+    n = bus_rows.shape[0]
+    v_worst = own_value.copy()
+    v_bus = bus_rows.copy()
+    u_worst = own_unbalance.copy()
+    u_bus = bus_rows.copy()
+    for k in range(n):
+        i = bus_rows[k]
+        lo, hi = comp_indptr[k], comp_indptr[k + 1]
+        if i < 0 or hi == lo:
+            continue
+        net = network_of_bus[i]
+        b_lo, b_hi = bus_bounds[net], bus_bounds[net + 1]
+        dv = np.empty(b_hi - b_lo)
+        vuf = np.empty(b_hi - b_lo)
+        lca_effects(i, b_lo, b_hi, parent, r1, x1, r0, x0, u_ll_v, conn[lo:hi], current_a[lo:hi], cos_phi[lo:hi],
+                    q_sign[lo:hi], s1_kva[k], mark, dv, vuf)  # fmt: skip
+        for j in range(b_lo, b_hi):
+            if j == i:
+                continue
+            v = v_base_pu[j] + dv_sign * (reserved_dv_percent[j] + dv[j - b_lo]) / 100.0
+            if (dv_sign < 0.0 and v < v_worst[k]) or (dv_sign > 0.0 and v > v_worst[k]):
+                v_worst[k] = v
+                v_bus[k] = j
+            if s1_kva[k] > 0.0 and v > 0.0:
+                u = unbalance_base_percent[j] + reserved_vuf_percent[j] + vuf[j - b_lo] / (v * v)
+                if u > u_worst[k]:
+                    u_worst[k] = u
+                    u_bus[k] = j
+    return v_worst, v_bus, u_worst, u_bus

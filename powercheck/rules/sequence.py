@@ -1,0 +1,140 @@
+"""Deciding notifications one after the other on the capacity ledger, vectorised where they cannot interact.
+
+Records are taken in ``submitted_at`` order (then input order); each decision is recorded in
+the ledger state before the next record is assessed, so an approval reserves capacity for
+everything after it. Records on different networks cannot affect each other, so they are
+decided together in *waves*: a wave assesses, with one pass of the vectorised stages, every
+pending record; walking the wave in order, a record is final unless an earlier record of the
+wave changed the reserved capacity of its network or the requests at its metering point --
+then it goes to the next wave. Every wave finalises at least one record per network, and
+usually many (escalations and incomplete records reserve nothing).
+
+A notification already in the ledger is assessed without its own reservation, alone on its
+network in its wave: a higher revision replaces the ledger's request, the same revision is a
+replay (the ledger keeps its row, as a case handler may have changed its status), a lower
+one is a conflict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from powercheck.ledger.model import LedgerRequest, RequestStatus, Reservation, ReservedComponent
+from powercheck.ledger.state import CapacityState
+from powercheck.models import Decision, Notification, Outcome
+from powercheck.rules.decide import DecisionBatch
+from powercheck.rules.demand import DemandCase
+
+STATUS_OF_OUTCOME = {
+    Outcome.AUTO_APPROVE: RequestStatus.APPROVED,
+    Outcome.ESCALATE: RequestStatus.PENDING,
+}
+"""The ledger status a decision gives its request (reject_incomplete records nothing)."""
+
+
+def request_of(case: DemandCase, outcome: Outcome, decided_at: datetime) -> LedgerRequest | None:
+    """The ledger request of a decided case, or None when the decision records none."""
+    status = STATUS_OF_OUTCOME.get(outcome)
+    if status is None:
+        return None
+    n = case.notification
+    loc = case.location
+    reservation = Reservation(
+        load=tuple(ReservedComponent(c.conn, c.p_kw, c.cos_phi) for c in case.loads),
+        export=tuple(ReservedComponent(c.conn, c.p_kw, c.cos_phi) for c in case.exports),
+        s1_load_kva=case.s1_load_kva,
+        s1_export_kva=case.s1_export_kva,
+        demand_after_kw=case.accounting.demand_after_kw if case.accounting is not None else 0.0,
+    )
+    return LedgerRequest(
+        notification_id=n.notification_id,
+        revision=n.revision,
+        metering_point_id=n.metering_point_id,
+        network_id=loc.network_id if loc is not None else None,
+        bus=loc.bus if loc is not None else None,
+        status=status,
+        job_type=n.job_type.value,
+        installer_id=n.installer_id,
+        submitted_at=n.submitted_at,
+        decided_at=decided_at,
+        fuse_after_a=case.fuse_after_a,
+        reservation=reservation,
+    )
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Decisions of a batch (input order) and the ledger requests they recorded (None: nothing recorded)."""
+
+    decisions: list[Decision]
+    requests: list[LedgerRequest | None]
+
+
+def _order_key(n: Notification, i: int) -> tuple:
+    at = n.submitted_at
+    if at is not None and at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return (at is None, at or datetime.min.replace(tzinfo=UTC), i)
+
+
+def assess_in_order(
+    notifications: Sequence[Notification],
+    network_of: Sequence[str | None],
+    state: CapacityState,
+    assess_wave: Callable[[list[Notification]], DecisionBatch],
+) -> Assessment:
+    """Decide ``notifications`` in submitted order on ``state``, recording every decision in it.
+
+    ``network_of[i]`` is the network of record ``i``'s metering point (None when unknown).
+    """
+    n = len(notifications)
+    pending = sorted(range(n), key=lambda i: _order_key(notifications[i], i))
+    decisions: list[Decision | None] = [None] * n
+    requests: list[LedgerRequest | None] = [None] * n
+
+    def capacity_key(i: int) -> tuple:
+        net = network_of[i]
+        return ("net", net) if net is not None else ("mp", notifications[i].metering_point_id)
+
+    while pending:
+        wave, stash, blocked = [], {}, set()
+        for i in pending:
+            key = capacity_key(i)
+            if key in blocked:
+                continue
+            nid = notifications[i].notification_id
+            if nid in state.requests:
+                if any(capacity_key(j) == key for j in wave):
+                    blocked.add(key)
+                    continue
+                stash[i] = state.drop(nid)
+                blocked.add(key)
+            wave.append(i)
+        batch = assess_wave([notifications[i] for i in wave])
+        touched_capacity: set[tuple] = set()
+        touched_points: set[str] = set()
+        for pos, i in enumerate(wave):
+            note = notifications[i]
+            key = capacity_key(i)
+            if key in touched_capacity or note.metering_point_id in touched_points:
+                continue  # decided again in the next wave, on the changed state
+            decision = batch.decision(pos)
+            request = request_of(batch.cases[pos], batch.outcome[pos], batch.decided_at)
+            old = stash.get(i)
+            if old is not None and (request is None or old.revision >= note.revision):
+                state.put(old)  # replay, older revision or nothing to record: the ledger keeps its request
+                request = None
+            elif request is not None:
+                state.put(request)
+                touched_points.add(note.metering_point_id)
+                if request.active and not request.reservation.empty:
+                    touched_capacity.add(key)
+            if old is not None and old.active and request is not None:
+                touched_capacity.add(key)
+            status = request.status.value if request is not None else (old.status.value if old else None)
+            decisions[i] = decision.model_copy(update={"ledger_status": status})
+            requests[i] = request
+        pending = [i for i in pending if decisions[i] is None]
+    return Assessment(decisions=decisions, requests=requests)

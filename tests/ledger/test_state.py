@@ -1,0 +1,131 @@
+"""Reserved capacity by superposition on the radial tree, against hand calculations and pandapower runpp."""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+
+import numpy as np
+import pandapower as pp
+import pandapower.shortcircuit as sc
+import pytest
+
+from powercheck.ledger import CapacityState, LedgerRequest, RequestStatus, Reservation, ReservedComponent
+from powercheck.quality.codes import CONN_3PH, CONN_LL
+from tests.helpers.case_region import case_network
+from tests.helpers.grids import bus_named
+
+SQ3 = math.sqrt(3)
+
+
+def _row(region, network_id, bus_name):
+    net = case_network(network_id)
+    bus = bus_named(net, bus_name)
+    return region.arrays, int(np.flatnonzero(
+        (region.arrays.bus_ids == bus) & (region.arrays.network_index == region.network_order.index(network_id))
+    )[0])  # fmt: skip
+
+
+def _line_rows(region, network_id, names):
+    net = case_network(network_id)
+    ids = [int(net.line.index[net.line.name == n][0]) for n in names]
+    k = region.network_order.index(network_id)
+    return [int(np.flatnonzero((region.arrays.line_ids == i) & (region.arrays.line_network == k))[0]) for i in ids]
+
+
+def _request(nid, network_id, bus_name, load=(), export=(), s1_load=0.0, status=RequestStatus.APPROVED):
+    net = case_network(network_id)
+    return LedgerRequest(
+        notification_id=nid,
+        revision=1,
+        metering_point_id=f"MP-{nid}",
+        network_id=network_id,
+        bus=bus_named(net, bus_name),
+        status=status,
+        reservation=Reservation(load=tuple(load), export=tuple(export), s1_load_kva=s1_load),
+    )
+
+
+def _thevenin_min(network_id, bus_name):
+    net = case_network(network_id)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sc.calc_sc(net, case="min", fault="3ph")
+    bus = bus_named(net, bus_name)
+    return float(net.res_bus_sc.rk_ohm[bus]), float(net.res_bus_sc.xk_ohm[bus])
+
+
+def test_three_phase_load_reserves_its_path_and_the_shared_impedance(case_region):
+    state = CapacityState.empty(case_region)
+    p_kw, cos = 20.0, 0.95
+    i = p_kw * 1000 / cos / (SQ3 * 400)
+    state.put(_request("A", "tn", "house_3", load=[ReservedComponent(CONN_3PH, p_kw, cos)]))
+    # thermal: every line from house_3 to the transformer carries I, no other line does
+    path = _line_rows(case_region, "tn", ["branch_3", "main_3", "main_2", "main_1"])
+    assert state.line_peak_a[path] == pytest.approx([i] * 4, rel=1e-12)
+    assert np.delete(state.line_peak_a, path).max() == 0.0
+    assert state.trafo_peak_a.max() == pytest.approx(i, rel=1e-12)
+    # voltage at house_1: the two paths share busbar -> cabinet_1, so the drop is Z_th(cabinet_1) I
+    sin = math.sqrt(1 - cos**2)
+    r, x = _thevenin_min("tn", "cabinet_1")
+    _, h1 = _row(case_region, "tn", "house_1")
+    assert state.bus_drop_percent[h1] == pytest.approx(100 * (r * cos + x * sin) * i / (400 / SQ3), rel=1e-9)
+    r3, x3 = _thevenin_min("tn", "house_3")
+    _, h3 = _row(case_region, "tn", "house_3")
+    assert state.bus_drop_percent[h3] == pytest.approx(100 * (r3 * cos + x3 * sin) * i / (400 / SQ3), rel=1e-9)
+    # other networks are untouched
+    k = case_region.network_order.index("tn")
+    assert np.abs(state.bus_drop_percent[case_region.arrays.network_index != k]).max() == 0.0
+    # removing the request restores the empty grid
+    state.drop("A")
+    for arr in (state.line_peak_a, state.trafo_peak_a, state.bus_drop_percent):
+        assert np.abs(arr).max() < 1e-9
+
+
+def test_superposed_drops_are_conservative_against_runpp(case_region):
+    """Two reserved loads; the predicted drop at every house against runpp (same loads, nominal impedances).
+
+    The state uses the minimum-case Thevenin impedances (conductors at 80 degC) and currents at
+    nominal voltage: it must not underestimate runpp's drop, and stays within 35 % above it.
+    """
+    loads = {"house_3": 30.0, "house_2": 15.0}
+    state = CapacityState.empty(case_region)
+    for name, kw in loads.items():
+        state.put(_request(name, "tn", name, load=[ReservedComponent(CONN_3PH, kw, 0.95)]))
+    net = case_network("tn")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pp.runpp(net)
+        before = net.res_bus.vm_pu.copy()
+        after_net = copy.deepcopy(net)
+        for name, kw in loads.items():
+            q = kw / 1000 * math.tan(math.acos(0.95))
+            pp.create_load(after_net, bus_named(net, name), p_mw=kw / 1000, q_mvar=q)
+        pp.runpp(after_net)
+    for name in ("house_1", "house_2", "house_3", "cabinet_1"):
+        _, row = _row(case_region, "tn", name)
+        actual = 100 * (before[bus_named(net, name)] - after_net.res_bus.vm_pu[bus_named(net, name)])
+        predicted = state.bus_drop_percent[row]
+        assert actual <= predicted <= 1.35 * actual, (name, actual, predicted)
+
+
+def test_single_phase_unbalance_and_export_rise(case_region):
+    state = CapacityState.empty(case_region)
+    s = 7.4 / 0.99
+    state.put(_request("EV", "it", "house_3", load=[ReservedComponent(CONN_LL, 7.4, 0.99)], s1_load=s))
+    state.put(_request("PV", "it", "house_2", export=[ReservedComponent(CONN_3PH, 10.0, 1.0)]))
+    r, x = _thevenin_min("it", "cabinet_2")  # lca of house_3 and house_2
+    _, h2 = _row(case_region, "it", "house_2")
+    assert state.bus_vuf_peak_percent[h2] == pytest.approx(100 * 1000 * s * math.hypot(r, x) / 230**2, rel=1e-9)
+    # L-L drop on the shared part: 2 Z1 I / U_LL
+    i = 7400 / 0.99 / 230
+    sin = math.sqrt(1 - 0.99**2)
+    assert state.bus_drop_percent[h2] == pytest.approx(100 * 2 * (r * 0.99 + x * sin) * i / 230, rel=1e-9)
+    # export of 10 kW at cos 1 at house_2: rise R I / U_ph at house_2 itself
+    r2, _ = _thevenin_min("it", "house_2")
+    assert state.bus_rise_percent[h2] == pytest.approx(100 * r2 * (10000 / (SQ3 * 230)) / (230 / SQ3), rel=1e-9)
+    # a pending request reserves nothing
+    state.put(_request("PEND", "it", "house_1", load=[ReservedComponent(CONN_3PH, 50.0, 0.95)],
+                       status=RequestStatus.PENDING))  # fmt: skip
+    assert "PEND" not in state.applied
