@@ -21,7 +21,7 @@ import pytest
 from powercheck.demo import demo_notifications_path, demo_region_dir
 from powercheck.io import read_notifications
 from powercheck.ledger import CapacityState
-from powercheck.loadflow.region import GridRegion
+from powercheck.grid.region import GridRegion
 from powercheck.models import Notification
 from powercheck.rules.engine import Assessor
 from powercheck.rules.policy import load_policy

@@ -162,8 +162,16 @@ def _motor(rng: random.Random, system: str) -> list[dict]:
 
 
 def build_demo_notifications(customers: pd.DataFrame, n: int = 200, seed: int = 7) -> list[str]:
-    """JSON lines of ``n`` demo notifications against the customer index."""
+    """JSON lines of ``n`` demo notifications against the customer index.
+
+    Each notification goes to its own metering point (drawn without replacement while there are
+    enough), as a week of notifications in a region would; a few deliberate follow-ups show the
+    capacity ledger at work: a later revision of an earlier notification, a second job of the same
+    installer at a point, and an OV change by another installer at a point with an open request.
+    """
     rng = random.Random(seed)
+    order = rng.sample(range(len(customers)), min(n, len(customers)))
+    order += [rng.randrange(len(customers)) for _ in range(n - len(order))]
     t0 = datetime(2026, 11, 2, 7, 30, tzinfo=UTC)
     system_of = {nid: system for nid, system, *_ in DEMO_NETWORKS}
     jobs = [
@@ -180,7 +188,7 @@ def build_demo_notifications(customers: pd.DataFrame, n: int = 200, seed: int = 
     weights = [0.30, 0.18, 0.22, 0.10, 0.05, 0.05, 0.05, 0.03, 0.02]
     lines = []
     for k in range(n):
-        row = customers.iloc[rng.randrange(len(customers))]
+        row = customers.iloc[order[k]]
         system = system_of[row.network_id]
         job = rng.choices(jobs, weights)[0]
         fuse = float(row.main_fuse_a)
@@ -228,6 +236,42 @@ def build_demo_notifications(customers: pd.DataFrame, n: int = 200, seed: int = 
             if after > threshold or job == "new_connection":
                 note["power_budget"] = {"max_demand_kw": round(cap * rng.uniform(0.4, 0.7), 1)}
         lines.append(json.dumps(note, ensure_ascii=False))
+
+    # follow-ups at points already notified: a revision, a second job by the same installer, a conflict
+    t_end = t0 + timedelta(minutes=37 * n)
+    first = json.loads(lines[1])
+    revised = dict(first, revision=2, submitted_at=(t_end + timedelta(hours=1)).isoformat())
+    revised["comment"] = "revisjon: endret effekt"
+    if revised.get("appliances"):
+        revised["appliances"] = [dict(a, rated_kw=round(a["rated_kw"] * 0.5, 1)) for a in revised["appliances"]]
+    ev_note = next(json.loads(line) for line in lines if json.loads(line)["job_type"] == "ev_charger")
+    second_job = {
+        "notification_id": f"ELS-2026-{100000 + n * 7:06d}",
+        "revision": 1,
+        "job_type": "heat_pump",
+        "metering_point_id": ev_note["metering_point_id"],
+        "network_system": ev_note["network_system"],
+        "submitted_at": (t_end + timedelta(hours=2)).isoformat(),
+        "installer_id": ev_note["installer_id"],
+        "appliances": _heat_pump(rng, ev_note["network_system"]),
+        "comment": "samme installatør, ny jobb i samme anlegg",
+    }
+    fuse_note = next(json.loads(line) for line in lines if json.loads(line)["job_type"] == "ov_mv_change")
+    conflict = {
+        "notification_id": f"ELS-2026-{100000 + (n + 1) * 7:06d}",
+        "revision": 1,
+        "job_type": "ov_mv_change",
+        "metering_point_id": fuse_note["metering_point_id"],
+        "network_system": fuse_note["network_system"],
+        "submitted_at": (t_end + timedelta(hours=3)).isoformat(),
+        "installer_id": "INST-099",
+        "main_fuse_before_a": fuse_note["main_fuse_before_a"],
+        "main_fuse_after_a": fuse_note["main_fuse_after_a"],
+        "comment": "annen installatør melder samme endring",
+    }
+    if "power_budget" in fuse_note:
+        conflict["power_budget"] = fuse_note["power_budget"]
+    lines += [json.dumps(x, ensure_ascii=False) for x in (revised, second_job, conflict)]
 
     # deliberately broken records, each exercising one error path
     mp_good = customers.metering_point_id.iloc[3]

@@ -1,8 +1,9 @@
 """The demo screening reproduces the golden file of its decisions exactly.
 
 ``tests/data/golden/demo_decisions.jsonl`` holds, for every record of the embedded demo
-notifications, the outcome, the score and every check's rule id, status, value, limit and
-margin, as ``powercheck screen`` decides them. Floats are stored with ``repr`` precision,
+notifications, the outcome, the ledger status, the score and every check's rule id, status,
+value, limit and margin, as ``powercheck screen`` decides them (in submitted order, on a
+ledger that starts empty). Floats are stored with ``repr`` precision,
 so the comparison is bit for bit.
 
 The file changes only on purpose: a commit that changes decisions regenerates it with
@@ -20,6 +21,7 @@ import pytest
 
 from powercheck.demo import demo_notifications_path
 from powercheck.io import read_decisions
+from powercheck.ledger import CapacityState
 from powercheck.rules.engine import Assessor
 from powercheck.screen import screen_file
 from tests.helpers.mini import FIXED_TIME
@@ -37,6 +39,7 @@ def golden_rows(table) -> list[dict]:
                 "notification_id": row["notification_id"],
                 "revision": row["revision"],
                 "outcome": row["outcome"],
+                "ledger_status": row["ledger_status"],
                 "score": row["score"],
                 "checks": [[c[f] for f in CHECK_FIELDS] for c in row["checks"]],
             }
@@ -47,7 +50,8 @@ def golden_rows(table) -> list[dict]:
 @pytest.fixture(scope="module")
 def demo_screening(demo_region, policy, tmp_path_factory):
     out = tmp_path_factory.mktemp("golden") / "decisions.parquet"
-    assessor = Assessor(demo_region, policy, clock=lambda: FIXED_TIME)
+    # as `powercheck screen` decides: in submitted order on a ledger that starts empty
+    assessor = Assessor(demo_region, policy, clock=lambda: FIXED_TIME, ledger=CapacityState.empty(demo_region))
     screen_file(demo_notifications_path(), assessor, out)
     return golden_rows(read_decisions(out))
 
@@ -57,7 +61,7 @@ def test_demo_screening_reproduces_the_golden_decisions(demo_screening):
         GOLDEN.parent.mkdir(parents=True, exist_ok=True)
         GOLDEN.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in demo_screening), encoding="utf-8")
     expected = [json.loads(line) for line in GOLDEN.read_text(encoding="utf-8").splitlines()]
-    assert len(demo_screening) == len(expected) == 207
+    assert len(demo_screening) == len(expected) == 210
     for got, want in zip(demo_screening, expected):
         assert got == want, f"{want['notification_id']} differs from the golden file"
 

@@ -28,8 +28,11 @@ def test_screen_demo_writes_one_decision_per_record(tmp_path, cache_dir, capsys)
     assert code == 0
     table = pq.read_table(out).to_pandas()
     lines = _records(demo_notifications_path())
-    assert len(table) == len(lines) == 207
-    assert table.source_line.tolist() == list(range(1, 208))  # input order kept
+    assert len(table) == len(lines) == 210
+    assert sorted(table.source_line) == list(range(1, 211))  # every input line decided once
+    # decided in submitted order (records without a readable time last)
+    dated = table[table.notification_id.str.startswith("ELS-2026-1")]
+    assert dated.source_line.is_monotonic_increasing
     counts = table.outcome.value_counts().to_dict()
     assert set(counts) == {"auto_approve", "escalate", "reject_incomplete"}
     # the seven deliberately broken records: 4 invalid, 2 incomplete, 1 unknown metering point
@@ -46,6 +49,10 @@ def test_screen_demo_writes_one_decision_per_record(tmp_path, cache_dir, capsys)
     # every approved decision has only passing checks and a score of at least the policy margin
     approved = table[table.outcome == "auto_approve"]
     assert len(approved) > 50
+    # the in-memory ledger: every approval and escalation is a request, incomplete records are not
+    status = {"auto_approve": "approved", "escalate": "pending"}
+    for outcome, ledger_status in zip(table.outcome, table.ledger_status):
+        assert ledger_status == status.get(outcome)
     for checks, score in zip(approved.checks, approved.score):
         assert all(c["status"] == "pass" for c in checks)
         assert score >= 0.05
@@ -55,14 +62,22 @@ def test_screen_demo_writes_one_decision_per_record(tmp_path, cache_dir, capsys)
     assert f"{counts['auto_approve']:>19}" in text
 
 
-def test_parquet_input_gives_the_same_decisions(tmp_path, demo_assessor):
+def _ledger_assessor(region, policy):
+    from powercheck.ledger import CapacityState
+    from powercheck.rules.engine import Assessor
+    from tests.helpers.mini import FIXED_TIME
+
+    return Assessor(region, policy, clock=lambda: FIXED_TIME, ledger=CapacityState.empty(region))
+
+
+def test_parquet_input_gives_the_same_decisions(tmp_path, demo_region, policy):
     valid = [r.notification for r in read_notifications(demo_notifications_path()) if r.ok]
     pq_in = tmp_path / "n.parquet"
     write_notifications_parquet(valid, pq_in)
     jsonl = tmp_path / "n.jsonl"
     jsonl.write_text("\n".join(json.dumps(n.model_dump(mode="json")) for n in valid) + "\n")
-    a = screen_file(pq_in, demo_assessor, tmp_path / "a.parquet")
-    b = screen_file(jsonl, demo_assessor, tmp_path / "b.parquet")
+    a = screen_file(pq_in, _ledger_assessor(demo_region, policy), tmp_path / "a.parquet")
+    b = screen_file(jsonl, _ledger_assessor(demo_region, policy), tmp_path / "b.parquet")
     ta = pq.read_table(tmp_path / "a.parquet").to_pandas()
     tb = pq.read_table(tmp_path / "b.parquet").to_pandas()
     assert a.outcomes == b.outcomes and a.invalid == 0
@@ -71,9 +86,12 @@ def test_parquet_input_gives_the_same_decisions(tmp_path, demo_assessor):
     assert ta.score.fillna(-99).tolist() == pytest.approx(tb.score.fillna(-99).tolist())
 
 
-def test_chunking_does_not_change_decisions(tmp_path, demo_assessor):
-    screen_file(demo_notifications_path(), demo_assessor, tmp_path / "a.parquet", chunk_size=7)
-    screen_file(demo_notifications_path(), demo_assessor, tmp_path / "b.parquet", chunk_size=1000)
+def test_chunking_does_not_change_decisions(tmp_path, demo_region, policy):
+    # with the cumulative ledger: chunks are decided in submitted order, each on the ledger of the ones before
+    screen_file(demo_notifications_path(), _ledger_assessor(demo_region, policy), tmp_path / "a.parquet", chunk_size=7)
+    screen_file(
+        demo_notifications_path(), _ledger_assessor(demo_region, policy), tmp_path / "b.parquet", chunk_size=1000
+    )
     ta = pq.read_table(tmp_path / "a.parquet").to_pandas()
     tb = pq.read_table(tmp_path / "b.parquet").to_pandas()
     assert ta.drop(columns=["checks", "reasons", "assumptions"]).equals(
@@ -119,3 +137,41 @@ def test_installed_console_script_runs_with_progress(tmp_path, cache_dir):
     assert proc.returncode == 0, proc.stderr
     assert "screening [" in proc.stderr and "20/20" in proc.stderr
     assert pq.read_table(tmp_path / "d.parquet").num_rows == 20
+
+
+def test_ledger_file_across_runs_and_ledger_commands(tmp_path, cache_dir, capsys):
+    ledger = tmp_path / "ledger.sqlite"
+    out = tmp_path / "d.parquet"
+    args = ["screen", str(demo_notifications_path()), "--out", str(out), "--cache-dir", str(cache_dir)]
+    assert main([*args, "--no-progress", "--ledger", str(ledger)]) == 0
+    table = pq.read_table(out).to_pandas()
+    capsys.readouterr()
+    assert main(["ledger", "list", "--ledger", str(ledger), "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    recorded = table[table.ledger_status.notna()]
+    # one request per notification id (the revision replaced its first request)
+    assert len(rows) == recorded.notification_id.nunique()
+    by_id = {r["notification_id"]: r for r in rows}
+    latest = recorded.sort_values("revision").groupby("notification_id").last()
+    for nid, row in latest.iterrows():
+        assert by_id[nid]["status"] == row.ledger_status and by_id[nid]["revision"] == row.revision
+    approved = next(r for r in rows if r["status"] == "approved")
+    # completion notice, then an illegal change
+    assert main(["ledger", "set-status", approved["notification_id"], "built", "--ledger", str(ledger)]) == 0
+    assert "approved -> built" in capsys.readouterr().out
+    assert main(["ledger", "set-status", approved["notification_id"], "pending", "--ledger", str(ledger)]) == 1
+    assert "cannot change status from built to pending" in capsys.readouterr().err
+    # export and import into a new ledger
+    export = tmp_path / "requests.jsonl"
+    assert main(["ledger", "list", "--ledger", str(ledger), "--json"]) == 0
+    export.write_text(capsys.readouterr().out)
+    assert main(["ledger", "import", str(export), "--ledger", str(tmp_path / "copy.sqlite")]) == 0
+    capsys.readouterr()
+    assert main(["ledger", "list", "--ledger", str(tmp_path / "copy.sqlite"), "--json"]) == 0
+    assert [json.loads(x) for x in capsys.readouterr().out.splitlines()] == [
+        json.loads(x) for x in export.read_text().splitlines()
+    ]
+    # a bad line in an import file is named
+    (tmp_path / "bad.jsonl").write_text('{"notification_id": "X"}\n')
+    assert main(["ledger", "import", str(tmp_path / "bad.jsonl"), "--ledger", str(tmp_path / "b.sqlite")]) == 1
+    assert "bad.jsonl line 1" in capsys.readouterr().err

@@ -4,11 +4,14 @@ The customer's coincident demand after the job -- the power budget when there is
 existing peak plus the listed appliances with the policy's diversity -- becomes a current per
 phase on the service connection:
 
-* three-phase supply: the balanced part ``P / (sqrt3 U cos)`` in every phase, and every
+* three-phase supply: the balanced part ``P / (sqrt3 U cos)`` in every phase (the existing peak
+  and a budget at the demand cos phi, three-phase appliances at their own), and every
   single-phase appliance on the same phase (worst case, the phase is not notified):
   L-N in TN ``P / (U/sqrt3 cos)``, L-L (IT, or 400 V appliances in TN) ``P / (U cos)`` in both
   line conductors;
 * single-phase supply: everything on the one connection (L-N in TN, L-L in IT).
+
+Currents of different power factors are added as magnitudes (conservative).
 
 The export after the job is accounted the same way. A motor or compressor start adds
 ``(ratio - 1) I_rated`` of its largest unit to the running current for the start duration,
@@ -91,17 +94,23 @@ def account(
     generating = [a for a in appliances if a.kind.generates]
     listed = [(a, diversity.get(a.kind.value, 1.0) * a.total_kw) for a in consuming]
     if budget is not None:
+        # the budget is the installation after the job: its single-phase appliances on one phase, the rest balanced
         total_kw = budget.max_demand_kw + same_point_kw
+        single = [(a, kw) for a, kw in listed if a.conn != CONN_3PH]
+        if supply != CONN_3PH:
+            current = phase_current_a(total_kw, cos, supply, u_ll_v)
+        else:
+            single_kw = min(total_kw, sum(kw for _, kw in single))
+            share = single_kw / sum(kw for _, kw in single) if single_kw > 0 else 0.0
+            current = phase_current_a(total_kw - single_kw, cos, CONN_3PH, u_ll_v)
+            current += sum(phase_current_a(share * kw, a.cos_phi, a.conn, u_ll_v) for a, kw in single)
     else:
+        # the existing peak (balanced, at the demand cos) plus every appliance at its own cos phi
         total_kw = existing_kw + same_point_kw + sum(kw for _, kw in listed)
-    single = [(a, kw) for a, kw in listed if a.conn != CONN_3PH]
-    if supply != CONN_3PH:
-        current = phase_current_a(total_kw, cos, supply, u_ll_v)
-    else:
-        single_kw = min(total_kw, sum(kw for _, kw in single))
-        share = single_kw / sum(kw for _, kw in single) if single_kw > 0 else 0.0
-        current = phase_current_a(total_kw - single_kw, cos, CONN_3PH, u_ll_v)
-        current += sum(phase_current_a(share * kw, a.cos_phi, a.conn, u_ll_v) for a, kw in single)
+        current = phase_current_a(existing_kw + same_point_kw, cos, supply, u_ll_v)
+        current += sum(
+            phase_current_a(kw, a.cos_phi, supply if supply != CONN_3PH else a.conn, u_ll_v) for a, kw in listed
+        )
 
     gen_kw = sum(a.total_kw for a in generating)
     if budget is not None and budget.max_export_kw > 0:

@@ -39,6 +39,10 @@ class GridView:
     customers: CustomerArrays
     grid_assumptions: dict[str, tuple[str, ...]]
     """Per network: the [R] grid defaults applied to it, as 'grid:<key>'."""
+    bus_bounds: np.ndarray
+    """Bus rows of network k: ``bus_bounds[k]:bus_bounds[k+1]``."""
+    work_mark: np.ndarray
+    """Scratch array of the superposition kernels (all False between calls; not for concurrent use)."""
 
     @property
     def arrays(self):
@@ -58,4 +62,12 @@ class GridView:
             upstream_fuse_a=cust.upstream_fuse_a.to_numpy(dtype=float),
         )
         assumptions = {nid: tuple(region.assumptions_for_network(nid)) for nid in region.networks}
-        return cls(region=region, customers=customers, grid_assumptions=assumptions)
+        arr = region.arrays
+        counts = np.bincount(arr.network_index, minlength=len(region.network_order))
+        return cls(
+            region=region,
+            customers=customers,
+            grid_assumptions=assumptions,
+            bus_bounds=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            work_mark=np.zeros(arr.bus_ids.shape[0], dtype=bool),
+        )

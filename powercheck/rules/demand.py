@@ -225,13 +225,14 @@ def _locate(n: Notification, row: int, grid: GridView) -> tuple[Location | None,
 
 
 def _ledger_view(
-    n: Notification, state: CapacityState | None
+    n: Notification, state: CapacityState | None, preceding: Sequence[LedgerRequest] = ()
 ) -> tuple[tuple[str, ...], list[LedgerRequest], int | None]:
     """Conflicts with the ledger, the other active requests at the metering point, and this id's revision there.
 
     A conflict is a revision older than the one in the ledger, an open request at the same
     metering point from another installer (or an unknown one), or a main fuse "before" that
-    contradicts the fuse an approved request there sets.
+    contradicts the fuse an approved request there sets. ``preceding`` are requests decided
+    earlier in the same batch at the same point that the state does not hold yet.
     """
     if state is None:
         return (), [], None
@@ -239,7 +240,9 @@ def _ledger_view(
     own = state.requests.get(n.notification_id)
     if own is not None and own.revision > n.revision:
         conflicts.append(f"revision {n.revision} is older than {own.describe()}")
-    others = state.at(n.metering_point_id, excluding=n.notification_id)
+    others = state.at(n.metering_point_id, excluding=n.notification_id) + [
+        p for p in preceding if p.notification_id != n.notification_id
+    ]
     for other in others:
         if not other.open:
             continue
@@ -260,12 +263,17 @@ def _ledger_view(
 
 
 def demand_case(
-    n: Notification, row: int, grid: GridView, policy: Policy, state: CapacityState | None = None
+    n: Notification,
+    row: int,
+    grid: GridView,
+    policy: Policy,
+    state: CapacityState | None = None,
+    preceding: Sequence[LedgerRequest] = (),
 ) -> DemandCase:
     """The demand case of one notification at customer-index ``row`` (-1: not in the index)."""
     missing = tuple(missing_fields(n, policy))
     location, mismatch = _locate(n, row, grid)
-    conflicts, same_point, ledger_revision = _ledger_view(n, state)
+    conflicts, same_point, ledger_revision = _ledger_view(n, state, preceding)
     if missing or location is None or mismatch is not None:
         return DemandCase(
             notification=n,
@@ -385,8 +393,17 @@ def demand_case(
 
 
 def demand_cases(
-    notifications: Sequence[Notification], grid: GridView, policy: Policy, state: CapacityState | None = None
+    notifications: Sequence[Notification],
+    grid: GridView,
+    policy: Policy,
+    state: CapacityState | None = None,
+    preceding: Sequence[Sequence[LedgerRequest]] | None = None,
 ) -> list[DemandCase]:
-    """The demand case of every notification (order preserved)."""
+    """The demand case of every notification (order preserved).
+
+    ``preceding[k]``: open requests that earlier records of the batch will have made at record
+    k's metering point (see :mod:`powercheck.rules.sequence`).
+    """
     rows = grid.region.locate([n.metering_point_id for n in notifications])
-    return [demand_case(n, int(row), grid, policy, state) for n, row in zip(notifications, rows)]
+    before = preceding or [()] * len(notifications)
+    return [demand_case(n, int(row), grid, policy, state, b) for n, row, b in zip(notifications, rows, before)]

@@ -21,8 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from powercheck.ledger.state import CapacityState
 from powercheck.grid.region import GridRegion
+from powercheck.ledger.state import CapacityState
 from powercheck.models import Decision, Notification
 from powercheck.rules.checks import run_checks
 from powercheck.rules.context import GridView
@@ -78,9 +78,12 @@ class Assessor:
         networks = [str(self.grid.customers.network_id[r]) if r >= 0 else None for r in rows]
         return assess_in_order(notifications, networks, self.ledger, self.assess_batch)
 
-    def assess_batch(self, notifications: Sequence[Notification]) -> DecisionBatch:
-        """One vectorised pass over a batch on the ledger's current state (nothing recorded)."""
-        cases = demand_cases(notifications, self.grid, self.policy, self.ledger)
+    def assess_batch(self, notifications: Sequence[Notification], preceding=None) -> DecisionBatch:
+        """One vectorised pass over a batch on the ledger's current state (nothing recorded).
+
+        ``preceding[k]``: requests earlier records of the batch make at record k's metering point.
+        """
+        cases = demand_cases(notifications, self.grid, self.policy, self.ledger, preceding)
         evaluation = evaluate(cases, self.grid, self.policy, self.ledger)
         checks = run_checks(cases, evaluation, self.grid, self.policy)
         return decide(cases, checks, self.grid, self.policy, self.clock())

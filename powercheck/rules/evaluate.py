@@ -18,6 +18,7 @@ from powercheck.quality.codes import CONN_3PH, CONN_LN, SQRT3, SYSTEM_IT, SYSTEM
 from powercheck.quality.flicker import pst_analytic
 from powercheck.quality.harmonics import harmonic_voltages_percent, thd_percent
 from powercheck.quality.impedance import min_fault_current_a
+from powercheck.quality.superposition import worst_buses
 from powercheck.quality.thermal import path_headroom
 from powercheck.quality.unbalance import unbalance_percent
 from powercheck.quality.voltage import line_current_a, voltage_after_constant_power, voltage_change_percent
@@ -53,6 +54,35 @@ class AddedPower:
     """Sum of the components' voltage changes at nominal-voltage current [% of the reference voltage]."""
     positive_sequence_change_percent: np.ndarray
     """Sum of the components' positive-sequence voltage changes [% of the phase voltage]."""
+    component_indptr: np.ndarray
+    """Components of notification k: ``component_indptr[k]:component_indptr[k+1]`` of the arrays below."""
+    component_conn: np.ndarray
+    component_current_a: np.ndarray
+    """Line current of each component at nominal voltage [A]."""
+    component_cos_phi: np.ndarray
+
+
+@dataclass(frozen=True)
+class NetworkWorst:
+    """Per notification: the worst bus of its network once its load (or export) is added.
+
+    The load's drop (export's rise) reaches every bus through the impedance its path shares with
+    the notification's (:mod:`powercheck.quality.superposition`); the connection point itself
+    keeps its constant-power solution. Bus rows are global (the connection point's own row when
+    it is the worst).
+    """
+
+    v_peak_pu: np.ndarray
+    """Lowest voltage in the network at peak [pu]."""
+    v_peak_bus_row: np.ndarray
+    v_low_pu: np.ndarray
+    """Highest voltage in the network at low load [pu]."""
+    v_low_bus_row: np.ndarray
+    unbalance_peak_percent: np.ndarray
+    """Highest unbalance in the network at peak, background/base + reserved + added [%]."""
+    unbalance_peak_bus_row: np.ndarray
+    unbalance_low_percent: np.ndarray
+    unbalance_low_bus_row: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -173,6 +203,8 @@ class Evaluation:
     """Unbalance the single-phase load adds: S |Z1| / (U^2 v_load v1) [%]."""
     vuf_export_percent: np.ndarray
     """Unbalance the single-phase export adds [%]."""
+    worst: NetworkWorst
+    """The worst bus of the network with the notification's load / export added."""
     ik_min_a: np.ndarray
     """Minimum fault current at the bus (TN L-N, IT L-L) [A]."""
     thermal: ThermalResult
@@ -207,8 +239,11 @@ def _components(cases: Sequence[DemandCase], pick) -> tuple[np.ndarray, np.ndarr
 
 def _added(point: ConnectionPoint, n: int, rows: tuple, q_sign: float) -> AddedPower:
     owner, conn, p_kw, cos = rows
+    indptr = np.zeros(n + 1, dtype=np.int64)
     if owner.size == 0:
-        return AddedPower(np.zeros(n), np.zeros(n), np.zeros(n))
+        empty = np.zeros(0)
+        return AddedPower(np.zeros(n), np.zeros(n), np.zeros(n), indptr, np.zeros(0, np.int64), empty, empty)
+    np.cumsum(np.bincount(owner, minlength=n), out=indptr[1:])
     current = line_current_a(p_kw, cos, conn, point.u_ll_v[owner])
     # positive-sequence drop: Z1 I1 with I1 = I (3ph), I/3 (L-N), I/sqrt3 (L-L), in % of U_ph
     share = np.where(conn == CONN_3PH, 1.0, np.where(conn == CONN_LN, 1.0 / 3.0, 1.0 / SQRT3))
@@ -230,6 +265,10 @@ def _added(point: ConnectionPoint, n: int, rows: tuple, q_sign: float) -> AddedP
         np.bincount(owner, current, minlength=n),
         np.bincount(owner, d, minlength=n),
         np.bincount(owner, d1, minlength=n),
+        indptr,
+        conn,
+        current,
+        cos,
     )
 
 
@@ -367,6 +406,51 @@ def _thermal(point: ConnectionPoint, grid: GridView, policy: Policy, state: Capa
     return ThermalResult(*peak, *low, trafo_limit, trafo_peak, trafo_low)
 
 
+def _base_unbalance(grid: GridView, bus_rows: np.ndarray, background: float) -> np.ndarray:
+    """Base-case unbalance of the buses, the policy's background where the base case is balanced [%]."""
+    base = grid.arrays.unbalance_base_percent[bus_rows]
+    return np.where(np.isfinite(base), base, background)
+
+
+def _network_worst(
+    point: ConnectionPoint,
+    grid: GridView,
+    state: CapacityState | None,
+    load: AddedPower,
+    export: AddedPower,
+    s1_load: np.ndarray,
+    s1_export: np.ndarray,
+    v_peak: np.ndarray,
+    v_low: np.ndarray,
+    own_peak_unbalance: np.ndarray,
+    own_low_unbalance: np.ndarray,
+    background: float,
+) -> NetworkWorst:
+    arr = grid.arrays
+    n_bus = arr.bus_ids.shape[0]
+    zeros = np.zeros(n_bus)
+    drop = state.bus_drop_percent if state is not None else zeros
+    rise = state.bus_rise_percent if state is not None else zeros
+    vuf_peak = state.bus_vuf_peak_percent if state is not None else zeros
+    vuf_low = state.bus_vuf_low_percent if state is not None else zeros
+    base_unbalance = _base_unbalance(grid, np.arange(n_bus), background)
+    common = (grid.bus_bounds, arr.network_index, arr.bus_parent_row, arr.rk1_min, arr.xk1_min, arr.rk0_min,
+              arr.xk0_min, arr.u_ll_v)  # fmt: skip
+    bus_rows = np.where(load.current_a > 0, point.bus_row, -1)
+    v_p, v_p_bus, u_p, u_p_bus = worst_buses(
+        bus_rows, v_peak, load.component_indptr, load.component_conn, load.component_current_a,
+        load.component_cos_phi, np.ones(load.component_conn.shape[0]), s1_load, *common, arr.vm_peak_pu, drop, -1.0,
+        base_unbalance, vuf_peak, own_peak_unbalance, grid.work_mark,
+    )  # fmt: skip
+    bus_rows = np.where(export.current_a > 0, point.bus_row, -1)
+    v_l, v_l_bus, u_l, u_l_bus = worst_buses(
+        bus_rows, v_low, export.component_indptr, export.component_conn, export.component_current_a,
+        export.component_cos_phi, -np.ones(export.component_conn.shape[0]), s1_export, *common, arr.vm_low_pu, rise,
+        1.0, base_unbalance, vuf_low, own_low_unbalance, grid.work_mark,
+    )  # fmt: skip
+    return NetworkWorst(v_p, v_p_bus, v_l, v_l_bus, u_p, u_p_bus, u_l, u_l_bus)
+
+
 def connection_points(cases: Sequence[DemandCase], grid: GridView) -> ConnectionPoint:
     """The minimum-case Thevenin data at each notification's bus."""
     arr = grid.arrays
@@ -429,6 +513,24 @@ def evaluate(
         vuf_load = unbalance_percent(s1_load, point.r1_ohm, point.x1_ohm, point.u_ll_v) / (v_peak * v1_peak)
         vuf_export = unbalance_percent(s1_export, point.r1_ohm, point.x1_ohm, point.u_ll_v) / (v_low * v1_low)
 
+    background = policy.number(PolicyKey.BACKGROUND_UNBALANCE_PERCENT)
+    own_peak_unbalance = _base_unbalance(grid, point.bus_row, background) + reserved.unbalance_peak_percent
+    own_low_unbalance = _base_unbalance(grid, point.bus_row, background) + reserved.unbalance_low_percent
+    worst = _network_worst(
+        point,
+        grid,
+        state,
+        load,
+        export,
+        s1_load,
+        s1_export,
+        v_peak,
+        v_low,
+        own_peak_unbalance + np.where(s1_load > 0, vuf_load, 0.0),
+        own_low_unbalance + np.where(s1_export > 0, vuf_export, 0.0),
+        background,
+    )
+
     ik_min = min_fault_current_a(
         point.r1_ohm,
         point.x1_ohm,
@@ -452,6 +554,7 @@ def evaluate(
         s1_export_kva=s1_export,
         vuf_load_percent=np.where(s1_load > 0, vuf_load, 0.0),
         vuf_export_percent=np.where(s1_export > 0, vuf_export, 0.0),
+        worst=worst,
         ik_min_a=ik_min,
         thermal=_thermal(point, grid, policy, state),
         appliances=steps,

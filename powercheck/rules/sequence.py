@@ -5,9 +5,15 @@ the ledger state before the next record is assessed, so an approval reserves cap
 everything after it. Records on different networks cannot affect each other, so they are
 decided together in *waves*: a wave assesses, with one pass of the vectorised stages, every
 pending record; walking the wave in order, a record is final unless an earlier record of the
-wave changed the reserved capacity of its network or the requests at its metering point --
-then it goes to the next wave. Every wave finalises at least one record per network, and
-usually many (escalations and incomplete records reserve nothing).
+wave changed the reserved capacity of its network -- then it goes to the next wave. Every wave
+finalises at least one record per network, and usually many (escalations and incomplete
+records reserve nothing).
+
+Requests at the same metering point conflict when they come from different installers; every
+complete record becomes an open request, so each record of a wave is assessed with the earlier
+records of the wave at its point as open requests (``preceding``). A record whose conflict
+rested on an earlier record that turned out incomplete (and so records nothing) is decided
+again.
 
 A notification already in the ledger is assessed without its own reservation, alone on its
 network in its wave: a higher revision replaces the ledger's request, the same revision is a
@@ -98,6 +104,20 @@ def assess_in_order(
         net = network_of[i]
         return ("net", net) if net is not None else ("mp", notifications[i].metering_point_id)
 
+    def as_open(i: int) -> LedgerRequest:
+        n = notifications[i]
+        return LedgerRequest(
+            notification_id=n.notification_id,
+            revision=n.revision,
+            metering_point_id=n.metering_point_id,
+            network_id=network_of[i],
+            bus=None,
+            status=RequestStatus.PENDING,
+            job_type=n.job_type.value,
+            installer_id=n.installer_id,
+            submitted_at=n.submitted_at,
+        )
+
     while pending:
         wave, stash, blocked = [], {}, set()
         for i in pending:
@@ -112,13 +132,19 @@ def assess_in_order(
                 stash[i] = state.drop(nid)
                 blocked.add(key)
             wave.append(i)
-        batch = assess_wave([notifications[i] for i in wave])
+        at_point: dict[str, list[int]] = {}
+        preceding = []
+        for i in wave:
+            earlier = at_point.setdefault(notifications[i].metering_point_id, [])
+            preceding.append([as_open(j) for j in earlier])
+            earlier.append(i)
+        batch = assess_wave([notifications[i] for i in wave], preceding)
         touched_capacity: set[tuple] = set()
-        touched_points: set[str] = set()
+        unrecorded: set[str] = set()  # ids of wave records that made no request
         for pos, i in enumerate(wave):
             note = notifications[i]
             key = capacity_key(i)
-            if key in touched_capacity or note.metering_point_id in touched_points:
+            if key in touched_capacity or any(p.notification_id in unrecorded for p in preceding[pos]):
                 continue  # decided again in the next wave, on the changed state
             decision = batch.decision(pos)
             request = request_of(batch.cases[pos], batch.outcome[pos], batch.decided_at)
@@ -128,9 +154,10 @@ def assess_in_order(
                 request = None
             elif request is not None:
                 state.put(request)
-                touched_points.add(note.metering_point_id)
                 if request.active and not request.reservation.empty:
                     touched_capacity.add(key)
+            if request is None:
+                unrecorded.add(note.notification_id)
             if old is not None and old.active and request is not None:
                 touched_capacity.add(key)
             status = request.status.value if request is not None else (old.status.value if old else None)

@@ -49,8 +49,8 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from powercheck import __version__
-from powercheck.ledger import CapacityState, IllegalTransition, LedgerRequest, RequestStatus, UnknownRequest
 from powercheck.grid.region import GridRegion
+from powercheck.ledger import CapacityState, IllegalTransition, LedgerRequest, RequestStatus, UnknownRequest
 from powercheck.models import Decision, Notification, describe_validation_error
 from powercheck.rules.engine import Assessor
 from powercheck.rules.policy import PolicyKey, load_policy

@@ -200,6 +200,66 @@ def path_lines(key: str) -> list[str]:
     return [f"branch_{k}"] + [f"main_{i}" for i in range(k, 0, -1)]
 
 
+def tree_parent(network_id: str, bus_name: str) -> str | None:
+    """The next bus towards the transformer (breadth first from the busbar in line order).
+
+    Radial feeders: house_i -> cabinet_i -> cabinet_(i-1) -> ... -> busbar. In ``tn_mesh`` the
+    loop line house_1 - house_3 is met before branch_3, so house_3 hangs below house_1.
+    """
+    if bus_name == "busbar":
+        return None
+    kind, i = bus_name.split("_")
+    i = int(i)
+    if kind == "house":
+        if network_id == "tn_mesh" and i == 3:
+            return "house_1"
+        return f"cabinet_{i}"
+    return "busbar" if i == 1 else f"cabinet_{i - 1}"
+
+
+def lca(network_id: str, a: str, b: str) -> str:
+    """Lowest common ancestor of two buses in the tree (the end of their shared impedance)."""
+    up = []
+    while a is not None:
+        up.append(a)
+        a = tree_parent(network_id, a)
+    while b not in up:
+        b = tree_parent(network_id, b)
+    return b
+
+
+def network_worst(
+    key: str, components: list[tuple[str, float, float, float]], s1_kva: float, own_v: float, own_u: float, peak: bool
+) -> tuple[float, float]:
+    """The worst voltage and unbalance in the point's network once its components are added.
+
+    At the point itself ``own_v`` / ``own_u``; at every other bus ``j``: the base-case voltage
+    minus (peak) or plus (low load) the components' change through the Thevenin impedance
+    (calc_sc min case) at ``lca(point, j)``, and the 0.5 % background + S |Z1(lca)| / U^2 / v_j^2.
+    ``components``: (connection, line current [A], cos phi, q sign).
+    """
+    nid, own, *_ = CASE_POINTS[key]
+    res = _network_results(nid)
+    net = res["net"]
+    u = 1000 * CASE_NETWORKS[nid][1]
+    v_best, u_best = own_v, own_u
+    for name in net.bus.name:
+        if name in ("mv", own):
+            continue
+        a = bus_named(net, lca(nid, own, name))
+        r1, x1 = float(res["r1"][a]), float(res["x1"][a])
+        r0 = float(res["r0"][a]) if "r0" in res else math.nan
+        x0 = float(res["x0"][a]) if "x0" in res else math.nan
+        ref = Point(key, "r0" in res, u, r1, x1, r0, x0, 0, 0, {}, {}, 0, 0, 0)
+        dv = sum(change_percent(ref, conn, i, cos, q) for conn, i, cos, q in components)
+        base = res["vm_peak" if peak else "vm_low"][bus_named(net, name)]
+        v = base - dv / 100 if peak else base + dv / 100
+        v_best = min(v_best, v) if peak else max(v_best, v)
+        if s1_kva > 0:
+            u_best = max(u_best, BACKGROUND_UNBALANCE + 100 * 1000 * s1_kva * math.hypot(r1, x1) / u**2 / v**2)
+    return v_best, u_best
+
+
 def bottleneck(key: str, case: str) -> tuple[str, float, float]:
     """The path line with the least headroom (rating - base current): name, base [A], rating [A]."""
     p = point(key)

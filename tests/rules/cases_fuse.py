@@ -19,6 +19,7 @@ from tests.rules.case_model import (
     current,
     expect,
     ik_min,
+    network_worst,
     note,
     point,
     unknown,
@@ -38,7 +39,9 @@ def fuse_change(key: str, after: float, budget_kw: float | None) -> dict:
       270 A feeder cable) / new fuse against 1.6;
     * PROT.FAULT_CURRENT: Ik_min against the gG 5-s melting current (IEC 60269-1 gate, policy table);
     * the demand increase (budget, else the full new fuse at cos 0.95, minus the existing peak) as a
-      balanced three-phase current on the binding path line, the transformer, and the voltage at peak.
+      balanced three-phase current on the binding path line, the transformer, and the lowest voltage
+      of the network at peak (the point itself: constant power; elsewhere the drop through the
+      impedance shared with the point).
     """
     p = point(key)
     _, bus, existing, _, ampacity, upstream = CASE_POINTS[key]
@@ -59,6 +62,7 @@ def fuse_change(key: str, after: float, budget_kw: float | None) -> dict:
         checks["THERMAL.LINE_PEAK"] = at_most(base + i_add, rated)
     checks["THERMAL.TRAFO_PEAK"] = at_most(p.trafo_peak + i_add, p.trafo_rated)
     v = const_power(p.v_peak, change_percent(p, "3ph", i_add, DEMAND_COS))
+    v = network_worst(key, [("3ph", i_add, DEMAND_COS, 1.0)], 0.0, v, 0.0, peak=True)[0]
     checks["VOLT.PEAK_MIN"] = at_least(v, V_MIN, scale=1 - V_MIN)
     return checks
 

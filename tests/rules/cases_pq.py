@@ -29,6 +29,7 @@ from tests.rules.case_model import (
     current,
     expect,
     harmonics,
+    network_worst,
     note,
     point,
     positive_sequence_percent,
@@ -38,10 +39,11 @@ from tests.rules.case_model import (
 
 
 def peak_checks(key: str, conn: str, i_add: float, cos: float) -> dict:
-    """Thermal and voltage at peak with a current ``i_add`` on connection ``conn``."""
+    """Thermal and voltage at peak with a current ``i_add`` on connection ``conn`` (lowest bus of the network)."""
     p = point(key)
     _, base, rated = bottleneck(key, "peak")
     v = const_power(p.v_peak, change_percent(p, conn, i_add, cos))
+    v = network_worst(key, [(conn, i_add, cos, 1.0)], 0.0, v, 0.0, peak=True)[0]
     return {
         "THERMAL.LINE_PEAK": at_most(base + i_add, rated),
         "THERMAL.TRAFO_PEAK": at_most(p.trafo_peak + i_add, p.trafo_rated),
@@ -83,9 +85,11 @@ def single_phase_ev(key: str, kw: float, conn: str) -> dict:
     thd, _, v_worst, limit = harmonics(p, [(conn, i, SPECTRA["ev_charger"])])
     checks["PQ.THD"] = at_most(thd, 8.0)
     checks["PQ.HARMONIC"] = at_most(v_worst, limit)
-    v_after = checks["VOLT.PEAK_MIN"]["value"]
+    v_after = const_power(p.v_peak, d)
     v1 = p.v_peak - positive_sequence_percent(p, conn, i, 0.99) / 100
-    checks["PQ.UNBALANCE"] = at_most(BACKGROUND_UNBALANCE + unbalance_added(p, kw / 0.99, v_after, v1), UNBALANCE_MAX)
+    own = BACKGROUND_UNBALANCE + unbalance_added(p, kw / 0.99, v_after, v1)
+    worst = network_worst(key, [(conn, i, 0.99, 1.0)], kw / 0.99, v_after, own, peak=True)[1]
+    checks["PQ.UNBALANCE"] = at_most(worst, UNBALANCE_MAX)
     return checks
 
 
@@ -135,8 +139,8 @@ def motor_checks(key: str, kw: float, cos: float, ratio: float, cos_start: float
     d = (R cos_start + X sin_start) ratio I_r / U_ph with I_r = kW / cos / (sqrt3 U); the limit is
     5 % below 0.6 starts/h (0.01/min), else 3 %. Above 24 switchings a day (starts/h x 24 h) the
     stationary step (rated current at cos) is held against 3 %. From 1 start/h on, Pst/Plt.
-    A motor has no harmonic spectrum. Power accounting: existing peak + motor balanced at cos 0.95
-    against the main fuse on record; while the motor starts (< 10 s) its extra (ratio - 1) I_r on
+    A motor has no harmonic spectrum. Power accounting: the existing peak at cos 0.95 plus the motor's
+    rated current at its own cos phi against the main fuse on record; while the motor starts (< 10 s) its extra (ratio - 1) I_r on
     top, against I_min(10 s) of that fuse.
     """
     p = point(key)
@@ -145,7 +149,7 @@ def motor_checks(key: str, kw: float, cos: float, ratio: float, cos_start: float
     i_r = current(kw, cos, "3ph", p.u)
     d_start = change_percent(p, "3ph", ratio * i_r, cos_start)
     d_rated = change_percent(p, "3ph", i_r, cos)
-    running = current(existing + kw, DEMAND_COS, "3ph", p.u)
+    running = current(existing, DEMAND_COS, "3ph", p.u) + i_r
     checks = {"LOAD.MAIN_FUSE": at_most(running, fuse)}
     if ratio > 1:
         checks["PROT.START_CURRENT"] = at_most(running + (ratio - 1) * i_r, I_NO_MELT_10S[int(fuse)])
@@ -255,6 +259,8 @@ def pv_single_phase_supply_tn():
     rise = change_percent(p, "L-N", i, 1.0, q_sign=-1.0)
     v_low = const_power(p.v_low, -rise)
     v1 = p.v_low + positive_sequence_percent(p, "L-N", i, 1.0, q_sign=-1.0) / 100
+    own_u = BACKGROUND_UNBALANCE + unbalance_added(p, 3.6, v_low, v1)
+    worst_v, worst_u = network_worst(key, [("L-N", i, 1.0, -1.0)], 3.6, v_low, own_u, peak=False)
     _, base, rated = bottleneck(key, "low")
     thd, _, v_worst, limit = harmonics(p, [("L-N", i, SPECTRA["pv_inverter"])])
     checks = {
@@ -263,11 +269,11 @@ def pv_single_phase_supply_tn():
         "LOAD.EXPORT_FUSE": at_most(i, 25.0),
         "THERMAL.LINE_EXPORT": at_most(base + i, rated),
         "THERMAL.TRAFO_EXPORT": at_most(p.trafo_low + i, p.trafo_rated),
-        "VOLT.LOW_MAX": at_most(v_low, V_MAX, scale=V_MAX - 1),
+        "VOLT.LOW_MAX": at_most(worst_v, V_MAX, scale=V_MAX - 1),
         "PQ.RVC": at_most(rise, RVC_RARE),
         "PQ.THD": at_most(thd, 8.0),
         "PQ.HARMONIC": at_most(v_worst, limit),
-        "PQ.UNBALANCE": at_most(BACKGROUND_UNBALANCE + unbalance_added(p, 3.6, v_low, v1), UNBALANCE_MAX),
+        "PQ.UNBALANCE": at_most(worst_u, UNBALANCE_MAX),
     }
     assert CASE_POINTS[key][0] == "tn" and math.isfinite(p.r0)
     outcome = "auto_approve" if auto_approvable(checks) else "escalate"

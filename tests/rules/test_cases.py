@@ -14,13 +14,9 @@ from collections import Counter
 
 import pytest
 
-from powercheck.grid.region import GridRegion
 from powercheck.io import parse_record
-<<<<<<< Updated upstream
-=======
 from powercheck.ledger.model import LedgerRequest, RequestStatus
 from powercheck.ledger.state import CapacityState
->>>>>>> Stashed changes
 from powercheck.models import Outcome
 from powercheck.rules.engine import Assessor
 from powercheck.rules.rule_ids import RuleId

@@ -78,7 +78,7 @@ def test_ov_change_with_budget_all_numbers(mini_assessor):
     ref = reference(0.4, "house_3")
 
     # budget current: 30 kW / 0.95 / (sqrt(3) 400 V) = 45.58 A on a 63 A fuse
-    c = d.check("LOAD.BUDGET_FUSE")
+    c = d.check("LOAD.MAIN_FUSE")
     assert c.value == pytest.approx(30000 / 0.95 / (SQ3 * 400)) and c.limit == 63 and c.status is CheckStatus.PASS
     # service cable: the 4x50 branch, 142 A rated
     c = d.check("PROT.SERVICE_CABLE")
@@ -90,11 +90,12 @@ def test_ov_change_with_budget_all_numbers(mini_assessor):
         and c.limit == 1.6
         and "grid:upstream_fuse_from_feeder_cable" in c.assumptions
     )
-    # fault current: sqrt(3) c_min U / |2 Z1 + Z0| against I(5 s) of a 63 A gG fuse = 320 A
-    ik = SQ3 * 0.95 * 400 / math.hypot(2 * ref["r1"] + ref["r0"], 2 * ref["x1"] + ref["x0"])
+    # fault current: sqrt(3) c_min U / |2 Z1 + Z0| (c_min 0.90, IEC 60909 LV +/-10 %) against I(5 s) of a
+    # 63 A gG fuse = 320 A
+    ik = SQ3 * 0.90 * 400 / math.hypot(2 * ref["r1"] + ref["r0"], 2 * ref["x1"] + ref["x0"])
     c = d.check("PROT.FAULT_CURRENT")
     assert c.value == pytest.approx(ik, rel=1e-9) and c.limit == 320 and c.margin == pytest.approx(ik - 320)
-    assert {"policy:sc_c_min", "policy:fuse_melting_5s_a"} <= set(c.assumptions)
+    assert "policy:fuse_gg_gates_a" in c.assumptions and "policy:sc_c_min" not in c.assumptions
     # added current: (30 - 5) kW at cos 0.95, three-phase
     d_i = 25000 / 0.95 / (SQ3 * 400)
     c = d.check("THERMAL.LINE_PEAK")
@@ -155,7 +156,9 @@ def test_single_phase_ev_in_it_grid_unbalance_and_rvc(mini_assessor):
     # EV default 1 start/h = 0.0167/min: 0.01 <= r < 0.1 -> D-A-CH-CZ 3 %
     assert c.value == pytest.approx(d_step, rel=1e-9) and c.limit == 3.0
     v_after = const_power(ref["v_peak"], d_step)
-    vuf = 100 * (7400 / 0.99) * math.hypot(ref["r1"], ref["x1"]) / 230**2 / v_after
+    # |V2|/|V1|: S |Z1| / U^2 / (v_load v1); v1 = base - Z1 I1 with I1 = I / sqrt3 for an L-L load
+    v1 = ref["v_peak"] - (ref["r1"] * 0.99 + ref["x1"] * sin) * i / 230
+    vuf = 100 * (7400 / 0.99) * math.hypot(ref["r1"], ref["x1"]) / 230**2 / (v_after * v1)
     c = d.check("PQ.UNBALANCE")
     assert c.value == pytest.approx(0.5 + vuf, rel=1e-9)  # + assumed 0.5 % background
     assert c.limit == 2.0

@@ -20,7 +20,7 @@ import pytest
 
 from powercheck.ledger import CapacityState, RequestStatus
 from powercheck.models import Notification
-from powercheck.quality.codes import CONN_3PH, CONN_LL, CONN_LN
+from powercheck.quality.codes import CONN_3PH, CONN_LL
 from powercheck.rules.engine import Assessor
 from tests.helpers.mini import FIXED_TIME
 

@@ -31,8 +31,8 @@ def test_default_policy_has_every_required_param(policy):
         ("unbalance_max_percent", 2.0, Tag.RECALL),
         # gG discrimination 1.6:1 (lawsonfuses, sourced)
         ("selectivity_ratio_min", 1.6, Tag.SOURCED),
-        # IEC 60909 c_min: recall
-        ("sc_c_min", 0.95, Tag.RECALL),
+        # IEC 60909 c_min for LV with a +/-10 % tolerance, as pandapower (lv_tol_percent=10)
+        ("sc_c_min", 0.90, Tag.SOURCED),
     ],
 )
 def test_limits_match_research_notes_and_tags(policy, key, value, tag):
@@ -50,14 +50,17 @@ def test_tables_from_sources(policy):
     assert policy.fuse_melting_5s(63) == 320
     assert policy.fuse_melting_5s(160) == 950
     assert policy.fuse_melting_5s(35) is None
-    assert policy.param("fuse_melting_5s_a").tag is Tag.RECALL
+    assert policy.param("fuse_gg_gates_a").tag is Tag.RECALL
+    # I_min(10 s) carries a start of up to 10 s, I_min(0.1 s) a shorter one; nothing tabulated beyond 10 s
+    assert policy.fuse_no_melt(25, 5.0) == 52 and policy.fuse_no_melt(25, 0.05) == 150
+    assert policy.fuse_no_melt(25, 30.0) is None
 
 
 def test_assumptions_are_exactly_the_recall_params(policy):
     recall = {k for k, p in policy.params.items() if p.tag is Tag.RECALL}
     assert set(policy.assumptions()) == recall
     assert policy.summary()["assumptions"] == sorted(recall)
-    assert policy.assumption_keys("sc_c_min", "voltage_min_pu") == ["policy:sc_c_min"]
+    assert policy.assumption_keys("fuse_gg_gates_a", "voltage_min_pu") == ["policy:fuse_gg_gates_a"]
 
 
 def test_unknown_key_raises_naming_it(policy):

@@ -40,23 +40,29 @@ def assessor(demo_region, policy):
 
 
 @pytest.mark.parametrize(
-    ("network_id", "system", "kw", "conn"),
-    [("tn-vorstadt", "TN_400", 7.4, "L-N"), ("it-dorf", "IT_230", 7.4, "L-L"), ("tn-vorstadt", "TN_400", 22.0, "3ph")],
+    ("network_id", "system", "kw", "conn", "fuse"),
+    [
+        ("tn-vorstadt", "TN_400", 7.4, "L-N", 25.0),
+        ("tn-ieee-eu", "TN_400", 7.4, "L-N", 25.0),
+        ("it-dorf", "IT_230", 11.0, "L-L", 40.0),  # 47.8 A on two conductors
+        ("tn-vorstadt", "TN_400", 22.0, "3ph", 25.0),
+    ],
 )
-def test_ev_charger_above_the_main_fuse_is_not_approved(demo_region, assessor, network_id, system, kw, conn):
-    mp, existing = _point(demo_region, network_id, 25.0)
+def test_ev_charger_above_the_main_fuse_is_not_approved(demo_region, assessor, network_id, system, kw, conn, fuse):
+    mp, existing = _point(demo_region, network_id, fuse)
     d = assessor.assess(_note("EV-1", mp, system, [{"kind": "ev_charger", "rated_kw": kw, "connection": conn,
                                                     "cos_phi": 0.99}]))  # fmt: skip
-    u = 400 if system == "TN_400" else 230
+    row = demo_region.customers.bus_row[demo_region.locate([mp])[0]]
+    u = float(demo_region.arrays.u_ll_v[row])  # 400 V, 416 V in the IEEE European LV feeder, 230 V in IT
     if conn == "L-N":
-        charger = kw * 1000 / 0.99 / (400 / SQ3)
+        charger = kw * 1000 / 0.99 / (u / SQ3)
     elif conn == "L-L":
-        charger = kw * 1000 / 0.99 / 230
+        charger = kw * 1000 / 0.99 / u
     else:
-        charger = kw * 1000 / 0.99 / (SQ3 * 400)
+        charger = kw * 1000 / 0.99 / (SQ3 * u)
     existing_a = existing * 1000 / 0.95 / (SQ3 * u)  # the existing peak, balanced at the policy cos 0.95
     c = d.check("LOAD.MAIN_FUSE")
-    assert c.value == pytest.approx(existing_a + charger, rel=1e-9) and c.limit == 25.0 and c.status == "fail"
+    assert c.value == pytest.approx(existing_a + charger, rel=1e-9) and c.limit == fuse and c.status == "fail"
     assert d.outcome is Outcome.ESCALATE
     reason = next(r for r in d.reasons if r.startswith("LOAD.MAIN_FUSE"))
     assert "requires a fuse of at least" in reason
@@ -67,10 +73,16 @@ def test_ev_charger_above_the_main_fuse_is_not_approved(demo_region, assessor, n
 def test_pv_and_battery_export_above_the_main_fuse(demo_region, assessor):
     mp, _ = _point(demo_region, "tn-vorstadt", 25.0)
     d = assessor.assess(
-        _note("PV-1", mp, "TN_400", [
-            {"kind": "pv_inverter", "rated_kw": 15.0, "connection": "3ph"},
-            {"kind": "battery_inverter", "rated_kw": 5.0, "connection": "3ph"},
-        ], job="pv")  # fmt: skip
+        _note(
+            "PV-1",
+            mp,
+            "TN_400",
+            [
+                {"kind": "pv_inverter", "rated_kw": 15.0, "connection": "3ph"},
+                {"kind": "battery_inverter", "rated_kw": 5.0, "connection": "3ph"},
+            ],
+            job="pv",
+        )  # fmt: skip
     )
     c = d.check("LOAD.EXPORT_FUSE")
     assert c.value == pytest.approx(20000 / (SQ3 * 400), rel=1e-9)  # 28.9 A at cos 1
@@ -83,7 +95,7 @@ def test_direct_on_line_compressor_on_a_25_a_fuse(demo_region, assessor):
              "starts_per_hour": 0.5, "cos_phi_start": 0.4}  # fmt: skip
     d = assessor.assess(_note("MOT-1", mp, "TN_400", [motor], job="motor"))
     i_rated = 15000 / 0.85 / (SQ3 * 400)  # 25.5 A
-    running = (existing + 15.0) * 1000 / 0.95 / (SQ3 * 400)
+    running = existing * 1000 / 0.95 / (SQ3 * 400) + i_rated  # the existing peak at cos 0.95, the motor at 0.85
     c = d.check("PROT.START_CURRENT")
     # start: 5 x I_rated for the default 5 s on top of the running rest, against I_min(10 s) = 52 A of a 25 A gG
     assert c.value == pytest.approx(running + 4 * i_rated, rel=1e-9) and c.limit == 52.0 and c.status == "fail"
@@ -97,10 +109,14 @@ def test_thirteen_ev_chargers_on_one_weak_feeder_do_not_add_up_to_an_overload(de
     network = "it-landnetz-luft"
     points = demo_region.customers[demo_region.customers.network_id == network]
     notes = [
-        _note(f"EV13-{i}", str(mp), "IT_230", [{"kind": "ev_charger", "rated_kw": 7.4, "connection": "L-L",
-                                                 "cos_phi": 0.99}],  # fmt: skip
-              submitted_at=(datetime(2026, 11, 2, tzinfo=UTC) + timedelta(hours=i)).isoformat(),
-              main_fuse_before_a=63.0)  # fmt: skip
+        _note(
+            f"EV13-{i}",
+            str(mp),
+            "IT_230",
+            [{"kind": "ev_charger", "rated_kw": 7.4, "connection": "L-L", "cos_phi": 0.99}],  # fmt: skip
+            submitted_at=(datetime(2026, 11, 2, tzinfo=UTC) + timedelta(hours=i)).isoformat(),
+            main_fuse_before_a=63.0,
+        )  # fmt: skip
         for i, mp in enumerate(points.metering_point_id)
     ]
     assert len(notes) == 13
@@ -124,8 +140,17 @@ def test_thirteen_ev_chargers_on_one_weak_feeder_do_not_add_up_to_an_overload(de
 def test_three_installers_changing_one_main_fuse(demo_region, policy):
     mp, _ = _point(demo_region, "tn-vorstadt", 25.0)
     notes = [
-        _note(f"OV-{k}", mp, "TN_400", [], job="ov_mv_change", installer_id=f"INST-{k}", main_fuse_before_a=25,
-              main_fuse_after_a=after, submitted_at=f"2026-11-0{k}T08:00:00+00:00")  # fmt: skip
+        _note(
+            f"OV-{k}",
+            mp,
+            "TN_400",
+            [],
+            job="ov_mv_change",
+            installer_id=f"INST-{k}",
+            main_fuse_before_a=25,
+            main_fuse_after_a=after,
+            submitted_at=f"2026-11-0{k}T08:00:00+00:00",
+        )  # fmt: skip
         for k, after in ((1, 32), (2, 35), (3, 40))
     ]
     decisions = Assessor(

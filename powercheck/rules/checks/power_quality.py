@@ -199,37 +199,32 @@ def harmonics(c: CheckInput) -> list[CheckBlock]:
 
 
 def unbalance(c: CheckInput) -> list[CheckBlock]:
-    """PQ.UNBALANCE: base-case (or assumed background) unbalance + what the ledger's requests add + the
-    notification's single-phase load (at peak) or export (at low load), the worse side.
+    """PQ.UNBALANCE: the highest unbalance in the network once the notification's single-phase load (at
+    peak) or export (at low load) is added -- base case (or assumed background) + the ledger's
+    requests + the notification's share -- the worse side.
     """
     ev = c.evaluation
     pol = c.policy
     arr = c.grid.arrays
     background_keys = tuple(pol.assumption_keys(PolicyKey.BACKGROUND_UNBALANCE_PERCENT))
+    worst = ev.worst
     rows = [int(k) for k in c.rows if ev.s1_load_kva[k] > 0 or ev.s1_export_kva[k] > 0]
     value, assumptions, detail = [], [], []
     for k in rows:
-        base = float(arr.unbalance_base_percent[ev.point.bus_row[k]])
-        used: tuple[str, ...] = ()
-        if not math.isfinite(base):
-            base = pol.number(PolicyKey.BACKGROUND_UNBALANCE_PERCENT)
-            used = background_keys
-            origin = "assumed background"
-        else:
-            origin = "base-case load flow"
-        peak = float(ev.reserved.unbalance_peak_percent[k]) + float(ev.vuf_load_percent[k])
-        low = float(ev.reserved.unbalance_low_percent[k]) + float(ev.vuf_export_percent[k])
-        at_peak = ev.s1_load_kva[k] > 0 and (peak >= low or ev.s1_export_kva[k] <= 0)
+        peak = float(worst.unbalance_peak_percent[k]) if ev.s1_load_kva[k] > 0 else -np.inf
+        low = float(worst.unbalance_low_percent[k]) if ev.s1_export_kva[k] > 0 else -np.inf
+        at_peak = peak >= low
+        where = int(worst.unbalance_peak_bus_row[k] if at_peak else worst.unbalance_low_bus_row[k])
+        own = where == ev.point.bus_row[k]
+        base = float(arr.unbalance_base_percent[where])
+        used = () if math.isfinite(base) else background_keys
+        origin = "base-case load flow" if math.isfinite(base) else "assumed background"
         side = "load at peak" if at_peak else "export at low load"
-        reserved = float(ev.reserved.unbalance_peak_percent[k] if at_peak else ev.reserved.unbalance_low_percent[k])
-        added = float(ev.vuf_load_percent[k] if at_peak else ev.vuf_export_percent[k])
         s1 = float(ev.s1_load_kva[k] if at_peak else ev.s1_export_kva[k])
-        value.append(base + reserved + added)
+        value.append(peak if at_peak else low)
         assumptions.append(used + (c.cases[k].demand_assumptions if at_peak else c.cases[k].export_assumptions))
-        detail.append(
-            f"{origin} {base:.2f} % + reserved {reserved:.2f} % + {added:.2f} % from {s1:.1f} kVA single-phase "
-            f"{side} (|V2|/|V1|, worst phase)"
-        )
+        place = "at the connection point" if own else f"at bus {int(arr.bus_ids[where])}"
+        detail.append(f"{origin} + reserved + {s1:.1f} kVA single-phase {side}, {place} (|V2|/|V1|, worst phase)")
     return [
         policy_limited(
             pol,

@@ -8,12 +8,26 @@ from powercheck.rules.policy import PolicyKey
 from powercheck.rules.rule_ids import RuleId
 
 
+def _elsewhere(c: CheckInput, k: int, worst_row: int) -> str:
+    """Where in the network the worst voltage is, when it is not the connection point."""
+    arr = c.grid.arrays
+    if worst_row == c.evaluation.point.bus_row[k]:
+        return ""
+    return f"; lowest margin at bus {int(arr.bus_ids[worst_row])} ({float(arr.vm_peak_pu[worst_row]):.4f} pu base)"
+
+
 def voltage_band(c: CheckInput) -> list[CheckBlock]:
-    """VOLT.PEAK_MIN and VOLT.LOW_MAX (constant-power solution, minimum short-circuit impedance case)."""
+    """VOLT.PEAK_MIN and VOLT.LOW_MAX: the worst bus of the network once the load / export is added.
+
+    At the connection point the constant-power solution with the minimum short-circuit
+    impedance; at every other bus the drop (rise) through the impedance its path shares with the
+    connection point, on top of the base case and the ledger's reserved drop (rise).
+    """
     ev = c.evaluation
     arr = c.grid.arrays
     pol = c.policy
     bus = ev.point.bus_row
+    worst = ev.worst
     peak = [int(k) for k in c.rows if ev.load.current_a[k] > 0]
     low = [int(k) for k in c.rows if ev.export.current_a[k] > 0]
     return [
@@ -21,7 +35,7 @@ def voltage_band(c: CheckInput) -> list[CheckBlock]:
             pol,
             RuleId.VOLT_PEAK_MIN,
             peak,
-            ev.v_peak_pu[peak],
+            worst.v_peak_pu[peak],
             PolicyKey.VOLTAGE_MIN_PU,
             LimitKind.MIN,
             "pu",
@@ -32,7 +46,7 @@ def voltage_band(c: CheckInput) -> list[CheckBlock]:
                 f"base case {float(arr.vm_peak_pu[bus[k]]):.4f} pu, reserved drop "
                 f"{float(ev.reserved.drop_percent[k]):.2f} %, added drop "
                 f"{float(ev.load.voltage_change_percent[k]):.2f} % at nominal-voltage current "
-                "(constant power, minimum short-circuit impedance case)"
+                "(constant power, minimum short-circuit impedance case)" + _elsewhere(c, k, worst.v_peak_bus_row[k])
                 for k in peak
             ],
         ),
@@ -40,7 +54,7 @@ def voltage_band(c: CheckInput) -> list[CheckBlock]:
             pol,
             RuleId.VOLT_LOW_MAX,
             low,
-            ev.v_low_pu[low],
+            worst.v_low_pu[low],
             PolicyKey.VOLTAGE_MAX_PU,
             LimitKind.MAX,
             "pu",
@@ -51,6 +65,7 @@ def voltage_band(c: CheckInput) -> list[CheckBlock]:
                 f"low-load case {float(arr.vm_low_pu[bus[k]]):.4f} pu, reserved rise "
                 f"{float(ev.reserved.rise_percent[k]):.2f} %, added rise "
                 f"{float(ev.export.voltage_change_percent[k]):.2f} % at nominal-voltage current (constant power)"
+                + _elsewhere(c, k, worst.v_low_bus_row[k])
                 for k in low
             ],
             seq=1,
