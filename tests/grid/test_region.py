@@ -187,7 +187,9 @@ def _network(network_id, system, bus_ids, line_ids, trafo_ids, trafo_row, servic
 
 def test_region_arrays_of_two_networks_shift_rows_by_the_offsets():
     # network A (TN): busbar 10 - line 0 - bus 11 - line 1 - bus 12, one transformer
-    a = _network("A", "TN_400", [10, 11, 12], [0, 1], [0], [0, 0, 0], [-1, 0, 1], [-1, 0, 0], [[], [0], [1, 0]], 1.0, [-1, 0, 1])
+    a = _network(
+        "A", "TN_400", [10, 11, 12], [0, 1], [0], [0, 0, 0], [-1, 0, 1], [-1, 0, 0], [[], [0], [1, 0]], 1.0, [-1, 0, 1]
+    )
     # network B (IT): two transformers (the second one feeds), busbar 5 - line 7 - bus 6
     b = _network("B", "IT_230", [5, 6], [7], [3, 4], [1, 1], [-1, 0], [-1, 0], [[], [0]], 2.0, [-1, 0])
     arr = RegionArrays.from_networks([a, b])

@@ -147,7 +147,9 @@ def test_fifty_requests_on_one_weak_feeder_stay_feasible(demo_region, policy):
     assert sum(d.outcome == "auto_approve" for d in alone) > len(approved)
 
 
-@pytest.mark.parametrize("network_id", ["it-landnetz-kabel", "it-landnetz-luft", "it-dorf", "tn-vorstadt"])
+@pytest.mark.parametrize(
+    "network_id", ["it-landnetz-kabel", "it-landnetz-luft", "it-dorf", "tn-vorstadt", "tn-ieee-eu"]
+)
 def test_demo_mix_with_the_ledger_stays_feasible(demo_region, policy, demo_ledger_screening, network_id):
     state = demo_ledger_screening
     _assert_feasible(demo_region, policy, state, network_id)
