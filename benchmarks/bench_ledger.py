@@ -19,9 +19,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from powercheck.demo import demo_notifications_path, demo_region_dir
+from powercheck.grid.region import GridRegion
 from powercheck.io import read_notifications
 from powercheck.ledger import CapacityState
-from powercheck.grid.region import GridRegion
 from powercheck.models import Notification
 from powercheck.rules.engine import Assessor
 from powercheck.rules.policy import load_policy

@@ -260,6 +260,24 @@ class CheckResult(BaseModel):
         return self.margin / scale
 
 
+class SizeLimit(BaseModel):
+    """How large a size of the job may be at this connection point (an inverse answer)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    quantity: str = Field(description="The notification field it sizes, e.g. 'appliances[0].rated_kw', 'main_fuse_a'")
+    notified: float | None = Field(default=None, description="The size notified")
+    largest: float | None = Field(
+        default=None, description="The largest size every grid check passes with (None: no grid check limits it)"
+    )
+    smallest: float | None = Field(default=None, description="The smallest size that works (main fuse)")
+    unit: str = ""
+    binding_rule: str | None = Field(default=None, description="The check that binds at the largest size")
+    scale: float | None = Field(
+        default=None, description="Largest factor on everything the job adds (appliances, budget increase, export)"
+    )
+
+
 class Decision(BaseModel):
     """The engine's answer for one notification."""
 
@@ -287,6 +305,9 @@ class Decision(BaseModel):
     )
     notifiable: bool | None = Field(default=None, description="Whether the job crosses a notification threshold")
     notifiable_reason: str | None = None
+    limits: list[SizeLimit] = Field(
+        default_factory=list, description="Inverse answers: the largest size each quantity may have here"
+    )
     ledger_status: str | None = Field(
         default=None,
         description="Status of the request in the capacity ledger after this decision (None: not recorded)",

@@ -219,3 +219,99 @@ def worst_buses(
                     u_worst[k] = u
                     u_bus[k] = j
     return v_worst, v_bus, u_worst, u_bus
+
+
+@njit
+def scale_limits(
+    bus_rows,
+    comp_indptr,
+    conn,
+    current_a,
+    cos_phi,
+    q_sign,
+    s1_kva,
+    bus_bounds,
+    network_of_bus,
+    parent,
+    r1,
+    x1,
+    r0,
+    x0,
+    u_ll_v,
+    v_base_pu,
+    reserved_dv_percent,
+    dv_sign,
+    v_limit_pu,
+    unbalance_base_percent,
+    reserved_vuf_percent,
+    unbalance_limit_percent,
+    mark,
+):
+    """The largest factor ``s`` by which each notification's injection may grow before another bus of its
+    network leaves the voltage band or exceeds the unbalance limit (the inverse of :func:`worst_buses`).
+
+    With the injection scaled by ``s``, bus ``j`` (not the connection point itself) sees
+    ``v_j(s) = v0_j + dv_sign s dv_j / 100`` with ``v0_j = v_base[j] + dv_sign reserved_dv[j] / 100``
+    and ``u_j(s) = b_j + s A_j / v_j(s)^2`` with ``A_j`` the unbalance of the unscaled single-phase
+    power and ``b_j`` base + reserved. The voltage limit gives ``s_j = 100 (v0_j - v_limit) / dv_j``
+    (load, ``dv_sign`` -1) or ``100 (v_limit - v0_j) / dv_j`` (export); the unbalance limit ``L``
+    the smallest positive root of ``(L - b_j) (v0_j + dv_sign k_j s)^2 = A_j s`` with
+    ``k_j = dv_j / 100``. ``inf`` where nothing binds, 0 where a bus is already beyond its limit.
+
+    Returns
+    -------
+    s_voltage, s_unbalance : ndarray of float64
+    """
+    n = bus_rows.shape[0]
+    s_v = np.full(n, np.inf)
+    s_u = np.full(n, np.inf)
+    for k in range(n):
+        i = bus_rows[k]
+        lo, hi = comp_indptr[k], comp_indptr[k + 1]
+        if i < 0 or hi == lo:
+            continue
+        net = network_of_bus[i]
+        b_lo, b_hi = bus_bounds[net], bus_bounds[net + 1]
+        dv = np.empty(b_hi - b_lo)
+        vuf = np.empty(b_hi - b_lo)
+        lca_effects(i, b_lo, b_hi, parent, r1, x1, r0, x0, u_ll_v, conn[lo:hi], current_a[lo:hi], cos_phi[lo:hi],
+                    q_sign[lo:hi], s1_kva[k], mark, dv, vuf)  # fmt: skip
+        for j in range(b_lo, b_hi):
+            if j == i:
+                continue
+            d = dv[j - b_lo]
+            v0 = v_base_pu[j] + dv_sign * reserved_dv_percent[j] / 100.0
+            if d > 0.0:
+                room = (v0 - v_limit_pu) if dv_sign < 0.0 else (v_limit_pu - v0)
+                s = max(0.0, 100.0 * room / d)
+                if s < s_v[k]:
+                    s_v[k] = s
+            a = vuf[j - b_lo]
+            if s1_kva[k] > 0.0 and a > 0.0:
+                c = unbalance_limit_percent - unbalance_base_percent[j] - reserved_vuf_percent[j]
+                if c <= 0.0:
+                    s_u[k] = 0.0
+                    continue
+                kk = dv_sign * d / 100.0
+                # c (v0 + kk s)^2 - a s = 0  ->  qa s^2 + qb s + qc = 0
+                qa = c * kk * kk
+                qb = 2.0 * c * v0 * kk - a
+                qc = c * v0 * v0
+                if qa == 0.0:
+                    s = qc / -qb if qb < 0.0 else np.inf
+                else:
+                    disc = qb * qb - 4.0 * qa * qc
+                    if disc < 0.0:
+                        s = np.inf
+                    else:
+                        root = math.sqrt(disc)
+                        s1_ = (-qb - root) / (2.0 * qa)
+                        s2_ = (-qb + root) / (2.0 * qa)
+                        s = np.inf
+                        if s1_ > 0.0:
+                            s = s1_
+                        elif s2_ > 0.0:
+                            s = s2_
+                if s < s_u[k]:
+                    s_u[k] = s
+    return s_v, s_u

@@ -83,8 +83,13 @@ def account(
     supply: int,
     u_ll_v: float,
     policy: Policy,
+    scale: float = 1.0,
 ) -> Accounting:
-    """The customer's demand, export and start currents after the job (see the module docstring)."""
+    """The customer's demand, export and start currents after the job (see the module docstring).
+
+    ``scale`` multiplies what the job adds -- the appliances' power, the budget above the existing
+    peak, the export -- (0: the installation without the job; the inverse answers use it).
+    """
     diversity: dict[str, float] = policy.value(PolicyKey.APPLIANCE_DIVERSITY)
     budget = n.power_budget
     cos = (budget.cos_phi if budget is not None else None) or policy.number(PolicyKey.DEMAND_COS_PHI)
@@ -92,10 +97,12 @@ def account(
 
     consuming = [a for a in appliances if a.kind.consumes]
     generating = [a for a in appliances if a.kind.generates]
-    listed = [(a, diversity.get(a.kind.value, 1.0) * a.total_kw) for a in consuming]
+    listed = [(a, scale * diversity.get(a.kind.value, 1.0) * a.total_kw) for a in consuming]
     if budget is not None:
         # the budget is the installation after the job: its single-phase appliances on one phase, the rest balanced
-        total_kw = budget.max_demand_kw + same_point_kw
+        increase = max(0.0, budget.max_demand_kw - existing_kw)
+        total_kw = budget.max_demand_kw if scale == 1.0 else budget.max_demand_kw - (1.0 - scale) * increase
+        total_kw += same_point_kw
         single = [(a, kw) for a, kw in listed if a.conn != CONN_3PH]
         if supply != CONN_3PH:
             current = phase_current_a(total_kw, cos, supply, u_ll_v)
@@ -112,9 +119,10 @@ def account(
             phase_current_a(kw, a.cos_phi, supply if supply != CONN_3PH else a.conn, u_ll_v) for a, kw in listed
         )
 
-    gen_kw = sum(a.total_kw for a in generating)
+    gen_kw = scale * sum(a.total_kw for a in generating)
     if budget is not None and budget.max_export_kw > 0:
-        export_kw = budget.max_export_kw
+        increase = max(0.0, budget.max_export_kw - existing_export_kw)
+        export_kw = budget.max_export_kw if scale == 1.0 else budget.max_export_kw - (1.0 - scale) * increase
     else:
         export_kw = existing_export_kw + gen_kw
     if export_kw <= 0:
@@ -123,17 +131,17 @@ def account(
         export_current = phase_current_a(export_kw, 1.0, supply, u_ll_v)
     else:
         share = export_kw / gen_kw if gen_kw > 0 else 0.0
-        one_phase = sum(phase_current_a(share * a.total_kw, a.cos_phi, a.conn, u_ll_v) for a in generating
+        one_phase = sum(phase_current_a(share * scale * a.total_kw, a.cos_phi, a.conn, u_ll_v) for a in generating
                         if a.conn != CONN_3PH)  # fmt: skip
-        balanced_kw = export_kw - share * sum(a.total_kw for a in generating if a.conn != CONN_3PH)
+        balanced_kw = export_kw - share * scale * sum(a.total_kw for a in generating if a.conn != CONN_3PH)
         export_current = one_phase + phase_current_a(max(0.0, balanced_kw), 1.0, CONN_3PH, u_ll_v)
 
     start_current, duration, label = None, None, None
     for a in consuming:
-        if a.start_current_ratio <= 1.0:
+        if a.start_current_ratio <= 1.0 or scale <= 0.0:
             continue
         conn = supply if supply != CONN_3PH else a.conn
-        extra = (a.start_current_ratio - 1.0) * phase_current_a(a.unit_kw, a.cos_phi, conn, u_ll_v)
+        extra = (a.start_current_ratio - 1.0) * phase_current_a(scale * a.unit_kw, a.cos_phi, conn, u_ll_v)
         if start_current is None or current + extra > start_current:
             start_current, duration, label = current + extra, a.start_duration_s, a.label
             used.extend(a.defaults_used)

@@ -55,7 +55,10 @@ def fuse_after_job(n: Notification, record_fuse_a: float | None) -> FuseAfterJob
         "before" when the notification does not say.
     """
     after = new_fuse_a(n)
-    before = n.main_fuse_before_a if n.main_fuse_after_a is not None else n.meter_fuse_before_a
+    if n.main_fuse_after_a is None and n.meter_fuse_after_a is not None:
+        before = n.meter_fuse_before_a  # only the meter fuse changes: compare like with like
+    else:
+        before = n.main_fuse_before_a  # the OV the notification states; for appliance jobs the one in place
     if before is None and record_fuse_a is not None and not math.isnan(record_fuse_a):
         before = float(record_fuse_a)
     changed = after is not None and (before is None or abs(after - before) > 1e-9 or n.job_type in FUSE_JOBS)

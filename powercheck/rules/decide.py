@@ -21,7 +21,7 @@ from datetime import datetime
 import numpy as np
 
 from powercheck import __version__
-from powercheck.models import CheckResult, CheckStatus, Decision, LimitKind, Outcome
+from powercheck.models import CheckResult, CheckStatus, Decision, LimitKind, Outcome, SizeLimit
 from powercheck.rules.checks.base import FAIL, NOT_EVALUATED, CheckTable
 from powercheck.rules.context import GridView
 from powercheck.rules.demand import DemandCase
@@ -91,6 +91,8 @@ class DecisionBatch:
     decided_at: datetime
     policy: Policy
     grid_model_version: str
+    limits: Sequence[Sequence[SizeLimit]] = ()
+    """Per notification: the inverse answers (:mod:`powercheck.rules.inverse`)."""
 
     def __len__(self) -> int:
         return len(self.cases)
@@ -117,6 +119,7 @@ class DecisionBatch:
             bus=loc.bus if loc else None,
             assumptions=self.assumptions[k],
             required_main_fuse_a=case.required_fuse_a,
+            limits=list(self.limits[k]) if self.limits else [],
             notifiable=None if case.accounting is None else case.notifiable is not None,
             notifiable_reason=case.notifiable,
             ledger_status=None,
@@ -130,7 +133,12 @@ class DecisionBatch:
 
 
 def decide(
-    cases: Sequence[DemandCase], checks: CheckTable, grid: GridView, policy: Policy, now: datetime
+    cases: Sequence[DemandCase],
+    checks: CheckTable,
+    grid: GridView,
+    policy: Policy,
+    now: datetime,
+    limits: Sequence[Sequence[SizeLimit]] = (),
 ) -> DecisionBatch:
     """Outcome, score, reasons and assumptions of every notification."""
     rel_margin = checks.relative_margin()
@@ -177,6 +185,7 @@ def decide(
         decided_at=now,
         policy=policy,
         grid_model_version=grid.region.version,
+        limits=limits,
     )
 
 

@@ -109,6 +109,8 @@ class DemandCase:
     fuse_after_a: float | None = None
     """The fuse limiting the installation after the job [A] (see ``completeness.fuse_after_job``)."""
     fuse_changed: bool = False
+    existing_kw: float = 0.0
+    """The customer's existing peak in the base case [kW]."""
     d_p_kw: float = 0.0
     """Coincident demand increase [kW]."""
     export_kw: float = 0.0
@@ -126,6 +128,8 @@ class DemandCase:
     """Single-phase share of the added export [kVA]."""
     accounting: Accounting | None = None
     """The installation after the job against its fuses (power accounting)."""
+    accounting_before: Accounting | None = None
+    """The same installation without what the job adds (the inverse answers scale between the two)."""
     meter_fuse_after_a: float | None = None
     """Meter fuse (MV) after the job when known [A]."""
     required_fuse_a: float | None = None
@@ -298,9 +302,7 @@ def demand_case(
     fuse = fuse_after_job(n, record_fuse)
     appliances = tuple(appliance_case(i, a, policy) for i, a in enumerate(n.appliances))
     accounted = [a.accounted() for a in appliances]
-    accounting = account(
-        n,
-        accounted,
+    site = dict(
         existing_kw=existing,
         existing_export_kw=existing_export,
         same_point_kw=sum(c.p_kw for o in same_point for c in o.reservation.load),
@@ -308,6 +310,8 @@ def demand_case(
         u_ll_v=u_ll,
         policy=policy,
     )
+    accounting = account(n, accounted, **site)
+    accounting_before = account(n, accounted, **site, scale=0.0)
 
     consuming = [r for r in appliances if r.appliance.kind.consumes]
     generating = [r for r in appliances if r.appliance.kind.generates]
@@ -372,6 +376,7 @@ def demand_case(
         notification=n,
         location=location,
         accounting=accounting,
+        accounting_before=accounting_before,
         meter_fuse_after_a=n.meter_fuse_after_a if n.meter_fuse_after_a is not None else n.meter_fuse_before_a,
         required_fuse_a=required_fuse_a(accounting, policy),
         notifiable=notifiable(n, accounted, u_ll, policy),
@@ -379,6 +384,7 @@ def demand_case(
         ledger_revision=ledger_revision,
         fuse_after_a=fuse.rating_a,
         fuse_changed=fuse.changed,
+        existing_kw=existing,
         d_p_kw=d_p,
         export_kw=export_kw,
         demand_cos_phi=demand_cos,

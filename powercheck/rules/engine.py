@@ -3,10 +3,12 @@
 ::
 
     notifications --demand--> DemandCase[] --evaluate--> Evaluation --checks--> CheckTable --decide--> decisions
+                                                      \\--inverse--> SizeLimit[] ------------------^
 
 * :mod:`~powercheck.rules.demand`: what each job adds, where, on which connection (Python, per notification);
 * :mod:`~powercheck.rules.evaluate`: the numba kernels of :mod:`powercheck.quality` over the batch;
 * :mod:`~powercheck.rules.checks`: every check of the check table, as columns;
+* :mod:`~powercheck.rules.inverse`: how large the job may be (closed forms on the evaluation);
 * :mod:`~powercheck.rules.decide`: outcome, score, reasons.
 
 With a capacity ledger (:class:`~powercheck.ledger.state.CapacityState`) the stages read the
@@ -29,6 +31,7 @@ from powercheck.rules.context import GridView
 from powercheck.rules.decide import DecisionBatch, decide, invalid_decision
 from powercheck.rules.demand import demand_cases
 from powercheck.rules.evaluate import evaluate
+from powercheck.rules.inverse import size_limits
 from powercheck.rules.policy import Policy
 from powercheck.rules.sequence import Assessment, assess_in_order
 
@@ -86,7 +89,8 @@ class Assessor:
         cases = demand_cases(notifications, self.grid, self.policy, self.ledger, preceding)
         evaluation = evaluate(cases, self.grid, self.policy, self.ledger)
         checks = run_checks(cases, evaluation, self.grid, self.policy)
-        return decide(cases, checks, self.grid, self.policy, self.clock())
+        limits = size_limits(cases, evaluation, self.grid, self.policy, self.ledger)
+        return decide(cases, checks, self.grid, self.policy, self.clock(), limits)
 
     def invalid_decision(
         self,

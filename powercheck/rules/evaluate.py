@@ -406,7 +406,7 @@ def _thermal(point: ConnectionPoint, grid: GridView, policy: Policy, state: Capa
     return ThermalResult(*peak, *low, trafo_limit, trafo_peak, trafo_low)
 
 
-def _base_unbalance(grid: GridView, bus_rows: np.ndarray, background: float) -> np.ndarray:
+def base_unbalance(grid: GridView, bus_rows: np.ndarray, background: float) -> np.ndarray:
     """Base-case unbalance of the buses, the policy's background where the base case is balanced [%]."""
     base = grid.arrays.unbalance_base_percent[bus_rows]
     return np.where(np.isfinite(base), base, background)
@@ -433,20 +433,20 @@ def _network_worst(
     rise = state.bus_rise_percent if state is not None else zeros
     vuf_peak = state.bus_vuf_peak_percent if state is not None else zeros
     vuf_low = state.bus_vuf_low_percent if state is not None else zeros
-    base_unbalance = _base_unbalance(grid, np.arange(n_bus), background)
+    unbalance_of_bus = base_unbalance(grid, np.arange(n_bus), background)
     common = (grid.bus_bounds, arr.network_index, arr.bus_parent_row, arr.rk1_min, arr.xk1_min, arr.rk0_min,
               arr.xk0_min, arr.u_ll_v)  # fmt: skip
     bus_rows = np.where(load.current_a > 0, point.bus_row, -1)
     v_p, v_p_bus, u_p, u_p_bus = worst_buses(
         bus_rows, v_peak, load.component_indptr, load.component_conn, load.component_current_a,
         load.component_cos_phi, np.ones(load.component_conn.shape[0]), s1_load, *common, arr.vm_peak_pu, drop, -1.0,
-        base_unbalance, vuf_peak, own_peak_unbalance, grid.work_mark,
+        unbalance_of_bus, vuf_peak, own_peak_unbalance, grid.work_mark,
     )  # fmt: skip
     bus_rows = np.where(export.current_a > 0, point.bus_row, -1)
     v_l, v_l_bus, u_l, u_l_bus = worst_buses(
         bus_rows, v_low, export.component_indptr, export.component_conn, export.component_current_a,
         export.component_cos_phi, -np.ones(export.component_conn.shape[0]), s1_export, *common, arr.vm_low_pu, rise,
-        1.0, base_unbalance, vuf_low, own_low_unbalance, grid.work_mark,
+        1.0, unbalance_of_bus, vuf_low, own_low_unbalance, grid.work_mark,
     )  # fmt: skip
     return NetworkWorst(v_p, v_p_bus, v_l, v_l_bus, u_p, u_p_bus, u_l, u_l_bus)
 
@@ -514,8 +514,8 @@ def evaluate(
         vuf_export = unbalance_percent(s1_export, point.r1_ohm, point.x1_ohm, point.u_ll_v) / (v_low * v1_low)
 
     background = policy.number(PolicyKey.BACKGROUND_UNBALANCE_PERCENT)
-    own_peak_unbalance = _base_unbalance(grid, point.bus_row, background) + reserved.unbalance_peak_percent
-    own_low_unbalance = _base_unbalance(grid, point.bus_row, background) + reserved.unbalance_low_percent
+    own_peak_unbalance = base_unbalance(grid, point.bus_row, background) + reserved.unbalance_peak_percent
+    own_low_unbalance = base_unbalance(grid, point.bus_row, background) + reserved.unbalance_low_percent
     worst = _network_worst(
         point,
         grid,
