@@ -207,6 +207,8 @@ class Notification(BaseModel):
 
 class Outcome(StrEnum):
     AUTO_APPROVE = "auto_approve"
+    APPROVED_WITH_CONDITIONS = "approved_with_conditions"
+    """Approved on conditions the installer carries out (measures); every check passes with them."""
     ESCALATE = "escalate"
     REJECT_INCOMPLETE = "reject_incomplete"
 
@@ -260,6 +262,47 @@ class CheckResult(BaseModel):
         return self.margin / scale
 
 
+class Message(BaseModel):
+    """A text as a template key and its parameters (:mod:`powercheck.texts` renders it in en or nb)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class MeasureOption(BaseModel):
+    """A measure that would help, who carries it out, and what it achieves."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    by: str = Field(description="installer, grid_owner or case_handler")
+    text: str = Field(description="The measure, in the decision's language")
+    effect: str = Field(description="What it achieves, in the decision's language")
+    sufficient: bool = Field(description="Every check passes with it (for an installer's measure: approvable)")
+    resolves: list[str] = Field(default_factory=list, description="Rule ids it makes pass")
+    remaining: list[str] = Field(default_factory=list, description="Rule ids that still fail with it")
+    message: Message
+    effect_message: Message
+    source: str = Field(default="", description="Where the measure comes from (policy)")
+
+
+class NetworkData(BaseModel):
+    """Network data at the connection point, as grid owners give installers."""
+
+    model_config = ConfigDict(frozen=True)
+
+    system: str
+    u_nominal_v: float
+    ik_max_3ph_a: float | None = Field(description="Maximum 3-phase short-circuit current (IEC 60909, c_max) [A]")
+    ik_min_a: float | None = Field(description="Minimum short-circuit current (1-phase in TN, 2-phase in IT) [A]")
+    ik_min_kind: str
+    loop_r_ohm: float | None = Field(description="Loop impedance of the minimum fault, resistance [ohm]")
+    loop_x_ohm: float | None = Field(description="Loop impedance of the minimum fault, reactance [ohm]")
+    voltage_peak_pu: float | None = Field(description="Base-case voltage at peak load [pu]")
+
+
 class SizeLimit(BaseModel):
     """How large a size of the job may be at this connection point (an inverse answer)."""
 
@@ -288,7 +331,7 @@ class Decision(BaseModel):
     metering_point_id: str | None = None
     job_type: str | None = None
     outcome: Outcome
-    reasons: list[str] = Field(default_factory=list)
+    reasons: list[str] = Field(default_factory=list, description="Why, in the decision's language")
     checks: list[CheckResult] = Field(default_factory=list)
     score: float | None = Field(
         default=None, description="Smallest relative margin over the evaluated checks (< 0: a limit is exceeded)"
@@ -308,6 +351,14 @@ class Decision(BaseModel):
     limits: list[SizeLimit] = Field(
         default_factory=list, description="Inverse answers: the largest size each quantity may have here"
     )
+    conditions: list[str] = Field(
+        default_factory=list, description="Conditions of an approval with conditions, in the decision's language"
+    )
+    measures: list[MeasureOption] = Field(default_factory=list, description="Measures that would help")
+    network_data: NetworkData | None = None
+    language: str = Field(default="en", description="Language of reasons, conditions and measures (en, nb)")
+    messages: list[Message] = Field(default_factory=list, description="The reasons as template messages")
+    condition_messages: list[Message] = Field(default_factory=list)
     ledger_status: str | None = Field(
         default=None,
         description="Status of the request in the capacity ledger after this decision (None: not recorded)",

@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from powercheck.models import ApplianceKind, JobType, Notification
+from powercheck.models import ApplianceKind, JobType, Message, Notification
 from powercheck.rules.policy import Policy, PolicyKey
+from powercheck.texts import msg
 
 FUSE_JOBS = (JobType.NEW_CONNECTION, JobType.TEMPORARY_SUPPLY, JobType.RECONNECTION)
 """Job types that set a fuse even when it has the same rating as before (the connection is new)."""
@@ -67,41 +68,38 @@ def fuse_after_job(n: Notification, record_fuse_a: float | None) -> FuseAfterJob
     return FuseAfterJob(rating_a=after, changed=changed)
 
 
-def missing_fields(n: Notification, policy: Policy) -> list[str]:
-    """Field paths (with a short why) that the notification lacks; empty when complete."""
-    missing: list[str] = []
+def missing_fields(n: Notification, policy: Policy) -> list[Message]:
+    """What the notification lacks (field path and a short why, as messages); empty when complete."""
+    missing: list[Message] = []
     if n.job_type in FUSE_JOBS and n.main_fuse_after_a is None:
-        missing.append(f"main_fuse_after_a: required for {n.job_type.value}")
+        missing.append(msg("missing_required_for_job", field="main_fuse_after_a", job=n.job_type.value))
     if n.job_type is JobType.OV_MV_CHANGE:
         if n.main_fuse_after_a is None and n.meter_fuse_after_a is None:
-            missing.append("main_fuse_after_a: required for ov_mv_change (or meter_fuse_after_a)")
+            missing.append(msg("missing_ov_mv_after"))
         if n.main_fuse_after_a is not None and n.main_fuse_before_a is None:
-            missing.append("main_fuse_before_a: required when the main fuse changes")
+            missing.append(msg("missing_fuse_before", field="main_fuse_before_a", fuse="main fuse"))
         if n.meter_fuse_after_a is not None and n.main_fuse_after_a is None and n.meter_fuse_before_a is None:
-            missing.append("meter_fuse_before_a: required when the meter fuse changes")
+            missing.append(msg("missing_fuse_before", field="meter_fuse_before_a", fuse="meter fuse"))
     kinds = JOB_APPLIANCE_KINDS.get(n.job_type)
     if kinds and not any(a.kind in kinds for a in n.appliances):
         wanted = " or ".join(k.value for k in kinds)
-        missing.append(f"appliances: a {n.job_type.value} notification needs an appliance of kind {wanted}")
+        missing.append(msg("missing_appliance_kind", job=n.job_type.value, kinds=wanted))
 
     fuse = new_fuse_a(n)
     thresholds: dict[str, float] = policy.value(PolicyKey.BUDGET_REQUIRED_ABOVE_FUSE_A)
     threshold = thresholds.get(n.network_system.value)
     if fuse is not None and threshold is not None and fuse > threshold and n.power_budget is None:
-        missing.append(
-            f"power_budget: required when the main fuse after the work exceeds {threshold:g} A "
-            f"in {n.network_system.value} (policy budget_required_above_fuse_a)"
-        )
+        missing.append(msg("missing_budget", threshold=float(threshold), system=n.network_system.value))
     if (
         n.power_budget is not None
         and n.power_budget.max_export_kw > 0
         and not any(a.kind.generates for a in n.appliances)
     ):
-        missing.append("appliances: the power budget declares export but no generating appliance is listed")
+        missing.append(msg("missing_generator"))
 
     required: dict[str, list[str]] = policy.value(PolicyKey.REQUIRED_APPLIANCE_FIELDS)
     for i, appliance in enumerate(n.appliances):
         for field in required.get(appliance.kind.value, []):
             if getattr(appliance, field) is None:
-                missing.append(f"appliances[{i}].{field}: required for a {appliance.kind.value}")
+                missing.append(msg("missing_appliance_field", index=i, field=field, kind=appliance.kind.value))
     return missing

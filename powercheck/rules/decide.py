@@ -21,34 +21,40 @@ from datetime import datetime
 import numpy as np
 
 from powercheck import __version__
-from powercheck.models import CheckResult, CheckStatus, Decision, LimitKind, Outcome, SizeLimit
+from powercheck.models import CheckResult, CheckStatus, Decision, LimitKind, Message, NetworkData, Outcome, SizeLimit
 from powercheck.rules.checks.base import FAIL, NOT_EVALUATED, CheckTable
 from powercheck.rules.context import GridView
 from powercheck.rules.demand import DemandCase
 from powercheck.rules.policy import Policy, PolicyKey
 from powercheck.rules.rule_ids import GRID_RULE_GROUPS, RuleId
+from powercheck.texts import DEFAULT_LANGUAGE, msg, render
 
-DETAIL_IN_REASON = frozenset(
-    {RuleId.LEDGER_CONFLICT, RuleId.LOAD_MAIN_FUSE, RuleId.LOAD_METER_FUSE, RuleId.LOAD_EXPORT_FUSE,
-     RuleId.PROT_START_CURRENT}
-)  # fmt: skip
-"""Rules whose failure reason carries the check's detail (the other request, the required fuse)."""
+FUSE_RULES = frozenset(
+    {RuleId.LOAD_MAIN_FUSE, RuleId.LOAD_METER_FUSE, RuleId.LOAD_EXPORT_FUSE, RuleId.PROT_START_CURRENT}
+)
+"""Rules whose failure reason names the fuse that would do."""
 
 
-def _check_reasons(checks: CheckTable, rows: range) -> list[str]:
+def _check_reasons(case: DemandCase, checks: CheckTable, rows: range) -> list[Message]:
     reasons = []
     for i in rows:
         status = checks.status[i]
+        rule = checks.rule_id[i]
         if status == FAIL:
-            unit = checks.unit[i]
-            rule = checks.rule_id[i]
             if rule is RuleId.LEDGER_CONFLICT:
-                reasons.append(f"{rule}: {checks.detail[i]}")
+                reasons.append(msg("ledger_conflict", text=list(case.conflicts)))
                 continue
-            text = f"{rule}: {checks.name[i]}: {checks.value[i]:.4g} {unit} against limit {checks.limit[i]:.4g} {unit}"
-            reasons.append(text + (f" ({checks.detail[i]})" if rule in DETAIL_IN_REASON else ""))
+            params = dict(
+                rule=str(rule), value=float(checks.value[i]), limit=float(checks.limit[i]), unit=checks.unit[i]
+            )
+            if rule in FUSE_RULES:
+                fuse = case.required_fuse_a
+                extra = msg("fuse_required", fuse=fuse) if fuse is not None else msg("fuse_none")
+                reasons.append(msg("check_failed_with", **params, extra=extra))
+            else:
+                reasons.append(msg("check_failed", **params))
         elif status == NOT_EVALUATED:
-            reasons.append(f"{checks.rule_id[i]}: not evaluated: {checks.detail[i]}")
+            reasons.append(msg("check_not_evaluated", rule=str(rule), detail=checks.detail[i]))
     return reasons
 
 
@@ -57,23 +63,15 @@ def _gate_reasons(case: DemandCase, checks: CheckTable, rows: range, rel_margin:
     n = case.notification
     reasons = []
     if n.job_type.value not in policy.value(PolicyKey.AUTO_APPROVE_JOB_TYPES):
-        reasons.append(
-            f"{RuleId.POLICY_JOB_TYPE}: {n.job_type.value} is not auto-approvable "
-            f"(policy {PolicyKey.AUTO_APPROVE_JOB_TYPES})"
-        )
+        reasons.append(msg("policy_job_type", job=n.job_type.value))
     max_fuse = policy.value(PolicyKey.AUTO_APPROVE_MAX_FUSE_A).get(n.network_system.value)
     if case.fuse_after_a is not None and max_fuse is not None and case.fuse_after_a > max_fuse:
-        reasons.append(
-            f"{RuleId.POLICY_MAX_FUSE}: main fuse {case.fuse_after_a:g} A above the auto-approval limit {max_fuse:g} A"
-        )
+        reasons.append(msg("policy_max_fuse", fuse=case.fuse_after_a, limit=float(max_fuse)))
     min_margin = policy.number(PolicyKey.AUTO_APPROVE_MIN_RELATIVE_MARGIN)
     for i in rows:
         rm = rel_margin[i]
         if not math.isnan(rm) and rm < min_margin:
-            reasons.append(
-                f"{RuleId.POLICY_MARGIN}: {checks.rule_id[i]} passes with relative margin {rm:.3f} < {min_margin:g} "
-                f"({PolicyKey.AUTO_APPROVE_MIN_RELATIVE_MARGIN})"
-            )
+            reasons.append(msg("policy_margin", rule=str(checks.rule_id[i]), margin=float(rm), minimum=min_margin))
     return reasons
 
 
@@ -86,18 +84,20 @@ class DecisionBatch:
     outcome: list[Outcome]
     score: np.ndarray
     """NaN where no check was evaluated."""
-    reasons: list[list[str]]
+    reasons: list[list[Message]]
     assumptions: list[list[str]]
     decided_at: datetime
     policy: Policy
     grid_model_version: str
     limits: Sequence[Sequence[SizeLimit]] = ()
     """Per notification: the inverse answers (:mod:`powercheck.rules.inverse`)."""
+    network_data: Sequence[NetworkData | None] = ()
+    """Per notification: network data at the connection point."""
 
     def __len__(self) -> int:
         return len(self.cases)
 
-    def decision(self, k: int) -> Decision:
+    def decision(self, k: int, lang: str = DEFAULT_LANGUAGE) -> Decision:
         case = self.cases[k]
         n = case.notification
         loc = case.location
@@ -108,7 +108,9 @@ class DecisionBatch:
             metering_point_id=n.metering_point_id,
             job_type=n.job_type.value,
             outcome=self.outcome[k],
-            reasons=self.reasons[k],
+            reasons=[render(m, lang) for m in self.reasons[k]],
+            messages=list(self.reasons[k]),
+            language=lang,
             checks=[self.checks.result(i) for i in self.checks.rows_of(k)],
             score=None if math.isnan(score) else score,
             policy_id=self.policy.id,
@@ -120,6 +122,7 @@ class DecisionBatch:
             assumptions=self.assumptions[k],
             required_main_fuse_a=case.required_fuse_a,
             limits=list(self.limits[k]) if self.limits else [],
+            network_data=self.network_data[k] if self.network_data else None,
             notifiable=None if case.accounting is None else case.notifiable is not None,
             notifiable_reason=case.notifiable,
             ledger_status=None,
@@ -128,8 +131,8 @@ class DecisionBatch:
             decided_at=self.decided_at,
         )
 
-    def decisions(self) -> list[Decision]:
-        return [self.decision(k) for k in range(len(self.cases))]
+    def decisions(self, lang: str = DEFAULT_LANGUAGE) -> list[Decision]:
+        return [self.decision(k, lang) for k in range(len(self.cases))]
 
 
 def decide(
@@ -139,29 +142,28 @@ def decide(
     policy: Policy,
     now: datetime,
     limits: Sequence[Sequence[SizeLimit]] = (),
+    network_data: Sequence[NetworkData | None] = (),
 ) -> DecisionBatch:
     """Outcome, score, reasons and assumptions of every notification."""
     rel_margin = checks.relative_margin()
     evaluated_margin = np.where(checks.status == NOT_EVALUATED, np.nan, rel_margin)
     outcomes: list[Outcome] = []
     scores = np.full(len(cases), np.nan)
-    all_reasons: list[list[str]] = []
+    all_reasons: list[list[Message]] = []
     all_assumptions: list[list[str]] = []
     for k, case in enumerate(cases):
         rows = checks.rows_of(k)
         if case.missing:
-            reasons = [f"missing {m}" for m in case.missing]
+            reasons = [msg("missing", text=m) for m in case.missing]
             outcome = Outcome.REJECT_INCOMPLETE
         elif case.location is None:
-            reasons = [
-                f"{RuleId.GRID_LOCATED}: metering point {case.notification.metering_point_id} unknown to the grid model"
-            ]
+            reasons = [msg("grid_located", mp=case.notification.metering_point_id)]
             outcome = Outcome.ESCALATE
         elif case.system_mismatch is not None:
-            reasons = [f"{RuleId.GRID_SYSTEM}: {case.system_mismatch}"]
+            reasons = [case.system_mismatch]
             outcome = Outcome.ESCALATE
         else:
-            reasons = _check_reasons(checks, rows)
+            reasons = _check_reasons(case, checks, rows)
             if not reasons:
                 reasons = _gate_reasons(case, checks, rows, rel_margin, policy)
             outcome = Outcome.ESCALATE if reasons else Outcome.AUTO_APPROVE
@@ -186,6 +188,7 @@ def decide(
         policy=policy,
         grid_model_version=grid.region.version,
         limits=limits,
+        network_data=network_data,
     )
 
 
@@ -198,15 +201,19 @@ def invalid_decision(
     policy: Policy,
     grid_model_version: str | None,
     now: datetime,
+    lang: str = DEFAULT_LANGUAGE,
 ) -> Decision:
     """The decision for input that failed validation: reject_incomplete, errors named by field."""
+    messages = [msg("invalid", error=e) for e in errors]
     return Decision.model_construct(
         notification_id=notification_id or f"invalid:{source}",
         revision=revision or 1,
         metering_point_id=None,
         job_type=None,
         outcome=Outcome.REJECT_INCOMPLETE,
-        reasons=[f"invalid {e}" for e in errors],
+        reasons=[render(m, lang) for m in messages],
+        messages=messages,
+        language=lang,
         checks=[
             CheckResult.model_construct(
                 rule_id=str(RuleId.DATA_VALID),

@@ -24,12 +24,13 @@ from dataclasses import dataclass
 
 from powercheck.ledger.model import ACTIVE, APPROVED, LedgerRequest
 from powercheck.ledger.state import CapacityState
-from powercheck.models import Appliance, NetworkSystem, Notification, SupplyPhases
+from powercheck.models import Appliance, Message, NetworkSystem, Notification, SupplyPhases
 from powercheck.quality.codes import CONN_3PH, CONN_LL, CONN_LN, SQRT3, conn_code
 from powercheck.rules.accounting import AccountedAppliance, Accounting, account, notifiable, required_fuse_a
 from powercheck.rules.completeness import fuse_after_job, missing_fields
 from powercheck.rules.context import GridView
 from powercheck.rules.policy import Policy, PolicyKey
+from powercheck.texts import msg
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +104,9 @@ class DemandCase:
     """What one notification adds to the grid, ready for evaluation."""
 
     notification: Notification
-    missing: tuple[str, ...] = ()
+    missing: tuple[Message, ...] = ()
     location: Location | None = None
-    system_mismatch: str | None = None
+    system_mismatch: Message | None = None
     fuse_after_a: float | None = None
     """The fuse limiting the installation after the job [A] (see ``completeness.fuse_after_job``)."""
     fuse_changed: bool = False
@@ -136,7 +137,7 @@ class DemandCase:
     """Smallest standard fuse that carries the installation after the job [A]."""
     notifiable: str | None = None
     """Why the job had to be notified (None: below every notification threshold)."""
-    conflicts: tuple[str, ...] = ()
+    conflicts: tuple[Message, ...] = ()
     """Other ledger requests this one contradicts (named)."""
     ledger_revision: int | None = None
     """Revision of this notification already in the ledger (a replay when equal to this one)."""
@@ -209,7 +210,7 @@ def appliance_case(index: int, appliance: Appliance, policy: Policy) -> Applianc
     )
 
 
-def _locate(n: Notification, row: int, grid: GridView) -> tuple[Location | None, str | None]:
+def _locate(n: Notification, row: int, grid: GridView) -> tuple[Location | None, Message | None]:
     if row < 0:
         return None, None
     cust = grid.customers
@@ -222,15 +223,18 @@ def _locate(n: Notification, row: int, grid: GridView) -> tuple[Location | None,
     grid_tn = bool(grid.arrays.system_tn[loc.bus_row])
     if grid_tn == (n.network_system is NetworkSystem.TN_400):
         return loc, None
-    return loc, (
-        f"notification says {n.network_system.value} but network {loc.network_id} "
-        f"is {'TN_400' if grid_tn else 'IT_230'}"
-    )
+    actual = "TN_400" if grid_tn else "IT_230"
+    return loc, msg("grid_system", notified=n.network_system.value, network=loc.network_id, actual=actual)
+
+
+def _request_params(r: LedgerRequest) -> dict:
+    by = msg("by_installer", installer=r.installer_id) if r.installer_id else ""
+    return {"other": r.notification_id, "revision": r.revision, "status": r.status.value, "by": by}
 
 
 def _ledger_view(
     n: Notification, state: CapacityState | None, preceding: Sequence[LedgerRequest] = ()
-) -> tuple[tuple[str, ...], list[LedgerRequest], int | None]:
+) -> tuple[tuple[Message, ...], list[LedgerRequest], int | None]:
     """Conflicts with the ledger, the other active requests at the metering point, and this id's revision there.
 
     A conflict is a revision older than the one in the ledger, an open request at the same
@@ -243,7 +247,9 @@ def _ledger_view(
     conflicts = []
     own = state.requests.get(n.notification_id)
     if own is not None and own.revision > n.revision:
-        conflicts.append(f"revision {n.revision} is older than {own.describe()}")
+        params = _request_params(own)
+        params["newer"] = params.pop("revision")
+        conflicts.append(msg("conflict_revision", **params, revision=n.revision))
     others = state.at(n.metering_point_id, excluding=n.notification_id) + [
         p for p in preceding if p.notification_id != n.notification_id
     ]
@@ -251,7 +257,7 @@ def _ledger_view(
         if not other.open:
             continue
         if other.installer_id is None or other.installer_id != n.installer_id:
-            conflicts.append(f"{other.describe()} is open at this metering point")
+            conflicts.append(msg("conflict_open", **_request_params(other)))
         elif (
             other.status in APPROVED
             and other.fuse_after_a is not None
@@ -259,8 +265,7 @@ def _ledger_view(
             and abs(other.fuse_after_a - n.main_fuse_before_a) > 1e-9
         ):
             conflicts.append(
-                f"main fuse before {n.main_fuse_before_a:g} A contradicts {other.describe()}, "
-                f"which sets {other.fuse_after_a:g} A"
+                msg("conflict_fuse", **_request_params(other), before=n.main_fuse_before_a, after=other.fuse_after_a)
             )
     active = [o for o in others if o.status in ACTIVE]
     return tuple(conflicts), active, own.revision if own is not None else None

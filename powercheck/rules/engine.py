@@ -27,6 +27,7 @@ from powercheck.grid.region import GridRegion
 from powercheck.ledger.state import CapacityState
 from powercheck.models import Decision, Notification
 from powercheck.rules.checks import run_checks
+from powercheck.rules.connection import network_data
 from powercheck.rules.context import GridView
 from powercheck.rules.decide import DecisionBatch, decide, invalid_decision
 from powercheck.rules.demand import demand_cases
@@ -49,6 +50,8 @@ class Assessor:
         Returns the decision timestamp (injectable for reproducible tests).
     ledger : CapacityState, optional
         The capacity ledger's state; every decision is recorded in it (see the module docstring).
+    language : str
+        Language of reasons, conditions and measures: "en" or "nb" (decisions keep the messages).
     """
 
     def __init__(
@@ -58,8 +61,10 @@ class Assessor:
         *,
         clock: Callable[[], datetime] | None = None,
         ledger: CapacityState | None = None,
+        language: str = "en",
     ):
         self.region = region
+        self.language = language
         self.policy = policy
         self.clock = clock or (lambda: datetime.now(UTC))
         self.grid = GridView.of(region)
@@ -76,10 +81,10 @@ class Assessor:
     def assess_recorded(self, notifications: Sequence[Notification]) -> Assessment:
         """Decide a batch; with a ledger in submitted order, returning the requests recorded in it."""
         if self.ledger is None:
-            return Assessment(self.assess_batch(notifications).decisions(), [None] * len(notifications))
+            return Assessment(self.assess_batch(notifications).decisions(self.language), [None] * len(notifications))
         rows = self.region.locate([n.metering_point_id for n in notifications])
         networks = [str(self.grid.customers.network_id[r]) if r >= 0 else None for r in rows]
-        return assess_in_order(notifications, networks, self.ledger, self.assess_batch)
+        return assess_in_order(notifications, networks, self.ledger, self.assess_batch, self.language)
 
     def assess_batch(self, notifications: Sequence[Notification], preceding=None) -> DecisionBatch:
         """One vectorised pass over a batch on the ledger's current state (nothing recorded).
@@ -90,7 +95,8 @@ class Assessor:
         evaluation = evaluate(cases, self.grid, self.policy, self.ledger)
         checks = run_checks(cases, evaluation, self.grid, self.policy)
         limits = size_limits(cases, evaluation, self.grid, self.policy, self.ledger)
-        return decide(cases, checks, self.grid, self.policy, self.clock(), limits)
+        data = network_data(cases, evaluation, self.grid, self.policy)
+        return decide(cases, checks, self.grid, self.policy, self.clock(), limits, data)
 
     def invalid_decision(
         self,
@@ -109,4 +115,5 @@ class Assessor:
             policy=self.policy,
             grid_model_version=self.region.version,
             now=self.clock(),
+            lang=self.language,
         )

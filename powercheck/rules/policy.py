@@ -60,6 +60,7 @@ class PolicyKey(StrEnum):
     FUSE_DEMAND_FACTOR = "fuse_demand_factor"
     SELECTIVITY_RATIO_MIN = "selectivity_ratio_min"
     SC_C_MIN = "sc_c_min"
+    SC_C_MAX = "sc_c_max"
     FUSE_GG_GATES_A = "fuse_gg_gates_a"
     STANDARD_FUSE_SIZES_A = "standard_fuse_sizes_a"
     BUDGET_REQUIRED_ABOVE_FUSE_A = "budget_required_above_fuse_a"
@@ -335,6 +336,7 @@ PARAM_SCHEMA: dict[PolicyKey, ParamSpec] = {
     PolicyKey.FUSE_DEMAND_FACTOR: ParamSpec("-", Range(0, 2, lo_open=True)),
     PolicyKey.SELECTIVITY_RATIO_MIN: ParamSpec("-", Range(1, 10)),
     PolicyKey.SC_C_MIN: ParamSpec("-", Range(0.8, 1.1)),
+    PolicyKey.SC_C_MAX: ParamSpec("-", Range(1.0, 1.2)),
     PolicyKey.FUSE_GG_GATES_A: ParamSpec("A", check=_gate_table),
     PolicyKey.STANDARD_FUSE_SIZES_A: ParamSpec("A", check=_fuse_sizes),
     PolicyKey.BUDGET_REQUIRED_ABOVE_FUSE_A: ParamSpec("A", check=_system_table(Range(0, 10_000, lo_open=True))),

@@ -90,6 +90,7 @@ def assess_in_order(
     network_of: Sequence[str | None],
     state: CapacityState,
     assess_wave: Callable[[list[Notification]], DecisionBatch],
+    language: str = "en",
 ) -> Assessment:
     """Decide ``notifications`` in submitted order on ``state``, recording every decision in it.
 
@@ -146,7 +147,7 @@ def assess_in_order(
             key = capacity_key(i)
             if key in touched_capacity or any(p.notification_id in unrecorded for p in preceding[pos]):
                 continue  # decided again in the next wave, on the changed state
-            decision = batch.decision(pos)
+            decision = batch.decision(pos, language)
             request = request_of(batch.cases[pos], batch.outcome[pos], batch.decided_at)
             old = stash.get(i)
             if old is not None and (request is None or old.revision >= note.revision):

@@ -116,3 +116,32 @@ def test_minimum_fault_current_equals_pandapower_calc_sc_min(demo_region, policy
     for mp, bus in _buses(demo_region, network_id):
         ev = evaluate(demand_cases([_ev(mp, system, conn, 3.7)], grid, policy), grid, policy)
         assert float(ev.ik_min_a[0]) == pytest.approx(1000 * float(net.res_bus_sc.ikss_ka[bus]), rel=1e-6)
+
+
+@pytest.mark.parametrize(("network_id", "system", "conn"), NETWORKS)
+def test_network_data_given_to_installers(demo_region, policy, network_id, system, conn):
+    """Ik max equals calc_sc(case="max", fault="3ph") (c_max 1.10); the loop impedance is the minimum-case
+    (2 Z1 + Z0)/3 in TN or 2 Z1 in IT from calc_sc(case="min") at the bus."""
+    from powercheck.rules.engine import Assessor
+
+    net = demo_region.network_net(network_id)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        maxi = copy.deepcopy(net)
+        sc.calc_sc(maxi, case="max", fault="3ph")
+        mini = copy.deepcopy(net)
+        sc.calc_sc(mini, case="min", fault="3ph")
+        if system == "TN_400":
+            sc.calc_sc(mini, case="min", fault="1ph")
+    assessor = Assessor(demo_region, policy)
+    for mp, bus in _buses(demo_region, network_id):
+        data = assessor.assess(_ev(mp, system, conn, 3.7)).network_data
+        assert data.system == system
+        assert data.ik_max_3ph_a == pytest.approx(1000 * float(maxi.res_bus_sc.ikss_ka[bus]), rel=1e-6)
+        r1, x1 = float(mini.res_bus_sc.rk_ohm[bus]), float(mini.res_bus_sc.xk_ohm[bus])
+        if system == "TN_400":
+            r0, x0 = float(mini.res_bus_sc.rk0_ohm[bus]), float(mini.res_bus_sc.xk0_ohm[bus])
+            assert (data.loop_r_ohm, data.loop_x_ohm) == pytest.approx(((2 * r1 + r0) / 3, (2 * x1 + x0) / 3))
+        else:
+            assert (data.loop_r_ohm, data.loop_x_ohm) == pytest.approx((2 * r1, 2 * x1), rel=1e-6)
+        assert data.ik_min_a < data.ik_max_3ph_a

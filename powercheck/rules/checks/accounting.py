@@ -6,6 +6,7 @@ from powercheck.models import LimitKind
 from powercheck.rules.checks.base import CheckBlock, CheckInput, failed_gate, measured, not_evaluated
 from powercheck.rules.policy import PolicyKey
 from powercheck.rules.rule_ids import RuleId
+from powercheck.texts import render
 
 
 def ledger_conflicts(c: CheckInput) -> list[CheckBlock]:
@@ -18,7 +19,7 @@ def ledger_conflicts(c: CheckInput) -> list[CheckBlock]:
             name="No other open request at the metering point contradicts this one",
             counts=[len(c.cases[k].conflicts) for k in rows],
             unit="conflicting requests",
-            detail=["; ".join(c.cases[k].conflicts) for k in rows],
+            detail=["; ".join(render(m) for m in c.cases[k].conflicts) for k in rows],
         )
     ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from powercheck.rules.checks.base import CheckBlock, CheckInput, failed_gate, not_evaluated
 from powercheck.rules.rule_ids import RuleId
+from powercheck.texts import render
 
 
 def gates(c: CheckInput) -> list[CheckBlock]:
@@ -24,7 +25,7 @@ def gates(c: CheckInput) -> list[CheckBlock]:
             name="Notification carries the data its job type needs",
             counts=[len(c.cases[k].missing) for k in incomplete],
             unit="missing fields",
-            detail=["; ".join(c.cases[k].missing) for k in incomplete],
+            detail=["; ".join(render(m) for m in c.cases[k].missing) for k in incomplete],
         ),
         not_evaluated(
             RuleId.GRID_LOCATED,
@@ -40,6 +41,6 @@ def gates(c: CheckInput) -> list[CheckBlock]:
             RuleId.GRID_SYSTEM,
             mismatch,
             name="Network system matches the grid model",
-            detail=[c.cases[k].system_mismatch for k in mismatch],
+            detail=[render(c.cases[k].system_mismatch) for k in mismatch],
         ),
     ]

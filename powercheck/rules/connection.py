@@ -1,0 +1,56 @@
+"""Network data at the connection point, as grid owners give installers (Ik max/min, loop impedance, voltage)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from powercheck.models import NetworkData
+from powercheck.quality.codes import SQRT3
+from powercheck.rules.context import GridView
+from powercheck.rules.demand import DemandCase
+from powercheck.rules.evaluate import Evaluation
+from powercheck.rules.policy import Policy, PolicyKey
+
+
+def network_data(cases: Sequence[DemandCase], ev: Evaluation, grid: GridView, policy: Policy) -> list:
+    """Network data at each located connection point, as grid owners give installers (None elsewhere).
+
+    ``Ik max`` is the 3-phase current ``c_max U / (sqrt3 |Z1|)`` of the maximum case; ``Ik min`` the
+    minimum fault of the system (1-phase L-N in TN, 2-phase L-L in IT, :attr:`Evaluation.ik_min_a`),
+    its loop impedance ``(2 Z1 + Z0)/3`` (TN) or ``2 Z1`` (IT) in the minimum case (conductors at
+    their end temperature).
+    """
+    arr = grid.arrays
+    c_max = policy.number(PolicyKey.SC_C_MAX)
+    out: list[NetworkData | None] = []
+    for k, case in enumerate(cases):
+        loc = case.location
+        if loc is None:
+            out.append(None)
+            continue
+        b = loc.bus_row
+        u = float(arr.u_ll_v[b])
+        tn = bool(arr.system_tn[b])
+        z_max = float(np.hypot(arr.rk1_max[b], arr.xk1_max[b]))
+        r1, x1, r0, x0 = (float(v[b]) for v in (arr.rk1_min, arr.xk1_min, arr.rk0_min, arr.xk0_min))
+        loop_r, loop_x = ((2 * r1 + r0) / 3, (2 * x1 + x0) / 3) if tn else (2 * r1, 2 * x1)
+        ik_min = float(ev.ik_min_a[k]) if case.evaluable else float("nan")
+        out.append(
+            NetworkData(
+                system="TN_400" if tn else "IT_230",
+                u_nominal_v=u,
+                ik_max_3ph_a=_finite(c_max * u / (SQRT3 * z_max)) if z_max > 0 else None,
+                ik_min_a=_finite(ik_min),
+                ik_min_kind="1-phase L-N (TN)" if tn else "2-phase L-L (IT)",
+                loop_r_ohm=_finite(loop_r),
+                loop_x_ohm=_finite(loop_x),
+                voltage_peak_pu=_finite(float(arr.vm_peak_pu[b])),
+            )
+        )
+    return out
+
+
+def _finite(x: float) -> float | None:
+    return x if np.isfinite(x) else None
