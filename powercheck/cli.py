@@ -39,7 +39,7 @@ def cmd_screen(args: argparse.Namespace) -> int:
         return 2
     region, policy = _load(args)
     store, state = open_ledger(args.ledger, region, valid_days=policy.number(PolicyKey.APPROVAL_VALID_DAYS))
-    assessor = Assessor(region, policy, ledger=state)
+    assessor = Assessor(region, policy, ledger=state, language=args.lang)
     bar = ProgressBar(count_records(path), enabled=not args.quiet and not args.no_progress)
     try:
         summary = screen_file(path, assessor, args.out, chunk_size=args.chunk_size, progress=bar.update, ledger=store)
@@ -277,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     screen.add_argument("--out", default="decisions.parquet", help="decisions Parquet file (default: %(default)s)")
     screen.add_argument("--chunk-size", type=int, default=512, help="notifications decided per vectorised batch")
     screen.add_argument("--no-progress", action="store_true", help="no progress bar")
+    screen.add_argument("--lang", choices=("en", "nb"), default="en", help="language of reasons and measures")
     screen.add_argument(
         "--ledger",
         help="capacity ledger (SQLite): approvals reserve capacity across runs; without it the batch keeps "

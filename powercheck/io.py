@@ -138,6 +138,42 @@ CHECK_TYPE = pa.struct(
     ]
 )
 
+MEASURE_TYPE = pa.struct(
+    [
+        ("id", pa.string()),
+        ("by", pa.string()),
+        ("text", pa.string()),
+        ("effect", pa.string()),
+        ("sufficient", pa.bool_()),
+        ("resolves", pa.list_(pa.string())),
+        ("remaining", pa.list_(pa.string())),
+    ]
+)
+
+LIMIT_TYPE = pa.struct(
+    [
+        ("quantity", pa.string()),
+        ("notified", pa.float64()),
+        ("largest", pa.float64()),
+        ("smallest", pa.float64()),
+        ("unit", pa.string()),
+        ("binding_rule", pa.string()),
+    ]
+)
+
+NETWORK_DATA_TYPE = pa.struct(
+    [
+        ("system", pa.string()),
+        ("u_nominal_v", pa.float64()),
+        ("ik_max_3ph_a", pa.float64()),
+        ("ik_min_a", pa.float64()),
+        ("ik_min_kind", pa.string()),
+        ("loop_r_ohm", pa.float64()),
+        ("loop_x_ohm", pa.float64()),
+        ("voltage_peak_pu", pa.float64()),
+    ]
+)
+
 DECISION_SCHEMA = pa.schema(
     [
         ("notification_id", pa.string()),
@@ -158,6 +194,11 @@ DECISION_SCHEMA = pa.schema(
         ("notifiable", pa.bool_()),
         ("notifiable_reason", pa.string()),
         ("ledger_status", pa.string()),
+        ("conditions", pa.list_(pa.string())),
+        ("measures", pa.list_(MEASURE_TYPE)),
+        ("limits", pa.list_(LIMIT_TYPE)),
+        ("network_data", NETWORK_DATA_TYPE),
+        ("language", pa.string()),
         ("policy_id", pa.string()),
         ("policy_version", pa.string()),
         ("policy_hash", pa.string()),
@@ -206,6 +247,32 @@ def decision_row(decision: Decision, source_line: int | None = None) -> dict[str
         "notifiable": decision.notifiable,
         "notifiable_reason": decision.notifiable_reason,
         "ledger_status": decision.ledger_status,
+        "conditions": list(decision.conditions),
+        "measures": [
+            {
+                "id": m.id,
+                "by": m.by,
+                "text": m.text,
+                "effect": m.effect,
+                "sufficient": m.sufficient,
+                "resolves": list(m.resolves),
+                "remaining": list(m.remaining),
+            }
+            for m in decision.measures
+        ],  # fmt: skip
+        "limits": [
+            {
+                "quantity": x.quantity,
+                "notified": x.notified,
+                "largest": x.largest,
+                "smallest": x.smallest,
+                "unit": x.unit,
+                "binding_rule": x.binding_rule,
+            }
+            for x in decision.limits
+        ],  # fmt: skip
+        "network_data": decision.network_data.model_dump() if decision.network_data is not None else None,
+        "language": decision.language,
         "policy_id": decision.policy_id,
         "policy_version": decision.policy_version,
         "policy_hash": decision.policy_hash,

@@ -171,6 +171,13 @@ class Notification(BaseModel):
     main_fuse_after_a: FuseAmps | None = None
     meter_fuse_before_a: FuseAmps | None = None
     meter_fuse_after_a: FuseAmps | None = None
+    service_cable_ampacity_a: float | None = Field(
+        default=None,
+        gt=0,
+        le=6300,
+        allow_inf_nan=False,
+        description="Ampacity of a new service cable (stikkledning) the job lays [A]; else the one on record",
+    )
     power_budget: PowerBudget | None = None
     appliances: list[Appliance] = Field(default_factory=list, max_length=200)
     submitted_at: datetime | None = None

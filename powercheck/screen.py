@@ -47,17 +47,17 @@ class ScreenSummary:
 
     def table(self) -> str:
         """A plain-text summary table."""
-        outcomes = ("auto_approve", "escalate", "reject_incomplete")
+        outcomes = ("auto_approve", "approved_with_conditions", "escalate", "reject_incomplete")
         jobs = sorted({job for job, _ in self.by_job})
         width = max([len("job type")] + [len(j) for j in jobs]) + 2
-        lines = [f"{'job type':<{width}}" + "".join(f"{o:>19}" for o in outcomes) + f"{'total':>8}"]
+        lines = [f"{'job type':<{width}}" + "".join(f"{o:>26}" for o in outcomes) + f"{'total':>8}"]
         lines.append("-" * len(lines[0]))
         for job in jobs:
             counts = [self.by_job[(job, o)] for o in outcomes]
-            lines.append(f"{job:<{width}}" + "".join(f"{c:>19}" for c in counts) + f"{sum(counts):>8}")
+            lines.append(f"{job:<{width}}" + "".join(f"{c:>26}" for c in counts) + f"{sum(counts):>8}")
         lines.append("-" * len(lines[0]))
         totals = [self.outcomes[o] for o in outcomes]
-        lines.append(f"{'total':<{width}}" + "".join(f"{c:>19}" for c in totals) + f"{sum(totals):>8}")
+        lines.append(f"{'total':<{width}}" + "".join(f"{c:>26}" for c in totals) + f"{sum(totals):>8}")
         if self.failed_rules:
             lines.append("")
             lines.append("failed checks: " + ", ".join(f"{r} {n}" for r, n in self.failed_rules.most_common()))

@@ -15,13 +15,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
 
 from powercheck import __version__
-from powercheck.models import CheckResult, CheckStatus, Decision, LimitKind, Message, NetworkData, Outcome, SizeLimit
+from powercheck.models import (
+    CheckResult,
+    CheckStatus,
+    Decision,
+    LimitKind,
+    MeasureOption,
+    Message,
+    NetworkData,
+    Outcome,
+    SizeLimit,
+)
 from powercheck.rules.checks.base import FAIL, NOT_EVALUATED, CheckTable
 from powercheck.rules.context import GridView
 from powercheck.rules.demand import DemandCase
@@ -75,6 +85,14 @@ def _gate_reasons(case: DemandCase, checks: CheckTable, rows: range, rel_margin:
     return reasons
 
 
+def _localized(option: MeasureOption, lang: str) -> MeasureOption:
+    if lang == DEFAULT_LANGUAGE:
+        return option
+    return option.model_copy(
+        update={"text": render(option.message, lang), "effect": render(option.effect_message, lang)}
+    )
+
+
 @dataclass(frozen=True)
 class DecisionBatch:
     """The decisions of a batch as columns, materialised on demand as :class:`Decision` objects."""
@@ -93,12 +111,25 @@ class DecisionBatch:
     """Per notification: the inverse answers (:mod:`powercheck.rules.inverse`)."""
     network_data: Sequence[NetworkData | None] = ()
     """Per notification: network data at the connection point."""
+    measures: Sequence[Sequence[MeasureOption]] = ()
+    """Per notification: measures that would help (:mod:`powercheck.rules.measures`)."""
+    conditions: Sequence[Sequence[Message]] = ()
+    """Per notification: the conditions of an approval with conditions."""
+    reserve: Sequence[DemandCase] = ()
+    """Per notification: what the ledger reserves (the conditioned variant of an approval with conditions)."""
+    check_overrides: dict = field(default_factory=dict)
+    """Row -> (batch, row) whose checks an approval with conditions shows (its conditioned variant's)."""
 
     def __len__(self) -> int:
         return len(self.cases)
 
+    def reserved_case(self, k: int) -> DemandCase:
+        return self.reserve[k] if self.reserve else self.cases[k]
+
     def decision(self, k: int, lang: str = DEFAULT_LANGUAGE) -> Decision:
         case = self.cases[k]
+        checks_of, row = self.check_overrides.get(k, (self, k))
+        conditions = list(self.conditions[k]) if self.conditions else []
         n = case.notification
         loc = case.location
         score = float(self.score[k])
@@ -111,7 +142,7 @@ class DecisionBatch:
             reasons=[render(m, lang) for m in self.reasons[k]],
             messages=list(self.reasons[k]),
             language=lang,
-            checks=[self.checks.result(i) for i in self.checks.rows_of(k)],
+            checks=[checks_of.checks.result(i) for i in checks_of.checks.rows_of(row)],
             score=None if math.isnan(score) else score,
             policy_id=self.policy.id,
             policy_version=self.policy.version,
@@ -119,7 +150,10 @@ class DecisionBatch:
             grid_model_version=self.grid_model_version,
             network_id=loc.network_id if loc else None,
             bus=loc.bus if loc else None,
-            assumptions=self.assumptions[k],
+            assumptions=checks_of.assumptions[row],
+            conditions=[render(m, lang) for m in conditions],
+            condition_messages=conditions,
+            measures=[_localized(m, lang) for m in self.measures[k]] if self.measures else [],
             required_main_fuse_a=case.required_fuse_a,
             limits=list(self.limits[k]) if self.limits else [],
             network_data=self.network_data[k] if self.network_data else None,

@@ -9,7 +9,9 @@
 * :mod:`~powercheck.rules.evaluate`: the numba kernels of :mod:`powercheck.quality` over the batch;
 * :mod:`~powercheck.rules.checks`: every check of the check table, as columns;
 * :mod:`~powercheck.rules.inverse`: how large the job may be (closed forms on the evaluation);
-* :mod:`~powercheck.rules.decide`: outcome, score, reasons.
+* :mod:`~powercheck.rules.decide`: outcome, score, reasons;
+* :mod:`~powercheck.rules.measures`: for escalations, the measures that would help; an installer's
+  measure that makes every check pass gives ``approved_with_conditions``.
 
 With a capacity ledger (:class:`~powercheck.ledger.state.CapacityState`) the stages read the
 grid as it will be -- every approved-but-not-built request applied -- and
@@ -33,6 +35,7 @@ from powercheck.rules.decide import DecisionBatch, decide, invalid_decision
 from powercheck.rules.demand import demand_cases
 from powercheck.rules.evaluate import evaluate
 from powercheck.rules.inverse import size_limits
+from powercheck.rules.measures import apply_measures
 from powercheck.rules.policy import Policy
 from powercheck.rules.sequence import Assessment, assess_in_order
 
@@ -87,13 +90,24 @@ class Assessor:
         return assess_in_order(notifications, networks, self.ledger, self.assess_batch, self.language)
 
     def assess_batch(self, notifications: Sequence[Notification], preceding=None) -> DecisionBatch:
-        """One vectorised pass over a batch on the ledger's current state (nothing recorded).
+        """Decide a batch on the ledger's current state (nothing recorded), with the measures that would help.
 
         ``preceding[k]``: requests earlier records of the batch make at record k's metering point.
         """
+        batch = self._stages(notifications, preceding)
+
+        def assess_variants(variants: list[Notification], origins: list[int]) -> DecisionBatch:
+            return self._stages(variants, [preceding[o] for o in origins] if preceding else None, answers=False)
+
+        return apply_measures(batch, assess_variants, self.policy, self.grid)
+
+    def _stages(self, notifications: Sequence[Notification], preceding=None, answers: bool = True) -> DecisionBatch:
+        """demand -> evaluate -> checks (+ inverse answers and network data when ``answers``) -> decide."""
         cases = demand_cases(notifications, self.grid, self.policy, self.ledger, preceding)
         evaluation = evaluate(cases, self.grid, self.policy, self.ledger)
         checks = run_checks(cases, evaluation, self.grid, self.policy)
+        if not answers:
+            return decide(cases, checks, self.grid, self.policy, self.clock())
         limits = size_limits(cases, evaluation, self.grid, self.policy, self.ledger)
         data = network_data(cases, evaluation, self.grid, self.policy)
         return decide(cases, checks, self.grid, self.policy, self.clock(), limits, data)

@@ -32,9 +32,9 @@ import numpy as np
 from powercheck.ledger.state import CapacityState
 from powercheck.models import SizeLimit
 from powercheck.quality.flicker import pst_analytic
+from powercheck.quality.hosting import thd_scale, unbalance_scale
 from powercheck.quality.superposition import scale_limits
 from powercheck.quality.unbalance import unbalance_percent
-from powercheck.quality.voltage import voltage_after_constant_power
 from powercheck.rules.context import GridView
 from powercheck.rules.demand import DemandCase
 from powercheck.rules.evaluate import Evaluation, base_unbalance
@@ -53,39 +53,6 @@ def _ratio(room: float, per_unit: float) -> float:
     return max(room / per_unit, 0.0)
 
 
-def _bisect(f, lo: float, hi: float, limit: float, iterations: int = 60) -> float:
-    """The largest s in [lo, hi] with f(s) <= limit for an increasing f (hi when f(hi) <= limit)."""
-    if f(hi) <= limit:
-        return hi
-    if f(lo) > limit:
-        return lo
-    for _ in range(iterations):
-        mid = 0.5 * (lo + hi)
-        if f(mid) <= limit:
-            lo = mid
-        else:
-            hi = mid
-    return lo
-
-
-def _own_unbalance_scale(base: float, a0: float, v_b: float, d: float, d1: float, sign: float, limit: float) -> float:
-    """Largest s with base + s a0 / (v(s) v1(s)) <= limit at the connection point (bisection).
-
-    ``v(s)`` is the constant-power solution with ``sign * s * d`` and ``v1(s) = v_b - sign s d1 / 100``.
-    """
-    if a0 <= 0.0:
-        return math.inf
-
-    def f(s: float) -> float:
-        v = voltage_after_constant_power(np.array([v_b]), np.array([sign * s * d]))[0]
-        v1 = v_b - sign * s * d1 / 100.0
-        if v <= 0.0 or v1 <= 0.0:
-            return math.inf
-        return base + s * a0 / (v * v1)
-
-    return _bisect(f, 0.0, SCALE_CAP, limit)
-
-
 def _flicker_scale(ps: np.ndarray, background: float, alpha: float, limit: float) -> float:
     """Largest s with (bg^a + s^a sum p^a)^(1/a) <= limit."""
     total = float(np.sum(ps**alpha))
@@ -93,23 +60,6 @@ def _flicker_scale(ps: np.ndarray, background: float, alpha: float, limit: float
         return math.inf
     room = limit**alpha - background**alpha
     return max(0.0, room / total) ** (1.0 / alpha) if room > 0 else 0.0
-
-
-def _harmonic_scales(
-    emission: np.ndarray, background: np.ndarray, limit: np.ndarray, alpha: np.ndarray, thd_max: float
-):
-    """Largest s for the individual orders (closed form) and for THD (bisection)."""
-    room = np.maximum(limit**alpha - background**alpha, 0.0) ** (1.0 / alpha)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        per_order = np.where(emission > 0, room / emission, np.inf)
-    s_order = float(per_order.min()) if per_order.size else math.inf
-
-    def thd(s: float) -> float:
-        total = ((s * emission) ** alpha + background**alpha) ** (1.0 / alpha)
-        return float(np.sqrt(np.sum(total * total)))
-
-    s_thd = _bisect(thd, 0.0, SCALE_CAP, thd_max) if emission.any() else math.inf
-    return s_order, s_thd
 
 
 class _Limits:
@@ -207,19 +157,11 @@ def _side_scales(lim: _Limits, k: int, ev: Evaluation, grid: GridView, policy: P
     s1 = ev.s1_load_kva if peak else ev.s1_export_kva
     if s1[k] <= 0:
         return
-    one = slice(k, k + 1)
-    background = policy.number(PolicyKey.BACKGROUND_UNBALANCE_PERCENT)
-    base = float(base_unbalance(grid, ev.point.bus_row[one], background)[0])
-    base += float((ev.reserved.unbalance_peak_percent if peak else ev.reserved.unbalance_low_percent)[k])
-    a0 = float(unbalance_percent(s1[one], ev.point.r1_ohm[one], ev.point.x1_ohm[one], ev.point.u_ll_v[one])[0])
-    d1 = float(added.positive_sequence_change_percent[k])
-    sign = 1.0 if peak else -1.0
-    own = _own_unbalance_scale(base, a0, v_b, sign * d, sign * d1, 1.0, policy.number(PolicyKey.UNBALANCE_MAX_PERCENT))
-    lim.add(RuleId.PQ_UNBALANCE, own)
+    lim.add(RuleId.PQ_UNBALANCE, float(network["own_load" if peak else "own_export"][k]))
     lim.add(RuleId.PQ_UNBALANCE, float(network["load" if peak else "export"][1][k]))
 
 
-def _appliance_scales(lim: _Limits, k: int, ev: Evaluation, policy: Policy) -> None:
+def _appliance_scales(lim: _Limits, k: int, ev: Evaluation, policy: Policy, harmonic) -> None:
     """Rapid voltage change, stationary steps, flicker and harmonics of the appliances."""
     rows = list(ev.appliance_rows(k))
     steps = ev.appliances
@@ -243,15 +185,39 @@ def _appliance_scales(lim: _Limits, k: int, ev: Evaluation, policy: Policy) -> N
         lim.add(RuleId.PQ_FLICKER_PST, _flicker_scale(ps, bg, alpha, policy.number(PolicyKey.FLICKER_PST_MAX)))
         factor = np.cbrt(policy.number(PolicyKey.FLICKER_ACTIVE_INTERVALS) / 12.0)
         lim.add(RuleId.PQ_FLICKER_PLT, _flicker_scale(ps * factor, bg, alpha, policy.number(PolicyKey.FLICKER_PLT_MAX)))
+    if ev.harmonics.present[k]:
+        lim.add(RuleId.PQ_HARMONIC, float(harmonic["order"][k]))
+        lim.add(RuleId.PQ_THD, float(harmonic["thd"][k]))
+
+
+def _harmonic_limits(ev: Evaluation, policy: Policy) -> dict[str, np.ndarray]:
+    """Per notification: the largest scale for the individual orders (closed form) and for THD (bisection)."""
     hr = ev.harmonics
-    if hr.present[k]:
-        alpha_h = np.array([policy.harmonic_alpha(h) for h in hr.orders])
-        thd_max = policy.number(PolicyKey.THD_MAX_PERCENT)
-        s_order, s_thd = _harmonic_scales(
-            hr.emission_percent[k], hr.background_percent, hr.limit_percent, alpha_h, thd_max
-        )
-        lim.add(RuleId.PQ_HARMONIC, s_order)
-        lim.add(RuleId.PQ_THD, s_thd)
+    alpha = np.array([policy.harmonic_alpha(h) for h in hr.orders])
+    room = np.maximum(hr.limit_percent**alpha - hr.background_percent**alpha, 0.0) ** (1.0 / alpha)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_order = np.where(hr.emission_percent > 0, room / hr.emission_percent, np.inf)
+    order = per_order.min(axis=1) if per_order.shape[1] else np.full(ev.n, np.inf)
+    thd = thd_scale(hr.emission_percent, hr.background_percent, alpha, policy.number(PolicyKey.THD_MAX_PERCENT),
+                    SCALE_CAP)  # fmt: skip
+    return {"order": order, "thd": thd}
+
+
+def _own_unbalance(ev: Evaluation, grid: GridView, policy: Policy) -> dict[str, np.ndarray]:
+    """Per notification: the largest scale before the unbalance at the connection point reaches its limit."""
+    pt = ev.point
+    base = base_unbalance(grid, pt.bus_row, policy.number(PolicyKey.BACKGROUND_UNBALANCE_PERCENT))
+    limit = policy.number(PolicyKey.UNBALANCE_MAX_PERCENT)
+    out = {}
+    for side, s1, added, v_b, reserved, sign in (
+        ("own_load", ev.s1_load_kva, ev.load, ev.v_base_peak_pu, ev.reserved.unbalance_peak_percent, 1.0),
+        ("own_export", ev.s1_export_kva, ev.export, ev.v_base_low_pu, ev.reserved.unbalance_low_percent, -1.0),
+    ):
+        a0 = unbalance_percent(s1, pt.r1_ohm, pt.x1_ohm, pt.u_ll_v)
+        d = sign * added.voltage_change_percent
+        d1 = sign * added.positive_sequence_change_percent
+        out[side] = unbalance_scale(base + reserved, np.where(s1 > 0, a0, 0.0), v_b, d, d1, limit, SCALE_CAP)
+    return out
 
 
 def size_limits(
@@ -259,6 +225,8 @@ def size_limits(
 ) -> list[list[SizeLimit]]:
     """The inverse answers of every evaluable notification (empty list for the others)."""
     network = _network_scales(cases, ev, grid, policy, state)
+    network.update(_own_unbalance(ev, grid, policy))
+    harmonic = _harmonic_limits(ev, policy)
     out: list[list[SizeLimit]] = []
     for k, case in enumerate(cases):
         if not case.evaluable or case.accounting is None:
@@ -268,7 +236,7 @@ def size_limits(
         _fuse_scales(lim, case, policy)
         _side_scales(lim, k, ev, grid, policy, network, peak=True)
         _side_scales(lim, k, ev, grid, policy, network, peak=False)
-        _appliance_scales(lim, k, ev, policy)
+        _appliance_scales(lim, k, ev, policy, harmonic)
         out.append(_answers(case, lim, ev, k, policy, grid))
     return out
 
@@ -350,7 +318,8 @@ def _fuse_range(case: DemandCase, ev: Evaluation, k: int, policy: Policy, grid: 
     arr = grid.arrays
     cust = grid.customers
     cp, bus = case.location.cp_row, case.location.bus_row
-    ampacity = float(cust.service_cable_ampacity_a[cp])
+    new_cable = case.notification.service_cable_ampacity_a
+    ampacity = float(new_cable) if new_cable is not None else float(cust.service_cable_ampacity_a[cp])
     if not math.isfinite(ampacity) and arr.service_line_row[bus] >= 0:
         ampacity = float(arr.line_i_max_a[arr.service_line_row[bus]])
     upstream = float(cust.upstream_fuse_a[cp])
@@ -371,9 +340,9 @@ def _fuse_range(case: DemandCase, ev: Evaluation, k: int, policy: Policy, grid: 
         if i5 is None or not math.isfinite(ik) or ik < i5:
             reasons.append(RuleId.PROT_FAULT_CURRENT)
         if reasons:
+            if i5 is None and reasons == [RuleId.PROT_FAULT_CURRENT]:
+                continue  # an untabulated size (10 A, 35 A, above 160 A) does not end the search
             rule = str(reasons[0])
-            if i5 is None and reasons == [RuleId.PROT_FAULT_CURRENT] and largest is not None:
-                continue  # an untabulated size (e.g. 35 A) does not end the search
             break
         largest = float(size)
     return SizeLimit(quantity="main_fuse_a", notified=case.fuse_after_a, largest=largest,

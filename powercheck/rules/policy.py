@@ -56,6 +56,7 @@ class PolicyKey(StrEnum):
     APPROVAL_VALID_DAYS = "approval_valid_days"
     NOTIFICATION_THRESHOLDS = "notification_thresholds"
     SOFT_START_MAX_RATIO = "soft_start_max_ratio"
+    MEASURES = "measures"
     DEMAND_COS_PHI = "demand_cos_phi"
     FUSE_DEMAND_FACTOR = "fuse_demand_factor"
     SELECTIVITY_RATIO_MIN = "selectivity_ratio_min"
@@ -272,6 +273,45 @@ HARMONIC_ORDERS = Range(2, 50)
 """Harmonic orders a policy table may name."""
 
 
+MEASURE_IDS = (
+    "charging_current_limit",
+    "three_phase",
+    "export_limit",
+    "reactive_power",
+    "soft_starter",
+    "frequency_converter",
+    "main_fuse",
+    "service_cable",
+)
+"""The measures the rules know how to apply (``rules/measures.py``)."""
+
+
+def _measures(where: str, value: Any) -> None:
+    if not isinstance(value, list):
+        raise PolicyError(f"{where}: expected a list of measure tables")
+    kinds = {k.value for k in ApplianceKind}
+    seen = set()
+    for i, m in enumerate(value):
+        w = f"{where}[{i}]"
+        if not isinstance(m, dict):
+            raise PolicyError(f"{w}: expected a table")
+        if m.get("id") not in MEASURE_IDS:
+            raise PolicyError(f"{w}.id: {m.get('id')!r} is not a known measure ({', '.join(MEASURE_IDS)})")
+        if m["id"] in seen:
+            raise PolicyError(f"{w}.id: {m['id']!r} is listed twice")
+        seen.add(m["id"])
+        if m.get("tag") not in ("S", "S-partial", "D", "R", "P") or not isinstance(m.get("source"), str):
+            raise PolicyError(f"{w}: every measure needs a tag (S/D/R/P) and a source")
+        if not isinstance(m.get("kinds", []), list) or not set(m.get("kinds", [])) <= kinds:
+            raise PolicyError(f"{w}.kinds: appliance kinds only ({', '.join(sorted(kinds))})")
+        if "steps_a" in m:
+            _fuse_sizes(f"{w}.steps_a", m["steps_a"])
+        if "cos_phi" in m:
+            _check_number(f"{w}.cos_phi", m["cos_phi"], Range(0.8, 1.0))
+        if "start_current_ratio" in m:
+            _check_number(f"{w}.start_current_ratio", m["start_current_ratio"], Range(1.0, 10.0))
+
+
 def _alpha_steps(where: str, value: Any) -> None:
     if not isinstance(value, list) or not value:
         raise PolicyError(f"{where}: expected [[max_order, alpha], ...]")
@@ -332,6 +372,7 @@ PARAM_SCHEMA: dict[PolicyKey, ParamSpec] = {
     PolicyKey.APPROVAL_VALID_DAYS: ParamSpec("days", Range(1, 3650)),
     PolicyKey.NOTIFICATION_THRESHOLDS: ParamSpec("A / kW", check=_thresholds),
     PolicyKey.SOFT_START_MAX_RATIO: ParamSpec("-", Range(1, 10)),
+    PolicyKey.MEASURES: ParamSpec("", check=_measures),
     PolicyKey.DEMAND_COS_PHI: ParamSpec("-", Range(0.5, 1)),
     PolicyKey.FUSE_DEMAND_FACTOR: ParamSpec("-", Range(0, 2, lo_open=True)),
     PolicyKey.SELECTIVITY_RATIO_MIN: ParamSpec("-", Range(1, 10)),

@@ -7,7 +7,9 @@ decided together in *waves*: a wave assesses, with one pass of the vectorised st
 pending record; walking the wave in order, a record is final unless an earlier record of the
 wave changed the reserved capacity of its network -- then it goes to the next wave. Every wave
 finalises at least one record per network, and usually many (escalations and incomplete
-records reserve nothing).
+records reserve nothing). A wave takes only the first few pending records of each network, as many
+as the network's recent waves finalised (twice that), so a network whose approvals change its
+capacity often is not assessed over and over in full.
 
 Requests at the same metering point conflict when they come from different installers; every
 complete record becomes an open request, so each record of a wave is assessed with the earlier
@@ -32,16 +34,25 @@ from powercheck.ledger.state import CapacityState
 from powercheck.models import Decision, Notification, Outcome
 from powercheck.rules.decide import DecisionBatch
 from powercheck.rules.demand import DemandCase
+from powercheck.texts import render
+
+INITIAL_WINDOW = 16
+"""Records of one network the first wave assesses."""
+MIN_WINDOW = 4
 
 STATUS_OF_OUTCOME = {
     Outcome.AUTO_APPROVE: RequestStatus.APPROVED,
+    Outcome.APPROVED_WITH_CONDITIONS: RequestStatus.APPROVED_WITH_CONDITIONS,
     Outcome.ESCALATE: RequestStatus.PENDING,
 }
 """The ledger status a decision gives its request (reject_incomplete records nothing)."""
 
 
-def request_of(case: DemandCase, outcome: Outcome, decided_at: datetime) -> LedgerRequest | None:
-    """The ledger request of a decided case, or None when the decision records none."""
+def request_of(
+    case: DemandCase, outcome: Outcome, decided_at: datetime, conditions: tuple[str, ...] = ()
+) -> LedgerRequest | None:
+    """The ledger request of a decided case (for an approval with conditions: its conditioned variant), or
+    None when the decision records none."""
     status = STATUS_OF_OUTCOME.get(outcome)
     if status is None:
         return None
@@ -67,6 +78,7 @@ def request_of(case: DemandCase, outcome: Outcome, decided_at: datetime) -> Ledg
         decided_at=decided_at,
         fuse_after_a=case.fuse_after_a,
         reservation=reservation,
+        conditions=conditions,
     )
 
 
@@ -119,12 +131,18 @@ def assess_in_order(
             submitted_at=n.submitted_at,
         )
 
+    window: dict[tuple, int] = {}  # records of a network taken into the next wave (adapts to its approval rate)
     while pending:
         wave, stash, blocked = [], {}, set()
+        taken: dict[tuple, int] = {}
         for i in pending:
             key = capacity_key(i)
             if key in blocked:
                 continue
+            if key[0] == "net":
+                if taken.get(key, 0) >= window.get(key, INITIAL_WINDOW):
+                    continue
+                taken[key] = taken.get(key, 0) + 1
             nid = notifications[i].notification_id
             if nid in state.requests:
                 if any(capacity_key(j) == key for j in wave):
@@ -140,6 +158,7 @@ def assess_in_order(
             preceding.append([as_open(j) for j in earlier])
             earlier.append(i)
         batch = assess_wave([notifications[i] for i in wave], preceding)
+        final: dict[tuple, int] = {}
         touched_capacity: set[tuple] = set()
         unrecorded: set[str] = set()  # ids of wave records that made no request
         for pos, i in enumerate(wave):
@@ -148,7 +167,8 @@ def assess_in_order(
             if key in touched_capacity or any(p.notification_id in unrecorded for p in preceding[pos]):
                 continue  # decided again in the next wave, on the changed state
             decision = batch.decision(pos, language)
-            request = request_of(batch.cases[pos], batch.outcome[pos], batch.decided_at)
+            conditions = tuple(render(m) for m in batch.conditions[pos]) if batch.conditions else ()
+            request = request_of(batch.reserved_case(pos), batch.outcome[pos], batch.decided_at, conditions)
             old = stash.get(i)
             if old is not None and (request is None or old.revision >= note.revision):
                 state.put(old)  # replay, older revision or nothing to record: the ledger keeps its request
@@ -164,5 +184,10 @@ def assess_in_order(
             status = request.status.value if request is not None else (old.status.value if old else None)
             decisions[i] = decision.model_copy(update={"ledger_status": status})
             requests[i] = request
+            final[key] = final.get(key, 0) + 1
+        for key, n_taken in taken.items():
+            # a network whose capacity changed mid-wave gets a window twice what became final; else it doubles
+            done = final.get(key, 0)
+            window[key] = max(MIN_WINDOW, 2 * done) if key in touched_capacity else 2 * max(n_taken, 1)
         pending = [i for i in pending if decisions[i] is None]
     return Assessment(decisions=decisions, requests=requests)

@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -55,6 +55,7 @@ from powercheck.models import Decision, Notification, describe_validation_error
 from powercheck.rules.engine import Assessor
 from powercheck.rules.policy import PolicyKey, load_policy
 from powercheck.service.store import DecisionStore, StoredDecision
+from powercheck.texts import language, localize
 
 log = logging.getLogger("powercheck.service")
 
@@ -177,6 +178,14 @@ class _State:
             self.reload_ledger()
             raise
         return assessed.decisions, stored
+
+
+def _in_language(decision_json: str, accept_language: str | None) -> str:
+    """A stored decision (kept in English with its messages) in the language the client accepts."""
+    lang = language(accept_language)
+    if lang == "en":
+        return decision_json
+    return localize(Decision.model_validate_json(decision_json), lang).model_dump_json()
 
 
 def _conflict(stored: StoredDecision, new_hash: str) -> JSONResponse:
@@ -323,7 +332,11 @@ def create_app(config: ServiceConfig) -> FastAPI:
         response_model=Decision,
         responses={409: {"model": ErrorResponse}, 422: {"model": ErrorResponse}, 401: {"model": ErrorResponse}},
     )
-    def assess(notification: Notification, client: Annotated[str, Depends(client_of)]) -> Response:
+    def assess(
+        notification: Notification,
+        client: Annotated[str, Depends(client_of)],
+        accept_language: Annotated[str | None, Header()] = None,
+    ) -> Response:
         st = state()
         new_hash = notification.input_hash()
         with st.lock:
@@ -337,9 +350,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
         if stored.input_hash != new_hash:
             return _conflict(stored, new_hash)
         return Response(
-            content=stored.decision_json,
+            content=_in_language(stored.decision_json, accept_language),
             media_type="application/json",
-            headers={REPLAY_HEADER: "true" if replay else "false"},
+            headers={REPLAY_HEADER: "true" if replay else "false", "Content-Language": language(accept_language)},
         )
 
     @app.post(
@@ -348,7 +361,11 @@ def create_app(config: ServiceConfig) -> FastAPI:
         response_model=BatchResponse,
         responses={422: {"model": ErrorResponse}, 401: {"model": ErrorResponse}},
     )
-    def assess_batch(body: BatchRequest, client: Annotated[str, Depends(client_of)]) -> BatchResponse:
+    def assess_batch(
+        body: BatchRequest,
+        client: Annotated[str, Depends(client_of)],
+        accept_language: Annotated[str | None, Header()] = None,
+    ) -> BatchResponse:
         st = state()
         if len(body.notifications) > config.max_batch:
             raise RequestValidationError(
@@ -369,7 +386,12 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
         with st.lock:
             settle_batch(valid, results, client)
-        final = [r for r in results if r is not None]
+        lang = language(accept_language)
+        final = [
+            r.model_copy(update={"decision": localize(r.decision, lang)}) if r and r.decision and lang != "en" else r
+            for r in results
+            if r is not None
+        ]
         counts: dict[str, int] = {}
         for r in final:
             counts[r.status] = counts.get(r.status, 0) + 1
@@ -475,6 +497,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         notification_id: str,
         client: Annotated[str, Depends(client_of)],
         revision: Annotated[int | None, Query(ge=1)] = None,
+        accept_language: Annotated[str | None, Header()] = None,
     ) -> Response:
         st = state()
         if revision is None:
@@ -483,6 +506,10 @@ def create_app(config: ServiceConfig) -> FastAPI:
             stored = st.store.get(notification_id, revision)
         if stored is None:
             return JSONResponse(status_code=404, content={"detail": "no stored decision", "errors": []})
-        return Response(content=stored.decision_json, media_type="application/json")
+        return Response(
+            content=_in_language(stored.decision_json, accept_language),
+            media_type="application/json",
+            headers={"Content-Language": language(accept_language)},
+        )
 
     return app

@@ -21,3 +21,10 @@ MINI_POINTS = {
 def mini_mp(key: str) -> str:
     """The GS1 id of a mini-region metering point."""
     return make_gsrn(f"7070575000{list(MINI_POINTS).index(key) + 1:07d}")
+
+
+def without_measures(policy):
+    """The policy with no installer measures: decisions show the checks of the job as notified."""
+    params = dict(policy.params)
+    params["measures"] = policy.param("measures").model_copy(update={"value": []})
+    return policy.model_copy(update={"params": params})

@@ -30,6 +30,8 @@ def render(name: str) -> tuple[dict, dict]:
     expected = dict(data["expected"])
     if "ledger" in data:
         expected["ledger"] = data["ledger"]
+    if "conditional_checks" in data:
+        expected["conditional_checks"] = data["conditional_checks"]
     expected["derivation"] = inspect.cleandoc(CASES[name].__doc__ or "").splitlines()
     expected["source"] = f"tests/rules/{CASES[name].__module__.rsplit('.', 1)[1]}.py::{name}"
     return data["notification"], expected

@@ -315,10 +315,12 @@ def unknown(value: float | None = None) -> dict:
     return {"value": value, "limit": None, "status": "not_evaluated", "rel": 1e-9}
 
 
-def expect(outcome: str, checks: dict | None = None, *, absent=(), reasons=()) -> dict:
+def expect(outcome: str, checks: dict | None = None, *, absent=(), reasons=(), conditional=None) -> dict:
     """The expected decision; the failing and not-evaluated rule ids follow from the checks' statuses.
 
-    Keys of ``checks`` are rule ids, with ``#2``, ``#3`` ... for a rule's later results.
+    Keys of ``checks`` are rule ids, with ``#2``, ``#3`` ... for a rule's later results. ``outcome`` and
+    the checks are without the policy's measures; ``conditional`` names the installer's measures (in
+    order) with which the notification is approved with conditions.
     """
     checks = checks or {}
     rule = {k: k.split("#")[0] for k in checks}
@@ -329,6 +331,7 @@ def expect(outcome: str, checks: dict | None = None, *, absent=(), reasons=()) -
         "checks": checks,
         "absent": sorted(absent),
         "reasons": list(reasons),
+        "conditional": list(conditional or []),
     }
 
 

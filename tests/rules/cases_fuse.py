@@ -94,11 +94,16 @@ def ov_change_selectivity_fail():
     """OV 25 -> 63 A behind a 100 A upstream fuse (customer index): 100/63 = 1.587 < 1.6 fails."""
     checks = fuse_change("TN_MID", 63.0, 20.0)
     assert checks["PROT.SELECTIVITY"]["status"] == "fail"
+    conditional_checks = {
+        "PROT.SELECTIVITY": at_least(100.0 / 50.0, 1.6),
+        "PROT.FAULT_CURRENT": at_least(checks["PROT.FAULT_CURRENT"]["value"], I5S[50]),
+    }
     return {
         "notification": note(
             "TN_MID", "ov_mv_change", main_fuse_before_a=25, main_fuse_after_a=63, power_budget={"max_demand_kw": 20}
         ),
-        "expected": expect("escalate", checks, reasons=["PROT.SELECTIVITY"]),
+        "conditional_checks": conditional_checks,
+        "expected": expect("escalate", checks, reasons=["PROT.SELECTIVITY"], conditional=["main_fuse"]),
     }
 
 
@@ -111,7 +116,7 @@ def ov_change_service_cable_fail():
         "notification": note(
             "TN_NEAR", "ov_mv_change", main_fuse_before_a=25, main_fuse_after_a=80, power_budget={"max_demand_kw": 20}
         ),
-        "expected": expect("escalate", checks, reasons=["PROT.SERVICE_CABLE"]),
+        "expected": expect("escalate", checks, reasons=["PROT.SERVICE_CABLE"], conditional=["service_cable"]),
     }
 
 
@@ -152,7 +157,12 @@ def ov_change_budget_exceeds_new_fuse():
         "notification": note(
             "TN_END", "ov_mv_change", main_fuse_before_a=25, main_fuse_after_a=32, power_budget={"max_demand_kw": 25}
         ),
-        "expected": expect("escalate", checks, reasons=["LOAD.MAIN_FUSE", "requires a fuse of at least 40 A"]),
+        "expected": expect(
+            "escalate",
+            checks,
+            reasons=["LOAD.MAIN_FUSE", "requires a fuse of at least 40 A"],
+            conditional=["main_fuse"],
+        ),
     }
 
 
@@ -313,7 +323,12 @@ def ov_change_meter_fuse_stays_too_small():
             meter_fuse_after_a=25,
             power_budget={"max_demand_kw": 20},
         ),
-        "expected": expect("escalate", checks, reasons=["LOAD.METER_FUSE", "requires a fuse of at least 32 A"]),
+        "expected": expect(
+            "escalate",
+            checks,
+            reasons=["LOAD.METER_FUSE", "requires a fuse of at least 32 A"],
+            conditional=["main_fuse"],
+        ),
     }
 
 

@@ -21,7 +21,7 @@ from powercheck.models import Outcome
 from powercheck.rules.engine import Assessor
 from powercheck.rules.rule_ids import RuleId
 from tests.helpers.case_region import case_mp
-from tests.helpers.mini import FIXED_TIME
+from tests.helpers.mini import FIXED_TIME, without_measures
 from tests.rules.case_derivations import CASES, CASES_DIR, render
 
 CASE_NAMES = sorted(p.name for p in CASES_DIR.iterdir() if (p / "expected.json").is_file())
@@ -29,6 +29,12 @@ CASE_NAMES = sorted(p.name for p in CASES_DIR.iterdir() if (p / "expected.json")
 
 @pytest.fixture(scope="session")
 def case_assessor(case_region, policy):
+    """Decides without the installer's measures: the checks as the derivations compute them."""
+    return Assessor(case_region, without_measures(policy), clock=lambda: FIXED_TIME)
+
+
+@pytest.fixture(scope="session")
+def measures_assessor(case_region, policy):
     return Assessor(case_region, policy, clock=lambda: FIXED_TIME)
 
 
@@ -64,6 +70,31 @@ def _keyed(checks) -> dict:
         seen[c.rule_id] += 1
         out[c.rule_id if seen[c.rule_id] == 1 else f"{c.rule_id}#{seen[c.rule_id]}"] = c
     return out
+
+
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_rule_case_with_measures(name, measures_assessor):
+    """With the policy's measures: an escalation either becomes approved with the named conditions or lists
+    at least one measure with its effect."""
+    folder = CASES_DIR / name
+    notification = json.loads((folder / "notification.json").read_text(encoding="utf-8"))
+    expected = json.loads((folder / "expected.json").read_text(encoding="utf-8"))
+    d = _decide(measures_assessor, notification, expected.get("ledger", []))
+    if expected.get("conditional"):
+        assert d.outcome == Outcome.APPROVED_WITH_CONDITIONS, d.reasons
+        sufficient = [m for m in d.measures if m.sufficient]
+        assert sufficient and sufficient[0].id == "+".join(expected["conditional"])
+        assert all(c.status == "pass" for c in d.checks)
+        assert len(d.conditions) == len(expected["conditional"])
+        got = _keyed(d.checks)
+        for key, spec in expected.get("conditional_checks", {}).items():  # the conditioned job, by hand
+            assert got[key].value == pytest.approx(spec["value"], rel=spec["rel"]), key
+            assert got[key].limit == pytest.approx(spec["limit"], rel=1e-12), key
+    else:
+        assert d.outcome == Outcome(expected["outcome"]), d.reasons
+        if d.outcome == Outcome.ESCALATE:
+            assert d.measures, "an escalation lists at least one measure"
+            assert all(m.effect for m in d.measures)
 
 
 @pytest.mark.parametrize("name", CASE_NAMES)

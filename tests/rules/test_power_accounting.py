@@ -15,7 +15,7 @@ import pytest
 from powercheck.ledger import CapacityState
 from powercheck.models import Notification, Outcome
 from powercheck.rules.engine import Assessor
-from tests.helpers.mini import FIXED_TIME
+from tests.helpers.mini import FIXED_TIME, without_measures
 
 SQ3 = math.sqrt(3)
 
@@ -36,7 +36,10 @@ def _note(nid, mp, system, appliances, job="ev_charger", **kw) -> Notification:
 
 @pytest.fixture()
 def assessor(demo_region, policy):
-    return Assessor(demo_region, policy, clock=lambda: FIXED_TIME, ledger=CapacityState.empty(demo_region))
+    """Without the policy's measures: the checks of the job as notified."""
+    return Assessor(
+        demo_region, without_measures(policy), clock=lambda: FIXED_TIME, ledger=CapacityState.empty(demo_region)
+    )
 
 
 @pytest.mark.parametrize(
@@ -163,3 +166,16 @@ def test_three_installers_changing_one_main_fuse(demo_region, policy):
         reason = next(r for r in d.reasons if r.startswith("LEDGER.CONFLICT"))
         assert "OV-1" in reason  # names the other request
     assert "OV-2" in next(r for r in third.reasons if r.startswith("LEDGER.CONFLICT"))
+
+
+def test_with_measures_the_wrong_approvals_become_approvals_with_conditions_or_escalations(demo_region, policy):
+    """The EV charger above the main fuse is approvable only with a condition that brings it within the fuse."""
+    mp, existing = _point(demo_region, "tn-vorstadt", 25.0)
+    assessor = Assessor(demo_region, policy, clock=lambda: FIXED_TIME, ledger=CapacityState.empty(demo_region))
+    note = _note("EV-M", mp, "TN_400", [{"kind": "ev_charger", "rated_kw": 7.4, "connection": "L-N", "cos_phi": 0.99}])
+    d = assessor.assess(note)
+    assert d.outcome in (Outcome.APPROVED_WITH_CONDITIONS, Outcome.ESCALATE)
+    if d.outcome is Outcome.APPROVED_WITH_CONDITIONS:
+        main = d.check("LOAD.MAIN_FUSE")
+        assert main.status == "pass" and main.value <= main.limit  # the conditioned job fits its fuse
+        assert d.conditions and d.ledger_status == "approved_with_conditions"

@@ -413,3 +413,22 @@ def _assert_ledger_matches_decisions_after_handler(db):
     finally:
         con.close()
     assert events >= 2  # the status changes are kept with who made them (the client named by its token)
+
+
+def test_accept_language_gives_norwegian_reasons_and_measures(client, valid_notifications):
+    """The same stored decision in English and in bokmal: reasons and measures translated, numbers equal."""
+    escalating = None
+    for i, n in enumerate(valid_notifications[:80]):
+        r = client.post("/v1/assess", json=payload(n, notification_id=f"LANG-{i}"))
+        if r.json()["outcome"] == "escalate" and r.json()["measures"]:
+            escalating = (f"LANG-{i}", r.json())
+            break
+    assert escalating is not None
+    nid, en = escalating
+    nb = client.get(f"/v1/decisions/{nid}", headers={"Accept-Language": "nb-NO,nb;q=0.9,en;q=0.5"})
+    assert nb.status_code == 200 and nb.headers["content-language"] == "nb"
+    body = nb.json()
+    assert body["language"] == "nb" and body["outcome"] == en["outcome"] and body["checks"] == en["checks"]
+    assert [m["id"] for m in body["measures"]] == [m["id"] for m in en["measures"]]
+    assert body["measures"][0]["effect"] != en["measures"][0]["effect"]
+    assert client.get(f"/v1/decisions/{nid}").json()["language"] == "en"

@@ -22,8 +22,11 @@ def service_cable(c: CheckInput) -> list[CheckBlock]:
     value, limit, detail = [], [], []
     for k in rows:
         case = c.cases[k]
+        new_cable = case.notification.service_cable_ampacity_a
         ampacity = float(c.grid.customers.service_cable_ampacity_a[case.location.cp_row])
         text = "service cable ampacity from the customer index"
+        if new_cable is not None:
+            ampacity, text = float(new_cable), "ampacity of the new service cable in the notification"
         if not math.isfinite(ampacity):
             line_row = arr.service_line_row[case.location.bus_row]
             if line_row >= 0:

@@ -1,0 +1,381 @@
+"""Measures: what would make an escalated notification pass, who carries it out, and what it achieves.
+
+For every escalated notification whose checks ran, the installer's measures of the policy
+(``measures``, tried in policy order) become *variants* of the notification -- the EV charger
+at a lower charging current, the appliance three-phase, the PV export limited or absorbing
+reactive power, a soft starter or frequency converter, the next main fuse, a larger service
+cable -- and every variant of the batch is assessed in one more vectorised pass on the same
+ledger. The first variant that the auto-approval rules accept makes the decision
+``approved_with_conditions``: its conditions are listed, its checks are the decision's, and it
+is what the ledger reserves. Otherwise the decision lists every measure that would help with
+what it achieves (which failing checks it resolves, which still fail), then the grid owner's
+measures (reinforce the binding cable or transformer, ...) and what a case handler has to do.
+Sizes come from the inverse answers (:mod:`powercheck.rules.inverse`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from powercheck.models import Appliance, Connection, MeasureOption, Message, Notification, Outcome, SupplyPhases
+from powercheck.quality.codes import CONN_3PH, SQRT3
+from powercheck.rules.accounting import phase_current_a
+from powercheck.rules.checks.base import FAIL, NOT_EVALUATED
+from powercheck.rules.decide import DecisionBatch
+from powercheck.rules.demand import DemandCase
+from powercheck.rules.policy import Policy, PolicyKey
+from powercheck.rules.rule_ids import RuleId
+from powercheck.texts import msg, render
+
+GATE_RULES = {RuleId.DATA_COMPLETE, RuleId.GRID_LOCATED, RuleId.GRID_SYSTEM, RuleId.LEDGER_CONFLICT}
+"""Escalations no installer measure can fix: the case handler acts first."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """The notification with measures applied."""
+
+    origin: int
+    """Row of the escalated notification in its batch."""
+    ids: tuple[str, ...]
+    notification: Notification
+    conditions: tuple[Message, ...]
+    source: str
+
+
+def _label(n: Notification, i: int) -> str:
+    return f"{n.appliances[i].kind.value}#{i}"
+
+
+def _largest_kw(limits, i: int) -> float | None:
+    for limit in limits:
+        if limit.quantity == f"appliances[{i}].rated_kw":
+            return limit.largest
+    return None
+
+
+def _with_appliance(n: Notification, i: int, **update) -> Notification:
+    appliances = list(n.appliances)
+    appliances[i] = appliances[i].model_copy(update=update)
+    return n.model_copy(update={"appliances": appliances})
+
+
+def _charging_power_kw(current_a: float, a: Appliance, u_ll_v: float) -> float:
+    cos = a.cos_phi or 1.0
+    if a.connection is Connection.THREE_PHASE:
+        return SQRT3 * u_ll_v * current_a * cos / 1000.0
+    u_ref = u_ll_v if a.connection is Connection.L_L else u_ll_v / SQRT3
+    return u_ref * current_a * cos / 1000.0
+
+
+def _single_measures(
+    case: DemandCase, limits, failing: set[str], policy: Policy, u_ll_v: float
+) -> list[tuple[str, Notification, list]]:
+    """(measure id, variant, condition messages) for every installer measure that changes this notification."""
+    n = case.notification
+    margin = policy.number(PolicyKey.AUTO_APPROVE_MIN_RELATIVE_MARGIN)
+    out: list[tuple[str, Notification, list]] = []
+    for m in policy.value(PolicyKey.MEASURES):
+        kinds = set(m.get("kinds", []))
+        mid = m["id"]
+        for i, a in enumerate(n.appliances):
+            if a.kind.value not in kinds:
+                continue
+            label = _label(n, i)
+            largest = _largest_kw(limits, i)
+            if mid == "charging_current_limit" and largest is not None and largest < a.rated_kw:
+                steps = [s for s in m["steps_a"] if _charging_power_kw(s, a, u_ll_v) <= largest * (1 - margin)]
+                for step in sorted(steps, reverse=True)[:2]:
+                    kw = _charging_power_kw(step, a, u_ll_v)
+                    out.append(
+                        (
+                            mid,
+                            _with_appliance(n, i, rated_kw=round(kw, 3)),
+                            [msg("measure.charging_current_limit", appliance=label, current=step, power=kw)],
+                        )
+                    )
+            elif mid == "three_phase" and a.connection is not Connection.THREE_PHASE:
+                if n.supply_phases is SupplyPhases.THREE:
+                    out.append(
+                        (
+                            mid,
+                            _with_appliance(n, i, connection=Connection.THREE_PHASE),
+                            [msg("measure.three_phase", appliance=label)],
+                        )
+                    )
+            elif mid == "export_limit" and a.kind.generates and largest is not None and largest < a.rated_kw:
+                kw = math.floor(largest * (1 - margin) * 10) / 10
+                if kw > 0:
+                    out.append(
+                        (
+                            mid,
+                            _with_appliance(n, i, rated_kw=kw),
+                            [msg("measure.export_limit", appliance=label, power=kw)],
+                        )
+                    )
+            elif mid == "reactive_power" and (a.cos_phi or 1.0) > m["cos_phi"]:
+                out.append(
+                    (
+                        mid,
+                        _with_appliance(n, i, cos_phi=m["cos_phi"]),
+                        [msg("measure.reactive_power", appliance=label, cos_phi=m["cos_phi"])],
+                    )
+                )
+            elif mid in ("soft_starter", "frequency_converter"):
+                ratio = a.start_current_ratio
+                if ratio is not None and ratio > m["start_current_ratio"]:
+                    text = msg(f"measure.{mid}", appliance=label, ratio=m["start_current_ratio"])
+                    out.append((mid, _with_appliance(n, i, start_current_ratio=m["start_current_ratio"]), [text]))
+        if mid == "main_fuse":
+            out.extend(_fuse_measures(case, limits, failing, policy, u_ll_v))
+        if mid == "service_cable" and str(RuleId.PROT_SERVICE_CABLE) in failing and case.fuse_after_a is not None:
+            rating = float(math.ceil(case.fuse_after_a / (1 - margin)))  # with the auto-approval margin
+            variant = n.model_copy(update={"service_cable_ampacity_a": rating})
+            out.append((mid, variant, [msg("measure.service_cable", current=rating)]))
+    return out
+
+
+PROTECTION = {str(RuleId.PROT_SERVICE_CABLE), str(RuleId.PROT_SELECTIVITY), str(RuleId.PROT_FAULT_CURRENT)}
+ACCOUNTING = {str(RuleId.LOAD_MAIN_FUSE), str(RuleId.LOAD_EXPORT_FUSE), str(RuleId.PROT_START_CURRENT)}
+
+
+def _budget_like(case: DemandCase, policy: Policy, u_ll_v: float) -> dict | None:
+    """A power budget that gives the installation the same current per phase as its accounting.
+
+    The budget's cos phi is chosen so that its balanced part, ``(P - P1) / (sqrt3 U cos)``, plus the
+    single-phase appliances equals the accounted current (None when no cos phi in (0.5, 1] does).
+    """
+    acc = case.accounting
+    diversity = policy.value(PolicyKey.APPLIANCE_DIVERSITY)
+    single = [(diversity.get(a.appliance.kind.value, 1.0) * a.total_kw, a) for a in case.appliances
+              if a.appliance.kind.consumes and a.conn != CONN_3PH]  # fmt: skip
+    p1 = sum(kw for kw, _ in single)
+    i1 = sum(phase_current_a(kw, a.cos_phi, a.conn, u_ll_v) for kw, a in single)
+    balanced_a = acc.phase_current_a - i1
+    if case.notification.supply_phases is not SupplyPhases.THREE or balanced_a <= 0:
+        return None
+    cos = (acc.demand_after_kw - p1) * 1000.0 / (SQRT3 * u_ll_v * balanced_a)
+    if not 0.5 <= cos <= 1.0:
+        return None
+    return {"max_demand_kw": acc.demand_after_kw, "cos_phi": cos}
+
+
+def _fuse_measures(
+    case: DemandCase, limits, failing: set[str], policy: Policy, u_ll_v: float
+) -> list[tuple[str, Notification, list]]:
+    """A bigger main fuse for the installation, a smaller one for its protection, a bigger meter fuse."""
+    n = case.notification
+    need, fuse = case.required_fuse_a, case.fuse_after_a
+    if fuse is None:
+        return []
+    out = []
+    allowed = next((x.largest for x in limits if x.quantity == "main_fuse_a"), None)
+    target = None
+    if failing & ACCOUNTING and need is not None and need > fuse:
+        target, key = need, "measure.main_fuse"
+    elif failing & PROTECTION and case.fuse_changed and allowed is not None and allowed < fuse:
+        if need is None or allowed >= need:
+            target, key = allowed, "measure.smaller_main_fuse"
+    if target is not None:
+        update: dict = {"main_fuse_before_a": n.main_fuse_before_a or fuse, "main_fuse_after_a": target}
+        threshold = policy.value(PolicyKey.BUDGET_REQUIRED_ABOVE_FUSE_A).get(n.network_system.value)
+        if n.power_budget is None and threshold is not None and target > threshold and case.accounting is not None:
+            update["power_budget"] = _budget_like(case, policy, u_ll_v)  # the policy wants a budget above this
+        variant = Notification.model_validate({**n.model_dump(exclude_none=True), **update})
+        out.append(("main_fuse", variant, [msg(key, fuse=target)]))
+    if str(RuleId.LOAD_METER_FUSE) in failing and need is not None:
+        variant = n.model_copy(update={"meter_fuse_before_a": n.meter_fuse_before_a, "meter_fuse_after_a": need})
+        out.append(("main_fuse", variant, [msg("measure.meter_fuse", fuse=need)]))
+    return out
+
+
+def variants(batch: DecisionBatch, policy: Policy, u_ll_of: Callable[[DemandCase], float]) -> list[Variant]:
+    """Variants of every escalated notification whose grid checks ran (single measures, then with a bigger fuse)."""
+    sources = {m["id"]: m["source"] for m in policy.value(PolicyKey.MEASURES)}
+    out: list[Variant] = []
+    for k, case in enumerate(batch.cases):
+        if batch.outcome[k] is not Outcome.ESCALATE or not case.evaluable:
+            continue
+        rows = batch.checks.rows_of(k)
+        if any(batch.checks.rule_id[i] in GATE_RULES for i in rows):
+            continue
+        failing = set(_failing(batch, k))
+        singles = _single_measures(case, batch.limits[k] if batch.limits else (), failing, policy, u_ll_of(case))
+        for mid, note, conditions in singles:
+            out.append(Variant(k, (mid,), note, tuple(conditions), sources[mid]))
+        fuse = next(((note, c) for mid, note, c in singles if mid == "main_fuse"), None)
+        if fuse is not None:
+            for mid, note, conditions in singles:
+                if mid == "main_fuse":
+                    continue
+                fields = ("main_fuse_before_a", "main_fuse_after_a", "power_budget")
+                both = note.model_copy(update={name: getattr(fuse[0], name) for name in fields})
+                out.append(Variant(k, ("main_fuse", mid), both, tuple(fuse[1]) + tuple(conditions),
+                                   f"{sources['main_fuse']}; {sources[mid]}"))  # fmt: skip
+            if fuse[0].meter_fuse_after_a != case.notification.meter_fuse_after_a:
+                continue
+    return out
+
+
+def _failing(batch: DecisionBatch, k: int) -> list[str]:
+    rows = batch.checks.rows_of(k)
+    return [str(batch.checks.rule_id[i]) for i in rows if batch.checks.status[i] in (FAIL, NOT_EVALUATED)]
+
+
+def _option(mid: str, by: str, message: Message, effect: Message, sufficient: bool, resolves, remaining, source):
+    return MeasureOption(
+        id=mid,
+        by=by,
+        text=render(message),
+        effect=render(effect),
+        sufficient=sufficient,
+        resolves=sorted(set(resolves)),
+        remaining=sorted(set(remaining)),
+        message=message,
+        effect_message=effect,
+        source=source,
+    )
+
+
+def _grid_owner_options(batch: DecisionBatch, k: int, grid, policy: Policy) -> list[MeasureOption]:
+    """Reinforcements for the failing grid checks, and what a case handler has to do."""
+    checks = batch.checks
+    case = batch.cases[k]
+    out: list[MeasureOption] = []
+    seen: set[str] = set()
+    line_frac = policy.number(PolicyKey.LINE_LOADING_MAX_PERCENT) / 100.0
+    trafo_frac = policy.number(PolicyKey.TRANSFORMER_LOADING_MAX_PERCENT) / 100.0
+    for i in checks.rows_of(k):
+        rule = checks.rule_id[i]
+        status = checks.status[i]
+        if status == NOT_EVALUATED and rule.group != "GRID":
+            message = msg("measure.case_handler", text=msg("measure.review_not_evaluated", rule=str(rule),
+                                                          detail=checks.detail[i]))  # fmt: skip
+            out.append(_option("review", "case_handler", message, msg("effect_review"), False, [], [], "policy"))
+            continue
+        if status != FAIL or rule.group not in ("THERMAL", "VOLT", "PQ", "PROT") or rule in seen:
+            continue
+        seen.add(rule)
+        if rule is RuleId.PROT_SELECTIVITY and case.fuse_after_a is not None:
+            needed = float(checks.limit[i]) * case.fuse_after_a
+            message = msg("measure.grid_selectivity", needed=needed)
+        elif rule is RuleId.PROT_FAULT_CURRENT:
+            message = msg("measure.grid_fault_current", ik=float(checks.value[i]))
+        elif rule.group == "PROT":
+            continue
+        elif rule in (RuleId.THERMAL_LINE_PEAK, RuleId.THERMAL_LINE_EXPORT):
+            line = checks.detail[i].split("binding line ")[-1].split(" ")[0]
+            needed, rated = float(checks.value[i]) / line_frac, float(checks.limit[i]) / line_frac
+            message = msg("measure.grid_line", line=line, network=case.location.network_id, needed=needed, rated=rated)
+        elif rule in (RuleId.THERMAL_TRAFO_PEAK, RuleId.THERMAL_TRAFO_EXPORT):
+            message = msg("measure.grid_transformer", needed=float(checks.value[i]) / trafo_frac,
+                          rated=float(checks.limit[i]) / trafo_frac)  # fmt: skip
+        elif rule.group == "VOLT":
+            message = msg("measure.grid_voltage")
+        else:
+            message = msg("measure.grid_power_quality")
+        out.append(_option(f"grid:{rule}", "grid_owner", message, msg("effect_grid", resolved=str(rule)), False,
+                           [str(rule)], [], "grid owner's planning"))  # fmt: skip
+    if not _failing(batch, k):
+        rows = list(checks.rows_of(k))
+        only_margin = all(m.key == "policy_margin" for m in batch.reasons[k])
+        key = "measure.review_margin" if only_margin and rows else "measure.review_checks_pass"
+        out.append(_option("review", "case_handler", msg("measure.case_handler", text=msg(key)),
+                           msg("effect_review"), False, [], [], "policy"))  # fmt: skip
+    return out
+
+
+def _gate_options(batch: DecisionBatch, k: int) -> list[MeasureOption]:
+    rules = {str(batch.checks.rule_id[i]) for i in batch.checks.rows_of(k)}
+    key = None
+    if str(RuleId.GRID_LOCATED) in rules:
+        key = "measure.review_unknown_point"
+    elif str(RuleId.GRID_SYSTEM) in rules:
+        key = "measure.review_system"
+    elif str(RuleId.LEDGER_CONFLICT) in rules:
+        key = "measure.review_conflict"
+    if key is None:
+        return []
+    return [_option("review", "case_handler", msg("measure.case_handler", text=msg(key)), msg("effect_review"),
+                    False, [], [], "policy")]  # fmt: skip
+
+
+def apply_measures(
+    batch: DecisionBatch,
+    assess_variants: Callable[[list[Notification], list[int]], DecisionBatch],
+    policy: Policy,
+    grid,
+) -> DecisionBatch:
+    """Approve escalations with conditions where an installer's measure makes them approvable; list measures.
+
+    ``assess_variants(notifications, origins)`` decides variants on the same ledger state (the
+    origin rows give each variant its notification's place in the batch).
+    """
+    arr = grid.arrays
+    found = variants(batch, policy, lambda c: float(arr.u_ll_v[c.location.bus_row]))
+    outcome = list(batch.outcome)
+    measures: list[list[MeasureOption]] = [[] for _ in batch.cases]
+    conditions: list[list[Message]] = [[] for _ in batch.cases]
+    reserve = list(batch.cases)
+    replace_checks: dict[int, tuple[DecisionBatch, int]] = {}
+    if found:
+        decided = assess_variants([v.notification for v in found], [v.origin for v in found])
+        best: dict[tuple[int, str], tuple] = {}
+        for pos, v in enumerate(found):
+            k = v.origin
+            before = set(_failing(batch, k))
+            after = set(_failing(decided, pos))
+            approvable = decided.outcome[pos] is Outcome.AUTO_APPROVE
+            if approvable and outcome[k] is Outcome.ESCALATE:
+                outcome[k] = Outcome.APPROVED_WITH_CONDITIONS
+                conditions[k] = list(v.conditions)
+                reserve[k] = decided.cases[pos]
+                replace_checks[k] = (decided, pos)
+            if not (approvable or before - after):
+                continue
+            if approvable:
+                effect = msg("effect_sufficient")
+            elif not after:
+                effect = msg("effect_margin")
+            else:
+                effect = msg("effect_partial", resolved=sorted(before - after), remaining=sorted(after))
+            text = v.conditions[0] if len(v.conditions) == 1 else msg("measure.together", measures=list(v.conditions))
+            option = _option("+".join(v.ids), "installer", text, effect, approvable, before - after, after, v.source)
+            key = (k, option.id)
+            rank = (not approvable, len(after))  # per measure the first variant that does most
+            if key not in best or rank < best[key][0]:
+                best[key] = (rank, option)
+        for (k, _), (_, option) in best.items():
+            measures[k].append(option)
+    for k in range(len(batch.cases)):
+        if outcome[k] is Outcome.ESCALATE:
+            measures[k] += _grid_owner_options(batch, k, grid, policy) + _gate_options(batch, k)
+            if not measures[k]:
+                text = msg("measure.case_handler", text=msg("measure.review_other"))
+                measures[k].append(_option("review", "case_handler", text, msg("effect_review"), False, [], [], ""))
+    return _merged(batch, outcome, measures, conditions, reserve, replace_checks)
+
+
+def _merged(batch, outcome, measures, conditions, reserve, replace_checks) -> DecisionBatch:
+    """The batch with the measures' outcomes; an approval with conditions takes its variant's checks and score."""
+    if not replace_checks:
+        return dataclasses.replace(batch, outcome=outcome, measures=measures, conditions=conditions, reserve=reserve)
+    scores = np.array(batch.score, copy=True)
+    reasons = list(batch.reasons)
+    overrides = {}
+    for k, (decided, pos) in replace_checks.items():
+        scores[k] = decided.score[pos]
+        reasons[k] = [msg("approved_with_conditions", conditions=list(conditions[k]))]
+        overrides[k] = (decided, pos)
+    return dataclasses.replace(
+        batch, outcome=outcome, score=scores, reasons=reasons, measures=measures, conditions=conditions,
+        reserve=reserve, check_overrides=overrides,
+    )  # fmt: skip
+
+
+__all__ = ["Variant", "apply_measures", "variants"]

@@ -1,0 +1,49 @@
+"""Measures on the demo: every escalation and every approval with conditions names at least one measure with
+what it achieves, in English and Norwegian; approvals with conditions are feasible as conditioned."""
+
+from __future__ import annotations
+
+import pytest
+
+from powercheck.demo import demo_notifications_path
+from powercheck.io import read_notifications
+from powercheck.ledger import CapacityState
+from powercheck.models import Outcome
+from powercheck.rules.engine import Assessor
+from powercheck.texts import localize
+from tests.helpers.mini import FIXED_TIME
+
+
+@pytest.fixture(scope="module")
+def demo_decisions(demo_region, policy):
+    notes = [r.notification for r in read_notifications(demo_notifications_path()) if r.ok]
+    assessor = Assessor(demo_region, policy, clock=lambda: FIXED_TIME, ledger=CapacityState.empty(demo_region))
+    return assessor.assess_many(notes)
+
+
+def test_every_escalation_and_conditional_approval_names_a_measure_in_both_languages(demo_decisions):
+    conditional = [d for d in demo_decisions if d.outcome is Outcome.APPROVED_WITH_CONDITIONS]
+    escalated = [d for d in demo_decisions if d.outcome is Outcome.ESCALATE]
+    assert conditional and escalated
+    for d in conditional + escalated:
+        assert d.measures, d.notification_id
+        nb = localize(d, "nb")
+        assert nb.language == "nb" and len(nb.measures) == len(d.measures)
+        for en_m, nb_m in zip(d.measures, nb.measures):
+            assert en_m.text and en_m.effect and nb_m.text and nb_m.effect
+            assert en_m.effect != nb_m.effect  # really translated
+        assert len(nb.reasons) == len(d.reasons) and nb.reasons != d.reasons or not d.reasons
+    for d in conditional:
+        sufficient = [m for m in d.measures if m.sufficient and m.by == "installer"]
+        assert sufficient and d.conditions
+        assert all(c.status == "pass" for c in d.checks)  # the conditioned job passes every check
+        assert d.ledger_status == "approved_with_conditions"
+
+
+def test_norwegian_texts_name_the_same_numbers(demo_decisions):
+    d = next(d for d in demo_decisions if any(r.startswith("LOAD.MAIN_FUSE") for r in d.reasons))
+    en = next(r for r in d.reasons if r.startswith("LOAD.MAIN_FUSE"))
+    nb = next(r for r in localize(d, "nb").reasons if r.startswith("LOAD.MAIN_FUSE"))
+    assert "against limit" in en and "mot grensen" in nb
+    numbers = [w for w in en.split() if w.replace(".", "").isdigit()]
+    assert numbers and all(n in nb for n in numbers)
