@@ -1,4 +1,4 @@
-"""Command line: ``powercheck screen|ledger|serve|whatif|policy|region``."""
+"""Command line: ``powercheck screen|report|capacity|ledger|serve|whatif|policy|region``."""
 
 from __future__ import annotations
 
@@ -50,6 +50,26 @@ def cmd_screen(args: argparse.Namespace) -> int:
     if args.ledger:
         print(f"capacity ledger {args.ledger}")
     print(summary.table())
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from powercheck.io import DecisionNotFound, read_decision
+    from powercheck.report import render_report
+
+    path = Path(args.decisions)
+    if not path.is_file():
+        print(f"powercheck report: decisions file {path} not found", file=sys.stderr)
+        return 2
+    try:
+        decision = read_decision(path, args.notification_id, args.revision)
+    except DecisionNotFound as exc:
+        print(f"powercheck report: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_report(decision, args.lang), encoding="utf-8")
+    print(f"{decision.notification_id} revision {decision.revision}: {decision.outcome} -> {out}")
     return 0
 
 
@@ -285,6 +305,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common(screen)
     screen.set_defaults(func=cmd_screen)
+
+    rep = sub.add_parser("report", help="one HTML page of a decision: checks, measures, the feeder path")
+    rep.add_argument("notification_id", help="notification id")
+    rep.add_argument("--decisions", default="decisions.parquet", help="decisions file of `powercheck screen`")
+    rep.add_argument("--revision", type=int, help="this revision (default: the latest in the file)")
+    rep.add_argument("--lang", choices=("en", "nb"), help="language (default: the decision's)")
+    rep.add_argument("--out", default="report.html", help="HTML file (default: %(default)s)")
+    rep.set_defaults(func=cmd_report)
 
     led = sub.add_parser("ledger", help="list, change or import requests of a capacity ledger")
     led_sub = led.add_subparsers(dest="action", required=True)

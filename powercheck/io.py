@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import ValidationError
 
-from powercheck.models import Decision, Notification, describe_validation_error
+from powercheck.models import Decision, Message, Notification, PathPoint, describe_validation_error
 
 
 @dataclass
@@ -132,11 +132,15 @@ CHECK_TYPE = pa.struct(
         ("limit_kind", pa.string()),
         ("margin", pa.float64()),
         ("unit", pa.string()),
+        ("margin_scale", pa.float64()),
         ("limit_key", pa.string()),
         ("assumptions", pa.list_(pa.string())),
         ("detail", pa.string()),
     ]
 )
+
+MESSAGE_TYPE = pa.struct([("key", pa.string()), ("params", pa.string())])
+"""A text template key and its parameters (JSON), so a stored decision renders in either language."""
 
 MEASURE_TYPE = pa.struct(
     [
@@ -147,6 +151,9 @@ MEASURE_TYPE = pa.struct(
         ("sufficient", pa.bool_()),
         ("resolves", pa.list_(pa.string())),
         ("remaining", pa.list_(pa.string())),
+        ("message", MESSAGE_TYPE),
+        ("effect_message", MESSAGE_TYPE),
+        ("source", pa.string()),
     ]
 )
 
@@ -158,6 +165,7 @@ LIMIT_TYPE = pa.struct(
         ("smallest", pa.float64()),
         ("unit", pa.string()),
         ("binding_rule", pa.string()),
+        ("scale", pa.float64()),
     ]
 )
 
@@ -174,6 +182,8 @@ NETWORK_DATA_TYPE = pa.struct(
     ]
 )
 
+PATH_POINT_TYPE = pa.struct([(name, pa.int64() if name == "bus" else pa.float64()) for name in PathPoint.model_fields])
+
 DECISION_SCHEMA = pa.schema(
     [
         ("notification_id", pa.string()),
@@ -184,6 +194,7 @@ DECISION_SCHEMA = pa.schema(
         ("outcome", pa.string()),
         ("score", pa.float64()),
         ("reasons", pa.list_(pa.string())),
+        ("messages", pa.list_(MESSAGE_TYPE)),
         ("checks", pa.list_(CHECK_TYPE)),
         ("n_fail", pa.int64()),
         ("n_not_evaluated", pa.int64()),
@@ -195,9 +206,11 @@ DECISION_SCHEMA = pa.schema(
         ("notifiable_reason", pa.string()),
         ("ledger_status", pa.string()),
         ("conditions", pa.list_(pa.string())),
+        ("condition_messages", pa.list_(MESSAGE_TYPE)),
         ("measures", pa.list_(MEASURE_TYPE)),
         ("limits", pa.list_(LIMIT_TYPE)),
         ("network_data", NETWORK_DATA_TYPE),
+        ("path", pa.list_(PATH_POINT_TYPE)),
         ("language", pa.string()),
         ("policy_id", pa.string()),
         ("policy_version", pa.string()),
@@ -208,79 +221,54 @@ DECISION_SCHEMA = pa.schema(
         ("decided_at", pa.timestamp("us", tz="UTC")),
     ]
 )
+"""One row per decision; the nested columns hold everything :func:`decision_from_row` needs to rebuild it."""
+
+_DERIVED = ("source_line", "n_fail", "n_not_evaluated")
+"""Columns of the schema that are not fields of :class:`Decision`."""
+
+
+def _message_row(message: Message) -> dict[str, str]:
+    params = Message.model_validate(message).model_dump(mode="json")["params"]
+    return {"key": message.key, "params": json.dumps(params, ensure_ascii=False, sort_keys=True)}
+
+
+def _message(row: dict[str, Any]) -> dict[str, Any]:
+    return {"key": row["key"], "params": json.loads(row["params"])}
 
 
 def decision_row(decision: Decision, source_line: int | None = None) -> dict[str, Any]:
     """Flat dict of a decision matching ``DECISION_SCHEMA``."""
-    checks = [
+    row = decision.model_dump(mode="python", exclude={"messages", "condition_messages", "measures"})
+    row["outcome"] = str(decision.outcome)
+    row["checks"] = [c.model_dump(mode="json") for c in decision.checks]
+    row["messages"] = [_message_row(m) for m in decision.messages]
+    row["condition_messages"] = [_message_row(m) for m in decision.condition_messages]
+    row["measures"] = [
         {
-            "rule_id": c.rule_id,
-            "name": c.name,
-            "status": str(c.status),
-            "value": c.value,
-            "limit": c.limit,
-            "limit_kind": str(c.limit_kind),
-            "margin": c.margin,
-            "unit": c.unit,
-            "limit_key": c.limit_key,
-            "assumptions": list(c.assumptions),
-            "detail": c.detail,
+            **m.model_dump(mode="json", exclude={"message", "effect_message"}),
+            "message": _message_row(m.message),
+            "effect_message": _message_row(m.effect_message),
         }
-        for c in decision.checks
+        for m in decision.measures
     ]
-    return {
-        "notification_id": decision.notification_id,
-        "revision": decision.revision,
-        "source_line": source_line,
-        "metering_point_id": decision.metering_point_id,
-        "job_type": decision.job_type,
-        "outcome": str(decision.outcome),
-        "score": decision.score,
-        "reasons": list(decision.reasons),
-        "checks": checks,
-        "n_fail": sum(1 for c in decision.checks if str(c.status) == "fail"),
-        "n_not_evaluated": sum(1 for c in decision.checks if str(c.status) == "not_evaluated"),
-        "network_id": decision.network_id,
-        "bus": decision.bus,
-        "assumptions": list(decision.assumptions),
-        "required_main_fuse_a": decision.required_main_fuse_a,
-        "notifiable": decision.notifiable,
-        "notifiable_reason": decision.notifiable_reason,
-        "ledger_status": decision.ledger_status,
-        "conditions": list(decision.conditions),
-        "measures": [
-            {
-                "id": m.id,
-                "by": m.by,
-                "text": m.text,
-                "effect": m.effect,
-                "sufficient": m.sufficient,
-                "resolves": list(m.resolves),
-                "remaining": list(m.remaining),
-            }
-            for m in decision.measures
-        ],  # fmt: skip
-        "limits": [
-            {
-                "quantity": x.quantity,
-                "notified": x.notified,
-                "largest": x.largest,
-                "smallest": x.smallest,
-                "unit": x.unit,
-                "binding_rule": x.binding_rule,
-            }
-            for x in decision.limits
-        ],  # fmt: skip
-        "network_data": decision.network_data.model_dump() if decision.network_data is not None else None,
-        "language": decision.language,
-        "policy_id": decision.policy_id,
-        "policy_version": decision.policy_version,
-        "policy_hash": decision.policy_hash,
-        "grid_model_version": decision.grid_model_version,
-        "input_hash": decision.input_hash,
-        "engine_version": decision.engine_version,
-        "decided_at": decision.decided_at,
-    }
+    row["source_line"] = source_line
+    row["n_fail"] = sum(1 for c in decision.checks if str(c.status) == "fail")
+    row["n_not_evaluated"] = sum(1 for c in decision.checks if str(c.status) == "not_evaluated")
+    return row
+
+
+def decision_from_row(row: dict[str, Any]) -> Decision:
+    """The :class:`Decision` of a row of a decisions file (:data:`DECISION_SCHEMA`)."""
+    data = {k: v for k, v in row.items() if k not in _DERIVED and k in Decision.model_fields}
+    data["messages"] = [_message(m) for m in row.get("messages") or []]
+    data["condition_messages"] = [_message(m) for m in row.get("condition_messages") or []]
+    data["measures"] = [
+        {**m, "message": _message(m["message"]), "effect_message": _message(m["effect_message"])}
+        for m in row.get("measures") or []
+    ]
+    for key in ("reasons", "checks", "assumptions", "conditions", "limits", "path"):
+        data[key] = data.get(key) or []
+    return Decision.model_validate(data)
 
 
 class DecisionWriter:
@@ -329,3 +317,36 @@ class DecisionWriter:
 
 def read_decisions(path: str | Path) -> pa.Table:
     return pq.read_table(path)
+
+
+class DecisionNotFound(LookupError):
+    """No decision of that notification in the file."""
+
+
+def read_decision(path: str | Path, notification_id: str, revision: int | None = None) -> Decision:
+    """The decision of one notification in a decisions file (its latest revision unless ``revision``).
+
+    Raises :class:`DecisionNotFound` naming the id (and the revisions the file has) when it is absent,
+    ``ValueError`` naming the file when it is not a decisions file.
+    """
+    path = Path(path)
+    try:
+        table = pq.read_table(path, filters=[("notification_id", "=", notification_id)])
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ValueError(f"{path}: not a readable decisions file ({exc})") from None
+    missing = [name for name in ("notification_id", "revision", "outcome") if name not in table.column_names]
+    if missing:
+        raise ValueError(f"{path}: not a decisions file (no column {', '.join(missing)})")
+    rows = table.to_pylist()
+    if not rows:
+        raise DecisionNotFound(f"{path}: no decision for notification_id {notification_id!r}")
+    if revision is not None:
+        picked = [r for r in rows if r["revision"] == revision]
+        if not picked:
+            have = sorted({r["revision"] for r in rows})
+            raise DecisionNotFound(f"{path}: notification_id {notification_id!r} has no revision {revision} "
+                                   f"(revisions: {have})")  # fmt: skip
+        rows = picked
+    # the latest revision; of repeated rows (a resubmission) the last written
+    row = max(enumerate(rows), key=lambda ir: (ir[1]["revision"], ir[0]))[1]
+    return decision_from_row(row)

@@ -328,6 +328,21 @@ class SizeLimit(BaseModel):
     )
 
 
+class PathPoint(BaseModel):
+    """One bus on the feeder path from the transformer to the connection point, with its voltages."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bus: int = Field(description="pandapower bus index in the network")
+    distance_km: float = Field(description="Line length from the transformer busbar [km]")
+    v_peak_base_pu: float = Field(description="Base-case voltage at peak load [pu]")
+    v_peak_ledger_pu: float = Field(description="At peak with the ledger's approved requests [pu]")
+    v_peak_pu: float = Field(description="At peak with this request too [pu]")
+    v_low_base_pu: float = Field(description="Base-case voltage at low load with generation [pu]")
+    v_low_ledger_pu: float = Field(description="At low load with the ledger's approved requests [pu]")
+    v_low_pu: float = Field(description="At low load with this request too [pu]")
+
+
 class Decision(BaseModel):
     """The engine's answer for one notification."""
 
@@ -363,6 +378,9 @@ class Decision(BaseModel):
     )
     measures: list[MeasureOption] = Field(default_factory=list, description="Measures that would help")
     network_data: NetworkData | None = None
+    path: list[PathPoint] = Field(
+        default_factory=list, description="Feeder path from the transformer to the connection point, with voltages"
+    )
     language: str = Field(default="en", description="Language of reasons, conditions and measures (en, nb)")
     messages: list[Message] = Field(default_factory=list, description="The reasons as template messages")
     condition_messages: list[Message] = Field(default_factory=list)

@@ -73,3 +73,46 @@ def test_writer_keeps_partial_output_when_interrupted(tmp_path, demo_assessor):
     assert not out.exists()
     partial = pq.read_table(tmp_path / "d.parquet.partial")
     assert partial.num_rows == 5  # everything decided before the crash is on disk
+
+
+def test_decisions_file_keeps_every_field_of_every_demo_decision(tmp_path, demo_region, policy):
+    """Decision -> Parquet row -> Decision gives the same decision, for all demo decisions in both languages
+    (the report and a later re-rendering read the file, not the engine)."""
+    from powercheck.demo import demo_notifications_path
+    from powercheck.io import decision_from_row, read_decision, read_decisions
+    from powercheck.ledger import CapacityState
+    from powercheck.rules.engine import Assessor
+    from powercheck.texts import localize
+    from tests.helpers.mini import FIXED_TIME
+
+    records = list(read_notifications(demo_notifications_path()))
+    valid = [r.notification for r in records if r.ok]
+    assessor = Assessor(demo_region, policy, clock=lambda: FIXED_TIME, ledger=CapacityState.empty(demo_region))
+    decisions = assessor.assess_many(valid)
+    decisions.append(assessor.invalid_decision(["appliances[0].rated_kw: bad"], notification_id="BAD", source="x:1"))
+    out = tmp_path / "d.parquet"
+    with DecisionWriter(out, row_group_size=50) as w:
+        for d in decisions:
+            w.write(d)
+    rows = read_decisions(out).to_pylist()
+    assert len(rows) == len(decisions)
+    for d, row in zip(decisions, rows, strict=True):
+        back = decision_from_row(row)
+        assert back.model_dump(mode="json") == d.model_dump(mode="json"), d.notification_id
+        assert localize(back, "nb").model_dump(mode="json") == localize(d, "nb").model_dump(mode="json")
+    # the things a report shows are really there (not an empty round trip)
+    assert sum(1 for d in decisions if d.path) > 100
+    assert sum(1 for d in decisions if d.measures and d.measures[0].message.params) > 10
+    # one decision by id: the latest revision unless a revision is asked for
+    revised = next(d for d in decisions if d.revision > 1)
+    assert read_decision(out, revised.notification_id).revision == revised.revision
+    assert read_decision(out, revised.notification_id, revision=1).revision == 1
+    from powercheck.io import DecisionNotFound
+
+    with pytest.raises(DecisionNotFound, match="NOPE"):
+        read_decision(out, "NOPE")
+    with pytest.raises(DecisionNotFound, match="revisions"):
+        read_decision(out, revised.notification_id, revision=99)
+    (tmp_path / "n.parquet").write_bytes((tmp_path / "d.parquet").read_bytes()[:100])
+    with pytest.raises(ValueError, match="n.parquet"):
+        read_decision(tmp_path / "n.parquet", "X")

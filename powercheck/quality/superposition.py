@@ -28,6 +28,26 @@ from powercheck.quality.codes import CONN_3PH, CONN_LL, CONN_LN, SQRT3
 
 
 @njit
+def _change_percent(a, r1, x1, r0, x0, u_ll_v, conn, current_a, cos_phi, q_sign):
+    """Voltage change [%] the components cause across the Thevenin impedance of bus ``a``."""
+    d = 0.0
+    for c in range(current_a.shape[0]):
+        k = conn[c]
+        if k == CONN_3PH:
+            rl, xl, u_ref = r1[a], x1[a], u_ll_v[a] / SQRT3
+        elif k == CONN_LN:
+            rl, xl, u_ref = (2.0 * r1[a] + r0[a]) / 3.0, (2.0 * x1[a] + x0[a]) / 3.0, u_ll_v[a] / SQRT3
+        elif k == CONN_LL:
+            rl, xl, u_ref = 2.0 * r1[a], 2.0 * x1[a], u_ll_v[a]
+        else:
+            continue
+        cf = cos_phi[c]
+        sf = q_sign[c] * math.sqrt(max(0.0, 1.0 - cf * cf))
+        d += 100.0 * (rl * cf + xl * sf) * current_a[c] / u_ref
+    return d
+
+
+@njit
 def lca_effects(
     bus_row, bus_lo, bus_hi, parent, r1, x1, r0, x0, u_ll_v, conn, current_a, cos_phi, q_sign, s1_kva, mark, dv, vuf
 ):
@@ -68,21 +88,7 @@ def lca_effects(
             a = parent[a]
         if a < 0:
             continue
-        d = 0.0
-        for c in range(current_a.shape[0]):
-            k = conn[c]
-            if k == CONN_3PH:
-                rl, xl, u_ref = r1[a], x1[a], u_ll_v[a] / SQRT3
-            elif k == CONN_LN:
-                rl, xl, u_ref = (2.0 * r1[a] + r0[a]) / 3.0, (2.0 * x1[a] + x0[a]) / 3.0, u_ll_v[a] / SQRT3
-            elif k == CONN_LL:
-                rl, xl, u_ref = 2.0 * r1[a], 2.0 * x1[a], u_ll_v[a]
-            else:
-                continue
-            cf = cos_phi[c]
-            sf = q_sign[c] * math.sqrt(max(0.0, 1.0 - cf * cf))
-            d += 100.0 * (rl * cf + xl * sf) * current_a[c] / u_ref
-        dv[j - bus_lo] = d
+        dv[j - bus_lo] = _change_percent(a, r1, x1, r0, x0, u_ll_v, conn, current_a, cos_phi, q_sign)
         if s1_kva > 0.0:
             vuf[j - bus_lo] = 100.0 * 1000.0 * s1_kva * math.hypot(r1[a], x1[a]) / (u_ll_v[a] * u_ll_v[a])
     a = bus_row
@@ -315,3 +321,32 @@ def scale_limits(
                 if s < s_u[k]:
                     s_u[k] = s
     return s_v, s_u
+
+
+@njit
+def path_voltage_change(bus_row, parent, r1, x1, r0, x0, u_ll_v, conn, current_a, cos_phi, q_sign):
+    """The buses from the transformer busbar down to ``bus_row`` and the voltage change at each.
+
+    On the path, the lowest common ancestor of a bus with ``bus_row`` is the bus itself, so its
+    change is the components' drop across its own Thevenin impedance (:func:`lca_effects`).
+
+    Returns
+    -------
+    rows : ndarray of int64
+        Bus rows, transformer busbar first, ``bus_row`` last.
+    dv : ndarray of float64
+        Voltage change at each [%] (drop for a load, rise for export).
+    """
+    n = 0
+    a = bus_row
+    while a >= 0:
+        n += 1
+        a = parent[a]
+    rows = np.empty(n, dtype=np.int64)
+    dv = np.empty(n)
+    a = bus_row
+    for i in range(n - 1, -1, -1):
+        rows[i] = a
+        dv[i] = _change_percent(a, r1, x1, r0, x0, u_ll_v, conn, current_a, cos_phi, q_sign)
+        a = parent[a]
+    return rows, dv

@@ -30,6 +30,7 @@ from powercheck.models import (
     Message,
     NetworkData,
     Outcome,
+    PathPoint,
     SizeLimit,
 )
 from powercheck.rules.checks.base import FAIL, NOT_EVALUATED, CheckTable
@@ -111,6 +112,8 @@ class DecisionBatch:
     """Per notification: the inverse answers (:mod:`powercheck.rules.inverse`)."""
     network_data: Sequence[NetworkData | None] = ()
     """Per notification: network data at the connection point."""
+    paths: Sequence[Sequence[PathPoint]] = ()
+    """Per notification: the feeder path with the voltage along it (:mod:`powercheck.rules.path`)."""
     measures: Sequence[Sequence[MeasureOption]] = ()
     """Per notification: measures that would help (:mod:`powercheck.rules.measures`)."""
     conditions: Sequence[Sequence[Message]] = ()
@@ -157,6 +160,7 @@ class DecisionBatch:
             required_main_fuse_a=case.required_fuse_a,
             limits=list(self.limits[k]) if self.limits else [],
             network_data=self.network_data[k] if self.network_data else None,
+            path=list(checks_of.paths[row]) if checks_of.paths else [],
             notifiable=None if case.accounting is None else case.notifiable is not None,
             notifiable_reason=case.notifiable,
             ledger_status=None,
@@ -177,6 +181,7 @@ def decide(
     now: datetime,
     limits: Sequence[Sequence[SizeLimit]] = (),
     network_data: Sequence[NetworkData | None] = (),
+    paths: Sequence[Sequence[PathPoint]] = (),
 ) -> DecisionBatch:
     """Outcome, score, reasons and assumptions of every notification."""
     rel_margin = checks.relative_margin()
@@ -223,6 +228,7 @@ def decide(
         grid_model_version=grid.region.version,
         limits=limits,
         network_data=network_data,
+        paths=paths,
     )
 
 

@@ -36,6 +36,7 @@ from powercheck.rules.demand import demand_cases
 from powercheck.rules.evaluate import evaluate
 from powercheck.rules.inverse import size_limits
 from powercheck.rules.measures import apply_measures
+from powercheck.rules.path import voltage_paths
 from powercheck.rules.policy import Policy
 from powercheck.rules.sequence import Assessment, assess_in_order
 
@@ -102,15 +103,17 @@ class Assessor:
         return apply_measures(batch, assess_variants, self.policy, self.grid)
 
     def _stages(self, notifications: Sequence[Notification], preceding=None, answers: bool = True) -> DecisionBatch:
-        """demand -> evaluate -> checks (+ inverse answers and network data when ``answers``) -> decide."""
+        """demand -> evaluate -> checks and the voltage path (+ inverse answers and network data when ``answers``)
+        -> decide."""
         cases = demand_cases(notifications, self.grid, self.policy, self.ledger, preceding)
         evaluation = evaluate(cases, self.grid, self.policy, self.ledger)
         checks = run_checks(cases, evaluation, self.grid, self.policy)
+        paths = voltage_paths(cases, evaluation, self.grid, self.ledger)
         if not answers:
-            return decide(cases, checks, self.grid, self.policy, self.clock())
+            return decide(cases, checks, self.grid, self.policy, self.clock(), paths=paths)
         limits = size_limits(cases, evaluation, self.grid, self.policy, self.ledger)
         data = network_data(cases, evaluation, self.grid, self.policy)
-        return decide(cases, checks, self.grid, self.policy, self.clock(), limits, data)
+        return decide(cases, checks, self.grid, self.policy, self.clock(), limits, data, paths)
 
     def invalid_decision(
         self,

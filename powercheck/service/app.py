@@ -43,7 +43,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -52,6 +52,7 @@ from powercheck import __version__
 from powercheck.grid.region import GridRegion
 from powercheck.ledger import CapacityState, IllegalTransition, LedgerRequest, RequestStatus, UnknownRequest
 from powercheck.models import Decision, Notification, describe_validation_error
+from powercheck.report import render_report
 from powercheck.rules.engine import Assessor
 from powercheck.rules.policy import PolicyKey, load_policy
 from powercheck.service.store import DecisionStore, StoredDecision
@@ -511,5 +512,27 @@ def create_app(config: ServiceConfig) -> FastAPI:
             media_type="application/json",
             headers={"Content-Language": language(accept_language)},
         )
+
+    @app.get(
+        "/v1/decisions/{notification_id}/report",
+        tags=["assess"],
+        response_class=HTMLResponse,
+        responses={404: {"model": ErrorResponse}, 401: {"model": ErrorResponse}},
+    )
+    def get_decision_report(
+        notification_id: str,
+        client: Annotated[str, Depends(client_of)],
+        revision: Annotated[int | None, Query(ge=1)] = None,
+        lang: Annotated[Literal["en", "nb"] | None, Query()] = None,
+        accept_language: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        """The decision as one HTML page (``lang`` or ``Accept-Language``: en or nb)."""
+        st = state()
+        stored = st.store.latest(notification_id) if revision is None else st.store.get(notification_id, revision)
+        if stored is None:
+            return JSONResponse(status_code=404, content={"detail": "no stored decision", "errors": []})
+        chosen = lang or language(accept_language)
+        html = render_report(Decision.model_validate_json(stored.decision_json), chosen)
+        return HTMLResponse(content=html, headers={"Content-Language": chosen})
 
     return app

@@ -432,3 +432,22 @@ def test_accept_language_gives_norwegian_reasons_and_measures(client, valid_noti
     assert [m["id"] for m in body["measures"]] == [m["id"] for m in en["measures"]]
     assert body["measures"][0]["effect"] != en["measures"][0]["effect"]
     assert client.get(f"/v1/decisions/{nid}").json()["language"] == "en"
+
+
+def test_report_page_of_a_stored_decision(client, server, valid_notifications):
+    """GET /v1/decisions/{id}/report: the stored decision as a page, in the language asked for."""
+    n = valid_notifications[3]
+    decided = client.post("/v1/assess", json=payload(n, notification_id="REPORT-1")).json()
+    en = client.get("/v1/decisions/REPORT-1/report")
+    assert en.status_code == 200 and en.headers["content-type"].startswith("text/html")
+    assert en.headers["content-language"] == "en" and "REPORT-1" in en.text and 'lang="en"' in en.text
+    for check in decided["checks"]:
+        assert check["rule_id"] in en.text
+    nb = client.get("/v1/decisions/REPORT-1/report", headers={"Accept-Language": "nb-NO"})
+    assert nb.headers["content-language"] == "nb" and 'lang="nb"' in nb.text
+    assert client.get("/v1/decisions/REPORT-1/report?lang=nb").headers["content-language"] == "nb"
+    missing = client.get("/v1/decisions/NOPE/report")
+    assert missing.status_code == 404 and missing.json()["detail"] == "no stored decision"
+    assert client.get("/v1/decisions/REPORT-1/report?lang=de").status_code == 422
+    with httpx.Client(base_url=server.url) as anonymous:
+        assert anonymous.get("/v1/decisions/REPORT-1/report").status_code == 401
