@@ -24,7 +24,25 @@ def _load(args: argparse.Namespace):
             print(f"grid model: {message}", file=sys.stderr)
 
     region = GridRegion.load(grid, cache_dir=args.cache_dir, progress=say)
+    warn_grid_problems(region)
     return region, policy
+
+
+def warn_grid_problems(region, shown: int = 5) -> None:
+    """One line per bus that cannot be assessed (the first few), on stderr: notifications there are escalated."""
+    problems = region.grid_problems()
+    if not problems:
+        return
+    networks = sorted({p["network"] for p in problems})
+    print(
+        f"grid model: {len(problems)} buses in {len(networks)} networks cannot be assessed; "
+        "notifications there are escalated (GRID.DATA):",
+        file=sys.stderr,
+    )
+    for p in problems[:shown]:
+        print(f"  network {p['network']} bus {p['bus']}: {p['why']}", file=sys.stderr)
+    if len(problems) > shown:
+        print(f"  ... and {len(problems) - shown} more (powercheck region lists them all)", file=sys.stderr)
 
 
 def cmd_screen(args: argparse.Namespace) -> int:

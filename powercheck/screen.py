@@ -146,7 +146,7 @@ def screen_file(
         for first in range(0, len(records), chunk_size):
             chunk = records[first : first + chunk_size]
             valid = [r.notification for r in chunk if r.notification is not None]
-            assessed = assessor.assess_recorded(valid)
+            assessed = assessor.assess_isolated(valid)
             if ledger is not None:
                 ledger.put([r for r in assessed.requests if r is not None])
             decided = iter(assessed.decisions)

@@ -87,3 +87,12 @@ def case_region(tmp_path_factory, cache_dir):
     from tests.helpers.case_region import build_case_region
 
     return GridRegion.load(build_case_region(tmp_path_factory.mktemp("case-region")), cache_dir=cache_dir)
+
+
+@pytest.fixture(scope="session")
+def bad_region_dir(tmp_path_factory) -> Path:
+    """A region with an islanded bus, a network without transformer, one with it out of service and one with a
+    zero-length line, next to a healthy network (tests/helpers/bad_region.py)."""
+    from tests.helpers.bad_region import build_bad_region
+
+    return build_bad_region(tmp_path_factory.mktemp("bad-region"))

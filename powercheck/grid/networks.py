@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 import pandapower as pp
 import pandapower.networks as pn
+import pandas as pd
 
 from powercheck.params import Param
 
@@ -259,15 +260,50 @@ def complete_network(net: pp.pandapowerNet, defaults: dict[str, Param]) -> list[
         fill(trafo, "vkr0_percent", v("trafo_vk0_ratio"), "trafo_vk0_ratio", scale_from="vkr_percent")
         for col, value in (("mag0_percent", 100.0), ("mag0_rx", 0.0), ("si0_hv_partial", 0.9)):
             fill(trafo, col, value, None)
-        for col in ("vk_percent", "vkr_percent", "sn_mva"):
-            bad = trafo[col].isna() | (trafo[col] <= 0) if col != "vkr_percent" else trafo[col].isna()
-            if bad.any():
-                raise GridModelError(f"trafo {trafo.index[bad][0]}: {col} missing or not positive")
-    for col in ("r_ohm_per_km", "x_ohm_per_km", "length_km", "max_i_ka"):
-        bad = line[col].isna() | (line[col] < 0)
-        if bad.any():
-            raise GridModelError(f"line {line.index[bad][0]}: {col} missing or negative")
     return sorted(used)
+
+
+def _numbers(df: Any, column: str) -> np.ndarray:
+    """A column as floats (NaN where missing or not a number)."""
+    if column not in df.columns:
+        return np.full(len(df), np.nan)
+    return np.asarray(pd.to_numeric(df[column], errors="coerce"), dtype=float)
+
+
+def element_problems(net: pp.pandapowerNet) -> list[str]:
+    """Elements with data the short-circuit and load-flow calculations cannot use, each named with why.
+
+    Lines: resistance, reactance, length or ampacity missing, not finite or negative, or a
+    series impedance of zero (pandapower divides by it). Transformers: rated power or
+    short-circuit voltage missing or not positive, resistive part missing. Empty when every
+    element is usable.
+    """
+    problems: list[str] = []
+    line = net.line
+    if len(line):
+        values = {col: _numbers(line, col) for col in ("r_ohm_per_km", "x_ohm_per_km", "length_km", "max_i_ka")}
+        for col, v in values.items():
+            for idx in line.index[~(np.isfinite(v) & (v >= 0))]:
+                problems.append(f"line {idx}: {col} missing or negative ({line.at[idx, col]!r})")
+        length = values["length_km"]
+        zero = (np.nan_to_num(values["r_ohm_per_km"]) * length == 0) & (
+            np.nan_to_num(values["x_ohm_per_km"]) * length == 0
+        )
+        for idx in line.index[zero & np.isfinite(length)]:
+            problems.append(
+                f"line {idx}: zero impedance (length_km = {line.at[idx, 'length_km']:g}, "
+                f"r_ohm_per_km = {line.at[idx, 'r_ohm_per_km']:g}, x_ohm_per_km = {line.at[idx, 'x_ohm_per_km']:g})"
+            )
+    trafo = net.trafo
+    if len(trafo):
+        for col in ("vk_percent", "sn_mva", "vn_lv_kv", "vn_hv_kv"):
+            v = _numbers(trafo, col)
+            for idx in trafo.index[~(np.isfinite(v) & (v > 0))]:
+                problems.append(f"trafo {idx}: {col} missing or not positive ({trafo.at[idx, col]!r})")
+        v = _numbers(trafo, "vkr_percent")
+        for idx in trafo.index[~(np.isfinite(v) & (v >= 0))]:
+            problems.append(f"trafo {idx}: vkr_percent missing or negative ({trafo.at[idx, 'vkr_percent']!r})")
+    return problems
 
 
 HEALTHY_LOAD_FACTORS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2)

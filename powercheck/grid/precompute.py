@@ -14,6 +14,17 @@ For every LV bus of a network this computes, with pandapower:
 
 The result is a :class:`NetworkArrays` of plain numpy arrays that the rule
 kernels index directly. Nothing here is specific to a notification.
+
+Grid-data problems
+------------------
+A bad element never stops a region from loading. Every LV bus gets a :class:`BusProblem` code
+(:attr:`NetworkArrays.bus_problem`, 0 = none): a bus no in-service transformer feeds (the
+network has none, they are all out of service, or the bus is islanded) or whose short-circuit
+or load-flow result is not finite cannot be assessed; when an element makes the whole network
+impossible to compute (a line of zero impedance, missing cable data, a load flow that fails)
+every bus of the network carries :attr:`BusProblem.NETWORK` and the reason is in
+:attr:`NetworkArrays.network_problem`. Notifications at such buses are escalated naming the
+problem (``GRID.DATA``); ``powercheck region`` lists them.
 """
 
 from __future__ import annotations
@@ -21,18 +32,50 @@ from __future__ import annotations
 import json
 import warnings
 from dataclasses import dataclass, field, fields
+from enum import IntEnum
 from pathlib import Path
 
 import numpy as np
 import pandapower as pp
 import pandapower.shortcircuit as sc
 
-from powercheck.grid.networks import GridModelError, prepared_copy
+from powercheck.grid.networks import GridModelError, element_problems, prepared_copy
 from powercheck.grid.topology import lv_paths
 from powercheck.params import Param
 
-PRECOMPUTE_VERSION = 6
+PRECOMPUTE_VERSION = 7
 """Bump when the meaning or layout of the arrays changes (invalidates caches)."""
+
+
+class BusProblem(IntEnum):
+    """Why an LV bus cannot be assessed (:attr:`NetworkArrays.bus_problem`)."""
+
+    NONE = 0
+    NO_TRANSFORMER = 1
+    """The network has no transformer."""
+    TRANSFORMER_OUT_OF_SERVICE = 2
+    """The network's transformers are all out of service (or switched off)."""
+    ISLANDED = 3
+    """No in-service transformer feeds the bus (no connection to one)."""
+    NO_RESULT = 4
+    """The short-circuit or load-flow result at the bus is not finite."""
+    NETWORK = 5
+    """The network as a whole cannot be computed (:attr:`NetworkArrays.network_problem`)."""
+
+    def describe(self, network_problem: str = "") -> str:
+        """The problem in words (for the region summary and the decisions)."""
+        if self is BusProblem.NETWORK:
+            return f"the network cannot be computed: {network_problem}"
+        return _PROBLEM_TEXT[self]
+
+
+_PROBLEM_TEXT = {
+    BusProblem.NONE: "",
+    BusProblem.NO_TRANSFORMER: "the network has no transformer",
+    BusProblem.TRANSFORMER_OUT_OF_SERVICE: "the network's transformers are out of service",
+    BusProblem.ISLANDED: "islanded: not connected to an in-service transformer",
+    BusProblem.NO_RESULT: "no finite short-circuit or load-flow result at the bus",
+}
 
 
 @dataclass
@@ -132,9 +175,23 @@ class NetworkArrays:
     trafo_i_rated_a: np.ndarray
     trafo_i_peak_a: np.ndarray
     trafo_i_low_a: np.ndarray
+    bus_problem: np.ndarray = None  # type: ignore[assignment]
+    network_problem: str = ""
     extra: dict = field(default_factory=dict)
 
-    _META = ("network_id", "system", "applied_defaults", "meshed", "extra")
+    _META = ("network_id", "system", "applied_defaults", "meshed", "network_problem", "extra")
+
+    def __post_init__(self) -> None:
+        if self.bus_problem is None:
+            self.bus_problem = np.zeros(self.bus_ids.shape[0], dtype=np.int8)
+
+    def problems(self) -> list[tuple[int, BusProblem, str]]:
+        """``(pandapower bus, problem, why)`` of every bus that cannot be assessed."""
+        return [
+            (int(bus), BusProblem(int(code)), BusProblem(int(code)).describe(self.network_problem))
+            for bus, code in zip(self.bus_ids, self.bus_problem)
+            if code
+        ]
 
     @property
     def n_bus(self) -> int:
@@ -264,27 +321,66 @@ def precompute_network(
             f"but the LV buses are at {nominal:.0f} V"
         )
 
-    sc_arrays = _run_sc(net, lv_bus_ids, system)
-    peak = _run_case(net, network_id, float(defaults["peak_load_scaling"].value), 1.0, lv_bus_ids, worst="min")
-    low = _run_case(
-        net,
-        network_id,
-        float(defaults["low_load_scaling"].value),
-        float(defaults["low_gen_scaling"].value),
-        lv_bus_ids,
-        worst="max",
-    )
-    paths = lv_paths(net, lv_bus_ids).as_dict()
-
+    n_bus = lv_bus_ids.shape[0]
+    nan = np.full(n_bus, np.nan)
+    problem = ""
+    bad = element_problems(net)
+    if bad:
+        problem = "; ".join(bad[:3]) + (f" (+{len(bad) - 3} more)" if len(bad) > 3 else "")
+    else:
+        try:
+            sc_arrays = _run_sc(net, lv_bus_ids, system)
+            peak = _run_case(net, network_id, float(defaults["peak_load_scaling"].value), 1.0, lv_bus_ids, "min")
+            low = _run_case(
+                net,
+                network_id,
+                float(defaults["low_load_scaling"].value),
+                float(defaults["low_gen_scaling"].value),
+                lv_bus_ids,
+                worst="max",
+            )
+        except GridModelError as exc:
+            problem = str(exc).removeprefix(f"network {network_id}: ")
+        except Exception as exc:  # pandapower's own errors (a singular matrix, a division by zero, ...)
+            problem = f"short-circuit or load-flow calculation failed ({type(exc).__name__}: {exc})"
     line = net.line
-    df = line["df"].to_numpy(dtype=float) if "df" in line else np.ones(len(line))
-    parallel = line["parallel"].to_numpy(dtype=float) if "parallel" in line else np.ones(len(line))
-    line_i_max = 1000.0 * line.max_i_ka.to_numpy(dtype=float) * df * parallel
     trafo = net.trafo
+    if problem:
+        # nothing of this network can be assessed; every bus says why, the rest of the region is unaffected
+        sc_arrays = {k: nan for k in ("rk1_max", "xk1_max", "rk1_min", "xk1_min", "rk0_min", "xk0_min")}
+        no_flow = {"vm": nan, "unbalance": nan, "i_line": np.zeros(len(line)), "i_trafo": np.zeros(len(trafo))}
+        peak = low = no_flow
+        unfed = np.full(n_bus, -1, dtype=np.int64)
+        paths = {
+            "trafo_row": unfed,
+            "service_line_row": unfed,
+            "feeder_line_row": unfed,
+            "path_indptr": np.zeros(n_bus + 1, dtype=np.int64),
+            "path_lines": np.zeros(0, dtype=np.int64),
+            "path_length_km": np.zeros(n_bus),
+            "bus_meshed": np.zeros(n_bus, dtype=bool),
+            "bus_parent": unfed,
+        }
+        bus_problem = np.full(n_bus, BusProblem.NETWORK, dtype=np.int8)
+    else:
+        paths = lv_paths(net, lv_bus_ids).as_dict()
+        finite = [sc_arrays[k] for k in ("rk1_max", "xk1_max", "rk1_min", "xk1_min")] + [peak["vm"], low["vm"]]
+        if system == "TN_400":
+            finite += [sc_arrays["rk0_min"], sc_arrays["xk0_min"]]
+        bus_problem = bus_problems(
+            paths["trafo_row"],
+            np.logical_and.reduce([np.isfinite(a) for a in finite]),
+            n_trafo=len(trafo),
+            trafo_in_service=bool(len(trafo) and trafo.in_service.astype(bool).any()),
+        )
+
+    df = _numbers(line, "df", 1.0)
+    parallel = _numbers(line, "parallel", 1.0)
+    line_i_max = 1000.0 * _numbers(line, "max_i_ka", np.nan) * df * parallel
     if len(trafo):
-        t_par = trafo["parallel"].to_numpy(dtype=float) if "parallel" in trafo else np.ones(len(trafo))
+        t_par = _numbers(trafo, "parallel", 1.0)
         trafo_i_rated = (
-            trafo.sn_mva.to_numpy(dtype=float) * 1e6 * t_par / (np.sqrt(3) * trafo.vn_lv_kv.to_numpy(dtype=float) * 1e3)
+            _numbers(trafo, "sn_mva", np.nan) * 1e6 * t_par / (np.sqrt(3) * _numbers(trafo, "vn_lv_kv", np.nan) * 1e3)
         )
     else:
         trafo_i_rated = np.zeros(0)
@@ -313,5 +409,36 @@ def precompute_network(
         trafo_i_rated_a=trafo_i_rated,
         trafo_i_peak_a=peak["i_trafo"],
         trafo_i_low_a=low["i_trafo"],
+        bus_problem=bus_problem,
+        network_problem=problem,
         **paths,
     )
+
+
+def _numbers(df, column: str, missing: float) -> np.ndarray:
+    """A table column as floats (``missing`` where the column is absent)."""
+    if column not in df:
+        return np.full(len(df), missing)
+    return df[column].to_numpy(dtype=float)
+
+
+def bus_problems(trafo_row: np.ndarray, finite: np.ndarray, *, n_trafo: int, trafo_in_service: bool) -> np.ndarray:
+    """:class:`BusProblem` code of every LV bus of a network that could be computed.
+
+    Parameters
+    ----------
+    trafo_row : int64[n_bus]
+        Transformer feeding the bus (-1: none, :func:`~powercheck.grid.topology.lv_paths`).
+    finite : bool[n_bus]
+        Every short-circuit and load-flow result of the bus is finite.
+    n_trafo : int
+        Transformers in the network.
+    trafo_in_service : bool
+        Some transformer is in service.
+    """
+    unfed = (
+        BusProblem.NO_TRANSFORMER
+        if n_trafo == 0
+        else (BusProblem.ISLANDED if trafo_in_service else BusProblem.TRANSFORMER_OUT_OF_SERVICE)
+    )
+    return np.where(trafo_row < 0, unfed, np.where(finite, BusProblem.NONE, BusProblem.NO_RESULT)).astype(np.int8)

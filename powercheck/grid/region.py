@@ -54,7 +54,7 @@ from powercheck.grid.networks import (
     load_grid_defaults,
     source_fingerprint,
 )
-from powercheck.grid.precompute import PRECOMPUTE_VERSION, NetworkArrays, precompute_network
+from powercheck.grid.precompute import PRECOMPUTE_VERSION, BusProblem, NetworkArrays, precompute_network
 from powercheck.params import Param
 
 __all__ = [
@@ -272,6 +272,8 @@ class RegionArrays:
         Rated LV current [A].
     trafo_i_peak_a, trafo_i_low_a : float64[n_trafo]
         Base-case LV current at peak / low load [A].
+    bus_problem : int8[n_bus]
+        Why the bus cannot be assessed (:class:`~powercheck.grid.precompute.BusProblem`; 0: it can).
     """
 
     # per bus
@@ -307,6 +309,7 @@ class RegionArrays:
     trafo_i_rated_a: npt.NDArray[np.float64]
     trafo_i_peak_a: npt.NDArray[np.float64]
     trafo_i_low_a: npt.NDArray[np.float64]
+    bus_problem: npt.NDArray[np.int8]
 
     @classmethod
     def from_networks(cls, networks: Sequence[NetworkArrays]) -> RegionArrays:
@@ -350,6 +353,7 @@ class RegionArrays:
             trafo_i_rated_a=_concat([n.trafo_i_rated_a for n in nets], float),
             trafo_i_peak_a=_concat([n.trafo_i_peak_a for n in nets], float),
             trafo_i_low_a=_concat([n.trafo_i_low_a for n in nets], float),
+            bus_problem=_concat([n.bus_problem for n in nets], np.int8),
         )
 
     @property
@@ -501,8 +505,35 @@ class GridRegion:
         keys = set(arrays.applied_defaults) | {"low_load_scaling"}
         return sorted(f"grid:{k}" for k in keys if k in self.defaults and self.defaults[k].is_assumption)
 
+    def grid_problems(self) -> list[dict[str, Any]]:
+        """Every bus that cannot be assessed: ``{"network", "bus", "problem", "why", "customer_points"}``.
+
+        ``customer_points`` counts the metering points at the bus: every notification there is
+        escalated naming the problem (``GRID.DATA``).
+        """
+        points = self.customers.groupby(["network_id", "bus"]).size().to_dict() if len(self.customers) else {}
+        return [
+            {
+                "network": nid,
+                "bus": bus,
+                "problem": problem.name.lower(),
+                "why": why,
+                "customer_points": int(points.get((nid, bus), 0)),
+            }
+            for nid in self.network_order
+            for bus, problem, why in self.networks[nid].problems()
+        ]
+
+    def bus_problem(self, bus_row: int) -> str | None:
+        """Why the bus at a row of :attr:`arrays` cannot be assessed (None: it can)."""
+        code = int(self.arrays.bus_problem[bus_row])
+        if not code:
+            return None
+        nid = self.network_order[int(self.arrays.network_index[bus_row])]
+        return BusProblem(code).describe(self.networks[nid].network_problem)
+
     def summary(self) -> dict[str, Any]:
-        """Name, version, per-network counts and flags, number of customer points (JSON-ready)."""
+        """Name, version, per-network counts and flags, grid-data problems, number of customer points (JSON-ready)."""
         return {
             "name": self.name,
             "version": self.version,
@@ -516,8 +547,11 @@ class GridRegion:
                     "meshed_buses": int(self.networks[nid].bus_meshed.sum()),
                     "source": self.specs[nid].source,
                     "applied_defaults": self.networks[nid].applied_defaults,
+                    "problem_buses": int((self.networks[nid].bus_problem != 0).sum()),
+                    "network_problem": self.networks[nid].network_problem or None,
                 }
                 for nid in self.network_order
             ],
             "customer_points": int(len(self.customers)),
+            "grid_problems": self.grid_problems(),
         }

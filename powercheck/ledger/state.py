@@ -102,7 +102,7 @@ class CapacityState:
         self.by_mp.setdefault(request.metering_point_id, set()).add(request.notification_id)
         if request.active and not request.reservation.empty:
             row = self.bus_row(request.network_id, request.bus)
-            if row >= 0:
+            if row >= 0 and not self.arrays.bus_problem[row]:  # nothing can be applied where the grid model fails
                 self._apply(row, request.reservation, +1.0)
                 self.applied[request.notification_id] = row
 

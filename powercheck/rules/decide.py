@@ -1,7 +1,8 @@
 """Stage 4: check results -> outcome, score, reasons and the decision of every notification.
 
 * ``reject_incomplete`` when data is missing (DATA.COMPLETE) or the record is invalid (DATA.VALID);
-* ``escalate`` when the metering point is unknown or on another system, when a check fails
+* ``escalate`` when the metering point is unknown or on another system, when the grid model cannot
+  be computed at its bus (``GRID.DATA``: islanded, no transformer, ...), when a check fails
   or cannot be evaluated, or when the policy's auto-approval gates stop it (job type,
   fuse cap, relative margin);
 * ``auto_approve`` otherwise.
@@ -29,6 +30,7 @@ from powercheck.models import (
     MeasureOption,
     Message,
     NetworkData,
+    Notification,
     Outcome,
     PathPoint,
     SizeLimit,
@@ -201,6 +203,9 @@ def decide(
         elif case.system_mismatch is not None:
             reasons = [case.system_mismatch]
             outcome = Outcome.ESCALATE
+        elif case.grid_problem is not None:
+            reasons = [case.grid_problem]
+            outcome = Outcome.ESCALATE
         else:
             reasons = _check_reasons(case, checks, rows)
             if not reasons:
@@ -229,6 +234,66 @@ def decide(
         limits=limits,
         network_data=network_data,
         paths=paths,
+    )
+
+
+def error_decision(
+    n: Notification,
+    error: str,
+    *,
+    policy: Policy,
+    grid_model_version: str | None,
+    now: datetime,
+    lang: str = DEFAULT_LANGUAGE,
+) -> Decision:
+    """The decision for a notification whose assessment raised: escalate, ``ENGINE.ERROR`` not evaluated."""
+    message = msg("engine_error", error=error)
+    return Decision.model_construct(
+        notification_id=n.notification_id,
+        revision=n.revision,
+        metering_point_id=n.metering_point_id,
+        job_type=n.job_type.value,
+        outcome=Outcome.ESCALATE,
+        reasons=[render(message, lang)],
+        messages=[message],
+        language=lang,
+        checks=[
+            CheckResult.model_construct(
+                rule_id=str(RuleId.ENGINE_ERROR),
+                name="The assessment completed",
+                status=CheckStatus.NOT_EVALUATED,
+                value=None,
+                limit=None,
+                limit_kind=LimitKind.MAX,
+                margin=None,
+                unit="",
+                margin_scale=None,
+                limit_key=None,
+                assumptions=[],
+                detail=error,
+            )
+        ],
+        score=None,
+        policy_id=policy.id,
+        policy_version=policy.version,
+        policy_hash=policy.hash,
+        grid_model_version=grid_model_version,
+        network_id=None,
+        bus=None,
+        assumptions=[],
+        conditions=[],
+        condition_messages=[],
+        measures=[],
+        limits=[],
+        network_data=None,
+        path=[],
+        required_main_fuse_a=None,
+        notifiable=None,
+        notifiable_reason=None,
+        ledger_status=None,
+        input_hash=n.input_hash(),
+        engine_version=__version__,
+        decided_at=now,
     )
 
 

@@ -107,6 +107,8 @@ class DemandCase:
     missing: tuple[Message, ...] = ()
     location: Location | None = None
     system_mismatch: Message | None = None
+    grid_problem: Message | None = None
+    """Why the grid model cannot be computed at the bus (islanded, no transformer, ...); None: it can."""
     fuse_after_a: float | None = None
     """The fuse limiting the installation after the job [A] (see ``completeness.fuse_after_job``)."""
     fuse_changed: bool = False
@@ -145,7 +147,12 @@ class DemandCase:
     @property
     def evaluable(self) -> bool:
         """Complete, located and on the notified system: the grid checks run."""
-        return not self.missing and self.location is not None and self.system_mismatch is None
+        return (
+            not self.missing
+            and self.location is not None
+            and self.system_mismatch is None
+            and self.grid_problem is None
+        )
 
 
 def supply_conn(system: NetworkSystem, supply: SupplyPhases) -> int:
@@ -283,12 +290,18 @@ def demand_case(
     missing = tuple(missing_fields(n, policy))
     location, mismatch = _locate(n, row, grid)
     conflicts, same_point, ledger_revision = _ledger_view(n, state, preceding)
-    if missing or location is None or mismatch is not None:
+    problem = None
+    if location is not None:
+        why = grid.region.bus_problem(location.bus_row)
+        if why is not None:
+            problem = msg("grid_data", network=location.network_id, bus=location.bus, why=why)
+    if missing or location is None or mismatch is not None or problem is not None:
         return DemandCase(
             notification=n,
             missing=missing,
             location=location,
             system_mismatch=mismatch,
+            grid_problem=problem,
             conflicts=conflicts,
             ledger_revision=ledger_revision,
         )

@@ -22,6 +22,9 @@ alone against the static grid (studies, tests of single rules).
 
 from __future__ import annotations
 
+import logging
+import sys
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -31,14 +34,16 @@ from powercheck.models import Decision, Notification
 from powercheck.rules.checks import run_checks
 from powercheck.rules.connection import network_data
 from powercheck.rules.context import GridView
-from powercheck.rules.decide import DecisionBatch, decide, invalid_decision
+from powercheck.rules.decide import DecisionBatch, decide, error_decision, invalid_decision
 from powercheck.rules.demand import demand_cases
 from powercheck.rules.evaluate import evaluate
 from powercheck.rules.inverse import size_limits
 from powercheck.rules.measures import apply_measures
 from powercheck.rules.path import voltage_paths
 from powercheck.rules.policy import Policy
-from powercheck.rules.sequence import Assessment, assess_in_order
+from powercheck.rules.sequence import Assessment, assess_in_order, order_key
+
+log = logging.getLogger("powercheck.engine")
 
 
 class Assessor:
@@ -89,6 +94,54 @@ class Assessor:
         rows = self.region.locate([n.metering_point_id for n in notifications])
         networks = [str(self.grid.customers.network_id[r]) if r >= 0 else None for r in rows]
         return assess_in_order(notifications, networks, self.ledger, self.assess_batch, self.language)
+
+    def assess_isolated(self, notifications: Sequence[Notification]) -> Assessment:
+        """:meth:`assess_recorded`, but one notification whose assessment raises never stops the others.
+
+        When the batch raises, the ledger state is put back as it was and the notifications are
+        decided one at a time (in submitted order); one that still raises gets an ``ENGINE.ERROR``
+        escalation naming the error (logged with its traceback under an error id) and records
+        nothing in the ledger.
+        """
+        snapshot = list(self.ledger.requests.values()) if self.ledger is not None else None
+        try:
+            return self.assess_recorded(notifications)
+        except Exception:
+            if len(notifications) <= 1:
+                return self._error_assessment(notifications, snapshot)
+            log.warning("a batch of %d failed; deciding its notifications one at a time", len(notifications))
+        self._restore(snapshot)
+        decisions: list[Decision | None] = [None] * len(notifications)
+        requests: list = [None] * len(notifications)
+        for i in sorted(range(len(notifications)), key=lambda i: order_key(notifications[i], i)):
+            one = self.assess_isolated([notifications[i]])
+            decisions[i], requests[i] = one.decisions[0], one.requests[0]
+        return Assessment(decisions=decisions, requests=requests)
+
+    def _restore(self, snapshot) -> None:
+        if snapshot is not None:
+            self.ledger = CapacityState.of(self.region, snapshot)
+
+    def _error_assessment(self, notifications: Sequence[Notification], snapshot) -> Assessment:
+        self._restore(snapshot)
+        kind = type(sys.exc_info()[1]).__name__
+        out = []
+        for n in notifications:
+            error_id = uuid.uuid4().hex[:12]
+            log.exception("assessment of %s revision %s failed (error %s)", n.notification_id, n.revision, error_id)
+            out.append(self.error_decision(n, f"internal error {error_id}, {kind}"))
+        return Assessment(decisions=out, requests=[None] * len(out))
+
+    def error_decision(self, notification: Notification, error: str) -> Decision:
+        """The decision for a notification whose assessment failed: escalate, ENGINE.ERROR not evaluated."""
+        return error_decision(
+            notification,
+            error,
+            policy=self.policy,
+            grid_model_version=self.region.version,
+            now=self.clock(),
+            lang=self.language,
+        )
 
     def assess_batch(self, notifications: Sequence[Notification], preceding=None) -> DecisionBatch:
         """Decide a batch on the ledger's current state (nothing recorded), with the measures that would help.

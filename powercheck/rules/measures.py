@@ -32,7 +32,7 @@ from powercheck.rules.policy import Policy, PolicyKey
 from powercheck.rules.rule_ids import RuleId
 from powercheck.texts import msg, render
 
-GATE_RULES = {RuleId.DATA_COMPLETE, RuleId.GRID_LOCATED, RuleId.GRID_SYSTEM, RuleId.LEDGER_CONFLICT}
+GATE_RULES = {RuleId.DATA_COMPLETE, RuleId.GRID_LOCATED, RuleId.GRID_SYSTEM, RuleId.GRID_DATA, RuleId.LEDGER_CONFLICT}
 """Escalations no installer measure can fix: the case handler acts first."""
 
 
@@ -297,6 +297,8 @@ def _gate_options(batch: DecisionBatch, k: int) -> list[MeasureOption]:
         key = "measure.review_unknown_point"
     elif str(RuleId.GRID_SYSTEM) in rules:
         key = "measure.review_system"
+    elif str(RuleId.GRID_DATA) in rules:
+        key = "measure.review_grid_data"
     elif str(RuleId.LEDGER_CONFLICT) in rules:
         key = "measure.review_conflict"
     if key is None:

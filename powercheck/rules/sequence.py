@@ -90,7 +90,8 @@ class Assessment:
     requests: list[LedgerRequest | None]
 
 
-def _order_key(n: Notification, i: int) -> tuple:
+def order_key(n: Notification, i: int) -> tuple:
+    """Submitted order (then input position); records without a time last."""
     at = n.submitted_at
     if at is not None and at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
@@ -109,7 +110,7 @@ def assess_in_order(
     ``network_of[i]`` is the network of record ``i``'s metering point (None when unknown).
     """
     n = len(notifications)
-    pending = sorted(range(n), key=lambda i: _order_key(notifications[i], i))
+    pending = sorted(range(n), key=lambda i: order_key(notifications[i], i))
     decisions: list[Decision | None] = [None] * n
     requests: list[LedgerRequest | None] = [None] * n
 

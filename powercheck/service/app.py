@@ -172,7 +172,7 @@ class _State:
 
     def decide_and_store(self, notifications: list[Notification], client: str) -> tuple[list[Decision], list]:
         """Decide on the ledger and commit decisions and requests together; the caller holds the lock."""
-        assessed = self.assessor.assess_recorded(notifications)
+        assessed = self.assessor.assess_isolated(notifications)
         try:
             stored = self.store.put_many(assessed.decisions, client, assessed.requests)
         except BaseException:

@@ -33,6 +33,7 @@ from powercheck.grid.networks import (
     GridModelError,
     build_network,
     complete_network,
+    element_problems,
     healthy_load_factor,
     load_grid_defaults,
     rescale_lv_voltage,
@@ -204,6 +205,9 @@ def load_feeder(spec: FeederSpec, cache_dir: Path | None = None) -> Feeder:
         net_spec = next(n for n in manifest.networks if n.id == spec.network_id)
         defaults = load_grid_defaults(manifest.default_overrides)
         net, used = build_network(net_spec, manifest.base_dir, defaults)
+        bad = element_problems(net)
+        if bad:
+            raise GridModelError(f"feeder {spec.name}: {bad[0]}" + (f" (+{len(bad) - 1} more)" if len(bad) > 1 else ""))
         _, data = _simbench_cache(STANDARD_PROFILE_GRID, cache)
         table = data["table"]
         h0 = table["h0_norm"].to_numpy(dtype=float)

@@ -3,7 +3,8 @@
 * ``tn``      -- TN 400 V: 315 kVA Dyn, 3 x 100 m NAYY 4x150 with a 30 m NAYY 4x50 house branch each, 5 kW per house;
 * ``it``      -- the same cables at 230 V IT, 5 kW per house;
 * ``it_weak`` -- 230 V IT with 12 x 100 m NAYY 4x150 (1.2 km), 1 kW per house: a weak rural feeder;
-* ``tn_mesh`` -- ``tn`` with an extra 100 m NAYY 4x150 between house_1 and house_3 (a loop).
+* ``tn_mesh`` -- ``tn`` with an extra 100 m NAYY 4x150 between house_1 and house_3 (a loop), and a bus
+  ``island`` that no line connects (the grid model cannot be computed there).
 
 Every number of the networks is written in :mod:`tests.helpers.grids`.
 """
@@ -37,6 +38,7 @@ CASE_POINTS = {
     "WEAK_END": ("it_weak", "house_12", 1.0, 25.0, None, None),
     "WEAK_MID": ("it_weak", "house_6", 1.0, 25.0, None, None),
     "MESH": ("tn_mesh", "house_2", 5.0, 25.0, None, None),
+    "ISLAND": ("tn_mesh", "island", 5.0, 25.0, None, None),
 }
 
 
@@ -51,6 +53,7 @@ def case_network(network_id: str) -> pp.pandapowerNet:
     net = feeder(vn_kv, s_sc_mva=1e6, load_kw=load_kw, n_main=n_main)
     if network_id == "tn_mesh":
         add_line(net, bus_named(net, "house_1"), bus_named(net, "house_3"), 0.100, MAIN, "loop")
+        pp.create_bus(net, vn_kv, name="island")
     return net
 
 

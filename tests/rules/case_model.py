@@ -244,7 +244,7 @@ def network_worst(
     u = 1000 * CASE_NETWORKS[nid][1]
     v_best, u_best = own_v, own_u
     for name in net.bus.name:
-        if name in ("mv", own):
+        if name in ("mv", own, "island"):  # the island bus is fed by nothing: no voltage, never the worst
             continue
         a = bus_named(net, lca(nid, own, name))
         r1, x1 = float(res["r1"][a]), float(res["x1"][a])

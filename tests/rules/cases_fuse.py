@@ -292,6 +292,21 @@ def unknown_metering_point():
 
 
 @case
+def islanded_bus_grid_data_not_evaluated():
+    """A metering point at a bus no line connects to a transformer (issue 12): GRID.DATA not evaluated, escalate,
+    naming the network, the bus and why -- no grid check runs on a model that cannot be computed there."""
+    data = note("ISLAND", "ov_mv_change", main_fuse_before_a=25, main_fuse_after_a=32)
+    return {
+        "notification": data,
+        "expected": expect(
+            "escalate",
+            {"GRID.DATA": unknown()},
+            reasons=["GRID.DATA: not evaluated: the grid model of network tn_mesh cannot be computed", "islanded"],
+        ),
+    }
+
+
+@case
 def notified_system_differs_from_grid_model():
     """A TN metering point notified as IT_230: GRID.SYSTEM not evaluated, escalate, both systems named."""
     data = note("TN_END", "ov_mv_change", main_fuse_before_a=25, main_fuse_after_a=32)

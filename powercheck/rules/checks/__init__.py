@@ -8,6 +8,7 @@ gates run first and stop the grid checks for the rows they catch.
 ``DATA.COMPLETE``           job-type and policy fields present (else reject_incomplete)
 ``GRID.LOCATED``            metering point in the customer index
 ``GRID.SYSTEM``             notified IT/TN system matches the grid model
+``GRID.DATA``               the grid model can be computed at the bus (fed, finite results)
 ``LEDGER.CONFLICT``         no other open request at the metering point contradicts this one
 ``LOAD.MAIN_FUSE``          demand current per phase after the job <= main fuse (OV) after the job
 ``LOAD.METER_FUSE``         ... <= meter fuse (MV) after the job

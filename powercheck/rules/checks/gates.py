@@ -1,4 +1,4 @@
-"""Gates before the grid checks: complete data, a known metering point, the notified system."""
+"""Gates before the grid checks: complete data, a known metering point, the notified system, usable grid data."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from powercheck.texts import render
 
 
 def gates(c: CheckInput) -> list[CheckBlock]:
-    """DATA.COMPLETE (fail), else GRID.LOCATED or GRID.SYSTEM (not evaluated), for the rows that stop here."""
-    incomplete, unknown, mismatch = [], [], []
+    """DATA.COMPLETE (fail), else GRID.LOCATED, GRID.SYSTEM or GRID.DATA (not evaluated), for the rows that stop
+    here."""
+    incomplete, unknown, mismatch, no_grid = [], [], [], []
     for k, case in enumerate(c.cases):
         if case.missing:
             incomplete.append(k)
@@ -17,6 +18,8 @@ def gates(c: CheckInput) -> list[CheckBlock]:
             unknown.append(k)
         elif case.system_mismatch is not None:
             mismatch.append(k)
+        elif case.grid_problem is not None:
+            no_grid.append(k)
     region = c.grid.region.name
     return [
         failed_gate(
@@ -42,5 +45,11 @@ def gates(c: CheckInput) -> list[CheckBlock]:
             mismatch,
             name="Network system matches the grid model",
             detail=[render(c.cases[k].system_mismatch) for k in mismatch],
+        ),
+        not_evaluated(
+            RuleId.GRID_DATA,
+            no_grid,
+            name="Grid model can be computed at the connection point",
+            detail=[render(c.cases[k].grid_problem) for k in no_grid],
         ),
     ]
