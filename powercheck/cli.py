@@ -160,14 +160,20 @@ def cmd_ledger(args: argparse.Namespace) -> int:
             print(f"{after.notification_id}: {before.status.value} -> {after.status.value}")
             return 0
         # import
+        from powercheck.io import MAX_RECORD_BYTES, _lines, decode_record
+
         requests = []
-        with open(args.file, encoding="utf-8") as fh:
-            for number, line in enumerate(fh, start=1):
+        with open(args.file, "rb") as fh:  # all or nothing: the first bad line stops the import, named
+            for number, line in _lines(fh, MAX_RECORD_BYTES):
+                if line is None:
+                    raise ValueError(f"{args.file} line {number}: longer than {MAX_RECORD_BYTES} bytes")
+                if number == 1:
+                    line = line.removeprefix(b"\xef\xbb\xbf")
                 if not line.strip():
                     continue
                 try:
-                    requests.append(_request_from_json(json.loads(line)))
-                except (ValueError, KeyError, TypeError) as exc:
+                    requests.append(_request_from_json(decode_record(line)))
+                except (ValueError, KeyError, TypeError, AttributeError) as exc:
                     raise ValueError(f"{args.file} line {number}: not a ledger request ({exc})") from None
         store.put(requests, actor=args.actor or "import")
         print(f"imported {len(requests)} requests into {args.ledger}")

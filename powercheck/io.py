@@ -9,11 +9,12 @@ reports the rest.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -59,16 +60,32 @@ def _timestamp(value: Any) -> datetime | None:
     return None
 
 
+_ID_PATTERN = re.compile(str(Notification.model_fields["notification_id"].metadata[-1].pattern))
+_REVISIONS = range(1, 10_001)
+"""The revisions a notification may have (``Notification.revision``)."""
+
+MAX_RECORD_BYTES = 1_000_000
+"""Longest JSON Lines record read [bytes]; a longer line becomes an invalid record (``max_record_bytes``)."""
+
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def _raw_id(value: Any) -> str | None:
+    """The record's notification id when it is a valid one (an invalid record is named by its line otherwise)."""
+    if isinstance(value, str) and 0 < len(value) <= 64 and _ID_PATTERN.fullmatch(value):
+        return value
+    return None
+
+
 def parse_record(line: int, data: Any) -> InputRecord:
     """Validate one decoded record."""
     if not isinstance(data, dict):
         return InputRecord(line=line, errors=[f"(root): expected a JSON object, got {type(data).__name__}"])
-    raw_id = data.get("notification_id")
     raw_rev = data.get("revision")
     record = InputRecord(
         line=line,
-        raw_id=raw_id if isinstance(raw_id, str) and raw_id else None,
-        raw_revision=raw_rev if isinstance(raw_rev, int) and not isinstance(raw_rev, bool) else None,
+        raw_id=_raw_id(data.get("notification_id")),
+        raw_revision=raw_rev if type(raw_rev) is int and raw_rev in _REVISIONS else None,
         raw_submitted_at=_timestamp(data.get("submitted_at")),
     )
     try:
@@ -78,15 +95,56 @@ def parse_record(line: int, data: Any) -> InputRecord:
     return record
 
 
-def iter_jsonl(path: Path) -> Iterator[InputRecord]:
-    with open(path, encoding="utf-8") as fh:
-        for number, text in enumerate(fh, start=1):
-            if not text.strip():
+def decode_record(raw: bytes) -> Any:
+    """One JSON record from bytes; ``ValueError`` says what is wrong (encoding, syntax, nesting, number size)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    except RecursionError:
+        raise ValueError("not valid JSON (nested too deeply)") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise ValueError(f"not valid JSON ({exc})") from None
+
+
+def _lines(fh: BinaryIO, limit: int) -> Iterator[tuple[int, bytes | None]]:
+    """``(line number, bytes)`` of every line, ``None`` for a line longer than ``limit`` (skipped unread)."""
+    number = 0
+    while True:
+        raw = fh.readline(limit + 1)
+        if not raw:
+            return
+        number += 1
+        if len(raw) > limit and not raw.endswith(b"\n"):
+            while raw and not raw.endswith(b"\n"):
+                raw = fh.readline(1 << 20)
+            yield number, None
+            continue
+        yield number, raw
+
+
+def iter_jsonl(path: Path, max_record_bytes: int = MAX_RECORD_BYTES) -> Iterator[InputRecord]:
+    """Records of a JSON Lines file; a line that cannot be read becomes an invalid record with its line number.
+
+    Blank lines are skipped; a UTF-8 byte order mark at the start is allowed.
+    """
+    with open(path, "rb") as fh:
+        for number, raw in _lines(fh, max_record_bytes):
+            if raw is None:
+                yield InputRecord(line=number, errors=[f"(line {number}): longer than {max_record_bytes} bytes"])
+                continue
+            if number == 1 and raw.startswith(UTF8_BOM):
+                raw = raw[len(UTF8_BOM) :]
+            if not raw.strip():
                 continue
             try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
-                yield InputRecord(line=number, errors=[f"(line): not valid JSON ({exc.msg} at column {exc.colno})"])
+                data = decode_record(raw)
+            except ValueError as exc:
+                yield InputRecord(line=number, errors=[f"(line {number}): {exc}"])
                 continue
             yield parse_record(number, data)
 

@@ -13,7 +13,7 @@ from typing import TextIO
 
 import pyarrow.parquet as pq
 
-from powercheck.io import DecisionWriter, InputRecord, read_notifications
+from powercheck.io import MAX_RECORD_BYTES, DecisionWriter, InputRecord, _lines, read_notifications
 from powercheck.ledger.store import LedgerStore
 from powercheck.models import CheckStatus, Decision
 from powercheck.rules.engine import Assessor
@@ -110,7 +110,7 @@ def count_records(path: Path) -> int | None:
     if suffix in (".parquet", ".pq"):
         return pq.ParquetFile(path).metadata.num_rows
     with open(path, "rb") as fh:
-        return sum(1 for line in fh if line.strip())
+        return sum(1 for _, line in _lines(fh, MAX_RECORD_BYTES) if line is None or line.strip())
 
 
 def _order_key(record: InputRecord) -> tuple:

@@ -40,7 +40,7 @@ def test_jsonl_keeps_going_past_bad_records(tmp_path):
     records = list(read_notifications(path))
     assert [r.line for r in records] == [1, 2, 4, 5, 6]
     assert [r.ok for r in records] == [True, False, False, False, True]
-    assert records[1].errors[0].startswith("(line): not valid JSON")
+    assert records[1].errors[0].startswith("(line 2): not valid JSON")
     assert records[2].raw_id == "B" and records[2].raw_revision == 3
     assert records[2].errors == ["appliances[0].rated_kw: Input should be greater than 0"]
     assert "expected a JSON object" in records[3].errors[0]
