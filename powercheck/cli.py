@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,25 +50,38 @@ def cmd_screen(args: argparse.Namespace) -> int:
     from powercheck.ledger import open_ledger
     from powercheck.rules.engine import Assessor
     from powercheck.rules.policy import PolicyKey
-    from powercheck.screen import ProgressBar, count_records, screen_file
+    from powercheck.screen import ProgressBar, count_records, screen_file, stop_on_signals
 
     path = Path(args.notifications)
     if not path.is_file():
         print(f"powercheck screen: notifications file {path} not found", file=sys.stderr)
         return 2
-    region, policy = _load(args)
-    store, state = open_ledger(args.ledger, region, valid_days=policy.number(PolicyKey.APPROVAL_VALID_DAYS))
-    assessor = Assessor(region, policy, ledger=state, language=args.lang)
-    bar = ProgressBar(count_records(path), enabled=not args.quiet and not args.no_progress)
-    try:
-        summary = screen_file(path, assessor, args.out, chunk_size=args.chunk_size, progress=bar.update, ledger=store)
-    finally:
-        bar.close()
-        store.close()
+    with stop_on_signals() as stop:
+        region, policy = _load(args)
+        store, state = open_ledger(args.ledger, region, valid_days=policy.number(PolicyKey.APPROVAL_VALID_DAYS))
+        assessor = Assessor(region, policy, ledger=state, language=args.lang)
+        bar = ProgressBar(count_records(path), enabled=not args.quiet and not args.no_progress)
+        try:
+            with stop.screening():
+                summary = screen_file(
+                    path,
+                    assessor,
+                    args.out,
+                    chunk_size=args.chunk_size,
+                    progress=bar.update,
+                    ledger=store,
+                    stop=stop,
+                )
+        finally:
+            bar.close()
+            store.close()
     print(f"region {region.name} ({region.version}), policy {policy.id} {policy.version} ({policy.hash})")
     if args.ledger:
         print(f"capacity ledger {args.ledger}")
     print(summary.table())
+    if summary.interrupted:
+        print(f"powercheck screen: {summary.table().splitlines()[-1]}", file=sys.stderr)
+        return 128 + int(stop.signum)
     return 0
 
 
@@ -407,6 +421,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # bad input files (policy, region, notifications): one clear line, no traceback
         print(f"powercheck {args.command}: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt as exc:  # Ctrl-C (or SIGTERM) outside a screening chunk: no traceback
+        signum = getattr(exc, "signum", signal.SIGINT)
+        print(f"powercheck {args.command}: interrupted ({signal.Signals(signum).name})", file=sys.stderr)
+        return 128 + int(signum)
 
 
 if __name__ == "__main__":  # pragma: no cover

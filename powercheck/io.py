@@ -344,6 +344,12 @@ class DecisionWriter:
         self._buffer: list[dict[str, Any]] = []
         self._row_group_size = row_group_size
         self.count = 0
+        self.closed = False
+
+    @property
+    def partial_path(self) -> Path:
+        """Where the file is written until :meth:`close` moves it into place."""
+        return self._tmp
 
     def write(self, decision: Decision, source_line: int | None = None) -> None:
         self._buffer.append(decision_row(decision, source_line))
@@ -356,21 +362,24 @@ class DecisionWriter:
             self._writer.write_table(pa.Table.from_pylist(self._buffer, schema=DECISION_SCHEMA))
             self._buffer = []
 
-    def close(self) -> None:
-        self.flush()
-        self._writer.close()
-        self._tmp.replace(self.path)
+    def close(self, keep_partial: bool = False) -> None:
+        """Write the footer; move the file into place unless ``keep_partial`` (an interrupted run)."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.flush()
+        finally:
+            self._writer.close()  # the footer: the file is readable whatever happened
+        if not keep_partial:
+            self._tmp.replace(self.path)
 
     def __enter__(self) -> DecisionWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if exc[0] is None:
-            self.close()
-        else:
-            self.flush()
-            self._writer.close()
-            # keep what was decided: the partial file stays next to the target for inspection
+        # on an error keep what was decided: the (readable) partial file stays next to the target
+        self.close(keep_partial=exc[0] is not None)
 
 
 def read_decisions(path: str | Path) -> pa.Table:

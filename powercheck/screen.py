@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +36,10 @@ class ScreenSummary:
     ledger: Counter = field(default_factory=Counter)
     seconds: float = 0.0
     out: str = ""
+    total: int = 0
+    """Records in the input."""
+    interrupted: str | None = None
+    """The signal that stopped the run after a chunk (SIGINT, SIGTERM); None when every record was decided."""
 
     def add(self, decision: Decision) -> None:
         self.outcomes[str(decision.outcome)] += 1
@@ -71,7 +78,67 @@ class ScreenSummary:
             lines.append("ledger: " + ", ".join(f"{s} {n}" for s, n in sorted(self.ledger.items())))
         rate = self.records / self.seconds if self.seconds > 0 else float("nan")
         lines.append(f"{self.records} notifications in {self.seconds:.2f} s ({rate:.0f}/s) -> {self.out}")
+        if self.interrupted:
+            lines.append(
+                f"interrupted by {self.interrupted}: {self.records} of {self.total} records decided and written "
+                f"to {self.out} (a complete Parquet file); the ledger holds their requests"
+            )
         return "\n".join(lines)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A second SIGINT/SIGTERM (or one before screening started): stop now."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class StopRequest:
+    """Set by SIGINT/SIGTERM while screening: the run finishes the chunk it is deciding, then stops.
+
+    Outside :meth:`screening` (loading the grid, say) and on a second signal the handler raises
+    :class:`Interrupted` at once.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.active = False
+
+    def __call__(self, signum: int, frame: object = None) -> None:
+        if self.signum is not None or not self.active:
+            raise Interrupted(signum)
+        self.signum = signum
+
+    def __bool__(self) -> bool:
+        return self.signum is not None
+
+    @property
+    def name(self) -> str | None:
+        return signal.Signals(self.signum).name if self.signum is not None else None
+
+    @contextmanager
+    def screening(self) -> Iterator[StopRequest]:
+        self.active = True
+        try:
+            yield self
+        finally:
+            self.active = False
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[StopRequest]:
+    """Handle SIGINT and SIGTERM with a :class:`StopRequest` (main thread only), restoring the handlers after."""
+    stop = StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 class ProgressBar:
@@ -129,6 +196,7 @@ def screen_file(
     chunk_size: int = 512,
     progress: Callable[[int], None] | None = None,
     ledger: LedgerStore | None = None,
+    stop: StopRequest | None = None,
 ) -> ScreenSummary:
     """Screen every record of ``notifications`` and write one decision per record to ``out``.
 
@@ -137,13 +205,23 @@ def screen_file(
     ``ledger`` store the recorded requests are committed chunk by chunk). Invalid records
     become ``reject_incomplete`` decisions with the field errors. Decisions are written in the
     order they are made, with their input line.
+
+    With a ``stop`` request that is set (SIGINT/SIGTERM, :func:`stop_on_signals`) the run ends
+    after the chunk it is deciding: the decisions so far are in a complete Parquet file at
+    ``out`` + ``.partial`` (``summary.out``) and ``summary.interrupted`` names the signal.
     """
     summary = ScreenSummary(out=str(out))
     start = time.perf_counter()
     seen: set[tuple[str, int]] = set()
     records = sorted(read_notifications(notifications), key=_order_key)
+    summary.total = len(records)
     with DecisionWriter(out) as writer:
         for first in range(0, len(records), chunk_size):
+            if stop:
+                summary.interrupted = stop.name
+                writer.close(keep_partial=True)
+                summary.out = str(writer.partial_path)
+                break
             chunk = records[first : first + chunk_size]
             valid = [r.notification for r in chunk if r.notification is not None]
             assessed = assessor.assess_isolated(valid)

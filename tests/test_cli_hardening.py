@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
 
 import pyarrow.parquet as pq
+import pytest
 
 from powercheck.cli import main
 from powercheck.demo import demo_notifications_path
@@ -65,3 +71,72 @@ def test_every_bad_line_becomes_a_decision_with_its_line_and_the_rest_is_decided
         assert rows[line]["outcome"] != "reject_incomplete" or "DATA.COMPLETE" in str(rows[line]["checks"]), line
         assert rows[line]["checks"][0]["rule_id"] != "DATA.VALID", line
     assert rows[1]["notification_id"] == json.loads(good[0])["notification_id"]  # the BOM line is read
+
+
+def _replicated_demo(path, copies: int) -> int:
+    """The demo notifications ``copies`` times with distinct ids; returns the number of records."""
+    out = []
+    for k in range(copies):
+        for line in demo_notifications_path().read_text(encoding="utf-8").splitlines():
+            try:
+                data = json.loads(line)
+            except ValueError:
+                out.append(line)
+                continue
+            if isinstance(data, dict) and isinstance(data.get("notification_id"), str):
+                data["notification_id"] = f"R{k}-{data['notification_id'][-20:]}"
+            out.append(json.dumps(data))
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+    return len(out)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_mid_run_finishes_the_chunk_and_leaves_a_readable_file(tmp_path, cache_dir, demo_region, signum):
+    src = tmp_path / "big.jsonl"
+    total = _replicated_demo(src, 10)
+    out, ledger = tmp_path / "d.parquet", tmp_path / "ledger.sqlite"
+    cmd = [sys.executable, "-m", "powercheck", "screen", str(src), "--out", str(out), "--ledger", str(ledger),
+           "--cache-dir", str(cache_dir), "--chunk-size", "32", "-q", "--no-progress"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    started = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            con = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=0.1)
+            started = con.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
+            con.close()
+        except sqlite3.Error:
+            started = 0
+        if started >= 64:
+            break
+        time.sleep(0.05)
+    assert started >= 64 and proc.poll() is None, "the run never got going"
+    proc.send_signal(signum)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signum, stderr
+    assert "Traceback" not in stderr
+    assert f"interrupted by {signal.Signals(signum).name}" in stderr
+    assert not out.exists()
+    table = pq.read_table(tmp_path / "d.parquet.partial")  # a complete Parquet file with its footer
+    decided = table.num_rows
+    assert f"{decided} of {total} records decided" in stderr
+    assert 64 <= decided < total and decided % 32 == 0  # whole chunks only
+    rows = table.to_pylist()
+    assert len({(r["notification_id"], r["source_line"]) for r in rows}) == decided
+    con = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
+    in_ledger = {nid for (nid,) in con.execute("SELECT notification_id FROM requests")}
+    con.close()
+    assert in_ledger == {r["notification_id"] for r in rows if r["ledger_status"] is not None}
+
+
+def test_ctrl_c_while_loading_the_grid_is_one_line(tmp_path, cache_dir):
+    src = tmp_path / "n.jsonl"
+    src.write_bytes(b"\n".join(_demo_lines(3)) + b"\n")
+    cmd = [sys.executable, "-m", "powercheck", "screen", str(src), "--out", str(tmp_path / "d.parquet"),
+           "--cache-dir", str(tmp_path / "empty-cache"), "-q"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3.0)  # importing and building the grid cache from scratch takes longer
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+    assert stderr.strip().endswith("interrupted (SIGINT)")
