@@ -24,7 +24,7 @@ def _load(args: argparse.Namespace):
         if not args.quiet:
             print(f"grid model: {message}", file=sys.stderr)
 
-    region = GridRegion.load(grid, cache_dir=args.cache_dir, progress=say)
+    region = GridRegion.load(grid, cache_dir=args.cache_dir, progress=say, allow_outside=args.allow_outside_region)
     warn_grid_problems(region)
     return region, policy
 
@@ -236,6 +236,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         policy=Path(args.policy) if args.policy else None,
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
         chunk_size=args.chunk_size,
+        allow_outside_region=args.allow_outside_region,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(config)
@@ -329,6 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--policy", help="policy TOML (default: the packaged policy)")
         p.add_argument("--cache-dir", help="where precomputed grid arrays are cached (default: ~/.cache/powercheck)")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+        p.add_argument(
+            "--allow-outside-region",
+            action="store_true",
+            help="let region.toml name network files and a customer index outside the region directory",
+        )
 
     screen = sub.add_parser("screen", help="decide a file of notifications (.jsonl or .parquet)")
     screen.add_argument("notifications", help="notifications file (.jsonl or .parquet)")

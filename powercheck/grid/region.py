@@ -19,6 +19,12 @@ On disk a region is a directory with a manifest ``region.toml`` (:func:`parse_ma
     tag = "P"
     source = "own AMS analysis 2025"
 
+A network id is 1-64 letters, digits, ``.``, ``_`` or ``-``, starting with a letter or digit
+(:data:`NETWORK_ID_PATTERN`: it names cache files). ``source`` and ``customer_points`` are
+paths relative to the manifest's directory and must resolve inside it (no absolute paths,
+no ``..`` or symbolic link out of it) unless the region is loaded with ``allow_outside=True``
+(``--allow-outside-region``).
+
 The customer index (Parquet) has one row per metering point; its columns, units and
 allowed ranges are declared in :data:`powercheck.grid.customers.CUSTOMER_SCHEMA` (see
 :mod:`powercheck.grid.customers`).
@@ -34,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +54,7 @@ import pandas as pd
 
 from powercheck.grid.customers import normalise_customer_points, read_customer_points, synthesize_customer_points
 from powercheck.grid.networks import (
+    PANDAPOWER_PREFIX,
     SYSTEMS,
     GridModelError,
     NetworkSpec,
@@ -67,6 +75,31 @@ __all__ = [
 ]
 
 _NETWORK_KEYS = ("id", "system", "source", "lv_kv", "kwargs")
+
+NETWORK_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+"""Allowed network ids (they name cache files): no path separators, no leading dot."""
+
+
+def region_path(manifest: Path, where: str, value: str, allow_outside: bool = False) -> Path:
+    """A path of a manifest, relative to its directory; refused when it leads outside it (unless allowed).
+
+    Raises
+    ------
+    GridModelError
+        An absolute path, or one that resolves (``..``, symbolic links) outside the manifest's
+        directory, naming the file and the key.
+    """
+    base = manifest.parent
+    path = Path(value)
+    full = path if path.is_absolute() else base / path
+    if allow_outside:
+        return full
+    hint = "paths must stay inside the region directory (or load it with --allow-outside-region)"
+    if path.is_absolute():
+        raise GridModelError(f"{manifest}: {where} {value!r} is an absolute path; {hint}")
+    if not full.resolve().is_relative_to(base.resolve()):
+        raise GridModelError(f"{manifest}: {where} {value!r} leads outside {base}; {hint}")
+    return full
 
 
 def default_cache_dir() -> Path:
@@ -113,15 +146,16 @@ class RegionManifest:
         return self.path.parent
 
 
-def parse_manifest(path: str | Path) -> RegionManifest:
+def parse_manifest(path: str | Path, *, allow_outside: bool = False) -> RegionManifest:
     """Read and check a region manifest (a ``region.toml`` file or a region directory).
 
     Raises
     ------
     GridModelError
         Missing or malformed file, missing ``[region].name``, a ``[[network]]`` with a missing
-        or unknown key, an unknown system or a repeated id, or no network at all; the message
-        names the file and the key (``network[2].system``).
+        or unknown key, an id that is not a safe name, an unknown system or a repeated id, a
+        source or customer index outside the region directory (unless ``allow_outside``), or no
+        network at all; the message names the file and the key (``network[2].system``).
     """
     path = Path(path)
     if path.is_dir():
@@ -144,6 +178,13 @@ def parse_manifest(path: str | Path) -> RegionManifest:
         unknown = set(raw) - set(_NETWORK_KEYS)
         if unknown:
             raise GridModelError(f"{path}: network[{i}].{sorted(unknown)[0]} is not a known key")
+        if not isinstance(raw["id"], str) or not NETWORK_ID_PATTERN.fullmatch(raw["id"]):
+            raise GridModelError(
+                f"{path}: network[{i}].id {raw['id']!r} is not a valid id "
+                "(1-64 letters, digits, '.', '_' or '-', starting with a letter or digit)"
+            )
+        if isinstance(raw["source"], str) and not raw["source"].startswith(PANDAPOWER_PREFIX):
+            region_path(path, f"network[{i}].source", raw["source"], allow_outside)
         if raw["system"] not in SYSTEMS:
             raise GridModelError(f"{path}: network[{i}].system must be one of {SYSTEMS}, got {raw['system']!r}")
         if raw["id"] in seen:
@@ -160,6 +201,9 @@ def parse_manifest(path: str | Path) -> RegionManifest:
         )
     if not specs:
         raise GridModelError(f"{path}: at least one [[network]] is required")
+    customer_points = region.get("customer_points", "auto")
+    if isinstance(customer_points, str) and customer_points != "auto":
+        region_path(path, "region.customer_points", customer_points, allow_outside)
     return RegionManifest(
         path=path,
         name=str(region["name"]),
@@ -423,9 +467,14 @@ class GridRegion:
         cache_dir: str | Path | None = None,
         use_cache: bool = True,
         progress: Callable[[str], None] | None = None,
+        allow_outside: bool = False,
     ) -> GridRegion:
-        """Load a region directory (or its ``region.toml``)."""
-        manifest = parse_manifest(path)
+        """Load a region directory (or its ``region.toml``).
+
+        ``allow_outside``: the manifest may name network files and a customer index outside its
+        directory (absolute paths, ``..``); refused by default.
+        """
+        manifest = parse_manifest(path, allow_outside=allow_outside)
         base_dir = manifest.base_dir
         specs = manifest.networks
         defaults = load_grid_defaults(manifest.default_overrides)
@@ -466,7 +515,7 @@ class GridRegion:
             cp_hash = "auto"
             cp_origin = "(derived from the networks' loads)"
         else:
-            cp_path = Path(cp) if Path(cp).is_absolute() else base_dir / cp
+            cp_path = region_path(manifest.path, "region.customer_points", cp, allow_outside)
             customers = read_customer_points(cp_path)
             cp_hash = hashlib.sha256(cp_path.read_bytes()).hexdigest()
             cp_origin = str(cp_path)

@@ -75,6 +75,8 @@ class ServiceConfig:
     cache_dir: Path | None = None
     chunk_size: int = 256
     max_batch: int = 10_000
+    allow_outside_region: bool = False
+    """The region's manifest may name files outside its directory."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -211,7 +213,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        region = GridRegion.load(config.grid, cache_dir=config.cache_dir)
+        region = GridRegion.load(config.grid, cache_dir=config.cache_dir, allow_outside=config.allow_outside_region)
         policy = load_policy(config.policy)
         store = DecisionStore(config.db)
         store.ledger.expire(datetime.now(UTC), policy.number(PolicyKey.APPROVAL_VALID_DAYS))
