@@ -173,13 +173,12 @@ def load_source(source: str, base_dir: Path | None = None, kwargs: dict[str, Any
                 return factory(**kwargs)
             except TypeError as exc:
                 raise GridModelError(f"network source {source!r}: bad arguments {kwargs}: {exc}") from None
+    from powercheck.grid.safe_json import read_network_json
+
     path = _resolve(source, base_dir)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return pp.from_json(str(path))
-    except Exception as exc:
-        raise GridModelError(f"network source {source!r}: not a pandapower JSON network ({exc})") from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return read_network_json(path, f"network source {source!r} ({path})")
 
 
 def rescale_lv_voltage(net: pp.pandapowerNet, lv_kv: float) -> None:

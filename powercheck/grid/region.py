@@ -63,6 +63,7 @@ from powercheck.grid.networks import (
     source_fingerprint,
 )
 from powercheck.grid.precompute import PRECOMPUTE_VERSION, BusProblem, NetworkArrays, precompute_network
+from powercheck.grid.safe_json import READER_VERSION
 from powercheck.params import Param
 
 __all__ = [
@@ -222,6 +223,7 @@ def _cache_key(spec: NetworkSpec, base_dir: Path | None, defaults: dict[str, Par
         "defaults": {k: p.value for k, p in sorted(defaults.items())},
         "precompute": PRECOMPUTE_VERSION,
         "pandapower": pp.__version__,
+        "reader": READER_VERSION,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 

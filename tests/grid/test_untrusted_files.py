@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import sys
 
 import pandas as pd
 import pytest
@@ -95,6 +97,124 @@ def test_customer_index_stays_inside_the_region_directory(tmp_path, cache_dir, w
     shutil.copy(target, region / "inside.parquet")
     (region / "sub").mkdir()
     shutil.copy(target, region / "sub" / "cp.parquet")
-    text = (region / "region.toml").read_text().replace(f'customer_points = "{cp}"', 'customer_points = "sub/cp.parquet"')
+    text = (
+        (region / "region.toml").read_text().replace(f'customer_points = "{cp}"', 'customer_points = "sub/cp.parquet"')
+    )
     (region / "region.toml").write_text(text)
     assert len(GridRegion.load(region, cache_dir=cache_dir).customers) == 1
+
+
+# ----------------------------------------------------------------------------------- item 5: pandapower JSON
+
+
+def _tamper(path, table: str, obj) -> None:
+    """Replace one table of a pandapower JSON file with ``obj``."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["_object"][table] = obj
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+@pytest.fixture()
+def side_effect_module(tmp_path, monkeypatch):
+    """An importable module whose import writes a marker file (what a hostile file could trigger)."""
+    pkg = tmp_path / "modules"
+    pkg.mkdir()
+    marker = tmp_path / "imported.marker"
+    (pkg / "pc_hostile_module.py").write_text(
+        f"from pathlib import Path\nPath({str(marker)!r}).write_text('imported')\nclass Payload:\n"
+        "    def __init__(self, *a, **k):\n        pass\n"
+    )
+    monkeypatch.syspath_prepend(str(pkg))
+    yield "pc_hostile_module", marker
+    sys.modules.pop("pc_hostile_module", None)
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"_module": "{module}", "_class": "Payload", "_object": "{{}}"},
+        {"_module": "{module}", "_class": "function", "_object": "Payload"},
+        {"_module": "subprocess", "_class": "Popen", "_object": ["touch", "{marker}"]},
+    ],
+)
+def test_network_json_naming_other_types_is_refused_before_anything_is_imported(
+    tmp_path, cache_dir, side_effect_module, obj, capsys
+):
+    module, marker = side_effect_module
+    region = tmp_path / "region"
+    _region(region)
+    filled = json.loads(json.dumps(obj).replace("{module}", module).replace("{marker}", str(marker)))
+    _tamper(region / "net.json", "controller", filled)
+    cache = tmp_path / "cache"  # a fresh cache: nothing of an earlier run is reused
+    with pytest.raises(GridModelError, match=r"net\.json.*\$\._object\.controller is a .* object; .* refused"):
+        GridRegion.load(region, cache_dir=cache)
+    assert not marker.exists(), "the hostile module was imported (or the command ran)"
+    assert main(["region", "--grid", str(region), "--cache-dir", str(cache), "-q"]) == 1
+    assert "refused" in capsys.readouterr().err
+    assert not marker.exists()
+
+
+def test_a_hostile_type_inside_a_table_is_found_too(tmp_path, cache_dir, side_effect_module):
+    """pandapower decodes a DataFrame's _object string again: objects in there are checked as well."""
+    module, marker = side_effect_module
+    region = tmp_path / "region"
+    _region(region)
+    data = json.loads((region / "net.json").read_text(encoding="utf-8"))
+    frame = json.loads(data["_object"]["bus"]["_object"])
+    frame["data"][0][0] = {"_module": module, "_class": "Payload", "_object": "{}"}
+    data["_object"]["bus"]["_object"] = json.dumps(frame)
+    (region / "net.json").write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(GridModelError, match=r"\$\._object\.bus\._object\.data\[0\]\[0\] is a pc_hostile_module"):
+        GridRegion.load(region, cache_dir=tmp_path / "cache")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"[]", "not a pandapower network"),
+        (b'{"a": 1}', "not a pandapower network"),
+        (b"[" * 100_000 + b"]" * 100_000, "not readable JSON"),
+        (b"\xff\xfe{", "not UTF-8"),
+        (b"{", "not JSON"),
+    ],
+)
+def test_unreadable_network_files_are_one_clear_error(tmp_path, cache_dir, content, message):
+    region = tmp_path / "region"
+    _region(region)
+    (region / "net.json").write_bytes(content)
+    with pytest.raises(GridModelError, match=rf"network source 'net.json' .*net\.json\): {message}"):
+        GridRegion.load(region, cache_dir=cache_dir)
+
+
+def test_an_old_pandapower_is_refused_for_network_files(tmp_path, cache_dir, monkeypatch):
+    import pandapower as pp
+
+    from powercheck.grid import safe_json
+
+    region = tmp_path / "region"
+    _region(region)
+    assert safe_json.MIN_PANDAPOWER == (3, 5, 4)
+    monkeypatch.setattr(pp, "__version__", "3.4.0")
+    with pytest.raises(GridModelError, match=r"pandapower 3\.4\.0 reads network files unsafely.*pandapower>=3\.5\.4"):
+        GridRegion.load(region, cache_dir=cache_dir, use_cache=False)
+
+
+def test_the_allow_list_takes_every_network_pandapower_writes(tmp_path):
+    """The demo networks and pandapower's own LV networks pass the check (nothing legitimate is refused)."""
+    import warnings
+
+    import pandapower as pp
+
+    from powercheck.demo import demo_region_dir
+    from powercheck.grid.networks import PANDAPOWER_NETWORKS
+    from powercheck.grid.safe_json import check_network_objects, read_network_json
+
+    for path in sorted((demo_region_dir() / "networks").glob("*.json")):
+        net = read_network_json(path, str(path))
+        assert len(net.bus) > 10
+    for name, factory in PANDAPOWER_NETWORKS.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            text = pp.to_json(factory())
+        check_network_objects(json.loads(text), name)
