@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -21,6 +23,26 @@ class Tag(StrEnum):
     """Unsourced recall: not verified. Decisions that use it name it."""
     POLICY = "P"
     """A choice of the grid owner."""
+
+
+@dataclass(frozen=True)
+class Range:
+    """A closed or half-open numeric interval; ``lo_open``/``hi_open`` exclude the bound."""
+
+    lo: float
+    hi: float
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def contains(self, x: float) -> bool:
+        if not math.isfinite(x):
+            return False
+        above = x > self.lo if self.lo_open else x >= self.lo
+        below = x < self.hi if self.hi_open else x <= self.hi
+        return above and below
+
+    def __str__(self) -> str:
+        return f"{'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}{')' if self.hi_open else ']'}"
 
 
 class Param(BaseModel):

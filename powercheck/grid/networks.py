@@ -51,7 +51,7 @@ import pandapower as pp
 import pandapower.networks as pn
 import pandas as pd
 
-from powercheck.params import Param
+from powercheck.params import Param, Range
 
 PANDAPOWER_PREFIX = "pandapower:"
 
@@ -122,18 +122,71 @@ PANDAPOWER_NETWORKS: dict[str, Callable[..., pp.pandapowerNet]] = {
 }
 
 
-def load_grid_defaults(overrides: dict[str, Any] | None = None) -> dict[str, Param]:
-    """The packaged grid defaults, with a region's overrides applied (validated)."""
+VECTOR_GROUPS = ("Dyn", "Yyn", "YNyn", "Yzn", "YNd", "Dd", "Yy", "Yd", "Dy")
+"""Transformer vector groups (without clock number) pandapower's sequence solvers know."""
+
+GRID_DEFAULT_SCHEMA: dict[str, Range | tuple[str, ...]] = {
+    "ext_grid_s_sc_max_mva": Range(0, 1e6, lo_open=True),
+    "ext_grid_s_sc_min_mva": Range(0, 1e6, lo_open=True),
+    "ext_grid_rx": Range(0, 10),
+    "ext_grid_x0x": Range(0, 10, lo_open=True),
+    "ext_grid_r0x0": Range(0, 10),
+    "line_endtemp_degree": Range(20, 250),
+    "line_r0_r1_ratio": Range(1, 20),
+    "line_x0_x1_ratio": Range(0, 20, lo_open=True),
+    "trafo_vk0_ratio": Range(0, 10, lo_open=True),
+    "trafo_vector_group": VECTOR_GROUPS,
+    "peak_load_scaling": Range(0, 10, lo_open=True),
+    "low_load_scaling": Range(0, 1),
+    "low_gen_scaling": Range(0, 2),
+}
+"""The type and allowed range of every grid default: a number range, or the allowed strings."""
+
+
+def _check_default(where: str, key: str, param: Param) -> None:
+    allowed = GRID_DEFAULT_SCHEMA[key]
+    value = param.value
+    if isinstance(allowed, tuple):
+        if not isinstance(value, str) or value not in allowed:
+            raise GridModelError(f"{where}defaults.{key}.value: {value!r} is not one of {', '.join(allowed)}")
+        return
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise GridModelError(f"{where}defaults.{key}.value: expected a number, got {type(value).__name__}")
+    if not allowed.contains(float(value)):
+        raise GridModelError(f"{where}defaults.{key}.value: {value!r} is outside the allowed range {allowed}")
+
+
+def load_grid_defaults(overrides: dict[str, Any] | None = None, origin: str | None = None) -> dict[str, Param]:
+    """The packaged grid defaults, with a region's overrides applied.
+
+    Every value is checked against :data:`GRID_DEFAULT_SCHEMA`; a bad override is refused naming
+    ``origin`` (the region manifest), the key, the value and the allowed range.
+    """
+    where = f"{origin}: " if origin else ""
     text = resources.files("powercheck.grid").joinpath("grid_defaults.toml").read_text(encoding="utf-8")
     raw = tomllib.loads(text)
     defaults = {key: Param.model_validate(table) for key, table in raw.items()}
+    assert set(defaults) == set(GRID_DEFAULT_SCHEMA), "grid_defaults.toml and GRID_DEFAULT_SCHEMA differ"
+    if overrides is not None and not isinstance(overrides, dict):
+        raise GridModelError(f"{where}defaults: expected tables [defaults.<key>]")
     for key, table in (overrides or {}).items():
         if key not in defaults:
-            raise GridModelError(f"defaults.{key}: unknown grid default (known: {', '.join(sorted(defaults))})")
+            raise GridModelError(f"{where}defaults.{key}: unknown grid default (known: {', '.join(sorted(defaults))})")
+        if not isinstance(table, dict):
+            raise GridModelError(f"{where}defaults.{key}: expected a table with value, tag and source")
         try:
             defaults[key] = Param.model_validate(table)
         except Exception as exc:  # pydantic ValidationError
-            raise GridModelError(f"defaults.{key}: {exc}") from None
+            first = exc.errors()[0] if hasattr(exc, "errors") else {"loc": (), "msg": str(exc)}
+            field = ".".join(str(p) for p in first["loc"])
+            raise GridModelError(f"{where}defaults.{key}{'.' + field if field else ''}: {first['msg']}") from None
+    for key, param in defaults.items():
+        _check_default(where, key, param)
+    low, high = defaults["ext_grid_s_sc_min_mva"].value, defaults["ext_grid_s_sc_max_mva"].value
+    if low > high:
+        raise GridModelError(
+            f"{where}defaults.ext_grid_s_sc_min_mva.value: {low!r} must not exceed ext_grid_s_sc_max_mva {high!r}"
+        )
     return defaults
 
 

@@ -479,7 +479,7 @@ class GridRegion:
         manifest = parse_manifest(path, allow_outside=allow_outside)
         base_dir = manifest.base_dir
         specs = manifest.networks
-        defaults = load_grid_defaults(manifest.default_overrides)
+        defaults = load_grid_defaults(manifest.default_overrides, origin=str(manifest.path))
         cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         arrays: list[NetworkArrays] = []
         auto_points: list[pd.DataFrame] = []

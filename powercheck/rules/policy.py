@@ -19,7 +19,6 @@ back to a hidden default.
 from __future__ import annotations
 
 import hashlib
-import math
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from powercheck.models import Appliance, ApplianceKind, JobType, NetworkSystem
-from powercheck.params import Param
+from powercheck.params import Param, Range
 
 DEFAULT_POLICY_RESOURCE = "policy_default.toml"
 
@@ -95,26 +94,6 @@ class PolicyError(ValueError):
 # ----------------------------------------------------------------------------------------------
 # schema: the type and range of every key
 # ----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Range:
-    """A closed or half-open numeric interval; ``lo_open``/``hi_open`` exclude the bound."""
-
-    lo: float
-    hi: float
-    lo_open: bool = False
-    hi_open: bool = False
-
-    def contains(self, x: float) -> bool:
-        if not math.isfinite(x):
-            return False
-        above = x > self.lo if self.lo_open else x >= self.lo
-        below = x < self.hi if self.hi_open else x <= self.hi
-        return above and below
-
-    def __str__(self) -> str:
-        return f"{'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}{')' if self.hi_open else ']'}"
 
 
 def _number(value: Any) -> bool:
@@ -548,6 +527,9 @@ def _validate_params(raw: dict[str, Any]) -> dict[str, Param]:
     high = params[PolicyKey.VOLTAGE_MAX_PU].value
     if not low < high:
         raise PolicyError(f"param.voltage_min_pu.value: {low} must be below voltage_max_pu {high}")
+    c_min, c_max = params[PolicyKey.SC_C_MIN].value, params[PolicyKey.SC_C_MAX].value
+    if c_min > c_max:
+        raise PolicyError(f"param.sc_c_min.value: {c_min} must not exceed sc_c_max {c_max}")
     return params
 
 

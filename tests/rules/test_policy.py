@@ -101,3 +101,111 @@ def test_same_version_other_numbers_changes_hash(tmp_path):
     assert other.version == load_policy().version
     assert other.hash != load_policy().hash
     assert other.value("unbalance_max_percent") == 1.5
+
+
+# ------------------------------------------------------------------------ issue 12, item 6: every key has a range
+
+import tomllib  # noqa: E402
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from powercheck.rules.policy import PARAM_SCHEMA, PolicyKey  # noqa: E402
+from tests.helpers.toml_write import toml_tables  # noqa: E402
+
+DEFAULT_DATA = tomllib.loads(DEFAULT)
+
+
+def _with(**values) -> str:
+    data = tomllib.loads(DEFAULT)
+    for key, value in values.items():
+        data["param"][key]["value"] = value
+    return toml_tables(data)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("demand_cos_phi", 0, r"0 is outside the allowed range \[0\.5, 1\]"),  # ZeroDivisionError before
+        ("customer_coincidence", -1, r"-1 is outside the allowed range \(0, 1\]"),  # turned escalations into approvals
+        ("voltage_min_pu", -0.9, r"-0\.9 is outside the allowed range"),
+        ("unbalance_max_percent", -2.0, r"-2\.0 is outside the allowed range \(0, 20\]"),
+        ("operating_hours_per_day", 0, r"0 is outside the allowed range \(0, 24\]"),
+        ("auto_approve_job_types", [1, 2], r"\[0\]: 1 is not a job type"),
+        ("line_loading_max_percent", float("nan"), r"nan is outside the allowed range"),
+        ("flicker_pst_max", True, r"expected a number, got bool"),
+    ],
+)
+def test_out_of_range_policy_values_are_refused_naming_key_value_and_range(key, value, message, tmp_path, capsys):
+    text = _with(**{key: value})
+    with pytest.raises(PolicyError, match=rf"param\.{key}\.value.*{message}|{message}"):
+        parse_policy(text)
+    path = tmp_path / "policy.toml"
+    path.write_text(text, encoding="utf-8")
+    from powercheck.cli import main
+
+    assert main(["policy", "--policy", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"param.{key}" in err
+
+
+def test_related_limits_are_checked_together():
+    with pytest.raises(PolicyError, match=r"param\.sc_c_min\.value: 1\.05 must not exceed sc_c_max 1\.0"):
+        parse_policy(_with(sc_c_min=1.05, sc_c_max=1.0))
+    with pytest.raises(PolicyError, match=r"param\.voltage_min_pu\.value: 1\.0 must be below voltage_max_pu 1\.0"):
+        parse_policy(_with(voltage_min_pu=1.0, voltage_max_pu=1.0))
+
+
+def test_every_policy_key_has_a_range_or_a_check():
+    assert set(PARAM_SCHEMA) == set(PolicyKey)
+    for key, spec in PARAM_SCHEMA.items():
+        assert spec.range is not None or spec.check is not None, key
+
+
+TOML_SCALAR = st.one_of(
+    st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+)
+TOML_VALUE = st.recursive(
+    TOML_SCALAR,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(min_size=1, max_size=6), inner, max_size=4),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.sampled_from(sorted(PARAM_SCHEMA)), value=TOML_VALUE)
+def test_fuzzed_policy_values_are_refused_naming_the_key_or_lie_in_range(key, value):
+    try:
+        policy = parse_policy(_with(**{key: value}))
+    except PolicyError as exc:
+        assert str(key) in str(exc), str(exc)
+        return
+    spec = PARAM_SCHEMA[key]
+    if spec.range is not None:
+        assert spec.range.contains(float(policy.value(key)))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    table=st.sampled_from(sorted(DEFAULT_DATA["param"])),
+    field=st.sampled_from(["unit", "tag", "source", "extra"]),
+    value=TOML_VALUE,
+)
+def test_fuzzed_param_fields_are_refused_naming_the_key(table, field, value):
+    data = tomllib.loads(DEFAULT)
+    data["param"][table][field] = value
+    try:
+        parse_policy(toml_tables(data))
+    except PolicyError as exc:
+        assert f"param.{table}" in str(exc), str(exc)
+
+
+def test_recall_values_stay_tagged_and_configurable(policy):
+    """[R] values are assumptions a grid owner can change: a policy may set them (in range), keeping the tag."""
+    recall = [k for k, p in policy.params.items() if p.is_assumption]
+    assert "unbalance_max_percent" in recall and "customer_coincidence" in recall
+    changed = parse_policy(_with(unbalance_max_percent=1.5))
+    assert changed.value("unbalance_max_percent") == 1.5 and changed.param("unbalance_max_percent").is_assumption
