@@ -29,7 +29,7 @@ def gs1_check_digit(data_digits: str) -> int:
     int
         The check digit, 0..9.
     """
-    if not data_digits or not data_digits.isdigit():
+    if not data_digits or not (data_digits.isascii() and data_digits.isdigit()):
         raise ValueError(f"GS1 data must be a non-empty string of digits, got {data_digits!r}")
     total = 0
     for position, char in enumerate(reversed(data_digits)):
@@ -49,9 +49,10 @@ def validate_gsrn(value: str) -> str:
     """
     if not isinstance(value, str):
         raise ValueError(f"metering point id must be a string of {GSRN_LENGTH} digits")
-    if len(value) != GSRN_LENGTH or not value.isdigit():
+    if len(value) != GSRN_LENGTH or not (value.isascii() and value.isdigit()):
         raise ValueError(
-            f"metering point id must be exactly {GSRN_LENGTH} digits, got {len(value)} characters {value!r}"
+            f"metering point id must be exactly {GSRN_LENGTH} digits (ASCII 0-9), got {len(value)} characters "
+            f"{value[:40]!r}"
         )
     expected = gs1_check_digit(value[:-1])
     if int(value[-1]) != expected:

@@ -20,7 +20,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import ValidationError
 
-from powercheck.models import Decision, Message, Notification, PathPoint, describe_validation_error
+from powercheck.models import (
+    MAX_REVISION,
+    NOTIFICATION_ID_PATTERN,
+    Decision,
+    Message,
+    Notification,
+    PathPoint,
+    describe_validation_error,
+)
 
 
 @dataclass
@@ -60,8 +68,8 @@ def _timestamp(value: Any) -> datetime | None:
     return None
 
 
-_ID_PATTERN = re.compile(str(Notification.model_fields["notification_id"].metadata[-1].pattern))
-_REVISIONS = range(1, 10_001)
+_ID_PATTERN = re.compile(NOTIFICATION_ID_PATTERN)
+_REVISIONS = range(1, MAX_REVISION + 1)
 """The revisions a notification may have (``Notification.revision``)."""
 
 MAX_RECORD_BYTES = 1_000_000

@@ -94,6 +94,21 @@ class ApplianceKind(StrEnum):
         return self is not ApplianceKind.PV_INVERTER
 
 
+NOTIFICATION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+"""Notification ids: 1-64 letters, digits, ``.``, ``_``, ``:`` or ``-``, starting with a letter or digit (an id
+is a URL path segment of the service: no ``/``, no ``.`` or ``..``)."""
+
+MAX_REVISION = 10_000
+"""Highest revision of a notification."""
+
+
+def _no_bool(value: Any) -> Any:
+    """Numbers are numbers: JSON true/false is not 1/0."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number, got a boolean")
+    return value
+
+
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 FuseAmps = Annotated[float, Field(gt=0, le=4000, allow_inf_nan=False, description="Fuse rating [A]")]
 
@@ -131,6 +146,19 @@ class Appliance(BaseModel):
     )
     description: str | None = Field(default=None, max_length=200)
 
+    _numbers_not_bools = field_validator(
+        "rated_kw", "cos_phi", "start_current_ratio", "cos_phi_start", "starts_per_hour", "start_duration_s",
+        "quantity", mode="before",
+    )(_no_bool)  # fmt: skip
+
+    @field_validator("harmonic_current_percent", mode="before")
+    @classmethod
+    def _spectrum_numbers(cls, spectrum: Any) -> Any:
+        if isinstance(spectrum, dict):
+            for value in spectrum.values():
+                _no_bool(value)
+        return spectrum
+
     @field_validator("harmonic_current_percent")
     @classmethod
     def _check_spectrum(cls, spectrum: dict[int, float] | None) -> dict[int, float] | None:
@@ -155,14 +183,21 @@ class PowerBudget(BaseModel):
     )
     cos_phi: float | None = Field(default=None, gt=0, le=1, allow_inf_nan=False)
 
+    _numbers_not_bools = field_validator("max_demand_kw", "max_export_kw", "cos_phi", mode="before")(_no_bool)
+
 
 class Notification(BaseModel):
     """A notification from an installer, as received by the DSO."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
-    notification_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-/]+$")
-    revision: int = Field(default=1, ge=1, le=10_000)
+    notification_id: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=NOTIFICATION_ID_PATTERN,
+        description="1-64 letters, digits, '.', '_', ':' or '-', starting with a letter or digit",
+    )
+    revision: int = Field(default=1, ge=1, le=MAX_REVISION)
     job_type: JobType
     metering_point_id: str = Field(description="18-digit GS1 metering point id (målepunkt-ID)")
     network_system: NetworkSystem
@@ -183,6 +218,11 @@ class Notification(BaseModel):
     submitted_at: datetime | None = None
     installer_id: str | None = Field(default=None, max_length=64)
     comment: str | None = Field(default=None, max_length=2000)
+
+    _numbers_not_bools = field_validator(
+        "revision", "main_fuse_before_a", "main_fuse_after_a", "meter_fuse_before_a", "meter_fuse_after_a",
+        "service_cable_ampacity_a", mode="before",
+    )(_no_bool)  # fmt: skip
 
     @field_validator("metering_point_id")
     @classmethod

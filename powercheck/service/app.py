@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, status
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -49,9 +50,9 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from powercheck import __version__
-from powercheck.grid.region import GridRegion
+from powercheck.grid.region import NETWORK_ID_PATTERN, GridRegion
 from powercheck.ledger import CapacityState, IllegalTransition, LedgerRequest, RequestStatus, UnknownRequest
-from powercheck.models import Decision, Notification, describe_validation_error
+from powercheck.models import MAX_REVISION, NOTIFICATION_ID_PATTERN, Decision, Notification, describe_validation_error
 from powercheck.report import render_report
 from powercheck.rules.engine import Assessor
 from powercheck.rules.policy import PolicyKey, load_policy
@@ -61,6 +62,28 @@ from powercheck.texts import language, localize
 log = logging.getLogger("powercheck.service")
 
 REPLAY_HEADER = "X-Powercheck-Replay"
+
+NotificationId = Annotated[
+    str,
+    PathParam(
+        pattern=NOTIFICATION_ID_PATTERN,
+        max_length=64,
+        description="1-64 letters, digits, '.', '_', ':' or '-', starting with a letter or digit",
+    ),
+]
+Revision = Annotated[int | None, Query(ge=1, le=MAX_REVISION, description=f"1 to {MAX_REVISION}")]
+JSON_TYPES = ("application/json",)
+
+
+def _is_json(content_type: str | None) -> bool:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media in JSON_TYPES or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _line_column(doc: str | bytes, pos: int) -> tuple[int, int]:
+    """1-based line and column of a character offset."""
+    newline = "\n" if isinstance(doc, str) else b"\n"
+    return doc.count(newline, 0, pos) + 1, pos - (doc.rfind(newline, 0, pos) + 1) + 1
 
 
 @dataclass
@@ -265,6 +288,18 @@ def create_app(config: ServiceConfig) -> FastAPI:
                     headers={"WWW-Authenticate": "Bearer"},
                 )
             request.state.client = client
+            if request.method in ("POST", "PUT", "PATCH") and not _is_json(request.headers.get("content-type")):
+                got = request.headers.get("content-type")
+                return JSONResponse(
+                    status_code=422,
+                    content={
+                        "detail": "invalid request",
+                        "errors": [
+                            f"(body): send JSON with content-type: application/json "
+                            f"(got {repr(got[:80]) if got else 'no content-type'})"
+                        ],
+                    },
+                )
         return await call_next(request)
 
     def client_of(
@@ -283,6 +318,12 @@ def create_app(config: ServiceConfig) -> FastAPI:
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = []
         for err in exc.errors():
+            if err.get("type") == "json_invalid":  # loc is ("body", character offset): say line and column
+                offset = err["loc"][-1] if isinstance(err["loc"][-1], int) else 0
+                line, column = _line_column(exc.body or "", offset)
+                why = (err.get("ctx") or {}).get("error", "JSON decode error")
+                errors.append(f"(body): not valid JSON: {why} at line {line} column {column}")
+                continue
             loc = [p for p in err.get("loc", ()) if p != "body"]
             path = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
             msg = str(err.get("msg", "invalid"))
@@ -381,7 +422,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
                 n = Notification.model_validate(raw)
             except ValidationError as exc:
                 nid = raw.get("notification_id") if isinstance(raw.get("notification_id"), str) else None
-                rev = raw.get("revision") if isinstance(raw.get("revision"), int) else None
+                rev = raw.get("revision")
+                rev = rev if type(rev) is int and 1 <= rev <= MAX_REVISION else None
                 errors = [f"notifications[{i}].{e}" for e in describe_validation_error(exc)]
                 results[i] = BatchItem(index=i, notification_id=nid, revision=rev, status="invalid", errors=errors)
                 continue
@@ -451,7 +493,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}, 401: {"model": ErrorResponse}},
     )
     def set_request_status(
-        notification_id: str, change: StatusChange, client: Annotated[str, Depends(client_of)]
+        notification_id: NotificationId, change: StatusChange, client: Annotated[str, Depends(client_of)]
     ) -> Any:
         st = state()
         with st.lock:
@@ -473,7 +515,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         response_model=RequestView,
         responses={404: {"model": ErrorResponse}, 401: {"model": ErrorResponse}},
     )
-    def get_request(notification_id: str, client: Annotated[str, Depends(client_of)]) -> Any:
+    def get_request(notification_id: NotificationId, client: Annotated[str, Depends(client_of)]) -> Any:
         st = state()
         try:
             request = st.store.ledger.get(notification_id)
@@ -484,7 +526,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     @app.get("/v1/ledger", tags=["ledger"], response_model=list[RequestView])
     def get_ledger(
         client: Annotated[str, Depends(client_of)],
-        network: Annotated[str | None, Query(max_length=64)] = None,
+        network: Annotated[str | None, Query(max_length=64, pattern=rf"^{NETWORK_ID_PATTERN.pattern}$")] = None,
         status_: Annotated[RequestStatus | None, Query(alias="status")] = None,
     ) -> list[RequestView]:
         st = state()
@@ -497,9 +539,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
         responses={404: {"model": ErrorResponse}, 401: {"model": ErrorResponse}},
     )
     def get_decision(
-        notification_id: str,
+        notification_id: NotificationId,
         client: Annotated[str, Depends(client_of)],
-        revision: Annotated[int | None, Query(ge=1)] = None,
+        revision: Revision = None,
         accept_language: Annotated[str | None, Header()] = None,
     ) -> Response:
         st = state()
@@ -522,9 +564,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
         responses={404: {"model": ErrorResponse}, 401: {"model": ErrorResponse}},
     )
     def get_decision_report(
-        notification_id: str,
+        notification_id: NotificationId,
         client: Annotated[str, Depends(client_of)],
-        revision: Annotated[int | None, Query(ge=1)] = None,
+        revision: Revision = None,
         lang: Annotated[Literal["en", "nb"] | None, Query()] = None,
         accept_language: Annotated[str | None, Header()] = None,
     ) -> Response:

@@ -54,3 +54,136 @@ def test_a_batch_with_one_bad_bus_decides_and_stores_the_other_fifty(bad_server)
     assert island["decision"]["checks"][0]["rule_id"] == "GRID.DATA"
     assert all(x["decision"]["checks"][0]["rule_id"] != "GRID.DATA" for i, x in enumerate(body["results"]) if i != 17)
     assert {x["notification_id"] for x in body["results"]} <= _stored(db)
+
+
+# ------------------------------------------------------------------------------------- item 7: input
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory, cache_dir, demo_region):
+    db = tmp_path_factory.mktemp("svc-hard") / "decisions.sqlite"
+    srv = start_server(db, TOKEN, cache_dir=cache_dir)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def demo_payload() -> dict:
+    from powercheck.demo import demo_notifications_path
+    from powercheck.io import read_notifications
+
+    n = next(r.notification for r in read_notifications(demo_notifications_path()) if r.ok)
+    return n.model_dump(mode="json", exclude_none=True)
+
+
+def _errors(r) -> list[str]:
+    assert r.status_code == 422, (r.status_code, r.text)
+    return r.json()["errors"]
+
+
+@pytest.mark.parametrize("revision", [str(2**70), str(-(2**70)), "0", "10001", "true", "1.5", "1e3"])
+def test_out_of_range_revision_queries_are_422_and_the_connection_survives(demo_server, demo_payload, revision):
+    with demo_server.client() as c:
+        c.post("/v1/assess", json={**demo_payload, "notification_id": "REV-Q"})
+        errors = _errors(c.get("/v1/decisions/REV-Q", params={"revision": revision}))
+        assert any(e.startswith("query.revision:") for e in errors), errors
+        assert _errors(c.get("/v1/decisions/REV-Q/report", params={"revision": revision}))
+        assert c.get("/v1/decisions/REV-Q", params={"revision": 1}).status_code == 200  # same connection, still fine
+
+
+@pytest.mark.parametrize("bad_id", ["a/b", "..", ".", ".hidden", "a b", "x" * 65, "é"])
+def test_ids_that_could_never_be_fetched_are_refused(demo_server, demo_payload, bad_id):
+    with demo_server.client() as c:
+        errors = _errors(c.post("/v1/assess", json={**demo_payload, "notification_id": bad_id}))
+        assert any(e.startswith("notification_id:") for e in errors), errors
+        batch = c.post("/v1/assess/batch", json={"notifications": [{**demo_payload, "notification_id": bad_id}]})
+        assert batch.status_code == 200 and batch.json()["counts"] == {"invalid": 1}
+    # every id the service accepts can be fetched back by its URL
+    good = "ELS-2026.x_1:rev-A"
+    with demo_server.client() as c:
+        assert c.post("/v1/assess", json={**demo_payload, "notification_id": good}).status_code == 200
+        assert c.get(f"/v1/decisions/{good}").json()["notification_id"] == good
+
+
+def test_full_width_digits_fail_the_gs1_check(demo_server, demo_payload):
+    wide = "".join(chr(0xFF10 + int(d)) for d in demo_payload["metering_point_id"])
+    with demo_server.client() as c:
+        errors = _errors(
+            c.post("/v1/assess", json={**demo_payload, "notification_id": "WIDE", "metering_point_id": wide})
+        )
+    assert any(e.startswith("metering_point_id:") and "ASCII 0-9" in e for e in errors), errors
+
+
+@pytest.mark.parametrize(
+    ("update", "field"),
+    [
+        ({"revision": True}, "revision"),
+        ({"main_fuse_after_a": True}, "main_fuse_after_a"),
+        ({"appliances": [{"kind": "ev_charger", "rated_kw": True, "connection": "3ph"}]}, "appliances[0].rated_kw"),
+        (
+            {"appliances": [{"kind": "ev_charger", "rated_kw": 7, "connection": "3ph", "quantity": True}]},
+            "appliances[0].quantity",
+        ),  # fmt: skip
+        ({"power_budget": {"max_demand_kw": False}}, "power_budget.max_demand_kw"),
+    ],
+)
+def test_booleans_are_not_numbers(demo_server, demo_payload, update, field):
+    with demo_server.client() as c:
+        errors = _errors(c.post("/v1/assess", json={**demo_payload, "notification_id": "BOOL", **update}))
+    assert any(e.startswith(f"{field}:") and "boolean" in e for e in errors), errors
+
+
+def test_malformed_json_says_line_and_column(demo_server):
+    body = b'{\n  "notification_id": "J",\n  "revision": ,\n}'
+    with demo_server.client() as c:
+        errors = _errors(c.post("/v1/assess", content=body, headers={"content-type": "application/json"}))
+    assert errors == ["(body): not valid JSON: Expecting value at line 3 column 15"], errors
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_a_body_that_is_not_declared_json_is_named_as_such(demo_server, demo_payload, content_type):
+    import json
+
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    if content_type:
+        headers["content-type"] = content_type
+    import httpx
+
+    r = httpx.post(f"{demo_server.url}/v1/assess", content=json.dumps(demo_payload).encode(), headers=headers)
+    errors = _errors(r)
+    assert "content-type: application/json" in errors[0] and "valid dictionary" not in errors[0], errors
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "workflow:0123456789abcdef#ghij",  # was cut at '#' to a valid 16-character token
+        "workflow:0123456789abcdef,0123456789abcdefgh",  # was two tokens, the second one a client of its own
+        "workflow:0123456789abcdef:0123456789abcdef",  # was cut at the last ':'
+        "0123456789abcdef0123",  # no client name
+        "work flow:0123456789abcdef0123",
+        "workflow:0123456789abcdef01 23",
+    ],
+)
+def test_malformed_token_files_are_refused(tmp_path, text, capsys):
+    from powercheck.cli import main
+    from powercheck.service import parse_tokens
+
+    with pytest.raises(ValueError, match=r"tokens line 1: "):
+        parse_tokens(text + "\n", "tokens")
+    path = tmp_path / "tokens.txt"
+    path.write_text("# the workflow system\nengineer:abcdefghijklmnop-._~+/==\n" + text + "\n", encoding="utf-8")
+    assert main(["serve", "--tokens-file", str(path), "--db", str(tmp_path / "db.sqlite")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{path} line 3" in err
+
+
+def test_well_formed_token_files_are_read():
+    from powercheck.service import parse_tokens
+
+    text = "# comment\nworkflow:0123456789abcdef  # the workflow\n\nengineer:ABCDEFGHIJKLMNOP-._~+/==, ops:x" + "y" * 20
+    assert parse_tokens(text, "t") == {
+        "0123456789abcdef": "workflow",
+        "ABCDEFGHIJKLMNOP-._~+/==": "engineer",
+        "x" + "y" * 20: "ops",
+    }
