@@ -227,7 +227,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from powercheck.demo import demo_region_dir
     from powercheck.service import generated_token, load_tokens
     from powercheck.service.app import ServiceConfig, create_app
+    from powercheck.service.limits import ServiceLimits, guarded_protocol
 
+    limits = ServiceLimits(
+        max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+        max_batch=args.max_batch,
+        max_appliances=args.max_appliances,
+        header_timeout_s=args.header_timeout,
+        body_timeout_s=args.body_timeout,
+    )
     tokens = load_tokens(args.tokens_file) or generated_token()
     config = ServiceConfig(
         grid=Path(args.grid) if args.grid else demo_region_dir(),
@@ -237,10 +245,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
         chunk_size=args.chunk_size,
         allow_outside_region=args.allow_outside_region,
+        limits=limits,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(config)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning" if args.quiet else "info",
+        http=guarded_protocol(limits.header_timeout_s),
+        timeout_keep_alive=5,
+    )
     return 0
 
 
@@ -386,6 +402,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", default="powercheck-decisions.sqlite", help="SQLite decision store (WAL mode)")
     serve.add_argument("--tokens-file", help="API tokens, one 'name:token' per line (also POWERCHECK_API_TOKENS)")
     serve.add_argument("--chunk-size", type=int, default=256, help="batch items decided and committed together")
+    from powercheck.service.limits import ServiceLimits
+
+    limits = ServiceLimits()
+    serve.add_argument(
+        "--max-body-mb", type=float, default=limits.max_body_bytes / 2**20, help="largest request body [MiB] (413)"
+    )
+    serve.add_argument("--max-batch", type=int, default=limits.max_batch, help="notifications per batch (422)")
+    serve.add_argument(
+        "--max-appliances", type=int, default=limits.max_appliances, help="appliance rows per notification (422)"
+    )
+    serve.add_argument(
+        "--header-timeout", type=float, default=limits.header_timeout_s, help="seconds to send request headers"
+    )
+    serve.add_argument(
+        "--body-timeout", type=float, default=limits.body_timeout_s, help="seconds to send a request body (408)"
+    )
     common(serve)
     serve.set_defaults(func=cmd_serve)
 

@@ -19,8 +19,14 @@ Endpoints (all under bearer-token auth except ``/healthz``):
 ``GET /v1/ledger``          the ledger's requests (``?network=``, ``?status=``)
 ``GET /v1/policy``          the active policy (every limit with tag and source) and the
                             grid-model version
-``GET /healthz``            liveness: policy and grid versions, store status
+``GET /v1/status``          engine, policy and grid versions, store status, decisions stored,
+                            the service's limits
+``GET /healthz``            liveness only (no token, no database): ``{"status": "ok"}``
 ==========================  ===========================================================
+
+Resource limits (:class:`~powercheck.service.limits.ServiceLimits`, ``serve`` options): request
+body size (413), notifications per batch and appliances per notification (422 naming the
+limit), and the time a client has to send headers (the connection is closed) and body (408).
 
 Every decision is taken on the capacity ledger of the service's database: approved and built
 requests that are not yet part of the grid model are applied to the grid first, and a
@@ -56,6 +62,7 @@ from powercheck.models import MAX_REVISION, NOTIFICATION_ID_PATTERN, Decision, N
 from powercheck.report import render_report
 from powercheck.rules.engine import Assessor
 from powercheck.rules.policy import PolicyKey, load_policy
+from powercheck.service.limits import BodyGuard, ServiceLimits
 from powercheck.service.store import DecisionStore, StoredDecision
 from powercheck.texts import language, localize
 
@@ -97,7 +104,7 @@ class ServiceConfig:
     policy: Path | None = None
     cache_dir: Path | None = None
     chunk_size: int = 256
-    max_batch: int = 10_000
+    limits: ServiceLimits = field(default_factory=ServiceLimits)
     allow_outside_region: bool = False
     """The region's manifest may name files outside its directory."""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -172,6 +179,10 @@ class ErrorResponse(BaseModel):
     errors: list[str] = Field(default_factory=list)
 
 
+class Liveness(BaseModel):
+    status: Literal["ok"]
+
+
 class Health(BaseModel):
     status: str
     engine_version: str
@@ -181,6 +192,7 @@ class Health(BaseModel):
     region: str
     store: str
     decisions_stored: int
+    limits: dict[str, float]
 
 
 @dataclass
@@ -258,6 +270,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
         description=__doc__,
         lifespan=lifespan,
     )
+    limits = config.limits
+    # inside the token check (added first, so the token middleware below wraps it): no token, no body read
+    app.add_middleware(BodyGuard, max_body_bytes=limits.max_body_bytes, body_timeout_s=limits.body_timeout_s)
     bearer = HTTPBearer(auto_error=False, description="API token issued by the grid owner")
     token_items = [(token.encode(), name) for token, name in config.tokens.items()]
 
@@ -314,6 +329,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
     def state() -> _State:
         return holder["state"]
 
+    def _appliance_limit(count: int) -> str:
+        return f"{count} appliance rows; at most {limits.max_appliances} per notification (limit max_appliances)"
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = []
@@ -348,8 +366,14 @@ def create_app(config: ServiceConfig) -> FastAPI:
         log.exception("unexpected error %s on %s %s", error_id, request.method, request.url.path)
         return JSONResponse(status_code=500, content={"detail": f"internal error {error_id}", "errors": []})
 
-    @app.get("/healthz", response_model=Health, tags=["meta"])
-    def healthz() -> Health:
+    @app.get("/healthz", response_model=Liveness, tags=["meta"])
+    async def healthz() -> Liveness:
+        """Liveness only: answered on the event loop, touching neither the database nor the assessment lock."""
+        return Liveness(status="ok")
+
+    @app.get("/v1/status", response_model=Health, tags=["meta"])
+    def get_status(client: Annotated[str, Depends(client_of)]) -> Health:
+        """Versions, store and limits; the count is read on its own connection (never under the store lock)."""
         st = state()
         return Health(
             status="ok",
@@ -358,8 +382,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
             policy_hash=st.assessor.policy.hash,
             grid_model_version=st.assessor.region.version,
             region=st.assessor.region.name,
-            store=st.store.journal_mode,
-            decisions_stored=st.store.count(),
+            store=st.store.journal_mode_unlocked(),
+            decisions_stored=st.store.count_unlocked(),
+            limits={k: float(v) for k, v in vars(limits).items()},
         )
 
     @app.get("/v1/policy", tags=["policy"])
@@ -382,6 +407,10 @@ def create_app(config: ServiceConfig) -> FastAPI:
         accept_language: Annotated[str | None, Header()] = None,
     ) -> Response:
         st = state()
+        if len(notification.appliances) > limits.max_appliances:
+            raise RequestValidationError(
+                [{"loc": ("body", "appliances"), "msg": _appliance_limit(len(notification.appliances))}]
+            )
         new_hash = notification.input_hash()
         with st.lock:
             stored = st.store.get(notification.notification_id, notification.revision)
@@ -411,9 +440,15 @@ def create_app(config: ServiceConfig) -> FastAPI:
         accept_language: Annotated[str | None, Header()] = None,
     ) -> BatchResponse:
         st = state()
-        if len(body.notifications) > config.max_batch:
+        if len(body.notifications) > limits.max_batch:
             raise RequestValidationError(
-                [{"loc": ("body", "notifications"), "msg": f"at most {config.max_batch} notifications per batch"}]
+                [
+                    {
+                        "loc": ("body", "notifications"),
+                        "msg": f"{len(body.notifications)} notifications; at most {limits.max_batch} per batch "
+                        "(limit max_batch)",
+                    }
+                ]
             )
         results: list[BatchItem | None] = [None] * len(body.notifications)
         valid: list[tuple[int, Notification, str]] = []
@@ -426,6 +461,11 @@ def create_app(config: ServiceConfig) -> FastAPI:
                 rev = rev if type(rev) is int and 1 <= rev <= MAX_REVISION else None
                 errors = [f"notifications[{i}].{e}" for e in describe_validation_error(exc)]
                 results[i] = BatchItem(index=i, notification_id=nid, revision=rev, status="invalid", errors=errors)
+                continue
+            if len(n.appliances) > limits.max_appliances:
+                error = f"notifications[{i}].appliances: {_appliance_limit(len(n.appliances))}"
+                results[i] = BatchItem(index=i, notification_id=n.notification_id, revision=n.revision,
+                                       status="invalid", errors=[error])  # fmt: skip
                 continue
             valid.append((i, n, n.input_hash()))
 

@@ -173,6 +173,24 @@ class DecisionStore:
         with self._lock:
             return int(self._conn.execute("SELECT COUNT(*) FROM decisions").fetchone()[0])
 
+    def _reader(self) -> sqlite3.Connection:
+        return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5.0)
+
+    def count_unlocked(self) -> int:
+        """Decisions stored, read on a connection of its own: WAL readers never wait for the store lock."""
+        con = self._reader()
+        try:
+            return int(con.execute("SELECT COUNT(*) FROM decisions").fetchone()[0])
+        finally:
+            con.close()
+
+    def journal_mode_unlocked(self) -> str:
+        con = self._reader()
+        try:
+            return str(con.execute("PRAGMA journal_mode").fetchone()[0])
+        finally:
+            con.close()
+
     def integrity_ok(self) -> bool:
         with self._lock:
             return self._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -68,6 +68,7 @@ def start_server(
     chunk_size: int = 256,
     startup_timeout: float = 300.0,
     log_path: Path | None = None,
+    extra_args: list[str] | None = None,
 ) -> ServerProcess:
     """Start ``python -m powercheck serve`` on a free loopback port and wait for /healthz."""
     port = free_port()
@@ -91,6 +92,7 @@ def start_server(
         cmd += ["--cache-dir", str(cache_dir)]
     if grid is not None:
         cmd += ["--grid", str(grid)]
+    cmd += list(extra_args or [])
     log_path = log_path or db.with_suffix(f".{port}.log")
     log = open(log_path, "w")  # noqa: SIM115 - closed by stop()/kill()
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)

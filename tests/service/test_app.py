@@ -49,15 +49,19 @@ def payload(n: Notification, **update) -> dict:
 
 def test_health_and_wal(server):
     r = httpx.get(f"{server.url}/healthz")
-    assert r.status_code == 200
-    body = r.json()
+    assert r.status_code == 200 and r.json() == {"status": "ok"}  # liveness only, no token needed
+    assert httpx.get(f"{server.url}/v1/status").status_code == 401  # the details are behind the token
+    with server.client() as c:
+        body = c.get("/v1/status").json()
     assert body["status"] == "ok" and body["store"] == "wal"
     assert body["grid_model_version"].startswith("grid-")
+    assert body["limits"]["max_batch"] == 10_000 and body["limits"]["max_body_bytes"] == 16 * 2**20
 
 
 def test_no_token_no_decision(server, valid_notifications):
     n = payload(valid_notifications[0], notification_id="AUTH-1")
-    before = httpx.get(f"{server.url}/healthz").json()["decisions_stored"]
+    with server.client() as c:
+        before = c.get("/v1/status").json()["decisions_stored"]
     r = httpx.post(f"{server.url}/v1/assess", json=n)
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
     r = httpx.post(f"{server.url}/v1/assess", json=n, headers={"Authorization": "Bearer wrong-token-xxxxxxxxxxxx"})
@@ -72,7 +76,8 @@ def test_no_token_no_decision(server, valid_notifications):
     ):
         r = httpx.request(method, f"{server.url}{path}", json=body, headers={"Authorization": "Basic dXNlcjpwYXNz"})
         assert r.status_code == 401, (path, r.text)
-    assert httpx.get(f"{server.url}/healthz").json()["decisions_stored"] == before
+    with server.client() as c:
+        assert c.get("/v1/status").json()["decisions_stored"] == before
 
 
 def test_assess_matches_the_engine_and_is_stored(client, valid_notifications, demo_assessor):
@@ -96,11 +101,11 @@ def test_assess_matches_the_engine_and_is_stored(client, valid_notifications, de
 def test_resubmission_is_idempotent_and_conflicts_are_refused(client, valid_notifications):
     n = valid_notifications[7].model_copy(update={"notification_id": "SVC-IDEM"})
     first = client.post("/v1/assess", json=payload(n))
-    count = client.get("/healthz").json()["decisions_stored"]
+    count = client.get("/v1/status").json()["decisions_stored"]
     again = client.post("/v1/assess", json=payload(n))
     assert again.status_code == 200 and again.headers["x-powercheck-replay"] == "true"
     assert again.content == first.content  # byte-identical, same decided_at
-    assert client.get("/healthz").json()["decisions_stored"] == count
+    assert client.get("/v1/status").json()["decisions_stored"] == count
     changed = payload(n, comment="changed after the decision")
     r = client.post("/v1/assess", json=changed)
     assert r.status_code == 409 and "new revision" in r.json()["detail"]

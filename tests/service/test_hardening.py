@@ -187,3 +187,148 @@ def test_well_formed_token_files_are_read():
         "ABCDEFGHIJKLMNOP-._~+/==": "engineer",
         "x" + "y" * 20: "ops",
     }
+
+
+# ------------------------------------------------------------------------------- item 8: resource limits
+
+
+@pytest.fixture(scope="module")
+def tight_server(tmp_path_factory, cache_dir, demo_region):
+    """A server with small limits, so that the tests reach them quickly."""
+    db = tmp_path_factory.mktemp("svc-limits") / "decisions.sqlite"
+    args = ["--max-body-mb", "1", "--max-batch", "50", "--max-appliances", "10",
+            "--header-timeout", "2", "--body-timeout", "2"]  # fmt: skip
+    srv = start_server(db, TOKEN, cache_dir=cache_dir, extra_args=args)
+    yield srv
+    srv.stop()
+
+
+def _rss_mb(pid: int) -> float:
+    import psutil
+
+    return psutil.Process(pid).memory_info().rss / 2**20
+
+
+def _healthz_seconds(url: str) -> float:
+    import time
+
+    import httpx
+
+    start = time.perf_counter()
+    assert httpx.get(f"{url}/healthz", timeout=10).json() == {"status": "ok"}
+    return time.perf_counter() - start
+
+
+def test_bodies_above_the_limit_are_413_naming_it_and_do_not_stall_healthz(tight_server):
+    import socket
+    import threading
+
+    import httpx
+
+    url = tight_server.url
+    host, port = url.removeprefix("http://").split(":")
+    rss_before = _rss_mb(tight_server.proc.pid)
+    # declared too large: refused at once, before the body is read
+    r = httpx.post(f"{url}/v1/assess", content=b"x" * (2 * 2**20), headers={
+        "Authorization": f"Bearer {TOKEN}", "content-type": "application/json"})  # fmt: skip
+    assert r.status_code == 413
+    assert "larger than 1048576 bytes (limit max_body_bytes)" in r.json()["detail"]
+
+    # streamed without a length (chunked): refused once the limit is passed; four at a time, healthz stays quick
+    def chunked(results: list) -> None:
+        with socket.create_connection((host, int(port)), timeout=30) as s:
+            s.sendall(
+                f"POST /v1/assess HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+                "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+            )
+            piece = b"[" * 65536
+            try:
+                for _ in range(64):  # 4 MiB offered
+                    s.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
+            except OSError:
+                pass  # the server answered and closed
+            results.append(s.recv(4096))
+
+    results: list = []
+    threads = [threading.Thread(target=chunked, args=(results,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    slowest = max(_healthz_seconds(url) for _ in range(5))
+    for t in threads:
+        t.join(timeout=60)
+    assert len(results) == 4 and all(b" 413 " in r.split(b"\r\n")[0] for r in results), results
+    assert slowest < 1.0, slowest
+    assert _rss_mb(tight_server.proc.pid) - rss_before < 100  # nothing like the 4 x 200 MB held before
+
+
+def test_batch_and_appliance_limits_are_422_naming_them(tight_server, demo_payload):
+    with tight_server.client() as c:
+        items = [{**demo_payload, "notification_id": f"LIM-{i}"} for i in range(51)]
+        errors = _errors(c.post("/v1/assess/batch", json={"notifications": items}))
+        assert errors == ["notifications: 51 notifications; at most 50 per batch (limit max_batch)"]
+        many = [{"kind": "heat_pump", "rated_kw": 1.0, "connection": "3ph"}] * 11
+        errors = _errors(c.post("/v1/assess", json={**demo_payload, "notification_id": "APPL", "appliances": many}))
+        assert errors == ["appliances: 11 appliance rows; at most 10 per notification (limit max_appliances)"]
+        batch = c.post(
+            "/v1/assess/batch",
+            json={"notifications": [{**demo_payload, "notification_id": "APPL-1", "appliances": many},
+                                    {**demo_payload, "notification_id": "APPL-2"}]},
+        ).json()  # fmt: skip
+        assert [x["status"] for x in batch["results"]] == ["invalid", "decided"]
+        assert "limit max_appliances" in batch["results"][0]["errors"][0]
+        assert c.get("/v1/status").json()["limits"]["max_appliances"] == 10
+
+
+def test_half_open_connections_are_closed_after_the_header_timeout(tight_server):
+    import socket
+    import time
+
+    host, port = tight_server.url.removeprefix("http://").split(":")
+    socks = []
+    for i in range(200):
+        s = socket.create_connection((host, int(port)), timeout=10)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" if i % 2 else b"POST /v1/ass")  # headers never finished
+        socks.append(s)
+    assert _healthz_seconds(tight_server.url) < 1.0  # the others are still served
+    time.sleep(3.0)  # past the 2 s header timeout
+    closed = 0
+    for s in socks:
+        try:
+            s.settimeout(2)
+            closed += s.recv(1) == b""
+        except (ConnectionResetError, TimeoutError, OSError):
+            closed += 1
+        finally:
+            s.close()
+    assert closed == 200
+
+
+def test_a_body_that_never_arrives_is_408(tight_server):
+    import socket
+
+    host, port = tight_server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(
+            f"POST /v1/assess HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+            'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"a"'.encode()
+        )
+        answer = b""
+        while chunk := s.recv(4096):  # until the server closes
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert b"limit body_timeout_s" in answer
+
+
+def test_the_default_limits_keep_a_1000_by_200_appliance_batch_short(demo_server, demo_payload):
+    """The batch that took 46 s before: every item has more appliance rows than the default limit (50)."""
+    import time
+
+    rows = [{"kind": "heat_pump", "rated_kw": 1.0, "connection": "3ph"}] * 200
+    items = [{**demo_payload, "notification_id": f"BIG-{i}", "appliances": rows} for i in range(1000)]
+    with demo_server.client() as c:
+        start = time.perf_counter()
+        r = c.post("/v1/assess/batch", json={"notifications": items})
+        seconds = time.perf_counter() - start
+    assert r.status_code == 200 and r.json()["counts"] == {"invalid": 1000}
+    assert "at most 50 per notification (limit max_appliances)" in r.json()["results"][0]["errors"][0]
+    assert seconds < 20, seconds
