@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,6 +49,7 @@ def warn_grid_problems(region, shown: int = 5) -> None:
 
 
 def cmd_screen(args: argparse.Namespace) -> int:
+    from powercheck.io import check_notifications_file, check_writable
     from powercheck.ledger import open_ledger
     from powercheck.rules.engine import Assessor
     from powercheck.rules.policy import PolicyKey
@@ -56,6 +59,11 @@ def cmd_screen(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"powercheck screen: notifications file {path} not found", file=sys.stderr)
         return 2
+    # every argument checked before any work: no grid is loaded, no file written for a bad one
+    check_notifications_file(path)
+    check_writable(args.out, "--out")
+    if args.ledger:
+        check_ledger_file(Path(args.ledger))
     with stop_on_signals() as stop:
         region, policy = _load(args)
         store, state = open_ledger(args.ledger, region, valid_days=policy.number(PolicyKey.APPROVAL_VALID_DAYS))
@@ -85,14 +93,33 @@ def cmd_screen(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_ledger_file(path: Path) -> None:
+    """Refuse a ledger path that is not (and cannot become) a SQLite database, before any work."""
+    import sqlite3
+
+    from powercheck.io import check_writable
+
+    check_writable(path, "--ledger")
+    if path.is_file() and path.stat().st_size > 0:
+        try:
+            con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                con.execute("PRAGMA schema_version").fetchone()
+            finally:
+                con.close()
+        except sqlite3.Error as exc:
+            raise ValueError(f"--ledger {path}: not a SQLite database ({exc})") from None
+
+
 def cmd_report(args: argparse.Namespace) -> int:
-    from powercheck.io import DecisionNotFound, read_decision
+    from powercheck.io import DecisionNotFound, check_writable, read_decision
     from powercheck.report import render_report
 
     path = Path(args.decisions)
     if not path.is_file():
         print(f"powercheck report: decisions file {path} not found", file=sys.stderr)
         return 2
+    check_writable(args.out, "--out")
     try:
         decision = read_decision(path, args.notification_id, args.revision)
     except DecisionNotFound as exc:
@@ -455,14 +482,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except (ValueError, FileNotFoundError, KeyError) as exc:
-        # bad input files (policy, region, notifications): one clear line, no traceback
+    except (ValueError, OSError, KeyError, sqlite3.Error) as exc:
+        # bad input files (policy, region, notifications), paths that cannot be written: one clear line, no traceback
         print(f"powercheck {args.command}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:  # Ctrl-C (or SIGTERM) outside a screening chunk: no traceback
         signum = getattr(exc, "signum", signal.SIGINT)
         print(f"powercheck {args.command}: interrupted ({signal.Signals(signum).name})", file=sys.stderr)
         return 128 + int(signum)
+    except Exception as exc:  # a bug: one line, the traceback on request
+        if os.environ.get("POWERCHECK_TRACEBACK"):
+            raise
+        print(
+            f"powercheck {args.command}: unexpected error ({type(exc).__name__}: {exc}); "
+            "set POWERCHECK_TRACEBACK=1 for the traceback",
+            file=sys.stderr,
+        )
+        return 70
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -180,6 +181,48 @@ def read_notifications(path: str | Path) -> Iterator[InputRecord]:
     if suffix in (".parquet", ".pq"):
         return iter_parquet(path)
     raise ValueError(f"{path}: unknown notifications format {suffix!r} (use .jsonl or .parquet)")
+
+
+def check_notifications_file(path: str | Path) -> Path:
+    """Refuse, before any work, a notifications file that cannot be read (names the file and why)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"notifications file {path} not found")
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        try:
+            pq.ParquetFile(path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise ValueError(f"{path}: not a readable Parquet file ({exc})") from None
+    elif suffix in (".jsonl", ".ndjson", ".json"):
+        try:
+            with open(path, "rb") as fh:
+                fh.read(1)
+        except OSError as exc:
+            raise ValueError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    else:
+        raise ValueError(f"{path}: unknown notifications format {suffix!r} (use .jsonl or .parquet)")
+    return path
+
+
+def check_writable(path: str | Path, option: str) -> Path:
+    """Refuse, before any work, an output path that cannot be written: a directory, a path under a file, a place
+    where no file can be created. Creates the missing parent directories."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{option} {path}: is a directory; give a file name")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ValueError(f"{option} {path}: {ancestor} is a file, not a directory")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".powercheck-probe-"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"{option} {path}: cannot write there ({exc.strerror or exc})") from None
+    return path
 
 
 def write_notifications_parquet(notifications: Sequence[Notification], path: str | Path) -> None:

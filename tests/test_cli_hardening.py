@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -140,3 +141,114 @@ def test_ctrl_c_while_loading_the_grid_is_one_line(tmp_path, cache_dir):
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "Traceback" not in stderr, stderr
     assert stderr.strip().endswith("interrupted (SIGINT)")
+
+
+# ------------------------------------------------------------------- item 9: one line, before any work
+
+
+def _bad_region(tmp_path, network_extra: str) -> str:
+    root = tmp_path / "region"
+    root.mkdir(exist_ok=True)
+    (root / "region.toml").write_text(
+        '[region]\nname = "r"\n[[network]]\nid = "a"\nsystem = "TN_400"\nsource = "pandapower:kerber_landnetz_kabel_1"\n'
+        + network_extra,
+        encoding="utf-8",
+    )
+    return str(root)
+
+
+@pytest.mark.parametrize(
+    ("case", "named"),
+    [
+        ("out_under_a_file", "--out"),
+        ("out_at_a_directory", "--out"),
+        ("out_unwritable", "--out"),
+        ("kwargs_not_a_table", "network[0].kwargs"),
+        ("lv_kv_not_a_number", "network[0].lv_kv"),
+        ("lv_kv_out_of_range", "network[0].lv_kv"),
+        ("kwargs_value_too_large", "network[0].kwargs.seed"),
+        ("network_not_a_table_list", "region.toml: network"),
+        ("unknown_region_key", "region.customer_point"),
+        ("corrupt_parquet", "n.parquet: not a readable Parquet file"),
+        ("unknown_suffix", "unknown notifications format '.csv'"),
+        ("ledger_at_a_directory", "--ledger"),
+        ("ledger_not_a_database", "--ledger"),
+    ],
+)
+def test_bad_arguments_are_one_line_before_any_work(tmp_path, case, named, capsys):
+    src = tmp_path / "n.jsonl"
+    src.write_bytes(b"\n".join(_demo_lines(3)) + b"\n")
+    cache = tmp_path / "cache"
+    out = tmp_path / "d.parquet"
+    args = ["screen", str(src), "--cache-dir", str(cache), "--no-progress"]
+    if case == "out_under_a_file":
+        (tmp_path / "plain.txt").write_text("x")
+        out = tmp_path / "plain.txt" / "sub" / "d.parquet"
+    elif case == "out_at_a_directory":
+        out = tmp_path / "somedir"
+        out.mkdir()
+    elif case == "out_unwritable":
+        out = Path("/proc/powercheck-cannot-write-here/d.parquet")
+    elif case == "kwargs_not_a_table":
+        args += ["--grid", _bad_region(tmp_path, "kwargs = 5\n")]
+    elif case == "lv_kv_not_a_number":
+        args += ["--grid", _bad_region(tmp_path, 'lv_kv = "low"\n')]
+    elif case == "lv_kv_out_of_range":
+        args += ["--grid", _bad_region(tmp_path, "lv_kv = 230\n")]
+    elif case == "kwargs_value_too_large":
+        args += ["--grid", _bad_region(tmp_path, "kwargs = { seed = 1e300 }\n")]
+    elif case == "network_not_a_table_list":
+        root = tmp_path / "region"
+        root.mkdir()
+        (root / "region.toml").write_text('network = 5\n[region]\nname = "r"\n')
+        args += ["--grid", str(root)]
+    elif case == "unknown_region_key":
+        root = tmp_path / "region"
+        root.mkdir()
+        (root / "region.toml").write_text('[region]\nname = "r"\ncustomer_point = "x.parquet"\n')
+        args += ["--grid", str(root)]
+    elif case == "corrupt_parquet":
+        src = tmp_path / "n.parquet"
+        src.write_bytes(b"PAR1" + b"\x00" * 100)
+        args[1] = str(src)
+    elif case == "unknown_suffix":
+        src = tmp_path / "n.csv"
+        src.write_text("a,b\n")
+        args[1] = str(src)
+    elif case == "ledger_at_a_directory":
+        (tmp_path / "ledgerdir").mkdir()
+        args += ["--ledger", str(tmp_path / "ledgerdir")]
+    elif case == "ledger_not_a_database":
+        (tmp_path / "ledger.sqlite").write_bytes(b"this is not a database" * 100)
+        args += ["--ledger", str(tmp_path / "ledger.sqlite")]
+    rc = main([*args, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc != 0
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert named in err, err
+    assert not cache.exists(), "a grid was loaded before the argument was refused"
+    assert not list(tmp_path.rglob("*.partial")) and not out.is_file()
+
+
+def test_a_failure_mid_run_keeps_a_readable_partial_and_is_one_line(tmp_path, cache_dir, capsys, monkeypatch):
+    """An error that only shows mid-run (here: the disk fills up) ends with one line and what was decided."""
+    from powercheck import io as io_mod
+
+    calls = {"n": 0}
+    real = io_mod.DecisionWriter.flush
+
+    def flaky(self):
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise OSError(28, "No space left on device")
+        real(self)
+
+    monkeypatch.setattr(io_mod.DecisionWriter, "flush", flaky)
+    src = tmp_path / "big.jsonl"
+    _replicated_demo(src, 6)
+    out = tmp_path / "d.parquet"
+    rc = main(["screen", str(src), "--out", str(out), "--cache-dir", str(cache_dir), "-q", "--no-progress",
+               "--chunk-size", "256"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 1 and err.count("\n") == 1 and "No space left on device" in err, err
+    assert pq.read_table(tmp_path / "d.parquet.partial").num_rows == 1024  # the first row group

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import tomllib
@@ -147,16 +148,47 @@ class RegionManifest:
         return self.path.parent
 
 
+LV_KV_RANGE = (0.1, 1.0)
+"""Allowed ``lv_kv`` [kV] (an LV network)."""
+
+_REGION_KEYS = ("name", "description", "customer_points")
+_TOP_KEYS = ("region", "network", "defaults")
+MAX_KWARG_INT = 1_000_000_000
+
+
+def _kwargs(where: str, value: Any) -> dict[str, Any]:
+    """The ``kwargs`` of a pandapower source: a table of scalar values (bounded numbers, short strings)."""
+    if not isinstance(value, dict):
+        raise GridModelError(f"{where}: expected a table of arguments, e.g. {{ seed = 1 }}, got {type(value).__name__}")
+    for name, arg in value.items():
+        ok = (
+            isinstance(arg, bool)
+            or (isinstance(arg, int) and abs(arg) <= MAX_KWARG_INT)
+            or (isinstance(arg, float) and math.isfinite(arg) and abs(arg) <= MAX_KWARG_INT)
+            or (isinstance(arg, str) and len(arg) <= 100)
+        )
+        if not ok:
+            raise GridModelError(
+                f"{where}.{name}: {arg!r} is not an argument value (a boolean, a number up to 1e9 or a short string)"
+            )
+    return dict(value)
+
+
 def parse_manifest(path: str | Path, *, allow_outside: bool = False) -> RegionManifest:
     """Read and check a region manifest (a ``region.toml`` file or a region directory).
+
+    Every key has its type and range: ``[region]`` name (a string of 1-100 characters),
+    description and customer_points (strings); ``[[network]]`` id (:data:`NETWORK_ID_PATTERN`),
+    system (:data:`SYSTEMS`), source (a path inside the region directory unless
+    ``allow_outside``, or ``pandapower:<name>``), lv_kv (a number in :data:`LV_KV_RANGE` kV),
+    kwargs (a table of scalar arguments, for ``pandapower:`` sources only); ``[defaults.<key>]``
+    tables (checked by :func:`~powercheck.grid.networks.load_grid_defaults`). Unknown keys and
+    tables are refused.
 
     Raises
     ------
     GridModelError
-        Missing or malformed file, missing ``[region].name``, a ``[[network]]`` with a missing
-        or unknown key, an id that is not a safe name, an unknown system or a repeated id, a
-        source or customer index outside the region directory (unless ``allow_outside``), or no
-        network at all; the message names the file and the key (``network[2].system``).
+        The first problem, naming the file and the key (``network[2].lv_kv``).
     """
     path = Path(path)
     if path.is_dir():
@@ -165,14 +197,33 @@ def parse_manifest(path: str | Path, *, allow_outside: bool = False) -> RegionMa
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise GridModelError(f"region manifest {path} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GridModelError(f"region manifest {path}: cannot be read ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise GridModelError(f"region manifest {path}: malformed TOML ({exc})") from None
     region = data.get("region")
     if not isinstance(region, dict) or "name" not in region:
         raise GridModelError(f"{path}: [region] table with a name is required")
+    unknown = sorted(set(data) - set(_TOP_KEYS))
+    if unknown:
+        raise GridModelError(f"{path}: {unknown[0]} is not a known table (expected [region], [[network]], [defaults])")
+    unknown = sorted(set(region) - set(_REGION_KEYS))
+    if unknown:
+        raise GridModelError(f"{path}: region.{unknown[0]} is not a known key ({', '.join(_REGION_KEYS)})")
+    name = region["name"]
+    if not isinstance(name, str) or not 1 <= len(name) <= 100:
+        raise GridModelError(f"{path}: region.name must be a string of 1-100 characters, got {name!r:.60}")
+    for key in ("description", "customer_points"):
+        if key in region and not isinstance(region[key], str):
+            raise GridModelError(f"{path}: region.{key} must be a string, got {type(region[key]).__name__}")
+    networks = data.get("network", [])
+    if not isinstance(networks, list):
+        raise GridModelError(f"{path}: network must be [[network]] tables, got {type(networks).__name__}")
     specs = []
     seen = set()
-    for i, raw in enumerate(data.get("network", [])):
+    for i, raw in enumerate(networks):
+        if not isinstance(raw, dict):
+            raise GridModelError(f"{path}: network[{i}] must be a table")
         for key in ("id", "system", "source"):
             if key not in raw:
                 raise GridModelError(f"{path}: network[{i}].{key} is required")
@@ -184,34 +235,53 @@ def parse_manifest(path: str | Path, *, allow_outside: bool = False) -> RegionMa
                 f"{path}: network[{i}].id {raw['id']!r} is not a valid id "
                 "(1-64 letters, digits, '.', '_' or '-', starting with a letter or digit)"
             )
-        if isinstance(raw["source"], str) and not raw["source"].startswith(PANDAPOWER_PREFIX):
-            region_path(path, f"network[{i}].source", raw["source"], allow_outside)
-        if raw["system"] not in SYSTEMS:
+        source = raw["source"]
+        if not isinstance(source, str) or not source:
+            raise GridModelError(f"{path}: network[{i}].source must be a file path or pandapower:<name>")
+        from_pandapower = source.startswith(PANDAPOWER_PREFIX)
+        if not from_pandapower:
+            region_path(path, f"network[{i}].source", source, allow_outside)
+        if not isinstance(raw["system"], str) or raw["system"] not in SYSTEMS:
             raise GridModelError(f"{path}: network[{i}].system must be one of {SYSTEMS}, got {raw['system']!r}")
         if raw["id"] in seen:
             raise GridModelError(f"{path}: network[{i}].id {raw['id']!r} is used twice")
         seen.add(raw["id"])
+        lv_kv = raw.get("lv_kv")
+        if lv_kv is not None:
+            lo, hi = LV_KV_RANGE
+            if isinstance(lv_kv, bool) or not isinstance(lv_kv, int | float):
+                raise GridModelError(f"{path}: network[{i}].lv_kv must be a number [kV], got {lv_kv!r}")
+            if not lo <= lv_kv <= hi:
+                raise GridModelError(
+                    f"{path}: network[{i}].lv_kv {lv_kv!r} is outside the allowed range [{lo}, {hi}] kV"
+                )
+        kwargs = _kwargs(f"{path}: network[{i}].kwargs", raw.get("kwargs", {}))
+        if kwargs and not from_pandapower:
+            raise GridModelError(f"{path}: network[{i}].kwargs are arguments of a pandapower: source only")
         specs.append(
             NetworkSpec(
-                id=str(raw["id"]),
+                id=raw["id"],
                 system=raw["system"],
-                source=str(raw["source"]),
-                lv_kv=float(raw["lv_kv"]) if "lv_kv" in raw else None,
-                kwargs=dict(raw.get("kwargs", {})),
+                source=source,
+                lv_kv=float(lv_kv) if lv_kv is not None else None,
+                kwargs=kwargs,
             )
         )
     if not specs:
         raise GridModelError(f"{path}: at least one [[network]] is required")
     customer_points = region.get("customer_points", "auto")
-    if isinstance(customer_points, str) and customer_points != "auto":
+    if customer_points != "auto":
         region_path(path, "region.customer_points", customer_points, allow_outside)
+    defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise GridModelError(f"{path}: defaults must be [defaults.<key>] tables")
     return RegionManifest(
         path=path,
-        name=str(region["name"]),
-        description=str(region.get("description", "")),
-        customer_points=str(region.get("customer_points", "auto")),
+        name=name,
+        description=region.get("description", ""),
+        customer_points=customer_points,
         networks=specs,
-        default_overrides=dict(data.get("defaults", {})),
+        default_overrides=dict(defaults),
     )
 
 

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -218,3 +219,72 @@ def test_the_allow_list_takes_every_network_pandapower_writes(tmp_path):
             warnings.simplefilter("ignore")
             text = pp.to_json(factory())
         check_network_objects(json.loads(text), name)
+
+
+# ----------------------------------------------------------------------- fuzz: region manifests (items 4, 6, 9)
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from powercheck.grid.networks import load_grid_defaults  # noqa: E402
+from powercheck.grid.region import parse_manifest  # noqa: E402
+from tests.helpers.toml_write import toml_tables  # noqa: E402
+
+TOML_SCALAR = st.one_of(
+    st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.sampled_from(["../x.json", "/etc/passwd", "pandapower:kerber_dorfnetz", "auto", "TN_400", "net.json", ""]),
+)
+TOML_VALUE = st.recursive(
+    TOML_SCALAR,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(min_size=1, max_size=6), inner, max_size=3),
+    max_leaves=8,
+)
+MANIFEST_PATHS = [
+    ("region", "name"),
+    ("region", "description"),
+    ("region", "customer_points"),
+    ("region", "colour"),
+    ("network", 0, "id"),
+    ("network", 0, "system"),
+    ("network", 0, "source"),
+    ("network", 0, "lv_kv"),
+    ("network", 0, "kwargs"),
+    ("network", 0, "extra"),
+    ("defaults", "low_load_scaling", "value"),
+    ("defaults", "ext_grid_s_sc_max_mva", "value"),
+    ("defaults", "low_load_scaling", "tag"),
+    ("defaults", "nonsense", "value"),
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(where=st.sampled_from(MANIFEST_PATHS), value=TOML_VALUE)
+def test_fuzzed_manifests_are_refused_naming_the_key_or_accepted(tmp_path, where, value):
+    """A manifest with any value at any key is refused with a GridModelError naming the file, or it parses and
+    its defaults check out -- never another exception."""
+    import tempfile
+
+    manifest = {
+        "region": {"name": "fuzz", "customer_points": "auto"},
+        "network": [{"id": "a", "system": "TN_400", "source": "net.json"}],
+        "defaults": {"low_load_scaling": {"value": 0.1, "tag": "R", "source": "recall"}},
+    }
+    node = manifest
+    for key in where[:-1]:
+        node = node.setdefault(key, {}) if isinstance(key, str) else node[key]
+    if where[0] == "defaults" and where[1] not in manifest["defaults"]:
+        node.update({"tag": "P", "source": "grid owner"})
+    node[where[-1]] = value
+    with tempfile.TemporaryDirectory(dir=tmp_path) as root:
+        path = Path(root) / "region.toml"
+        text = toml_tables({k: v for k, v in manifest.items()})
+        path.write_text(text, encoding="utf-8")
+        (Path(root) / "net.json").write_text("{}", encoding="utf-8")
+        try:
+            parsed = parse_manifest(root)
+            load_grid_defaults(parsed.default_overrides, origin=str(parsed.path))
+        except GridModelError as exc:
+            assert str(path) in str(exc), str(exc)
