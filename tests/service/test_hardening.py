@@ -204,9 +204,9 @@ def tight_server(tmp_path_factory, cache_dir, demo_region):
 
 
 def _rss_mb(pid: int) -> float:
-    import psutil
+    from tests.service.test_soak import rss_mb
 
-    return psutil.Process(pid).memory_info().rss / 2**20
+    return rss_mb(pid)
 
 
 def _healthz_seconds(url: str) -> float:
