@@ -263,7 +263,11 @@ def _assert_ledger_matches_decisions(db):
             "SELECT notification_id, revision, status FROM requests")}  # fmt: skip
     finally:
         con.close()
-    expected = {"auto_approve": "approved", "escalate": "pending"}
+    expected = {
+        "auto_approve": "approved",
+        "approved_with_conditions": "approved_with_conditions",
+        "escalate": "pending",
+    }
     assert requests, "no request was recorded"
     for key, outcome in decisions.items():
         if outcome in expected:
@@ -376,7 +380,11 @@ def test_ledger_endpoints_and_status_transitions(tmp_path, cache_dir, demo_regio
             pending = [k for k, d in decided.items() if d["outcome"] == "escalate"]
             assert approved and pending
             for k, d in decided.items():
-                expected = {"auto_approve": "approved", "escalate": "pending"}.get(d["outcome"])
+                expected = {
+                    "auto_approve": "approved",
+                    "approved_with_conditions": "approved_with_conditions",
+                    "escalate": "pending",
+                }.get(d["outcome"])
                 assert d["ledger_status"] == expected, k
             nid = approved[0]
             r = c.get(f"/v1/requests/{nid}")
