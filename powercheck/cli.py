@@ -73,6 +73,43 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_capacity(args: argparse.Namespace) -> int:
+    import time
+
+    from powercheck.io import capacity_table, write_table_atomic
+    from powercheck.ledger import open_ledger
+    from powercheck.rules.capacity import capacity_map
+    from powercheck.rules.context import GridView
+    from powercheck.rules.policy import PolicyKey
+
+    if args.ledger and not Path(args.ledger).is_file():
+        print(f"powercheck capacity: ledger file {args.ledger} not found", file=sys.stderr)
+        return 2
+    region, policy = _load(args)
+    store, state = open_ledger(args.ledger, region, valid_days=policy.number(PolicyKey.APPROVAL_VALID_DAYS))
+    try:
+        grid = GridView.of(region)
+        start = time.perf_counter()
+        cmap = capacity_map(grid, policy, state if args.ledger else None)
+        seconds = time.perf_counter() - start
+    finally:
+        store.close()
+    meta = {"region": f"{region.name} ({region.version})", "policy": f"{policy.id} {policy.version} ({policy.hash})",
+            "ledger": str(args.ledger) if args.ledger else "none"}  # fmt: skip
+    tbl = capacity_table(cmap.columns(grid), meta)
+    write_table_atomic(tbl, args.out)
+    n = tbl.num_rows
+    print(f"region {region.name} ({region.version}), policy {policy.id} {policy.version} ({policy.hash})")
+    rate = n / max(seconds, 1e-9)
+    print(f"capacity map of {n} customer points in {seconds:.2f} s ({rate:,.0f} points/s) -> {args.out}")
+    if args.html:
+        from powercheck.report import render_capacity
+
+        Path(args.html).write_text(render_capacity(tbl, args.lang, heading=region.name), encoding="utf-8")
+        print(f"HTML -> {args.html}")
+    return 0
+
+
 def _request_json(r) -> dict:
     return {
         "notification_id": r.notification_id,
@@ -313,6 +350,14 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--lang", choices=("en", "nb"), help="language (default: the decision's)")
     rep.add_argument("--out", default="report.html", help="HTML file (default: %(default)s)")
     rep.set_defaults(func=cmd_report)
+
+    cap = sub.add_parser("capacity", help="largest EV/PV/heat-pump/motor size and main fuse at every customer point")
+    cap.add_argument("--out", default="capacity.parquet", help="capacity map Parquet file (default: %(default)s)")
+    cap.add_argument("--html", help="also write the map as an HTML page")
+    cap.add_argument("--ledger", help="capacity ledger (SQLite): the map with its approved requests applied")
+    cap.add_argument("--lang", choices=("en", "nb"), default="en", help="language of the HTML page")
+    common(cap)
+    cap.set_defaults(func=cmd_capacity)
 
     led = sub.add_parser("ledger", help="list, change or import requests of a capacity ledger")
     led_sub = led.add_subparsers(dest="action", required=True)

@@ -39,6 +39,7 @@ from powercheck.quality.unbalance import unbalance_percent
 from powercheck.rules.context import GridView
 from powercheck.rules.demand import DemandCase
 from powercheck.rules.evaluate import Evaluation, base_unbalance
+from powercheck.rules.fuse_range import fuse_inputs_of_points, main_fuse_range, upstream_from_feeder
 from powercheck.rules.policy import Policy, PolicyKey
 from powercheck.rules.rule_ids import RuleId
 
@@ -401,36 +402,11 @@ def _start_ratio(case: DemandCase, ev: Evaluation, k: int, policy: Policy) -> Si
 
 def _fuse_range(case: DemandCase, ev: Evaluation, k: int, policy: Policy, grid: GridView) -> SizeLimit:
     """Main fuses the point takes: the smallest that carries the installation after the job, the largest the
-    service cable, selectivity and the minimum fault current allow."""
-    arr = grid.arrays
-    cust = grid.customers
-    cp, bus = case.location.cp_row, case.location.bus_row
+    service cable, selectivity and the minimum fault current allow (:func:`.fuse_range.main_fuse_range`)."""
+    rows = np.array([case.location.cp_row], dtype=np.int64)
     new_cable = case.notification.service_cable_ampacity_a
-    ampacity = float(new_cable) if new_cable is not None else float(cust.service_cable_ampacity_a[cp])
-    if not math.isfinite(ampacity) and arr.service_line_row[bus] >= 0:
-        ampacity = float(arr.line_i_max_a[arr.service_line_row[bus]])
-    upstream = float(cust.upstream_fuse_a[cp])
-    if not math.isfinite(upstream) and arr.feeder_line_row[bus] >= 0:
-        rated = float(arr.line_i_max_a[arr.feeder_line_row[bus]])
-        sizes = [x for x in policy.value(PolicyKey.STANDARD_FUSE_SIZES_A) if x <= rated + 1e-9]
-        upstream = float(max(sizes)) if sizes else math.nan
-    ik = float(ev.ik_min_a[k])
-    sel = policy.number(PolicyKey.SELECTIVITY_RATIO_MIN)
-    largest, rule = None, None
-    for size in policy.value(PolicyKey.STANDARD_FUSE_SIZES_A):
-        reasons = []
-        if math.isfinite(ampacity) and size > ampacity + 1e-9:
-            reasons.append(RuleId.PROT_SERVICE_CABLE)
-        if math.isfinite(upstream) and upstream / size < sel:
-            reasons.append(RuleId.PROT_SELECTIVITY)
-        i5 = policy.fuse_melting_5s(float(size))
-        if i5 is None or not math.isfinite(ik) or ik < i5:
-            reasons.append(RuleId.PROT_FAULT_CURRENT)
-        if reasons:
-            if i5 is None and reasons == [RuleId.PROT_FAULT_CURRENT]:
-                continue  # an untabulated size (10 A, 35 A, above 160 A) does not end the search
-            rule = str(reasons[0])
-            break
-        largest = float(size)
-    return SizeLimit(quantity="main_fuse_a", notified=case.fuse_after_a, largest=largest,
-                     smallest=case.required_fuse_a, unit="A", binding_rule=rule)  # fmt: skip
+    amp, up, rated = fuse_inputs_of_points(grid, rows, np.array([np.nan if new_cable is None else new_cable]))
+    largest, rule = main_fuse_range(amp, upstream_from_feeder(up, rated, policy), ev.ik_min_a[k : k + 1], policy)
+    return SizeLimit(quantity="main_fuse_a", notified=case.fuse_after_a,
+                     largest=None if math.isnan(largest[0]) else float(largest[0]),
+                     smallest=case.required_fuse_a, unit="A", binding_rule=rule[0])  # fmt: skip
