@@ -504,13 +504,13 @@ def _network_worst(
     v_p, v_p_bus, u_p, u_p_bus = worst_buses(
         bus_rows, v_peak, load.component_indptr, load.component_conn, load.component_current_a,
         load.component_cos_phi, np.ones(load.component_conn.shape[0]), s1_load, *common, arr.vm_peak_pu, drop, -1.0,
-        unbalance_of_bus, vuf_peak, own_peak_unbalance, grid.work_mark,
+        unbalance_of_bus, vuf_peak, own_peak_unbalance,
     )  # fmt: skip
     bus_rows = np.where(export.current_a > 0, point.bus_row, -1)
     v_l, v_l_bus, u_l, u_l_bus = worst_buses(
         bus_rows, v_low, export.component_indptr, export.component_conn, export.component_current_a,
         export.component_cos_phi, -np.ones(export.component_conn.shape[0]), s1_export, *common, arr.vm_low_pu, rise,
-        1.0, unbalance_of_bus, vuf_low, own_low_unbalance, grid.work_mark,
+        1.0, unbalance_of_bus, vuf_low, own_low_unbalance,
     )  # fmt: skip
     return NetworkWorst(v_p, v_p_bus, v_l, v_l_bus, u_p, u_p_bus, u_l, u_l_bus)
 

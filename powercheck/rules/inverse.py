@@ -264,7 +264,7 @@ def _network_scales(ev: Evaluation, grid: GridView, policy: Policy, state: Capac
         q = np.full(added.component_conn.shape[0], -sign)
         out[side] = scale_limits(
             rows, added.component_indptr, added.component_conn, added.component_current_a, added.component_cos_phi,
-            q, s1, *common, vm, dv_res, sign, vlim, base_unb, vuf_res, unb_max, grid.work_mark,
+            q, s1, *common, vm, dv_res, sign, vlim, base_unb, vuf_res, unb_max,
         )  # fmt: skip
     return out
 
