@@ -203,11 +203,26 @@ def cmd_policy(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2, ensure_ascii=False))
         return 0
+    from powercheck.params import Group
+
+    headings = {
+        Group.LEGAL: "Legal limits (FoL, EN 50160): exceeding one means the job cannot be connected as notified",
+        Group.PLANNING: "Planning values and rules of the grid owner (auto-approval, margins, workflow)",
+        Group.EMISSION: "Emission limits of one appliance or customer",
+        Group.PROTECTION: "Protection: fuses, short-circuit factors, selectivity",
+        Group.MODEL: "Model constants and assumptions (defaults for missing data)",
+    }
     print(f"policy {policy.id} {policy.version} (hash {policy.hash}) from {policy.source_path}")
-    for key, param in policy.params.items():
-        value = param.value if not isinstance(param.value, dict) else "{...}"
-        flag = "  ASSUMPTION" if param.is_assumption else ""
-        print(f"  [{param.tag.value:>1}] {key} = {value} {param.unit}{flag}")
+    for group, params in policy.grouped().items():
+        if not params:
+            continue
+        print(f"\n{headings[group]}:")
+        for key, param in params.items():
+            value = param.value if not isinstance(param.value, (dict, list)) or len(str(param.value)) < 60 else "{...}"
+            flag = "  ASSUMPTION" if param.is_assumption else ""
+            print(f"  [{param.tag.value:>1}] {key} = {value} {param.unit}{flag}")
+            print(f"        source: {param.source}")
+    print()
     print(f"unverified assumptions ([R]): {', '.join(summary['assumptions'])}")
     return 0
 

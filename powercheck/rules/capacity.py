@@ -214,6 +214,7 @@ def probe_inputs(probe: Probe, site: Site, policy: Policy, p0_kw: float = P0_KW)
         starts_per_hour=np.full(n, starts),
         spectra=np.tile(spectrum, (n, 1)),
         origin=(origin,) * n,
+        kind=(probe.kind.value,) * n,
     )
     inj = Injections(bus_row=site.bus_row, load=load, export=export, s1_load_kva=s1_load, s1_export_kva=s1_export)
 

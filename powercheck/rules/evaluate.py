@@ -132,8 +132,13 @@ class ApplianceTable:
     """Harmonic current per order of :func:`harmonic_orders` [% of rated current], shape (rows, orders)."""
     origin: tuple[str | None, ...]
     """Per row: where the spectrum came from ('installer', 'policy:<class>', None: no emission)."""
+    kind: tuple[str, ...]
+    """Per row: the appliance kind (:class:`powercheck.models.ApplianceKind` value)."""
     cases: tuple[ApplianceCase, ...] = ()
     """The appliance cases of the rows (empty for array-built tables)."""
+    orders_above: tuple[tuple[int, ...], ...] = ()
+    """Per row: orders of the installer's spectrum above :func:`harmonic_orders` with a current (not assessed;
+    empty tuple for array-built tables)."""
 
 
 @dataclass(frozen=True)
@@ -183,7 +188,7 @@ class HarmonicResult:
 
     orders: tuple[int, ...]
     limit_percent: np.ndarray
-    """Per order: the policy limit [% of U1]."""
+    """Per order: the policy limit [% of U1] (inf: no individual limit; the order counts in THD only)."""
     background_percent: np.ndarray
     """Per order: assumed pre-existing level [% of U1]."""
     total_percent: np.ndarray
@@ -198,6 +203,8 @@ class HarmonicResult:
     """Per appliance row: has a non-zero spectrum."""
     present: np.ndarray
     """Per notification: at least one emitting appliance."""
+    continuous: np.ndarray
+    """Per notification: an emitting appliance of a kind that runs continuously (the 1-week THD limit applies)."""
 
 
 @dataclass(frozen=True)
@@ -315,8 +322,9 @@ def _added(point: ConnectionPoint, n: int, rows: tuple, q_sign: float) -> AddedP
 
 
 def harmonic_orders(policy: Policy) -> list[int]:
-    """The harmonic orders with a voltage limit in the policy, ascending."""
-    return sorted(int(h) for h in policy.value(PolicyKey.HARMONIC_VOLTAGE_MAX_PERCENT))
+    """The harmonic orders THD runs over (2 to ``thd_max_order``), ascending; every one counts in THD, the ones
+    in the policy's table of individual limits also on their own."""
+    return list(range(2, int(policy.value(PolicyKey.THD_MAX_ORDER)) + 1))
 
 
 def policy_spectrum(kind: str, policy: Policy, orders: Sequence[int]) -> tuple[np.ndarray, str | None]:
@@ -366,7 +374,18 @@ def appliance_table(cases: Sequence[DemandCase], policy: Policy) -> ApplianceTab
         starts_per_hour=np.array([r.starts_per_hour for r in apps], dtype=float),
         spectra=spectra,
         origin=tuple(origins),
+        kind=tuple(r.appliance.kind.value for r in apps),
         cases=tuple(apps),
+        orders_above=tuple(
+            tuple(
+                sorted(
+                    int(h)
+                    for h, v in (r.appliance.harmonic_current_percent or {}).items()
+                    if int(h) > orders[-1] and v > 0
+                )
+            )
+            for r in apps
+        ),  # fmt: skip
     )
 
 
@@ -415,7 +434,12 @@ def _harmonics(n: int, steps: ApplianceSteps, point: ConnectionPoint, policy: Po
     table = steps.table
     spectra = table.spectra
     emitting = spectra.sum(axis=1) > 0 if spectra.shape[0] else np.zeros(0, dtype=bool)
+    if table.orders_above:  # a spectrum only above the THD range still gets its check, naming those orders
+        emitting = emitting | np.array([bool(o) for o in table.orders_above], dtype=bool)
     present = np.bincount(table.owner[emitting], minlength=n) > 0
+    week_kinds = set(policy.value(PolicyKey.THD_WEEK_KINDS))
+    steady = emitting & np.array([k in week_kinds for k in table.kind], dtype=bool)
+    continuous = np.bincount(table.owner[steady], minlength=n) > 0
     background_table = policy.value(PolicyKey.HARMONIC_BACKGROUND_PERCENT)
     background = np.array([float(background_table.get(str(h), 0.0)) for h in orders])
     alpha = np.array([policy.harmonic_alpha(h) for h in orders])
@@ -438,7 +462,7 @@ def _harmonics(n: int, steps: ApplianceSteps, point: ConnectionPoint, policy: Po
     )
     return HarmonicResult(
         orders=tuple(orders),
-        limit_percent=np.array([limits[h] for h in orders]),
+        limit_percent=np.array([limits.get(h, np.inf) for h in orders]),
         background_percent=background,
         total_percent=total,
         emission_percent=emission,
@@ -446,6 +470,7 @@ def _harmonics(n: int, steps: ApplianceSteps, point: ConnectionPoint, policy: Po
         origin=table.origin,
         emitting=emitting,
         present=present,
+        continuous=continuous,
     )
 
 

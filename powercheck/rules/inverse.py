@@ -83,6 +83,7 @@ RULE_ORDER: tuple[RuleId, ...] = (
     RuleId.PQ_FLICKER_PLT,
     RuleId.PQ_HARMONIC,
     RuleId.PQ_THD,
+    RuleId.PQ_THD_WEEK,
 )
 """The rules with a scale limit; of equal limits the first in this order binds."""
 
@@ -241,6 +242,7 @@ def _appliance_scales(lim: RuleScales, valid: np.ndarray, ev: Evaluation, policy
     present = valid & ev.harmonics.present
     lim.add(RuleId.PQ_HARMONIC, harmonic["order"], present)
     lim.add(RuleId.PQ_THD, harmonic["thd"], present)
+    lim.add(RuleId.PQ_THD_WEEK, harmonic["thd_week"], present & ev.harmonics.continuous)
 
 
 def _network_scales(ev: Evaluation, grid: GridView, policy: Policy, state: CapacityState | None):
@@ -279,7 +281,12 @@ def _harmonic_limits(ev: Evaluation, policy: Policy) -> dict[str, np.ndarray]:
     order = per_order.min(axis=1) if per_order.shape[1] else np.full(ev.n, np.inf)
     thd = thd_scale(hr.emission_percent, hr.background_percent, alpha, policy.number(PolicyKey.THD_MAX_PERCENT),
                     SCALE_CAP)  # fmt: skip
-    return {"order": order, "thd": thd}
+    week = np.full(ev.n, np.inf)
+    if hr.continuous.any():
+        rows = np.flatnonzero(hr.continuous)
+        week[rows] = thd_scale(hr.emission_percent[rows], hr.background_percent, alpha,
+                               policy.number(PolicyKey.THD_WEEK_MAX_PERCENT), SCALE_CAP)  # fmt: skip
+    return {"order": order, "thd": thd, "thd_week": week}
 
 
 def _own_unbalance(ev: Evaluation, grid: GridView, policy: Policy) -> dict[str, np.ndarray]:

@@ -20,7 +20,7 @@ from powercheck.rules.fuse_range import main_fuse_range
 from powercheck.rules.inverse import size_limits
 from powercheck.rules.policy import PolicyKey
 from powercheck.rules.rule_ids import RuleId
-from tests.helpers.mini import FIXED_TIME, without_measures
+from tests.helpers.mini import FIXED_TIME, appliance_jobs_auto_approvable, without_measures
 
 JOB = {"ev_charger": "ev_charger", "pv_inverter": "pv", "heat_pump": "heat_pump", "motor": "motor"}
 
@@ -59,7 +59,8 @@ def _engine_answers(region, policy, notes, state):
 def _ledger(region, policy) -> CapacityState:
     """A ledger with approvals on several feeders: EV chargers at every third point, 0.3 of the test size."""
     state = CapacityState.empty(region)
-    assessor = Assessor(region, without_measures(policy), clock=lambda: FIXED_TIME, ledger=state)
+    assessor = Assessor(region, without_measures(appliance_jobs_auto_approvable(policy)), clock=lambda: FIXED_TIME,
+                        ledger=state)  # fmt: skip
     c = region.customers
     grid = GridView.of(region)
     tn = grid.arrays.system_tn[c.bus_row.to_numpy()]
