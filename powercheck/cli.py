@@ -132,6 +132,43 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_capacity(args: argparse.Namespace) -> int:
+    import time
+
+    from powercheck.io import capacity_table, write_table_atomic
+    from powercheck.ledger import open_ledger
+    from powercheck.rules.capacity import capacity_map
+    from powercheck.rules.context import GridView
+    from powercheck.rules.policy import PolicyKey
+
+    if args.ledger and not Path(args.ledger).is_file():
+        print(f"powercheck capacity: ledger file {args.ledger} not found", file=sys.stderr)
+        return 2
+    region, policy = _load(args)
+    store, state = open_ledger(args.ledger, region, valid_days=policy.number(PolicyKey.APPROVAL_VALID_DAYS))
+    try:
+        grid = GridView.of(region)
+        start = time.perf_counter()
+        cmap = capacity_map(grid, policy, state if args.ledger else None)
+        seconds = time.perf_counter() - start
+    finally:
+        store.close()
+    meta = {"region": f"{region.name} ({region.version})", "policy": f"{policy.id} {policy.version} ({policy.hash})",
+            "ledger": str(args.ledger) if args.ledger else "none"}  # fmt: skip
+    tbl = capacity_table(cmap.columns(grid), meta)
+    write_table_atomic(tbl, args.out)
+    n = tbl.num_rows
+    print(f"region {region.name} ({region.version}), policy {policy.id} {policy.version} ({policy.hash})")
+    rate = n / max(seconds, 1e-9)
+    print(f"capacity map of {n} customer points in {seconds:.2f} s ({rate:,.0f} points/s) -> {args.out}")
+    if args.html:
+        from powercheck.report import render_capacity
+
+        Path(args.html).write_text(render_capacity(tbl, args.lang, heading=region.name), encoding="utf-8")
+        print(f"HTML -> {args.html}")
+    return 0
+
+
 def _request_json(r) -> dict:
     return {
         "notification_id": r.notification_id,
@@ -231,11 +268,26 @@ def cmd_policy(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2, ensure_ascii=False))
         return 0
+    from powercheck.params import Group
+
+    headings = {
+        Group.LEGAL: "Legal limits (FoL, EN 50160): exceeding one means the job cannot be connected as notified",
+        Group.PLANNING: "Planning values and rules of the grid owner (auto-approval, margins, workflow)",
+        Group.EMISSION: "Emission limits of one appliance or customer",
+        Group.PROTECTION: "Protection: fuses, short-circuit factors, selectivity",
+        Group.MODEL: "Model constants and assumptions (defaults for missing data)",
+    }
     print(f"policy {policy.id} {policy.version} (hash {policy.hash}) from {policy.source_path}")
-    for key, param in policy.params.items():
-        value = param.value if not isinstance(param.value, dict) else "{...}"
-        flag = "  ASSUMPTION" if param.is_assumption else ""
-        print(f"  [{param.tag.value:>1}] {key} = {value} {param.unit}{flag}")
+    for group, params in policy.grouped().items():
+        if not params:
+            continue
+        print(f"\n{headings[group]}:")
+        for key, param in params.items():
+            value = param.value if not isinstance(param.value, (dict, list)) or len(str(param.value)) < 60 else "{...}"
+            flag = "  ASSUMPTION" if param.is_assumption else ""
+            print(f"  [{param.tag.value:>1}] {key} = {value} {param.unit}{flag}")
+            print(f"        source: {param.source}")
+    print()
     print(f"unverified assumptions ([R]): {', '.join(summary['assumptions'])}")
     return 0
 
@@ -400,6 +452,14 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--lang", choices=("en", "nb"), help="language (default: the decision's)")
     rep.add_argument("--out", default="report.html", help="HTML file (default: %(default)s)")
     rep.set_defaults(func=cmd_report)
+
+    cap = sub.add_parser("capacity", help="largest EV/PV/heat-pump/motor size and main fuse at every customer point")
+    cap.add_argument("--out", default="capacity.parquet", help="capacity map Parquet file (default: %(default)s)")
+    cap.add_argument("--html", help="also write the map as an HTML page")
+    cap.add_argument("--ledger", help="capacity ledger (SQLite): the map with its approved requests applied")
+    cap.add_argument("--lang", choices=("en", "nb"), default="en", help="language of the HTML page")
+    common(cap)
+    cap.set_defaults(func=cmd_capacity)
 
     led = sub.add_parser("ledger", help="list, change or import requests of a capacity ledger")
     led_sub = led.add_subparsers(dest="action", required=True)

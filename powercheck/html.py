@@ -75,6 +75,8 @@ class Series:
     markers: bool = True
     hover: Sequence[str] | None = None
     """Tooltip per point (escaped here)."""
+    line: bool = True
+    """Join the points with a line (False: markers only, e.g. points of a branched feeder by distance)."""
 
 
 @dataclass(frozen=True)
@@ -153,8 +155,9 @@ def line_chart(
             continue
         dash = f' stroke-dasharray="{s.dash}"' if s.dash else ""
         path = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
-        out.append(f'<polyline points="{path}" fill="none" stroke="{s.color}" stroke-width="2"{dash}/>')
-        if s.markers:
+        if s.line:
+            out.append(f'<polyline points="{path}" fill="none" stroke="{s.color}" stroke-width="2"{dash}/>')
+        if s.markers or not s.line:
             for i, (x, y) in enumerate(pts):
                 tip = f"<title>{esc(s.hover[i])}</title>" if s.hover else ""
                 out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{s.color}">{tip}</circle>')

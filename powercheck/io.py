@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import ValidationError
@@ -468,3 +469,59 @@ def read_decision(path: str | Path, notification_id: str, revision: int | None =
     # the latest revision; of repeated rows (a resubmission) the last written
     row = max(enumerate(rows), key=lambda ir: (ir[1]["revision"], ir[0]))[1]
     return decision_from_row(row)
+
+
+CAPACITY_PROBE_COLUMNS = ("kw_max", "binding")
+
+
+def capacity_schema(probes: Sequence[str], with_start: Sequence[str]) -> pa.Schema:
+    """Columns of a capacity map file: the point, then per probe its largest kW and binding rule id."""
+    fields = [
+        pa.field("metering_point_id", pa.string(), nullable=False),
+        pa.field("network_id", pa.string(), nullable=False),
+        pa.field("bus", pa.int64(), nullable=False),
+        pa.field("distance_km", pa.float64(), metadata={"unit": "km"}),
+        pa.field("system", pa.string()),
+        pa.field("main_fuse_a", pa.float64(), metadata={"unit": "A", "doc": "fuse before a job (ledger applied)"}),
+        pa.field("existing_peak_kw", pa.float64(), metadata={"unit": "kW", "doc": "incl. the ledger's requests"}),
+        pa.field("evaluated", pa.bool_(), metadata={"doc": "false: the point's bus has no finite grid data"}),
+        pa.field("ik_min_a", pa.float64(), metadata={"unit": "A"}),
+    ]
+    doc = "largest rated power every grid check passes with; inf: no check limits it; null: not evaluated"
+    for name in probes:
+        fields.append(pa.field(f"{name}_kw_max", pa.float64(), metadata={"unit": "kW", "doc": doc}))
+        fields.append(pa.field(f"{name}_binding", pa.string(), metadata={"doc": "rule id of the binding check"}))
+        if name in with_start:
+            start_doc = {"unit": "A", "doc": "start current at the largest size"}
+            fields.append(pa.field(f"{name}_start_a", pa.float64(), metadata=start_doc))
+    fields.append(pa.field("main_fuse_max_a", pa.float64(), metadata={"unit": "A"}))
+    fields.append(pa.field("main_fuse_binding", pa.string()))
+    return pa.schema(fields)
+
+
+def capacity_table(columns: dict[str, Any], metadata: dict[str, str] | None = None) -> pa.Table:
+    """The capacity map columns (:meth:`powercheck.rules.capacity.CapacityMap.columns`) as an Arrow table."""
+    probes = [k[: -len("_kw_max")] for k in columns if k.endswith("_kw_max")]
+    starts = [k[: -len("_start_a")] for k in columns if k.endswith("_start_a")]
+    schema = capacity_schema(probes, starts)
+    arrays = []
+    for f in schema:
+        values = columns[f.name]
+        if pa.types.is_floating(f.type):
+            values = np.asarray(values, dtype=float)
+            arrays.append(pa.array(values, type=f.type, mask=np.isnan(values)))
+        else:
+            arrays.append(pa.array(values, type=f.type))
+    meta = {k.encode(): v.encode() for k, v in (metadata or {}).items()}
+    return pa.Table.from_arrays(arrays, schema=schema.with_metadata(meta))
+
+
+def write_table_atomic(table: pa.Table, path: str | Path) -> None:
+    """Write a Parquet file next to its target and rename it into place (never a half-written file)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        pq.write_table(table, tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)

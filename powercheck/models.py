@@ -46,6 +46,8 @@ class JobType(StrEnum):
     """Temporary construction supply (byggestrøm)."""
     RECONNECTION = "reconnection"
     """Reconnection of an installation disconnected for more than 3 years."""
+    METER_WORK = "meter_work"
+    """Arbeid i målepunkt: meter change or moving the meter; the load, the fuses and the service stay as they are."""
 
 
 class NetworkSystem(StrEnum):

@@ -45,6 +45,21 @@ class Range:
         return f"{'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}{')' if self.hi_open else ']'}"
 
 
+class Group(StrEnum):
+    """What kind of limit or number a policy parameter is (``powercheck policy`` lists them apart)."""
+
+    LEGAL = "legal"
+    """A limit set by regulation (FoL) or the voltage-quality standard it harmonises with (EN 50160)."""
+    PLANNING = "planning"
+    """The grid owner's planning values and rules (what it auto-approves, its margins, its workflow)."""
+    EMISSION = "emission"
+    """An emission limit of one appliance or one customer (equipment standards, emission shares)."""
+    PROTECTION = "protection"
+    """Fuse and short-circuit data (IEC 60269, IEC 60909) and selectivity."""
+    MODEL = "model"
+    """Model constants and assumptions: defaults for missing data, coincidence, spectra, background levels."""
+
+
 class Param(BaseModel):
     """One named parameter with unit, tag and source."""
 
@@ -54,6 +69,8 @@ class Param(BaseModel):
     unit: str = ""
     tag: Tag
     source: str = Field(min_length=3)
+    group: Group | None = None
+    """Kind of limit (policy parameters; None for grid-model defaults)."""
 
     @property
     def is_assumption(self) -> bool:

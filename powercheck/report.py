@@ -9,6 +9,8 @@ Norwegian bokmål from :mod:`powercheck.texts`.
 
 from __future__ import annotations
 
+import math
+
 from powercheck.html import HLine, Series, esc, kv_table, line_chart, number, page, table
 from powercheck.models import CheckResult, CheckStatus, Decision
 from powercheck.texts import label, localize, template, title
@@ -197,3 +199,77 @@ def render_report(decision: Decision, lang: str | None = None) -> str:
         ]
     )
     return page(f"{label('decision', lang)} {d.notification_id}", body, lang)
+
+
+CAPACITY_COLORS = {"ev_1ph": "#1a56a6", "ev_3ph": "#7b1fa2", "pv": "#e37400", "heat_pump": "#1e7d32",
+                   "motor": "#b3261e"}  # fmt: skip
+
+
+def _kw_cell(value, rule, lang: str) -> str:
+    if value is None:
+        return f'<td class="num">{label("not_evaluated", lang)}</td>'
+    if math.isinf(value):
+        return f'<td class="num">{label("none", lang)}</td>'
+    tip = esc(title(rule, lang)) if rule else ""
+    return f'<td class="num" title="{tip}">{value:.1f}<br><span class="meta">{esc(rule or "")}</span></td>'
+
+
+def render_capacity(data, lang: str = "en", *, heading: str = "") -> str:
+    """The capacity map as one page: per network a plot of the largest sizes along the feeder and a table.
+
+    ``data``: an Arrow table of :func:`powercheck.io.capacity_table` (columns ``<probe>_kw_max`` and
+    ``<probe>_binding`` per probe).
+    """
+    cols = data.to_pydict()
+    probes = [k[: -len("_kw_max")] for k in cols if k.endswith("_kw_max")]
+    n = data.num_rows
+    by_net: dict[str, list[int]] = {}
+    for i, nid in enumerate(cols["network_id"]):
+        by_net.setdefault(nid, []).append(i)
+    meta = {k.decode(): v.decode() for k, v in (data.schema.metadata or {}).items()}
+    info = [(label("points", lang), str(n)), (label("network_summary", lang), str(len(by_net)))]
+    info += [(esc(k), esc(v)) for k, v in meta.items()]
+    body = [f"<h1>{label('capacity', lang)}{': ' + esc(heading) if heading else ''}</h1>", kv_table(info, "map-info")]
+    summary_rows = []
+    for nid, rows in by_net.items():
+        cells = [f'<td><a href="#net-{esc(nid)}">{esc(nid)}</a></td>', f'<td class="num">{len(rows)}</td>']
+        for p in probes:
+            vals = [cols[f"{p}_kw_max"][i] for i in rows if cols[f"{p}_kw_max"][i] is not None]
+            finite = [v for v in vals if math.isfinite(v)]
+            cells.append(f'<td class="num">{min(finite):.1f} – {max(finite):.1f}</td>' if finite
+                         else f'<td class="num">{label("none", lang)}</td>')  # fmt: skip
+        summary_rows.append(cells)
+    head = [label("network", lang), label("points", lang)] + [f"{label(p, lang)} [kW]" for p in probes]
+    body.append(f"<h2>{label('network_summary', lang)}</h2>" + table(head, summary_rows))
+    for nid, rows in by_net.items():
+        order = sorted(rows, key=lambda i: (cols["distance_km"][i] or 0.0, cols["bus"][i]))
+        series = []
+        for p in probes:
+            xs, ys, tips = [], [], []
+            for i in order:
+                v = cols[f"{p}_kw_max"][i]
+                if v is None or not math.isfinite(v):
+                    continue
+                xs.append(cols["distance_km"][i])
+                ys.append(v)
+                tips.append(f"{cols['metering_point_id'][i]}: {v:.1f} kW ({cols[f'{p}_binding'][i]})")
+            series.append(Series(label(p, lang), xs, ys, CAPACITY_COLORS.get(p, "#3c4043"), line=False, hover=tips))
+        chart = line_chart(series, x_label=label("distance_km", lang), y_label=label("largest_kw", lang))
+        rows_html = []
+        for i in order:
+            cells = [f"<td>{esc(cols['metering_point_id'][i])}</td>", f'<td class="num">{cols["bus"][i]}</td>',
+                     f'<td class="num">{number(cols["distance_km"][i], 3)}</td>',
+                     f'<td class="num">{number(cols["main_fuse_a"][i], 3)}</td>']  # fmt: skip
+            evaluated = cols["evaluated"][i]
+            for p in probes:
+                cells.append(_kw_cell(cols[f"{p}_kw_max"][i] if evaluated else None, cols[f"{p}_binding"][i], lang))
+            fuse = cols["main_fuse_max_a"][i]
+            cells.append(f'<td class="num">{number(fuse, 4) if fuse is not None else ""}<br>'
+                         f'<span class="meta">{esc(cols["main_fuse_binding"][i] or "")}</span></td>')  # fmt: skip
+            rows_html.append(cells)
+        head = [label("metering_point", lang), label("bus", lang), label("distance_km", lang),
+                label("main_fuse", lang) + " [A]"] + [f"{label(p, lang)} [kW]" for p in probes] + [
+                label("largest_fuse", lang) + " [A]"]  # fmt: skip
+        body.append(f'<section id="net-{esc(nid)}"><h2>{label("network", lang)} {esc(nid)}</h2>{chart}'
+                    + table(head, rows_html) + "</section>")  # fmt: skip
+    return page(label("capacity", lang), "".join(body), lang)

@@ -13,7 +13,7 @@ from powercheck.grid.region import GridRegion
 from powercheck.rules.engine import Assessor
 from powercheck.rules.policy import load_policy
 from tests.helpers.grids import bus_named, feeder, to_json
-from tests.helpers.mini import FIXED_TIME, MINI_POINTS, mini_mp, without_measures
+from tests.helpers.mini import FIXED_TIME, MINI_POINTS, appliance_jobs_auto_approvable, mini_mp, without_measures
 
 
 @pytest.fixture(scope="session")
@@ -72,8 +72,9 @@ def mini_region(mini_region_dir, cache_dir):
 
 @pytest.fixture(scope="session")
 def mini_assessor(mini_region, policy):
-    """The mini region without the policy's measures: the checks of the notified job (physics tests)."""
-    return Assessor(mini_region, without_measures(policy), clock=lambda: FIXED_TIME)
+    """The mini region without the policy's measures, appliance jobs auto-approvable: the checks of the notified
+    job (physics tests; the default policy's job-type gate is tested in tests/rules/test_engine.py)."""
+    return Assessor(mini_region, without_measures(appliance_jobs_auto_approvable(policy)), clock=lambda: FIXED_TIME)
 
 
 @pytest.fixture(scope="session")

@@ -49,7 +49,6 @@ class CapacityState:
     """Metering point -> notification ids of its requests (any status)."""
     version: int = 0
     """Bumped on every change of the reserved capacity."""
-    _mark: np.ndarray = field(default=None, repr=False)
     _bounds: np.ndarray = field(default=None, repr=False)
 
     @classmethod
@@ -72,7 +71,6 @@ class CapacityState:
             bus_rise_percent=np.zeros(n_bus),
             bus_vuf_peak_percent=np.zeros(n_bus),
             bus_vuf_low_percent=np.zeros(n_bus),
-            _mark=np.zeros(n_bus, dtype=bool),
             _bounds=bounds,
         )
 
@@ -138,7 +136,7 @@ class CapacityState:
             add_injection(
                 row, lo, hi, arr.bus_parent_row, arr.rk1_min, arr.xk1_min, arr.rk0_min, arr.xk0_min, arr.u_ll_v,
                 conn, current, cos, np.full(conn.shape[0], q_sign), float(s1), arr.path_indptr, arr.path_lines,
-                arr.trafo_row, sign, lines, trafos, dv, vuf, self._mark,
+                arr.trafo_row, sign, lines, trafos, dv, vuf,
             )  # fmt: skip
         self.version += 1
 

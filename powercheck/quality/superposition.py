@@ -48,17 +48,20 @@ def _change_percent(a, r1, x1, r0, x0, u_ll_v, conn, current_a, cos_phi, q_sign)
 
 
 @njit
-def lca_effects(
-    bus_row, bus_lo, bus_hi, parent, r1, x1, r0, x0, u_ll_v, conn, current_a, cos_phi, q_sign, s1_kva, mark, dv, vuf
-):
+def lca_effects(bus_row, bus_lo, bus_hi, parent, r1, x1, r0, x0, u_ll_v, conn, current_a, cos_phi, q_sign, s1_kva,
+                dv, vuf):  # fmt: skip
     """Voltage change and unbalance at every bus of a network from components injected at ``bus_row``.
+
+    The lowest common ancestor of ``bus_row`` and each bus ``j`` is found with one upward walk per
+    bus that stops at the first bus already resolved (each bus is resolved once: O(buses) per
+    injection), and the effect is computed once per bus of the injection's path.
 
     Parameters
     ----------
     bus_row : int
         Bus of the injection (row of the region arrays).
     bus_lo, bus_hi : int
-        Bus rows of the injection's network (``bus_lo <= j < bus_hi``).
+        Bus rows of the injection's network (``bus_lo <= j < bus_hi``; parents stay inside).
     parent : ndarray of int64
         Parent bus row of every bus in its radial tree (-1 at the transformer busbar).
     r1, x1, r0, x0 : ndarray of float64
@@ -70,31 +73,38 @@ def lca_effects(
         +1 for a load (drop), -1 for export (rise with reactive absorption).
     s1_kva : float
         Single-phase apparent power of the injection [kVA] (unbalance).
-    mark : ndarray of bool
-        Work array of the size of ``parent``, all False on entry and on return.
     dv, vuf : ndarray of float64, shape (bus_hi - bus_lo,)
         Output: voltage change [%] (drop for a load, rise for export) and added unbalance [%]
         at every bus of the network (0 where no impedance is shared).
     """
+    n = bus_hi - bus_lo
+    anc = np.full(n, -2, dtype=np.int64)  # -2: not resolved yet; -1: no shared impedance; else the LCA row
+    stack = np.empty(n, dtype=np.int64)
+    dv_at = np.zeros(n)
+    vuf_at = np.zeros(n)
     a = bus_row
     while a >= 0:
-        mark[a] = True
+        anc[a - bus_lo] = a
+        dv_at[a - bus_lo] = _change_percent(a, r1, x1, r0, x0, u_ll_v, conn, current_a, cos_phi, q_sign)
+        if s1_kva > 0.0:
+            vuf_at[a - bus_lo] = 100.0 * 1000.0 * s1_kva * math.hypot(r1[a], x1[a]) / (u_ll_v[a] * u_ll_v[a])
         a = parent[a]
     for j in range(bus_lo, bus_hi):
-        dv[j - bus_lo] = 0.0
-        vuf[j - bus_lo] = 0.0
+        top = 0
         a = j
-        while a >= 0 and not mark[a]:
+        while a >= 0 and anc[a - bus_lo] == -2:
+            stack[top] = a
+            top += 1
             a = parent[a]
-        if a < 0:
-            continue
-        dv[j - bus_lo] = _change_percent(a, r1, x1, r0, x0, u_ll_v, conn, current_a, cos_phi, q_sign)
-        if s1_kva > 0.0:
-            vuf[j - bus_lo] = 100.0 * 1000.0 * s1_kva * math.hypot(r1[a], x1[a]) / (u_ll_v[a] * u_ll_v[a])
-    a = bus_row
-    while a >= 0:
-        mark[a] = False
-        a = parent[a]
+        res = -1 if a < 0 else anc[a - bus_lo]
+        for t in range(top):
+            anc[stack[t] - bus_lo] = res
+        if res < 0:
+            dv[j - bus_lo] = 0.0
+            vuf[j - bus_lo] = 0.0
+        else:
+            dv[j - bus_lo] = dv_at[res - bus_lo]
+            vuf[j - bus_lo] = vuf_at[res - bus_lo]
 
 
 @njit
@@ -121,7 +131,6 @@ def add_injection(
     trafo_a,
     bus_dv_percent,
     bus_vuf_percent,
-    mark,
 ):
     """Add (``sign`` = +1) or remove (-1) the effect of components injected at ``bus_row``, in place.
 
@@ -151,7 +160,7 @@ def add_injection(
     dv = np.empty(n)
     vuf = np.empty(n)
     lca_effects(bus_row, bus_lo, bus_hi, parent, r1, x1, r0, x0, u_ll_v, conn, current_a, cos_phi, q_sign, s1_kva,
-                mark, dv, vuf)  # fmt: skip
+                dv, vuf)  # fmt: skip
     for j in range(n):
         bus_dv_percent[bus_lo + j] += sign * dv[j]
         bus_vuf_percent[bus_lo + j] += sign * vuf[j]
@@ -181,7 +190,6 @@ def worst_buses(
     unbalance_base_percent,
     reserved_vuf_percent,
     own_unbalance,
-    mark,
 ):
     """The worst voltage and unbalance anywhere in each notification's network after its injection.
 
@@ -211,7 +219,7 @@ def worst_buses(
         dv = np.empty(b_hi - b_lo)
         vuf = np.empty(b_hi - b_lo)
         lca_effects(i, b_lo, b_hi, parent, r1, x1, r0, x0, u_ll_v, conn[lo:hi], current_a[lo:hi], cos_phi[lo:hi],
-                    q_sign[lo:hi], s1_kva[k], mark, dv, vuf)  # fmt: skip
+                    q_sign[lo:hi], s1_kva[k], dv, vuf)  # fmt: skip
         for j in range(b_lo, b_hi):
             if j == i:
                 continue
@@ -251,7 +259,6 @@ def scale_limits(
     unbalance_base_percent,
     reserved_vuf_percent,
     unbalance_limit_percent,
-    mark,
 ):
     """The largest factor ``s`` by which each notification's injection may grow before another bus of its
     network leaves the voltage band or exceeds the unbalance limit (the inverse of :func:`worst_buses`).
@@ -281,7 +288,7 @@ def scale_limits(
         dv = np.empty(b_hi - b_lo)
         vuf = np.empty(b_hi - b_lo)
         lca_effects(i, b_lo, b_hi, parent, r1, x1, r0, x0, u_ll_v, conn[lo:hi], current_a[lo:hi], cos_phi[lo:hi],
-                    q_sign[lo:hi], s1_kva[k], mark, dv, vuf)  # fmt: skip
+                    q_sign[lo:hi], s1_kva[k], dv, vuf)  # fmt: skip
         for j in range(b_lo, b_hi):
             if j == i:
                 continue

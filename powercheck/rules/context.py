@@ -41,8 +41,6 @@ class GridView:
     """Per network: the [R] grid defaults applied to it, as 'grid:<key>'."""
     bus_bounds: np.ndarray
     """Bus rows of network k: ``bus_bounds[k]:bus_bounds[k+1]``."""
-    work_mark: np.ndarray
-    """Scratch array of the superposition kernels (all False between calls; not for concurrent use)."""
 
     @property
     def arrays(self):
@@ -69,5 +67,4 @@ class GridView:
             customers=customers,
             grid_assumptions=assumptions,
             bus_bounds=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-            work_mark=np.zeros(arr.bus_ids.shape[0], dtype=bool),
         )

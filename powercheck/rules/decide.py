@@ -37,7 +37,7 @@ from powercheck.models import (
 )
 from powercheck.rules.checks.base import FAIL, NOT_EVALUATED, CheckTable
 from powercheck.rules.context import GridView
-from powercheck.rules.demand import DemandCase
+from powercheck.rules.demand import DemandCase, fuse_capacity_kva, supply_conn
 from powercheck.rules.policy import Policy, PolicyKey
 from powercheck.rules.rule_ids import GRID_RULE_GROUPS, RuleId
 from powercheck.texts import DEFAULT_LANGUAGE, msg, render
@@ -71,15 +71,32 @@ def _check_reasons(case: DemandCase, checks: CheckTable, rows: range) -> list[Me
     return reasons
 
 
-def _gate_reasons(case: DemandCase, checks: CheckTable, rows: range, rel_margin: np.ndarray, policy: Policy) -> list:
+def _gate_reasons(case: DemandCase, checks: CheckTable, rows: range, rel_margin: np.ndarray, policy: Policy,
+                  grid: GridView) -> list:  # fmt: skip
     """Why a notification whose checks all pass is still not auto-approved."""
     n = case.notification
     reasons = []
     if n.job_type.value not in policy.value(PolicyKey.AUTO_APPROVE_JOB_TYPES):
         reasons.append(msg("policy_job_type", job=n.job_type.value))
-    max_fuse = policy.value(PolicyKey.AUTO_APPROVE_MAX_FUSE_A).get(n.network_system.value)
-    if case.fuse_after_a is not None and max_fuse is not None and case.fuse_after_a > max_fuse:
-        reasons.append(msg("policy_max_fuse", fuse=case.fuse_after_a, limit=float(max_fuse)))
+    system = n.network_system.value
+    max_fuse = policy.value(PolicyKey.AUTO_APPROVE_MAX_FUSE_A).get(system)
+    fuse = case.fuse_after_a
+    if fuse is not None and max_fuse is not None and fuse > max_fuse:
+        reasons.append(msg("policy_max_fuse", fuse=fuse, limit=float(max_fuse)))
+    max_kva = policy.value(PolicyKey.AUTO_APPROVE_MAX_FUSE_KVA).get(system)
+    if fuse is not None and max_kva is not None and case.location is not None:
+        u_ll = float(grid.arrays.u_ll_v[case.location.bus_row])
+        kva = fuse_capacity_kva(fuse, u_ll, supply_conn(n.network_system, n.supply_phases))
+        if kva > max_kva + 1e-9:
+            reasons.append(msg("policy_max_fuse_kva", fuse=fuse, kva=kva, limit=float(max_kva)))
+    tariff = policy.value(PolicyKey.TARIFF_THRESHOLDS_A).get(system)
+    if fuse is not None and tariff is not None and case.fuse_changed and fuse > tariff:
+        before = n.main_fuse_before_a
+        if before is None and case.location is not None:
+            record = float(grid.customers.main_fuse_a[case.location.cp_row])
+            before = None if math.isnan(record) else record
+        if before is None or before <= tariff:
+            reasons.append(msg("policy_tariff", fuse=fuse, limit=float(tariff), system=system))
     min_margin = policy.number(PolicyKey.AUTO_APPROVE_MIN_RELATIVE_MARGIN)
     for i in rows:
         rm = rel_margin[i]
@@ -209,7 +226,7 @@ def decide(
         else:
             reasons = _check_reasons(case, checks, rows)
             if not reasons:
-                reasons = _gate_reasons(case, checks, rows, rel_margin, policy)
+                reasons = _gate_reasons(case, checks, rows, rel_margin, policy, grid)
             outcome = Outcome.ESCALATE if reasons else Outcome.AUTO_APPROVE
         margins = evaluated_margin[rows.start : rows.stop]
         margins = margins[~np.isnan(margins)]

@@ -103,20 +103,67 @@ class Reserved:
 
 
 @dataclass(frozen=True)
-class ApplianceSteps:
-    """Per appliance row (grouped by notification, CSR ``indptr``): voltage steps."""
+class ApplianceTable:
+    """Per appliance row of the evaluable notifications, grouped by notification (CSR ``indptr``).
 
-    cases: tuple[ApplianceCase, ...]
+    Built from demand cases (:func:`appliance_table`) or directly as arrays (the capacity map's
+    standard appliances, :mod:`powercheck.rules.capacity`).
+    """
+
     owner: np.ndarray
     """Notification row of each appliance row."""
     indptr: np.ndarray
     """Appliance rows of notification k: ``indptr[k]:indptr[k+1]``."""
+    conn: np.ndarray
+    """Connection code of the appliance."""
+    unit_kw: np.ndarray
+    """Rated power of one unit [kW]."""
+    quantity: np.ndarray
+    """Units of the row [-]."""
+    cos_phi: np.ndarray
+    cos_phi_start: np.ndarray
+    start_ratio: np.ndarray
+    """Start current / rated current [-] (1: no start current)."""
+    q_sign: np.ndarray
+    """+1 for a consuming appliance (drop), -1 for a generating one (rise)."""
+    starts_per_hour: np.ndarray
+    """Starts per hour of all units of the row [1/h]."""
+    spectra: np.ndarray
+    """Harmonic current per order of :func:`harmonic_orders` [% of rated current], shape (rows, orders)."""
+    origin: tuple[str | None, ...]
+    """Per row: where the spectrum came from ('installer', 'policy:<class>', None: no emission)."""
+    kind: tuple[str, ...]
+    """Per row: the appliance kind (:class:`powercheck.models.ApplianceKind` value)."""
+    cases: tuple[ApplianceCase, ...] = ()
+    """The appliance cases of the rows (empty for array-built tables)."""
+    orders_above: tuple[tuple[int, ...], ...] = ()
+    """Per row: orders of the installer's spectrum above :func:`harmonic_orders` with a current (not assessed;
+    empty tuple for array-built tables)."""
+
+
+@dataclass(frozen=True)
+class ApplianceSteps:
+    """Per appliance row (:class:`ApplianceTable`): voltage steps."""
+
+    table: ApplianceTable
     i_rated_a: np.ndarray
     """Rated current of one unit [A]."""
     d_start_percent: np.ndarray
     """Voltage change when one unit starts (start current at cos phi start) [%]."""
     d_rated_percent: np.ndarray
     """Voltage change of one unit at rated current [%]."""
+
+    @property
+    def cases(self) -> tuple[ApplianceCase, ...]:
+        return self.table.cases
+
+    @property
+    def owner(self) -> np.ndarray:
+        return self.table.owner
+
+    @property
+    def indptr(self) -> np.ndarray:
+        return self.table.indptr
 
 
 @dataclass(frozen=True)
@@ -141,7 +188,7 @@ class HarmonicResult:
 
     orders: tuple[int, ...]
     limit_percent: np.ndarray
-    """Per order: the policy limit [% of U1]."""
+    """Per order: the policy limit [% of U1] (inf: no individual limit; the order counts in THD only)."""
     background_percent: np.ndarray
     """Per order: assumed pre-existing level [% of U1]."""
     total_percent: np.ndarray
@@ -156,6 +203,8 @@ class HarmonicResult:
     """Per appliance row: has a non-zero spectrum."""
     present: np.ndarray
     """Per notification: at least one emitting appliance."""
+    continuous: np.ndarray
+    """Per notification: an emitting appliance of a kind that runs continuously (the 1-week THD limit applies)."""
 
 
 @dataclass(frozen=True)
@@ -203,8 +252,8 @@ class Evaluation:
     """Unbalance the single-phase load adds: S |Z1| / (U^2 v_load v1) [%]."""
     vuf_export_percent: np.ndarray
     """Unbalance the single-phase export adds [%]."""
-    worst: NetworkWorst
-    """The worst bus of the network with the notification's load / export added."""
+    worst: NetworkWorst | None
+    """The worst bus of the network with the notification's load / export added (None: not computed)."""
     ik_min_a: np.ndarray
     """Minimum fault current at the bus (TN L-N, IT L-L) [A]."""
     thermal: ThermalResult
@@ -272,7 +321,32 @@ def _added(point: ConnectionPoint, n: int, rows: tuple, q_sign: float) -> AddedP
     )
 
 
-def _appliance_steps(cases: Sequence[DemandCase], point: ConnectionPoint) -> ApplianceSteps:
+def harmonic_orders(policy: Policy) -> list[int]:
+    """The harmonic orders THD runs over (2 to ``thd_max_order``), ascending; every one counts in THD, the ones
+    in the policy's table of individual limits also on their own."""
+    return list(range(2, int(policy.value(PolicyKey.THD_MAX_ORDER)) + 1))
+
+
+def policy_spectrum(kind: str, policy: Policy, orders: Sequence[int]) -> tuple[np.ndarray, str | None]:
+    """The policy's harmonic current spectrum of an appliance kind over ``orders`` and its origin."""
+    cls = policy.value(PolicyKey.HARMONIC_CLASS_OF_KIND).get(kind, "default")
+    if cls == "none":
+        return np.zeros(len(orders)), None
+    table = {int(h): v for h, v in policy.value(PolicyKey.HARMONIC_SPECTRA)[cls].items()}
+    return np.array([float(table.get(h, 0.0)) for h in orders]), f"policy:{cls}"
+
+
+def _spectrum(case: ApplianceCase, orders: Sequence[int], policy: Policy) -> tuple[np.ndarray, str | None]:
+    """Harmonic current spectrum of an appliance over ``orders`` and where it came from."""
+    appliance = case.appliance
+    if appliance.harmonic_current_percent is not None:
+        table = appliance.harmonic_current_percent
+        return np.array([float(table.get(h, 0.0)) for h in orders]), "installer"
+    return policy_spectrum(appliance.kind.value, policy, orders)
+
+
+def appliance_table(cases: Sequence[DemandCase], policy: Policy) -> ApplianceTable:
+    """The appliance rows of the evaluable demand cases."""
     apps: list[ApplianceCase] = []
     owner: list[int] = []
     indptr = np.zeros(len(cases) + 1, dtype=np.int64)
@@ -281,21 +355,51 @@ def _appliance_steps(cases: Sequence[DemandCase], point: ConnectionPoint) -> App
             apps.extend(case.appliances)
             owner.extend([k] * len(case.appliances))
         indptr[k + 1] = len(apps)
-    own = np.asarray(owner, dtype=np.int64)
-    if not apps:
+    orders = harmonic_orders(policy)
+    spectra = np.zeros((len(apps), len(orders)))
+    origins: list[str | None] = []
+    for j, case in enumerate(apps):
+        spectra[j], origin = _spectrum(case, orders, policy)
+        origins.append(origin)
+    return ApplianceTable(
+        owner=np.asarray(owner, dtype=np.int64),
+        indptr=indptr,
+        conn=np.array([r.conn for r in apps], dtype=np.int64),
+        unit_kw=np.array([r.appliance.rated_kw for r in apps], dtype=float),
+        quantity=np.array([r.appliance.quantity for r in apps], dtype=float),
+        cos_phi=np.array([r.cos_phi for r in apps], dtype=float),
+        cos_phi_start=np.array([r.cos_phi_start for r in apps], dtype=float),
+        start_ratio=np.array([r.start_current_ratio for r in apps], dtype=float),
+        q_sign=np.array([1.0 if r.appliance.kind.consumes else -1.0 for r in apps], dtype=float),
+        starts_per_hour=np.array([r.starts_per_hour for r in apps], dtype=float),
+        spectra=spectra,
+        origin=tuple(origins),
+        kind=tuple(r.appliance.kind.value for r in apps),
+        cases=tuple(apps),
+        orders_above=tuple(
+            tuple(
+                sorted(
+                    int(h)
+                    for h, v in (r.appliance.harmonic_current_percent or {}).items()
+                    if int(h) > orders[-1] and v > 0
+                )
+            )
+            for r in apps
+        ),  # fmt: skip
+    )
+
+
+def _appliance_steps(table: ApplianceTable, point: ConnectionPoint) -> ApplianceSteps:
+    own = table.owner
+    if own.size == 0:
         empty = np.zeros(0)
-        return ApplianceSteps(tuple(apps), own, indptr, empty, empty, empty)
-    conn = np.array([r.conn for r in apps], dtype=np.int64)
-    p_unit = np.array([r.appliance.rated_kw for r in apps])
-    cos = np.array([r.cos_phi for r in apps])
-    cos_start = np.array([r.cos_phi_start for r in apps])
-    ratio = np.array([r.start_current_ratio for r in apps])
-    q_sign = np.array([-1.0 if not r.appliance.kind.consumes else 1.0 for r in apps])
-    i_rated = line_current_a(p_unit, cos, conn, point.u_ll_v[own])
-    args = (point.r1_ohm[own], point.x1_ohm[own], point.r0_ohm[own], point.x0_ohm[own], conn, point.u_ll_v[own])
-    d_start = np.abs(voltage_change_percent(*args, ratio * i_rated, cos_start, q_sign))
-    d_rated = np.abs(voltage_change_percent(*args, i_rated, cos, q_sign))
-    return ApplianceSteps(tuple(apps), own, indptr, i_rated, d_start, d_rated)
+        return ApplianceSteps(table, empty, empty, empty)
+    i_rated = line_current_a(table.unit_kw, table.cos_phi, table.conn, point.u_ll_v[own])
+    args = (point.r1_ohm[own], point.x1_ohm[own], point.r0_ohm[own], point.x0_ohm[own], table.conn,
+            point.u_ll_v[own])  # fmt: skip
+    d_start = np.abs(voltage_change_percent(*args, table.start_ratio * i_rated, table.cos_phi_start, table.q_sign))
+    d_rated = np.abs(voltage_change_percent(*args, i_rated, table.cos_phi, table.q_sign))
+    return ApplianceSteps(table, i_rated, d_start, d_rated)
 
 
 def _flicker(n: int, steps: ApplianceSteps, policy: Policy) -> FlickerResult:
@@ -305,9 +409,9 @@ def _flicker(n: int, steps: ApplianceSteps, policy: Policy) -> FlickerResult:
     alpha = policy.number(PolicyKey.FLICKER_SUMMATION_ALPHA)
     background = policy.number(PolicyKey.FLICKER_BACKGROUND_PST)
     active = policy.number(PolicyKey.FLICKER_ACTIVE_INTERVALS)
-    starts = np.array([r.starts_per_hour for r in steps.cases], dtype=float)
+    starts = steps.table.starts_per_hour
     applies = starts >= policy.number(PolicyKey.FLICKER_MIN_CHANGES_PER_HOUR)
-    if steps.cases:
+    if starts.size:
         per_10min = starts / 6.0
         # every start is a change of d_start (shape factor F) and every stop one of d_rated
         shape = policy.number(PolicyKey.FLICKER_SHAPE_FACTOR)
@@ -324,42 +428,26 @@ def _flicker(n: int, steps: ApplianceSteps, policy: Policy) -> FlickerResult:
     return FlickerResult(applies, pst_app, present, pst_total, plt_total)
 
 
-def _spectrum(case: ApplianceCase, orders: list[int], policy: Policy) -> tuple[np.ndarray, str | None]:
-    """Harmonic current spectrum of an appliance over ``orders`` and where it came from."""
-    appliance = case.appliance
-    if appliance.harmonic_current_percent is not None:
-        table = appliance.harmonic_current_percent
-        origin = "installer"
-    else:
-        cls = policy.value(PolicyKey.HARMONIC_CLASS_OF_KIND).get(appliance.kind.value, "default")
-        if cls == "none":
-            return np.zeros(len(orders)), None
-        table = {int(h): v for h, v in policy.value(PolicyKey.HARMONIC_SPECTRA)[cls].items()}
-        origin = f"policy:{cls}"
-    return np.array([float(table.get(h, 0.0)) for h in orders]), origin
-
-
 def _harmonics(n: int, steps: ApplianceSteps, point: ConnectionPoint, policy: Policy) -> HarmonicResult:
     limits = {int(h): float(v) for h, v in policy.value(PolicyKey.HARMONIC_VOLTAGE_MAX_PERCENT).items()}
-    orders = sorted(limits)
-    m = len(steps.cases)
-    spectra = np.zeros((m, len(orders)))
-    origins: list[str | None] = []
-    for j, case in enumerate(steps.cases):
-        spectra[j], origin = _spectrum(case, orders, policy)
-        origins.append(origin)
-    emitting = spectra.sum(axis=1) > 0 if m else np.zeros(0, dtype=bool)
-    present = np.bincount(steps.owner[emitting], minlength=n) > 0
+    orders = harmonic_orders(policy)
+    table = steps.table
+    spectra = table.spectra
+    emitting = spectra.sum(axis=1) > 0 if spectra.shape[0] else np.zeros(0, dtype=bool)
+    if table.orders_above:  # a spectrum only above the THD range still gets its check, naming those orders
+        emitting = emitting | np.array([bool(o) for o in table.orders_above], dtype=bool)
+    present = np.bincount(table.owner[emitting], minlength=n) > 0
+    week_kinds = set(policy.value(PolicyKey.THD_WEEK_KINDS))
+    steady = emitting & np.array([k in week_kinds for k in table.kind], dtype=bool)
+    continuous = np.bincount(table.owner[steady], minlength=n) > 0
     background_table = policy.value(PolicyKey.HARMONIC_BACKGROUND_PERCENT)
     background = np.array([float(background_table.get(str(h), 0.0)) for h in orders])
     alpha = np.array([policy.harmonic_alpha(h) for h in orders])
-    quantity = np.array([r.appliance.quantity for r in steps.cases], dtype=float)
-    conn = np.array([r.conn for r in steps.cases], dtype=np.int64)
     total, emission = harmonic_voltages_percent(
-        np.where(emitting, steps.owner, -1).astype(np.int64),
+        np.where(emitting, table.owner, -1).astype(np.int64),
         n,
-        conn,
-        steps.i_rated_a * quantity,
+        table.conn,
+        steps.i_rated_a * table.quantity,
         spectra,
         point.r1_ohm,
         point.x1_ohm,
@@ -374,14 +462,15 @@ def _harmonics(n: int, steps: ApplianceSteps, point: ConnectionPoint, policy: Po
     )
     return HarmonicResult(
         orders=tuple(orders),
-        limit_percent=np.array([limits[h] for h in orders]),
+        limit_percent=np.array([limits.get(h, np.inf) for h in orders]),
         background_percent=background,
         total_percent=total,
         emission_percent=emission,
         thd_percent=thd_percent(total),
-        origin=tuple(origins),
+        origin=table.origin,
         emitting=emitting,
         present=present,
+        continuous=continuous,
     )
 
 
@@ -440,21 +529,21 @@ def _network_worst(
     v_p, v_p_bus, u_p, u_p_bus = worst_buses(
         bus_rows, v_peak, load.component_indptr, load.component_conn, load.component_current_a,
         load.component_cos_phi, np.ones(load.component_conn.shape[0]), s1_load, *common, arr.vm_peak_pu, drop, -1.0,
-        unbalance_of_bus, vuf_peak, own_peak_unbalance, grid.work_mark,
+        unbalance_of_bus, vuf_peak, own_peak_unbalance,
     )  # fmt: skip
     bus_rows = np.where(export.current_a > 0, point.bus_row, -1)
     v_l, v_l_bus, u_l, u_l_bus = worst_buses(
         bus_rows, v_low, export.component_indptr, export.component_conn, export.component_current_a,
         export.component_cos_phi, -np.ones(export.component_conn.shape[0]), s1_export, *common, arr.vm_low_pu, rise,
-        1.0, unbalance_of_bus, vuf_low, own_low_unbalance, grid.work_mark,
+        1.0, unbalance_of_bus, vuf_low, own_low_unbalance,
     )  # fmt: skip
     return NetworkWorst(v_p, v_p_bus, v_l, v_l_bus, u_p, u_p_bus, u_l, u_l_bus)
 
 
-def connection_points(cases: Sequence[DemandCase], grid: GridView) -> ConnectionPoint:
-    """The minimum-case Thevenin data at each notification's bus."""
+def connection_point(bus_rows: np.ndarray, grid: GridView) -> ConnectionPoint:
+    """The minimum-case Thevenin data at the buses (global bus rows)."""
     arr = grid.arrays
-    bus_rows = np.array([c.location.bus_row if c.evaluable else 0 for c in cases], dtype=np.int64)
+    bus_rows = np.asarray(bus_rows, dtype=np.int64)
     return ConnectionPoint(
         bus_row=bus_rows,
         r1_ohm=arr.rk1_min[bus_rows],
@@ -464,6 +553,11 @@ def connection_points(cases: Sequence[DemandCase], grid: GridView) -> Connection
         u_ll_v=arr.u_ll_v[bus_rows],
         system=np.where(arr.system_tn[bus_rows], SYSTEM_TN, SYSTEM_IT).astype(np.int64),
     )
+
+
+def connection_points(cases: Sequence[DemandCase], grid: GridView) -> ConnectionPoint:
+    """The minimum-case Thevenin data at each notification's bus (bus row 0 where not evaluable)."""
+    return connection_point(np.array([c.location.bus_row if c.evaluable else 0 for c in cases], dtype=np.int64), grid)
 
 
 def _reserved(point: ConnectionPoint, grid: GridView, state: CapacityState | None) -> Reserved:
@@ -485,16 +579,55 @@ def _reserved(point: ConnectionPoint, grid: GridView, state: CapacityState | Non
     )
 
 
+@dataclass(frozen=True)
+class Injections:
+    """What a batch adds to the grid, as arrays: the evaluation's input besides the appliance rows."""
+
+    bus_row: np.ndarray
+    """Global bus row per notification (0 where not evaluable)."""
+    load: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    """Load components: (owner, connection code, kW, cos phi)."""
+    export: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    """Export components, as ``load``."""
+    s1_load_kva: np.ndarray
+    """Single-phase apparent power of the added load [kVA]."""
+    s1_export_kva: np.ndarray
+
+
+def injections(cases: Sequence[DemandCase]) -> Injections:
+    """The injections of demand cases."""
+    return Injections(
+        bus_row=np.array([c.location.bus_row if c.evaluable else 0 for c in cases], dtype=np.int64),
+        load=_components(cases, lambda c: c.loads if c.evaluable else ()),
+        export=_components(cases, lambda c: c.exports if c.evaluable else ()),
+        s1_load_kva=np.array([c.s1_load_kva for c in cases], dtype=float),
+        s1_export_kva=np.array([c.s1_export_kva for c in cases], dtype=float),
+    )
+
+
 def evaluate(
     cases: Sequence[DemandCase], grid: GridView, policy: Policy, state: CapacityState | None = None
 ) -> Evaluation:
     """Run every kernel over the batch of demand cases, on the grid with the ledger's reservations."""
-    n = len(cases)
+    return evaluate_arrays(injections(cases), appliance_table(cases, policy), grid, policy, state)
+
+
+def evaluate_arrays(
+    inj: Injections,
+    table: ApplianceTable,
+    grid: GridView,
+    policy: Policy,
+    state: CapacityState | None = None,
+    *,
+    network_worst: bool = True,
+) -> Evaluation:
+    """Run every kernel over a batch given as arrays (``network_worst=False``: skip the network's worst bus)."""
+    n = inj.bus_row.shape[0]
     arr = grid.arrays
-    point = connection_points(cases, grid)
-    load = _added(point, n, _components(cases, lambda c: c.loads if c.evaluable else ()), +1.0)
-    export = _added(point, n, _components(cases, lambda c: c.exports if c.evaluable else ()), -1.0)
-    steps = _appliance_steps(cases, point)
+    point = connection_point(inj.bus_row, grid)
+    load = _added(point, n, inj.load, +1.0)
+    export = _added(point, n, inj.export, -1.0)
+    steps = _appliance_steps(table, point)
     reserved = _reserved(point, grid, state)
 
     # steady-state voltages with constant-power load/export, on top of the reserved drop/rise
@@ -505,31 +638,32 @@ def evaluate(
 
     # unbalance per side: VUF = |V2|/|V1| = S |Z1| / (U^2 v_load v1), with the single-phase current at the
     # loaded conductors' voltage v_load and the positive-sequence voltage v1 after connection
-    s1_load = np.array([c.s1_load_kva for c in cases], dtype=float)
-    s1_export = np.array([c.s1_export_kva for c in cases], dtype=float)
+    s1_load, s1_export = inj.s1_load_kva, inj.s1_export_kva
     v1_peak = v_base_peak - load.positive_sequence_change_percent / 100.0
     v1_low = v_base_low + export.positive_sequence_change_percent / 100.0
     with np.errstate(divide="ignore", invalid="ignore"):
         vuf_load = unbalance_percent(s1_load, point.r1_ohm, point.x1_ohm, point.u_ll_v) / (v_peak * v1_peak)
         vuf_export = unbalance_percent(s1_export, point.r1_ohm, point.x1_ohm, point.u_ll_v) / (v_low * v1_low)
 
-    background = policy.number(PolicyKey.BACKGROUND_UNBALANCE_PERCENT)
-    own_peak_unbalance = base_unbalance(grid, point.bus_row, background) + reserved.unbalance_peak_percent
-    own_low_unbalance = base_unbalance(grid, point.bus_row, background) + reserved.unbalance_low_percent
-    worst = _network_worst(
-        point,
-        grid,
-        state,
-        load,
-        export,
-        s1_load,
-        s1_export,
-        v_peak,
-        v_low,
-        own_peak_unbalance + np.where(s1_load > 0, vuf_load, 0.0),
-        own_low_unbalance + np.where(s1_export > 0, vuf_export, 0.0),
-        background,
-    )
+    worst = None
+    if network_worst:
+        background = policy.number(PolicyKey.BACKGROUND_UNBALANCE_PERCENT)
+        own_peak_unbalance = base_unbalance(grid, point.bus_row, background) + reserved.unbalance_peak_percent
+        own_low_unbalance = base_unbalance(grid, point.bus_row, background) + reserved.unbalance_low_percent
+        worst = _network_worst(
+            point,
+            grid,
+            state,
+            load,
+            export,
+            s1_load,
+            s1_export,
+            v_peak,
+            v_low,
+            own_peak_unbalance + np.where(s1_load > 0, vuf_load, 0.0),
+            own_low_unbalance + np.where(s1_export > 0, vuf_export, 0.0),
+            background,
+        )
 
     ik_min = min_fault_current_a(
         point.r1_ohm,

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -38,6 +39,7 @@ from powercheck.quality.unbalance import unbalance_percent
 from powercheck.rules.context import GridView
 from powercheck.rules.demand import DemandCase
 from powercheck.rules.evaluate import Evaluation, base_unbalance
+from powercheck.rules.fuse_range import fuse_inputs_of_points, main_fuse_range, upstream_from_feeder
 from powercheck.rules.policy import Policy, PolicyKey
 from powercheck.rules.rule_ids import RuleId
 
@@ -45,42 +47,205 @@ SCALE_CAP = 1000.0
 """Scales above this count as "not limited by any grid check"."""
 
 
-def _ratio(room: float, per_unit: float) -> float:
+def _ratio(room, per_unit) -> np.ndarray:
     """room / per_unit where per_unit > 0 (inf elsewhere; NaN room counts as no limit), floored at 0."""
-    room, per_unit = float(room), float(per_unit)
-    if not per_unit > 1e-12 or math.isnan(room):
-        return math.inf
-    return max(room / per_unit, 0.0)
+    room = np.asarray(room, dtype=float)
+    per = np.asarray(per_unit, dtype=float)
+    ok = (per > 1e-12) & ~np.isnan(room)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(ok, np.maximum(room / np.where(ok, per, 1.0), 0.0), np.inf)
 
 
-def _flicker_scale(ps: np.ndarray, background: float, alpha: float, limit: float) -> float:
-    """Largest s with (bg^a + s^a sum p^a)^(1/a) <= limit."""
-    total = float(np.sum(ps**alpha))
-    if total <= 0.0:
-        return math.inf
+def _flicker_scale(total: np.ndarray, background: float, alpha: float, limit: float) -> np.ndarray:
+    """Largest s with (bg^a + s^a total)^(1/a) <= limit, ``total`` = sum of p^a per notification."""
     room = limit**alpha - background**alpha
-    return max(0.0, room / total) ** (1.0 / alpha) if room > 0 else 0.0
+    if room <= 0:
+        return np.where(total > 0, 0.0, np.inf)
+    with np.errstate(divide="ignore"):
+        return np.where(total > 0, np.maximum(room / np.where(total > 0, total, 1.0), 0.0) ** (1.0 / alpha), np.inf)
 
 
-class _Limits:
-    """Per-rule scale limits of one notification, keeping the smallest of repeated rules."""
+RULE_ORDER: tuple[RuleId, ...] = (
+    RuleId.LOAD_MAIN_FUSE,
+    RuleId.LOAD_METER_FUSE,
+    RuleId.LOAD_EXPORT_FUSE,
+    RuleId.PROT_START_CURRENT,
+    RuleId.THERMAL_LINE_PEAK,
+    RuleId.THERMAL_TRAFO_PEAK,
+    RuleId.VOLT_PEAK_MIN,
+    RuleId.PQ_UNBALANCE,
+    RuleId.THERMAL_LINE_EXPORT,
+    RuleId.THERMAL_TRAFO_EXPORT,
+    RuleId.VOLT_LOW_MAX,
+    RuleId.PQ_RVC,
+    RuleId.PQ_RVC_STATIONARY,
+    RuleId.PQ_FLICKER_PST,
+    RuleId.PQ_FLICKER_PLT,
+    RuleId.PQ_HARMONIC,
+    RuleId.PQ_THD,
+    RuleId.PQ_THD_WEEK,
+)
+"""The rules with a scale limit; of equal limits the first in this order binds."""
 
-    def __init__(self) -> None:
-        self.by_rule: dict[str, float] = {}
 
-    def add(self, rule: RuleId, s: float) -> None:
-        if not math.isfinite(s) or s >= SCALE_CAP:
-            return
-        self.by_rule[str(rule)] = min(self.by_rule.get(str(rule), math.inf), max(0.0, float(s)))
+class RuleScales:
+    """Per rule the largest scale of every notification (inf: the rule does not limit it)."""
 
-    def binding(self) -> tuple[float, str | None]:
-        if not self.by_rule:
-            return math.inf, None
-        rule = min(self.by_rule, key=self.by_rule.get)
-        return self.by_rule[rule], rule
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.by_rule: dict[RuleId, np.ndarray] = {}
+
+    def add(self, rule: RuleId, s, where=None) -> None:
+        """Limit ``rule`` to ``s`` (array or scalar) where ``where`` (default everywhere); non-finite values and
+        values from :data:`SCALE_CAP` up do not limit."""
+        s = np.broadcast_to(np.asarray(s, dtype=float), (self.n,))
+        s = np.where(np.isfinite(s) & (s < SCALE_CAP), np.maximum(s, 0.0), np.inf)
+        if where is not None:
+            s = np.where(where, s, np.inf)
+        current = self.by_rule.get(rule)
+        self.by_rule[rule] = s if current is None else np.minimum(current, s)
+
+    def binding(self) -> tuple[np.ndarray, list[str | None]]:
+        """The smallest scale of every notification and its rule (None: no rule limits it)."""
+        rules = [r for r in RULE_ORDER if r in self.by_rule]
+        if not rules:
+            return np.full(self.n, np.inf), [None] * self.n
+        stack = np.vstack([self.by_rule[r] for r in rules])
+        first = np.argmin(stack, axis=0)
+        s = stack[first, np.arange(self.n)]
+        names = [str(rules[i]) if math.isfinite(v) else None for i, v in zip(first, s, strict=True)]
+        return s, names
+
+    def of(self, k: int) -> dict[str, float]:
+        """The finite limits of notification ``k`` by rule id."""
+        return {str(r): float(v[k]) for r, v in self.by_rule.items() if math.isfinite(v[k])}
 
 
-def _network_scales(cases, ev: Evaluation, grid: GridView, policy: Policy, state: CapacityState | None):
+@dataclass(frozen=True)
+class FuseInputs:
+    """Per notification the fuse side of the power accounting, linear in the scale ``s`` of the job.
+
+    Currents are worst-phase currents on the service connection [A]: without the job (``*0``) and
+    what the job adds per unit scale (``*_per_scale``). NaN fuse: not known (no fuse limit).
+    """
+
+    fuse_a: np.ndarray
+    """Main fuse after the job [A] (NaN: unknown)."""
+    meter_fuse_a: np.ndarray
+    """Meter fuse after the job where it differs from the main fuse [A] (NaN: none)."""
+    demand0_a: np.ndarray
+    demand_per_scale_a: np.ndarray
+    export0_a: np.ndarray
+    export_per_scale_a: np.ndarray
+    start_carries_a: np.ndarray
+    """Current the main fuse carries for the start duration without melting [A] (NaN: no start or no gate)."""
+    start_per_scale_a: np.ndarray
+    """Start current above ``demand0_a`` per unit scale [A]."""
+
+    @classmethod
+    def of_cases(cls, cases: Sequence[DemandCase], policy: Policy) -> FuseInputs:
+        n = len(cases)
+        out = {name: np.full(n, np.nan) for name in cls.__dataclass_fields__}
+        for k, case in enumerate(cases):
+            acc, acc0 = case.accounting, case.accounting_before
+            if not case.evaluable or acc is None or case.fuse_after_a is None:
+                continue
+            fuse, mv = case.fuse_after_a, case.meter_fuse_after_a
+            out["fuse_a"][k] = fuse
+            if mv is not None and abs(mv - fuse) > 1e-9:
+                out["meter_fuse_a"][k] = mv
+            out["demand0_a"][k] = acc0.phase_current_a
+            out["demand_per_scale_a"][k] = acc.phase_current_a - acc0.phase_current_a
+            out["export0_a"][k] = acc0.export_phase_current_a
+            out["export_per_scale_a"][k] = acc.export_phase_current_a - acc0.export_phase_current_a
+            if acc.start_current_a is not None:
+                carries = policy.fuse_no_melt(fuse, acc.start_duration_s or 0.0)
+                if carries is not None:
+                    out["start_carries_a"][k] = carries
+                    out["start_per_scale_a"][k] = acc.start_current_a - acc0.phase_current_a
+        return cls(**out)
+
+
+def _fuse_scales(lim: RuleScales, f: FuseInputs) -> None:
+    """Main fuse, meter fuse, export and start current: linear between the installation without and with the job."""
+    lim.add(RuleId.LOAD_MAIN_FUSE, _ratio(f.fuse_a - f.demand0_a, f.demand_per_scale_a))
+    lim.add(RuleId.LOAD_METER_FUSE, _ratio(f.meter_fuse_a - f.demand0_a, f.demand_per_scale_a))
+    smallest = np.where(np.isnan(f.meter_fuse_a), f.fuse_a, np.fmin(f.fuse_a, f.meter_fuse_a))
+    lim.add(RuleId.LOAD_EXPORT_FUSE, _ratio(smallest - f.export0_a, f.export_per_scale_a))
+    lim.add(RuleId.PROT_START_CURRENT, _ratio(f.start_carries_a - f.demand0_a, f.start_per_scale_a))
+
+
+def _side_scales(lim: RuleScales, valid: np.ndarray, ev: Evaluation, grid: GridView, policy: Policy, network,
+                 peak: bool) -> None:  # fmt: skip
+    """Cables, transformer, voltage band and unbalance at peak (load) or at low load (export)."""
+    th = ev.thermal
+    added = ev.load if peak else ev.export
+    on = valid & (added.current_a > 0)
+    radial = on & ~grid.arrays.meshed[ev.point.bus_row]
+    i_added = added.current_a
+    line_row = th.peak_line_row if peak else th.low_line_row
+    base = th.peak_line_base_a if peak else th.low_line_base_a
+    reserved = th.peak_line_reserved_a if peak else th.low_line_reserved_a
+    limit = th.peak_line_limit_a if peak else th.low_line_limit_a
+    rule = RuleId.THERMAL_LINE_PEAK if peak else RuleId.THERMAL_LINE_EXPORT
+    lim.add(rule, _ratio(limit - base - reserved, i_added), radial & (line_row >= 0))
+    t_base = th.trafo_peak_base_a if peak else th.trafo_low_base_a
+    t_res = ev.reserved.trafo_peak_a if peak else ev.reserved.trafo_low_a
+    rule = RuleId.THERMAL_TRAFO_PEAK if peak else RuleId.THERMAL_TRAFO_EXPORT
+    lim.add(rule, _ratio(th.trafo_limit_a - t_base - t_res, i_added), radial)
+    d = added.voltage_change_percent
+    if peak:
+        v_b, v_lim, rule = ev.v_base_peak_pu, policy.number(PolicyKey.VOLTAGE_MIN_PU), RuleId.VOLT_PEAK_MIN
+        room = v_b - v_lim
+    else:
+        v_b, v_lim, rule = ev.v_base_low_pu, policy.number(PolicyKey.VOLTAGE_MAX_PU), RuleId.VOLT_LOW_MAX
+        room = v_lim - v_b
+    lim.add(rule, np.where(room > 0, _ratio(100.0 * v_lim * room, d), 0.0), on)
+    lim.add(rule, network["load" if peak else "export"][0], on)
+    single = on & ((ev.s1_load_kva if peak else ev.s1_export_kva) > 0)
+    lim.add(RuleId.PQ_UNBALANCE, network["own_load" if peak else "own_export"], single)
+    lim.add(RuleId.PQ_UNBALANCE, network["load" if peak else "export"][1], single)
+
+
+def _appliance_scales(lim: RuleScales, valid: np.ndarray, ev: Evaluation, policy: Policy, harmonic) -> None:
+    """Rapid voltage change, stationary steps, flicker and harmonics of the appliances."""
+    steps = ev.appliances
+    table = steps.table
+    n = ev.n
+    owner = table.owner
+    if owner.size:
+        rare = policy.number(PolicyKey.RVC_RARE_RATE_PER_MIN)
+        frequent = table.starts_per_hour / 60.0 >= rare
+        rvc_max = np.where(frequent, policy.number(PolicyKey.RVC_FREQUENT_MAX_PERCENT),
+                           policy.number(PolicyKey.RVC_RARE_MAX_PERCENT))  # fmt: skip
+        per_row = _ratio(rvc_max, steps.d_start_percent)
+        rvc = np.full(n, np.inf)
+        np.minimum.at(rvc, owner, per_row)
+        lim.add(RuleId.PQ_RVC, rvc, valid & (np.bincount(owner, minlength=n) > 0))
+        hours = policy.number(PolicyKey.OPERATING_HOURS_PER_DAY)
+        many = table.starts_per_hour * hours > policy.number(PolicyKey.RVC_MAX_EVENTS_PER_DAY)
+        per_row = np.where(many, _ratio(policy.number(PolicyKey.RVC_STATIONARY_MAX_PERCENT), steps.d_rated_percent),
+                           np.inf)  # fmt: skip
+        stationary = np.full(n, np.inf)
+        np.minimum.at(stationary, owner, per_row)
+        lim.add(RuleId.PQ_RVC_STATIONARY, stationary, valid)
+        fl = ev.flicker
+        alpha = policy.number(PolicyKey.FLICKER_SUMMATION_ALPHA)
+        bg = policy.number(PolicyKey.FLICKER_BACKGROUND_PST)
+        applies = fl.applies
+        total = np.bincount(owner[applies], fl.pst_appliance[applies] ** alpha, minlength=n)
+        has = valid & (np.bincount(owner[applies], minlength=n) > 0)
+        lim.add(RuleId.PQ_FLICKER_PST, _flicker_scale(total, bg, alpha, policy.number(PolicyKey.FLICKER_PST_MAX)), has)
+        factor = np.cbrt(policy.number(PolicyKey.FLICKER_ACTIVE_INTERVALS) / 12.0)
+        plt = _flicker_scale(total * factor**alpha, bg, alpha, policy.number(PolicyKey.FLICKER_PLT_MAX))
+        lim.add(RuleId.PQ_FLICKER_PLT, plt, has)
+    present = valid & ev.harmonics.present
+    lim.add(RuleId.PQ_HARMONIC, harmonic["order"], present)
+    lim.add(RuleId.PQ_THD, harmonic["thd"], present)
+    lim.add(RuleId.PQ_THD_WEEK, harmonic["thd_week"], present & ev.harmonics.continuous)
+
+
+def _network_scales(ev: Evaluation, grid: GridView, policy: Policy, state: CapacityState | None):
     """Scale limits from every other bus of each notification's network (load at peak, export at low load)."""
     arr = grid.arrays
     n_bus = arr.bus_ids.shape[0]
@@ -101,93 +266,9 @@ def _network_scales(cases, ev: Evaluation, grid: GridView, policy: Policy, state
         q = np.full(added.component_conn.shape[0], -sign)
         out[side] = scale_limits(
             rows, added.component_indptr, added.component_conn, added.component_current_a, added.component_cos_phi,
-            q, s1, *common, vm, dv_res, sign, vlim, base_unb, vuf_res, unb_max, grid.work_mark,
+            q, s1, *common, vm, dv_res, sign, vlim, base_unb, vuf_res, unb_max,
         )  # fmt: skip
     return out
-
-
-def _fuse_scales(lim: _Limits, case: DemandCase, policy: Policy) -> None:
-    """Main fuse, meter fuse, export and start current: linear between the installation without and with the job."""
-    acc, acc0 = case.accounting, case.accounting_before
-    fuse, mv = case.fuse_after_a, case.meter_fuse_after_a
-    if fuse is None:
-        return
-    demand = acc.phase_current_a - acc0.phase_current_a
-    lim.add(RuleId.LOAD_MAIN_FUSE, _ratio(fuse - acc0.phase_current_a, demand))
-    if mv is not None and abs(mv - fuse) > 1e-9:
-        lim.add(RuleId.LOAD_METER_FUSE, _ratio(mv - acc0.phase_current_a, demand))
-    smallest = min(fuse, mv) if mv is not None else fuse
-    export = acc.export_phase_current_a - acc0.export_phase_current_a
-    lim.add(RuleId.LOAD_EXPORT_FUSE, _ratio(smallest - acc0.export_phase_current_a, export))
-    if acc.start_current_a is not None:
-        carries = policy.fuse_no_melt(fuse, acc.start_duration_s or 0.0)
-        if carries is not None:
-            start = acc.start_current_a - acc0.phase_current_a
-            lim.add(RuleId.PROT_START_CURRENT, _ratio(carries - acc0.phase_current_a, start))
-
-
-def _side_scales(lim: _Limits, k: int, ev: Evaluation, grid: GridView, policy: Policy, network, peak: bool) -> None:
-    """Cables, transformer, voltage band and unbalance at peak (load) or at low load (export)."""
-    th = ev.thermal
-    added = ev.load if peak else ev.export
-    i_added = float(added.current_a[k])
-    if i_added <= 0:
-        return
-    if not bool(grid.arrays.meshed[ev.point.bus_row[k]]):
-        line_row = th.peak_line_row if peak else th.low_line_row
-        if line_row[k] >= 0:
-            base = th.peak_line_base_a if peak else th.low_line_base_a
-            reserved = th.peak_line_reserved_a if peak else th.low_line_reserved_a
-            limit = th.peak_line_limit_a if peak else th.low_line_limit_a
-            rule = RuleId.THERMAL_LINE_PEAK if peak else RuleId.THERMAL_LINE_EXPORT
-            lim.add(rule, _ratio(limit[k] - base[k] - reserved[k], i_added))
-        t_base = th.trafo_peak_base_a if peak else th.trafo_low_base_a
-        t_res = ev.reserved.trafo_peak_a if peak else ev.reserved.trafo_low_a
-        rule = RuleId.THERMAL_TRAFO_PEAK if peak else RuleId.THERMAL_TRAFO_EXPORT
-        lim.add(rule, _ratio(th.trafo_limit_a[k] - t_base[k] - t_res[k], i_added))
-    d = float(added.voltage_change_percent[k])
-    if peak:
-        v_b, v_lim = float(ev.v_base_peak_pu[k]), policy.number(PolicyKey.VOLTAGE_MIN_PU)
-        lim.add(RuleId.VOLT_PEAK_MIN, _ratio(100.0 * v_lim * (v_b - v_lim), d) if v_b > v_lim else 0.0)
-        lim.add(RuleId.VOLT_PEAK_MIN, float(network["load"][0][k]))
-    else:
-        v_b, v_lim = float(ev.v_base_low_pu[k]), policy.number(PolicyKey.VOLTAGE_MAX_PU)
-        lim.add(RuleId.VOLT_LOW_MAX, _ratio(100.0 * v_lim * (v_lim - v_b), d) if v_b < v_lim else 0.0)
-        lim.add(RuleId.VOLT_LOW_MAX, float(network["export"][0][k]))
-    s1 = ev.s1_load_kva if peak else ev.s1_export_kva
-    if s1[k] <= 0:
-        return
-    lim.add(RuleId.PQ_UNBALANCE, float(network["own_load" if peak else "own_export"][k]))
-    lim.add(RuleId.PQ_UNBALANCE, float(network["load" if peak else "export"][1][k]))
-
-
-def _appliance_scales(lim: _Limits, k: int, ev: Evaluation, policy: Policy, harmonic) -> None:
-    """Rapid voltage change, stationary steps, flicker and harmonics of the appliances."""
-    rows = list(ev.appliance_rows(k))
-    steps = ev.appliances
-    rare = policy.number(PolicyKey.RVC_RARE_RATE_PER_MIN)
-    events_max = policy.number(PolicyKey.RVC_MAX_EVENTS_PER_DAY)
-    hours = policy.number(PolicyKey.OPERATING_HOURS_PER_DAY)
-    stationary = policy.number(PolicyKey.RVC_STATIONARY_MAX_PERCENT)
-    for j in rows:
-        r = steps.cases[j]
-        frequent = r.starts_per_hour / 60.0 >= rare
-        key = PolicyKey.RVC_FREQUENT_MAX_PERCENT if frequent else PolicyKey.RVC_RARE_MAX_PERCENT
-        lim.add(RuleId.PQ_RVC, _ratio(policy.number(key), steps.d_start_percent[j]))
-        if r.starts_per_hour * hours > events_max:
-            lim.add(RuleId.PQ_RVC_STATIONARY, _ratio(stationary, steps.d_rated_percent[j]))
-    fl = ev.flicker
-    applies = [j for j in rows if fl.applies[j]]
-    if applies:
-        alpha = policy.number(PolicyKey.FLICKER_SUMMATION_ALPHA)
-        bg = policy.number(PolicyKey.FLICKER_BACKGROUND_PST)
-        ps = fl.pst_appliance[applies]
-        lim.add(RuleId.PQ_FLICKER_PST, _flicker_scale(ps, bg, alpha, policy.number(PolicyKey.FLICKER_PST_MAX)))
-        factor = np.cbrt(policy.number(PolicyKey.FLICKER_ACTIVE_INTERVALS) / 12.0)
-        lim.add(RuleId.PQ_FLICKER_PLT, _flicker_scale(ps * factor, bg, alpha, policy.number(PolicyKey.FLICKER_PLT_MAX)))
-    if ev.harmonics.present[k]:
-        lim.add(RuleId.PQ_HARMONIC, float(harmonic["order"][k]))
-        lim.add(RuleId.PQ_THD, float(harmonic["thd"][k]))
 
 
 def _harmonic_limits(ev: Evaluation, policy: Policy) -> dict[str, np.ndarray]:
@@ -200,7 +281,12 @@ def _harmonic_limits(ev: Evaluation, policy: Policy) -> dict[str, np.ndarray]:
     order = per_order.min(axis=1) if per_order.shape[1] else np.full(ev.n, np.inf)
     thd = thd_scale(hr.emission_percent, hr.background_percent, alpha, policy.number(PolicyKey.THD_MAX_PERCENT),
                     SCALE_CAP)  # fmt: skip
-    return {"order": order, "thd": thd}
+    week = np.full(ev.n, np.inf)
+    if hr.continuous.any():
+        rows = np.flatnonzero(hr.continuous)
+        week[rows] = thd_scale(hr.emission_percent[rows], hr.background_percent, alpha,
+                               policy.number(PolicyKey.THD_WEEK_MAX_PERCENT), SCALE_CAP)  # fmt: skip
+    return {"order": order, "thd": thd, "thd_week": week}
 
 
 def _own_unbalance(ev: Evaluation, grid: GridView, policy: Policy) -> dict[str, np.ndarray]:
@@ -220,30 +306,39 @@ def _own_unbalance(ev: Evaluation, grid: GridView, policy: Policy) -> dict[str, 
     return out
 
 
+def rule_scales(
+    fuses: FuseInputs, valid: np.ndarray, ev: Evaluation, grid: GridView, policy: Policy,
+    state: CapacityState | None = None,
+) -> RuleScales:  # fmt: skip
+    """Per rule the largest scale of everything each notification adds (``valid``: evaluable rows)."""
+    network = _network_scales(ev, grid, policy, state)
+    network.update(_own_unbalance(ev, grid, policy))
+    lim = RuleScales(ev.n)
+    _fuse_scales(lim, fuses)
+    _side_scales(lim, valid, ev, grid, policy, network, peak=True)
+    _side_scales(lim, valid, ev, grid, policy, network, peak=False)
+    _appliance_scales(lim, valid, ev, policy, _harmonic_limits(ev, policy))
+    return lim
+
+
 def size_limits(
     cases: Sequence[DemandCase], ev: Evaluation, grid: GridView, policy: Policy, state: CapacityState | None = None
 ) -> list[list[SizeLimit]]:
     """The inverse answers of every evaluable notification (empty list for the others)."""
-    network = _network_scales(cases, ev, grid, policy, state)
-    network.update(_own_unbalance(ev, grid, policy))
-    harmonic = _harmonic_limits(ev, policy)
+    valid = np.array([c.evaluable and c.accounting is not None for c in cases], dtype=bool)
+    scales, rules = rule_scales(FuseInputs.of_cases(cases, policy), valid, ev, grid, policy, state).binding()
     out: list[list[SizeLimit]] = []
     for k, case in enumerate(cases):
-        if not case.evaluable or case.accounting is None:
+        if not valid[k]:
             out.append([])
             continue
-        lim = _Limits()
-        _fuse_scales(lim, case, policy)
-        _side_scales(lim, k, ev, grid, policy, network, peak=True)
-        _side_scales(lim, k, ev, grid, policy, network, peak=False)
-        _appliance_scales(lim, k, ev, policy, harmonic)
-        out.append(_answers(case, lim, ev, k, policy, grid))
+        out.append(_answers(case, float(scales[k]), rules[k], ev, k, policy, grid))
     return out
 
 
-def _answers(case: DemandCase, lim: _Limits, ev: Evaluation, k: int, policy: Policy, grid: GridView) -> list:
+def _answers(case: DemandCase, s: float, rule: str | None, ev: Evaluation, k: int, policy: Policy,
+             grid: GridView) -> list:  # fmt: skip
     """The limits of one notification as the sizes an installer sets."""
-    s, rule = lim.binding()
     largest = None if not math.isfinite(s) else s
     n = case.notification
     answers = []
@@ -314,36 +409,11 @@ def _start_ratio(case: DemandCase, ev: Evaluation, k: int, policy: Policy) -> Si
 
 def _fuse_range(case: DemandCase, ev: Evaluation, k: int, policy: Policy, grid: GridView) -> SizeLimit:
     """Main fuses the point takes: the smallest that carries the installation after the job, the largest the
-    service cable, selectivity and the minimum fault current allow."""
-    arr = grid.arrays
-    cust = grid.customers
-    cp, bus = case.location.cp_row, case.location.bus_row
+    service cable, selectivity and the minimum fault current allow (:func:`.fuse_range.main_fuse_range`)."""
+    rows = np.array([case.location.cp_row], dtype=np.int64)
     new_cable = case.notification.service_cable_ampacity_a
-    ampacity = float(new_cable) if new_cable is not None else float(cust.service_cable_ampacity_a[cp])
-    if not math.isfinite(ampacity) and arr.service_line_row[bus] >= 0:
-        ampacity = float(arr.line_i_max_a[arr.service_line_row[bus]])
-    upstream = float(cust.upstream_fuse_a[cp])
-    if not math.isfinite(upstream) and arr.feeder_line_row[bus] >= 0:
-        rated = float(arr.line_i_max_a[arr.feeder_line_row[bus]])
-        sizes = [x for x in policy.value(PolicyKey.STANDARD_FUSE_SIZES_A) if x <= rated + 1e-9]
-        upstream = float(max(sizes)) if sizes else math.nan
-    ik = float(ev.ik_min_a[k])
-    sel = policy.number(PolicyKey.SELECTIVITY_RATIO_MIN)
-    largest, rule = None, None
-    for size in policy.value(PolicyKey.STANDARD_FUSE_SIZES_A):
-        reasons = []
-        if math.isfinite(ampacity) and size > ampacity + 1e-9:
-            reasons.append(RuleId.PROT_SERVICE_CABLE)
-        if math.isfinite(upstream) and upstream / size < sel:
-            reasons.append(RuleId.PROT_SELECTIVITY)
-        i5 = policy.fuse_melting_5s(float(size))
-        if i5 is None or not math.isfinite(ik) or ik < i5:
-            reasons.append(RuleId.PROT_FAULT_CURRENT)
-        if reasons:
-            if i5 is None and reasons == [RuleId.PROT_FAULT_CURRENT]:
-                continue  # an untabulated size (10 A, 35 A, above 160 A) does not end the search
-            rule = str(reasons[0])
-            break
-        largest = float(size)
-    return SizeLimit(quantity="main_fuse_a", notified=case.fuse_after_a, largest=largest,
-                     smallest=case.required_fuse_a, unit="A", binding_rule=rule)  # fmt: skip
+    amp, up, rated = fuse_inputs_of_points(grid, rows, np.array([np.nan if new_cable is None else new_cable]))
+    largest, rule = main_fuse_range(amp, upstream_from_feeder(up, rated, policy), ev.ik_min_a[k : k + 1], policy)
+    return SizeLimit(quantity="main_fuse_a", notified=case.fuse_after_a,
+                     largest=None if math.isnan(largest[0]) else float(largest[0]),
+                     smallest=case.required_fuse_a, unit="A", binding_rule=rule[0])  # fmt: skip

@@ -30,7 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from powercheck.models import Appliance, ApplianceKind, JobType, NetworkSystem
-from powercheck.params import Param, Range
+from powercheck.params import Group, Param, Range
 
 DEFAULT_POLICY_RESOURCE = "policy_default.toml"
 
@@ -66,6 +66,8 @@ class PolicyKey(StrEnum):
     BUDGET_REQUIRED_ABOVE_FUSE_A = "budget_required_above_fuse_a"
     AUTO_APPROVE_MAX_FUSE_A = "auto_approve_max_fuse_a"
     AUTO_APPROVE_JOB_TYPES = "auto_approve_job_types"
+    AUTO_APPROVE_MAX_FUSE_KVA = "auto_approve_max_fuse_kva"
+    TARIFF_THRESHOLDS_A = "tariff_thresholds_a"
     AUTO_APPROVE_MIN_RELATIVE_MARGIN = "auto_approve_min_relative_margin"
     REQUIRED_APPLIANCE_FIELDS = "required_appliance_fields"
     APPLIANCE_DEFAULTS = "appliance_defaults"
@@ -79,6 +81,9 @@ class PolicyKey(StrEnum):
     FLICKER_TF_EXPONENT = "flicker_tf_exponent"
     FLICKER_ACTIVE_INTERVALS = "flicker_active_intervals"
     THD_MAX_PERCENT = "thd_max_percent"
+    THD_MAX_ORDER = "thd_max_order"
+    THD_WEEK_MAX_PERCENT = "thd_week_max_percent"
+    THD_WEEK_KINDS = "thd_week_kinds"
     HARMONIC_VOLTAGE_MAX_PERCENT = "harmonic_voltage_max_percent"
     HARMONIC_SUMMATION_ALPHA = "harmonic_summation_alpha"
     HARMONIC_SKIN_EXPONENT = "harmonic_skin_exponent"
@@ -362,6 +367,8 @@ PARAM_SCHEMA: dict[PolicyKey, ParamSpec] = {
     PolicyKey.BUDGET_REQUIRED_ABOVE_FUSE_A: ParamSpec("A", check=_system_table(Range(0, 10_000, lo_open=True))),
     PolicyKey.AUTO_APPROVE_MAX_FUSE_A: ParamSpec("A", check=_system_table(Range(0, 10_000, lo_open=True))),
     PolicyKey.AUTO_APPROVE_JOB_TYPES: ParamSpec("", check=_job_types),
+    PolicyKey.AUTO_APPROVE_MAX_FUSE_KVA: ParamSpec("kVA", check=_system_table(Range(0, 10_000, lo_open=True))),
+    PolicyKey.TARIFF_THRESHOLDS_A: ParamSpec("A", check=_system_table(Range(0, 10_000, lo_open=True))),
     PolicyKey.AUTO_APPROVE_MIN_RELATIVE_MARGIN: ParamSpec("-", Range(0, 1)),
     PolicyKey.REQUIRED_APPLIANCE_FIELDS: ParamSpec("", check=_required_fields),
     PolicyKey.APPLIANCE_DEFAULTS: ParamSpec("", check=_appliance_defaults),
@@ -375,6 +382,9 @@ PARAM_SCHEMA: dict[PolicyKey, ParamSpec] = {
     PolicyKey.FLICKER_TF_EXPONENT: ParamSpec("-", Range(1, 5)),
     PolicyKey.FLICKER_ACTIVE_INTERVALS: ParamSpec("10-min intervals", Range(1, 12)),
     PolicyKey.THD_MAX_PERCENT: ParamSpec("%", Range(0, 50, lo_open=True)),
+    PolicyKey.THD_MAX_ORDER: ParamSpec("-", check=lambda w, v: _integer(w, v, Range(25, 50))),
+    PolicyKey.THD_WEEK_MAX_PERCENT: ParamSpec("%", Range(0, 50, lo_open=True)),
+    PolicyKey.THD_WEEK_KINDS: ParamSpec("", check=lambda w, v: _kinds(w, v)),
     PolicyKey.HARMONIC_VOLTAGE_MAX_PERCENT: ParamSpec(
         "% of U1", check=_number_table("order", Range(0, 50, lo_open=True), key_range=HARMONIC_ORDERS)
     ),
@@ -391,6 +401,18 @@ PARAM_SCHEMA: dict[PolicyKey, ParamSpec] = {
 
 REQUIRED_PARAMS: tuple[PolicyKey, ...] = tuple(PARAM_SCHEMA)
 """Keys every policy must define."""
+
+
+def _integer(where: str, value: Any, rng: Range) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise PolicyError(f"{where}: expected an integer, got {value!r}")
+    _check_number(where, value, rng)
+
+
+def _kinds(where: str, value: Any) -> None:
+    kinds = {k.value for k in ApplianceKind}
+    if not isinstance(value, list) or not all(isinstance(k, str) and k in kinds for k in value):
+        raise PolicyError(f"{where}: expected a list of appliance kinds ({', '.join(sorted(kinds))})")
 
 
 def _check_str(where: str, value: Any) -> None:
@@ -492,6 +514,13 @@ class Policy(BaseModel):
                 return float(alpha)
         return float(steps[-1][1])
 
+    def grouped(self) -> dict[Group, dict[str, Param]]:
+        """The parameters by group (legal, planning, emission, protection, model), in policy order."""
+        out: dict[Group, dict[str, Param]] = {g: {} for g in Group}
+        for key, param in self.params.items():
+            out[param.group or Group.MODEL][key] = param
+        return out
+
     def summary(self) -> dict[str, Any]:
         """JSON-friendly view (used by `GET /v1/policy` and the CLI)."""
         return {
@@ -501,6 +530,7 @@ class Policy(BaseModel):
             "description": self.header.description,
             "params": {k: p.model_dump(mode="json") for k, p in self.params.items()},
             "assumptions": sorted(self.assumptions()),
+            "groups": {g.value: list(params) for g, params in self.grouped().items()},
         }
 
 
@@ -519,6 +549,9 @@ def _validate_params(raw: dict[str, Any]) -> dict[str, Param]:
         if key not in params:
             raise PolicyError(f"param.{key}: missing (the rules need it)")
         spec.validate(key, params[key].value)
+        if params[key].group is None:
+            groups = ", ".join(g.value for g in Group)
+            raise PolicyError(f"param.{key}.group: missing (one of {groups}: what kind of limit it is)")
     classes = set(params[PolicyKey.HARMONIC_SPECTRA].value) | {"none"}
     for kind, cls in params[PolicyKey.HARMONIC_CLASS_OF_KIND].value.items():
         if cls not in classes:

@@ -54,9 +54,11 @@ def test_screen_decides_the_batch_and_escalates_the_unassessable_buses(bad_regio
             assert d.checks[0].status is CheckStatus.NOT_EVALUATED
             assert f"network {nid}" in d.reasons[0] and "cannot be computed" in d.reasons[0]
             assert d.measures and "grid model" in d.measures[0].text
-        else:
-            assert d.outcome is Outcome.AUTO_APPROVE, d.reasons
-            assert "GRID.DATA" not in [c.rule_id for c in d.checks]
+        else:  # assessed on the grid: every check ran and passes (the policy decides whether the job type is auto)
+            rules = [c.rule_id for c in d.checks]
+            assert "GRID.DATA" not in rules and "VOLT.PEAK_MIN" in rules and "THERMAL.LINE_PEAK" in rules, rules
+            assert all(c.status is CheckStatus.PASS for c in d.checks), d.reasons
+            assert d.outcome is not Outcome.REJECT_INCOMPLETE
 
 
 def test_one_notification_that_crashes_the_engine_does_not_stop_the_batch(demo_region, policy, tmp_path, monkeypatch):
@@ -94,3 +96,4 @@ def test_one_notification_that_crashes_the_engine_does_not_stop_the_batch(demo_r
     # the ledger holds what the decided records reserved, and nothing of the failed one
     assert "BOOM" not in {r.notification_id for r in store.list()}
     assert len(store.list()) == sum(1 for r in others if r["ledger_status"] is not None)
+

@@ -28,3 +28,17 @@ def without_measures(policy):
     params = dict(policy.params)
     params["measures"] = policy.param("measures").model_copy(update={"value": []})
     return policy.model_copy(update={"params": params})
+
+
+APPLIANCE_JOBS = ["meter_work", "ov_mv_change", "ev_charger", "pv", "battery", "heat_pump", "motor", "reconnection"]
+
+
+def appliance_jobs_auto_approvable(policy):
+    """The policy of a grid owner that also auto-approves appliance jobs (EV, PV, battery, heat pump, motor,
+    reconnection) when every check passes -- the rule cases test the checks and outcomes that way; the
+    default policy (metering-point work and OV/MV changes only) is tested in tests/rules/test_engine.py."""
+    params = dict(policy.params)
+    params["auto_approve_job_types"] = policy.param("auto_approve_job_types").model_copy(
+        update={"value": APPLIANCE_JOBS}
+    )
+    return policy.model_copy(update={"params": params})

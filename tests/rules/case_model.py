@@ -50,6 +50,7 @@ I_NO_MELT_10S = {16: 33, 20: 42, 25: 52, 32: 75, 40: 95, 50: 125, 63: 160, 80: 2
 STANDARD_FUSES = (10, 16, 20, 25, 32, 35, 40, 50, 63, 80, 100, 125, 160, 200, 250, 315, 400, 500, 630)
 PST_MAX, PLT_MAX, PST_BACKGROUND = 1.0, 0.65, 0.3
 THD_MAX = 8.0
+THD_WEEK_MAX = 5.0  # FoL 1-week THD for continuously running appliances (thd_week_kinds: heat_pump, water_heater)
 EN50160 = {2: 2.0, 3: 5.0, 4: 1.0, 5: 6.0, 6: 0.5, 7: 5.0, 8: 0.5, 9: 1.5, 10: 0.5, 11: 3.5, 12: 0.5, 13: 3.0}
 EN50160.update({h: 0.5 for h in (14, 15, 16, 18, 20, 21, 22, 24)})
 EN50160.update({17: 2.0, 19: 1.5, 23: 1.5, 25: 1.5})
@@ -356,7 +357,8 @@ def harmonic_alpha(h: int) -> float:
 
 
 def harmonics(p: Point, devices: list[tuple[str, float, dict]]) -> tuple[float, int, float, float]:
-    """THD [%], and the order closest to its EN 50160 limit with its voltage and limit [%].
+    """THD [%] over the orders 2-40 (EN 50160), and the order closest to its EN 50160 limit (orders 2-25 have
+    one) with its voltage and limit [%].
 
     ``devices``: (connection, fundamental current of all units [A], spectrum % per order).
     Per device and order: V_h = |Z_h| (I_h/100) I_1 / U_ref with R_h = R sqrt(h), X_h = h X on the
@@ -364,7 +366,7 @@ def harmonics(p: Point, devices: list[tuple[str, float, dict]]) -> tuple[float, 
     background add as (sum V^alpha)^(1/alpha).
     """
     totals = {}
-    for h in range(2, 26):
+    for h in range(2, 41):
         acc = 0.0
         for conn, i1, spectrum in devices:
             s = spectrum.get(h, 0.0)
@@ -387,5 +389,5 @@ def harmonics(p: Point, devices: list[tuple[str, float, dict]]) -> tuple[float, 
         a = harmonic_alpha(h)
         totals[h] = (acc + HARMONIC_BACKGROUND.get(h, 0.0) ** a) ** (1 / a)
     thd = math.sqrt(sum(v * v for v in totals.values()))
-    worst = max(totals, key=lambda h: totals[h] / EN50160[h])
+    worst = max(EN50160, key=lambda h: totals[h] / EN50160[h])
     return thd, worst, totals[worst], EN50160[worst]

@@ -169,7 +169,8 @@ def ov_change_budget_exceeds_new_fuse():
 @case
 def ov_change_above_auto_approval_cap():
     """OV 40 -> 100 A in IT with a 15 kW budget (required above 63 A): every check passes, but the
-    policy auto-approves fuses up to 80 A only (POLICY.MAX_FUSE).
+    policy auto-approves fuses up to 80 A only (POLICY.MAX_FUSE), and sqrt3 x 230 V x 100 A = 39.8 kVA
+    is above the 31.87 kVA of 80 A (POLICY.MAX_FUSE_KVA). 100 A stays below the IT tariff threshold 125 A.
     """
     checks = fuse_change("IT_END", 100.0, 15.0)
     assert all(c["status"] == "pass" for c in checks.values())
@@ -177,8 +178,37 @@ def ov_change_above_auto_approval_cap():
         "notification": note(
             "IT_END", "ov_mv_change", main_fuse_before_a=40, main_fuse_after_a=100, power_budget={"max_demand_kw": 15}
         ),
-        "expected": expect("escalate", checks, reasons=["POLICY.MAX_FUSE"]),
+        "expected": expect("escalate", checks, reasons=["POLICY.MAX_FUSE:", "POLICY.MAX_FUSE_KVA"]),
     }
+
+
+@case
+def ov_change_crosses_the_tariff_threshold():
+    """OV 25 -> 100 A in TN with a 15 kW budget (required above 40 A): every check passes; 100 A is above
+    the 80 A auto-approval cap (POLICY.MAX_FUSE), sqrt3 x 400 V x 100 A = 69.3 kVA above 55.43 kVA
+    (POLICY.MAX_FUSE_KVA), and it crosses the TN tariff threshold of 80 A (25 A before): another tariff
+    class and metering, flagged for the case handler (POLICY.TARIFF).
+    """
+    checks = fuse_change("TN_END", 100.0, 15.0)
+    assert all(c["status"] == "pass" for c in checks.values())
+    assert SQ3 * 400 * 100 / 1000 > 55.43
+    return {
+        "notification": note(
+            "TN_END", "ov_mv_change", main_fuse_before_a=25, main_fuse_after_a=100, power_budget={"max_demand_kw": 15}
+        ),
+        "expected": expect("escalate", checks, reasons=["POLICY.MAX_FUSE:", "POLICY.MAX_FUSE_KVA", "POLICY.TARIFF"]),
+    }
+
+
+@case
+def meter_work_auto_approved():
+    """Work at the metering point (meter change) at the TN feeder end: no load, fuse or service change.
+    The power accounting holds the existing 5 kW at cos 0.95 on the 25 A main fuse on record:
+    5000 / (0.95 sqrt3 400) = 7.60 A <= 25 A; no grid check runs (nothing is added). The default policy
+    auto-approves metering-point work.
+    """
+    checks = {"LOAD.MAIN_FUSE": at_most(5000 / (DEMAND_COS * SQ3 * 400), 25.0)}
+    return {"notification": note("TN_END", "meter_work"), "expected": expect("auto_approve", checks)}
 
 
 @case

@@ -21,7 +21,7 @@ from powercheck.models import Outcome
 from powercheck.rules.engine import Assessor
 from powercheck.rules.rule_ids import RuleId
 from tests.helpers.case_region import case_mp
-from tests.helpers.mini import FIXED_TIME, without_measures
+from tests.helpers.mini import FIXED_TIME, appliance_jobs_auto_approvable, without_measures
 from tests.rules.case_derivations import CASES, CASES_DIR, render
 
 CASE_NAMES = sorted(p.name for p in CASES_DIR.iterdir() if (p / "expected.json").is_file())
@@ -29,13 +29,14 @@ CASE_NAMES = sorted(p.name for p in CASES_DIR.iterdir() if (p / "expected.json")
 
 @pytest.fixture(scope="session")
 def case_assessor(case_region, policy):
-    """Decides without the installer's measures: the checks as the derivations compute them."""
-    return Assessor(case_region, without_measures(policy), clock=lambda: FIXED_TIME)
+    """Decides without the installer's measures: the checks as the derivations compute them (appliance jobs
+    auto-approvable, see :func:`tests.helpers.mini.appliance_jobs_auto_approvable`)."""
+    return Assessor(case_region, without_measures(appliance_jobs_auto_approvable(policy)), clock=lambda: FIXED_TIME)
 
 
 @pytest.fixture(scope="session")
 def measures_assessor(case_region, policy):
-    return Assessor(case_region, policy, clock=lambda: FIXED_TIME)
+    return Assessor(case_region, appliance_jobs_auto_approvable(policy), clock=lambda: FIXED_TIME)
 
 
 def _decide(assessor: Assessor, notification: dict, ledger: list[dict]):

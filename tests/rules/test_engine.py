@@ -260,6 +260,27 @@ def test_policy_gates(mini_assessor):
     assert d.outcome is Outcome.ESCALATE
 
 
+def test_default_policy_auto_approves_only_metering_point_work_and_ov_mv_changes(mini_region, policy):
+    """What Norwegian grid owners auto-approve today: the default policy escalates a small EV charger whose every
+    check passes (POLICY.JOB_TYPE), approves metering-point work and an OV change within the 80 A cap."""
+    from powercheck.rules.engine import Assessor
+    from tests.helpers.mini import without_measures
+
+    assert policy.value("auto_approve_job_types") == ["meter_work", "ov_mv_change"]
+    default = Assessor(mini_region, without_measures(policy), clock=lambda: FIXED_TIME)
+    ev = note(job_type="ev_charger", metering_point_id=mini_mp("TN_NEAR"), main_fuse_before_a=63,
+              appliances=[{"kind": "ev_charger", "rated_kw": 3.7, "connection": "3ph", "cos_phi": 0.99}])  # fmt: skip
+    d = default.assess(ev)
+    assert all(c.status is CheckStatus.PASS for c in d.checks)
+    assert d.outcome is Outcome.ESCALATE and d.reasons == ["POLICY.JOB_TYPE: ev_charger is not auto-approvable "
+                                                           "(policy auto_approve_job_types)"]  # fmt: skip
+    meter = default.assess(note(job_type="meter_work", metering_point_id=mini_mp("TN_NEAR")))
+    assert meter.outcome is Outcome.AUTO_APPROVE
+    ov = default.assess(note(job_type="ov_mv_change", metering_point_id=mini_mp("TN_NEAR"), main_fuse_before_a=25,
+                             main_fuse_after_a=32))  # fmt: skip
+    assert ov.outcome is Outcome.AUTO_APPROVE, ov.reasons
+
+
 def test_frequent_switching_needs_flicker_and_stationary_check(mini_assessor):
     n = motor_note("TN_NEAR", 4.0, cos_phi_start=0.4, start_current_ratio=5, starts_per_hour=12)
     d = mini_assessor.assess(n)

@@ -10,7 +10,7 @@ import pytest
 from powercheck.ledger import CapacityState
 from powercheck.models import Notification
 from powercheck.rules.engine import Assessor
-from tests.helpers.mini import FIXED_TIME, without_measures
+from tests.helpers.mini import FIXED_TIME, appliance_jobs_auto_approvable, without_measures
 
 DEVICES = {
     "ev_1ph": {"kind": "ev_charger", "rated_kw": 7.4, "cos_phi": 0.99},
@@ -85,7 +85,8 @@ def test_inverse_answers_include_the_ledger(demo_region, policy):
     """With earlier approvals reserving the feeder, the largest size at a point shrinks and is still exact."""
     c = demo_region.customers[demo_region.customers.network_id == "it-landnetz-luft"]
     state = CapacityState.empty(demo_region)
-    with_ledger = Assessor(demo_region, without_measures(policy), clock=lambda: FIXED_TIME, ledger=state)
+    with_ledger = Assessor(demo_region, without_measures(appliance_jobs_auto_approvable(policy)),
+                         clock=lambda: FIXED_TIME, ledger=state)  # fmt: skip
     mp = str(c.metering_point_id.iloc[-1])
     alone = with_ledger.assess(_note(0, mp, "IT_230", DEVICES["ev_3ph"])).limits[0]
     others = [_note(100 + i, str(m), "IT_230", DEVICES["ev_3ph"], 0.3) for i, m in enumerate(c.metering_point_id[:8])]

@@ -22,7 +22,7 @@ from powercheck.ledger import CapacityState, RequestStatus
 from powercheck.models import Notification
 from powercheck.quality.codes import CONN_3PH, CONN_LL
 from powercheck.rules.engine import Assessor
-from tests.helpers.mini import FIXED_TIME
+from tests.helpers.mini import FIXED_TIME, appliance_jobs_auto_approvable
 
 V_TOL_PU = 0.002
 """Voltage tolerance of the model [pu]."""
@@ -138,6 +138,7 @@ def test_fifty_requests_on_one_weak_feeder_stay_feasible(demo_region, policy):
                                harmonic_current_percent={"5": 3.0, "7": 2.0}))  # fmt: skip
         else:
             notes.append(_note(i, mp, "IT_230", "pv_inverter", float(rng.choice([4.0, 8.0, 12.0])), "3ph"))
+    policy = appliance_jobs_auto_approvable(policy)  # a grid owner that auto-approves appliance jobs
     state = CapacityState.empty(demo_region)
     assessor = Assessor(demo_region, policy, clock=lambda: FIXED_TIME, ledger=state)
     decisions = assessor.assess_many(notes)

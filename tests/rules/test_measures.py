@@ -11,12 +11,14 @@ from powercheck.ledger import CapacityState
 from powercheck.models import Outcome
 from powercheck.rules.engine import Assessor
 from powercheck.texts import localize
-from tests.helpers.mini import FIXED_TIME
+from tests.helpers.mini import FIXED_TIME, appliance_jobs_auto_approvable
 
 
 @pytest.fixture(scope="module")
 def demo_decisions(demo_region, policy):
     notes = [r.notification for r in read_notifications(demo_notifications_path()) if r.ok]
+    # a grid owner that auto-approves appliance jobs: measures turn escalations into approvals with conditions
+    policy = appliance_jobs_auto_approvable(policy)
     assessor = Assessor(demo_region, policy, clock=lambda: FIXED_TIME, ledger=CapacityState.empty(demo_region))
     return assessor.assess_many(notes)
 

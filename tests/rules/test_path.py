@@ -27,7 +27,7 @@ from powercheck.models import Notification
 from powercheck.rules.engine import Assessor
 from powercheck.rules.policy import PolicyKey
 from tests.helpers.grids import bus_named
-from tests.helpers.mini import FIXED_TIME, mini_mp, without_measures
+from tests.helpers.mini import FIXED_TIME, appliance_jobs_auto_approvable, mini_mp, without_measures
 
 DROP_BOUNDS = (0.95, 1.30)
 
@@ -102,7 +102,8 @@ def test_path_with_the_ledger_against_runpp(mini_region, policy):
     net = mini_region.network_net("tn")
     mid, end = bus_named(net, "house_2"), bus_named(net, "house_3")
     ledger = CapacityState.empty(mini_region)
-    assessor = Assessor(mini_region, without_measures(policy), clock=lambda: FIXED_TIME, ledger=ledger)
+    assessor = Assessor(mini_region, without_measures(appliance_jobs_auto_approvable(policy)), clock=lambda: FIXED_TIME,
+                        ledger=ledger)  # fmt: skip
     first, second = assessor.assess_many([_ev("PATH-1", "TN_MID", 11.0), _ev("PATH-2", "TN_END", 11.0)])
     assert first.ledger_status == "approved", first.reasons
     base = _runpp(net, [])

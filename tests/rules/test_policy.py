@@ -209,3 +209,44 @@ def test_recall_values_stay_tagged_and_configurable(policy):
     assert "unbalance_max_percent" in recall and "customer_coincidence" in recall
     changed = parse_policy(_with(unbalance_max_percent=1.5))
     assert changed.value("unbalance_max_percent") == 1.5 and changed.param("unbalance_max_percent").is_assumption
+
+
+def test_every_param_is_in_a_group_and_the_fol_limits_are_legal(policy):
+    from powercheck.params import Group
+
+    grouped = policy.grouped()
+    assert sum(len(g) for g in grouped.values()) == len(policy.params)
+    legal = set(grouped[Group.LEGAL])
+    # FoL / EN 50160 limits (standards.md section 1): voltage band, spenningssprang counts, unbalance, THD 8 % and
+    # its 1-week 5 %, the individual harmonics; IEC 61000-3-3/-3-11 flicker values are equipment emission limits
+    assert {"voltage_min_pu", "voltage_max_pu", "rvc_stationary_max_percent", "rvc_max_events_per_day",
+            "unbalance_max_percent", "thd_max_percent", "thd_week_max_percent",
+            "harmonic_voltage_max_percent"} <= legal  # fmt: skip
+    assert {"flicker_pst_max", "flicker_plt_max"} <= set(grouped[Group.EMISSION])
+    # D-A-CH-CZ voltage-change values are planning values, the auto-approval rules the grid owner's
+    assert {"rvc_frequent_max_percent", "auto_approve_job_types", "auto_approve_max_fuse_a"} <= set(
+        grouped[Group.PLANNING]
+    )
+    assert {"fuse_gg_gates_a", "selectivity_ratio_min"} <= set(grouped[Group.PROTECTION])
+    assert policy.value("thd_max_order") == 40 and policy.param("thd_week_max_percent").tag is Tag.RECALL
+
+
+def test_a_policy_param_without_group_is_refused():
+    text = DEFAULT.replace('group = "legal"\n', "", 1)
+    with pytest.raises(PolicyError, match=r"param\.voltage_min_pu\.group: missing"):
+        parse_policy(text)
+    with pytest.raises(PolicyError, match=r"param\.voltage_min_pu\.group"):
+        parse_policy(DEFAULT.replace('group = "legal"\n', 'group = "nonsense"\n', 1))
+
+
+def test_cli_policy_lists_legal_planning_and_emission_limits_apart(capsys):
+    from powercheck.cli import main
+
+    assert main(["policy"]) == 0
+    out = capsys.readouterr().out
+    sections = [line for line in out.splitlines() if line and not line.startswith(" ") and line.endswith(":")]
+    assert [s.split(" ")[0].rstrip(":") for s in sections] == ["Legal", "Planning", "Emission", "Protection", "Model"]
+    legal = out[out.index("Legal limits") : out.index("Planning values")]
+    assert "voltage_min_pu = 0.9" in legal and "source: FoL" in legal and "flicker_pst_max" not in legal
+    emission = out[out.index("Emission limits") : out.index("Protection:")]
+    assert "flicker_plt_max = 0.65" in emission

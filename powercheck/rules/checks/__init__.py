@@ -27,7 +27,8 @@ gates run first and stop the grid checks for the rows they catch.
 ``PQ.RVC_STATIONARY``       stationary step per switching when > 24 events a day
 ``PQ.FLICKER_PST``          short-term flicker of the starts (IEC 61000-3-3 analytical method)
 ``PQ.FLICKER_PLT``          long-term flicker, the appliance running for 2 h
-``PQ.THD``                  total harmonic distortion with the appliances' harmonic currents
+``PQ.THD``                  total harmonic distortion (orders 2-40) with the appliances' harmonic currents
+``PQ.THD_WEEK``             THD of continuously running appliances against the 1-week limit
 ``PQ.HARMONIC``             the individual harmonic voltage closest to its EN 50160 limit
 ``PQ.UNBALANCE``            negative-sequence unbalance from single-phase load/export
 ==========================  ======================================================

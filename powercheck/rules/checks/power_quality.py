@@ -133,7 +133,12 @@ def flicker(c: CheckInput) -> list[CheckBlock]:
 
 
 def harmonics(c: CheckInput) -> list[CheckBlock]:
-    """PQ.THD and PQ.HARMONIC (the individual order closest to its limit)."""
+    """PQ.THD (orders 2 to ``thd_max_order``), PQ.THD_WEEK (continuously running appliances, 1-week limit) and
+    PQ.HARMONIC (the individual order closest to its limit).
+
+    Every order of a spectrum up to ``thd_max_order`` counts in THD; the orders without an individual
+    limit in the policy and the installer's orders above the THD range are named in the details.
+    """
     ev = c.evaluation
     pol = c.policy
     hr = ev.harmonics
@@ -145,10 +150,11 @@ def harmonics(c: CheckInput) -> list[CheckBlock]:
     )
     spectra_keys = tuple(pol.assumption_keys(PolicyKey.HARMONIC_SPECTRA))
     orders = hr.orders
+    limited = np.isfinite(hr.limit_percent)
     rows = [int(k) for k in c.rows if hr.present[k]]
     assumptions, thd_detail, worst_value, worst_limit, worst_name, worst_detail = [], [], [], [], [], []
     for k in rows:
-        parts, used = [], []
+        parts, used, beyond = [], [], set()
         for j in ev.appliance_rows(k):
             if hr.emitting[j]:
                 r = steps.cases[j]
@@ -157,10 +163,20 @@ def harmonics(c: CheckInput) -> list[CheckBlock]:
                 if str(origin).startswith("policy:"):
                     used.extend(spectra_keys)
                 used.extend(r.defaults_used)
+            if steps.table.orders_above:
+                beyond.update(steps.table.orders_above[j])
         assumptions.append((*used, *common))
-        thd_detail.append("orders " + f"{orders[0]}-{orders[-1]}; " + "; ".join(parts))
+        unlimited = [orders[i] for i in np.flatnonzero(~limited & (hr.emission_percent[k] > 0))]
+        text = f"orders {orders[0]}-{orders[-1]}; " + "; ".join(parts)
+        if unlimited:
+            text += "; orders " + ", ".join(map(str, unlimited)) + " counted in THD (no individual limit in the policy)"
+        if beyond:
+            text += (f"; installer orders {', '.join(map(str, sorted(beyond)))} are above the THD range "
+                     f"(2-{orders[-1]}) and not assessed")  # fmt: skip
+        thd_detail.append(text)
         total = hr.total_percent[k]
-        worst = int(np.argmax(total / hr.limit_percent))
+        ratio = np.where(limited, total / np.where(limited, hr.limit_percent, 1.0), -np.inf)
+        worst = int(np.argmax(ratio))
         h = orders[worst]
         worst_value.append(float(total[worst]))
         worst_limit.append(float(hr.limit_percent[worst]))
@@ -169,6 +185,8 @@ def harmonics(c: CheckInput) -> list[CheckBlock]:
             f"order {h}: background {hr.background_percent[worst]:.2f} % + emission "
             f"{hr.emission_percent[k, worst]:.2f} % (IEC 61000-3-6 summation, alpha {pol.harmonic_alpha(h):g})"
         )
+    week = [i for i, k in enumerate(rows) if hr.continuous[k]]
+    week_rows = [rows[i] for i in week]
     return [
         policy_limited(
             pol,
@@ -182,6 +200,19 @@ def harmonics(c: CheckInput) -> list[CheckBlock]:
             assumptions=assumptions,
             detail=thd_detail,
         ),
+        policy_limited(
+            pol,
+            RuleId.PQ_THD_WEEK,
+            week_rows,
+            hr.thd_percent[week_rows],
+            PolicyKey.THD_WEEK_MAX_PERCENT,
+            LimitKind.MAX,
+            "%",
+            name="THD of continuously running appliances against the 1-week limit",
+            assumptions=[(*assumptions[i], *pol.assumption_keys(PolicyKey.THD_WEEK_KINDS)) for i in week],
+            detail=[thd_detail[i] for i in week],
+            seq=1,
+        ),
         measured(
             RuleId.PQ_HARMONIC,
             rows,
@@ -193,7 +224,7 @@ def harmonics(c: CheckInput) -> list[CheckBlock]:
             limit_key=str(PolicyKey.HARMONIC_VOLTAGE_MAX_PERCENT),
             assumptions=assumptions,
             detail=worst_detail,
-            seq=1,
+            seq=2,
         ),
     ]
 
