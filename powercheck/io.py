@@ -485,6 +485,7 @@ def capacity_schema(probes: Sequence[str], with_start: Sequence[str]) -> pa.Sche
         pa.field("main_fuse_a", pa.float64(), metadata={"unit": "A", "doc": "fuse before a job (ledger applied)"}),
         pa.field("existing_peak_kw", pa.float64(), metadata={"unit": "kW", "doc": "incl. the ledger's requests"}),
         pa.field("evaluated", pa.bool_(), metadata={"doc": "false: the point's bus has no finite grid data"}),
+        pa.field("grid_problem", pa.string(), metadata={"doc": "why the grid model cannot be computed at the bus"}),
         pa.field("ik_min_a", pa.float64(), metadata={"unit": "A"}),
     ]
     doc = "largest rated power every grid check passes with; inf: no check limits it; null: not evaluated"

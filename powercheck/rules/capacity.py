@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -97,7 +97,9 @@ class Site:
     fuse_a: np.ndarray
     """Main fuse before a job: an approved request's new fuse, else the one on record [A] (NaN: unknown)."""
     evaluable: np.ndarray
-    """The point's bus has finite grid data (Thevenin impedance, base-case voltages)."""
+    """The point's bus has finite grid data (Thevenin impedance, base-case voltages) and no grid-data problem."""
+    problem: list[str | None]
+    """Why the grid model cannot be computed at the point's bus (``GridRegion.bus_problem``); None: it can."""
 
 
 def site_of(grid: GridView, state: CapacityState | None = None, rows: np.ndarray | None = None) -> Site:
@@ -124,6 +126,7 @@ def site_of(grid: GridView, state: CapacityState | None = None, rows: np.ndarray
         & np.isfinite(arr.xk1_min[bus_row])
         & np.isfinite(arr.vm_peak_pu[bus_row])
         & np.isfinite(arr.vm_low_pu[bus_row])
+        & (arr.bus_problem[bus_row] == 0)
     )
     return Site(
         rows=rows,
@@ -134,6 +137,7 @@ def site_of(grid: GridView, state: CapacityState | None = None, rows: np.ndarray
         existing_export_kw=cust.existing_export_kw[rows],
         fuse_a=fuse,
         evaluable=finite,
+        problem=[grid.region.bus_problem(int(b)) for b in bus_row],
     )
 
 
@@ -261,7 +265,19 @@ class ProbeResult:
 
 def size_probe(probe: Probe, site: Site, grid: GridView, policy: Policy, state: CapacityState | None = None,
                p0_kw: float = P0_KW) -> ProbeResult:  # fmt: skip
-    """One evaluation of the probe at every point, then the closed-form scale limits."""
+    """One evaluation of the probe at every point, then the closed-form scale limits.
+
+    Points without usable grid data are evaluated at a usable bus in their place (the kernels take
+    no NaN) and answered NaN / None.
+    """
+    n = site.bus_row.shape[0]
+    if not site.evaluable.any():
+        return ProbeResult(probe, np.full(n, np.nan), [None] * n, np.full(n, np.nan))
+    if not site.evaluable.all():
+        stand_in = int(site.bus_row[np.flatnonzero(site.evaluable)[0]])
+        arr = grid.arrays
+        bus_row = np.where(site.evaluable, site.bus_row, stand_in)
+        site = replace(site, bus_row=bus_row, u_ll_v=arr.u_ll_v[bus_row], system_tn=arr.system_tn[bus_row].astype(bool))
     inputs = probe_inputs(probe, site, policy, p0_kw)
     ev = evaluate_arrays(inputs.injections, inputs.table, grid, policy, state, network_worst=False)
     valid = site.evaluable.copy()
@@ -304,6 +320,7 @@ class CapacityMap:
             "main_fuse_a": self.site.fuse_a,
             "existing_peak_kw": self.site.existing_kw,
             "evaluated": self.site.evaluable,
+            "grid_problem": self.site.problem,
             "ik_min_a": self.ik_min_a,
         }
         for res in self.probes:

@@ -97,3 +97,19 @@ def test_one_notification_that_crashes_the_engine_does_not_stop_the_batch(demo_r
     assert "BOOM" not in {r.notification_id for r in store.list()}
     assert len(store.list()) == sum(1 for r in others if r["ledger_status"] is not None)
 
+
+def test_the_capacity_map_names_the_points_it_cannot_assess(bad_region_dir, cache_dir, tmp_path, capsys):
+    out, html = tmp_path / "cap.parquet", tmp_path / "cap.html"
+    assert main(["capacity", "--grid", str(bad_region_dir), "--cache-dir", str(cache_dir), "--out", str(out),
+                 "--html", str(html), "-q"]) == 0, capsys.readouterr().err  # fmt: skip
+    rows = {(r["network_id"], r["bus"]): r for r in pq.read_table(out).to_pylist()}
+    nets = bad_networks()
+    assert len(rows) == len(BAD_POINTS)
+    for nid, bus_name in BAD_POINTS:
+        r = rows[(nid, bus_named(nets[nid], bus_name))]
+        if nid in ("notr", "oos", "zero") or bus_name == "island":
+            assert r["evaluated"] is False and r["ev_3ph_kw_max"] is None and r["grid_problem"], r
+        else:
+            assert r["evaluated"] is True and r["grid_problem"] is None and r["ev_3ph_kw_max"] > 0, r
+    assert "islanded" in rows[("isl", bus_named(nets["isl"], "island"))]["grid_problem"]
+    assert html.read_text(encoding="utf-8").count("<tr") >= len(BAD_POINTS)
