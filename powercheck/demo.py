@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import pandapower as pp
 import pandas as pd
 
@@ -50,7 +51,21 @@ MANIFEST = """\
 name = "demo"
 description = "Norwegian-style demo: 230 V IT rural/village grids and 400 V TN suburban grids"
 customer_points = "customer_points.parquet"
+ams = "ams.parquet"
 """
+
+DEMO_AMS_NAME = "ams.parquet"
+DEMO_AMS_SEED = 20261207
+DEMO_AMS_START_UTC = "2025-03-23T23:00Z"
+"""Local (Europe/Oslo) 2025-03-24 00:00; the window holds the spring DST change (2025-03-30)."""
+DEMO_AMS_HOURS = 14 * 24 - 1
+"""Two local weeks (one day has 23 hours)."""
+DEMO_AMS_METERED_SHARE = 0.8
+DEMO_AMS_PV_SHARE = 0.1
+SIMBENCH_PROFILE_NET = "1-LV-rural1--0-sw"
+"""The SimBench grid whose load and PV profiles (2016, 15 min, p.u.) the demo AMS series are built from."""
+SIMBENCH_DAY_OFFSET = 83
+"""Profile rows start at 2016-03-24 (day 83 of 2016), the same calendar day as the window."""
 
 
 def fixtures_dir() -> Path:
@@ -329,9 +344,85 @@ def build_demo_notifications(customers: pd.DataFrame, n: int = 200, seed: int = 
     return lines
 
 
+def simbench_hourly_profiles() -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Hourly p.u. household load profiles (H0-A/B/C) and the PV5 profile of the demo window, from SimBench.
+
+    The 15-minute values from :data:`SIMBENCH_DAY_OFFSET` on are averaged to hours. Needs the ``simbench``
+    package (a test/whatif extra; only the generator uses it, the AMS file is committed).
+    """
+    import simbench as sb
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = sb.get_simbench_net(SIMBENCH_PROFILE_NET)
+    start = SIMBENCH_DAY_OFFSET * 96
+    rows = slice(start, start + 4 * DEMO_AMS_HOURS)
+
+    def hourly(values: pd.Series) -> np.ndarray:
+        return values.to_numpy(dtype=float)[rows].reshape(DEMO_AMS_HOURS, 4).mean(axis=1)
+
+    loads = {name: hourly(net.profiles["load"][f"{name}_pload"]) for name in ("H0-A", "H0-B", "H0-C")}
+    return loads, np.clip(hourly(net.profiles["renewables"]["PV5"]), 0.0, None)
+
+
+def build_demo_ams(region_dir: Path, customers: pd.DataFrame, seed: int = DEMO_AMS_SEED) -> pd.DataFrame:
+    """Write a seeded synthetic AMS file (hourly, two local weeks) for most demo customer points.
+
+    * :data:`DEMO_AMS_METERED_SHARE` of the points get a series; the others keep the index's typed-in peak.
+    * Each metered point follows one SimBench household profile (H0-A/B/C), scaled so that its
+      window peak is its typed-in ``existing_peak_kw`` times a factor drawn from [0.7, 1.6] (typed-in
+      peaks are rough), with multiplicative noise (lognormal, sigma 0.15) per hour.
+    * :data:`DEMO_AMS_PV_SHARE` of the metered points have a 3-10 kWp PV system (SimBench PV5 profile):
+      the meter sees ``import = max(0, load - pv)`` and ``export = max(0, pv - load)``.
+    * Values in kWh with 3 decimals (Wh, as meters count); 1 % are flagged ``estimated``.
+
+    Deterministic for a seed (numpy's default_rng); returns the rows written.
+    """
+    rng = np.random.default_rng(seed)
+    loads, pv = simbench_hourly_profiles()
+    names = sorted(loads)
+    ts = pd.date_range(DEMO_AMS_START_UTC, periods=DEMO_AMS_HOURS, freq="h")
+    frames = []
+    for mp, peak in zip(customers.metering_point_id.astype(str), customers.existing_peak_kw.astype(float)):
+        metered = rng.random() < DEMO_AMS_METERED_SHARE
+        profile = loads[names[int(rng.integers(len(names)))]]
+        factor = rng.uniform(0.7, 1.6)
+        noise = rng.lognormal(0.0, 0.15, DEMO_AMS_HOURS)
+        has_pv = rng.random() < DEMO_AMS_PV_SHARE
+        kwp = rng.uniform(3.0, 10.0)
+        estimated = rng.random(DEMO_AMS_HOURS) < 0.01
+        if not metered:
+            continue
+        load = np.clip(profile, 0.0, None) * noise
+        load = load * (max(peak, 0.1) * factor / load.max())
+        gen = kwp * pv if has_pv else np.zeros(DEMO_AMS_HOURS)
+        series = [("import", np.maximum(load - gen, 0.0))]
+        if has_pv:
+            series.append(("export", np.maximum(gen - load, 0.0)))
+        for direction, kwh in series:
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "metering_point_id": mp,
+                        "timestamp_utc": ts,
+                        "resolution": "PT60M",
+                        "kwh": np.round(kwh, 3),
+                        "direction": direction,
+                        "quality": np.where(estimated, "estimated", "measured"),
+                    }
+                )
+            )
+    ams = pd.concat(frames, ignore_index=True).sort_values(
+        ["metering_point_id", "direction", "timestamp_utc"], ignore_index=True
+    )
+    ams.to_parquet(region_dir / DEMO_AMS_NAME, index=False, compression="zstd")
+    return ams
+
+
 def build_demo(out: Path) -> None:
     """Regenerate the whole demo data set into ``out`` (a ``fixtures`` directory)."""
     customers = build_demo_region(out / DEMO_REGION_NAME)
+    build_demo_ams(out / DEMO_REGION_NAME, customers)
     lines = build_demo_notifications(customers)
     (out / DEMO_NOTIFICATIONS_NAME).write_text("\n".join(lines) + "\n", encoding="utf-8")
 

@@ -289,6 +289,9 @@ NETWORK_DATA_TYPE = pa.struct(
         ("loop_r_ohm", pa.float64()),
         ("loop_x_ohm", pa.float64()),
         ("voltage_peak_pu", pa.float64()),
+        ("existing_peak_kw", pa.float64()),
+        ("load_basis", pa.string()),
+        ("base_case", pa.string()),
     ]
 )
 

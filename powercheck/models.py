@@ -350,6 +350,14 @@ class NetworkData(BaseModel):
     loop_r_ohm: float | None = Field(description="Loop impedance of the minimum fault, resistance [ohm]")
     loop_x_ohm: float | None = Field(description="Loop impedance of the minimum fault, reactance [ohm]")
     voltage_peak_pu: float | None = Field(description="Base-case voltage at peak load [pu]")
+    existing_peak_kw: float | None = Field(default=None, description="The customer's existing peak [kW]")
+    load_basis: str | None = Field(
+        default=None,
+        description="Where the existing peak comes from: ams (smart-meter series), customer_index, velander",
+    )
+    base_case: str | None = Field(
+        default=None, description="What the network's base-case load flows stand on (AMS hours or the grid model)"
+    )
 
 
 class SizeLimit(BaseModel):

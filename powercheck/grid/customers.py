@@ -58,6 +58,9 @@ value is a data error, most often a value in W instead of kW."""
 MAX_CURRENT_A = 6300.0
 """Upper bound of a fuse rating or cable ampacity in the index [A] (the largest LV breaker frame)."""
 
+MAX_ANNUAL_KWH = MAX_POWER_KW * 8760.0
+"""Upper bound of a customer's annual energy [kWh] (the largest supply all year)."""
+
 MAX_ERRORS = 10
 """At most this many problems are listed in one error message."""
 
@@ -104,6 +107,8 @@ class CustomerColumn:
     fill: float | None = None
     unique: bool = False
     check: Callable[[str], Any] | None = None
+    missing_if: str | None = None
+    """A required column's value may be missing in rows where this other column has a value."""
 
     @property
     def range_text(self) -> str:
@@ -144,9 +149,11 @@ CUSTOMER_SCHEMA: tuple[CustomerColumn, ...] = (
         "float64",
         "kW",
         True,
-        "the customer's demand already in the base case",
+        "the customer's demand already in the base case; may be missing where annual_energy_kwh is given "
+        "(Velander), replaced by the measured peak where the region has AMS data",
         min=0.0,
         max=MAX_POWER_KW,
+        missing_if="annual_energy_kwh",
     ),
     CustomerColumn(
         "existing_export_kw",
@@ -187,6 +194,22 @@ CUSTOMER_SCHEMA: tuple[CustomerColumn, ...] = (
         min=0.0,
         max=MAX_CURRENT_A,
         min_exclusive=True,
+    ),
+    CustomerColumn(
+        "annual_energy_kwh",
+        "float64",
+        "kWh",
+        False,
+        "annual energy W for Velander's peak k1 W + k2 sqrt(W), used when existing_peak_kw is missing",
+        min=0.0,
+        max=MAX_ANNUAL_KWH,
+    ),
+    CustomerColumn(
+        "customer_category",
+        "string",
+        "",
+        False,
+        "Velander category (grid defaults velander_<category>_k1/k2), e.g. household",
     ),
 )
 """The columns of the customer index, in file order."""
@@ -294,12 +317,15 @@ def _range_problems(df: pd.DataFrame) -> list[str]:
             continue
         values = df[column.name].to_numpy(dtype=float)
         missing = np.isnan(values) if column.required else np.zeros(values.shape, dtype=bool)
+        if column.missing_if is not None:
+            missing &= df[column.missing_if].isna().to_numpy()
         bad = missing | column.out_of_range(values)
         unit = f" {column.unit}" if column.unit else ""
         for row in np.flatnonzero(bad)[:MAX_ROWS_PER_PROBLEM]:
             value = values[row]
             if math.isnan(value):
-                problems.append(f"row {row} {column.name}: missing, must be in {column.range_text}")
+                alt = f" (or give {column.missing_if})" if column.missing_if else ""
+                problems.append(f"row {row} {column.name}: missing, must be in {column.range_text}{alt}")
             else:
                 problems.append(f"row {row} {column.name}: {value:g}{unit} is out of range {column.range_text}")
     return problems

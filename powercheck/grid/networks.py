@@ -38,6 +38,7 @@ import copy
 import hashlib
 import os
 import random
+import re
 import tomllib
 import warnings
 from collections.abc import Callable
@@ -139,12 +140,35 @@ GRID_DEFAULT_SCHEMA: dict[str, Range | tuple[str, ...]] = {
     "peak_load_scaling": Range(0, 10, lo_open=True),
     "low_load_scaling": Range(0, 1),
     "low_gen_scaling": Range(0, 2),
+    "velander_household_k1": Range(0, 0.01),
+    "velander_household_k2": Range(0, 1),
 }
 """The type and allowed range of every grid default: a number range, or the allowed strings."""
 
 
+VELANDER_KEY = re.compile(r"velander_([a-z][a-z0-9_]{0,30})_(k1|k2)")
+"""Grid-default keys of Velander's constants per customer category; a region may add categories."""
+
+
+def default_range(key: str) -> Range | tuple[str, ...] | None:
+    """The allowed values of a grid-default key (None: not a grid default)."""
+    if key in GRID_DEFAULT_SCHEMA:
+        return GRID_DEFAULT_SCHEMA[key]
+    match = VELANDER_KEY.fullmatch(key)
+    if match:
+        return GRID_DEFAULT_SCHEMA[f"velander_household_{match.group(2)}"]
+    return None
+
+
+def velander_constants(defaults: dict[str, Param], category: str) -> tuple[Param, Param] | None:
+    """Velander's (k1, k2) of a customer category, None when the defaults have none for it."""
+    k1, k2 = defaults.get(f"velander_{category}_k1"), defaults.get(f"velander_{category}_k2")
+    return (k1, k2) if k1 is not None and k2 is not None else None
+
+
 def _check_default(where: str, key: str, param: Param) -> None:
-    allowed = GRID_DEFAULT_SCHEMA[key]
+    allowed = default_range(key)
+    assert allowed is not None
     value = param.value
     if isinstance(allowed, tuple):
         if not isinstance(value, str) or value not in allowed:
@@ -170,7 +194,7 @@ def load_grid_defaults(overrides: dict[str, Any] | None = None, origin: str | No
     if overrides is not None and not isinstance(overrides, dict):
         raise GridModelError(f"{where}defaults: expected tables [defaults.<key>]")
     for key, table in (overrides or {}).items():
-        if key not in defaults:
+        if key not in defaults and not VELANDER_KEY.fullmatch(key):
             raise GridModelError(f"{where}defaults.{key}: unknown grid default (known: {', '.join(sorted(defaults))})")
         if not isinstance(table, dict):
             raise GridModelError(f"{where}defaults.{key}: expected a table with value, tag and source")

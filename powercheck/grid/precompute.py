@@ -38,12 +38,13 @@ from pathlib import Path
 import numpy as np
 import pandapower as pp
 import pandapower.shortcircuit as sc
+import pandas as pd
 
 from powercheck.grid.networks import GridModelError, element_problems, prepared_copy
 from powercheck.grid.topology import lv_paths
 from powercheck.params import Param
 
-PRECOMPUTE_VERSION = 7
+PRECOMPUTE_VERSION = 8
 """Bump when the meaning or layout of the arrays changes (invalidates caches)."""
 
 
@@ -236,10 +237,74 @@ def _run_sc(net: pp.pandapowerNet, lv_bus_ids: np.ndarray, system: str) -> dict[
     return out
 
 
+@dataclass(frozen=True)
+class MeasuredBaseCase:
+    """Metered (AMS) loads of a network's base cases: per bus, the hourly import and export [kW] of its
+    metered points at the network's coincident-peak hour and at its low-load / high-export hour.
+
+    At these buses the base-case load flows use the metered values (not scaled) instead of the grid
+    model's loads and static generators; every other bus keeps the model's loads and generators with
+    the scalings of the grid defaults. Reactive power at a metered bus keeps the q/p ratio of the
+    model's loads there (0 where it has none).
+    """
+
+    buses: np.ndarray
+    """int64: pandapower bus ids with metered points."""
+    peak_import_kw: np.ndarray
+    peak_export_kw: np.ndarray
+    low_import_kw: np.ndarray
+    low_export_kw: np.ndarray
+    peak_hour: str
+    """The coincident-peak hour (ISO 8601 UTC)."""
+    low_hour: str
+    """The low-load / high-export hour (ISO 8601 UTC)."""
+
+    def fingerprint(self) -> str:
+        """A content hash for cache keys."""
+        import hashlib
+
+        h = hashlib.sha256(f"{self.peak_hour}|{self.low_hour}".encode())
+        for arr in (self.buses, self.peak_import_kw, self.peak_export_kw, self.low_import_kw, self.low_export_kw):
+            h.update(np.ascontiguousarray(arr).tobytes())
+        return h.hexdigest()
+
+
+def _apply_measured(case: pp.pandapowerNet, measured: MeasuredBaseCase, which: str) -> None:
+    """Replace the model's loads and generators at metered buses by the metered values of one hour."""
+    buses = pd.Index(measured.buses)
+    imp = measured.peak_import_kw if which == "peak" else measured.low_import_kw
+    exp = measured.peak_export_kw if which == "peak" else measured.low_export_kw
+    q_ratio = np.zeros(len(buses))
+    if "load" in case and len(case.load):
+        load = case.load[case.load.in_service.astype(bool)]
+        p = load.p_mw.groupby(load.bus).sum().reindex(buses).to_numpy(dtype=float)
+        q = load.q_mvar.groupby(load.bus).sum().reindex(buses).to_numpy(dtype=float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            q_ratio = np.nan_to_num(np.where(p > 0, q / p, 0.0))
+    for table in ("load", "asymmetric_load", "sgen", "asymmetric_sgen"):
+        if table in case and len(case[table]):
+            at = case[table].bus.isin(buses)
+            case[table].loc[at, "scaling"] = 0.0
+    for k, bus in enumerate(measured.buses):
+        if imp[k] > 0:
+            pp.create_load(case, int(bus), p_mw=imp[k] / 1000.0, q_mvar=q_ratio[k] * imp[k] / 1000.0, name="AMS")
+        if exp[k] > 0:
+            pp.create_sgen(case, int(bus), p_mw=exp[k] / 1000.0, q_mvar=0.0, name="AMS")
+
+
 def _run_case(
-    net: pp.pandapowerNet, network_id: str, load_scaling: float, gen_scaling: float, lv_bus_ids: np.ndarray, worst: str
+    net: pp.pandapowerNet,
+    network_id: str,
+    load_scaling: float,
+    gen_scaling: float,
+    lv_bus_ids: np.ndarray,
+    worst: str,
+    measured: MeasuredBaseCase | None = None,
 ) -> dict[str, np.ndarray]:
     """One base-case load flow. ``worst`` is 'min' (peak: lowest phase voltage) or 'max' (low load).
+
+    With ``measured``, the metered buses take the values of the peak hour ('min') or of the low
+    hour ('max') (:class:`MeasuredBaseCase`).
 
     Returns ``vm`` [pu] and ``unbalance`` [%] per LV bus, ``i_line`` and ``i_trafo`` (LV side) [A]
     per line and transformer row (highest phase when unbalanced, 0 where not supplied).
@@ -251,6 +316,8 @@ def _run_case(
     for table in ("sgen", "asymmetric_sgen"):
         if table in case and len(case[table]):
             case[table]["scaling"] = case[table]["scaling"].astype(float) * gen_scaling
+    if measured is not None and len(measured.buses):
+        _apply_measured(case, measured, "peak" if worst == "min" else "low")
     has_asym = any(
         t in case and len(case[t]) and case[t].in_service.any() for t in ("asymmetric_load", "asymmetric_sgen")
     )
@@ -293,6 +360,7 @@ def precompute_network(
     net: pp.pandapowerNet,
     defaults: dict[str, Param],
     applied_defaults: list[str],
+    measured: MeasuredBaseCase | None = None,
 ) -> NetworkArrays:
     """Compute the per-bus arrays of one (completed) network.
 
@@ -307,6 +375,8 @@ def precompute_network(
         Grid defaults (``peak_load_scaling``, ``low_load_scaling``, ``low_gen_scaling``).
     applied_defaults : list of str
         Grid-default keys used in the completion (kept in the result).
+    measured : MeasuredBaseCase, optional
+        Metered loads of the base cases (AMS).
     """
     lv_mask = (net.bus.vn_kv < 1.0) & net.bus.in_service.astype(bool)
     lv_bus_ids = net.bus.index[lv_mask].to_numpy(dtype=np.int64)
@@ -330,7 +400,9 @@ def precompute_network(
     else:
         try:
             sc_arrays = _run_sc(net, lv_bus_ids, system)
-            peak = _run_case(net, network_id, float(defaults["peak_load_scaling"].value), 1.0, lv_bus_ids, "min")
+            peak = _run_case(
+                net, network_id, float(defaults["peak_load_scaling"].value), 1.0, lv_bus_ids, "min", measured
+            )
             low = _run_case(
                 net,
                 network_id,
@@ -338,6 +410,7 @@ def precompute_network(
                 float(defaults["low_gen_scaling"].value),
                 lv_bus_ids,
                 worst="max",
+                measured=measured,
             )
         except GridModelError as exc:
             problem = str(exc).removeprefix(f"network {network_id}: ")

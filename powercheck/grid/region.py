@@ -6,6 +6,7 @@ On disk a region is a directory with a manifest ``region.toml`` (:func:`parse_ma
     name = "demo"
     description = "..."                            # optional
     customer_points = "customer_points.parquet"   # or "auto" to derive one point per load
+    ams = "ams.parquet"                            # optional: smart-meter series (needs a customer_points file)
 
     [[network]]
     id = "tn-dorf"                  # unique, used in the customer index
@@ -28,6 +29,17 @@ no ``..`` or symbolic link out of it) unless the region is loaded with ``allow_o
 The customer index (Parquet) has one row per metering point; its columns, units and
 allowed ranges are declared in :data:`powercheck.grid.customers.CUSTOMER_SCHEMA` (see
 :mod:`powercheck.grid.customers`).
+
+Load basis
+----------
+Each customer's existing peak (the demand already in the base case) and export come from, in
+this order: its AMS series (``ams``: the measured import and export peaks,
+:mod:`powercheck.grid.ams`), the customer index (``existing_peak_kw``), or Velander's
+``k1 W + k2 sqrt(W)`` from ``annual_energy_kwh`` with the constants of its ``customer_category``
+(grid defaults ``velander_<category>_k1/k2``). The column ``peak_basis`` says which
+(``ams`` / ``customer_index`` / ``velander``), and each decision names it. A network with
+metered points has its base-case load flows at the metered coincident-peak hour and at the
+low-load / high-export hour (:class:`~powercheck.grid.precompute.MeasuredBaseCase`).
 
 Per-network arrays (:mod:`powercheck.grid.precompute`) are cached on disk, keyed by a
 hash of the network's content, its completion defaults and the pandapower version, so a
@@ -53,6 +65,7 @@ import numpy.typing as npt
 import pandapower as pp
 import pandas as pd
 
+from powercheck.grid.ams import AmsSummary, read_ams, velander_kw
 from powercheck.grid.customers import normalise_customer_points, read_customer_points, synthesize_customer_points
 from powercheck.grid.networks import (
     PANDAPOWER_PREFIX,
@@ -62,8 +75,15 @@ from powercheck.grid.networks import (
     build_network,
     load_grid_defaults,
     source_fingerprint,
+    velander_constants,
 )
-from powercheck.grid.precompute import PRECOMPUTE_VERSION, BusProblem, NetworkArrays, precompute_network
+from powercheck.grid.precompute import (
+    PRECOMPUTE_VERSION,
+    BusProblem,
+    MeasuredBaseCase,
+    NetworkArrays,
+    precompute_network,
+)
 from powercheck.grid.safe_json import READER_VERSION
 from powercheck.params import Param
 
@@ -141,6 +161,8 @@ class RegionManifest:
     customer_points: str
     networks: list[NetworkSpec]
     default_overrides: dict[str, Any] = field(default_factory=dict)
+    ams: str | None = None
+    """``[region].ams``: a Parquet or CSV file of smart-meter series (None: no meter data)."""
 
     @property
     def base_dir(self) -> Path:
@@ -151,7 +173,7 @@ class RegionManifest:
 LV_KV_RANGE = (0.1, 1.0)
 """Allowed ``lv_kv`` [kV] (an LV network)."""
 
-_REGION_KEYS = ("name", "description", "customer_points")
+_REGION_KEYS = ("name", "description", "customer_points", "ams")
 _TOP_KEYS = ("region", "network", "defaults")
 MAX_KWARG_INT = 1_000_000_000
 
@@ -213,7 +235,7 @@ def parse_manifest(path: str | Path, *, allow_outside: bool = False) -> RegionMa
     name = region["name"]
     if not isinstance(name, str) or not 1 <= len(name) <= 100:
         raise GridModelError(f"{path}: region.name must be a string of 1-100 characters, got {name!r:.60}")
-    for key in ("description", "customer_points"):
+    for key in ("description", "customer_points", "ams"):
         if key in region and not isinstance(region[key], str):
             raise GridModelError(f"{path}: region.{key} must be a string, got {type(region[key]).__name__}")
     networks = data.get("network", [])
@@ -272,6 +294,11 @@ def parse_manifest(path: str | Path, *, allow_outside: bool = False) -> RegionMa
     customer_points = region.get("customer_points", "auto")
     if customer_points != "auto":
         region_path(path, "region.customer_points", customer_points, allow_outside)
+    ams = region.get("ams")
+    if ams is not None:
+        if customer_points == "auto":
+            raise GridModelError(f"{path}: region.ams needs region.customer_points to be a customer index file")
+        region_path(path, "region.ams", ams, allow_outside)
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         raise GridModelError(f"{path}: defaults must be [defaults.<key>] tables")
@@ -282,11 +309,15 @@ def parse_manifest(path: str | Path, *, allow_outside: bool = False) -> RegionMa
         customer_points=customer_points,
         networks=specs,
         default_overrides=dict(defaults),
+        ams=ams,
     )
 
 
-def _cache_key(spec: NetworkSpec, base_dir: Path | None, defaults: dict[str, Param]) -> str:
+def _cache_key(
+    spec: NetworkSpec, base_dir: Path | None, defaults: dict[str, Param], measured: MeasuredBaseCase | None = None
+) -> str:
     payload = {
+        "measured": measured.fingerprint() if measured is not None else None,
         "fingerprint": source_fingerprint(spec.source, base_dir, spec.kwargs or {}),
         "system": spec.system,
         "lv_kv": spec.lv_kv,
@@ -516,6 +547,8 @@ class GridRegion:
         base_dir: Path | None = None,
         description: str = "",
         customers_origin: str | None = None,
+        ams: AmsSummary | None = None,
+        measured: dict[str, MeasuredBaseCase] | None = None,
     ):
         self.name = name
         self.description = description
@@ -527,8 +560,11 @@ class GridRegion:
         self.base_dir = base_dir
         self.arrays = RegionArrays.from_networks(networks)
         origin = f"region {name} customer index" + (f" {customers_origin}" if customers_origin else "")
-        self.customers = normalise_customer_points(customers, self.networks, origin)
+        customers = normalise_customer_points(customers, self.networks, origin)
+        self.customers = apply_load_basis(customers, defaults, ams, origin)
         self._mp_index = pd.Index(self.customers.metering_point_id.astype(str))
+        self.ams = ams
+        self.measured = dict(measured or {})
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -554,7 +590,18 @@ class GridRegion:
         arrays: list[NetworkArrays] = []
         auto_points: list[pd.DataFrame] = []
         cp = manifest.customer_points
-        keys = [_cache_key(spec, base_dir, defaults) for spec in specs]
+        ams = None
+        measured: dict[str, MeasuredBaseCase] = {}
+        read_customers = None
+        if manifest.ams is not None:
+            cp_path = region_path(manifest.path, "region.customer_points", cp, allow_outside)
+            read_customers = read_customer_points(cp_path)
+            ams_path = region_path(manifest.path, "region.ams", manifest.ams, allow_outside)
+            if progress:
+                progress(f"AMS series {manifest.ams}")
+            ams = read_region_ams(ams_path, read_customers, [s.id for s in specs])
+            measured = measured_base_cases(ams, read_customers)
+        keys = [_cache_key(spec, base_dir, defaults, measured.get(spec.id)) for spec in specs]
         for i, (spec, key) in enumerate(zip(specs, keys)):
             cache_file = cache / f"{spec.id}-{key[:20]}.npz"
             net = None
@@ -572,7 +619,7 @@ class GridRegion:
                 if progress:
                     progress(f"{spec.id}: short-circuit and base-case load flow")
                 net, used = build_network(spec, base_dir, defaults)
-                computed = precompute_network(spec.id, spec.system, net, defaults, used)
+                computed = precompute_network(spec.id, spec.system, net, defaults, used, measured.get(spec.id))
                 arrays.append(computed)
                 if use_cache:
                     try:
@@ -588,13 +635,14 @@ class GridRegion:
             cp_origin = "(derived from the networks' loads)"
         else:
             cp_path = region_path(manifest.path, "region.customer_points", cp, allow_outside)
-            customers = read_customer_points(cp_path)
+            customers = read_customers if read_customers is not None else read_customer_points(cp_path)
             cp_hash = hashlib.sha256(cp_path.read_bytes()).hexdigest()
             cp_origin = str(cp_path)
         version_payload = {
             "manifest": hashlib.sha256(manifest.path.read_bytes()).hexdigest(),
             "networks": keys,
             "customer_points": cp_hash,
+            "ams": _ams_fingerprint(ams),
         }
         version = "grid-" + hashlib.sha256(json.dumps(version_payload, sort_keys=True).encode()).hexdigest()[:12]
         return cls(
@@ -607,6 +655,8 @@ class GridRegion:
             base_dir=base_dir,
             description=manifest.description,
             customers_origin=cp_origin,
+            ams=ams,
+            measured=measured,
         )
 
     # ------------------------------------------------------------------ queries
@@ -619,6 +669,24 @@ class GridRegion:
         spec = self.specs[network_id]
         net, _ = build_network(spec, self.base_dir, self.defaults)
         return net
+
+    def base_case_basis(self, network_id: str) -> str:
+        """What the network's base-case load flows stand on, in words."""
+        m = self.measured.get(network_id)
+        if m is None:
+            scaling = self.defaults["peak_load_scaling"].value
+            return f"grid model loads x peak_load_scaling {scaling:g}"
+        points = int((self.customers.network_id == network_id).sum())
+        metered = int(((self.customers.network_id == network_id) & (self.customers.peak_basis == "ams")).sum())
+        return (
+            f"ams: coincident peak {m.peak_hour}, low load/high export {m.low_hour} "
+            f"({metered} of {points} points metered; the others from the grid model)"
+        )
+
+    def customer_assumptions(self, cp_row: int) -> list[str]:
+        """The [R] values behind a customer's existing peak (Velander constants), as 'grid:<key>'."""
+        text = self.customers.peak_assumptions.iat[cp_row]
+        return text.split(",") if text else []
 
     def assumptions_for_network(self, network_id: str) -> list[str]:
         """The [R] grid defaults that were applied to this network, as 'grid:<key>'."""
@@ -676,3 +744,128 @@ class GridRegion:
             "customer_points": int(len(self.customers)),
             "grid_problems": self.grid_problems(),
         }
+
+
+# ---------------------------------------------------------------------------------------------- load basis
+
+
+def read_region_ams(path: Path, customers: pd.DataFrame, network_ids: Sequence[str]) -> AmsSummary:
+    """Read a region's AMS file: ids must be in the customer index; groups are the networks."""
+    known = customers.metering_point_id.astype(str).tolist()
+    order = {nid: i for i, nid in enumerate(network_ids)}
+    groups = np.array([order.get(str(n), -1) for n in customers.network_id], dtype=np.int64)
+    return read_ams(path, known=known, groups=groups, group_names=list(network_ids), origin=f"AMS file {path}")
+
+
+def measured_base_cases(ams: AmsSummary, customers: pd.DataFrame) -> dict[str, MeasuredBaseCase]:
+    """Per network with metered points: their hourly import and export at its peak and low hours, per bus."""
+    rows = pd.Index(customers.metering_point_id.astype(str)).get_indexer(ams.metering_point_id.astype(str))
+    frame = pd.DataFrame(
+        {
+            "group": ams.group,
+            "bus": customers.bus.to_numpy()[rows].astype(np.int64),
+            "pi": ams.at_peak_import_kw,
+            "pe": ams.at_peak_export_kw,
+            "li": ams.at_low_import_kw,
+            "le": ams.at_low_export_kw,
+        }
+    )
+    out: dict[str, MeasuredBaseCase] = {}
+    for g, part in frame[frame.group >= 0].groupby("group", sort=True):
+        if ams.peak_hour[g] < 0:
+            continue
+        per_bus = part.groupby("bus", sort=True)[["pi", "pe", "li", "le"]].sum()
+        out[ams.group_names[g]] = MeasuredBaseCase(
+            buses=per_bus.index.to_numpy(dtype=np.int64),
+            peak_import_kw=per_bus["pi"].to_numpy(dtype=float),
+            peak_export_kw=per_bus["pe"].to_numpy(dtype=float),
+            low_import_kw=per_bus["li"].to_numpy(dtype=float),
+            low_export_kw=per_bus["le"].to_numpy(dtype=float),
+            peak_hour=AmsSummary.hour_text(int(ams.peak_hour[g])),
+            low_hour=AmsSummary.hour_text(int(ams.low_hour[g])),
+        )
+    return out
+
+
+def _ams_fingerprint(ams: AmsSummary | None) -> str | None:
+    if ams is None:
+        return None
+    h = hashlib.sha256()
+    h.update("|".join(ams.metering_point_id.astype(str)).encode())
+    for arr in (ams.peak_import_kw, ams.peak_export_kw, ams.tariff_kw, ams.coincident_peak_kw):
+        h.update(np.ascontiguousarray(arr, dtype=float).tobytes())
+    return h.hexdigest()
+
+
+PEAK_BASES = ("ams", "customer_index", "velander")
+"""Where a customer's existing peak comes from (column ``peak_basis``)."""
+
+
+def apply_load_basis(
+    customers: pd.DataFrame, defaults: dict[str, Param], ams: AmsSummary | None, origin: str
+) -> pd.DataFrame:
+    """Fill each customer's existing peak and export from AMS, the index or Velander (module docstring).
+
+    Adds ``peak_basis`` (:data:`PEAK_BASES`), ``peak_assumptions`` (comma-separated [R] keys behind
+    the peak, as 'grid:<key>'), and, for metered points, ``ams_peak_import_kw``, ``ams_tariff_kw``,
+    ``ams_peak_export_kw``.
+
+    Raises
+    ------
+    GridModelError
+        A customer without meter data or a typed-in peak whose category has no Velander constants,
+        or whose Velander peak is out of range (names the row and the column).
+    """
+    df = customers.copy()
+    n = len(df)
+    basis = np.where(df.existing_peak_kw.isna().to_numpy(), "velander", "customer_index").astype(object)
+    assumptions = np.full(n, "", dtype=object)
+    peak = df.existing_peak_kw.to_numpy(dtype=float).copy()
+    export = df.existing_export_kw.to_numpy(dtype=float).copy()
+    for col in ("ams_peak_import_kw", "ams_tariff_kw", "ams_peak_export_kw"):
+        df[col] = np.nan
+    metered = np.zeros(n, dtype=bool)
+    if ams is not None and len(ams):
+        rows = pd.Index(df.metering_point_id.astype(str)).get_indexer(ams.metering_point_id.astype(str))
+        ok = rows >= 0
+        rows, imp, exp_, tar = rows[ok], ams.peak_import_kw[ok], ams.peak_export_kw[ok], ams.tariff_kw[ok]
+        df.loc[df.index[rows], "ams_peak_import_kw"] = imp
+        df.loc[df.index[rows], "ams_tariff_kw"] = tar
+        df.loc[df.index[rows], "ams_peak_export_kw"] = exp_
+        has_import = np.isfinite(imp)
+        peak[rows[has_import]] = imp[has_import]
+        basis[rows[has_import]] = "ams"
+        export[rows] = exp_
+        metered[rows[has_import]] = True
+    problems: list[str] = []
+    need = np.flatnonzero((basis == "velander") & ~metered)
+    for row in need:
+        category = df.customer_category.iat[row]
+        if pd.isna(category):
+            problems.append(
+                f"row {row} customer_category: missing; needed for Velander's peak (no existing_peak_kw, no AMS data)"
+            )
+            continue
+        constants = velander_constants(defaults, str(category))
+        if constants is None:
+            problems.append(
+                f"row {row} customer_category: {category!r} has no Velander constants "
+                f"(grid defaults velander_{category}_k1 and _k2)"
+            )
+            continue
+        k1, k2 = constants
+        value = float(velander_kw(float(df.annual_energy_kwh.iat[row]), float(k1.value), float(k2.value)))
+        if not 0.0 <= value <= 2000.0:
+            problems.append(f"row {row} annual_energy_kwh: Velander's peak {value:g} kW is out of range [0, 2000] kW")
+            continue
+        peak[row] = value
+        keys = [f"velander_{category}_{k}" for k, p in (("k1", k1), ("k2", k2)) if p.is_assumption]
+        assumptions[row] = ",".join(f"grid:{k}" for k in keys)
+    if problems:
+        more = f" (+{len(problems) - 10} more)" if len(problems) > 10 else ""
+        raise GridModelError(f"{origin}: " + "; ".join(problems[:10]) + more)
+    df["existing_peak_kw"] = peak
+    df["existing_export_kw"] = export
+    df["peak_basis"] = basis.astype(str)
+    df["peak_assumptions"] = assumptions.astype(str)
+    return df

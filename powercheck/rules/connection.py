@@ -47,6 +47,11 @@ def network_data(cases: Sequence[DemandCase], ev: Evaluation, grid: GridView, po
                 loop_r_ohm=_finite(loop_r),
                 loop_x_ohm=_finite(loop_x),
                 voltage_peak_pu=_finite(float(arr.vm_peak_pu[b])),
+                existing_peak_kw=_finite(float(grid.customers.existing_peak_kw[loc.cp_row]))
+                if loc.cp_row >= 0
+                else None,
+                load_basis=str(grid.region.customers.peak_basis.iat[loc.cp_row]) if loc.cp_row >= 0 else None,
+                base_case=grid.region.base_case_basis(loc.network_id),
             )
         )
     return out

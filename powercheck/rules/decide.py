@@ -235,6 +235,8 @@ def decide(
         used = {a for i in rows for a in checks.assumptions[i]}
         if case.location is not None and any(checks.rule_id[i].group in GRID_RULE_GROUPS for i in rows):
             used |= set(grid.grid_assumptions.get(case.location.network_id, ()))
+        if case.location is not None and case.location.cp_row >= 0 and len(rows):
+            used |= set(grid.region.customer_assumptions(case.location.cp_row))
         outcomes.append(outcome)
         all_reasons.append(reasons)
         all_assumptions.append(sorted(used))

@@ -75,7 +75,7 @@ def test_schema_table_declares_every_column_once():
     assert REQUIRED_CUSTOMER_COLUMNS == ("metering_point_id", "network_id", "bus", "existing_peak_kw")
     for c in CUSTOMER_SCHEMA:
         assert c.dtype in ("string", "int64", "float64") and c.description
-        assert c.unit == ("kW" if c.name.endswith("_kw") else "A" if c.name.endswith("_a") else "")
+        assert c.unit == {"_kw": "kW", "_kwh": "kWh", "_a": "A"}.get("_" + c.name.rsplit("_", 1)[-1], "")
     # the documentation is generated from the table
     table = schema_table()
     for c in CUSTOMER_SCHEMA:
