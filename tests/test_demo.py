@@ -46,3 +46,24 @@ def test_every_package_is_packaged():
         if "__pycache__" not in init.parts
     }
     assert found <= listed, found - listed
+
+
+def test_demo_ams_file_is_reproducible_from_simbench_profiles(tmp_path):
+    from powercheck.demo import DEMO_AMS_NAME, build_demo_ams
+
+    customers = pd.read_parquet(demo_region_dir() / "customer_points.parquet")
+    build_demo_ams(tmp_path, customers)
+    regenerated = pd.read_parquet(tmp_path / DEMO_AMS_NAME)
+    committed = pd.read_parquet(demo_region_dir() / DEMO_AMS_NAME)
+    pd.testing.assert_frame_equal(regenerated, committed)
+
+
+def test_demo_region_uses_its_ams_file(demo_region):
+    bases = demo_region.customers.peak_basis.value_counts().to_dict()
+    assert set(bases) == {"ams", "customer_index"}
+    assert 0.7 < bases["ams"] / len(demo_region.customers) < 0.9  # DEMO_AMS_METERED_SHARE 0.8
+    assert set(demo_region.measured) == set(demo_region.network_order)
+    metered = demo_region.customers[demo_region.customers.peak_basis == "ams"]
+    assert (metered.existing_peak_kw == metered.ams_peak_import_kw).all()
+    assert (metered.ams_tariff_kw <= metered.ams_peak_import_kw + 1e-12).all()
+    assert (metered.existing_export_kw > 0).sum() >= 10  # PV customers export at noon

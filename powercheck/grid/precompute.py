@@ -289,7 +289,7 @@ def _apply_measured(case: pp.pandapowerNet, measured: MeasuredBaseCase, which: s
         if imp[k] > 0:
             pp.create_load(case, int(bus), p_mw=imp[k] / 1000.0, q_mvar=q_ratio[k] * imp[k] / 1000.0, name="AMS")
         if exp[k] > 0:
-            pp.create_sgen(case, int(bus), p_mw=exp[k] / 1000.0, q_mvar=0.0, name="AMS")
+            pp.create_sgen(case, int(bus), p_mw=exp[k] / 1000.0, q_mvar=0.0, sn_mva=exp[k] / 1000.0, name="AMS")
 
 
 def _run_case(

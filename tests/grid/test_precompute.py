@@ -128,15 +128,38 @@ def test_every_pandapower_lv_network_loads(tmp_path, cache_dir, name):
     assert (a.trafo_row[rows] >= 0).all()
 
 
-def test_asymmetric_base_case_uses_runpp_3ph(demo_region):
+def test_asymmetric_base_case_uses_runpp_3ph(tmp_path, cache_dir):
+    (tmp_path / "region.toml").write_text(
+        '[region]\nname = "ieee"\n[[network]]\nid = "tn-ieee-eu"\nsystem = "TN_400"\n'
+        'source = "pandapower:ieee_european_lv_asymmetric"\n'
+    )
+    region = GridRegion.load(tmp_path, cache_dir=cache_dir)
     net = quiet(load_source, "pandapower:ieee_european_lv_asymmetric")
     complete_network(net, load_grid_defaults())
     quiet(pp.runpp_3ph, net)
-    bus = int(demo_region.customers[demo_region.customers.network_id == "tn-ieee-eu"].bus.iloc[10])
-    row = region_row(demo_region, "tn-ieee-eu", bus)
+    bus = int(region.customers.bus.iloc[10])
+    row = region_row(region, "tn-ieee-eu", bus)
     res = net.res_bus_3ph.loc[bus]
-    assert demo_region.arrays.vm_peak_pu[row] == pytest.approx(min(res.vm_a_pu, res.vm_b_pu, res.vm_c_pu), abs=1e-9)
-    assert demo_region.arrays.unbalance_base_percent[row] == pytest.approx(res.unbalance_percent, abs=1e-9)
+    assert region.arrays.vm_peak_pu[row] == pytest.approx(min(res.vm_a_pu, res.vm_b_pu, res.vm_c_pu), abs=1e-9)
+    assert region.arrays.unbalance_base_percent[row] == pytest.approx(res.unbalance_percent, abs=1e-9)
+
+
+def test_metered_base_case_of_an_unbalanced_network_matches_runpp_3ph(demo_region):
+    """The demo's tn-ieee-eu has AMS data: at metered buses the coincident-peak hour's import, balanced,
+    replaces the asymmetric loads; the others keep theirs (pandapower runpp_3ph on the same network)."""
+    m = demo_region.measured["tn-ieee-eu"]
+    net = quiet(load_source, "pandapower:ieee_european_lv_asymmetric")
+    complete_network(net, load_grid_defaults())
+    net.asymmetric_load.loc[net.asymmetric_load.bus.isin(m.buses), "scaling"] = 0.0
+    for bus, kw in zip(m.buses, m.peak_import_kw):
+        pp.create_load(net, int(bus), p_mw=kw / 1000.0, q_mvar=0.0)  # the model has no balanced loads: q/p = 0
+    quiet(pp.runpp_3ph, net)
+    customers = demo_region.customers[demo_region.customers.network_id == "tn-ieee-eu"]
+    for bus in customers.bus.iloc[::7]:
+        row = region_row(demo_region, "tn-ieee-eu", int(bus))
+        res = net.res_bus_3ph.loc[int(bus)]
+        assert demo_region.arrays.vm_peak_pu[row] == pytest.approx(min(res.vm_a_pu, res.vm_b_pu, res.vm_c_pu), abs=1e-9)
+        assert demo_region.arrays.unbalance_base_percent[row] == pytest.approx(res.unbalance_percent, abs=1e-9)
 
 
 def test_network_arrays_round_trip_through_the_cache_file(mini_region, tmp_path):

@@ -103,3 +103,26 @@ def region_row(region, network_id: str, bus: int) -> int:
     arrays = region.networks[network_id]
     start = sum(region.networks[n].n_bus for n in region.network_order[: region.network_order.index(network_id)])
     return start + int(np.flatnonzero(arrays.bus_ids == bus)[0])
+
+
+def with_measured_base(net, measured, *, peak: bool = True):
+    """The network as the engine's base case sees it with AMS data (``region.measured[network_id]``), in place:
+    loads and generators at metered buses off, the metered hour's import as a balanced load (q/p of the model's
+    loads there) and its export as a static generator. ``measured`` None: unchanged."""
+    if measured is None:
+        return net
+    at = net.load.bus.isin(measured.buses) & net.load.in_service.astype(bool)
+    p_bus = net.load.p_mw[at].groupby(net.load.bus[at]).sum()
+    q_bus = net.load.q_mvar[at].groupby(net.load.bus[at]).sum()
+    for table in ("load", "asymmetric_load", "sgen", "asymmetric_sgen"):
+        if table in net and len(net[table]):
+            net[table].loc[net[table].bus.isin(measured.buses), "scaling"] = 0.0
+    imp = measured.peak_import_kw if peak else measured.low_import_kw
+    exp = measured.peak_export_kw if peak else measured.low_export_kw
+    for bus, p_kw, e_kw in zip(measured.buses, imp, exp):
+        ratio = float(q_bus.get(bus, 0.0) / p_bus[bus]) if p_bus.get(bus, 0.0) > 0 else 0.0
+        if p_kw > 0:
+            pp.create_load(net, int(bus), p_mw=p_kw / 1000.0, q_mvar=ratio * p_kw / 1000.0)
+        if e_kw > 0:
+            pp.create_sgen(net, int(bus), p_mw=e_kw / 1000.0, q_mvar=0.0, sn_mva=e_kw / 1000.0)
+    return net

@@ -82,6 +82,22 @@ def _load_flow(region, network_id: str, requests, *, peak: bool):
         pp.create_asymmetric_load(net, row.bus, p_a_mw=p / 3, p_b_mw=p / 3, p_c_mw=p / 3,
                                   q_a_mvar=q / 3, q_b_mvar=q / 3, q_c_mvar=q / 3)  # fmt: skip
         net.load.loc[idx, "in_service"] = False
+    measured = region.measured.get(network_id)
+    if measured is not None:
+        # the engine's base case: metered buses at the AMS coincident-peak (low-load) hour, unscaled,
+        # with the q/p ratio of the model's loads there
+        at = net.load.bus.isin(measured.buses)
+        ratio = net.load.q_mvar[at].groupby(net.load.bus[at]).sum() / net.load.p_mw[at].groupby(net.load.bus[at]).sum()
+        for table in ("load", "asymmetric_load", "sgen"):
+            if table in net and len(net[table]):
+                net[table].loc[net[table].bus.isin(measured.buses), "scaling"] = 0.0
+        imp = measured.peak_import_kw if peak else measured.low_import_kw
+        exp = measured.peak_export_kw if peak else measured.low_export_kw
+        for bus, p_kw, e_kw in zip(measured.buses, imp, exp):
+            p = (p_kw - e_kw) / 1000.0
+            q = p_kw / 1000.0 * float(np.nan_to_num(ratio.get(bus, 0.0)))
+            pp.create_asymmetric_load(net, int(bus), p_a_mw=p / 3, p_b_mw=p / 3, p_c_mw=p / 3,
+                                      q_a_mvar=q / 3, q_b_mvar=q / 3, q_c_mvar=q / 3)  # fmt: skip
     bus_of = {(r.network_id, r.bus): int(r.bus) for r in requests}
     _apply_to_net(net, requests, lambda r: bus_of[(r.network_id, r.bus)], peak=peak)
     with warnings.catch_warnings():

@@ -22,6 +22,7 @@ from powercheck.models import Notification
 from powercheck.rules.context import GridView
 from powercheck.rules.demand import demand_cases
 from powercheck.rules.evaluate import evaluate
+from tests.helpers.grids import with_measured_base
 
 SQ3 = math.sqrt(3)
 NETWORKS = [("it-landnetz-luft", "IT_230", "L-L"), ("it-dorf", "IT_230", "L-L"), ("tn-vorstadt", "TN_400", "L-N")]
@@ -64,10 +65,12 @@ def _runpp_3ph_unbalance(net, bus: int, conn: str, kw: float) -> float:
 @pytest.mark.parametrize(("network_id", "system", "conn"), NETWORKS)
 def test_unbalance_of_a_single_phase_load_against_runpp_3ph(demo_region, policy, network_id, system, conn):
     grid = GridView.of(demo_region)
-    net = demo_region.network_net(network_id)
+    # the engine's base case: the metered buses at the AMS coincident-peak hour
+    model = demo_region.network_net(network_id)
+    net = with_measured_base(copy.deepcopy(model), demo_region.measured.get(network_id))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        nominal = copy.deepcopy(net)
+        nominal = copy.deepcopy(model)
         sc.calc_sc(nominal, case="max", fault="3ph")  # impedances at 20 degC, as runpp uses them
     for n_bus, (mp, bus) in enumerate(_buses(demo_region, network_id)):
         for kw in (3.7, 7.4):
@@ -109,7 +112,8 @@ def test_unbalance_of_a_single_phase_load_against_runpp_3ph(demo_region, policy,
 def test_minimum_fault_current_equals_pandapower_calc_sc_min(demo_region, policy, network_id, system, conn):
     assert policy.value("sc_c_min") == 0.90
     grid = GridView.of(demo_region)
-    net = demo_region.network_net(network_id)
+    # the engine's base case: the metered buses at the AMS coincident-peak hour
+    net = with_measured_base(demo_region.network_net(network_id), demo_region.measured.get(network_id))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sc.calc_sc(net, case="min", fault="1ph" if system == "TN_400" else "2ph")  # lv_tol_percent=10: c_min 0.90
