@@ -88,6 +88,10 @@ class NetworkSpec:
     source: str
     lv_kv: float | None = None
     kwargs: dict[str, Any] | None = None
+    slack_from_source: bool = False
+    """CGMES: without a slack, make the model's single source the slack (:mod:`powercheck.grid.cgmes`)."""
+    allow_unsupplied: bool = False
+    """CGMES: load a model with unsupplied buses (reported as islanded) instead of refusing it."""
 
 
 def _schutterwald(**kwargs: Any) -> pp.pandapowerNet:
@@ -221,7 +225,12 @@ def source_fingerprint(source: str, base_dir: Path | None, kwargs: dict[str, Any
         h.update(f"{source}|{sorted(kwargs.items())!r}|pandapower {pp.__version__}".encode())
     else:
         path = _resolve(source, base_dir)
-        h.update(path.read_bytes())
+        if path.is_dir():
+            for f in sorted(path.iterdir()):
+                if f.is_file():
+                    h.update(f.name.encode() + b"\0" + f.read_bytes())
+        else:
+            h.update(path.read_bytes())
     return h.hexdigest()
 
 
@@ -229,7 +238,7 @@ def _resolve(source: str, base_dir: Path | None) -> Path:
     path = Path(source)
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
-    if not path.is_file():
+    if not path.is_file() and not path.is_dir():
         raise GridModelError(f"network source {source!r}: file {path} not found")
     return path
 
@@ -426,7 +435,18 @@ def build_network(
     spec: NetworkSpec, base_dir: Path | None, defaults: dict[str, Param]
 ) -> tuple[pp.pandapowerNet, list[str]]:
     """Load, rescale and complete one network; returns it with the grid-default keys used."""
-    net = load_source(spec.source, base_dir, spec.kwargs)
+    path = None if spec.source.startswith(PANDAPOWER_PREFIX) else _resolve(spec.source, base_dir)
+    if path is not None and (path.is_dir() or path.suffix.lower() == ".zip"):
+        from powercheck.grid.cgmes import import_cgmes
+
+        net = import_cgmes(
+            path,
+            origin=f"network {spec.id} source {spec.source!r}",
+            slack_from_source=spec.slack_from_source,
+            allow_unsupplied=spec.allow_unsupplied,
+        ).net
+    else:
+        net = load_source(spec.source, base_dir, spec.kwargs)
     if spec.lv_kv is not None:
         rescale_lv_voltage(net, spec.lv_kv)
     used = complete_network(net, defaults)

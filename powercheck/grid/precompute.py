@@ -44,7 +44,7 @@ from powercheck.grid.networks import GridModelError, element_problems, prepared_
 from powercheck.grid.topology import lv_paths
 from powercheck.params import Param
 
-PRECOMPUTE_VERSION = 8
+PRECOMPUTE_VERSION = 9
 """Bump when the meaning or layout of the arrays changes (invalidates caches)."""
 
 
@@ -484,8 +484,43 @@ def precompute_network(
         trafo_i_low_a=low["i_trafo"],
         bus_problem=bus_problem,
         network_problem=problem,
+        extra={"upstream_fuse_a": upstream_fuses(net, lv_bus_ids)},
         **paths,
     )
+
+
+def upstream_fuses(net: pp.pandapowerNet, lv_bus_ids: np.ndarray) -> dict[str, float]:
+    """Per LV bus (str of the pandapower index): the rating [A] of the nearest fuse between it and its
+    transformer -- a closed bus-bus switch of ``type`` "fuse" with ``in_ka`` (a CGMES Fuse,
+    :mod:`powercheck.grid.cgmes`). Buses with no fuse on the way are left out."""
+    sw = net.switch
+    if not len(sw) or "type" not in sw:
+        return {}
+    fuse = (sw.et == "b") & sw.closed.astype(bool) & (sw.type.astype(str) == "fuse")
+    if not fuse.any():
+        return {}
+    adjacency: dict[int, list[tuple[int, float]]] = {}
+
+    def link(a: int, b: int, rating: float) -> None:
+        adjacency.setdefault(a, []).append((b, rating))
+        adjacency.setdefault(b, []).append((a, rating))
+
+    for _, ln in net.line[net.line.in_service.astype(bool)].iterrows():
+        link(int(ln.from_bus), int(ln.to_bus), np.nan)
+    for idx, s in sw[(sw.et == "b") & sw.closed.astype(bool)].iterrows():
+        rating = 1000.0 * float(s.in_ka) if fuse[idx] and pd.notna(s.get("in_ka")) else np.nan
+        link(int(s.bus), int(s.element), rating if fuse[idx] else np.nan)
+    start = [int(b) for b in net.trafo[net.trafo.in_service.astype(bool)].lv_bus]
+    seen: dict[int, float] = {b: np.nan for b in start}
+    queue = list(start)
+    while queue:
+        bus = queue.pop()
+        for nxt, rating in adjacency.get(bus, ()):
+            if nxt in seen:
+                continue
+            seen[nxt] = rating if np.isfinite(rating) else seen[bus]
+            queue.append(nxt)
+    return {str(int(b)): float(seen[int(b)]) for b in lv_bus_ids if np.isfinite(seen.get(int(b), np.nan))}
 
 
 def _numbers(df, column: str, missing: float) -> np.ndarray:

@@ -11,7 +11,10 @@ On disk a region is a directory with a manifest ``region.toml`` (:func:`parse_ma
     [[network]]
     id = "tn-dorf"                  # unique, used in the customer index
     system = "TN_400"               # or "IT_230"
-    source = "networks/tn_dorf.json"    # or "pandapower:kerber_dorfnetz"
+    source = "networks/tn_dorf.json"    # or "pandapower:kerber_dorfnetz", or CGMES: "networks/x.zip" or a
+                                        # directory of EQ/SSH/TP/SV .xml files (powercheck.grid.cgmes)
+    slack_from_source = false       # optional, CGMES: make the single source the slack when none is set
+    allow_unsupplied = false        # optional, CGMES: load unsupplied buses (reported) instead of refusing
     lv_kv = 0.23                    # optional: move the LV side to this voltage first
     kwargs = { seed = 1 }           # optional: arguments of a pandapower: source
 
@@ -96,7 +99,7 @@ __all__ = [
     "parse_manifest",
 ]
 
-_NETWORK_KEYS = ("id", "system", "source", "lv_kv", "kwargs")
+_NETWORK_KEYS = ("id", "system", "source", "lv_kv", "kwargs", "slack_from_source", "allow_unsupplied")
 
 NETWORK_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 """Allowed network ids (they name cache files): no path separators, no leading dot."""
@@ -277,6 +280,14 @@ def parse_manifest(path: str | Path, *, allow_outside: bool = False) -> RegionMa
                 raise GridModelError(
                     f"{path}: network[{i}].lv_kv {lv_kv!r} is outside the allowed range [{lo}, {hi}] kV"
                 )
+        flags = {}
+        for key in ("slack_from_source", "allow_unsupplied"):
+            value = raw.get(key, False)
+            if not isinstance(value, bool):
+                raise GridModelError(f"{path}: network[{i}].{key} must be true or false, got {value!r}")
+            if value and (from_pandapower or not (source.endswith(".zip") or "." not in Path(source).name)):
+                raise GridModelError(f"{path}: network[{i}].{key} applies to CGMES sources (.zip or a directory)")
+            flags[key] = value
         kwargs = _kwargs(f"{path}: network[{i}].kwargs", raw.get("kwargs", {}))
         if kwargs and not from_pandapower:
             raise GridModelError(f"{path}: network[{i}].kwargs are arguments of a pandapower: source only")
@@ -287,6 +298,7 @@ def parse_manifest(path: str | Path, *, allow_outside: bool = False) -> RegionMa
                 source=source,
                 lv_kv=float(lv_kv) if lv_kv is not None else None,
                 kwargs=kwargs,
+                **flags,
             )
         )
     if not specs:
@@ -321,6 +333,7 @@ def _cache_key(
         "fingerprint": source_fingerprint(spec.source, base_dir, spec.kwargs or {}),
         "system": spec.system,
         "lv_kv": spec.lv_kv,
+        "cgmes": [spec.slack_from_source, spec.allow_unsupplied],
         "defaults": {k: p.value for k, p in sorted(defaults.items())},
         "precompute": PRECOMPUTE_VERSION,
         "pandapower": pp.__version__,
@@ -561,7 +574,8 @@ class GridRegion:
         self.arrays = RegionArrays.from_networks(networks)
         origin = f"region {name} customer index" + (f" {customers_origin}" if customers_origin else "")
         customers = normalise_customer_points(customers, self.networks, origin)
-        self.customers = apply_load_basis(customers, defaults, ams, origin)
+        customers = apply_load_basis(customers, defaults, ams, origin)
+        self.customers = _grid_model_fuses(customers, self.networks)
         self._mp_index = pd.Index(self.customers.metering_point_id.astype(str))
         self.ams = ams
         self.measured = dict(measured or {})
@@ -868,4 +882,21 @@ def apply_load_basis(
     df["existing_export_kw"] = export
     df["peak_basis"] = basis.astype(str)
     df["peak_assumptions"] = assumptions.astype(str)
+    return df
+
+
+def _grid_model_fuses(customers: pd.DataFrame, networks: dict[str, NetworkArrays]) -> pd.DataFrame:
+    """Fill a missing ``upstream_fuse_a`` from a fuse of the grid model (a CGMES Fuse on the way to the
+    transformer); ``upstream_fuse_source`` says where each value comes from (customer_index / grid_model)."""
+    df = customers
+    source = np.where(df.upstream_fuse_a.isna().to_numpy(), "", "customer_index").astype(object)
+    values = df.upstream_fuse_a.to_numpy(dtype=float).copy()
+    for row in np.flatnonzero(source == ""):
+        fuses = networks[str(df.network_id.iat[row])].extra.get("upstream_fuse_a", {})
+        rating = fuses.get(str(int(df.bus.iat[row])))
+        if rating is not None:
+            values[row] = rating
+            source[row] = "grid_model"
+    df["upstream_fuse_a"] = values
+    df["upstream_fuse_source"] = source.astype(str)
     return df
