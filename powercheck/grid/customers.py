@@ -379,8 +379,11 @@ def normalise_customer_points(df: pd.DataFrame, networks: Mapping[str, NetworkAr
     return df.reset_index(drop=True)
 
 
-def read_customer_points(path: Path) -> pd.DataFrame:
+def read_customer_points(path: Path, bus_of: Callable[[pd.DataFrame, str], pd.DataFrame] | None = None) -> pd.DataFrame:
     """Read a customer index (Parquet) and conform it to :data:`CUSTOMER_SCHEMA`.
+
+    ``bus_of(df, origin)``, when given, fills the ``bus`` column first (a CIM mRID mapping table,
+    :func:`powercheck.grid.region.cim_bus_join`).
 
     Raises
     ------
@@ -394,7 +397,10 @@ def read_customer_points(path: Path) -> pd.DataFrame:
         raise GridModelError(f"customer index {path} not found") from None
     except pa.ArrowInvalid as exc:
         raise GridModelError(f"customer index {path}: not a Parquet file ({exc})") from None
-    return conform_customer_points(table.to_pandas(), f"customer index {path}")
+    df = table.to_pandas()
+    if bus_of is not None:
+        df = bus_of(df, f"customer index {path}")
+    return conform_customer_points(df, f"customer index {path}")
 
 
 def synthesize_customer_points(network_id: str, network_no: int, net: pp.pandapowerNet) -> pd.DataFrame:

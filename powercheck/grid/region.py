@@ -7,6 +7,7 @@ On disk a region is a directory with a manifest ``region.toml`` (:func:`parse_ma
     description = "..."                            # optional
     customer_points = "customer_points.parquet"   # or "auto" to derive one point per load
     ams = "ams.parquet"                            # optional: smart-meter series (needs a customer_points file)
+    cim_map = "cim_map.csv"                        # optional: metering_point_id,network_id,mrid -> bus (CGMES)
 
     [[network]]
     id = "tn-dorf"                  # unique, used in the customer index
@@ -166,6 +167,9 @@ class RegionManifest:
     default_overrides: dict[str, Any] = field(default_factory=dict)
     ams: str | None = None
     """``[region].ams``: a Parquet or CSV file of smart-meter series (None: no meter data)."""
+    cim_map: str | None = None
+    """``[region].cim_map``: a CSV mapping table metering_point_id,network_id,mrid (CIM ConnectivityNode or
+    EnergyConsumer mRIDs of CGMES networks) that gives the customer index's ``bus``."""
 
     @property
     def base_dir(self) -> Path:
@@ -176,7 +180,7 @@ class RegionManifest:
 LV_KV_RANGE = (0.1, 1.0)
 """Allowed ``lv_kv`` [kV] (an LV network)."""
 
-_REGION_KEYS = ("name", "description", "customer_points", "ams")
+_REGION_KEYS = ("name", "description", "customer_points", "ams", "cim_map")
 _TOP_KEYS = ("region", "network", "defaults")
 MAX_KWARG_INT = 1_000_000_000
 
@@ -238,7 +242,7 @@ def parse_manifest(path: str | Path, *, allow_outside: bool = False) -> RegionMa
     name = region["name"]
     if not isinstance(name, str) or not 1 <= len(name) <= 100:
         raise GridModelError(f"{path}: region.name must be a string of 1-100 characters, got {name!r:.60}")
-    for key in ("description", "customer_points", "ams"):
+    for key in ("description", "customer_points", "ams", "cim_map"):
         if key in region and not isinstance(region[key], str):
             raise GridModelError(f"{path}: region.{key} must be a string, got {type(region[key]).__name__}")
     networks = data.get("network", [])
@@ -306,6 +310,11 @@ def parse_manifest(path: str | Path, *, allow_outside: bool = False) -> RegionMa
     customer_points = region.get("customer_points", "auto")
     if customer_points != "auto":
         region_path(path, "region.customer_points", customer_points, allow_outside)
+    cim_map = region.get("cim_map")
+    if cim_map is not None:
+        if customer_points == "auto":
+            raise GridModelError(f"{path}: region.cim_map needs region.customer_points to be a customer index file")
+        region_path(path, "region.cim_map", cim_map, allow_outside)
     ams = region.get("ams")
     if ams is not None:
         if customer_points == "auto":
@@ -322,6 +331,7 @@ def parse_manifest(path: str | Path, *, allow_outside: bool = False) -> RegionMa
         networks=specs,
         default_overrides=dict(defaults),
         ams=ams,
+        cim_map=cim_map,
     )
 
 
@@ -604,12 +614,16 @@ class GridRegion:
         arrays: list[NetworkArrays] = []
         auto_points: list[pd.DataFrame] = []
         cp = manifest.customer_points
+        bus_of = None
+        if manifest.cim_map is not None:
+            map_path = region_path(manifest.path, "region.cim_map", manifest.cim_map, allow_outside)
+            bus_of = cim_bus_join(map_path, {s.id: s for s in specs}, base_dir, defaults, cache, use_cache)
         ams = None
         measured: dict[str, MeasuredBaseCase] = {}
         read_customers = None
         if manifest.ams is not None:
             cp_path = region_path(manifest.path, "region.customer_points", cp, allow_outside)
-            read_customers = read_customer_points(cp_path)
+            read_customers = read_customer_points(cp_path, bus_of)
             ams_path = region_path(manifest.path, "region.ams", manifest.ams, allow_outside)
             if progress:
                 progress(f"AMS series {manifest.ams}")
@@ -649,10 +663,11 @@ class GridRegion:
             cp_origin = "(derived from the networks' loads)"
         else:
             cp_path = region_path(manifest.path, "region.customer_points", cp, allow_outside)
-            customers = read_customers if read_customers is not None else read_customer_points(cp_path)
+            customers = read_customers if read_customers is not None else read_customer_points(cp_path, bus_of)
             cp_hash = hashlib.sha256(cp_path.read_bytes()).hexdigest()
             cp_origin = str(cp_path)
         version_payload = {
+            "cim_map": hashlib.sha256(map_path.read_bytes()).hexdigest() if manifest.cim_map is not None else None,
             "manifest": hashlib.sha256(manifest.path.read_bytes()).hexdigest(),
             "networks": keys,
             "customer_points": cp_hash,
@@ -900,3 +915,96 @@ def _grid_model_fuses(customers: pd.DataFrame, networks: dict[str, NetworkArrays
     df["upstream_fuse_a"] = values
     df["upstream_fuse_source"] = source.astype(str)
     return df
+
+
+CIM_MAP_COLUMNS = ("metering_point_id", "network_id", "mrid")
+MAX_CIM_MAP_BYTES = 200 * 1024 * 1024
+
+
+def network_mrids(
+    spec: NetworkSpec, base_dir: Path | None, defaults: dict[str, Param], cache: Path, use_cache: bool
+) -> dict[str, int]:
+    """A CGMES network's ConnectivityNode and EnergyConsumer mRIDs -> pandapower bus (cached by content)."""
+    key = hashlib.sha256(
+        json.dumps([source_fingerprint(spec.source, base_dir, {}), pp.__version__, READER_VERSION]).encode()
+    ).hexdigest()[:20]
+    cache_file = cache / f"{spec.id}-{key}-mrids.json"
+    if use_cache and cache_file.is_file():
+        try:
+            return {str(k): int(v) for k, v in json.loads(cache_file.read_text(encoding="utf-8")).items()}
+        except (OSError, ValueError):
+            pass
+    net, _ = build_network(spec, base_dir, defaults)
+    out = {str(o): int(b) for b, o in net.bus.get("origin_id", pd.Series(dtype=object)).items() if isinstance(o, str)}
+    if len(net.load) and "origin_id" in net.load:
+        out.update({str(o): int(b) for o, b in zip(net.load.origin_id, net.load.bus) if isinstance(o, str)})
+    if use_cache:
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            cache_file.write_text(json.dumps(out), encoding="utf-8")
+        except OSError:
+            pass
+    return out
+
+
+def cim_bus_join(
+    path: Path,
+    specs: dict[str, NetworkSpec],
+    base_dir: Path | None,
+    defaults: dict[str, Param],
+    cache: Path,
+    use_cache: bool,
+) -> Callable[[pd.DataFrame, str], pd.DataFrame]:
+    """The customer index's ``bus`` from a CIM mapping table (CSV metering_point_id,network_id,mrid).
+
+    Each mapped point gets the pandapower bus of its mRID (a ConnectivityNode, or an EnergyConsumer's
+    bus) in its CGMES network; a ``bus`` already in the index must agree. Errors name the table's row.
+    """
+    if path.stat().st_size > MAX_CIM_MAP_BYTES:
+        raise GridModelError(f"CIM map {path}: larger than {MAX_CIM_MAP_BYTES} bytes")
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise GridModelError(f"CIM map {path}: not a readable CSV file ({exc})") from None
+    missing = [c for c in CIM_MAP_COLUMNS if c not in table.columns]
+    if missing:
+        raise GridModelError(
+            f"CIM map {path}: column {missing[0]!r} is missing (columns: {', '.join(CIM_MAP_COLUMNS)})"
+        )
+    mrids: dict[str, dict[str, int]] = {}
+    problems: list[str] = []
+    buses: dict[str, int] = {}
+    for row, (mp, nid, mrid) in enumerate(zip(table.metering_point_id, table.network_id, table.mrid)):
+        spec = specs.get(nid)
+        if spec is None:
+            problems.append(f"row {row} network_id: {nid!r} is not a network of the region")
+            continue
+        if nid not in mrids:
+            mrids[nid] = network_mrids(spec, base_dir, defaults, cache, use_cache)
+        bus = mrids[nid].get(mrid)
+        if bus is None:
+            problems.append(f"row {row} mrid: {mrid!r} is not a ConnectivityNode or EnergyConsumer of {nid!r}")
+            continue
+        if mp in buses:
+            problems.append(f"row {row} metering_point_id: {mp} is mapped twice")
+            continue
+        buses[mp] = bus
+    if problems:
+        raise GridModelError(f"CIM map {path}: " + "; ".join(problems[:10]))
+
+    def join(df: pd.DataFrame, origin: str) -> pd.DataFrame:
+        df = df.copy()
+        mapped = df.metering_point_id.astype(str).map(buses)
+        if "bus" not in df.columns:
+            df["bus"] = np.nan
+        given = pd.to_numeric(df["bus"], errors="coerce")
+        clash = mapped.notna() & given.notna() & (given != mapped)
+        if clash.any():
+            row = int(np.flatnonzero(clash.to_numpy())[0])
+            raise GridModelError(
+                f"{origin}: row {row} bus: {int(given.iat[row])} differs from the CIM map's bus {int(mapped.iat[row])}"
+            )
+        df["bus"] = given.where(given.notna(), mapped)
+        return df
+
+    return join

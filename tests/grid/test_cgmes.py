@@ -214,3 +214,37 @@ def test_manifest_cgmes_flags(tmp_path):
     region = GridRegion.load(root, cache_dir=tmp_path / "cache")
     problems = {(p["network"], p["problem"]) for p in region.grid_problems()}
     assert ("tn_feeder", "islanded") in problems
+
+
+def test_cim_mrids_join_the_customer_index_through_a_mapping_table(tmp_path):
+    root = tmp_path / "r"
+    (root / "networks").mkdir(parents=True)
+    shutil.copytree(DATA / "tn_feeder", root / "networks" / "tn_feeder")
+    net = import_cgmes(DATA / "tn_feeder").net
+    house_1 = net.bus.origin_id[net.bus.name == "house_1"].iloc[0]  # a ConnectivityNode
+    load_3 = net.load.origin_id[net.load.name == "load_3"].iloc[0]  # an EnergyConsumer at house_3
+    a, b = make_gsrn("70705750066000001"), make_gsrn("70705750066000002")
+    (root / "region.toml").write_text(
+        '[region]\nname = "m"\ncustomer_points = "cp.parquet"\ncim_map = "cim_map.csv"\n'
+        '[[network]]\nid = "tn"\nsystem = "TN_400"\nsource = "networks/tn_feeder"\n'
+    )
+    pd.DataFrame({"metering_point_id": [a, b], "network_id": ["tn", "tn"], "bus": [None, None],
+                  "existing_peak_kw": [5.0, 5.0]}).to_parquet(root / "cp.parquet", index=False)  # fmt: skip
+    (root / "cim_map.csv").write_text(f"metering_point_id,network_id,mrid\n{a},tn,{house_1}\n{b},tn,{load_3}\n")
+    region = GridRegion.load(root, cache_dir=tmp_path / "cache")
+    buses = region.customers.set_index("metering_point_id").bus
+    assert buses[a] == int(net.bus.index[net.bus.name == "house_1"][0])
+    assert buses[b] == int(net.bus.index[net.bus.name == "house_3"][0])
+    (root / "cim_map.csv").write_text(f"metering_point_id,network_id,mrid\n{a},tn,{house_1}\n{b},tn,_nope\n")
+    with pytest.raises(
+        GridModelError, match=r"cim_map\.csv: row 1 mrid: '_nope' is not a ConnectivityNode or EnergyConsumer of 'tn'"
+    ):
+        GridRegion.load(root, cache_dir=tmp_path / "cache")
+
+
+def test_fixtures_are_what_the_generator_writes(tmp_path):
+    from tests.data.cgmes.generate import generate
+
+    generate(tmp_path)
+    for f in sorted(DATA.rglob("*.xml")):
+        assert (tmp_path / f.relative_to(DATA)).read_bytes() == f.read_bytes(), f
