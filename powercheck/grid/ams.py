@@ -242,8 +242,14 @@ def _batches(path: Path, origin: str, columns: Sequence[str] = AMS_COLUMNS) -> I
 def _codes(column: pa.Array, allowed: Sequence[str], name: str, origin_rows: tuple[int, list[str]]) -> np.ndarray:
     """Codes of a categorical string column (-1 for an unknown or missing value, reported)."""
     row0, problems = origin_rows
-    values = column.cast(pa.string()) if column.type != pa.string() else column
-    codes = np.asarray(pc.index_in(values, value_set=pa.array(list(allowed))).fill_null(-1), dtype=np.int64)
+    if pa.types.is_dictionary(column.type) and pa.types.is_string(column.dictionary.type):
+        table = np.asarray(pc.index_in(column.dictionary, value_set=pa.array(list(allowed))).fill_null(-1))
+        indices = np.asarray(column.indices.fill_null(-1), dtype=np.int64)
+        codes = np.where(indices >= 0, np.r_[table, -1][indices], -1).astype(np.int64)
+        values = column
+    else:
+        values = column.cast(pa.string()) if column.type != pa.string() else column
+        codes = np.asarray(pc.index_in(values, value_set=pa.array(list(allowed))).fill_null(-1), dtype=np.int64)
     bad = codes < 0
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
@@ -314,8 +320,13 @@ class _Points:
         self.checked: dict[str, str | None] = {}
 
     def codes(self, column: pa.Array, row0: int, problems: list[str]) -> np.ndarray:
-        col = column.cast(pa.string()) if column.type != pa.string() else column
-        enc = pc.dictionary_encode(col)
+        if pa.types.is_dictionary(column.type):
+            enc = column
+            if not pa.types.is_string(enc.dictionary.type):
+                enc = pc.dictionary_encode(column.cast(pa.string()))
+        else:
+            col = column.cast(pa.string()) if column.type != pa.string() else column
+            enc = pc.dictionary_encode(col)
         dictionary = enc.dictionary.to_pylist()
         indices = np.asarray(enc.indices.fill_null(-1), dtype=np.int64)
         mapped = np.full(len(dictionary) + 1, -1, dtype=np.int64)
@@ -423,19 +434,22 @@ class _Accumulator:
 
     def local_days(self, hours: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Local (Europe/Oslo) day number and month key (year*12 + month - 1) of UTC hours."""
-        uniq, inv = np.unique(hours, return_inverse=True)
-        local = pd.DatetimeIndex(uniq * 3600 * 10**9, tz="UTC").tz_convert(LOCAL_TZ)
+        lo = int(hours.min())
+        span = np.arange(lo, int(hours.max()) + 1, dtype=np.int64)  # a table over the hours' range, O(n) lookup
+        local = pd.DatetimeIndex(span * 3600 * 10**9, tz="UTC").tz_convert(LOCAL_TZ)
         day = (local.tz_localize(None).normalize().asi8 // (86400 * 10**9)).astype(np.int64)
         month = (local.year.to_numpy() * 12 + local.month.to_numpy() - 1).astype(np.int64)
-        return day[inv], month[inv]
+        return day[hours - lo], month[hours - lo]
 
     def block(self, b: _Batch) -> None:
         """Every row of the points of ``b`` (complete blocks)."""
         if len(b.point) == 0:
             return
-        order = np.lexsort((b.ts, b.export, b.point))
-        b = b.take(order)
         series = b.point * 2 + b.export
+        if len(series) > 1 and not _in_order(series, b.ts):
+            order = np.lexsort((b.ts, b.export, b.point))
+            b = b.take(order)
+            series = b.point * 2 + b.export
         start = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
         end = np.r_[start[1:], len(series)]
         problems: list[str] = []
@@ -582,6 +596,12 @@ _POINT_FIELDS = (
 )
 
 
+def _in_order(series: np.ndarray, ts: np.ndarray) -> bool:
+    """Rows already sorted by series, then time (an export per point usually is)."""
+    ds = np.diff(series)
+    return bool((ds >= 0).all() and ((ds != 0) | (np.diff(ts) > 0)).all())
+
+
 def _iso(ts: int) -> str:
     return pd.Timestamp(int(ts), unit="s", tz="UTC").strftime("%Y-%m-%dT%H:%MZ")
 
@@ -719,7 +739,7 @@ def _values_at_hours(
         c = silent.codes(rb.column("metering_point_id"), 0, problems)
         ts = _timestamps(rb.column("timestamp_utc"), 0, problems)
         kwh = np.asarray(rb.column("kwh").cast(pa.float64()).fill_null(0.0), dtype=float)
-        export = np.asarray(pc.equal(rb.column("direction").cast(pa.string()), "export").fill_null(False))
+        export = _codes(rb.column("direction"), DIRECTIONS, "direction", (0, problems)) == 1
         hour = ts // 3600
         g = np.where(c >= 0, g_of[np.maximum(c, 0)], -1)
         s = np.where(c >= 0, slot[np.maximum(c, 0)], -1)
