@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from powercheck.powerflow import run_batch_3ph
-from powercheck.whatif.feeders import Feeder, FeederSpec, load_feeder
+from powercheck.whatif.feeders import Feeder, FeederSpec, bus_power, load_feeder
 from powercheck.whatif.profiles import STEPS_PER_DAY, ev_profiles, select_days
 
 SQRT3 = math.sqrt(3.0)
@@ -134,6 +134,11 @@ class Placement:
     pv_kwp: float
     detail: dict[str, int] = field(default_factory=dict)
 
+    def at(self, t: int | slice) -> Placement:
+        """The same placement on one step (or a slice of steps)."""
+        sl = slice(t, t + 1) if isinstance(t, int) else t
+        return Placement(self.wye_p[sl], self.delta_p[sl], self.n_ev, self.n_pv, self.ev_kw, self.pv_kwp, self.detail)
+
 
 def place(feeder: Feeder, scenario: Scenario, config: StudyConfig, steps: np.ndarray) -> Placement:
     """Draw EV and PV placements for a scenario and build the per-phase additions."""
@@ -156,6 +161,12 @@ def place(feeder: Feeder, scenario: Scenario, config: StudyConfig, steps: np.nda
     phases = np.array([config.ev_options[k][2] for k in kinds])
     rated = np.where(phases == 3, SQRT3 * u_ll * amps, u_1ph * amps) / 1000.0
     phase_of = rng.integers(0, 3, size=n_ev)
+    # a customer point connected to one phase only takes every device on that phase (a 3-phase
+    # charger there charges single-phase at the same current)
+    fixed = feeder.cust_phase[ev_customers] if n_ev else np.zeros(0, dtype=np.int64)
+    phase_of = np.where(fixed >= 0, fixed, phase_of)
+    downgraded = (fixed >= 0) & (phases == 3)
+    phases = np.where(downgraded, 1, phases)
     step_of_day = steps % STEPS_PER_DAY
     day_id = steps // STEPS_PER_DAY
     ev_kw = ev_profiles(
@@ -179,11 +190,13 @@ def place(feeder: Feeder, scenario: Scenario, config: StudyConfig, steps: np.nda
     pv_customers = rng.choice(n_cust, size=n_pv, replace=False)
     kwp = rng.uniform(config.pv_kwp[0], config.pv_kwp[1], size=n_pv)
     pv_phase = rng.integers(0, 3, size=n_pv)
+    pv_fixed = feeder.cust_phase[pv_customers] if n_pv else np.zeros(0, dtype=np.int64)
+    pv_phase = np.where(pv_fixed >= 0, pv_fixed, pv_phase)
     pv_shape = feeder.pv_norm[steps]
     for k in range(n_pv):
         bus = feeder.load_bus_pos[pv_customers[k]]
         p = -kwp[k] * pv_shape / 1000.0
-        if kwp[k] <= config.pv_single_phase_max_kw:
+        if kwp[k] <= config.pv_single_phase_max_kw or pv_fixed[k] >= 0:
             single[:, bus, pv_phase[k]] += p
         else:
             (delta if it else wye)[:, bus, :] += p[:, None] / 3.0
@@ -197,7 +210,8 @@ def place(feeder: Feeder, scenario: Scenario, config: StudyConfig, steps: np.nda
         detail={
             "ev_1ph": int((phases == 1).sum()),
             "ev_3ph": int((phases == 3).sum()),
-            "pv_1ph": int((kwp <= config.pv_single_phase_max_kw).sum()),
+            "ev_3ph_as_1ph": int(downgraded.sum()),
+            "pv_1ph": int(((kwp <= config.pv_single_phase_max_kw) | (pv_fixed >= 0)).sum()),
         },
     )
 
@@ -211,29 +225,64 @@ MAX_BATCH_VALUES = 2**23
 larger chunks are split, which does not change any result (steps are solved independently)."""
 
 
-def solve_scenarios(feeder: Feeder, scenarios: Sequence[Scenario], config: StudyConfig) -> pd.DataFrame:
-    """Solve a chunk of scenarios of one feeder; one result row per scenario."""
-    steps = study_steps(feeder, config)
+def solve_scenarios(
+    feeder: Feeder,
+    scenarios: Sequence[Scenario],
+    config: StudyConfig,
+    *,
+    steps: np.ndarray | None = None,
+    placements: Sequence[Placement] | None = None,
+) -> pd.DataFrame:
+    """Solve a chunk of scenarios of one feeder; one result row per scenario.
+
+    ``steps`` (default: the study's steps) and ``placements`` (default: drawn for each scenario)
+    let a check re-run given placements on given steps.
+    """
+    steps = study_steps(feeder, config) if steps is None else np.asarray(steps)
     per_scenario = steps.shape[0] * feeder.model.bus_index.shape[0] * 3
     size = max(1, MAX_BATCH_VALUES // per_scenario)
-    frames = [_solve(feeder, scenarios[i : i + size], config, steps) for i in range(0, len(scenarios), size)]
+    frames = [
+        _solve(
+            feeder,
+            scenarios[i : i + size],
+            config,
+            steps,
+            None if placements is None else placements[i : i + size],
+        )
+        for i in range(0, len(scenarios), size)
+    ]
     return pd.concat(frames, ignore_index=True)
 
 
-def _solve(feeder: Feeder, scenarios: Sequence[Scenario], config: StudyConfig, steps: np.ndarray) -> pd.DataFrame:
-    placements = [place(feeder, s, config, steps) for s in scenarios]
+def base_bus_power(feeder: Feeder, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Base loads minus existing generation per step, bus and phase: ``(p, q)``, each (T, n_bus, 3) [MW], [Mvar]."""
+    n_bus = feeder.model.bus_index.shape[0]
+    p = bus_power(feeder.load_bus_pos, feeder.base_p_mw[steps], feeder.base_split, n_bus)
+    q = bus_power(feeder.load_bus_pos, feeder.base_q_mvar[steps], feeder.base_split, n_bus)
+    p -= bus_power(feeder.gen_bus_pos, feeder.gen_p_mw[steps], feeder.gen_split, n_bus)
+    return p, q
+
+
+def _solve(
+    feeder: Feeder,
+    scenarios: Sequence[Scenario],
+    config: StudyConfig,
+    steps: np.ndarray,
+    placements: Sequence[Placement] | None = None,
+) -> pd.DataFrame:
+    if placements is None:
+        placements = [place(feeder, s, config, steps) for s in scenarios]
     n_s = len(scenarios)
-    base_p = np.broadcast_to(feeder.base_p_mw[steps], (n_s,) + feeder.base_p_mw[steps].shape)
-    base_q = np.broadcast_to(feeder.base_q_mvar[steps], (n_s,) + feeder.base_q_mvar[steps].shape)
-    sgen = np.broadcast_to(feeder.sgen_p_mw[steps], (n_s,) + feeder.sgen_p_mw[steps].shape)
-    kwargs: dict[str, Any] = {
-        "p_mw": np.ascontiguousarray(base_p),
-        "q_mvar": np.ascontiguousarray(base_q),
-        "bus_p_mw": np.stack([p.wye_p for p in placements]),
-        "bus_delta_p_mw": np.stack([p.delta_p for p in placements]),
-    }
-    if sgen.shape[-1]:
-        kwargs["sgen_p_mw"] = np.ascontiguousarray(sgen)
+    base_p, base_q = base_bus_power(feeder, steps)
+    wye = np.stack([p.wye_p for p in placements])
+    delta = np.stack([p.delta_p for p in placements])
+    q = np.broadcast_to(base_q, (n_s,) + base_q.shape)
+    if feeder.spec.system == "IT_230":
+        delta += base_p
+        kwargs: dict[str, Any] = {"bus_p_mw": wye, "bus_delta_p_mw": delta, "bus_delta_q_mvar": q}
+    else:
+        wye += base_p
+        kwargs = {"bus_p_mw": wye, "bus_delta_p_mw": delta, "bus_q_mvar": q}
     res = run_batch_3ph(feeder.model, errors="mask", **kwargs)
     lv = feeder.lv_bus_mask
     v = res.v_pu[..., lv, :]  # (S, T, n_lv, 3)

@@ -19,6 +19,7 @@ from powercheck.whatif.feeders import load_feeder, parse_feeders
 from powercheck.whatif.profiles import ev_profiles, select_days
 from powercheck.whatif.report import hosting_capacity
 from powercheck.whatif.study import Scenario, StudyConfig, place, run_study, solve_scenarios, study_steps
+from tests.helpers.powerflow import pp_3ph
 
 SIMBENCH = "1-LV-rural1--0-sw"
 
@@ -26,6 +27,11 @@ SIMBENCH = "1-LV-rural1--0-sw"
 @pytest.fixture(scope="module")
 def tn_feeder(cache_dir):
     return load_feeder(parse_feeders([SIMBENCH])[0], cache_dir)
+
+
+@pytest.fixture(scope="module")
+def ieee_feeder(cache_dir):
+    return load_feeder(parse_feeders(["demo:tn-ieee-eu"])[0], cache_dir)
 
 
 @pytest.fixture(scope="module")
@@ -94,18 +100,26 @@ def test_placement_counts_and_energy(tn_feeder):
 
 
 def _reference_net(feeder, step, placement, t_index):
-    """The feeder at one step in pandapower, the scenario's additions as asymmetric loads."""
+    """The feeder at one step in pandapower: its own load and generator tables emptied, every customer point's base
+    load, existing generation and the scenario's additions written as one asymmetric load per bus."""
     net = copy.deepcopy(feeder.net)
-    order = {int(i): k for k, i in enumerate(feeder.load_index)}
-    net.load["p_mw"] = [feeder.base_p_mw[step, order[int(i)]] for i in net.load.index]
-    net.load["q_mvar"] = [feeder.base_q_mvar[step, order[int(i)]] for i in net.load.index]
-    net.load["scaling"] = 1.0
-    if len(net.sgen):
-        sg_order = {int(i): k for k, i in enumerate(feeder.model.sgen_index)}
-        net.sgen["p_mw"] = [feeder.sgen_p_mw[step, sg_order[int(i)]] for i in net.sgen.index]
-        net.sgen["q_mvar"] = 0.0
-        net.sgen["scaling"] = 1.0
-        net.sgen["type"] = "wye"  # runpp_3ph ignores any other type (SimBench has 'PV')
+    for table in ("load", "sgen", "asymmetric_load", "asymmetric_sgen", "storage"):
+        if table in net and len(net[table]):
+            net[table] = net[table].iloc[0:0]
+    it = feeder.spec.system == "IT_230"
+    per_bus = {}
+    for c, bus in enumerate(feeder.cust_bus):  # customer by customer, its base load on its phases
+        acc = per_bus.setdefault(int(bus), np.zeros(3, dtype=complex))
+        acc += (feeder.base_p_mw[step, c] + 1j * feeder.base_q_mvar[step, c]) * feeder.base_split[c]
+    for g, pos in enumerate(feeder.gen_bus_pos):
+        bus = int(feeder.model.bus_index[pos])
+        acc = per_bus.setdefault(bus, np.zeros(3, dtype=complex))
+        acc -= feeder.gen_p_mw[step, g] * feeder.gen_split[g]
+    for bus, s in per_bus.items():
+        pp.create_asymmetric_load(
+            net, bus, p_a_mw=s[0].real, p_b_mw=s[1].real, p_c_mw=s[2].real,
+            q_a_mvar=s[0].imag, q_b_mvar=s[1].imag, q_c_mvar=s[2].imag, type="delta" if it else "wye",
+        )  # fmt: skip
     for pos, bus in enumerate(feeder.model.bus_index):
         for arr, kind in ((placement.wye_p, "wye"), (placement.delta_p, "delta")):
             p = arr[t_index, pos]
@@ -114,43 +128,35 @@ def _reference_net(feeder, step, placement, t_index):
     return net
 
 
-@pytest.mark.parametrize("which", ["tn", "it"])
-def test_study_matches_pandapower_runpp_3ph(which, tn_feeder, it_feeder):
-    feeder = tn_feeder if which == "tn" else it_feeder
+def _pp_results(feeder, net):
+    """pandapower runpp_3ph: customer voltage magnitudes (L-N in TN, L-L/sqrt(3) in IT) of the LV buses [pu]."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pp_3ph(net)  # re-run until converged to 1e-10 pu (tests/helpers/powerflow.py)
+    res = net.res_bus_3ph.loc[feeder.model.bus_index[feeder.lv_bus_mask]]
+    v = np.stack([res[f"vm_{p}_pu"] * np.exp(1j * np.deg2rad(res[f"va_{p}_degree"])) for p in "abc"], axis=1)
+    assert np.isfinite(v).all()
+    mag = np.abs(v - np.roll(v, -1, axis=1)) / math.sqrt(3) if feeder.spec.system == "IT_230" else np.abs(v)
+    return v, mag, res
+
+
+@pytest.mark.parametrize("which", ["tn", "it", "ieee"])
+def test_study_matches_pandapower_runpp_3ph(which, tn_feeder, it_feeder, ieee_feeder):
+    feeder = {"tn": tn_feeder, "it": it_feeder, "ieee": ieee_feeder}[which]
     config = StudyConfig(ev_shares=(1.0,), pv_shares=(0.5,), samples=1, days=2)
     steps = study_steps(feeder, config)
     scenario = Scenario(feeder.spec.name, 1.0, 0.5, 0)
     pl = place(feeder, scenario, config, steps)
     row = solve_scenarios(feeder, [scenario], config).iloc[0]
-    # the step with the lowest voltage and the one with the most PV, checked in pandapower
+    # the step with the most EV charging and the one with the most PV, checked in pandapower
     totals = pl.wye_p.sum(axis=(1, 2)) + pl.delta_p.sum(axis=(1, 2))
     for t in (int(np.argmax(totals)), int(np.argmin(totals))):
-        net = _reference_net(feeder, steps[t], pl, t)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            pp.runpp_3ph(net)
-        res = net.res_bus_3ph.loc[feeder.model.bus_index[feeder.lv_bus_mask]]
-        v = np.stack([res[f"vm_{p}_pu"] * np.exp(1j * np.deg2rad(res[f"va_{p}_degree"])) for p in "abc"], axis=1)
-        assert np.isfinite(v).all()
-        from powercheck.powerflow import run_batch_3ph
-
-        batch = run_batch_3ph(
-            feeder.model,
-            p_mw=feeder.base_p_mw[steps[t]][None],
-            q_mvar=feeder.base_q_mvar[steps[t]][None],
-            bus_p_mw=pl.wye_p[t][None],
-            bus_delta_p_mw=pl.delta_p[t][None],
-            **({"sgen_p_mw": feeder.sgen_p_mw[steps[t]][None]} if feeder.sgen_p_mw.shape[1] else {}),
-        )
-        np.testing.assert_allclose(np.abs(batch.v_pu[0][feeder.lv_bus_mask]), np.abs(v), atol=1e-6)
-        np.testing.assert_allclose(
-            batch.unbalance_percent[0][feeder.lv_bus_mask], res.unbalance_percent.to_numpy(), atol=1e-4
-        )
-        if which == "it":
-            v_ll = np.abs(v - np.roll(v, -1, axis=1)) / math.sqrt(3)
-            assert row.v_min_pu <= v_ll.min() + 1e-9
-        else:
-            assert row.v_min_pu <= np.abs(v).min() + 1e-9 and row.v_max_pu >= np.abs(v).max() - 1e-9
+        v, mag, res = _pp_results(feeder, _reference_net(feeder, steps[t], pl, t))
+        solved = solve_scenarios(feeder, [scenario], config, steps=steps[t : t + 1], placements=[pl.at(t)]).iloc[0]
+        assert solved.v_min_pu == pytest.approx(mag.min(), abs=1e-6)
+        assert solved.v_max_pu == pytest.approx(mag.max(), abs=1e-6)
+        assert solved.unbalance_max_percent == pytest.approx(res.unbalance_percent.max(), abs=1e-4)
+        assert row.v_min_pu <= mag.min() + 1e-9 and row.v_max_pu >= mag.max() - 1e-9
 
 
 def test_chunking_and_dask_give_identical_results(tn_feeder, it_feeder, cache_dir):
@@ -284,3 +290,43 @@ def test_large_chunks_are_split_without_changing_results(tn_feeder, monkeypatch)
     monkeypatch.setattr(study, "MAX_BATCH_VALUES", 1)  # one scenario per solver call
     split = solve_scenarios(tn_feeder, scen, config)
     pd.testing.assert_frame_equal(whole, split)
+
+
+def test_ieee_european_lv_feeder_has_customers_and_curves(ieee_feeder, cache_dir):
+    # the 55 houses of the IEEE European LV test feeder are asymmetric_load rows, each on one phase
+    net = ieee_feeder.net
+    assert len(net.load) == 0 and ieee_feeder.n_customers == len(net.asymmetric_load) == 55
+    single = (net.asymmetric_load[["p_a_mw", "p_b_mw", "p_c_mw"]] > 0).sum(axis=1) == 1
+    np.testing.assert_array_equal(ieee_feeder.cust_phase[single.to_numpy()] >= 0, True)
+    # two days: the one with the highest load peak and the sunniest one
+    config = StudyConfig(ev_shares=(0.0, 0.5, 1.0), pv_shares=(0.0, 1.0), samples=2, days=2)
+    df = run_study([ieee_feeder.spec], config, cache_dir=cache_dir)
+    assert (df.n_customers == 55).all()
+    assert df[df.ev_share == 1.0].n_ev.eq(55).all() and df[df.pv_share == 1.0].n_pv.eq(55).all()
+    # the curves move: more EVs lower the lowest voltage and load the transformer more, PV raises the highest voltage
+    mean = df[df.pv_share == 0.0].groupby("ev_share")[["v_min_pu", "trafo_loading_max_percent"]].mean()
+    assert mean.v_min_pu.is_monotonic_decreasing and mean.v_min_pu.iloc[0] - mean.v_min_pu.iloc[-1] > 0.01
+    assert mean.trafo_loading_max_percent.is_monotonic_increasing
+    vmax = df[df.ev_share == 0.0].groupby("pv_share").v_max_pu.mean()
+    assert vmax.loc[1.0] > vmax.loc[0.0] + 0.01
+    # every device at a single-phase house is on that house's phase: no 3-phase charger there
+    pl = place(ieee_feeder, Scenario(ieee_feeder.spec.name, 1.0, 0.0, 0), config, study_steps(ieee_feeder, config))
+    assert pl.detail["ev_3ph"] == 0 and pl.detail["ev_3ph_as_1ph"] > 0
+
+
+def test_feeder_without_customer_points_is_an_error(tmp_path, cache_dir):
+    from powercheck.grid.networks import GridModelError
+    from tests.helpers.grids import feeder as small_feeder
+    from tests.helpers.grids import to_json
+
+    (tmp_path / "networks").mkdir()
+    net = small_feeder(0.4)
+    net.load = net.load.iloc[0:0]
+    to_json(net, tmp_path / "networks" / "empty.json")
+    (tmp_path / "region.toml").write_text(
+        '[region]\nname = "x"\n[[network]]\nid = "empty"\nsystem = "TN_400"\nsource = "networks/empty.json"\n',
+        encoding="utf-8",
+    )
+    spec = parse_feeders([f"region:{tmp_path}#empty"])[0]
+    with pytest.raises(GridModelError, match=r"feeder region:.*#empty: no customer points"):
+        load_feeder(spec, cache_dir)
