@@ -17,8 +17,12 @@ Devices (defaults, all in :class:`StudyConfig`):
 
 Per scenario the result row holds the extreme values over all studied steps, LV buses
 and phases (voltage min/max -- line-to-line in IT grids --, unbalance, line and
-transformer loading), the number of steps violating each limit of the policy, and
-``violation`` (any of them, or a step that did not converge).
+transformer loading), each with the element where it occurs (``*_element``: pandapower
+bus, line or transformer index) and the step when (``*_step``: index into the year-long
+15-min profile), the binding limit (the one whose worst value uses most of its limit, see
+:func:`limit_utilisation`), the number of steps violating each limit of the policy,
+``violation`` (any of them, or a step that did not converge), and the LV buses and steps
+with a violation (``violating_buses``, ``violating_steps``).
 """
 
 from __future__ import annotations
@@ -285,55 +289,128 @@ def _solve(
         kwargs = {"bus_p_mw": wye, "bus_delta_p_mw": delta, "bus_q_mvar": q}
     res = run_batch_3ph(feeder.model, errors="mask", **kwargs)
     lv = feeder.lv_bus_mask
+    ok = res.converged  # (S, T)
     v = res.v_pu[..., lv, :]  # (S, T, n_lv, 3)
     if feeder.spec.system == "IT_230":
         # IT: the customer voltage is line-to-line; |Va - Vb| / sqrt(3) in pu of U_LL
         v_mag = np.abs(v - np.roll(v, -1, axis=-1)) / SQRT3
     else:
         v_mag = np.abs(v)
-    unb = res.unbalance_percent[..., lv]
-    line = res.line_loading_percent if res.line_loading_percent is not None else np.zeros((n_s, len(steps), 0))
-    trafo = res.trafo_loading_percent if res.trafo_loading_percent is not None else np.zeros((n_s, len(steps), 0))
-    rows = []
+    v_mag = np.where(ok[..., None, None], v_mag, np.nan)
+    unb = np.where(ok[..., None], res.unbalance_percent[..., lv], np.nan)
+    empty = np.zeros((n_s, len(steps), 0))
+    line = res.line_loading_percent if res.line_loading_percent is not None else empty
+    trafo = res.trafo_loading_percent if res.trafo_loading_percent is not None else empty
+    line = np.where(ok[..., None], line, np.nan)
+    trafo = np.where(ok[..., None], trafo, np.nan)
+    lv_ids = feeder.model.bus_index[lv]
+    line_ids = np.asarray(feeder.model.line_index)
+    trafo_ids = np.asarray(feeder.model.trafo_index)
+    worst = {
+        "v_min": _extreme(v_mag.min(axis=3), "min"),
+        "v_max": _extreme(v_mag.max(axis=3), "max"),
+        "unbalance": _extreme(unb, "max"),
+        "line": _extreme(line, "max"),
+        "trafo": _extreme(trafo, "max"),
+    }
+    ids = {"v_min": lv_ids, "v_max": lv_ids, "unbalance": lv_ids, "line": line_ids, "trafo": trafo_ids}
     with np.errstate(invalid="ignore"):
-        step_vmin = np.nanmin(v_mag, axis=(2, 3))
-        step_vmax = np.nanmax(v_mag, axis=(2, 3))
-        step_unb = np.nanmax(unb, axis=2)
-        step_line = line.max(axis=2) if line.shape[-1] else np.zeros((n_s, len(steps)))
-        step_trafo = trafo.max(axis=2) if trafo.shape[-1] else np.zeros((n_s, len(steps)))
-    for i, (sc, pl) in enumerate(zip(scenarios, placements)):
-        ok = res.converged[i]
-        counts = {
-            "steps_v_low": int(np.sum(ok & (step_vmin[i] < config.v_min_pu))),
-            "steps_v_high": int(np.sum(ok & (step_vmax[i] > config.v_max_pu))),
-            "steps_unbalance": int(np.sum(ok & (step_unb[i] > config.unbalance_max_percent))),
-            "steps_line": int(np.sum(ok & (step_line[i] > config.line_loading_max_percent))),
-            "steps_trafo": int(np.sum(ok & (step_trafo[i] > config.trafo_loading_max_percent))),
-            "steps_not_converged": int(np.sum(~ok)),
+        bus_low = v_mag.min(axis=3) < config.v_min_pu  # (S, T, n_lv)
+        bus_high = v_mag.max(axis=3) > config.v_max_pu
+        bus_unb = unb > config.unbalance_max_percent
+        step_flags = {
+            "v_low": bus_low.any(axis=2),
+            "v_high": bus_high.any(axis=2),
+            "unbalance": bus_unb.any(axis=2),
+            "line": (line > config.line_loading_max_percent).any(axis=2),
+            "trafo": (trafo > config.trafo_loading_max_percent).any(axis=2),
         }
-        rows.append(
-            {
-                "feeder": sc.feeder,
-                "system": feeder.spec.system,
-                "ev_share": sc.ev_share,
-                "pv_share": sc.pv_share,
-                "sample": sc.sample,
-                "n_customers": feeder.n_customers,
-                "n_ev": pl.n_ev,
-                "n_pv": pl.n_pv,
-                "ev_kw": pl.ev_kw,
-                "pv_kwp": pl.pv_kwp,
-                "n_steps": int(len(steps)),
-                "v_min_pu": float(np.nanmin(step_vmin[i][ok])) if ok.any() else float("nan"),
-                "v_max_pu": float(np.nanmax(step_vmax[i][ok])) if ok.any() else float("nan"),
-                "unbalance_max_percent": float(np.nanmax(step_unb[i][ok])) if ok.any() else float("nan"),
-                "line_loading_max_percent": float(np.max(step_line[i][ok])) if ok.any() else float("nan"),
-                "trafo_loading_max_percent": float(np.max(step_trafo[i][ok])) if ok.any() else float("nan"),
-                **counts,
-                "violation": bool(any(counts.values())),
-            }
+    bus_any = (bus_low | bus_high | bus_unb).any(axis=1)  # (S, n_lv)
+    step_any = np.logical_or.reduce(list(step_flags.values())) | ~ok
+    rows = []
+    for i, (sc, pl) in enumerate(zip(scenarios, placements)):
+        counts = {f"steps_{k}": int(flag[i].sum()) for k, flag in step_flags.items()}
+        counts["steps_not_converged"] = int((~ok[i]).sum())
+        row: dict[str, Any] = {
+            "feeder": sc.feeder,
+            "system": feeder.spec.system,
+            "ev_share": sc.ev_share,
+            "pv_share": sc.pv_share,
+            "sample": sc.sample,
+            "n_customers": feeder.n_customers,
+            "n_ev": pl.n_ev,
+            "n_pv": pl.n_pv,
+            "ev_kw": pl.ev_kw,
+            "pv_kwp": pl.pv_kwp,
+            "n_steps": int(len(steps)),
+        }
+        for key, column in (
+            ("v_min", "v_min_pu"),
+            ("v_max", "v_max_pu"),
+            ("unbalance", "unbalance_max_percent"),
+            ("line", "line_loading_max_percent"),
+            ("trafo", "trafo_loading_max_percent"),
+        ):
+            value, element, t = worst[key][0][i], worst[key][1][i], worst[key][2][i]
+            row[column] = float(value)
+            row[f"{key}_element"] = int(ids[key][element]) if element >= 0 else -1
+            row[f"{key}_step"] = int(steps[t]) if t >= 0 else -1
+        util = limit_utilisation(row, config)
+        row["binding_limit"] = (
+            max(util, key=lambda k: util[k]) if not counts["steps_not_converged"] else "not converged"
         )
+        row["binding_utilisation"] = float(max(util.values()))
+        row.update(counts)
+        row["violation"] = bool(any(counts.values()))
+        row["violating_buses"] = [int(b) for b in lv_ids[bus_any[i]]]
+        row["violating_steps"] = [int(st) for st in steps[step_any[i]]]
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+LIMITS = ("v_low", "v_high", "unbalance", "line", "trafo")
+"""The limits of a study, in the order of the report: undervoltage, overvoltage, voltage unbalance,
+cable (line) loading, transformer loading."""
+
+
+def limit_utilisation(row: dict[str, Any] | pd.Series, config: StudyConfig) -> dict[str, float]:
+    """How far each limit is used by a scenario's worst values: 1 is at the limit, above 1 violated.
+
+    Undervoltage ``(1 - v_min) / (1 - v_min_limit)``, overvoltage ``(v_max - 1) / (v_max_limit - 1)``,
+    unbalance, line and transformer loading ``value / limit``. The binding limit is the largest.
+    """
+
+    def ratio(num: float, den: float) -> float:
+        return float(num / den) if np.isfinite(num) else float("nan")
+
+    return {
+        "v_low": ratio(1.0 - row["v_min_pu"], 1.0 - config.v_min_pu),
+        "v_high": ratio(row["v_max_pu"] - 1.0, config.v_max_pu - 1.0),
+        "unbalance": ratio(row["unbalance_max_percent"], config.unbalance_max_percent),
+        "line": ratio(row["line_loading_max_percent"], config.line_loading_max_percent),
+        "trafo": ratio(row["trafo_loading_max_percent"], config.trafo_loading_max_percent),
+    }
+
+
+def _extreme(values: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per scenario the min or max of ``values`` (S, T, n) ignoring NaN, with its element and step position.
+
+    Returns ``(value, element, step)``, each of shape (S,); NaN / -1 where nothing is finite.
+    """
+    n_s, n_t, n_e = values.shape
+    if n_e == 0 or n_t == 0:
+        return np.zeros(n_s), np.full(n_s, -1), np.full(n_s, -1)
+    flat = values.reshape(n_s, n_t * n_e)
+    fill = np.inf if kind == "min" else -np.inf
+    filled = np.where(np.isnan(flat), fill, flat)
+    pos = filled.argmin(axis=1) if kind == "min" else filled.argmax(axis=1)
+    value = flat[np.arange(n_s), pos]
+    found = np.isfinite(value)
+    return (
+        np.where(found, value, np.nan),
+        np.where(found, pos % n_e, -1),
+        np.where(found, pos // n_e, -1),
+    )
 
 
 _FEEDERS: dict[tuple[str, str], Feeder] = {}

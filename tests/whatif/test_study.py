@@ -159,6 +159,59 @@ def test_study_matches_pandapower_runpp_3ph(which, tn_feeder, it_feeder, ieee_fe
         assert row.v_min_pu <= mag.min() + 1e-9 and row.v_max_pu >= mag.max() - 1e-9
 
 
+@pytest.mark.parametrize("which", ["it", "ieee"])
+def test_worst_values_with_element_and_step_match_runpp_3ph(which, it_feeder, ieee_feeder):
+    """Per scenario the worst value of each limit, where (bus, line, transformer) and when (step), against pandapower
+    runpp_3ph run step by step on the same placement."""
+    feeder = {"it": it_feeder, "ieee": ieee_feeder}[which]
+    config = StudyConfig(ev_shares=(1.0,), pv_shares=(0.5,), samples=1, days=2)
+    all_steps = study_steps(feeder, config)
+    scenario = Scenario(feeder.spec.name, 1.0, 0.5, 0)
+    pl = place(feeder, scenario, config, all_steps)
+    totals = pl.wye_p.sum(axis=(1, 2)) + pl.delta_p.sum(axis=(1, 2))
+    order = np.argsort(totals)
+    chosen = np.sort(np.concatenate([order[:2], order[-3:]]))  # the most PV export and the most EV charging
+    row = solve_scenarios(feeder, [scenario], config, steps=all_steps[chosen], placements=[_sub(pl, chosen)]).iloc[0]
+    ref = {k: [] for k in ("v_min", "v_max", "unbalance", "line", "trafo")}
+    for t in chosen:
+        net = _reference_net(feeder, all_steps[t], pl, int(t))
+        _, mag, res = _pp_results(feeder, net)
+        lv_ids = feeder.model.bus_index[feeder.lv_bus_mask]
+        step = int(all_steps[t])
+        ref["v_min"].append(pd.Series(mag.min(axis=1), index=lv_ids).rename(step))
+        ref["v_max"].append(pd.Series(mag.max(axis=1), index=lv_ids).rename(step))
+        ref["unbalance"].append(net.res_bus_3ph.unbalance_percent.loc[lv_ids].rename(step))
+        ref["line"].append(net.res_line_3ph.loading_percent.loc[feeder.model.line_index].rename(step))
+        ref["trafo"].append(net.res_trafo_3ph.loading_percent.loc[feeder.model.trafo_index].rename(step))
+    for key, column, kind, tol in (
+        ("v_min", "v_min_pu", "min", 1e-6),
+        ("v_max", "v_max_pu", "max", 1e-6),
+        ("unbalance", "unbalance_max_percent", "max", 1e-4),
+        ("line", "line_loading_max_percent", "max", 1e-3),
+        ("trafo", "trafo_loading_max_percent", "max", 1e-3),
+    ):
+        table = pd.concat(ref[key], axis=1)  # elements x steps
+        expected = table.min().min() if kind == "min" else table.max().max()
+        assert row[column] == pytest.approx(expected, abs=tol), key
+        # pandapower's value at the element and step the study names is the worst value
+        assert table.loc[row[f"{key}_element"], row[f"{key}_step"]] == pytest.approx(expected, abs=tol), key
+    # the binding limit is the one used most, by hand from pandapower's worst values
+    util = {
+        "v_low": (1 - pd.concat(ref["v_min"], axis=1).min().min()) / (1 - config.v_min_pu),
+        "v_high": (pd.concat(ref["v_max"], axis=1).max().max() - 1) / (config.v_max_pu - 1),
+        "unbalance": pd.concat(ref["unbalance"], axis=1).max().max() / config.unbalance_max_percent,
+        "line": pd.concat(ref["line"], axis=1).max().max() / config.line_loading_max_percent,
+        "trafo": pd.concat(ref["trafo"], axis=1).max().max() / config.trafo_loading_max_percent,
+    }
+    assert row.binding_limit == max(util, key=util.get)
+    assert row.binding_utilisation == pytest.approx(max(util.values()), rel=1e-4)
+
+
+def _sub(pl, idx):
+    """A placement on the steps ``idx`` only."""
+    return type(pl)(pl.wye_p[idx], pl.delta_p[idx], pl.n_ev, pl.n_pv, pl.ev_kw, pl.pv_kwp, pl.detail)
+
+
 def test_chunking_and_dask_give_identical_results(tn_feeder, it_feeder, cache_dir):
     from dask.distributed import Client, LocalCluster
 
