@@ -358,7 +358,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     from powercheck.rules.policy import load_policy
     from powercheck.whatif import parse_shares
     from powercheck.whatif.feeders import parse_feeders
-    from powercheck.whatif.report import write_report
+    from powercheck.whatif.report import sample_warnings, write_report
     from powercheck.whatif.study import StudyConfig, cached_feeder, run_study
 
     policy = load_policy(args.policy)
@@ -407,7 +407,16 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         {**(table.schema.metadata or {}), **{f"powercheck.{k}": v for k, v in meta.items()}}
     )
     pq.write_table(table, out / "whatif.parquet")
-    write_report(results, out / "report.html", meta=meta, feeders_info=feeders_info)
+    for warning in sample_warnings(config.samples, args.max_probability):
+        print(f"powercheck whatif: warning: {warning}", file=sys.stderr)
+    write_report(
+        results,
+        out / "report.html",
+        meta=meta,
+        feeders_info=feeders_info,
+        max_probability=args.max_probability,
+        criterion=args.criterion,
+    )
     print(f"{len(results)} scenarios -> {out / 'whatif.parquet'}, {out / 'report.html'}")
     prob = results.groupby(["feeder", "pv_share", "ev_share"]).violation.mean().unstack("ev_share")
     print("violation probability (rows: feeder, PV share; columns: EV share)")
@@ -525,6 +534,19 @@ def build_parser() -> argparse.ArgumentParser:
     whatif.add_argument("--seed", type=int, default=2026)
     whatif.add_argument("--chunk", type=int, default=8, help="scenarios per task (one batched power flow)")
     whatif.add_argument("--scheduler", help="run on dask: 'local' (a LocalCluster) or a scheduler address")
+    whatif.add_argument(
+        "--max-probability",
+        type=float,
+        default=0.05,
+        help="violation probability a hosting capacity may reach (default %(default)s)",
+    )
+    whatif.add_argument(
+        "--criterion",
+        choices=("any", "p95"),
+        default="any",
+        help="a limit is violated when exceeded at any step (any) or at more than 5 %% of the steps (p95, "
+        "EN 50160 style); default %(default)s",
+    )
     whatif.add_argument("--policy", help="policy TOML for the limits (default: the packaged policy)")
     whatif.add_argument("--cache-dir", help="grid and SimBench cache (default: ~/.cache/powercheck)")
     whatif.add_argument("--out", default="whatif-out", help="output directory (whatif.parquet, report.html)")

@@ -231,18 +231,67 @@ def test_chunking_and_dask_give_identical_results(tn_feeder, it_feeder, cache_di
     assert tn[tn.pv_share == 1.0].v_max_pu.mean() > tn[tn.pv_share == 0.0].v_max_pu.mean()
 
 
-def test_hosting_capacity_by_hand():
+def _rows(spec, limit="v_low", n_steps=96):
+    """Result rows from ``{share: [steps violating `limit` of each sample]}``."""
     rows = []
+    for share, counts in spec.items():
+        for s, c in enumerate(counts):
+            row = {"feeder": "f", "ev_share": share, "pv_share": 0.0, "sample": s, "n_steps": n_steps}
+            row.update({f"steps_{k}": 0 for k in ("v_low", "v_high", "unbalance", "line", "trafo", "not_converged")})
+            row[f"steps_{limit}"] = c
+            row.update({"n_ev": 0, "ev_kw": 0.0, "n_pv": 0, "pv_kwp": 0.0, "violation": c > 0})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_hosting_capacity_by_hand():
     # violation probability per EV share: 0 -> 0/4, 0.5 -> 1/4, 1.0 -> 3/4
-    for share, n_violating in ((0.0, 0), (0.5, 1), (1.0, 3)):
-        for s in range(4):
-            rows.append({"feeder": "f", "ev_share": share, "pv_share": 0.0, "sample": s, "violation": s < n_violating})
-    df = pd.DataFrame(rows)
+    df = _rows({0.0: [0, 0, 0, 0], 0.5: [1, 0, 0, 0], 1.0: [1, 1, 1, 0]})
     assert hosting_capacity(df, "ev_share", 0.05).hosting_capacity_ev_share.tolist() == [0.0]
     assert hosting_capacity(df, "ev_share", 0.25).hosting_capacity_ev_share.tolist() == [0.5]
-    assert hosting_capacity(df, "ev_share", 0.8).hosting_capacity_ev_share.tolist() == [1.0]
-    df.loc[df.ev_share == 0.0, "violation"] = True
+    hc = hosting_capacity(df, "ev_share", 0.8)
+    assert hc.hosting_capacity_ev_share.tolist() == [1.0] and hc.reached.tolist() == [False]
+    # per limit: the violations are undervoltage only
+    assert hosting_capacity(df, "ev_share", 0.05, limit="v_low").hosting_capacity_ev_share.tolist() == [0.0]
+    assert hosting_capacity(df, "ev_share", 0.05, limit="line").hosting_capacity_ev_share.tolist() == [1.0]
+    df.loc[df.ev_share == 0.0, "steps_v_low"] = 1
     assert np.isnan(hosting_capacity(df, "ev_share", 0.5).hosting_capacity_ev_share.iloc[0])
+
+
+def test_wilson_interval_by_hand():
+    from powercheck.whatif.report import sample_warnings, samples_needed, violation_probability, wilson_interval
+
+    # k = 1 of n = 20, z = 1.959964: p = 0.05, z^2 = 3.841459
+    # denominator 1 + 3.841459/20 = 1.1920729; centre (0.05 + 3.841459/40) / 1.1920729 = 0.1225063
+    # half width 1.959964 * sqrt(0.05*0.95/20 + 3.841459/1600) / 1.1920729 = 1.959964 * 0.0691080 / 1.1920729
+    #            = 0.1136249  ->  [0.0088814, 0.2361312]
+    lo, hi = wilson_interval(1, 20)
+    assert float(lo) == pytest.approx(0.0088814, abs=3e-7) and float(hi) == pytest.approx(0.2361312, abs=3e-7)
+    # k = 0: the lower bound is 0, the upper z^2 / (n + z^2) = 3.841459 / 23.841459 = 0.1611252
+    lo, hi = wilson_interval(0, 20)
+    assert float(lo) == 0.0 and float(hi) == pytest.approx(0.1611252, abs=3e-7)
+    # 0 violations prove p < 0.05 only from n > 3.841459 * 0.95 / 0.05 = 72.99 -> 73 samples
+    assert samples_needed(0.05) == 73
+    warn = sample_warnings(20, 0.05)
+    assert len(warn) == 2 and "1/20 = 0.05" in warn[0] and "73 samples" in warn[1]
+    assert "single sample" in sample_warnings(10, 0.05)[0] and len(sample_warnings(21, 0.05)) == 1
+    assert sample_warnings(100, 0.05) == []
+    prob = violation_probability(_rows({0.5: [1] + [0] * 19}))
+    assert prob.violations.tolist() == [1] and prob.samples.tolist() == [20]
+    assert prob.ci_high.iloc[0] == pytest.approx(0.2361312, abs=3e-7)
+
+
+def test_percentile_criterion_next_to_the_strict_rule():
+    from powercheck.whatif.report import scenario_violation
+
+    # 96 studied steps: 4 steps out is 4.2 % (within 95 %), 5 steps is 5.2 % (not)
+    df = _rows({0.5: [0, 1, 4, 5]})
+    assert scenario_violation(df, criterion="any").tolist() == [False, True, True, True]
+    assert scenario_violation(df, criterion="p95").tolist() == [False, False, False, True]
+    assert hosting_capacity(df, "ev_share", 0.3, criterion="p95").hosting_capacity_ev_share.tolist() == [0.5]
+    assert np.isnan(hosting_capacity(df, "ev_share", 0.3, criterion="any").hosting_capacity_ev_share.iloc[0])
+    with pytest.raises(ValueError, match="criterion"):
+        scenario_violation(df, criterion="p50")
 
 
 def test_whatif_cli_writes_parquet_and_report(tmp_path, cache_dir, capsys):
