@@ -357,14 +357,17 @@ def cmd_whatif(args: argparse.Namespace) -> int:
 
     from powercheck.rules.policy import load_policy
     from powercheck.whatif import parse_shares
+    from powercheck.whatif.assumptions import load_assumptions
     from powercheck.whatif.feeders import parse_feeders
     from powercheck.whatif.report import sample_warnings, write_report
     from powercheck.whatif.study import StudyConfig, cached_feeder, run_study
 
     policy = load_policy(args.policy)
+    assumptions = load_assumptions(args.assumptions)
     days = args.days if args.days == "all" else int(args.days)
     config = StudyConfig.from_policy(
         policy,
+        assumptions=assumptions,
         ev_shares=parse_shares(args.ev_share, "--ev-share"),
         pv_shares=parse_shares(args.pv_share, "--pv-share"),
         samples=args.samples,
@@ -385,7 +388,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         print(file=sys.stderr)
     feeders_info = []
     for spec in specs:
-        f = cached_feeder(spec, args.cache_dir)
+        f = cached_feeder(spec, args.cache_dir, assumptions.profiles_file)
         feeders_info.append(
             {
                 "feeder": spec.name,
@@ -401,6 +404,8 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         "policy": f"{policy.id} {policy.version} ({policy.hash})",
         "config": json.dumps(config.to_dict()),
         "feeders": json.dumps([s.to_dict() for s in specs]),
+        "assumptions_source": assumptions.source,
+        "assumptions": assumptions.text,
     }
     table = pa.Table.from_pandas(results, preserve_index=False)
     table = table.replace_schema_metadata(
@@ -546,6 +551,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="any",
         help="a limit is violated when exceeded at any step (any) or at more than 5 %% of the steps (p95, "
         "EN 50160 style); default %(default)s",
+    )
+    whatif.add_argument(
+        "--assumptions",
+        help="device assumptions TOML (EV mix, smart charging, PV, heat pumps, batteries, base-load unbalance, own "
+        "profiles; default: the packaged powercheck/whatif/assumptions.toml)",
     )
     whatif.add_argument("--policy", help="policy TOML for the limits (default: the packaged policy)")
     whatif.add_argument("--cache-dir", help="grid and SimBench cache (default: ~/.cache/powercheck)")

@@ -7,13 +7,13 @@ scenario is solved for all studied time steps at once with the per-phase batch p
 flow (:func:`powercheck.powerflow.run_batch_3ph`); a chunk of scenarios is one
 batch ``[scenarios, steps]``.
 
-Devices (defaults, all in :class:`StudyConfig`):
-
-* EV chargers: 1-phase 16 A (20 %), 1-phase 32 A (30 %), 3-phase 16 A (50 %); rated
-  power from the system voltage (1-phase: 230 V L-N in TN, L-L in IT); single-phase
-  chargers on a random phase (TN) or phase pair (IT); charging profiles from
-  :func:`powercheck.whatif.profiles.ev_profiles`.
-* PV: U(4, 10) kWp, single-phase up to 3.6 kW, cos phi 1, the feeder's PV profile.
+Devices follow :class:`powercheck.whatif.assumptions.Assumptions` (packaged defaults in
+``assumptions.toml``, or the analyst's own file): the EV charger mix (1- and 3-phase, 16/32 A),
+smart charging (a current limit for a share of the EVs), PV sizes and the share of
+single-phase systems, PV reactive power (cos phi(P) or Q(U)), heat pumps, batteries at PV
+owners (self-consumption), base-load unbalance and own per-customer profiles. Single-phase
+devices go on a random phase (TN, L-N) or phase pair (IT, L-L); at a customer point connected
+to one phase only, on that phase.
 
 Per scenario the result row holds the extreme values over all studied steps, LV buses
 and phases (voltage min/max -- line-to-line in IT grids --, unbalance, line and
@@ -31,7 +31,7 @@ import hashlib
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -39,32 +39,30 @@ import numpy as np
 import pandas as pd
 
 from powercheck.powerflow import run_batch_3ph
+from powercheck.whatif.assumptions import (
+    Assumptions,
+    cos_phi_p,
+    heat_pump_duty,
+    load_assumptions,
+    q_of_u,
+    read_profiles,
+)
 from powercheck.whatif.feeders import Feeder, FeederSpec, bus_power, load_feeder
-from powercheck.whatif.profiles import STEPS_PER_DAY, ev_profiles, select_days
+from powercheck.whatif.profiles import STEP_H, STEPS_PER_DAY, ev_profiles, select_days
 
 SQRT3 = math.sqrt(3.0)
 
 
 @dataclass(frozen=True)
 class StudyConfig:
-    """What to vary and how devices behave."""
+    """What to vary, how devices behave (``assumptions``) and the limits."""
 
     ev_shares: tuple[float, ...] = (0.0, 0.5, 1.0)
     pv_shares: tuple[float, ...] = (0.0,)
     samples: int = 10
     days: int | str = 4
     seed: int = 2026
-    ev_options: tuple[tuple[str, float, int, float], ...] = (
-        ("1ph-16A", 16.0, 1, 0.2),
-        ("1ph-32A", 32.0, 1, 0.3),
-        ("3ph-16A", 16.0, 3, 0.5),
-    )
-    """(label, current [A], phases, probability)"""
-    ev_energy_kwh: tuple[float, float] = (4.0, 16.0)
-    ev_arrival_mean_h: float = 18.0
-    ev_arrival_sd_h: float = 2.0
-    pv_kwp: tuple[float, float] = (4.0, 10.0)
-    pv_single_phase_max_kw: float = 3.6
+    assumptions: Assumptions = field(default_factory=load_assumptions)
     v_min_pu: float = 0.90
     v_max_pu: float = 1.10
     unbalance_max_percent: float = 2.0
@@ -81,8 +79,6 @@ class StudyConfig:
             raise ValueError(f"samples: must be at least 1, got {self.samples}")
         if self.chunk < 1:
             raise ValueError(f"chunk: must be at least 1, got {self.chunk}")
-        if abs(sum(o[3] for o in self.ev_options) - 1.0) > 1e-9:
-            raise ValueError("ev_options: probabilities must add up to 1")
 
     @classmethod
     def from_policy(cls, policy: Any, **kwargs: Any) -> StudyConfig:
@@ -99,7 +95,9 @@ class StudyConfig:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["assumptions"] = self.assumptions.to_dict()
+        return d
 
 
 @dataclass(frozen=True)
@@ -128,24 +126,63 @@ def scenario_rng(config: StudyConfig, scenario: Scenario) -> np.random.Generator
 
 @dataclass
 class Placement:
-    """Added power of one scenario per step, bus and phase (consumption positive) [MW]."""
+    """Added power of one scenario per step, bus and phase (consumption positive) [MW], [Mvar].
 
-    wye_p: np.ndarray  # (T, n_bus, 3) phase-to-neutral
-    delta_p: np.ndarray  # (T, n_bus, 3) phase-to-phase ab, bc, ca
+    ``wye_*`` are phase-to-neutral (TN), ``delta_*`` phase-to-phase on ab, bc, ca (IT and
+    three-phase devices in IT). ``pv_*`` describe the PV systems for voltage-dependent
+    reactive power (Q(U)): bus position, phase or pair (-1: three-phase), active power
+    generated per step [MW] and rated power [MW].
+    """
+
+    wye_p: np.ndarray  # (T, n_bus, 3)
+    delta_p: np.ndarray  # (T, n_bus, 3)
     n_ev: int
     n_pv: int
     ev_kw: float
     pv_kwp: float
-    detail: dict[str, int] = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
+    wye_q: np.ndarray | None = None
+    delta_q: np.ndarray | None = None
+    pv_bus: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    pv_phase: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    pv_p: np.ndarray | None = None  # (T, n_pv)
+    pv_rated: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
-    def at(self, t: int | slice) -> Placement:
-        """The same placement on one step (or a slice of steps)."""
-        sl = slice(t, t + 1) if isinstance(t, int) else t
-        return Placement(self.wye_p[sl], self.delta_p[sl], self.n_ev, self.n_pv, self.ev_kw, self.pv_kwp, self.detail)
+    def at(self, t: Any) -> Placement:
+        """The same placement on one step, a slice or an index array of steps."""
+        sl = slice(t, t + 1) if isinstance(t, (int, np.integer)) else t
+
+        def cut(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[sl]
+
+        return Placement(
+            self.wye_p[sl],
+            self.delta_p[sl],
+            self.n_ev,
+            self.n_pv,
+            self.ev_kw,
+            self.pv_kwp,
+            self.detail,
+            cut(self.wye_q),
+            cut(self.delta_q),
+            self.pv_bus,
+            self.pv_phase,
+            cut(self.pv_p),
+            self.pv_rated,
+        )
+
+
+def _spread(target: np.ndarray, bus: int, phase: int, power: np.ndarray) -> None:
+    """Add ``power`` (T,) at ``bus``: on one phase (or pair), or a third on each when ``phase`` is -1."""
+    if phase < 0:
+        target[:, bus, :] += power[:, None] / 3.0
+    else:
+        target[:, bus, phase] += power
 
 
 def place(feeder: Feeder, scenario: Scenario, config: StudyConfig, steps: np.ndarray) -> Placement:
-    """Draw EV and PV placements for a scenario and build the per-phase additions."""
+    """Draw the devices of a scenario and build the per-phase additions."""
+    a = config.assumptions
     rng = scenario_rng(config, scenario)
     n_cust = feeder.n_customers
     n_bus = feeder.model.bus_index.shape[0]
@@ -155,15 +192,25 @@ def place(feeder: Feeder, scenario: Scenario, config: StudyConfig, steps: np.nda
     u_1ph = u_ll if it else u_ll / SQRT3
     wye = np.zeros((t, n_bus, 3))
     delta = np.zeros((t, n_bus, 3))
-    single = delta if it else wye
+    wye_q = np.zeros((t, n_bus, 3))
+    delta_q = np.zeros((t, n_bus, 3))
+    single, single_q = (delta, delta_q) if it else (wye, wye_q)
+    three, three_q = (delta, delta_q) if it else (wye, wye_q)
 
+    def add(p: np.ndarray, bus: int, phase: int, q: np.ndarray | None = None) -> None:
+        _spread(single if phase >= 0 else three, bus, phase, p)
+        if q is not None:
+            _spread(single_q if phase >= 0 else three_q, bus, phase, q)
+
+    # EV chargers
     n_ev = int(round(scenario.ev_share * n_cust))
     ev_customers = rng.choice(n_cust, size=n_ev, replace=False)
-    probs = np.array([o[3] for o in config.ev_options])
-    kinds = rng.choice(len(config.ev_options), size=n_ev, p=probs)
-    amps = np.array([config.ev_options[k][1] for k in kinds])
-    phases = np.array([config.ev_options[k][2] for k in kinds])
-    rated = np.where(phases == 3, SQRT3 * u_ll * amps, u_1ph * amps) / 1000.0
+    chargers = a.ev_chargers
+    kinds = rng.choice(len(chargers), size=n_ev, p=np.array([c.probability for c in chargers]))
+    amps = np.array([chargers[k].current_a for k in kinds], dtype=float)
+    phases = np.array([chargers[k].phases for k in kinds], dtype=np.int64)
+    smart = rng.random(n_ev) < a.smart_share
+    amps = np.where(smart, np.minimum(amps, a.smart_current_limit_a), amps)
     phase_of = rng.integers(0, 3, size=n_ev)
     # a customer point connected to one phase only takes every device on that phase (a 3-phase
     # charger there charges single-phase at the same current)
@@ -171,6 +218,7 @@ def place(feeder: Feeder, scenario: Scenario, config: StudyConfig, steps: np.nda
     phase_of = np.where(fixed >= 0, fixed, phase_of)
     downgraded = (fixed >= 0) & (phases == 3)
     phases = np.where(downgraded, 1, phases)
+    rated = np.where(phases == 3, SQRT3 * u_ll * amps, u_1ph * amps) / 1000.0
     step_of_day = steps % STEPS_PER_DAY
     day_id = steps // STEPS_PER_DAY
     ev_kw = ev_profiles(
@@ -178,32 +226,58 @@ def place(feeder: Feeder, scenario: Scenario, config: StudyConfig, steps: np.nda
         step_of_day,
         day_id,
         rng,
-        arrival_mean_h=config.ev_arrival_mean_h,
-        arrival_sd_h=config.ev_arrival_sd_h,
-        energy_kwh=config.ev_energy_kwh,
+        arrival_mean_h=a.ev_arrival_mean_h,
+        arrival_sd_h=a.ev_arrival_sd_h,
+        energy_kwh=a.ev_energy_kwh,
     )
     for e in range(n_ev):
-        bus = feeder.load_bus_pos[ev_customers[e]]
-        p = ev_kw[:, e] / 1000.0
-        if phases[e] == 3:
-            (delta if it else wye)[:, bus, :] += p[:, None] / 3.0
-        else:
-            single[:, bus, phase_of[e]] += p
+        add(ev_kw[:, e] / 1000.0, int(feeder.load_bus_pos[ev_customers[e]]), -1 if phases[e] == 3 else int(phase_of[e]))
 
+    # PV, its reactive power and batteries
     n_pv = int(round(scenario.pv_share * n_cust))
     pv_customers = rng.choice(n_cust, size=n_pv, replace=False)
-    kwp = rng.uniform(config.pv_kwp[0], config.pv_kwp[1], size=n_pv)
-    pv_phase = rng.integers(0, 3, size=n_pv)
     pv_fixed = feeder.cust_phase[pv_customers] if n_pv else np.zeros(0, dtype=np.int64)
-    pv_phase = np.where(pv_fixed >= 0, pv_fixed, pv_phase)
+    one_phase = (rng.random(n_pv) < a.pv_single_phase_share) | (pv_fixed >= 0)
+    kwp = np.where(one_phase, rng.uniform(*a.pv_single_phase_kwp, size=n_pv), rng.uniform(*a.pv_kwp, size=n_pv))
+    pv_phase = np.where(pv_fixed >= 0, pv_fixed, rng.integers(0, 3, size=n_pv))
+    pv_phase = np.where(one_phase, pv_phase, -1)
+    has_battery = rng.random(n_pv) < a.battery_share
+    bat_kwh = rng.uniform(*a.battery_kwh, size=n_pv)
     pv_shape = feeder.pv_norm[steps]
+    pv_p = kwp[None, :] * pv_shape[:, None] / 1000.0  # generated [MW]
+    bat_p = np.zeros_like(pv_p)  # battery charging (consumption positive) [MW]
+    if has_battery.any():
+        own = feeder.base_p_mw[steps][:, pv_customers[has_battery]]
+        bat_p[:, has_battery] = battery_self_consumption(
+            own - pv_p[:, has_battery], bat_kwh[has_battery] / 1000.0, a.battery_kw_per_kwh, day_id
+        )
+    if a.pv_control == "cosphi_p":
+        cos = cos_phi_p(pv_shape[:, None] * np.ones(n_pv)[None, :], a.cosphi_p_start, a.cosphi_min)
+        pv_q = pv_p * np.tan(np.arccos(cos))  # absorbed: consumption-positive
+    else:
+        pv_q = np.zeros_like(pv_p)
     for k in range(n_pv):
-        bus = feeder.load_bus_pos[pv_customers[k]]
-        p = -kwp[k] * pv_shape / 1000.0
-        if kwp[k] <= config.pv_single_phase_max_kw or pv_fixed[k] >= 0:
-            single[:, bus, pv_phase[k]] += p
-        else:
-            (delta if it else wye)[:, bus, :] += p[:, None] / 3.0
+        bus = int(feeder.load_bus_pos[pv_customers[k]])
+        add(-pv_p[:, k] + bat_p[:, k], bus, int(pv_phase[k]), pv_q[:, k])
+
+    # heat pumps (three-phase; at a single-phase customer point on its phase)
+    n_hp = int(round(a.hp_share * n_cust))
+    hp_customers = rng.choice(n_cust, size=n_hp, replace=False)
+    hp_kw = rng.uniform(*a.hp_kw, size=n_hp)
+    duty = heat_pump_duty(steps // STEPS_PER_DAY, a.hp_winter_duty, a.hp_summer_duty)
+    for k in range(n_hp):
+        c = hp_customers[k]
+        add(hp_kw[k] * duty / 1000.0, int(feeder.load_bus_pos[c]), int(feeder.cust_phase[c]))
+
+    # base-load unbalance: a share of each three-phase customer's base load moves to one phase
+    if a.base_unbalance > 0:
+        main = rng.integers(0, 3, size=n_cust)
+        base = feeder.base_p_mw[steps]
+        for c in np.flatnonzero(feeder.cust_phase < 0):
+            shift = np.eye(3)[main[c]] - feeder.base_split[c]
+            target = single
+            target[:, feeder.load_bus_pos[c], :] += a.base_unbalance * base[:, c, None] * shift[None, :]
+
     return Placement(
         wye,
         delta,
@@ -215,9 +289,44 @@ def place(feeder: Feeder, scenario: Scenario, config: StudyConfig, steps: np.nda
             "ev_1ph": int((phases == 1).sum()),
             "ev_3ph": int((phases == 3).sum()),
             "ev_3ph_as_1ph": int(downgraded.sum()),
-            "pv_1ph": int(((kwp <= config.pv_single_phase_max_kw) | (pv_fixed >= 0)).sum()),
+            "ev_smart": int(smart.sum()),
+            "pv_1ph": int(one_phase.sum()),
+            "n_battery": int(has_battery.sum()),
+            "n_heat_pump": n_hp,
+            "heat_pump_kw": float(hp_kw.sum()),
         },
+        wye_q=wye_q,
+        delta_q=delta_q,
+        pv_bus=np.array([feeder.load_bus_pos[c] for c in pv_customers], dtype=np.int64),
+        pv_phase=pv_phase.astype(np.int64),
+        pv_p=pv_p,
+        pv_rated=kwp / 1000.0,
     )
+
+
+def battery_self_consumption(
+    net_mw: np.ndarray, capacity_mwh: np.ndarray, kw_per_kwh: float, day_id: np.ndarray
+) -> np.ndarray:
+    """Battery power (charging positive) [MW] for self-consumption, shape of ``net_mw`` (T, n).
+
+    Each step the battery takes the customer's surplus (``net_mw`` < 0: PV above own load) and
+    covers its deficit, within its power rating ``kw_per_kwh x capacity`` and its state of
+    charge; it starts empty on each studied day (days need not be consecutive). Pure numpy.
+    """
+    t_n, n = net_mw.shape
+    p_max = kw_per_kwh * capacity_mwh
+    soc = np.zeros(n)
+    out = np.zeros((t_n, n))
+    for t in range(t_n):
+        if t and day_id[t] != day_id[t - 1]:
+            soc[:] = 0.0
+        want = -net_mw[t]  # surplus to store (positive) or deficit to cover (negative)
+        charge = np.clip(want, -p_max, p_max)
+        charge = np.minimum(charge, (capacity_mwh - soc) / STEP_H)
+        charge = np.maximum(charge, -soc / STEP_H)
+        out[t] = charge
+        soc += charge * STEP_H
+    return out
 
 
 def study_steps(feeder: Feeder, config: StudyConfig) -> np.ndarray:
@@ -278,16 +387,27 @@ def _solve(
         placements = [place(feeder, s, config, steps) for s in scenarios]
     n_s = len(scenarios)
     base_p, base_q = base_bus_power(feeder, steps)
+    it = feeder.spec.system == "IT_230"
     wye = np.stack([p.wye_p for p in placements])
     delta = np.stack([p.delta_p for p in placements])
-    q = np.broadcast_to(base_q, (n_s,) + base_q.shape)
-    if feeder.spec.system == "IT_230":
+    wye_q = np.stack([p.wye_q if p.wye_q is not None else np.zeros_like(p.wye_p) for p in placements])
+    delta_q = np.stack([p.delta_q if p.delta_q is not None else np.zeros_like(p.delta_p) for p in placements])
+    if it:
         delta += base_p
-        kwargs: dict[str, Any] = {"bus_p_mw": wye, "bus_delta_p_mw": delta, "bus_delta_q_mvar": q}
+        delta_q += base_q
     else:
         wye += base_p
-        kwargs = {"bus_p_mw": wye, "bus_delta_p_mw": delta, "bus_q_mvar": q}
+        wye_q += base_q
+    kwargs: dict[str, Any] = {
+        "bus_p_mw": wye,
+        "bus_delta_p_mw": delta,
+        "bus_q_mvar": wye_q,
+        "bus_delta_q_mvar": delta_q,
+    }
     res = run_batch_3ph(feeder.model, errors="mask", **kwargs)
+    a = config.assumptions
+    if a.pv_control == "q_u" and any(p.n_pv for p in placements):
+        res = _solve_q_u(feeder, placements, kwargs, res, a)
     lv = feeder.lv_bus_mask
     ok = res.converged  # (S, T)
     v = res.v_pu[..., lv, :]  # (S, T, n_lv, 3)
@@ -368,6 +488,49 @@ def _solve(
     return pd.DataFrame(rows)
 
 
+def pv_voltage(v_pu: np.ndarray, bus: np.ndarray, phase: np.ndarray, it: bool) -> np.ndarray:
+    """Voltage [pu] each PV system sees, (T, n_pv): its phase (TN) or phase pair / sqrt(3) (IT); three-phase
+    systems (``phase`` -1) the mean over the phases. ``v_pu`` is one scenario's (T, n_bus, 3)."""
+    v = v_pu[:, bus, :]  # (T, n_pv, 3)
+    mag = np.abs(v - np.roll(v, -1, axis=-1)) / SQRT3 if it else np.abs(v)
+    one = np.take_along_axis(mag, np.clip(phase, 0, 2)[None, :, None], axis=2)[..., 0]
+    return np.where(phase[None, :] >= 0, one, mag.mean(axis=2))
+
+
+def _solve_q_u(feeder: Feeder, placements: Sequence[Placement], kwargs: dict[str, Any], res: Any, a: Any) -> Any:
+    """Q(U) of every PV system by damped fixed-point iteration of the batch power flow.
+
+    Each round sets every system's reactive power to half-way between its current value and the
+    Q(U) characteristic at the voltage of the last solution (systems generating no active power
+    give none), until the change is below 1e-7 MVA or ``a.q_u_iterations`` rounds are done.
+    """
+    it = feeder.spec.system == "IT_230"
+    q_now = [np.zeros_like(p.pv_p) if p.pv_p is not None else np.zeros((0, 0)) for p in placements]
+    base_wye_q = kwargs["bus_q_mvar"].copy()
+    base_delta_q = kwargs["bus_delta_q_mvar"].copy()
+    for _ in range(a.q_u_iterations):
+        change = 0.0
+        wye_q = base_wye_q.copy()
+        delta_q = base_delta_q.copy()
+        for i, pl in enumerate(placements):
+            if not pl.n_pv:
+                continue
+            v = np.nan_to_num(pv_voltage(res.v_pu[i], pl.pv_bus, pl.pv_phase, it), nan=1.0)
+            target = -q_of_u(v, a.q_u, a.q_u_max) * pl.pv_rated[None, :] * (pl.pv_p > 0)  # consumption-positive
+            new = q_now[i] + 0.5 * (target - q_now[i])
+            change = max(change, float(np.abs(new - q_now[i]).max()))
+            q_now[i] = new
+            for k in range(pl.n_pv):
+                target_arr = delta_q if it else wye_q
+                _spread(target_arr[i], int(pl.pv_bus[k]), int(pl.pv_phase[k]), new[:, k])
+        res = run_batch_3ph(feeder.model, errors="mask", **{**kwargs, "bus_q_mvar": wye_q, "bus_delta_q_mvar": delta_q})
+        if change < 1e-7:
+            break
+    for i, pl in enumerate(placements):
+        pl.detail["pv_q_u_mvar_min"] = float(q_now[i].min()) if q_now[i].size else 0.0
+    return res
+
+
 LIMITS = ("v_low", "v_high", "unbalance", "line", "trafo")
 """The limits of a study, in the order of the report: undervoltage, overvoltage, voltage unbalance,
 cable (line) loading, transformer loading."""
@@ -416,7 +579,7 @@ def _extreme(values: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray, np.
 _FEEDERS: dict[tuple[str, str], Feeder] = {}
 
 
-def cached_feeder(spec: FeederSpec, cache_dir: str | Path | None) -> Feeder:
+def cached_feeder(spec: FeederSpec, cache_dir: str | Path | None, profiles: str = "") -> Feeder:
     """The loaded feeder of ``spec`` from a per-process cache (a Dask worker loads each feeder once).
 
     Parameters
@@ -425,16 +588,33 @@ def cached_feeder(spec: FeederSpec, cache_dir: str | Path | None) -> Feeder:
         The feeder.
     cache_dir : str, Path or None
         Cache directory of the SimBench grids (None: the default powercheck cache).
+    profiles : str
+        Own per-customer profiles (Parquet, see :func:`powercheck.whatif.assumptions.read_profiles`)
+        replacing the standard profiles where they have values; "" for none.
     """
-    key = (repr(spec), str(cache_dir))
+    key = (repr(spec), str(cache_dir), profiles)
     if key not in _FEEDERS:
-        _FEEDERS[key] = load_feeder(spec, Path(cache_dir) if cache_dir else None)
+        feeder = load_feeder(spec, Path(cache_dir) if cache_dir else None)
+        if profiles:
+            apply_profiles(feeder, profiles)
+        _FEEDERS[key] = feeder
     return _FEEDERS[key]
+
+
+def apply_profiles(feeder: Feeder, path: str) -> None:
+    """Replace the base profiles of the customers that ``path`` has values for (in place)."""
+    own = read_profiles(path, feeder.spec.name, feeder.cust_ids, feeder.base_p_mw.shape[0])
+    for pos, (p, q) in own.items():
+        have = ~np.isnan(p)
+        feeder.base_p_mw[have, pos] = p[have]
+        feeder.base_q_mvar[have, pos] = q[have]
+    if own:
+        feeder.assumptions.append(f"whatif: own profiles of {len(own)} customer points from {path}")
 
 
 def run_task(spec: FeederSpec, scenarios: list[Scenario], config: StudyConfig, cache_dir: str | None) -> pd.DataFrame:
     """One unit of work: a chunk of scenarios of one feeder (the Dask task)."""
-    return solve_scenarios(cached_feeder(spec, cache_dir), scenarios, config)
+    return solve_scenarios(cached_feeder(spec, cache_dir, config.assumptions.profiles_file), scenarios, config)
 
 
 def plan(feeders: Sequence[FeederSpec], config: StudyConfig) -> list[tuple[FeederSpec, list[Scenario]]]:
@@ -464,7 +644,7 @@ def run_study(
     """
     cache = str(cache_dir) if cache_dir is not None else None
     for spec in feeders:  # load (and cache) every feeder once up front: early errors, warm cache
-        cached_feeder(spec, cache)
+        cached_feeder(spec, cache, config.assumptions.profiles_file)
     tasks = plan(feeders, config)
     total = len(tasks)
     frames: list[pd.DataFrame] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import re
 import warnings
@@ -121,10 +122,16 @@ def _reference_net(feeder, step, placement, t_index):
             q_a_mvar=s[0].imag, q_b_mvar=s[1].imag, q_c_mvar=s[2].imag, type="delta" if it else "wye",
         )  # fmt: skip
     for pos, bus in enumerate(feeder.model.bus_index):
-        for arr, kind in ((placement.wye_p, "wye"), (placement.delta_p, "delta")):
-            p = arr[t_index, pos]
-            if np.any(p != 0):
-                pp.create_asymmetric_load(net, int(bus), p_a_mw=p[0], p_b_mw=p[1], p_c_mw=p[2], type=kind)
+        for arr, arr_q, kind in (
+            (placement.wye_p, placement.wye_q, "wye"),
+            (placement.delta_p, placement.delta_q, "delta"),
+        ):
+            p, q = arr[t_index, pos], arr_q[t_index, pos]
+            if np.any(p != 0) or np.any(q != 0):
+                pp.create_asymmetric_load(
+                    net, int(bus), p_a_mw=p[0], p_b_mw=p[1], p_c_mw=p[2],
+                    q_a_mvar=q[0], q_b_mvar=q[1], q_c_mvar=q[2], type=kind,
+                )  # fmt: skip
     return net
 
 
@@ -171,7 +178,7 @@ def test_worst_values_with_element_and_step_match_runpp_3ph(which, it_feeder, ie
     totals = pl.wye_p.sum(axis=(1, 2)) + pl.delta_p.sum(axis=(1, 2))
     order = np.argsort(totals)
     chosen = np.sort(np.concatenate([order[:2], order[-3:]]))  # the most PV export and the most EV charging
-    row = solve_scenarios(feeder, [scenario], config, steps=all_steps[chosen], placements=[_sub(pl, chosen)]).iloc[0]
+    row = solve_scenarios(feeder, [scenario], config, steps=all_steps[chosen], placements=[pl.at(chosen)]).iloc[0]
     ref = {k: [] for k in ("v_min", "v_max", "unbalance", "line", "trafo")}
     for t in chosen:
         net = _reference_net(feeder, all_steps[t], pl, int(t))
@@ -207,11 +214,6 @@ def test_worst_values_with_element_and_step_match_runpp_3ph(which, it_feeder, ie
     assert row.binding_utilisation == pytest.approx(max(util.values()), rel=1e-4)
 
 
-def _sub(pl, idx):
-    """A placement on the steps ``idx`` only."""
-    return type(pl)(pl.wye_p[idx], pl.delta_p[idx], pl.n_ev, pl.n_pv, pl.ev_kw, pl.pv_kwp, pl.detail)
-
-
 def test_chunking_and_dask_give_identical_results(tn_feeder, it_feeder, cache_dir):
     from dask.distributed import Client, LocalCluster
 
@@ -219,7 +221,7 @@ def test_chunking_and_dask_give_identical_results(tn_feeder, it_feeder, cache_di
     config = StudyConfig(ev_shares=(0.0, 0.5, 1.0), pv_shares=(0.0, 1.0), samples=2, days=2, chunk=5)
     sequential = run_study(specs, config, cache_dir=cache_dir)
     assert len(sequential) == 2 * 3 * 2 * 2
-    rechunked = run_study(specs, StudyConfig(**{**config.to_dict(), "chunk": 1}), cache_dir=cache_dir)
+    rechunked = run_study(specs, dataclasses.replace(config, chunk=1), cache_dir=cache_dir)
     pd.testing.assert_frame_equal(sequential, rechunked)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         with Client(cluster) as client:
@@ -334,6 +336,7 @@ def test_whatif_cli_writes_parquet_and_report(tmp_path, cache_dir, capsys):
     } <= set(df.columns)
     meta = {k.decode(): v.decode() for k, v in table.schema.metadata.items()}
     assert '"samples": 2' in meta["powercheck.config"] and "powercheck-default" in meta["powercheck.policy"]
+    assert "[ev.smart_charging]" in meta["powercheck.assumptions"]
     html = (out / "report.html").read_text()
     assert len(re.findall(r"data:image/png;base64,", html)) == 2
     assert "Hosting capacity" in html and SIMBENCH in html
