@@ -358,7 +358,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     from powercheck.rules.policy import load_policy
     from powercheck.whatif import parse_shares
     from powercheck.whatif.assumptions import load_assumptions
-    from powercheck.whatif.feeders import parse_feeders
+    from powercheck.whatif.feeders import customer_bus_distance_km, parse_feeders
     from powercheck.whatif.report import sample_warnings, write_report
     from powercheck.whatif.study import StudyConfig, cached_feeder, run_study
 
@@ -387,8 +387,10 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(file=sys.stderr)
     feeders_info = []
+    bus_distances = {}
     for spec in specs:
         f = cached_feeder(spec, args.cache_dir, assumptions.profiles_file)
+        bus_distances[spec.name] = customer_bus_distance_km(f)
         feeders_info.append(
             {
                 "feeder": spec.name,
@@ -421,6 +423,14 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         feeders_info=feeders_info,
         max_probability=args.max_probability,
         criterion=args.criterion,
+        limits={
+            "v_min_pu": config.v_min_pu,
+            "v_max_pu": config.v_max_pu,
+            "unbalance_max_percent": config.unbalance_max_percent,
+            "line_loading_max_percent": config.line_loading_max_percent,
+            "trafo_loading_max_percent": config.trafo_loading_max_percent,
+        },
+        bus_distances=bus_distances,
     )
     print(f"{len(results)} scenarios -> {out / 'whatif.parquet'}, {out / 'report.html'}")
     prob = results.groupby(["feeder", "pv_share", "ev_share"]).violation.mean().unstack("ev_share")

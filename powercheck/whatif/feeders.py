@@ -364,3 +364,15 @@ def bus_power(bus_pos: np.ndarray, p: np.ndarray, split: np.ndarray, n_bus: int)
     if p.shape[1]:
         np.add.at(out, (slice(None), bus_pos), p[:, :, None] * split[None, :, :])
     return out
+
+
+def customer_bus_distance_km(feeder: Feeder) -> pd.Series:
+    """Distance of every customer bus from the feeding transformer along the cables [km] (index: bus)."""
+    import pandapower.topology as top
+
+    start = int(feeder.model.bus_index[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dist = top.calc_distance_to_bus(feeder.net, start)
+    buses = np.unique(feeder.cust_bus)
+    return pd.Series(dist.reindex(buses).to_numpy(dtype=float), index=buses, name="distance_km")

@@ -338,8 +338,8 @@ def test_whatif_cli_writes_parquet_and_report(tmp_path, cache_dir, capsys):
     assert '"samples": 2' in meta["powercheck.config"] and "powercheck-default" in meta["powercheck.policy"]
     assert "[ev.smart_charging]" in meta["powercheck.assumptions"]
     html = (out / "report.html").read_text()
-    assert len(re.findall(r"data:image/png;base64,", html)) == 2
-    assert "Hosting capacity" in html and SIMBENCH in html
+    assert len(re.findall(r"data:image/png;base64,", html)) == 2 * 2 * 3  # 2 feeders x EV, PV x 3 plots
+    assert "<h2>Summary</h2>" in html and SIMBENCH in html
     assert "violation probability" in capsys.readouterr().out
 
 
