@@ -343,49 +343,68 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     import importlib.util
     import json
 
+    from powercheck.whatif.args import ArgumentError, StudyProgress, check_whatif_args, local_scheduler_advice
+
+    # every argument checked before pandapower, dask or matplotlib is imported
+    try:
+        checked = check_whatif_args(args)
+    except ArgumentError as exc:
+        print(f"powercheck whatif: {exc}", file=sys.stderr)
+        return 2
     missing = [
         m
-        for m in ("simbench", "matplotlib") + (("distributed",) if args.scheduler else ())
+        for m in ("simbench", "matplotlib") + (("distributed",) if checked.scheduler else ())
         if importlib.util.find_spec(m) is None
     ]
     if missing:
         print(f"powercheck whatif: needs {', '.join(missing)}: pip install 'powercheck[whatif]'", file=sys.stderr)
         return 2
+    from powercheck.whatif.assumptions import AssumptionsError, load_assumptions
+
+    try:
+        assumptions = load_assumptions(args.assumptions)
+    except AssumptionsError as exc:
+        print(f"powercheck whatif: --assumptions: {exc}", file=sys.stderr)
+        return 2
+    if checked.scheduler == "local":
+        advice = local_scheduler_advice(os.cpu_count())
+        if advice:
+            print(f"powercheck whatif: note: {advice}", file=sys.stderr)
+    bar = StudyProgress(enabled=not args.quiet)
 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from powercheck.rules.policy import load_policy
-    from powercheck.whatif import parse_shares
-    from powercheck.whatif.assumptions import load_assumptions
     from powercheck.whatif.feeders import customer_bus_distance_km, parse_feeders
     from powercheck.whatif.report import sample_warnings, write_report
     from powercheck.whatif.study import StudyConfig, cached_feeder, run_study
 
     policy = load_policy(args.policy)
-    assumptions = load_assumptions(args.assumptions)
-    days = args.days if args.days == "all" else int(args.days)
     config = StudyConfig.from_policy(
         policy,
         assumptions=assumptions,
-        ev_shares=parse_shares(args.ev_share, "--ev-share"),
-        pv_shares=parse_shares(args.pv_share, "--pv-share"),
-        samples=args.samples,
-        days=days,
-        seed=args.seed,
-        chunk=args.chunk,
+        ev_shares=checked.ev_shares,
+        pv_shares=checked.pv_shares,
+        samples=checked.samples,
+        days=checked.days,
+        seed=checked.seed,
+        chunk=checked.chunk,
     )
     specs = parse_feeders(args.feeders)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-
-    def progress(done: int, total: int) -> None:
-        if not args.quiet:
-            print(f"\rwhat-if [{done}/{total} tasks]", end="", file=sys.stderr, flush=True)
-
-    results = run_study(specs, config, scheduler=args.scheduler, cache_dir=args.cache_dir, progress=progress)
-    if not args.quiet:
-        print(file=sys.stderr)
+    try:
+        results = run_study(
+            specs,
+            config,
+            scheduler=checked.scheduler,
+            cache_dir=args.cache_dir,
+            progress=bar,
+            scheduler_timeout=checked.scheduler_timeout,
+        )
+    finally:
+        bar.close()
     feeders_info = []
     bus_distances = {}
     for spec in specs:
@@ -414,15 +433,15 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         {**(table.schema.metadata or {}), **{f"powercheck.{k}": v for k, v in meta.items()}}
     )
     pq.write_table(table, out / "whatif.parquet")
-    for warning in sample_warnings(config.samples, args.max_probability):
+    for warning in sample_warnings(config.samples, checked.max_probability):
         print(f"powercheck whatif: warning: {warning}", file=sys.stderr)
     write_report(
         results,
         out / "report.html",
         meta=meta,
         feeders_info=feeders_info,
-        max_probability=args.max_probability,
-        criterion=args.criterion,
+        max_probability=checked.max_probability,
+        criterion=checked.criterion,
         limits={
             "v_min_pu": config.v_min_pu,
             "v_max_pu": config.v_max_pu,
@@ -544,20 +563,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--ev-share", default="0:1:0.1", help="EV shares: start:stop:step or a,b,c (default %(default)s)"
     )
     whatif.add_argument("--pv-share", default="0", help="PV shares, as --ev-share (default %(default)s)")
-    whatif.add_argument("--samples", type=int, default=10, help="random placements per share combination")
+    whatif.add_argument("--samples", default="10", help="random placements per share combination (default %(default)s)")
     whatif.add_argument("--days", default="4", help="days studied: N critical days (load peak, PV peak) or 'all'")
-    whatif.add_argument("--seed", type=int, default=2026)
-    whatif.add_argument("--chunk", type=int, default=8, help="scenarios per task (one batched power flow)")
-    whatif.add_argument("--scheduler", help="run on dask: 'local' (a LocalCluster) or a scheduler address")
+    whatif.add_argument("--seed", default="2026", help="random seed (default %(default)s)")
+    whatif.add_argument("--chunk", default="8", help="scenarios per task (one batched power flow; default %(default)s)")
+    whatif.add_argument(
+        "--scheduler",
+        help="run on dask: 'local' (a LocalCluster; pays from about 4 cores) or a scheduler address tcp://host:8786",
+    )
+    whatif.add_argument(
+        "--scheduler-timeout", default="5", help="seconds to wait for the scheduler to answer (default %(default)s)"
+    )
     whatif.add_argument(
         "--max-probability",
-        type=float,
-        default=0.05,
+        default="0.05",
         help="violation probability a hosting capacity may reach (default %(default)s)",
     )
     whatif.add_argument(
         "--criterion",
-        choices=("any", "p95"),
         default="any",
         help="a limit is violated when exceeded at any step (any) or at more than 5 %% of the steps (p95, "
         "EN 50160 style); default %(default)s",

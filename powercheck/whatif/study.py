@@ -626,13 +626,45 @@ def plan(feeders: Sequence[FeederSpec], config: StudyConfig) -> list[tuple[Feede
     return tasks
 
 
+class SchedulerUnreachable(ValueError):
+    """No Dask scheduler answered at the given address (one line, no traceback)."""
+
+
+def connect_scheduler(scheduler: str | Any, timeout: float = 5.0) -> tuple[Any, list[Any]]:
+    """A dask Client for ``scheduler`` ("local", an address or a Client) and the objects to close after the run."""
+    import logging
+
+    from dask.distributed import Client, LocalCluster
+
+    if not isinstance(scheduler, str):
+        return scheduler, []
+    if scheduler == "local":
+        cluster = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, dashboard_address=None)
+        client = Client(cluster)
+        return client, [client, cluster]
+    logger = logging.getLogger("distributed")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)  # the connection errors are reported in one line below
+    try:
+        client = Client(scheduler, timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - OSError, TimeoutError, CommClosedError ...: all mean "not reachable"
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SchedulerUnreachable(
+            f"--scheduler {scheduler}: no Dask scheduler answered within {timeout:g} s ({reason[:120]})"
+        ) from None
+    finally:
+        logger.setLevel(level)
+    return client, [client]
+
+
 def run_study(
     feeders: Sequence[FeederSpec],
     config: StudyConfig,
     *,
     scheduler: str | Any | None = None,
     cache_dir: str | Path | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[..., None] | None = None,
+    scheduler_timeout: float = 5.0,
 ) -> pd.DataFrame:
     """Run every scenario of every feeder; returns one row per scenario.
 
@@ -640,43 +672,42 @@ def run_study(
     ----------
     scheduler : None, "local", an address like "tcp://host:8786", or a dask Client
         None runs in this process. "local" starts a dask LocalCluster with one worker per
-        core for the run; an address connects to a running dask.distributed scheduler.
+        core for the run; an address connects to a running dask.distributed scheduler
+        (:class:`SchedulerUnreachable` when none answers within ``scheduler_timeout`` seconds).
+    progress : callable ``(stage, done, total, label)``, optional
+        Called while the feeders load (stage "feeders") and as tasks finish (stage "tasks").
     """
     cache = str(cache_dir) if cache_dir is not None else None
-    for spec in feeders:  # load (and cache) every feeder once up front: early errors, warm cache
-        cached_feeder(spec, cache, config.assumptions.profiles_file)
-    tasks = plan(feeders, config)
-    total = len(tasks)
-    frames: list[pd.DataFrame] = []
-    if scheduler is None:
-        for i, (spec, chunk) in enumerate(tasks, start=1):
-            frames.append(run_task(spec, chunk, config, cache))
+    client, owned = connect_scheduler(scheduler, scheduler_timeout) if scheduler is not None else (None, [])
+    try:
+        for i, spec in enumerate(feeders):  # load (and cache) every feeder once up front: early errors, warm cache
             if progress:
-                progress(i, total)
-    else:
-        from dask.distributed import Client, LocalCluster, as_completed
-
-        owned: list[Any] = []
-        if isinstance(scheduler, str):
-            if scheduler == "local":
-                cluster = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1)
-                owned.append(cluster)
-                client = Client(cluster)
-            else:
-                client = Client(scheduler)
-            owned.insert(0, client)
+                progress("feeders", i, len(feeders), spec.name)
+            cached_feeder(spec, cache, config.assumptions.profiles_file)
+        if progress:
+            progress("feeders", len(feeders), len(feeders), "")
+        tasks = plan(feeders, config)
+        total = len(tasks)
+        if progress:
+            progress("tasks", 0, total, "")
+        frames: list[pd.DataFrame] = []
+        if client is None:
+            for i, (spec, chunk) in enumerate(tasks, start=1):
+                frames.append(run_task(spec, chunk, config, cache))
+                if progress:
+                    progress("tasks", i, total, "")
         else:
-            client = scheduler
-        try:
+            from dask.distributed import as_completed
+
             futures = [client.submit(run_task, spec, chunk, config, cache, pure=False) for spec, chunk in tasks]
             index = {f.key: i for i, f in enumerate(futures)}
             results: list[pd.DataFrame | None] = [None] * total
             for done, future in enumerate(as_completed(futures), start=1):
                 results[index[future.key]] = future.result()
                 if progress:
-                    progress(done, total)
+                    progress("tasks", done, total, "")
             frames = [r for r in results if r is not None]
-        finally:
-            for obj in owned:
-                obj.close()
+    finally:
+        for obj in owned:
+            obj.close()
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
