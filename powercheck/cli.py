@@ -381,8 +381,26 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     from powercheck.whatif.study import StudyConfig, cached_feeder, run_study
 
     policy = load_policy(args.policy)
+    specs = parse_feeders(args.feeders)
+    ledger_items: tuple = ()
+    ledger_note = ""
+    if args.ledger:
+        from powercheck.rules.policy import PolicyKey
+        from powercheck.whatif.ledger import LEDGER_ASSUMPTION, ledger_loads, read_ledger
+
+        requests = read_ledger(args.ledger, policy.number(PolicyKey.APPROVAL_VALID_DAYS))
+        studied = {s.network_id for s in specs if s.kind == "region"}
+        used = [r for r in requests if r.network_id in studied]
+        ledger_items = ledger_loads(used)
+        ledger_note = (
+            f"{args.ledger}: {len(used)} active requests applied on the studied networks "
+            f"({len(requests) - len(used)} on other networks); {LEDGER_ASSUMPTION}"
+        )
+        if not args.quiet:
+            print(f"powercheck whatif: ledger {ledger_note}", file=sys.stderr)
     config = StudyConfig.from_policy(
         policy,
+        ledger=ledger_items,
         assumptions=assumptions,
         ev_shares=checked.ev_shares,
         pv_shares=checked.pv_shares,
@@ -391,7 +409,6 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         seed=checked.seed,
         chunk=checked.chunk,
     )
-    specs = parse_feeders(args.feeders)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     try:
@@ -425,6 +442,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         "policy": f"{policy.id} {policy.version} ({policy.hash})",
         "config": json.dumps(config.to_dict()),
         "feeders": json.dumps([s.to_dict() for s in specs]),
+        "ledger": ledger_note or "none",
         "assumptions_source": assumptions.source,
         "assumptions": assumptions.text,
     }
@@ -589,6 +607,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--assumptions",
         help="device assumptions TOML (EV mix, smart charging, PV, heat pumps, batteries, base-load unbalance, own "
         "profiles; default: the packaged powercheck/whatif/assumptions.toml)",
+    )
+    whatif.add_argument(
+        "--ledger",
+        help="capacity ledger (SQLite, read only): start from the region with its approved requests applied "
+        "(approvals older than the policy's validity left out)",
     )
     whatif.add_argument("--policy", help="policy TOML for the limits (default: the packaged policy)")
     whatif.add_argument("--cache-dir", help="grid and SimBench cache (default: ~/.cache/powercheck)")

@@ -143,6 +143,8 @@ class Feeder:
     u_ll_v: float
     base_load_factor: float = 1.0
     assumptions: list[str] = field(default_factory=list)
+    load_shape: np.ndarray | None = None
+    """(n_steps_year,) base-load shape, peak 1 (region feeders: SimBench H0-A; SimBench: the feeder's total)"""
 
     @property
     def n_customers(self) -> int:
@@ -355,6 +357,11 @@ def load_feeder(spec: FeederSpec, cache_dir: Path | None = None) -> Feeder:
         u_ll_v=u_ll,
         base_load_factor=factor,
         assumptions=assumptions,
+        load_shape=(
+            table["h0_norm"].to_numpy(dtype=float)
+            if spec.kind == "region"
+            else base_p.sum(axis=1) / max(float(base_p.sum(axis=1).max()), 1e-12)
+        ),
     )
 
 

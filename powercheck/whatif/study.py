@@ -31,7 +31,7 @@ import hashlib
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ from powercheck.whatif.assumptions import (
     read_profiles,
 )
 from powercheck.whatif.feeders import Feeder, FeederSpec, bus_power, load_feeder
+from powercheck.whatif.ledger import LedgerLoad, ledger_bus_power
 from powercheck.whatif.profiles import STEP_H, STEPS_PER_DAY, ev_profiles, select_days
 
 SQRT3 = math.sqrt(3.0)
@@ -69,6 +70,8 @@ class StudyConfig:
     line_loading_max_percent: float = 100.0
     trafo_loading_max_percent: float = 100.0
     chunk: int = 8
+    ledger: tuple[LedgerLoad, ...] = ()
+    """Reserved components of the capacity ledger's active requests (see :mod:`powercheck.whatif.ledger`)"""
 
     def __post_init__(self) -> None:
         for name in ("ev_shares", "pv_shares"):
@@ -97,6 +100,7 @@ class StudyConfig:
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["assumptions"] = self.assumptions.to_dict()
+        d["ledger"] = [asdict(x) for x in self.ledger]
         return d
 
 
@@ -398,6 +402,15 @@ def _solve(
     else:
         wye += base_p
         wye_q += base_q
+    if config.ledger and feeder.spec.kind == "region":
+        shape = feeder.load_shape if feeder.load_shape is not None else np.ones_like(feeder.pv_norm)
+        lw, lwq, ld, ldq = ledger_bus_power(
+            config.ledger, feeder.spec.network_id, feeder.model.bus_index, shape[steps], feeder.pv_norm[steps], it
+        )
+        wye += lw
+        wye_q += lwq
+        delta += ld
+        delta_q += ldq
     kwargs: dict[str, Any] = {
         "bus_p_mw": wye,
         "bus_delta_p_mw": delta,
