@@ -371,6 +371,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         if advice:
             print(f"powercheck whatif: note: {advice}", file=sys.stderr)
     bar = StudyProgress(enabled=not args.quiet)
+    bar("starting", 0, 1, "importing pandapower, numba, matplotlib")
 
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -380,6 +381,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     from powercheck.whatif.report import sample_warnings, write_report
     from powercheck.whatif.study import StudyConfig, cached_feeder, run_study
 
+    bar("starting", 1, 1)
     policy = load_policy(args.policy)
     specs = parse_feeders(args.feeders)
     ledger_items: tuple = ()
@@ -453,6 +455,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     pq.write_table(table, out / "whatif.parquet")
     for warning in sample_warnings(config.samples, checked.max_probability):
         print(f"powercheck whatif: warning: {warning}", file=sys.stderr)
+    bar("writing report", 0, 1, str(out / "report.html"))
     write_report(
         results,
         out / "report.html",
@@ -469,6 +472,8 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         },
         bus_distances=bus_distances,
     )
+    bar("writing report", 1, 1)
+    bar.close()
     print(f"{len(results)} scenarios -> {out / 'whatif.parquet'}, {out / 'report.html'}")
     prob = results.groupby(["feeder", "pv_share", "ev_share"]).violation.mean().unstack("ev_share")
     print("violation probability (rows: feeder, PV share; columns: EV share)")

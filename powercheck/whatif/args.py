@@ -173,6 +173,7 @@ class StudyProgress:
     """A one-line progress bar on stderr with the elapsed time and an ETA, for feeder loading and for the tasks."""
 
     LABELS = {"feeders": "loading feeders", "tasks": "solving"}
+    """Display names of the stages of :func:`powercheck.whatif.study.run_study` (others are shown as given)."""
 
     def __init__(self, stream: TextIO = sys.stderr, width: int = 24, enabled: bool = True):
         self.stream = stream
@@ -206,6 +207,7 @@ class StudyProgress:
         if self.enabled and self.stage is not None:
             self.stream.write("\n")
             self.stream.flush()
+        self.stage = None
 
 
 def _duration(seconds: float) -> str:

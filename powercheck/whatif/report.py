@@ -114,8 +114,12 @@ def hosting_capacity(
     *,
     limit: str | None = None,
     criterion: str = "any",
+    upper_bound: bool = False,
 ) -> pd.DataFrame:
     """Largest share (EV or PV) up to which the violation probability stays within ``max_probability``.
+
+    With ``upper_bound`` the 95 % Wilson upper bound of the probability must stay within it: the
+    capacity the samples show with 95 % confidence (conservative; it grows with the samples).
 
     For each feeder and value of the other share, walks up the studied shares and stops at
     the first one whose violation probability (of ``limit``, None: any limit) exceeds
@@ -129,7 +133,7 @@ def hosting_capacity(
     for (feeder, fixed), part in prob.groupby(["feeder", other], sort=True):
         capacity = float("nan")
         reached = False
-        for share, p in zip(part[along], part.violation_probability):
+        for share, p in zip(part[along], part.ci_high if upper_bound else part.violation_probability):
             if p > max_probability:
                 reached = True
                 break
@@ -179,6 +183,14 @@ def feeder_summary(results: pd.DataFrame, along: str, max_probability: float, cr
             row[name] = capacity_words(cap, bool(hc.reached), smallest, largest)
         hc = hosting_capacity(part, along, max_probability, criterion=criterion).iloc[0]
         row["all limits"] = capacity_words(hc[f"hosting_capacity_{along}"], bool(hc.reached), smallest, largest)
+        sure = hosting_capacity(part, along, max_probability, criterion=criterion, upper_bound=True).iloc[0]
+        cap = sure[f"hosting_capacity_{along}"]
+        n = int(part.groupby(along).size().min())
+        row["all limits, 95 % sure"] = (
+            f"not shown with {n} samples"
+            if not math.isfinite(cap)
+            else capacity_words(cap, bool(sure.reached), 0, largest)
+        )
         if hc.reached or not math.isfinite(hc[f"hosting_capacity_{along}"]):
             lowest = min(caps.values())
             tied = [k for k, v in caps.items() if v == lowest]

@@ -90,6 +90,7 @@ def test_capacity_words_and_summary_by_hand():
     row = feeder_summary(df, "ev_share", 0.05, "any").iloc[0]
     assert row["undervoltage"] == "0" and row["voltage unbalance"] == "0.5"
     assert row["cable loading"] == "not reached up to share 1" and row["binding limit"] == "undervoltage"
+    assert row["all limits, 95 % sure"] == "not shown with 2 samples"  # 0/2: upper bound 0.658 > 0.05
     df.loc[df.ev_share == 0.0, "steps_trafo"] = 3
     row = feeder_summary(df, "ev_share", 0.05, "any").iloc[0]
     assert row["transformer loading"] == "violated already at share 0" and row["binding limit"] == "transformer loading"

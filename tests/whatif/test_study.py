@@ -256,6 +256,12 @@ def test_hosting_capacity_by_hand():
     # per limit: the violations are undervoltage only
     assert hosting_capacity(df, "ev_share", 0.05, limit="v_low").hosting_capacity_ev_share.tolist() == [0.0]
     assert hosting_capacity(df, "ev_share", 0.05, limit="line").hosting_capacity_ev_share.tolist() == [1.0]
+    # with 95 % confidence: 0/4 has the Wilson upper bound 3.841459 / 7.841459 = 0.4899; 1/4
+    # (0.25 + 3.841459/8 + 1.959964 * sqrt(0.25*0.75/4 + 3.841459/64)) / (1 + 3.841459/4)
+    # = (0.25 + 0.480182 + 0.640810) / 1.960365 = 0.6994; 3/4 by the same formula 0.9544
+    assert hosting_capacity(df, "ev_share", 0.25, upper_bound=True).hosting_capacity_ev_share.isna().all()
+    assert hosting_capacity(df, "ev_share", 0.5, upper_bound=True).hosting_capacity_ev_share.tolist() == [0.0]
+    assert hosting_capacity(df, "ev_share", 0.8, upper_bound=True).hosting_capacity_ev_share.tolist() == [0.5]
     df.loc[df.ev_share == 0.0, "steps_v_low"] = 1
     assert np.isnan(hosting_capacity(df, "ev_share", 0.5).hosting_capacity_ev_share.iloc[0])
 
