@@ -446,6 +446,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         "feeders": json.dumps([s.to_dict() for s in specs]),
         "ledger": ledger_note or "none",
         "assumptions_source": assumptions.source,
+        "recalled_assumptions": "; ".join(assumptions.recalled_in_use()) or "none",
         "assumptions": assumptions.text,
     }
     table = pa.Table.from_pandas(results, preserve_index=False)

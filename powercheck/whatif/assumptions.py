@@ -104,6 +104,17 @@ class Assumptions:
     source: str = "packaged defaults"
     text: str = field(default="", compare=False, repr=False)
 
+    def recalled_in_use(self) -> list[str]:
+        """The assumptions tagged [R] (recalled, not verified) that this study uses, by name."""
+        out = []
+        if self.pv_control == "cosphi_p":
+            out.append(
+                f"pv.cosphi_p (cos phi(P): 1 up to {self.cosphi_p_start:g} x rated, {self.cosphi_min:g} at rated)"
+            )
+        if self.pv_control == "q_u":
+            out.append(f"pv.q_u (Q(U) at {', '.join(f'{v:g}' for v in self.q_u)} pu, q_max {self.q_u_max:g})")
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("text")

@@ -413,6 +413,11 @@ def write_report(
     )
     for warning in sample_warnings(n_min, max_probability):
         parts.append(f"<p class='warn'>{e(warning)}</p>")
+    if meta and meta.get("recalled_assumptions", "none") != "none":
+        parts.append(
+            f"<p class='warn'>Assumptions tagged R (recalled, not verified) in use: "
+            f"{e(str(meta['recalled_assumptions']))}. See the assumptions at the end.</p>"
+        )
     if len(shares_ev) > 1:
         parts.append(f"<h3>EV hosting capacity per limit (PV share {min(shares_pv):g})</h3>")
         parts.append(_table(feeder_summary(results, "ev_share", max_probability, criterion)))

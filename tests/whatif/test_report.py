@@ -51,6 +51,8 @@ def test_report_starts_with_the_summary_and_ends_with_the_raw_configuration(repo
         assert limit in summary
     assert "binding limit" in summary and ">nan<" not in summary.lower()
     assert "at least 73 samples" in summary  # 2 samples: the warning is in the summary
+    # the default PV cos phi(P) curve is a recalled value: named in the summary
+    assert "Assumptions tagged R (recalled, not verified) in use: pv.cosphi_p" in summary
     # the assumptions TOML is printed at the end
     assert text.index("[ev.smart_charging]") > text.index("Configuration (raw)")
     # plots: EV and PV uptake, time of day, per bus
