@@ -23,7 +23,8 @@ LIMIT_NAMES = {
     "trafo": "transformer loading",
 }
 CRITERIA = {
-    "any": "a limit is violated when it is exceeded at any studied step (strict)",
+    "any": "a limit is violated when it is exceeded at any studied step (strict, as FoL §3-3 asks of every "
+    "1-min value; the 15-min steps studied here smooth peaks shorter than 15 min)",
     "p95": "a limit is violated when it is exceeded at more than 5 % of the studied steps "
     "(EN 50160 style: 95 % of the values within the limit; here 15-min values of the studied days)",
 }
