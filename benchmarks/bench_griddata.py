@@ -9,7 +9,7 @@ values plus 5 % of the points with an export series). The data are written once 
   the metering points are spread over their houses (several points per house bus, as in a block of flats).
 * AMS: one Parquet file sorted by metering point, float32 kWh (seeded uniform 0-3 kWh).
 
-Measured, each in a fresh process (peak RSS of that process, ``ru_maxrss``, next to the RSS of a process
+Measured, each in a fresh process (peak RSS of that process, ``VmHWM``, next to the peak of a process
 that only imports powercheck):
 
 * ``ams``: :func:`powercheck.grid.ams.read_ams` of the whole file with the network groups (both passes);
@@ -189,8 +189,19 @@ def _phase(name: str, root: str, queue) -> None:
 
             out = {"points": len(read_ams(sample))}
     out["seconds"] = time.perf_counter() - t0
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    out["peak_rss_mb"] = _peak_rss_mb()
     queue.put(out)
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak RSS [MB]: VmHWM (reset by exec; ru_maxrss keeps the parent's peak at fork)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def measure(name: str, root: Path) -> dict:
