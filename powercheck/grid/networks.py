@@ -446,12 +446,16 @@ def build_network(
     if path is not None and (path.is_dir() or path.suffix.lower() == ".zip"):
         from powercheck.grid.cgmes import import_cgmes
 
-        net = import_cgmes(
+        imported = import_cgmes(
             path,
             origin=f"network {spec.id} source {spec.source!r}",
             slack_from_source=spec.slack_from_source,
             allow_unsupplied=spec.allow_unsupplied,
-        ).net
+        )
+        net = imported.net
+        net["powercheck_notes"] = list(imported.notes) + [
+            f"unsupplied bus {name} ({mrid})" for _, name, mrid in imported.unsupplied
+        ]
     else:
         net = load_source(spec.source, base_dir, spec.kwargs)
     if spec.lv_kv is not None:

@@ -44,7 +44,7 @@ from powercheck.grid.networks import GridModelError, element_problems, prepared_
 from powercheck.grid.topology import lv_paths
 from powercheck.params import Param
 
-PRECOMPUTE_VERSION = 9
+PRECOMPUTE_VERSION = 10
 """Bump when the meaning or layout of the arrays changes (invalidates caches)."""
 
 
@@ -484,7 +484,7 @@ def precompute_network(
         trafo_i_low_a=low["i_trafo"],
         bus_problem=bus_problem,
         network_problem=problem,
-        extra={"upstream_fuse_a": upstream_fuses(net, lv_bus_ids)},
+        extra={"upstream_fuse_a": upstream_fuses(net, lv_bus_ids), "notes": list(net.get("powercheck_notes", []))},
         **paths,
     )
 

@@ -767,6 +767,7 @@ class GridRegion:
                     "applied_defaults": self.networks[nid].applied_defaults,
                     "problem_buses": int((self.networks[nid].bus_problem != 0).sum()),
                     "network_problem": self.networks[nid].network_problem or None,
+                    "import_notes": self.networks[nid].extra.get("notes", []),
                 }
                 for nid in self.network_order
             ],

@@ -214,6 +214,16 @@ def test_manifest_cgmes_flags(tmp_path):
     region = GridRegion.load(root, cache_dir=tmp_path / "cache")
     problems = {(p["network"], p["problem"]) for p in region.grid_problems()}
     assert ("tn_feeder", "islanded") in problems
+    notes = region.summary()["networks"][0]["import_notes"]
+    assert len(notes) == 1 and notes[0].startswith("unsupplied bus house_3 (_")
+    # a model without a slack, loaded with slack_from_source: the summary says what was done
+    shutil.rmtree(root / "networks" / "tn_feeder")
+    shutil.copytree(DATA / "no_slack", root / "networks" / "tn_feeder")
+    (root / "region.toml").write_text(
+        text.replace('source = "networks/tn_feeder"\n', 'source = "networks/tn_feeder"\nslack_from_source = true\n')
+    )
+    region = GridRegion.load(root, cache_dir=tmp_path / "cache")
+    assert region.summary()["networks"][0]["import_notes"][0].startswith("slack set from the source _")
 
 
 def test_cim_mrids_join_the_customer_index_through_a_mapping_table(tmp_path):

@@ -242,6 +242,7 @@ def test_region_arrays_of_two_networks_shift_rows_by_the_offsets():
         "applied_defaults": [],
         "problem_buses": 0,
         "network_problem": None,
+        "import_notes": [],
     }
     assert region.summary()["grid_problems"] == [] and region.bus_problem(4) is None
     assert region.assumptions_for_network("A") == ["grid:low_load_scaling"]
