@@ -25,12 +25,13 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
-import pandapower as pp
-import pandas as pd
-
 from powercheck.grid.customers import synthesize_customer_points
 from powercheck.grid.networks import healthy_load_factor, load_source, rescale_lv_voltage
 from powercheck.gs1 import make_gsrn
+from powercheck.lazy import lazy_module
+
+pp = lazy_module("pandapower")
+pd = lazy_module("pandas")
 
 DEMO_NOTIFICATIONS_NAME = "demo_notifications.jsonl"
 DEMO_REGION_NAME = "demo_region"

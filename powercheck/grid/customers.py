@@ -23,12 +23,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from powercheck.grid.networks import GridModelError
 from powercheck.gs1 import make_gsrn, validate_gsrn
+from powercheck.lazy import lazy_module
+
+pd = lazy_module("pandas")
 
 if TYPE_CHECKING:
     import pandapower as pp

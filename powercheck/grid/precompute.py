@@ -36,12 +36,14 @@ from enum import IntEnum
 from pathlib import Path
 
 import numpy as np
-import pandapower as pp
-import pandapower.shortcircuit as sc
 
 from powercheck.grid.networks import GridModelError, element_problems, prepared_copy
 from powercheck.grid.topology import lv_paths
+from powercheck.lazy import lazy_module
 from powercheck.params import Param
+
+pp = lazy_module("pandapower")
+sc = lazy_module("pandapower.shortcircuit")
 
 PRECOMPUTE_VERSION = 7
 """Bump when the meaning or layout of the arrays changes (invalidates caches)."""

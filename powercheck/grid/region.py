@@ -50,8 +50,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pandapower as pp
-import pandas as pd
+import pyarrow as pa
+import pyarrow.ipc  # noqa: F401
 
 from powercheck.grid.customers import normalise_customer_points, read_customer_points, synthesize_customer_points
 from powercheck.grid.networks import (
@@ -65,7 +65,11 @@ from powercheck.grid.networks import (
 )
 from powercheck.grid.precompute import PRECOMPUTE_VERSION, BusProblem, NetworkArrays, precompute_network
 from powercheck.grid.safe_json import READER_VERSION
+from powercheck.lazy import installed_version, lazy_module
 from powercheck.params import Param
+
+pp = lazy_module("pandapower")
+pd = lazy_module("pandas")
 
 __all__ = [
     "GridRegion",
@@ -292,7 +296,7 @@ def _cache_key(spec: NetworkSpec, base_dir: Path | None, defaults: dict[str, Par
         "lv_kv": spec.lv_kv,
         "defaults": {k: p.value for k, p in sorted(defaults.items())},
         "precompute": PRECOMPUTE_VERSION,
-        "pandapower": pp.__version__,
+        "pandapower": installed_version("pandapower"),
         "reader": READER_VERSION,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
@@ -322,6 +326,33 @@ def _auto_points(
         except OSError:
             pass
     return points
+
+
+CUSTOMER_CACHE_VERSION = 1
+"""Bump when the cached customer index (an Arrow IPC file next to the network arrays) changes form."""
+
+
+def _read_arrow(path: Path) -> pa.Table:
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_file(source).read_all()
+
+
+def _write_arrow(table: pa.Table, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    tmp.replace(path)
+
+
+def _arrow_numbers(array: pa.Array) -> np.ndarray:
+    """A null-free numeric Arrow array as NumPy, read from its buffer (``Array.to_numpy`` imports pandas)."""
+    kinds = {pa.int64(): np.int64, pa.int32(): np.int32, pa.float64(): np.float64, pa.float32(): np.float32}
+    dtype = kinds.get(array.type)
+    if dtype is None:
+        return np.array(array.to_pylist())
+    return np.frombuffer(
+        array.buffers()[1], dtype=dtype, count=len(array), offset=array.offset * np.dtype(dtype).itemsize
+    ).copy()
 
 
 def _concat(arrays: Sequence[np.ndarray], dtype: Any) -> np.ndarray:
@@ -510,12 +541,13 @@ class GridRegion:
         name: str,
         networks: list[NetworkArrays],
         specs: list[NetworkSpec],
-        customers: pd.DataFrame,
+        customers: pd.DataFrame | None,
         defaults: dict[str, Param],
         version: str,
         base_dir: Path | None = None,
         description: str = "",
         customers_origin: str | None = None,
+        customers_table: pa.Table | None = None,
     ):
         self.name = name
         self.description = description
@@ -526,9 +558,39 @@ class GridRegion:
         self.version = version
         self.base_dir = base_dir
         self.arrays = RegionArrays.from_networks(networks)
-        origin = f"region {name} customer index" + (f" {customers_origin}" if customers_origin else "")
-        self.customers = normalise_customer_points(customers, self.networks, origin)
-        self._mp_index = pd.Index(self.customers.metering_point_id.astype(str))
+        if customers_table is None:
+            origin = f"region {name} customer index" + (f" {customers_origin}" if customers_origin else "")
+            customers = normalise_customer_points(customers, self.networks, origin)
+            customers_table = pa.Table.from_pandas(customers, preserve_index=False)
+        self._customers_df = customers
+        self.customers_table = customers_table
+        """The validated customer index as an Arrow table (what :attr:`customers` holds, without pandas)."""
+        ids = customers_table.column("metering_point_id").to_pylist()
+        self._mp_index = {str(m): i for i, m in enumerate(ids)}
+
+    @property
+    def customers(self) -> pd.DataFrame:
+        """The validated customer index as a DataFrame (built from :attr:`customers_table` on first use)."""
+        if self._customers_df is None:
+            self._customers_df = self.customers_table.to_pandas()
+        return self._customers_df
+
+    def customer_column(self, name: str, dtype: Any = None) -> np.ndarray:
+        """One column of the customer index as a NumPy array (no pandas)."""
+        column = self.customers_table.column(name)
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            values = np.array(column.to_pylist(), dtype=object)
+        else:
+            array = column.combine_chunks()
+            if array.null_count:
+                if not pa.types.is_floating(array.type):
+                    raise ValueError(f"customer index column {name}: {array.null_count} missing values")
+                values = np.array([math.nan if v is None else v for v in array.to_pylist()], dtype=float)
+            else:
+                values = _arrow_numbers(array)
+        if dtype is float:
+            return np.asarray(values, dtype=float)
+        return values if dtype is None else values.astype(dtype)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -552,10 +614,28 @@ class GridRegion:
         defaults = load_grid_defaults(manifest.default_overrides, origin=str(manifest.path))
         cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         arrays: list[NetworkArrays] = []
-        auto_points: list[pd.DataFrame] = []
         cp = manifest.customer_points
         keys = [_cache_key(spec, base_dir, defaults) for spec in specs]
-        for i, (spec, key) in enumerate(zip(specs, keys)):
+        if cp == "auto":
+            cp_hash = "auto"
+            cp_origin = "(derived from the networks' loads)"
+            cp_path = None
+        else:
+            cp_path = region_path(manifest.path, "region.customer_points", cp, allow_outside)
+            try:
+                cp_hash = hashlib.sha256(cp_path.read_bytes()).hexdigest()
+            except OSError:
+                read_customer_points(cp_path)  # raises naming the file and why
+                raise
+            cp_origin = str(cp_path)
+        version_payload = {
+            "manifest": hashlib.sha256(manifest.path.read_bytes()).hexdigest(),
+            "networks": keys,
+            "customer_points": cp_hash,
+        }
+        version = "grid-" + hashlib.sha256(json.dumps(version_payload, sort_keys=True).encode()).hexdigest()[:12]
+        nets: list[pp.pandapowerNet | None] = []
+        for spec, key in zip(specs, keys):
             cache_file = cache / f"{spec.id}-{key[:20]}.npz"
             net = None
             cached = None
@@ -580,39 +660,39 @@ class GridRegion:
                         computed.save(cache_file)
                     except OSError:
                         pass  # a read-only cache is not an error; we just recompute next time
-            if cp == "auto":
-                auto_points.append(_auto_points(spec, i + 1, base_dir, defaults, net, cache, key, use_cache))
-        if cp == "auto":
-            customers = pd.concat(auto_points, ignore_index=True)
-            cp_hash = "auto"
-            cp_origin = "(derived from the networks' loads)"
+            nets.append(net)
+        common = dict(name=manifest.name, networks=arrays, specs=specs, defaults=defaults, version=version,
+                      base_dir=base_dir, description=manifest.description, customers_origin=cp_origin)  # fmt: skip
+        # the validated customer index, cached under the grid-model version (a warm load reads no pandas)
+        index_file = cache / f"customers-{manifest.name}-{version}-{CUSTOMER_CACHE_VERSION}.arrow"
+        if use_cache and index_file.is_file():
+            try:
+                return cls(customers=None, customers_table=_read_arrow(index_file), **common)
+            except Exception:
+                index_file.unlink(missing_ok=True)
+        if cp_path is None:
+            customers = pd.concat(
+                [_auto_points(spec, i + 1, base_dir, defaults, nets[i], cache, key, use_cache)
+                 for i, (spec, key) in enumerate(zip(specs, keys))],
+                ignore_index=True,
+            )  # fmt: skip
         else:
-            cp_path = region_path(manifest.path, "region.customer_points", cp, allow_outside)
             customers = read_customer_points(cp_path)
-            cp_hash = hashlib.sha256(cp_path.read_bytes()).hexdigest()
-            cp_origin = str(cp_path)
-        version_payload = {
-            "manifest": hashlib.sha256(manifest.path.read_bytes()).hexdigest(),
-            "networks": keys,
-            "customer_points": cp_hash,
-        }
-        version = "grid-" + hashlib.sha256(json.dumps(version_payload, sort_keys=True).encode()).hexdigest()[:12]
-        return cls(
-            name=manifest.name,
-            networks=arrays,
-            specs=specs,
-            customers=customers,
-            defaults=defaults,
-            version=version,
-            base_dir=base_dir,
-            description=manifest.description,
-            customers_origin=cp_origin,
-        )
+        region = cls(customers=customers, **common)
+        if use_cache:
+            try:
+                cache.mkdir(parents=True, exist_ok=True)
+                _write_arrow(region.customers_table, index_file)
+            except OSError:
+                pass
+        return region
 
     # ------------------------------------------------------------------ queries
     def locate(self, metering_point_ids: list[str] | np.ndarray) -> np.ndarray:
         """Customer-index rows for the ids (-1 where unknown)."""
-        return self._mp_index.get_indexer(pd.Index([str(m) for m in metering_point_ids]))
+        index = self._mp_index
+        return np.fromiter((index.get(str(m), -1) for m in metering_point_ids), dtype=np.int64,
+                           count=len(metering_point_ids))  # fmt: skip
 
     def network_net(self, network_id: str) -> pp.pandapowerNet:
         """The completed pandapower network (loaded fresh from its source)."""
@@ -632,7 +712,16 @@ class GridRegion:
         ``customer_points`` counts the metering points at the bus: every notification there is
         escalated naming the problem (``GRID.DATA``).
         """
-        points = self.customers.groupby(["network_id", "bus"]).size().to_dict() if len(self.customers) else {}
+        found = [
+            (nid, bus, problem, why)
+            for nid in self.network_order
+            for bus, problem, why in self.networks[nid].problems()
+        ]
+        if not found:
+            return []
+        points: dict[tuple[str, int], int] = {}
+        for nid, bus in zip(self.customer_column("network_id"), self.customer_column("bus")):
+            points[(str(nid), int(bus))] = points.get((str(nid), int(bus)), 0) + 1
         return [
             {
                 "network": nid,
@@ -641,8 +730,7 @@ class GridRegion:
                 "why": why,
                 "customer_points": int(points.get((nid, bus), 0)),
             }
-            for nid in self.network_order
-            for bus, problem, why in self.networks[nid].problems()
+            for nid, bus, problem, why in found
         ]
 
     def bus_problem(self, bus_row: int) -> str | None:
@@ -673,6 +761,6 @@ class GridRegion:
                 }
                 for nid in self.network_order
             ],
-            "customer_points": int(len(self.customers)),
+            "customer_points": int(self.customers_table.num_rows),
             "grid_problems": self.grid_problems(),
         }

@@ -48,16 +48,16 @@ class GridView:
 
     @classmethod
     def of(cls, region: GridRegion) -> GridView:
-        cust = region.customers
+        col = region.customer_column
         customers = CustomerArrays(
-            bus_row=cust.bus_row.to_numpy(dtype=np.int64),
-            bus=cust.bus.to_numpy(dtype=np.int64),
-            network_id=cust.network_id.astype(str).to_numpy(dtype=object),
-            existing_peak_kw=cust.existing_peak_kw.to_numpy(dtype=float),
-            existing_export_kw=cust.existing_export_kw.to_numpy(dtype=float),
-            main_fuse_a=cust.main_fuse_a.to_numpy(dtype=float),
-            service_cable_ampacity_a=cust.service_cable_ampacity_a.to_numpy(dtype=float),
-            upstream_fuse_a=cust.upstream_fuse_a.to_numpy(dtype=float),
+            bus_row=col("bus_row", np.int64),
+            bus=col("bus", np.int64),
+            network_id=np.array([str(v) for v in col("network_id")], dtype=object),
+            existing_peak_kw=col("existing_peak_kw", float),
+            existing_export_kw=col("existing_export_kw", float),
+            main_fuse_a=col("main_fuse_a", float),
+            service_cable_ampacity_a=col("service_cable_ampacity_a", float),
+            upstream_fuse_a=col("upstream_fuse_a", float),
         )
         assumptions = {nid: tuple(region.assumptions_for_network(nid)) for nid in region.networks}
         arr = region.arrays
