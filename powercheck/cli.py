@@ -62,6 +62,8 @@ def cmd_screen(args: argparse.Namespace) -> int:
     # every argument checked before any work: no grid is loaded, no file written for a bad one
     check_notifications_file(path)
     check_writable(args.out, "--out")
+    if args.checks_out:
+        check_writable(args.checks_out, "--checks-out")
     if args.ledger:
         check_ledger_file(Path(args.ledger))
     with stop_on_signals() as stop:
@@ -79,6 +81,7 @@ def cmd_screen(args: argparse.Namespace) -> int:
                     progress=bar.update,
                     ledger=store,
                     stop=stop,
+                    checks_out=args.checks_out,
                 )
         finally:
             bar.close()
@@ -434,6 +437,9 @@ def build_parser() -> argparse.ArgumentParser:
     screen = sub.add_parser("screen", help="decide a file of notifications (.jsonl or .parquet)")
     screen.add_argument("notifications", help="notifications file (.jsonl or .parquet)")
     screen.add_argument("--out", default="decisions.parquet", help="decisions Parquet file (default: %(default)s)")
+    screen.add_argument(
+        "--checks-out", default=None, help="also write the checks as a long Parquet table (one row per check)"
+    )
     screen.add_argument("--chunk-size", type=int, default=512, help="notifications decided per vectorised batch")
     screen.add_argument("--no-progress", action="store_true", help="no progress bar")
     screen.add_argument("--lang", choices=("en", "nb"), default="en", help="language of reasons and measures")

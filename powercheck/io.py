@@ -394,6 +394,8 @@ class DecisionWriter:
         self._tmp = self.path.with_name(self.path.name + ".partial")
         self._writer = pq.ParquetWriter(self._tmp, DECISION_SCHEMA)
         self._buffer: list[dict[str, Any]] = []
+        self._tables: list[pa.Table] = []
+        self._table_rows = 0
         self._row_group_size = row_group_size
         self.count = 0
         self.closed = False
@@ -404,12 +406,31 @@ class DecisionWriter:
         return self._tmp
 
     def write(self, decision: Decision, source_line: int | None = None) -> None:
+        if self._tables:
+            self.flush()
         self._buffer.append(decision_row(decision, source_line))
         self.count += 1
         if len(self._buffer) >= self._row_group_size:
             self.flush()
 
+    def write_table(self, table: pa.Table) -> None:
+        """Write decisions already in :data:`DECISION_SCHEMA` (:mod:`powercheck.columnar`), in row groups of
+        ``row_group_size`` as :meth:`write` does."""
+        if self._buffer:
+            self.flush()
+        if table.num_rows:
+            self._tables.append(table)
+            self._table_rows += table.num_rows
+            self.count += table.num_rows
+        if self._table_rows >= self._row_group_size:
+            self.flush()
+
     def flush(self) -> None:
+        if self._tables:
+            whole = pa.concat_tables(self._tables) if len(self._tables) > 1 else self._tables[0]
+            for start in range(0, whole.num_rows, self._row_group_size):
+                self._writer.write_table(whole.slice(start, self._row_group_size))
+            self._tables, self._table_rows = [], 0
         if self._buffer:
             self._writer.write_table(pa.Table.from_pylist(self._buffer, schema=DECISION_SCHEMA))
             self._buffer = []

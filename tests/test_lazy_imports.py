@@ -1,9 +1,13 @@
-"""A screening run on a warm grid cache imports neither pandapower nor matplotlib (issue 13).
+"""A screening run of a JSON Lines file on a warm grid cache imports neither pandapower, matplotlib nor pandas
+(issue 13).
 
 Importing pandapower (and matplotlib through it) took 6 of the 7 s of a 207-record ``powercheck screen``.
 They are imported only where a grid cache is built or a what-if study or plot needs them
 (:mod:`powercheck.lazy`). The test runs ``powercheck screen`` twice in a fresh interpreter: the first run
-builds the cache (and imports pandapower), the second reads it and must not import them.
+builds the cache (and imports pandapower), the second reads it and must not import them. pandas is not
+imported either: the customer index is cached as Arrow and the decisions are built without ``pyarrow.array``
+(which imports pandas on its first call; :mod:`powercheck.arrow`). A Parquet input still imports it (pyarrow's
+Parquet reader does).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import sys
 
 from powercheck.demo import demo_notifications_path
 
-HEAVY = ("pandapower", "matplotlib")
+HEAVY = ("pandapower", "matplotlib", "pandas")
 
 PROBE = """
 import json, sys
@@ -33,7 +37,7 @@ def _screen(cache, out) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_warm_screen_does_not_import_pandapower_or_matplotlib(tmp_path):
+def test_warm_screen_does_not_import_pandapower_matplotlib_or_pandas(tmp_path):
     cache = tmp_path / "cache"
     cold = _screen(cache, tmp_path / "cold.parquet")
     assert cold["rc"] == 0

@@ -148,7 +148,9 @@ class DecisionBatch:
     def reserved_case(self, k: int) -> DemandCase:
         return self.reserve[k] if self.reserve else self.cases[k]
 
-    def decision(self, k: int, lang: str = DEFAULT_LANGUAGE) -> Decision:
+    def decision(self, k: int, lang: str = DEFAULT_LANGUAGE, heavy: bool = True) -> Decision:
+        """Row ``k`` as a :class:`Decision`; ``heavy=False`` leaves its checks and path empty (the columnar writer
+        takes them from the check table and the path columns, :mod:`powercheck.columnar`)."""
         case = self.cases[k]
         checks_of, row = self.check_overrides.get(k, (self, k))
         conditions = list(self.conditions[k]) if self.conditions else []
@@ -164,7 +166,7 @@ class DecisionBatch:
             reasons=[render(m, lang) for m in self.reasons[k]],
             messages=list(self.reasons[k]),
             language=lang,
-            checks=[checks_of.checks.result(i) for i in checks_of.checks.rows_of(row)],
+            checks=[checks_of.checks.result(i) for i in checks_of.checks.rows_of(row)] if heavy else [],
             score=None if math.isnan(score) else score,
             policy_id=self.policy.id,
             policy_version=self.policy.version,
@@ -179,7 +181,7 @@ class DecisionBatch:
             required_main_fuse_a=case.required_fuse_a,
             limits=list(self.limits[k]) if self.limits else [],
             network_data=self.network_data[k] if self.network_data else None,
-            path=list(checks_of.paths[row]) if checks_of.paths else [],
+            path=list(checks_of.paths[row]) if checks_of.paths and heavy else [],
             notifiable=None if case.accounting is None else case.notifiable is not None,
             notifiable_reason=case.notifiable,
             ledger_status=None,

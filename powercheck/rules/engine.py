@@ -41,7 +41,7 @@ from powercheck.rules.inverse import size_limits
 from powercheck.rules.measures import apply_measures
 from powercheck.rules.path import voltage_paths
 from powercheck.rules.policy import Policy
-from powercheck.rules.sequence import Assessment, assess_in_order, order_key
+from powercheck.rules.sequence import Assessment, DecisionRef, assess_in_order, order_key
 
 log = logging.getLogger("powercheck.engine")
 
@@ -90,7 +90,9 @@ class Assessor:
     def assess_recorded(self, notifications: Sequence[Notification]) -> Assessment:
         """Decide a batch; with a ledger in submitted order, returning the requests recorded in it."""
         if self.ledger is None:
-            return Assessment(self.assess_batch(notifications).decisions(self.language), [None] * len(notifications))
+            batch = self.assess_batch(notifications)
+            entries = [DecisionRef(batch, k) for k in range(len(notifications))]
+            return Assessment(entries=entries, language=self.language)
         rows = self.region.locate([n.metering_point_id for n in notifications])
         networks = [str(self.grid.customers.network_id[r]) if r >= 0 else None for r in rows]
         return assess_in_order(notifications, networks, self.ledger, self.assess_batch, self.language)
@@ -111,12 +113,12 @@ class Assessor:
                 return self._error_assessment(notifications, snapshot)
             log.warning("a batch of %d failed; deciding its notifications one at a time", len(notifications))
         self._restore(snapshot)
-        decisions: list[Decision | None] = [None] * len(notifications)
+        entries: list = [None] * len(notifications)
         requests: list = [None] * len(notifications)
         for i in sorted(range(len(notifications)), key=lambda i: order_key(notifications[i], i)):
             one = self.assess_isolated([notifications[i]])
-            decisions[i], requests[i] = one.decisions[0], one.requests[0]
-        return Assessment(decisions=decisions, requests=requests)
+            entries[i], requests[i] = one.entries[0], one.requests[0]
+        return Assessment(entries=entries, requests=requests, language=self.language)
 
     def _restore(self, snapshot) -> None:
         if snapshot is not None:

@@ -83,11 +83,46 @@ def request_of(
 
 
 @dataclass(frozen=True)
-class Assessment:
-    """Decisions of a batch (input order) and the ledger requests they recorded (None: nothing recorded)."""
+class DecisionRef:
+    """Row ``k`` of a decided batch, with the ledger status its decision got (None: no ledger); made into a
+    :class:`Decision` only when asked (:mod:`powercheck.columnar` writes it from the batch's columns)."""
 
-    decisions: list[Decision]
-    requests: list[LedgerRequest | None]
+    batch: DecisionBatch
+    k: int
+    ledger_status: str | None = None
+
+    def decision(self, lang: str = "en") -> Decision:
+        d = self.batch.decision(self.k, lang)
+        return d if self.ledger_status is None else d.model_copy(update={"ledger_status": self.ledger_status})
+
+
+class Assessment:
+    """Decisions of a batch (input order) and the ledger requests they recorded (None: nothing recorded).
+
+    ``entries`` holds per record a :class:`DecisionRef` or a :class:`Decision` (one made outside a batch);
+    :attr:`decisions` makes them all :class:`Decision` objects on first use.
+    """
+
+    def __init__(
+        self,
+        decisions: list[Decision] | None = None,
+        requests: list[LedgerRequest | None] | None = None,
+        *,
+        entries: list | None = None,
+        language: str = "en",
+    ):
+        if entries is None:
+            entries = list(decisions or [])
+        self.entries = entries
+        self.requests = requests if requests is not None else [None] * len(entries)
+        self.language = language
+        self._decisions = decisions
+
+    @property
+    def decisions(self) -> list[Decision]:
+        if self._decisions is None:
+            self._decisions = [e.decision(self.language) if isinstance(e, DecisionRef) else e for e in self.entries]
+        return self._decisions
 
 
 def order_key(n: Notification, i: int) -> tuple:
@@ -111,7 +146,7 @@ def assess_in_order(
     """
     n = len(notifications)
     pending = sorted(range(n), key=lambda i: order_key(notifications[i], i))
-    decisions: list[Decision | None] = [None] * n
+    decisions: list[DecisionRef | None] = [None] * n
     requests: list[LedgerRequest | None] = [None] * n
 
     def capacity_key(i: int) -> tuple:
@@ -167,7 +202,6 @@ def assess_in_order(
             key = capacity_key(i)
             if key in touched_capacity or any(p.notification_id in unrecorded for p in preceding[pos]):
                 continue  # decided again in the next wave, on the changed state
-            decision = batch.decision(pos, language)
             conditions = tuple(render(m) for m in batch.conditions[pos]) if batch.conditions else ()
             request = request_of(batch.reserved_case(pos), batch.outcome[pos], batch.decided_at, conditions)
             old = stash.get(i)
@@ -183,7 +217,7 @@ def assess_in_order(
             if old is not None and old.active and request is not None:
                 touched_capacity.add(key)
             status = request.status.value if request is not None else (old.status.value if old else None)
-            decisions[i] = decision.model_copy(update={"ledger_status": status})
+            decisions[i] = DecisionRef(batch, pos, status)
             requests[i] = request
             final[key] = final.get(key, 0) + 1
         for key, n_taken in taken.items():
@@ -191,4 +225,4 @@ def assess_in_order(
             done = final.get(key, 0)
             window[key] = max(MIN_WINDOW, 2 * done) if key in touched_capacity else 2 * max(n_taken, 1)
         pending = [i for i in pending if decisions[i] is None]
-    return Assessment(decisions=decisions, requests=requests)
+    return Assessment(entries=decisions, requests=requests, language=language)

@@ -67,6 +67,23 @@ class CheckBlock:
         return int(self.row.shape[0])
 
 
+def _sorted_sets(assumptions, n: int) -> list[tuple[str, ...]]:
+    """Per row the sorted, distinct assumption keys (one tuple shared by all rows when given once)."""
+    if isinstance(assumptions, list):
+        if len(assumptions) != n:
+            raise ValueError(f"expected {n} per-row values, got {len(assumptions)}")
+        cache: dict[tuple, tuple[str, ...]] = {}
+        out = []
+        for a in assumptions:
+            key = tuple(a)
+            got = cache.get(key)
+            if got is None:
+                got = cache[key] = tuple(sorted(set(key)))
+            out.append(got)
+        return out
+    return [tuple(sorted(set(assumptions)))] * n
+
+
 def _per_row(value, n: int) -> list:
     if isinstance(value, list):
         if len(value) != n:
@@ -104,7 +121,9 @@ def measured(
     margin = np.where(ok, margin, np.nan)
     status = np.where(ok, np.where(margin >= 0, PASS, FAIL), NOT_EVALUATED).astype(np.int8)
     details = _per_row(detail, n)
-    details = [d if (s != NOT_EVALUATED or d) else MISSING_DETAIL for d, s in zip(details, status)]
+    if not ok.all():
+        missing = (~ok).tolist()
+        details = [MISSING_DETAIL if (m and not d) else d for d, m in zip(details, missing)]
     scale = np.full(n, np.nan) if margin_scale is None else np.broadcast_to(np.asarray(margin_scale, float), (n,))
     return CheckBlock(
         rule_id=rule_id,
@@ -119,7 +138,7 @@ def measured(
         limit_kind=kind,
         unit=unit,
         limit_key=_per_row(limit_key, n),
-        assumptions=[tuple(sorted(set(a))) for a in _per_row(assumptions, n)],
+        assumptions=_sorted_sets(assumptions, n),
         detail=details,
     )
 
@@ -141,19 +160,32 @@ def policy_limited(
 ) -> CheckBlock:
     """Results whose limit is the policy value ``limit_key``; an [R] limit is named as an assumption."""
     n = len(rows)
-    keys = _per_row(limit_key, n)
-    extra = {key: tuple(policy.assumption_keys(key)) for key in set(keys)}
+    if isinstance(limit_key, list):
+        keys = _per_row(limit_key, n)
+        extra = {key: tuple(policy.assumption_keys(key)) for key in set(keys)}
+        numbers = {key: policy.number(key) for key in extra}
+        limits = [numbers[key] for key in keys] if n else np.zeros(0)
+        rows_assumptions = [(*a, *extra[key]) for a, key in zip(_per_row(assumptions, n), keys)]
+        key_names = [str(key) for key in keys]
+    else:  # one key for every row: one policy lookup
+        extra_one = tuple(policy.assumption_keys(limit_key))
+        limits = policy.number(limit_key)
+        if isinstance(assumptions, list):
+            rows_assumptions = [(*a, *extra_one) for a in _per_row(assumptions, n)]
+        else:
+            rows_assumptions = (*assumptions, *extra_one)
+        key_names = [str(limit_key)] * n
     return measured(
         rule_id,
         rows,
         value,
-        [policy.number(key) for key in keys] if n else np.zeros(0),
+        limits,
         kind,
         unit,
         name=name,
         detail=detail,
-        assumptions=[(*a, *extra[key]) for a, key in zip(_per_row(assumptions, n), keys)],
-        limit_key=[str(key) for key in keys],
+        assumptions=rows_assumptions,
+        limit_key=key_names,
         margin_scale=margin_scale,
         seq=seq,
     )
