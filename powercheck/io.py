@@ -159,6 +159,61 @@ def iter_jsonl(path: Path, max_record_bytes: int = MAX_RECORD_BYTES) -> Iterator
             yield parse_record(number, data)
 
 
+def _jsonl_record(number: int, raw: bytes | None, max_record_bytes: int) -> InputRecord | None:
+    """The record of one JSON Lines line (None for a blank line)."""
+    if raw is None:
+        return InputRecord(line=number, errors=[f"(line {number}): longer than {max_record_bytes} bytes"])
+    if number == 1 and raw.startswith(UTF8_BOM):
+        raw = raw[len(UTF8_BOM) :]
+    if not raw.strip():
+        return None
+    try:
+        data = decode_record(raw)
+    except ValueError as exc:
+        return InputRecord(line=number, errors=[f"(line {number}): {exc}"])
+    return parse_record(number, data)
+
+
+def index_jsonl(path: Path, max_record_bytes: int = MAX_RECORD_BYTES) -> Iterator[tuple[InputRecord, int, int]]:
+    """Every record of a JSON Lines file with the byte offset and length of its line (for :func:`read_jsonl_at`)."""
+    with open(path, "rb") as fh:
+        number = 0
+        offset = 0
+        while True:
+            raw = fh.readline(max_record_bytes + 1)
+            if not raw:
+                return
+            number += 1
+            start = offset
+            offset += len(raw)
+            if len(raw) > max_record_bytes and not raw.endswith(b"\n"):
+                while raw and not raw.endswith(b"\n"):
+                    raw = fh.readline(1 << 20)
+                    offset += len(raw)
+                raw = None
+            record = _jsonl_record(number, raw, max_record_bytes)
+            if record is not None:
+                yield record, start, offset - start
+
+
+def read_jsonl_at(
+    path: Path, spans: Sequence[tuple[int, int, int]], max_record_bytes: int = MAX_RECORD_BYTES
+) -> list[InputRecord]:
+    """The records at ``(line number, offset, length)`` spans of :func:`index_jsonl`, in the order given."""
+    out = []
+    with open(path, "rb") as fh:
+        for number, offset, length in spans:
+            if length > max_record_bytes:
+                raw = None
+            else:
+                fh.seek(offset)
+                raw = fh.read(length)
+            record = _jsonl_record(number, raw, max_record_bytes)
+            if record is not None:
+                out.append(record)
+    return out
+
+
 def iter_parquet(path: Path) -> Iterator[InputRecord]:
     try:
         parquet = pq.ParquetFile(path)

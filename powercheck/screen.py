@@ -18,7 +18,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from powercheck.columnar import CHECKS_SCHEMA, decision_tables
-from powercheck.io import MAX_RECORD_BYTES, DecisionWriter, InputRecord, _lines, read_notifications
+from powercheck.io import (
+    MAX_RECORD_BYTES,
+    DecisionWriter,
+    InputRecord,
+    _lines,
+    index_jsonl,
+    read_jsonl_at,
+    read_notifications,
+)
 from powercheck.ledger.store import LedgerStore
 from powercheck.models import CheckStatus, Decision
 from powercheck.rules.engine import Assessor
@@ -222,6 +230,40 @@ def _order_key(record: InputRecord) -> tuple:
     return (at is None, at or datetime.min.replace(tzinfo=UTC), record.line)
 
 
+class _Ordered:
+    """The records of an input in submitted order, read a chunk at a time.
+
+    A JSON Lines file is read twice: once for every record's order key, line and byte span (the records
+    themselves are dropped), then chunk by chunk in that order, so a long file is never held whole as
+    Python objects. A Parquet file is read whole.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.records: list[InputRecord] | None = None
+        self.spans: list[tuple[int, int, int]] = []
+        if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+            keyed = [(_order_key(rec), (rec.line, offset, length)) for rec, offset, length in index_jsonl(path)]
+            keyed.sort(key=lambda kv: kv[0])
+            self.spans = [span for _, span in keyed]
+        else:
+            self.records = sorted(read_notifications(path), key=_order_key)
+
+    def __len__(self) -> int:
+        return len(self.records) if self.records is not None else len(self.spans)
+
+    def chunk(self, first: int, size: int) -> list[InputRecord]:
+        if self.records is not None:
+            return self.records[first : first + size]
+        return read_jsonl_at(self.path, self.spans[first : first + size])
+
+
+def _ordered(path: Path) -> _Ordered:
+    if not path.is_file():
+        raise FileNotFoundError(f"notifications file {path} not found")
+    return _Ordered(path)
+
+
 def screen_file(
     notifications: str | Path,
     assessor: Assessor,
@@ -251,7 +293,7 @@ def screen_file(
     summary = ScreenSummary(out=str(out))
     start = time.perf_counter()
     seen: set[tuple[str, int]] = set()
-    records = sorted(read_notifications(notifications), key=_order_key)
+    records = _ordered(Path(notifications))
     summary.total = len(records)
     checks_writer = ChecksWriter(checks_out) if checks_out is not None else None
     try:
@@ -262,7 +304,7 @@ def screen_file(
                     writer.close(keep_partial=True)
                     summary.out = str(writer.partial_path)
                     break
-                chunk = records[first : first + chunk_size]
+                chunk = records.chunk(first, chunk_size)
                 valid = [r.notification for r in chunk if r.notification is not None]
                 assessed = assessor.assess_isolated(valid)
                 if ledger is not None:

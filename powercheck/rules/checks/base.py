@@ -92,6 +92,17 @@ def _per_row(value, n: int) -> list:
     return [value] * n
 
 
+_EMPTY_F = np.zeros(0)
+_EMPTY_I = np.zeros(0, dtype=np.int64)
+
+
+def _empty_block(rule_id: RuleId, kind: LimitKind, unit: str) -> CheckBlock:
+    """A block without rows (its arrays are shared and never written)."""
+    return CheckBlock(rule_id=rule_id, row=_EMPTY_I, seq=_EMPTY_I, name=[], status=np.zeros(0, np.int8),
+                      value=_EMPTY_F, limit=_EMPTY_F, margin=_EMPTY_F, margin_scale=_EMPTY_F, limit_kind=kind,
+                      unit=unit, limit_key=[], assumptions=[], detail=[])  # fmt: skip
+
+
 def measured(
     rule_id: RuleId,
     rows: Sequence[int] | np.ndarray,
@@ -114,7 +125,11 @@ def measured(
     """
     row = np.asarray(rows, dtype=np.int64)
     n = row.shape[0]
-    value_arr = np.asarray(value, dtype=float).reshape(n) if n else np.zeros(0)
+    if n == 0:  # the check applies to no row of the batch (common for single requests): no array work
+        for per_row in (name, detail, assumptions, limit_key):
+            _per_row(per_row, 0)
+        return _empty_block(rule_id, kind, unit)
+    value_arr = np.asarray(value, dtype=float).reshape(n)
     limit_arr = np.broadcast_to(np.asarray(limit, dtype=float), (n,)).astype(float)
     ok = np.isfinite(value_arr) & np.isfinite(limit_arr)
     margin = (limit_arr - value_arr) if kind is LimitKind.MAX else (value_arr - limit_arr)
@@ -203,6 +218,10 @@ def not_evaluated(
     """Results of a check that applies but cannot be computed (no value, no limit)."""
     row = np.asarray(rows, dtype=np.int64)
     n = row.shape[0]
+    if n == 0:
+        for per_row in (name, detail, assumptions):
+            _per_row(per_row, 0)
+        return _empty_block(rule_id, LimitKind.MAX, "")
     nan = np.full(n, np.nan)
     return CheckBlock(
         rule_id=rule_id,
