@@ -53,18 +53,28 @@ def booleans(values: Sequence[bool | None]) -> pa.Array:
 
 
 def strings(values: Sequence[str | None]) -> pa.Array:
-    """A string array (None is null)."""
-    encoded = [b"" if v is None else v.encode("utf-8") for v in values]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
-    if encoded:
-        np.cumsum([len(b) for b in encoded], out=offsets[1:])
-    valid = np.fromiter((v is not None for v in values), dtype=bool, count=len(values))
-    n = len(values)
+    """A string array (None is null); repeated values are encoded once."""
+    cache: dict[str | None, bytes] = {None: b""}
+    encoded = []
+    for v in values:
+        b = cache.get(v)
+        if b is None:
+            b = cache[v] = v.encode("utf-8")
+        encoded.append(b)
+    n = len(encoded)
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    if n:
+        np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=n), out=offsets[1:])
+    valid = None
+    null_count = 0
+    if any(v is None for v in values):
+        valid = np.fromiter((v is not None for v in values), dtype=bool, count=n)
+        null_count = int(n - valid.sum())
     return pa.Array.from_buffers(
         pa.string(),
         n,
         [_validity(valid), pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))],
-        null_count=int(n - valid.sum()),
+        null_count=null_count,
     )
 
 
