@@ -152,11 +152,18 @@ def test_screen_cli_warm_cache(benchmark, region, cache, tmp_path):
 
 PROBE = """
 import json, resource, sys, time
+import powercheck.screen as screen
 from powercheck.cli import main
+marks = []
+def sample(self, done):
+    with open("/proc/self/status") as fh:
+        marks.append(int(fh.read().split("VmRSS:")[1].split()[0]) / 1024)
+screen.ProgressBar.update = sample  # RSS after every chunk, in place of the progress bar
 t = time.perf_counter()
 rc = main(sys.argv[1:])
 print(json.dumps({"rc": rc, "seconds": time.perf_counter() - t,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "rss_after_chunks_mb": marks}))
 """
 
 
@@ -188,6 +195,11 @@ def test_stream_decisions_peak_rss(benchmark, region, cache, tmp_path):
         seconds=round(report["seconds"], 2),
         records_per_s=round(STREAM_N / report["seconds"], 1),
         peak_rss_mb=round(report["peak_rss_mb"], 1),
+        rss_after_first_chunk_mb=round(report["rss_after_chunks_mb"][0], 1) if report["rss_after_chunks_mb"] else None,
+        rss_after_middle_chunk_mb=round(report["rss_after_chunks_mb"][len(report["rss_after_chunks_mb"]) // 2], 1)
+        if report["rss_after_chunks_mb"]
+        else None,
+        rss_after_last_chunk_mb=round(report["rss_after_chunks_mb"][-1], 1) if report["rss_after_chunks_mb"] else None,
         peak_rss_mb_500_records=round(small_report["peak_rss_mb"], 1),
         self_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     )
