@@ -21,6 +21,7 @@ from powercheck.models import Outcome
 from powercheck.rules.engine import Assessor
 from powercheck.rules.rule_ids import RuleId
 from tests.helpers.case_region import case_mp
+from tests.helpers.compare import differences
 from tests.helpers.mini import FIXED_TIME, appliance_jobs_auto_approvable, without_measures
 from tests.rules.case_derivations import CASES, CASES_DIR, render
 
@@ -132,7 +133,9 @@ def test_case_files_are_current():
         notification, expected = render(name)
         folder = CASES_DIR / name
         assert json.loads((folder / "notification.json").read_text(encoding="utf-8")) == notification, name
-        assert json.loads((folder / "expected.json").read_text(encoding="utf-8")) == expected, name
+        # floats to 1e-9 relative or 1e-7 absolute: the last digits depend on the CPU the numba kernels were compiled for
+        diff = differences(expected, json.loads((folder / "expected.json").read_text(encoding="utf-8")))
+        assert not diff, f"{name}: {diff[:5]}"
 
 
 def test_cases_cover_every_rule_id_and_outcome():
