@@ -182,9 +182,25 @@ def _request_json(r) -> dict:
         "submitted_at": r.submitted_at.isoformat() if r.submitted_at else None,
         "decided_at": r.decided_at.isoformat() if r.decided_at else None,
         "fuse_after_a": r.fuse_after_a,
+        "device_after": r.device_after,
         "reservation": json.loads(r.reservation.to_json()),
         "conditions": list(r.conditions),
     }
+
+
+def _device_record(record):
+    """A ledger file's device (type, rating_a, characteristic/settings), validated; None when absent."""
+    if record is None:
+        return None
+    from powercheck.rules.devices import device_of_record
+
+    if not isinstance(record, dict) or not isinstance(record.get("rating_a"), (int, float)):
+        raise ValueError("device_after: expected a table with type and rating_a")
+    try:
+        spec = device_of_record(record)
+    except ValueError as exc:
+        raise ValueError(f"device_after: {exc}") from None
+    return {"rating_a": float(record["rating_a"]), **spec.model_dump(mode="json", exclude_none=True)}
 
 
 def _request_from_json(data: dict):
@@ -207,6 +223,7 @@ def _request_from_json(data: dict):
         submitted_at=ts(data.get("submitted_at")),
         decided_at=ts(data.get("decided_at")),
         fuse_after_a=data.get("fuse_after_a"),
+        device_after=_device_record(data.get("device_after")),
         reservation=Reservation.from_json(json.dumps(data.get("reservation") or {})),
         conditions=tuple(data.get("conditions") or ()),
     )
