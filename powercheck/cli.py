@@ -291,7 +291,7 @@ def cmd_policy(args: argparse.Namespace) -> int:
         Group.LEGAL: "Legal limits (FoL, EN 50160): exceeding one means the job cannot be connected as notified",
         Group.PLANNING: "Planning values and rules of the grid owner (auto-approval, margins, workflow)",
         Group.EMISSION: "Emission limits of one appliance or customer",
-        Group.PROTECTION: "Protection: fuses, short-circuit factors, selectivity",
+        Group.PROTECTION: "Protection: fuses, breakers (MCB B/C/D, adjustable), KV, short-circuit factors, selectivity",
         Group.MODEL: "Model constants and assumptions (defaults for missing data)",
     }
     print(f"policy {policy.id} {policy.version} (hash {policy.hash}) from {policy.source_path}")
@@ -300,9 +300,14 @@ def cmd_policy(args: argparse.Namespace) -> int:
             continue
         print(f"\n{headings[group]}:")
         for key, param in params.items():
-            value = param.value if not isinstance(param.value, (dict, list)) or len(str(param.value)) < 60 else "{...}"
+            table = group is Group.PROTECTION and isinstance(param.value, dict)  # device data: every row shown
+            short = not isinstance(param.value, (dict, list)) or len(str(param.value)) < 60
+            value = "" if table else param.value if short else "{...}"
             flag = "  ASSUMPTION" if param.is_assumption else ""
             print(f"  [{param.tag.value:>1}] {key} = {value} {param.unit}{flag}")
+            if table:
+                for label, row in param.value.items():
+                    print(f"        {label} = {row}")
             print(f"        source: {param.source}")
     print()
     print(f"unverified assumptions ([R]): {', '.join(summary['assumptions'])}")

@@ -294,3 +294,19 @@ def test_decision_records_the_device_and_the_next_job_uses_it(case_region, polic
     start = d2.check("PROT.START_CURRENT")
     assert start.limit == pytest.approx(2.55 * 40) and "C 40 A MCB" in start.detail
     assert start.limit_key == "mcb_thermal_no_trip" and "policy:mcb_thermal_no_trip" in start.assumptions
+
+
+def test_cli_policy_lists_the_protection_data_with_sources(capsys):
+    from powercheck.cli import main
+
+    assert main(["policy"]) == 0
+    out = capsys.readouterr().out
+    protection = out[out.index("Protection:") : out.index("Model constants")]
+    assert "[S] selectivity_ratio_min = 1.6" in protection and "IEC 60269" in protection
+    assert "[S] mcb_magnetic_trip_multiples =" in protection
+    for row in ("B = [3, 5]", "C = [5, 10]", "D = [10, 20]"):
+        assert row in protection
+    assert "ti-soft.com" in protection and "IEC 60898-1" in protection
+    assert "35 = [82, 165, 222, 388]" in protection  # the 35 A gates, every row of the table shown
+    assert "[R] breaker_pickup_tolerance = 1.2 -  ASSUMPTION" in protection
+    assert "[R] upstream_fuse_from_feeder_cable = 1.0" in protection
