@@ -263,7 +263,10 @@ class Notification(BaseModel):
 
     def input_hash(self) -> str:
         """SHA-256 of the canonical JSON form of the notification."""
-        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        data = self.model_dump(mode="json")
+        if data.get("main_device_after") is None:  # hashes of records without a device stay as they were
+            data.pop("main_device_after", None)
+        payload = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()
 
 

@@ -310,3 +310,19 @@ def test_cli_policy_lists_the_protection_data_with_sources(capsys):
     assert "35 = [82, 165, 222, 388]" in protection  # the 35 A gates, every row of the table shown
     assert "[R] breaker_pickup_tolerance = 1.2 -  ASSUMPTION" in protection
     assert "[R] upstream_fuse_from_feeder_cable = 1.0" in protection
+
+
+def test_input_hash_of_a_record_without_a_device_is_unchanged():
+    """Records stored before the device field existed keep their input hash (the key is left out when None)."""
+    import hashlib
+    import json
+
+    data = {"notification_id": "H-1", "job_type": "ov_mv_change", "metering_point_id": "707057500000000018",
+            "network_system": "TN_400", "main_fuse_before_a": 25, "main_fuse_after_a": 32}  # fmt: skip
+    n = Notification.model_validate(data)
+    dumped = n.model_dump(mode="json")
+    assert dumped.pop("main_device_after") is None
+    old = hashlib.sha256(json.dumps(dumped, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    assert n.input_hash() == old
+    with_device = Notification.model_validate({**data, "main_device_after": {"type": "mcb", "characteristic": "B"}})
+    assert with_device.input_hash() != old
