@@ -326,3 +326,27 @@ def test_input_hash_of_a_record_without_a_device_is_unchanged():
     assert n.input_hash() == old
     with_device = Notification.model_validate({**data, "main_device_after": {"type": "mcb", "characteristic": "B"}})
     assert with_device.input_hash() != old
+
+
+def test_fuse_tables_cover_every_rating_in_use(policy, demo_region):
+    """Every standard size from 16 A up, every KV and upstream fuse of the demo index and the NH sizes the
+    assumed upstream fuse takes have gG gates and a pre-arcing I2t; 10 A (below the IEC table) and a 224 A KV are
+    the ratings without data, which the checks name as missing data."""
+    from powercheck.rules.devices import fuse_rating_value
+
+    cust = demo_region.customers
+    used = {float(s) for s in policy.value(PolicyKey.STANDARD_FUSE_SIZES_A) if s >= 16}
+    used |= set(cust.kv_fuse_a.dropna()) | set(cust.upstream_fuse_a.dropna()) | set(cust.main_fuse_a.dropna())
+    for rating in sorted(used):
+        assert policy.fuse_melting_5s(rating) is not None, rating
+        assert fuse_rating_value(policy, PolicyKey.FUSE_GG_PREARC_I2T_A2S, rating) is not None, rating
+    assert policy.fuse_melting_5s(10) is None and policy.fuse_melting_5s(224) is None
+    # the 35 A values, log-log between 32 A and 40 A: I_min rounded down, I_max up, I2t down
+    e = math.log(35 / 32) / math.log(40 / 32)
+    assert [policy.fuse_gate(35, g) for g in ("no_melt_10s", "melt_5s", "no_melt_0_1s", "melt_0_1s")] == [
+        math.floor(75 * (95 / 75) ** e),
+        math.ceil(150 * (190 / 150) ** e),
+        math.floor(200 * (260 / 200) ** e),
+        math.ceil(350 * (450 / 350) ** e),
+    ]
+    assert fuse_rating_value(policy, PolicyKey.FUSE_GG_PREARC_I2T_A2S, 35) == 1000 * math.floor(2.5 * 1.6**e)
