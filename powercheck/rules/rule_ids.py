@@ -27,7 +27,7 @@ class RuleId(StrEnum):
     LOAD_EXPORT_FUSE = "LOAD.EXPORT_FUSE"
     """Export current per phase after the job <= the smaller of OV and MV."""
     PROT_START_CURRENT = "PROT.START_CURRENT"
-    """Start current of the largest motor/compressor <= what the fuse carries for the start without melting."""
+    """Start current of the largest motor/compressor <= what the main protection carries for the start."""
     PROT_SERVICE_CABLE = "PROT.SERVICE_CABLE"
     """Service cable ampacity >= new fuse."""
     PROT_SELECTIVITY = "PROT.SELECTIVITY"

@@ -13,7 +13,7 @@ gates run first and stop the grid checks for the rows they catch.
 ``LOAD.MAIN_FUSE``          demand current per phase after the job <= main fuse (OV) after the job
 ``LOAD.METER_FUSE``         ... <= meter fuse (MV) after the job
 ``LOAD.EXPORT_FUSE``        export current per phase after the job <= the smaller of OV and MV
-``PROT.START_CURRENT``      start current of the largest motor <= what the fuse carries without melting
+``PROT.START_CURRENT``      start current of the largest motor <= what the OV carries without tripping
 ``PROT.SERVICE_CABLE``      service cable ampacity >= new fuse
 ``PROT.SELECTIVITY``        upstream fuse / new fuse >= 1.6; above a breaker time-current and I2t
 ``PROT.FAULT_CURRENT``      minimum fault current disconnects the new OV (gG 5 s, breaker instantaneous)
