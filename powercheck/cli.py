@@ -182,9 +182,25 @@ def _request_json(r) -> dict:
         "submitted_at": r.submitted_at.isoformat() if r.submitted_at else None,
         "decided_at": r.decided_at.isoformat() if r.decided_at else None,
         "fuse_after_a": r.fuse_after_a,
+        "device_after": r.device_after,
         "reservation": json.loads(r.reservation.to_json()),
         "conditions": list(r.conditions),
     }
+
+
+def _device_record(record):
+    """A ledger file's device (type, rating_a, characteristic/settings), validated; None when absent."""
+    if record is None:
+        return None
+    from powercheck.rules.devices import device_of_record
+
+    if not isinstance(record, dict) or not isinstance(record.get("rating_a"), (int, float)):
+        raise ValueError("device_after: expected a table with type and rating_a")
+    try:
+        spec = device_of_record(record)
+    except ValueError as exc:
+        raise ValueError(f"device_after: {exc}") from None
+    return {"rating_a": float(record["rating_a"]), **spec.model_dump(mode="json", exclude_none=True)}
 
 
 def _request_from_json(data: dict):
@@ -207,6 +223,7 @@ def _request_from_json(data: dict):
         submitted_at=ts(data.get("submitted_at")),
         decided_at=ts(data.get("decided_at")),
         fuse_after_a=data.get("fuse_after_a"),
+        device_after=_device_record(data.get("device_after")),
         reservation=Reservation.from_json(json.dumps(data.get("reservation") or {})),
         conditions=tuple(data.get("conditions") or ()),
     )
@@ -274,7 +291,7 @@ def cmd_policy(args: argparse.Namespace) -> int:
         Group.LEGAL: "Legal limits (FoL, EN 50160): exceeding one means the job cannot be connected as notified",
         Group.PLANNING: "Planning values and rules of the grid owner (auto-approval, margins, workflow)",
         Group.EMISSION: "Emission limits of one appliance or customer",
-        Group.PROTECTION: "Protection: fuses, short-circuit factors, selectivity",
+        Group.PROTECTION: "Protection: fuses, breakers (MCB B/C/D, adjustable), KV, short-circuit factors, selectivity",
         Group.MODEL: "Model constants and assumptions (defaults for missing data)",
     }
     print(f"policy {policy.id} {policy.version} (hash {policy.hash}) from {policy.source_path}")
@@ -283,9 +300,14 @@ def cmd_policy(args: argparse.Namespace) -> int:
             continue
         print(f"\n{headings[group]}:")
         for key, param in params.items():
-            value = param.value if not isinstance(param.value, (dict, list)) or len(str(param.value)) < 60 else "{...}"
+            table = group is Group.PROTECTION and isinstance(param.value, dict)  # device data: every row shown
+            short = not isinstance(param.value, (dict, list)) or len(str(param.value)) < 60
+            value = "" if table else param.value if short else "{...}"
             flag = "  ASSUMPTION" if param.is_assumption else ""
             print(f"  [{param.tag.value:>1}] {key} = {value} {param.unit}{flag}")
+            if table:
+                for label, row in param.value.items():
+                    print(f"        {label} = {row}")
             print(f"        source: {param.source}")
     print()
     print(f"unverified assumptions ([R]): {', '.join(summary['assumptions'])}")

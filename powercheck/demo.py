@@ -7,12 +7,14 @@
   LV side moved to 230 V: the same cables at 230 V are the weak grids typical of
   Norwegian IT areas) and two 400 V TN networks -- plus the IEEE European LV test
   feeder taken straight from pandapower (``pandapower:`` source, asymmetric loads),
-  and a customer index with GS1 metering point ids, main fuses on record and a few
-  explicit service-cable and upstream-fuse entries.
+  and a customer index with GS1 metering point ids, main fuses on record, a few
+  explicit service-cable and upstream-fuse entries, KVs at about a quarter of the points and a
+  few C-characteristic MCBs as main protection.
 * ``demo_notifications.jsonl``: 200 notifications with a realistic mix of job
   types and sizes, and a handful of deliberately broken ones (bad check digit,
   L-N appliance in an IT grid, missing fields, unknown metering point, malformed
-  JSON) to show how bad input is reported.
+  JSON) to show how bad input is reported, then six OV changes to breakers (MCB B/C/D,
+  adjustable) and a 35 A gG fuse, mostly behind a KV on record.
 """
 
 from __future__ import annotations
@@ -107,10 +109,68 @@ def build_demo_region(out: Path) -> pd.DataFrame:
             cp.loc[i, "service_cable_ampacity_a"] = float(rng.choice([63, 80, 100, 125]))
             cp.loc[i, "upstream_fuse_a"] = float(rng.choice([100, 125, 160]))
         points.append(cp)
-    customers = pd.concat(points, ignore_index=True)
+    customers = with_protection_records(pd.concat(points, ignore_index=True))
     customers.to_parquet(out / "customer_points.parquet", index=False)
     (out / "region.toml").write_text("".join(manifest), encoding="utf-8")
     return customers
+
+
+def with_protection_records(customers: pd.DataFrame, seed: int = 60898) -> pd.DataFrame:
+    """The customer index with the protection the DSO has on record: a KV (short-circuit protection before the
+    meter) at about a quarter of the points, sized as Gudbrandsdal Energi Nett's standard (OV <= 40 A -> KV 100 A,
+    40 < OV <= 63 A -> KV 125 A, standards.md 3.2), and a C-characteristic MCB as the main protection at a few."""
+    rng = random.Random(seed)
+    out = customers.copy()
+    out["kv_fuse_a"] = float("nan")
+    out["main_device"] = None
+    for i in sorted(rng.sample(range(len(out)), k=len(out) // 4)):
+        out.loc[i, "kv_fuse_a"] = 100.0 if out.main_fuse_a.iloc[i] <= 40 else 125.0
+    for i in sorted(rng.sample(range(len(out)), k=max(1, len(out) // 30))):
+        out.loc[i, "main_device"] = "mcb_C"
+    return out
+
+
+def _protection_notifications(customers: pd.DataFrame, t_start: datetime, used: set[str]) -> list[str]:
+    """OV changes to breakers (MCB B/C/D, adjustable) and a 35 A gG fuse behind a KV on record, at points
+    without an earlier notification (``used``)."""
+    rng = random.Random(11)
+    system_of = {nid: system for nid, system, *_ in DEMO_NETWORKS}
+    free = ~customers.metering_point_id.isin(used)
+    kv = customers[customers.kv_fuse_a.notna() & customers.main_device.isna() & free]
+    tn = kv[kv.network_id.map(system_of) == "TN_400"]
+    it = kv[kv.network_id.map(system_of) == "IT_230"]
+    jobs = [  # (points, fuse after, device, budget kW, comment)
+        (tn, 40, {"type": "mcb", "characteristic": "C"}, 20.0, "OV som C-automat, KV 100 A foran"),
+        (tn, 40, {"type": "mcb", "characteristic": "C", "let_through_i2t_a2s": 12000}, 20.0,
+         "C-automat med gjennomsluppet I2t fra datablad"),
+        (it, 50, {"type": "mcb", "characteristic": "B"}, None, "OV som B-automat"),
+        (it, 63, {"type": "mcb", "characteristic": "D"}, None, "OV som D-automat"),
+        (tn, 63, {"type": "adjustable_breaker", "isd_multiple": 6, "ii_multiple": 10}, 30.0, "innstillbar bryter"),
+        (tn, 35, None, None, "OV 35 A gG"),
+    ]  # fmt: skip
+    lines = []
+    for k, (points, after, device, budget, comment) in enumerate(jobs):
+        points = points[~points.metering_point_id.isin(used)]  # one notification per point
+        row = points.iloc[rng.randrange(len(points))]
+        used = used | {row.metering_point_id}
+        note: dict = {
+            "notification_id": f"ELS-2026-PROT-{k + 1:02d}",
+            "revision": 1,
+            "job_type": "ov_mv_change",
+            "metering_point_id": row.metering_point_id,
+            "network_system": system_of[row.network_id],
+            "submitted_at": (t_start + timedelta(minutes=41 * k)).isoformat(),
+            "installer_id": f"INST-{rng.randrange(1, 40):03d}",
+            "main_fuse_before_a": float(row.main_fuse_a),
+            "main_fuse_after_a": float(after),
+            "comment": comment,
+        }
+        if device is not None:
+            note["main_device_after"] = device
+        if budget is not None:
+            note["power_budget"] = {"max_demand_kw": budget}
+        lines.append(json.dumps(note, ensure_ascii=False))
+    return lines
 
 
 def _ev(rng: random.Random, system: str) -> list[dict]:
@@ -326,6 +386,9 @@ def build_demo_notifications(customers: pd.DataFrame, n: int = 200, seed: int = 
     for pos, record in zip(reversed(positions), reversed(broken)):
         lines.insert(pos, json.dumps(record, ensure_ascii=False))
     lines.insert(rng.randrange(len(lines)), '{"notification_id": "ELS-2026-BAD-07", "job_type": "pv", ')
+    if "kv_fuse_a" in customers:  # breakers and KVs (an index with protection records)
+        used = {json.loads(line)["metering_point_id"] for line in lines if line.endswith("}")}
+        lines += _protection_notifications(customers, t_end + timedelta(hours=4), used)
     return lines
 
 

@@ -24,6 +24,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from powercheck.gs1 import validate_gsrn
+from powercheck.protection_device import MainDevice
 
 
 class JobType(StrEnum):
@@ -208,6 +209,11 @@ class Notification(BaseModel):
     main_fuse_after_a: FuseAmps | None = None
     meter_fuse_before_a: FuseAmps | None = None
     meter_fuse_after_a: FuseAmps | None = None
+    main_device_after: MainDevice | None = Field(
+        default=None,
+        description="The main protection (OV) after the job: gG fuse, MCB B/C/D or adjustable breaker with its "
+        "settings; its current is main_fuse_after_a (None: a gG fuse, or the device on record when the job sets none)",
+    )
     service_cable_ampacity_a: float | None = Field(
         default=None,
         gt=0,
@@ -231,6 +237,13 @@ class Notification(BaseModel):
     def _check_gsrn(cls, value: str) -> str:
         return validate_gsrn(value)
 
+    @field_validator("main_device_after")
+    @classmethod
+    def _device_has_current(cls, device: MainDevice | None, info: ValidationInfo) -> MainDevice | None:
+        if device is not None and info.data.get("main_fuse_after_a") is None:
+            raise ValueError("needs main_fuse_after_a: the device's rated current (Ir of an adjustable breaker)")
+        return device
+
     @field_validator("appliances")
     @classmethod
     def _connections_fit_system(cls, appliances: list[Appliance], info: ValidationInfo) -> list[Appliance]:
@@ -250,7 +263,10 @@ class Notification(BaseModel):
 
     def input_hash(self) -> str:
         """SHA-256 of the canonical JSON form of the notification."""
-        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        data = self.model_dump(mode="json")
+        if data.get("main_device_after") is None:  # hashes of records without a device stay as they were
+            data.pop("main_device_after", None)
+        payload = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()
 
 

@@ -28,16 +28,17 @@ def test_screen_demo_writes_one_decision_per_record(tmp_path, cache_dir, capsys)
     assert code == 0
     table = pq.read_table(out).to_pandas()
     lines = _records(demo_notifications_path())
-    assert len(table) == len(lines) == 210
-    assert sorted(table.source_line) == list(range(1, 211))  # every input line decided once
+    assert len(table) == len(lines) == 216
+    assert sorted(table.source_line) == list(range(1, 217))  # every input line decided once
     # decided in submitted order (records without a readable time last)
     dated = table[table.notification_id.str.startswith("ELS-2026-1")]
     assert dated.source_line.is_monotonic_increasing
     counts = table.outcome.value_counts().to_dict()
-    # the default policy auto-approves metering-point work and OV/MV changes only (no appliance job, so no
-    # approval with conditions either)
-    assert set(counts) == {"auto_approve", "escalate", "reject_incomplete"}
+    # the default policy auto-approves metering-point work and OV/MV changes only (no appliance job); an OV change
+    # whose fuse is too large for the KV on record is approved on the condition of a smaller main fuse
+    assert set(counts) == {"auto_approve", "escalate", "reject_incomplete", "approved_with_conditions"}
     assert set(table[table.outcome == "auto_approve"].job_type) <= {"meter_work", "ov_mv_change"}
+    assert set(table[table.outcome == "approved_with_conditions"].job_type) == {"ov_mv_change"}
     # the seven deliberately broken records: 4 invalid, 2 incomplete, 1 unknown metering point
     bad = table[table.notification_id.str.contains("BAD") | table.notification_id.str.startswith("invalid:")]
     assert len(bad) == 7
@@ -97,7 +98,7 @@ def test_chunking_does_not_change_decisions(tmp_path, demo_region, policy):
     )
     ta = pq.read_table(tmp_path / "a.parquet")
     tb = pq.read_table(tmp_path / "b.parquet")
-    assert ta.num_rows == tb.num_rows == 210
+    assert ta.num_rows == tb.num_rows == 216
     assert ta.equals(tb)  # every column, list and struct columns included
 
 

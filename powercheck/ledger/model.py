@@ -154,6 +154,8 @@ class LedgerRequest:
     submitted_at: datetime | None = None
     decided_at: datetime | None = None
     fuse_after_a: float | None = None
+    device_after: dict | None = None
+    """The main protection after the job: type, rating_a, characteristic / settings (None: not recorded)."""
     reservation: Reservation = field(default_factory=Reservation)
     conditions: tuple[str, ...] = ()
     """Measures an approval with conditions requires (rule texts)."""

@@ -29,6 +29,7 @@ from powercheck.quality.codes import CONN_3PH, CONN_LL, CONN_LN, SQRT3, conn_cod
 from powercheck.rules.accounting import AccountedAppliance, Accounting, account, notifiable, required_fuse_a
 from powercheck.rules.completeness import fuse_after_job, missing_fields
 from powercheck.rules.context import GridView
+from powercheck.rules.devices import Device, device_of_record, resolve_device
 from powercheck.rules.policy import Policy, PolicyKey
 from powercheck.texts import msg
 
@@ -112,6 +113,8 @@ class DemandCase:
     fuse_after_a: float | None = None
     """The fuse limiting the installation after the job [A] (see ``completeness.fuse_after_job``)."""
     fuse_changed: bool = False
+    device: Device | None = None
+    """The main protection (OV) after the job: gG fuse, MCB or adjustable breaker (:mod:`.devices`)."""
     existing_kw: float = 0.0
     """The customer's existing peak in the base case [kW]."""
     d_p_kw: float = 0.0
@@ -314,10 +317,21 @@ def demand_case(
     policy_cos = policy.number(PolicyKey.DEMAND_COS_PHI)
     supply = supply_conn(n.network_system, n.supply_phases)
     record_fuse = cust.main_fuse_a[cp]
+    record_device = None
     for other in same_point:  # an approved fuse change at this point is the fuse before this job
         if other.fuse_after_a is not None:
             record_fuse = other.fuse_after_a
+            record_device = device_of_record(other.device_after)
     fuse = fuse_after_job(n, record_fuse)
+    meter_only = n.main_fuse_after_a is None and n.meter_fuse_after_a is not None  # the fuse after is the MV
+    device = resolve_device(
+        n.main_device_after,
+        fuse.rating_a,
+        ledger=None if meter_only else record_device,
+        code=None if meter_only else cust.main_device[cp],
+        isd_multiple=float(cust.main_isd_multiple[cp]),
+        ii_multiple=float(cust.main_ii_multiple[cp]),
+    )
     appliances = tuple(appliance_case(i, a, policy) for i, a in enumerate(n.appliances))
     accounted = [a.accounted() for a in appliances]
     site = dict(
@@ -402,6 +416,7 @@ def demand_case(
         ledger_revision=ledger_revision,
         fuse_after_a=fuse.rating_a,
         fuse_changed=fuse.changed,
+        device=device,
         existing_kw=existing,
         d_p_kw=d_p,
         export_kw=export_kw,

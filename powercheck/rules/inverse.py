@@ -39,7 +39,7 @@ from powercheck.quality.unbalance import unbalance_percent
 from powercheck.rules.context import GridView
 from powercheck.rules.demand import DemandCase
 from powercheck.rules.evaluate import Evaluation, base_unbalance
-from powercheck.rules.fuse_range import fuse_inputs_of_points, main_fuse_range, upstream_from_feeder
+from powercheck.rules.fuse_range import fuse_inputs_of_points, ik_max_of_buses, main_fuse_range, upstream_from_feeder
 from powercheck.rules.policy import Policy, PolicyKey
 from powercheck.rules.rule_ids import RuleId
 
@@ -413,7 +413,16 @@ def _fuse_range(case: DemandCase, ev: Evaluation, k: int, policy: Policy, grid: 
     rows = np.array([case.location.cp_row], dtype=np.int64)
     new_cable = case.notification.service_cable_ampacity_a
     amp, up, rated = fuse_inputs_of_points(grid, rows, np.array([np.nan if new_cable is None else new_cable]))
-    largest, rule = main_fuse_range(amp, upstream_from_feeder(up, rated, policy), ev.ik_min_a[k : k + 1], policy)
+    device = case.device.spec if case.device is not None else None
+    largest, rule = main_fuse_range(
+        amp,
+        upstream_from_feeder(up, rated, policy),
+        ev.ik_min_a[k : k + 1],
+        policy,
+        device=device,
+        kv_a=grid.customers.kv_fuse_a[rows],
+        ik_max_a=ik_max_of_buses(grid, policy, np.array([case.location.bus_row])),
+    )
     return SizeLimit(quantity="main_fuse_a", notified=case.fuse_after_a,
                      largest=None if math.isnan(largest[0]) else float(largest[0]),
                      smallest=case.required_fuse_a, unit="A", binding_rule=rule[0])  # fmt: skip

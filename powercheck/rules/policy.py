@@ -62,6 +62,12 @@ class PolicyKey(StrEnum):
     SC_C_MIN = "sc_c_min"
     SC_C_MAX = "sc_c_max"
     FUSE_GG_GATES_A = "fuse_gg_gates_a"
+    FUSE_GG_PREARC_I2T_A2S = "fuse_gg_prearc_i2t_a2s"
+    MCB_MAGNETIC_TRIP_MULTIPLES = "mcb_magnetic_trip_multiples"
+    MCB_THERMAL_NO_TRIP = "mcb_thermal_no_trip"
+    BREAKER_PICKUP_TOLERANCE = "breaker_pickup_tolerance"
+    BREAKER_LET_THROUGH_TIME_S = "breaker_let_through_time_s"
+    UPSTREAM_FUSE_FROM_FEEDER_CABLE = "upstream_fuse_from_feeder_cable"
     STANDARD_FUSE_SIZES_A = "standard_fuse_sizes_a"
     BUDGET_REQUIRED_ABOVE_FUSE_A = "budget_required_above_fuse_a"
     AUTO_APPROVE_MAX_FUSE_A = "auto_approve_max_fuse_a"
@@ -364,6 +370,14 @@ PARAM_SCHEMA: dict[PolicyKey, ParamSpec] = {
     PolicyKey.SC_C_MAX: ParamSpec("-", Range(1.0, 1.2)),
     PolicyKey.FUSE_GG_GATES_A: ParamSpec("A", check=_gate_table),
     PolicyKey.STANDARD_FUSE_SIZES_A: ParamSpec("A", check=_fuse_sizes),
+    PolicyKey.FUSE_GG_PREARC_I2T_A2S: ParamSpec(
+        "A^2 s", check=_number_table("rating", Range(0, 1e9, lo_open=True), key_range=Range(0, 10_000, lo_open=True))
+    ),
+    PolicyKey.MCB_MAGNETIC_TRIP_MULTIPLES: ParamSpec("x In", check=lambda w, v: _mcb_multiples(w, v)),
+    PolicyKey.MCB_THERMAL_NO_TRIP: ParamSpec("[x In, s]", check=lambda w, v: _thermal_no_trip(w, v)),
+    PolicyKey.BREAKER_PICKUP_TOLERANCE: ParamSpec("-", Range(1.0, 2.0)),
+    PolicyKey.BREAKER_LET_THROUGH_TIME_S: ParamSpec("s", Range(0.001, 0.1)),
+    PolicyKey.UPSTREAM_FUSE_FROM_FEEDER_CABLE: ParamSpec("-", Range(0.5, 2.0)),
     PolicyKey.BUDGET_REQUIRED_ABOVE_FUSE_A: ParamSpec("A", check=_system_table(Range(0, 10_000, lo_open=True))),
     PolicyKey.AUTO_APPROVE_MAX_FUSE_A: ParamSpec("A", check=_system_table(Range(0, 10_000, lo_open=True))),
     PolicyKey.AUTO_APPROVE_JOB_TYPES: ParamSpec("", check=_job_types),
@@ -413,6 +427,26 @@ def _kinds(where: str, value: Any) -> None:
     kinds = {k.value for k in ApplianceKind}
     if not isinstance(value, list) or not all(isinstance(k, str) and k in kinds for k in value):
         raise PolicyError(f"{where}: expected a list of appliance kinds ({', '.join(sorted(kinds))})")
+
+
+def _mcb_multiples(where: str, value: Any) -> None:
+    """MCB characteristic -> [lower, upper] instantaneous trip multiple of In, for B, C and D."""
+    if not isinstance(value, dict) or set(value) != {"B", "C", "D"}:
+        raise PolicyError(f"{where}: expected a table B/C/D = [lower, upper] multiples of In")
+    for name, pair in value.items():
+        if not (isinstance(pair, list) and len(pair) == 2):
+            raise PolicyError(f"{where}.{name}: expected [lower, upper] multiples of In")
+        for i, v in enumerate(pair):
+            _check_number(f"{where}.{name}[{i}]", v, Range(1, 50))
+        if not pair[0] < pair[1]:
+            raise PolicyError(f"{where}.{name}: the lower multiple {pair[0]} must be below the upper {pair[1]}")
+
+
+def _thermal_no_trip(where: str, value: Any) -> None:
+    if not (isinstance(value, list) and len(value) == 2):
+        raise PolicyError(f"{where}: expected [multiple of In, seconds]")
+    _check_number(f"{where}[0]", value[0], Range(1, 10))
+    _check_number(f"{where}[1]", value[1], Range(0, 60, lo_open=True))
 
 
 def _check_str(where: str, value: Any) -> None:

@@ -77,6 +77,7 @@ def request_of(
         submitted_at=n.submitted_at,
         decided_at=decided_at,
         fuse_after_a=case.fuse_after_a,
+        device_after=case.device.record() if case.device is not None else None,
         reservation=reservation,
         conditions=conditions,
     )

@@ -45,6 +45,8 @@ V_MIN, V_MAX = 0.90, 1.10
 UNBALANCE_MAX, BACKGROUND_UNBALANCE = 2.0, 0.5
 RVC_RARE, RVC_FREQUENT, RVC_STATIONARY = 5.0, 3.0, 3.0
 I5S = {16: 65, 20: 85, 25: 110, 32: 150, 40: 190, 50: 250, 63: 320, 80: 425, 100: 580, 125: 715, 160: 950}
+# 35 A: log-log between the 32 A and 40 A gates, rounded up: 150 (190/150)^(ln(35/32)/ln(40/32)) = 164.94 -> 165
+I5S[35] = 165
 # gG: the current a fuse carries for up to 10 s without melting, I_min(10 s) (IEC 60269-1 gates, policy table)
 I_NO_MELT_10S = {16: 33, 20: 42, 25: 52, 32: 75, 40: 95, 50: 125, 63: 160, 80: 215, 100: 290, 125: 355, 160: 460}
 STANDARD_FUSES = (10, 16, 20, 25, 32, 35, 40, 50, 63, 80, 100, 125, 160, 200, 250, 315, 400, 500, 630)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from powercheck.gs1 import make_gsrn
 from tests.helpers.case_region import CASE_POINTS
 from tests.rules.case_model import (
@@ -121,15 +123,19 @@ def ov_change_service_cable_fail():
 
 
 @case
-def ov_change_untabulated_35a_fuse():
-    """OV 25 -> 35 A: the policy has no 5-s melting current for 35 A, so the fault-current check is
-    not evaluated and the notification escalates. Without a budget (not required up to 40 A in TN)
-    the new demand is the full 35 A fuse at cos 0.95: sqrt3 400 V 35 A 0.95 = 23.0 kW.
+def ov_change_35a_fuse_interpolated_gates():
+    """OV 25 -> 35 A, the Nordic main-fuse size: the policy's 35 A gG gates are interpolated log-log
+    between 32 A and 40 A, I_max(5 s) = 150 (190/150)^(ln(35/32)/ln(40/32)) = 164.94 -> 165 A, and the
+    minimum fault current at the TN feeder end is held against it (before, 35 A had no data and the
+    check was not evaluated). Without a budget (not required up to 40 A in TN) the new demand is the
+    full 35 A fuse at cos 0.95: sqrt3 400 V 35 A 0.95 = 23.0 kW. Every check passes with margin.
     """
+    assert abs(150 * (190 / 150) ** (math.log(35 / 32) / math.log(40 / 32)) - 164.94) < 0.01
     checks = fuse_change("TN_END", 35.0, None)
+    assert checks["PROT.FAULT_CURRENT"]["limit"] == 165 and auto_approvable(checks)
     return {
         "notification": note("TN_END", "ov_mv_change", main_fuse_before_a=25, main_fuse_after_a=35),
-        "expected": expect("escalate", checks, reasons=["PROT.FAULT_CURRENT: not evaluated"]),
+        "expected": expect("auto_approve", checks),
     }
 
 

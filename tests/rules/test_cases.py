@@ -58,6 +58,7 @@ def _decide(assessor: Assessor, notification: dict, ledger: list[dict]):
                 job_type=r.get("job_type"),
                 installer_id=r.get("installer_id"),
                 fuse_after_a=r.get("fuse_after_a"),
+                device_after=r.get("device_after"),
             )
         )
     with_ledger = Assessor(assessor.region, assessor.policy, clock=assessor.clock, ledger=state)
@@ -124,6 +125,8 @@ def test_rule_case(name, case_assessor):
         assert any(r.startswith(reason) or reason in r for r in d.reasons), (reason, d.reasons)
     for rule in expected["absent"]:
         assert rule not in {c.rule_id for c in d.checks}, rule
+    for assumption in expected.get("assumptions", []):  # assumptions the decision must name
+        assert assumption in d.assumptions, (assumption, d.assumptions)
 
 
 def test_case_files_are_current():

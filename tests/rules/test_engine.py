@@ -88,7 +88,7 @@ def test_ov_change_with_budget_all_numbers(mini_assessor):
     assert (
         c.value == pytest.approx(250 / 63)
         and c.limit == 1.6
-        and "grid:upstream_fuse_from_feeder_cable" in c.assumptions
+        and "policy:upstream_fuse_from_feeder_cable" in c.assumptions
     )
     # fault current: sqrt(3) c_min U / |2 Z1 + Z0| (c_min 0.90, IEC 60909 LV +/-10 %) against I(5 s) of a
     # 63 A gG fuse = 320 A
@@ -227,10 +227,13 @@ def test_selectivity_and_service_cable_failures(mini_assessor):
 
 def test_untabulated_fuse_is_not_evaluated_and_escalates(mini_assessor):
     d = mini_assessor.assess(
-        note(job_type="ov_mv_change", metering_point_id=mini_mp("TN_END"), main_fuse_before_a=25, main_fuse_after_a=35)
+        note(job_type="ov_mv_change", metering_point_id=mini_mp("TN_END"), main_fuse_before_a=25, main_fuse_after_a=10)
     )
-    assert d.check("PROT.FAULT_CURRENT").status is CheckStatus.NOT_EVALUATED
+    c = d.check("PROT.FAULT_CURRENT")
+    assert c.status is CheckStatus.NOT_EVALUATED  # the policy has no gG gates for 10 A (35 A has them)
+    assert c.detail == "missing data: no 5-s melting current of a 10 A gG fuse in policy fuse_gg_gates_a"
     assert d.outcome is Outcome.ESCALATE
+    assert any("missing data: no 5-s melting current of a 10 A gG fuse" in r for r in d.reasons)
 
 
 def test_policy_gates(mini_assessor):

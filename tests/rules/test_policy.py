@@ -49,7 +49,9 @@ def test_tables_from_sources(policy):
     assert policy.fuse_melting_5s(16) == 65
     assert policy.fuse_melting_5s(63) == 320
     assert policy.fuse_melting_5s(160) == 950
-    assert policy.fuse_melting_5s(35) is None
+    # 35 A: log-log between the 32 A and 40 A gates, I_max rounded up: 150 (190/150)^(ln(35/32)/ln(40/32)) = 164.9
+    assert policy.fuse_melting_5s(35) == 165
+    assert policy.fuse_melting_5s(10) is None  # no gate for 10 A: the rules name it as missing data
     assert policy.param("fuse_gg_gates_a").tag is Tag.RECALL
     # I_min(10 s) carries a start of up to 10 s, I_min(0.1 s) a shorter one; nothing tabulated beyond 10 s
     assert policy.fuse_no_melt(25, 5.0) == 52 and policy.fuse_no_melt(25, 0.05) == 150

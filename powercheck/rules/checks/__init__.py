@@ -13,10 +13,12 @@ gates run first and stop the grid checks for the rows they catch.
 ``LOAD.MAIN_FUSE``          demand current per phase after the job <= main fuse (OV) after the job
 ``LOAD.METER_FUSE``         ... <= meter fuse (MV) after the job
 ``LOAD.EXPORT_FUSE``        export current per phase after the job <= the smaller of OV and MV
-``PROT.START_CURRENT``      start current of the largest motor <= what the fuse carries without melting
+``PROT.START_CURRENT``      start current of the largest motor <= what the OV carries without tripping
 ``PROT.SERVICE_CABLE``      service cable ampacity >= new fuse
-``PROT.SELECTIVITY``        upstream fuse / new fuse >= 1.6
-``PROT.FAULT_CURRENT``      minimum fault current >= 5-s melting current of the new fuse
+``PROT.SELECTIVITY``        upstream fuse / new fuse >= 1.6; above a breaker time-current and I2t
+``PROT.FAULT_CURRENT``      minimum fault current disconnects the new OV (gG 5 s, breaker instantaneous)
+``PROT.KV_SELECTIVITY``     KV (customer index) discriminates with the new OV (ratio, or time-current and I2t)
+``PROT.KV_FAULT_CURRENT``   minimum fault current >= 5-s melting current of the KV
 ``THERMAL.LINE_PEAK``       binding line on the path at peak with the added current
 ``THERMAL.TRAFO_PEAK``      transformer at peak with the added current
 ``THERMAL.LINE_EXPORT``     binding line at low load with the added export
@@ -44,7 +46,13 @@ from powercheck.rules.checks.accounting import fuses, ledger_conflicts, start_cu
 from powercheck.rules.checks.base import CheckBlock, CheckInput, CheckTable
 from powercheck.rules.checks.gates import gates
 from powercheck.rules.checks.power_quality import flicker, harmonics, rapid_voltage_change, unbalance
-from powercheck.rules.checks.protection import fault_current, selectivity, service_cable
+from powercheck.rules.checks.protection import (
+    fault_current,
+    kv_fault_current,
+    kv_selectivity,
+    selectivity,
+    service_cable,
+)
 from powercheck.rules.checks.thermal import thermal
 from powercheck.rules.checks.voltage import voltage_band
 from powercheck.rules.context import GridView
@@ -62,6 +70,8 @@ CHECKS: tuple[CheckFunction, ...] = (
     service_cable,
     selectivity,
     fault_current,
+    kv_selectivity,
+    kv_fault_current,
     thermal,
     voltage_band,
     rapid_voltage_change,
