@@ -140,6 +140,14 @@ class Appliance(BaseModel):
     start_duration_s: float | None = Field(
         default=None, gt=0, le=60, allow_inf_nan=False, description="Duration of a start at the start current [s]"
     )
+    operating_minutes_per_2h: float | None = Field(
+        default=None,
+        gt=0,
+        le=120,
+        allow_inf_nan=False,
+        description="Declared operating pattern for long-term flicker: minutes of any 2 h in which the appliance "
+        "switches at starts_per_hour [min] (Plt from the 10-min intervals it covers)",
+    )
     quantity: int = Field(default=1, ge=1, le=1000)
     harmonic_current_percent: dict[int, float] | None = Field(
         default=None,
@@ -150,7 +158,7 @@ class Appliance(BaseModel):
 
     _numbers_not_bools = field_validator(
         "rated_kw", "cos_phi", "start_current_ratio", "cos_phi_start", "starts_per_hour", "start_duration_s",
-        "quantity", mode="before",
+        "quantity", "operating_minutes_per_2h", mode="before",
     )(_no_bool)  # fmt: skip
 
     @field_validator("harmonic_current_percent", mode="before")

@@ -39,7 +39,7 @@ from powercheck.rules.checks.base import FAIL, NOT_EVALUATED, CheckTable
 from powercheck.rules.context import GridView
 from powercheck.rules.demand import DemandCase, fuse_capacity_kva, supply_conn
 from powercheck.rules.policy import Policy, PolicyKey
-from powercheck.rules.rule_ids import GRID_RULE_GROUPS, RuleId
+from powercheck.rules.rule_ids import GRID_RULE_GROUPS, LEGAL_VOLTAGE_RULES, PLANNING_VOLTAGE_RULES, RuleId
 from powercheck.texts import DEFAULT_LANGUAGE, msg, render
 
 FUSE_RULES = frozenset(
@@ -60,7 +60,11 @@ def _check_reasons(case: DemandCase, checks: CheckTable, rows: range) -> list[Me
             params = dict(
                 rule=str(rule), value=float(checks.value[i]), limit=float(checks.limit[i]), unit=checks.unit[i]
             )
-            if rule in FUSE_RULES:
+            if rule in LEGAL_VOLTAGE_RULES:
+                reasons.append(msg("check_failed_legal", **params))
+            elif rule in PLANNING_VOLTAGE_RULES:
+                reasons.append(msg("check_failed_planning", **params))
+            elif rule in FUSE_RULES:
                 fuse = case.required_fuse_a
                 extra = msg("fuse_required", fuse=fuse) if fuse is not None else msg("fuse_none")
                 reasons.append(msg("check_failed_with", **params, extra=extra))

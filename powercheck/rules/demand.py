@@ -19,6 +19,7 @@ components (connection, kW, cos phi) the evaluation stage turns into currents.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -60,6 +61,8 @@ class ApplianceCase:
     """Starts per hour of all units of the row [1/h]."""
     start_duration_s: float | None
     """Duration of one start at the start current [s] (None: no start current)."""
+    active_intervals: float
+    """10-min intervals of a 2-h window in which it switches at its rate (operating pattern, for Plt) [-]."""
     defaults_used: tuple[str, ...]
     """Policy defaults used for missing values, as 'policy:appliance_defaults.<kind>.<field>'."""
 
@@ -204,8 +207,16 @@ def appliance_case(index: int, appliance: Appliance, policy: Policy) -> Applianc
         elif "start_duration_s" in kind_defaults:
             duration = float(kind_defaults["start_duration_s"])
             used.append(f"policy:appliance_defaults.{kind}.start_duration_s")
+    if appliance.operating_minutes_per_2h is not None:
+        active = float(min(12, math.ceil(appliance.operating_minutes_per_2h / 10.0 - 1e-9)))
+    elif "operating_minutes_per_2h" in kind_defaults:
+        active = float(min(12, math.ceil(kind_defaults["operating_minutes_per_2h"] / 10.0 - 1e-9)))
+        used.append(f"policy:appliance_defaults.{kind}.operating_minutes_per_2h")
+    else:
+        active = policy.number(PolicyKey.FLICKER_ACTIVE_INTERVALS)
     return ApplianceCase(
         index=index,
+        active_intervals=active,
         appliance=appliance,
         conn=conn_code(appliance.connection.value),
         cos_phi=cos_phi,

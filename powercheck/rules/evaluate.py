@@ -136,6 +136,9 @@ class ApplianceTable:
     """Per row: the appliance kind (:class:`powercheck.models.ApplianceKind` value)."""
     cases: tuple[ApplianceCase, ...] = ()
     """The appliance cases of the rows (empty for array-built tables)."""
+    active_intervals: np.ndarray | None = None
+    """Per row: 10-min intervals of a 2-h window in which the appliance switches at its rate (its declared
+    operating pattern; None: the policy's ``flicker_active_intervals`` for every row)."""
     orders_above: tuple[tuple[int, ...], ...] = ()
     """Per row: orders of the installer's spectrum above :func:`harmonic_orders` with a current (not assessed;
     empty tuple for array-built tables)."""
@@ -180,6 +183,12 @@ class FlickerResult:
     """Per notification: Pst with the background (cubic summation) [-]."""
     plt_total: np.ndarray
     """Per notification: Plt with the background [-]."""
+    plt_appliance: np.ndarray
+    """Per appliance row: Plt of its operating pattern, Pst (n_active / 12)^(1/3) [-]."""
+    pst_emission: np.ndarray
+    """Per notification: the customer's own Pst emission, without the background [-]."""
+    plt_emission: np.ndarray
+    """Per notification: the customer's own Plt emission, without the background [-]."""
 
 
 @dataclass(frozen=True)
@@ -376,6 +385,7 @@ def appliance_table(cases: Sequence[DemandCase], policy: Policy) -> ApplianceTab
         origin=tuple(origins),
         kind=tuple(r.appliance.kind.value for r in apps),
         cases=tuple(apps),
+        active_intervals=np.array([r.active_intervals for r in apps], dtype=float),
         orders_above=tuple(
             tuple(
                 sorted(
@@ -408,8 +418,12 @@ def _flicker(n: int, steps: ApplianceSteps, policy: Policy) -> FlickerResult:
     expo = policy.number(PolicyKey.FLICKER_TF_EXPONENT)
     alpha = policy.number(PolicyKey.FLICKER_SUMMATION_ALPHA)
     background = policy.number(PolicyKey.FLICKER_BACKGROUND_PST)
-    active = policy.number(PolicyKey.FLICKER_ACTIVE_INTERVALS)
-    starts = steps.table.starts_per_hour
+    table = steps.table
+    starts = table.starts_per_hour
+    if table.active_intervals is not None:
+        active = table.active_intervals
+    else:
+        active = np.full(starts.shape[0], policy.number(PolicyKey.FLICKER_ACTIVE_INTERVALS))
     applies = starts >= policy.number(PolicyKey.FLICKER_MIN_CHANGES_PER_HOUR)
     if starts.size:
         per_10min = starts / 6.0
@@ -423,9 +437,12 @@ def _flicker(n: int, steps: ApplianceSteps, policy: Policy) -> FlickerResult:
     plt_app = pst_app * np.cbrt(active / 12.0)
     sel = steps.owner[applies]
     present = np.bincount(sel, minlength=n) > 0
-    pst_total = (background**alpha + np.bincount(sel, pst_app[applies] ** alpha, minlength=n)) ** (1.0 / alpha)
-    plt_total = (background**alpha + np.bincount(sel, plt_app[applies] ** alpha, minlength=n)) ** (1.0 / alpha)
-    return FlickerResult(applies, pst_app, present, pst_total, plt_total)
+    pst_sum = np.bincount(sel, pst_app[applies] ** alpha, minlength=n)
+    plt_sum = np.bincount(sel, plt_app[applies] ** alpha, minlength=n)
+    pst_total = (background**alpha + pst_sum) ** (1.0 / alpha)
+    plt_total = (background**alpha + plt_sum) ** (1.0 / alpha)
+    return FlickerResult(applies, pst_app, present, pst_total, plt_total, plt_app, pst_sum ** (1.0 / alpha),
+                         plt_sum ** (1.0 / alpha))  # fmt: skip
 
 
 def _harmonics(n: int, steps: ApplianceSteps, point: ConnectionPoint, policy: Policy) -> HarmonicResult:

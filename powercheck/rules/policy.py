@@ -40,6 +40,8 @@ class PolicyKey(StrEnum):
 
     VOLTAGE_MIN_PU = "voltage_min_pu"
     VOLTAGE_MAX_PU = "voltage_max_pu"
+    VOLTAGE_PLANNING_MIN_PU = "voltage_planning_min_pu"
+    VOLTAGE_PLANNING_MAX_PU = "voltage_planning_max_pu"
     RVC_RARE_MAX_PERCENT = "rvc_rare_max_percent"
     RVC_RARE_RATE_PER_MIN = "rvc_rare_rate_per_min"
     RVC_FREQUENT_MAX_PERCENT = "rvc_frequent_max_percent"
@@ -73,6 +75,10 @@ class PolicyKey(StrEnum):
     APPLIANCE_DEFAULTS = "appliance_defaults"
     FLICKER_PST_MAX = "flicker_pst_max"
     FLICKER_PLT_MAX = "flicker_plt_max"
+    FLICKER_GRID_PST_MAX = "flicker_grid_pst_max"
+    FLICKER_GRID_PLT_MAX = "flicker_grid_plt_max"
+    FLICKER_CUSTOMER_PST_MAX = "flicker_customer_pst_max"
+    FLICKER_CUSTOMER_PLT_MAX = "flicker_customer_plt_max"
     FLICKER_MIN_CHANGES_PER_HOUR = "flicker_min_changes_per_hour"
     FLICKER_BACKGROUND_PST = "flicker_background_pst"
     FLICKER_SUMMATION_ALPHA = "flicker_summation_alpha"
@@ -238,6 +244,7 @@ APPLIANCE_DEFAULT_RANGES = {
     "starts_per_hour": Range(0, 3600),
     "cos_phi_start": Range(0, 1, lo_open=True),
     "start_duration_s": Range(0, 60, lo_open=True),
+    "operating_minutes_per_2h": Range(0, 120, lo_open=True),
 }
 
 
@@ -339,6 +346,8 @@ _POS_PCT_SMALL = Range(0, 20, lo_open=True)
 PARAM_SCHEMA: dict[PolicyKey, ParamSpec] = {
     PolicyKey.VOLTAGE_MIN_PU: ParamSpec("pu", Range(0.5, 1.0)),
     PolicyKey.VOLTAGE_MAX_PU: ParamSpec("pu", Range(1.0, 1.5)),
+    PolicyKey.VOLTAGE_PLANNING_MIN_PU: ParamSpec("pu", Range(0.5, 1.0)),
+    PolicyKey.VOLTAGE_PLANNING_MAX_PU: ParamSpec("pu", Range(1.0, 1.5)),
     PolicyKey.RVC_RARE_MAX_PERCENT: ParamSpec("%", _POS_PCT_SMALL),
     PolicyKey.RVC_RARE_RATE_PER_MIN: ParamSpec("1/min", Range(0, 60, lo_open=True)),
     PolicyKey.RVC_FREQUENT_MAX_PERCENT: ParamSpec("%", _POS_PCT_SMALL),
@@ -374,6 +383,10 @@ PARAM_SCHEMA: dict[PolicyKey, ParamSpec] = {
     PolicyKey.APPLIANCE_DEFAULTS: ParamSpec("", check=_appliance_defaults),
     PolicyKey.FLICKER_PST_MAX: ParamSpec("-", Range(0, 10, lo_open=True)),
     PolicyKey.FLICKER_PLT_MAX: ParamSpec("-", Range(0, 10, lo_open=True)),
+    PolicyKey.FLICKER_GRID_PST_MAX: ParamSpec("-", Range(0, 10, lo_open=True)),
+    PolicyKey.FLICKER_GRID_PLT_MAX: ParamSpec("-", Range(0, 10, lo_open=True)),
+    PolicyKey.FLICKER_CUSTOMER_PST_MAX: ParamSpec("-", Range(0, 10, lo_open=True)),
+    PolicyKey.FLICKER_CUSTOMER_PLT_MAX: ParamSpec("-", Range(0, 10, lo_open=True)),
     PolicyKey.FLICKER_MIN_CHANGES_PER_HOUR: ParamSpec("1/h", Range(0, 3600)),
     PolicyKey.FLICKER_BACKGROUND_PST: ParamSpec("-", Range(0, 10)),
     PolicyKey.FLICKER_SUMMATION_ALPHA: ParamSpec("-", Range(1, 5)),
@@ -560,6 +573,21 @@ def _validate_params(raw: dict[str, Any]) -> dict[str, Param]:
     high = params[PolicyKey.VOLTAGE_MAX_PU].value
     if not low < high:
         raise PolicyError(f"param.voltage_min_pu.value: {low} must be below voltage_max_pu {high}")
+    plan_low = params[PolicyKey.VOLTAGE_PLANNING_MIN_PU].value
+    plan_high = params[PolicyKey.VOLTAGE_PLANNING_MAX_PU].value
+    if not low <= plan_low < plan_high <= high:
+        raise PolicyError(
+            f"param.voltage_planning_min_pu.value: the planning band [{plan_low}, {plan_high}] must lie inside "
+            f"the legal band [{low}, {high}] (voltage_min_pu <= voltage_planning_min_pu < voltage_planning_max_pu "
+            "<= voltage_max_pu)"
+        )
+    for share, total in ((PolicyKey.FLICKER_CUSTOMER_PST_MAX, PolicyKey.FLICKER_GRID_PST_MAX),
+                         (PolicyKey.FLICKER_CUSTOMER_PLT_MAX, PolicyKey.FLICKER_GRID_PLT_MAX)):  # fmt: skip
+        if params[share].value > params[total].value:
+            raise PolicyError(
+                f"param.{share}.value: a customer's share {params[share].value} exceeds the grid total "
+                f"{total} {params[total].value}"
+            )
     c_min, c_max = params[PolicyKey.SC_C_MIN].value, params[PolicyKey.SC_C_MAX].value
     if c_min > c_max:
         raise PolicyError(f"param.sc_c_min.value: {c_min} must not exceed sc_c_max {c_max}")

@@ -8,7 +8,6 @@ from tests.rules.case_model import (
     DEMAND_COS,
     I5S,
     SQ3,
-    V_MIN,
     at_least,
     at_most,
     auto_approvable,
@@ -21,6 +20,7 @@ from tests.rules.case_model import (
     ik_min,
     network_worst,
     note,
+    peak_voltage,
     point,
     unknown,
 )
@@ -63,7 +63,7 @@ def fuse_change(key: str, after: float, budget_kw: float | None) -> dict:
     checks["THERMAL.TRAFO_PEAK"] = at_most(p.trafo_peak + i_add, p.trafo_rated)
     v = const_power(p.v_peak, change_percent(p, "3ph", i_add, DEMAND_COS))
     v = network_worst(key, [("3ph", i_add, DEMAND_COS, 1.0)], 0.0, v, 0.0, peak=True)[0]
-    checks["VOLT.PEAK_MIN"] = at_least(v, V_MIN, scale=1 - V_MIN)
+    checks.update(peak_voltage(v))
     return checks
 
 

@@ -296,10 +296,24 @@ def test_frequent_switching_needs_flicker_and_stationary_check(mini_assessor):
     pst_motor = (2 * 2.3 * (d_start**3.2 + d_rated**3.2) / 600) ** (1 / 3.2)
     pst_total = (0.3**3 + pst_motor**3) ** (1 / 3)  # background 0.3, cubic summation
     c = d.check("PQ.FLICKER_PST")
-    assert c.value == pytest.approx(pst_total, rel=1e-9) and c.limit == 1.0
+    assert c.value == pytest.approx(pst_total, rel=1e-9) and c.limit == 1.2  # FoL total, background included
     assert {"policy:flicker_tf_coeff", "policy:flicker_background_pst"} <= set(c.assumptions)
+    assert "policy:flicker_grid_pst_max" in c.assumptions  # the FoL total is recall [R]: named
     c = d.check("PQ.FLICKER_PLT")
-    assert c.value == pytest.approx(pst_total, rel=1e-9) and c.limit == 0.65  # running 2 h: Plt = Pst
+    # no operating pattern declared: the policy's worst case, switching in all 12 10-min intervals: Plt = Pst
+    assert c.value == pytest.approx(pst_total, rel=1e-9) and c.limit == 1.0
+    assert "flicker_active_intervals 12" in c.detail
+    share = d.check("PQ.FLICKER_SHARE_PST")  # the customer's own emission, no background, against its share
+    assert share.value == pytest.approx(pst_motor, rel=1e-9) and share.limit == 0.8
+    assert d.check("PQ.FLICKER_SHARE_PLT").value == pytest.approx(pst_motor, rel=1e-9)
+    # the same motor declared to run 15 min of any 2 h: ceil(15/10) = 2 of 12 intervals, Plt = Pst (2/12)^(1/3)
+    m = n.appliances[0].model_copy(update={"operating_minutes_per_2h": 15.0})
+    d2 = mini_assessor.assess(n.model_copy(update={"appliances": [m]}))
+    plt_motor = pst_motor * (2 / 12) ** (1 / 3)
+    assert d2.check("PQ.FLICKER_SHARE_PLT").value == pytest.approx(plt_motor, rel=1e-9)
+    assert d2.check("PQ.FLICKER_PLT").value == pytest.approx((0.3**3 + plt_motor**3) ** (1 / 3), rel=1e-9)
+    assert d2.check("PQ.FLICKER_PST").value == pytest.approx(pst_total, rel=1e-9)  # Pst does not change
+    assert "declared 15 min per 2 h" in d2.check("PQ.FLICKER_PLT").detail
     assert not d.checks_for("PQ.THD")  # a direct-on-line motor has no harmonic spectrum
 
 

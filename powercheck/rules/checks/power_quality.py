@@ -82,7 +82,17 @@ def rapid_voltage_change(c: CheckInput) -> list[CheckBlock]:
 
 
 def flicker(c: CheckInput) -> list[CheckBlock]:
-    """PQ.FLICKER_PST and PQ.FLICKER_PLT of the appliance starts (IEC 61000-3-3 analytical method)."""
+    """Flicker of the appliance starts (IEC 61000-3-3 analytical method), against two kinds of limit.
+
+    * PQ.FLICKER_PST / PQ.FLICKER_PLT: the grid total at the customer point -- background and the
+      customer's emission by the cubic summation law -- against the FoL totals (legal, Pst 1.2, Plt 1.0);
+    * PQ.FLICKER_SHARE_PST / PQ.FLICKER_SHARE_PLT: the customer's own emission against its share
+      (emission, the grid owner's allocation).
+
+    Plt of an appliance follows from its declared operating pattern: switching in ``n`` of the twelve
+    10-min intervals of 2 h gives ``Plt = Pst (n / 12)^(1/3)`` (``n`` from ``operating_minutes_per_2h``,
+    else the policy default, named).
+    """
     ev = c.evaluation
     pol = c.policy
     fl = ev.flicker
@@ -90,29 +100,43 @@ def flicker(c: CheckInput) -> list[CheckBlock]:
     common = tuple(
         pol.assumption_keys(PolicyKey.FLICKER_TF_COEFF, PolicyKey.FLICKER_TF_EXPONENT, PolicyKey.FLICKER_BACKGROUND_PST)
     )
+    model = tuple(pol.assumption_keys(PolicyKey.FLICKER_TF_COEFF, PolicyKey.FLICKER_TF_EXPONENT))
     background = pol.number(PolicyKey.FLICKER_BACKGROUND_PST)
-    active = int(pol.number(PolicyKey.FLICKER_ACTIVE_INTERVALS))
+    default_active = pol.number(PolicyKey.FLICKER_ACTIVE_INTERVALS)
     rows = [int(k) for k in c.rows if fl.present[k]]
-    assumptions, detail = [], []
+    assumptions, own_assumptions, detail, plt_detail, own_detail = [], [], [], [], []
     for k in rows:
-        parts, used = [], []
+        parts, plt_parts, used = [], [], []
         for j in ev.appliance_rows(k):
             if fl.applies[j]:
                 r = steps.cases[j]
                 parts.append(f"{r.label} Pst {fl.pst_appliance[j]:.3f} ({r.starts_per_hour:g} starts/h)")
+                if r.appliance.operating_minutes_per_2h is not None:
+                    origin = f"declared {r.appliance.operating_minutes_per_2h:g} min per 2 h"
+                elif any(u.endswith("operating_minutes_per_2h") for u in r.defaults_used):
+                    origin = "policy appliance_defaults"
+                else:
+                    origin = f"no pattern declared: policy flicker_active_intervals {default_active:g}"
+                plt_parts.append(
+                    f"{r.label} Plt {fl.plt_appliance[j]:.3f} (switching in {r.active_intervals:g} of 12 10-min "
+                    f"intervals, {origin})"
+                )
                 used.extend(r.defaults_used)
         assumptions.append((*used, *common))
+        own_assumptions.append((*used, *model))
         detail.append(f"background Pst {background:g} + " + "; ".join(parts) + " (cubic summation)")
+        plt_detail.append(f"background Plt {background:g} + " + "; ".join(plt_parts) + " (cubic summation)")
+        own_detail.append("the customer's own emission, without the background: " + "; ".join(parts + plt_parts))
     return [
         policy_limited(
             pol,
             RuleId.PQ_FLICKER_PST,
             rows,
             fl.pst_total[rows],
-            PolicyKey.FLICKER_PST_MAX,
+            PolicyKey.FLICKER_GRID_PST_MAX,
             LimitKind.MAX,
             "-",
-            name="Short-term flicker Pst with the appliance starts",
+            name="Short-term flicker Pst at the customer point, background included (legal total, FoL)",
             assumptions=assumptions,
             detail=detail,
         ),
@@ -121,13 +145,39 @@ def flicker(c: CheckInput) -> list[CheckBlock]:
             RuleId.PQ_FLICKER_PLT,
             rows,
             fl.plt_total[rows],
-            PolicyKey.FLICKER_PLT_MAX,
+            PolicyKey.FLICKER_GRID_PLT_MAX,
             LimitKind.MAX,
             "-",
-            name="Long-term flicker Plt with the appliances running for 2 h",
+            name="Long-term flicker Plt at the customer point over 2 h, background included (legal total, FoL)",
             assumptions=assumptions,
-            detail=f"{active} of 12 10-min intervals active",
+            detail=plt_detail,
             seq=1,
+        ),
+        policy_limited(
+            pol,
+            RuleId.PQ_FLICKER_SHARE_PST,
+            rows,
+            fl.pst_emission[rows],
+            PolicyKey.FLICKER_CUSTOMER_PST_MAX,
+            LimitKind.MAX,
+            "-",
+            name="The customer's own Pst emission against its share (emission limit)",
+            assumptions=own_assumptions,
+            detail=own_detail,
+            seq=2,
+        ),
+        policy_limited(
+            pol,
+            RuleId.PQ_FLICKER_SHARE_PLT,
+            rows,
+            fl.plt_emission[rows],
+            PolicyKey.FLICKER_CUSTOMER_PLT_MAX,
+            LimitKind.MAX,
+            "-",
+            name="The customer's own Plt emission against its share (emission limit)",
+            assumptions=own_assumptions,
+            detail=own_detail,
+            seq=3,
         ),
     ]
 
