@@ -152,9 +152,12 @@ class ApplianceSteps:
     i_rated_a: np.ndarray
     """Rated current of one unit [A]."""
     d_start_percent: np.ndarray
-    """Voltage change when one unit starts (start current at cos phi start) [%]."""
+    """Largest voltage change of one unit's switching [%]: its start (start current at cos phi start) when it
+    starts direct-on-line, its stop at rated current when it ramps up (policy ``start_behaviour``)."""
     d_rated_percent: np.ndarray
     """Voltage change of one unit at rated current [%]."""
+    ramped: np.ndarray
+    """Per row: the appliance kind ramps up (no start step, no start flicker)."""
 
     @property
     def cases(self) -> tuple[ApplianceCase, ...]:
@@ -399,17 +402,19 @@ def appliance_table(cases: Sequence[DemandCase], policy: Policy) -> ApplianceTab
     )
 
 
-def _appliance_steps(table: ApplianceTable, point: ConnectionPoint) -> ApplianceSteps:
+def _appliance_steps(table: ApplianceTable, point: ConnectionPoint, policy: Policy) -> ApplianceSteps:
     own = table.owner
+    ramped = np.array([policy.ramped(kind) for kind in table.kind], dtype=bool)
     if own.size == 0:
         empty = np.zeros(0)
-        return ApplianceSteps(table, empty, empty, empty)
+        return ApplianceSteps(table, empty, empty, empty, ramped)
     i_rated = line_current_a(table.unit_kw, table.cos_phi, table.conn, point.u_ll_v[own])
     args = (point.r1_ohm[own], point.x1_ohm[own], point.r0_ohm[own], point.x0_ohm[own], table.conn,
             point.u_ll_v[own])  # fmt: skip
     d_start = np.abs(voltage_change_percent(*args, table.start_ratio * i_rated, table.cos_phi_start, table.q_sign))
     d_rated = np.abs(voltage_change_percent(*args, i_rated, table.cos_phi, table.q_sign))
-    return ApplianceSteps(table, i_rated, d_start, d_rated)
+    d_start = np.where(ramped, d_rated, d_start)  # a ramped start makes no step; its stop (or trip) does
+    return ApplianceSteps(table, i_rated, d_start, d_rated, ramped)
 
 
 def _flicker(n: int, steps: ApplianceSteps, policy: Policy) -> FlickerResult:
@@ -430,6 +435,7 @@ def _flicker(n: int, steps: ApplianceSteps, policy: Policy) -> FlickerResult:
         # every start is a change of d_start (shape factor F) and every stop one of d_rated
         shape = policy.number(PolicyKey.FLICKER_SHAPE_FACTOR)
         p_start = pst_analytic(steps.d_start_percent, per_10min, shape, t_f_coeff=coeff, t_f_exponent=expo)
+        p_start = np.where(steps.ramped, 0.0, p_start)  # a ramp up over seconds adds no flicker
         p_stop = pst_analytic(steps.d_rated_percent, per_10min, 1.0, t_f_coeff=coeff, t_f_exponent=expo)
         pst_app = (p_start**expo + p_stop**expo) ** (1.0 / expo)
     else:
@@ -644,7 +650,7 @@ def evaluate_arrays(
     point = connection_point(inj.bus_row, grid)
     load = _added(point, n, inj.load, +1.0)
     export = _added(point, n, inj.export, -1.0)
-    steps = _appliance_steps(table, point)
+    steps = _appliance_steps(table, point, policy)
     reserved = _reserved(point, grid, state)
 
     # steady-state voltages with constant-power load/export, on top of the reserved drop/rise

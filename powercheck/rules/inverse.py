@@ -81,6 +81,7 @@ RULE_ORDER: tuple[RuleId, ...] = (
     RuleId.THERMAL_TRAFO_EXPORT,
     RuleId.VOLT_LOW_PLANNING,
     RuleId.PQ_RVC,
+    RuleId.PQ_RVC_FOL_MAX,
     RuleId.PQ_RVC_STATIONARY,
     RuleId.PQ_FLICKER_PST,
     RuleId.PQ_FLICKER_PLT,
@@ -231,11 +232,15 @@ def _appliance_scales(lim: RuleScales, valid: np.ndarray, ev: Evaluation, policy
         lim.add(RuleId.PQ_RVC, rvc, valid & (np.bincount(owner, minlength=n) > 0))
         hours = policy.number(PolicyKey.OPERATING_HOURS_PER_DAY)
         many = table.starts_per_hour * hours > policy.number(PolicyKey.RVC_MAX_EVENTS_PER_DAY)
-        per_row = np.where(many, _ratio(policy.number(PolicyKey.RVC_STATIONARY_MAX_PERCENT), steps.d_rated_percent),
-                           np.inf)  # fmt: skip
-        stationary = np.full(n, np.inf)
-        np.minimum.at(stationary, owner, per_row)
-        lim.add(RuleId.PQ_RVC_STATIONARY, stationary, valid)
+        fol_rules = (
+            (RuleId.PQ_RVC_FOL_MAX, PolicyKey.RVC_MAX_STEP_PERCENT, steps.d_start_percent),
+            (RuleId.PQ_RVC_STATIONARY, PolicyKey.RVC_STATIONARY_MAX_PERCENT, steps.d_rated_percent),
+        )
+        for rule, key, d in fol_rules:
+            per_row = np.where(many, _ratio(policy.number(key), d), np.inf)
+            fol = np.full(n, np.inf)
+            np.minimum.at(fol, owner, per_row)
+            lim.add(rule, fol, valid)
         fl = ev.flicker
         alpha = policy.number(PolicyKey.FLICKER_SUMMATION_ALPHA)
         bg = policy.number(PolicyKey.FLICKER_BACKGROUND_PST)
@@ -373,7 +378,7 @@ def _answers(case: DemandCase, s: float, rule: str | None, ev: Evaluation, k: in
 def _start_ratio(case: DemandCase, ev: Evaluation, k: int, policy: Policy) -> SizeLimit | None:
     """Largest start-current ratio of the one starting appliance of a notification (RVC, fuse, flicker)."""
     rows = list(ev.appliance_rows(k))
-    starting = [j for j in rows if ev.appliances.cases[j].start_current_ratio > 1.0]
+    starting = [j for j in rows if ev.appliances.cases[j].start_current_ratio > 1.0 and not ev.appliances.ramped[j]]
     if len(starting) != 1:
         return None
     j = starting[0]
@@ -385,6 +390,9 @@ def _start_ratio(case: DemandCase, ev: Evaluation, k: int, policy: Policy) -> Si
     d_start = float(ev.appliances.d_start_percent[j])
     if d_start > 0:
         limits[str(RuleId.PQ_RVC)] = ratio0 * policy.number(key) / d_start
+        events = r.starts_per_hour * policy.number(PolicyKey.OPERATING_HOURS_PER_DAY)
+        if events > policy.number(PolicyKey.RVC_MAX_EVENTS_PER_DAY):
+            limits[str(RuleId.PQ_RVC_FOL_MAX)] = ratio0 * policy.number(PolicyKey.RVC_MAX_STEP_PERCENT) / d_start
     acc = case.accounting
     if acc.start_current_a is not None and case.fuse_after_a is not None:
         carries = policy.fuse_no_melt(case.fuse_after_a, acc.start_duration_s or 0.0)

@@ -47,6 +47,8 @@ class PolicyKey(StrEnum):
     RVC_FREQUENT_MAX_PERCENT = "rvc_frequent_max_percent"
     RVC_STATIONARY_MAX_PERCENT = "rvc_stationary_max_percent"
     RVC_MAX_EVENTS_PER_DAY = "rvc_max_events_per_day"
+    RVC_MAX_STEP_PERCENT = "rvc_max_step_percent"
+    START_BEHAVIOUR = "start_behaviour"
     OPERATING_HOURS_PER_DAY = "operating_hours_per_day"
     UNBALANCE_MAX_PERCENT = "unbalance_max_percent"
     BACKGROUND_UNBALANCE_PERCENT = "background_unbalance_percent"
@@ -353,6 +355,8 @@ PARAM_SCHEMA: dict[PolicyKey, ParamSpec] = {
     PolicyKey.RVC_FREQUENT_MAX_PERCENT: ParamSpec("%", _POS_PCT_SMALL),
     PolicyKey.RVC_STATIONARY_MAX_PERCENT: ParamSpec("%", _POS_PCT_SMALL),
     PolicyKey.RVC_MAX_EVENTS_PER_DAY: ParamSpec("1/day", Range(0, 100_000)),
+    PolicyKey.RVC_MAX_STEP_PERCENT: ParamSpec("%", _POS_PCT_SMALL),
+    PolicyKey.START_BEHAVIOUR: ParamSpec("", check=lambda w, v: _kind_keyed(w, v, _start_behaviour)),
     PolicyKey.OPERATING_HOURS_PER_DAY: ParamSpec("h", Range(0, 24, lo_open=True)),
     PolicyKey.UNBALANCE_MAX_PERCENT: ParamSpec("%", _POS_PCT_SMALL),
     PolicyKey.BACKGROUND_UNBALANCE_PERCENT: ParamSpec("%", Range(0, 20)),
@@ -426,6 +430,15 @@ def _kinds(where: str, value: Any) -> None:
     kinds = {k.value for k in ApplianceKind}
     if not isinstance(value, list) or not all(isinstance(k, str) and k in kinds for k in value):
         raise PolicyError(f"{where}: expected a list of appliance kinds ({', '.join(sorted(kinds))})")
+
+
+START_BEHAVIOURS = ("direct_on_line", "ramped")
+"""How an appliance kind starts: a step at its start current, or a ramp (power electronics)."""
+
+
+def _start_behaviour(where: str, value: Any) -> None:
+    if value not in START_BEHAVIOURS:
+        raise PolicyError(f"{where}: {value!r} is not a start behaviour ({', '.join(START_BEHAVIOURS)})")
 
 
 def _check_str(where: str, value: Any) -> None:
@@ -518,6 +531,10 @@ class Policy(BaseModel):
     def fuse_ratings(self) -> list[float]:
         """Ratings of the gG gate table, ascending [A]."""
         return sorted(float(r) for r in self.value(PolicyKey.FUSE_GG_GATES_A))
+
+    def ramped(self, kind: str) -> bool:
+        """True when the policy says appliances of ``kind`` ramp up (their start is no direct-on-line step)."""
+        return self.value(PolicyKey.START_BEHAVIOUR).get(kind) == "ramped"
 
     def harmonic_alpha(self, order: int) -> float:
         """IEC 61000-3-6 summation exponent for a harmonic order."""

@@ -44,7 +44,8 @@ DEMAND_COS = 0.95  # demand_cos_phi
 V_MIN, V_MAX = 0.90, 1.10  # legal band (FoL §3-3): below/above it no connection without grid measures
 V_PLAN_MIN, V_PLAN_MAX = 0.93, 1.07  # planning band (voltage_planning_*_pu, tag P): decides auto-approval
 UNBALANCE_MAX, BACKGROUND_UNBALANCE = 2.0, 0.5
-RVC_RARE, RVC_FREQUENT, RVC_STATIONARY = 5.0, 3.0, 3.0
+RVC_RARE, RVC_FREQUENT = 5.0, 3.0  # D-A-CH-CZ per start (planning)
+RVC_FOL_MAX, RVC_STATIONARY = 5.0, 3.0  # FoL dU_max / dU_stationary, counted against 24 a day (legal)
 I5S = {16: 65, 20: 85, 25: 110, 32: 150, 40: 190, 50: 250, 63: 320, 80: 425, 100: 580, 125: 715, 160: 950}
 # gG: the current a fuse carries for up to 10 s without melting, I_min(10 s) (IEC 60269-1 gates, policy table)
 I_NO_MELT_10S = {16: 33, 20: 42, 25: 52, 32: 75, 40: 95, 50: 125, 63: 160, 80: 215, 100: 290, 125: 355, 160: 460}

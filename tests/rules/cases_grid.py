@@ -64,7 +64,7 @@ def pv_three_phase(key: str, kw: float, spectrum: dict | None = None) -> dict:
     checks["THERMAL.TRAFO_EXPORT"] = at_most(p.trafo_low + i, p.trafo_rated)
     v = network_worst(key, [("3ph", i, 1.0, -1.0)], 0.0, const_power(p.v_low, -rise), 0.0, peak=False)[0]
     checks.update(low_voltage(v))
-    checks["PQ.RVC"] = at_most(abs(rise), RVC_RARE)
+    checks["PQ.RVC_DACH"] = at_most(abs(rise), RVC_RARE)
     thd, _, v_worst, limit = harmonics(p, [("3ph", i, SPECTRA["pv_inverter"] if spectrum is None else spectrum)])
     checks["PQ.THD"] = at_most(thd, 8.0)
     checks["PQ.HARMONIC"] = at_most(v_worst, limit)
@@ -162,7 +162,7 @@ def motor_transformer_peak_overload():
         "LOAD.MAIN_FUSE": at_most(i, 250.0),
         "THERMAL.TRAFO_PEAK": at_most(p.trafo_peak + i, p.trafo_rated),
         **peak_voltage(worst_peak("TN_BUSBAR", i)),
-        "PQ.RVC": at_most(change_percent(p, "3ph", i_rated, 0.95), RVC_RARE),
+        "PQ.RVC_DACH": at_most(change_percent(p, "3ph", i_rated, 0.95), RVC_RARE),
     }
     assert checks["THERMAL.TRAFO_PEAK"]["status"] == checks["LOAD.MAIN_FUSE"]["status"] == "fail"
     motor = {"kind": "motor", "rated_kw": 300.0, "connection": "3ph", "cos_phi": 0.95}

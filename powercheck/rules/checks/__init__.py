@@ -21,12 +21,17 @@ gates run first and stop the grid checks for the rows they catch.
 ``THERMAL.TRAFO_PEAK``      transformer at peak with the added current
 ``THERMAL.LINE_EXPORT``     binding line at low load with the added export
 ``THERMAL.TRAFO_EXPORT``    transformer at low load with the added export
-``VOLT.PEAK_MIN``           voltage at peak with the added load >= voltage_min_pu
-``VOLT.LOW_MAX``            voltage at low load with the added export <= voltage_max_pu
-``PQ.RVC``                  rapid voltage change per appliance start (limit by start rate)
-``PQ.RVC_STATIONARY``       stationary step per switching when > 24 events a day
-``PQ.FLICKER_PST``          short-term flicker of the starts (IEC 61000-3-3 analytical method)
-``PQ.FLICKER_PLT``          long-term flicker, the appliance running for 2 h
+``VOLT.PEAK_PLANNING``      voltage at peak with the added load >= voltage_planning_min_pu (planning)
+``VOLT.PEAK_MIN``           voltage at peak with the added load >= voltage_min_pu (legal, FoL)
+``VOLT.LOW_PLANNING``       voltage at low load with the added export <= voltage_planning_max_pu (planning)
+``VOLT.LOW_MAX``            voltage at low load with the added export <= voltage_max_pu (legal, FoL)
+``PQ.RVC_DACH``             rapid voltage change per start, D-A-CH-CZ limit by start rate (planning)
+``PQ.RVC_FOL_MAX``          FoL: dU_max of a switching >= 5 % when > 24 events a day (legal)
+``PQ.RVC_FOL_STATIONARY``   FoL: stationary step per switching >= 3 % when > 24 events a day (legal)
+``PQ.FLICKER_PST``          short-term flicker at the point, background included, FoL total (legal)
+``PQ.FLICKER_PLT``          long-term flicker from the declared operating pattern, FoL total (legal)
+``PQ.FLICKER_SHARE_PST``    the customer's own Pst emission against its share (emission)
+``PQ.FLICKER_SHARE_PLT``    the customer's own Plt emission against its share (emission)
 ``PQ.THD``                  total harmonic distortion (orders 2-40) with the appliances' harmonic currents
 ``PQ.THD_WEEK``             THD of continuously running appliances against the 1-week limit
 ``PQ.HARMONIC``             the individual harmonic voltage closest to its EN 50160 limit

@@ -13,10 +13,16 @@ from powercheck.rules.rule_ids import RuleId
 
 
 def rapid_voltage_change(c: CheckInput) -> list[CheckBlock]:
-    """PQ.RVC per appliance start, and PQ.RVC_STATIONARY when it switches more often than allowed a day.
+    """Rapid voltage changes against two kinds of limit.
 
-    The limit depends on the start rate: below ``rvc_rare_rate_per_min`` the rare-start
-    limit, else the frequent-start one.
+    * PQ.RVC_DACH (planning, D-A-CH-CZ): the step of every start against the limit of its start rate
+      (below ``rvc_rare_rate_per_min`` the rare-start limit, else the frequent-start one);
+    * PQ.RVC_FOL_MAX and PQ.RVC_FOL_STATIONARY (legal, FoL): FoL counts steps of dU_max >= 5 % and of
+      dU_stationary >= 3 % against 24 a day; an appliance that switches more often than that must keep
+      every step below the thresholds.
+
+    An appliance kind that ramps up (policy ``start_behaviour``: EV chargers, inverters) makes no start
+    step; its step is the stop (or trip) at rated current.
     """
     ev = c.evaluation
     pol = c.policy
@@ -25,32 +31,48 @@ def rapid_voltage_change(c: CheckInput) -> list[CheckBlock]:
     hours = pol.number(PolicyKey.OPERATING_HOURS_PER_DAY)
     max_events = pol.number(PolicyKey.RVC_MAX_EVENTS_PER_DAY)
     events_keys = tuple(pol.assumption_keys(PolicyKey.RVC_MAX_EVENTS_PER_DAY))
+    ramp_keys = tuple(pol.assumption_keys(PolicyKey.START_BEHAVIOUR))
     start: dict[str, list] = {"rows": [], "seq": [], "key": [], "value": [], "name": [], "a": [], "detail": []}
+    big: dict[str, list] = {"rows": [], "seq": [], "value": [], "name": [], "a": [], "detail": []}
     stat: dict[str, list] = {"rows": [], "seq": [], "value": [], "name": [], "a": [], "detail": []}
     for k in c.rows:
         for local, j in enumerate(ev.appliance_rows(int(k))):
             r = steps.cases[j]
             rate = r.starts_per_hour / 60.0
+            ramped = bool(steps.ramped[j])
+            used = r.defaults_used + (ramp_keys if ramped else ())
             start["rows"].append(int(k))
-            start["seq"].append(2 * local)
+            start["seq"].append(3 * local)
             start["key"].append(
                 PolicyKey.RVC_RARE_MAX_PERCENT if rate < rare_rate else PolicyKey.RVC_FREQUENT_MAX_PERCENT
             )
             start["value"].append(steps.d_start_percent[j])
-            start["name"].append(f"Rapid voltage change when {r.label} starts")
-            start["a"].append(r.defaults_used)
-            start["detail"].append(
-                f"I_start = {r.start_current_ratio:g} x I_rated at cos phi {r.cos_phi_start:g}, "
-                f"{r.starts_per_hour:g} starts/h ({rate:.3g}/min)"
-            )
+            start["a"].append(used)
+            if ramped:
+                start["name"].append(f"Rapid voltage change when {r.label} stops (it ramps up; D-A-CH-CZ planning)")
+                start["detail"].append(
+                    f"ramped start (policy start_behaviour): no start step; the stop at rated current at cos phi "
+                    f"{r.cos_phi:g}, {r.starts_per_hour:g} switchings/h ({rate:.3g}/min)"
+                )
+            else:
+                start["name"].append(f"Rapid voltage change when {r.label} starts (D-A-CH-CZ planning)")
+                start["detail"].append(
+                    f"direct-on-line start: I_start = {r.start_current_ratio:g} x I_rated at cos phi "
+                    f"{r.cos_phi_start:g}, {r.starts_per_hour:g} starts/h ({rate:.3g}/min)"
+                )
             events = r.starts_per_hour * hours
             if events > max_events:
-                stat["rows"].append(int(k))
-                stat["seq"].append(2 * local + 1)
-                stat["value"].append(steps.d_rated_percent[j])
-                stat["name"].append(f"Stationary voltage step when {r.label} switches")
-                stat["a"].append(r.defaults_used + events_keys)
-                stat["detail"].append(f"{events:g} switching events per day > {max_events:g}")
+                text = f"{events:g} switching events per day > {max_events:g} (FoL)"
+                for out, value, name in (
+                    (big, steps.d_start_percent[j], f"Largest step when {r.label} switches, FoL dU_max (legal)"),
+                    (stat, steps.d_rated_percent[j], f"Stationary step when {r.label} switches, FoL (legal)"),
+                ):
+                    out["rows"].append(int(k))
+                    out["seq"].append(3 * local + (1 if out is big else 2))
+                    out["value"].append(value)
+                    out["name"].append(name)
+                    out["a"].append(used + events_keys)
+                    out["detail"].append(text)
     return [
         policy_limited(
             pol,
@@ -64,6 +86,19 @@ def rapid_voltage_change(c: CheckInput) -> list[CheckBlock]:
             assumptions=start["a"],
             detail=start["detail"],
             seq=start["seq"],
+        ),
+        policy_limited(
+            pol,
+            RuleId.PQ_RVC_FOL_MAX,
+            big["rows"],
+            big["value"],
+            PolicyKey.RVC_MAX_STEP_PERCENT,
+            LimitKind.MAX,
+            "%",
+            name=big["name"],
+            assumptions=big["a"],
+            detail=big["detail"],
+            seq=big["seq"],
         ),
         policy_limited(
             pol,
