@@ -235,6 +235,8 @@ def build_demo_notifications(customers: pd.DataFrame, n: int = 200, seed: int = 
             cap = 3**0.5 * u * after / 1000
             if after > threshold or job == "new_connection":
                 note["power_budget"] = {"max_demand_kw": round(cap * rng.uniform(0.4, 0.7), 1)}
+            if job == "reconnection":  # disconnected for more than 3 years: the installer confirms its condition
+                note["installation_condition_confirmed"] = True
         lines.append(json.dumps(note, ensure_ascii=False))
 
     # follow-ups at points already notified: a revision, a second job by the same installer, a conflict

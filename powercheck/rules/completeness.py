@@ -16,8 +16,18 @@ from powercheck.models import ApplianceKind, JobType, Message, Notification
 from powercheck.rules.policy import Policy, PolicyKey
 from powercheck.texts import msg
 
-FUSE_JOBS = (JobType.NEW_CONNECTION, JobType.TEMPORARY_SUPPLY, JobType.RECONNECTION)
+FUSE_JOBS = (
+    JobType.NEW_CONNECTION,
+    JobType.TEMPORARY_SUPPLY,
+    JobType.RECONNECTION,
+    JobType.NEW_METERING_POINT,
+    JobType.INTERCONNECTION,
+    JobType.BLOCK_NOTIFICATION,
+)
 """Job types that set a fuse even when it has the same rating as before (the connection is new)."""
+
+CABLE_JOBS = (JobType.SERVICE_CABLE_MOVE,)
+"""Job types that lay the service cable anew: the fuse on record is checked again against it."""
 
 JOB_APPLIANCE_KINDS: dict[JobType, tuple[ApplianceKind, ...]] = {
     JobType.EV_CHARGER: (ApplianceKind.EV_CHARGER,),
@@ -65,14 +75,17 @@ def fuse_after_job(n: Notification, record_fuse_a: float | None) -> FuseAfterJob
     changed = after is not None and (before is None or abs(after - before) > 1e-9 or n.job_type in FUSE_JOBS)
     if after is None and before is not None:
         after = before
+        changed = n.job_type in CABLE_JOBS
     return FuseAfterJob(rating_a=after, changed=changed)
 
 
 def missing_fields(n: Notification, policy: Policy) -> list[Message]:
     """What the notification lacks (field path and a short why, as messages); empty when complete."""
     missing: list[Message] = []
-    if n.job_type in FUSE_JOBS and n.main_fuse_after_a is None:
-        missing.append(msg("missing_required_for_job", field="main_fuse_after_a", job=n.job_type.value))
+    for field in policy.job(n.job_type)["required"]:  # the policy's job_types table
+        value = getattr(n, field)
+        if value is None or value is False or value == []:
+            missing.append(msg("missing_required_for_job", field=field, job=n.job_type.value))
     if n.job_type is JobType.OV_MV_CHANGE:
         if n.main_fuse_after_a is None and n.meter_fuse_after_a is None:
             missing.append(msg("missing_ov_mv_after"))
@@ -88,7 +101,14 @@ def missing_fields(n: Notification, policy: Policy) -> list[Message]:
     fuse = new_fuse_a(n)
     thresholds: dict[str, float] = policy.value(PolicyKey.BUDGET_REQUIRED_ABOVE_FUSE_A)
     threshold = thresholds.get(n.network_system.value)
-    if fuse is not None and threshold is not None and fuse > threshold and n.power_budget is None:
+    if (
+        fuse is not None
+        and threshold is not None
+        and fuse > threshold
+        and n.power_budget is None
+        and n.block is None  # a block notification's demand comes from the policy's diversity rule
+        and "power_budget" not in policy.job(n.job_type)["required"]  # already named as required for the job
+    ):
         missing.append(msg("missing_budget", threshold=float(threshold), system=n.network_system.value))
     if (
         n.power_budget is not None

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from powercheck.ledger.model import ACTIVE, APPROVED, LedgerRequest
 from powercheck.ledger.state import CapacityState
-from powercheck.models import Appliance, Message, NetworkSystem, Notification, SupplyPhases
+from powercheck.models import Appliance, Message, NetworkSystem, Notification, PowerBudget, SupplyPhases
 from powercheck.quality.codes import CONN_3PH, CONN_LL, CONN_LN, SQRT3, conn_code
 from powercheck.rules.accounting import AccountedAppliance, Accounting, account, notifiable, required_fuse_a
 from powercheck.rules.completeness import fuse_after_job, missing_fields
@@ -331,6 +331,15 @@ def demand_case(
     fuse = fuse_after_job(n, record_fuse)
     appliances = tuple(appliance_case(i, a, policy) for i, a in enumerate(n.appliances))
     accounted = [a.accounted() for a in appliances]
+    notified = n
+    block_assumptions: list[str] = []
+    if n.block is not None and n.power_budget is None:
+        # a block notification: the units' coincident peak by the policy's diversity rule (Velander), plus the
+        # listed appliances, as the budget of the one connection
+        block_kw = policy.velander_kw(n.block.annual_kwh)
+        listed_kw = sum(r.total_kw for r in appliances if r.appliance.kind.consumes)
+        n = n.model_copy(update={"power_budget": PowerBudget(max_demand_kw=min(block_kw + listed_kw, 5000.0))})
+        block_assumptions = policy.assumption_keys(PolicyKey.VELANDER_K1, PolicyKey.VELANDER_K2)
     site = dict(
         existing_kw=existing,
         existing_export_kw=existing_export,
@@ -347,7 +356,7 @@ def demand_case(
     appl_kw = sum(r.total_kw for r in consuming)
 
     # coincident demand increase
-    assumptions = policy.assumption_keys(PolicyKey.CUSTOMER_COINCIDENCE)
+    assumptions = policy.assumption_keys(PolicyKey.CUSTOMER_COINCIDENCE) + block_assumptions
     budget = n.power_budget
     demand_cos = (budget.cos_phi if budget is not None else None) or policy_cos
     if budget is not None:
@@ -402,7 +411,7 @@ def demand_case(
                 s1_export += p_kw / r.cos_phi
 
     return DemandCase(
-        notification=n,
+        notification=notified,
         location=location,
         accounting=accounting,
         accounting_before=accounting_before,

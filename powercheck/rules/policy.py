@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from powercheck.models import Appliance, ApplianceKind, JobType, NetworkSystem
+from powercheck.models import Appliance, ApplianceKind, JobType, NetworkSystem, Notification
 from powercheck.params import Group, Param, Range
 
 DEFAULT_POLICY_RESOURCE = "policy_default.toml"
@@ -98,6 +98,9 @@ class PolicyKey(StrEnum):
     HARMONIC_BACKGROUND_PERCENT = "harmonic_background_percent"
     HARMONIC_CLASS_OF_KIND = "harmonic_class_of_kind"
     HARMONIC_SPECTRA = "harmonic_spectra"
+    JOB_TYPES = "job_types"
+    VELANDER_K1 = "velander_k1"
+    VELANDER_K2 = "velander_k2"
 
 
 class PolicyError(ValueError):
@@ -324,6 +327,45 @@ def _spectra(where: str, value: Any) -> None:
         _number_table("order", Range(0, 200), key_range=HARMONIC_ORDERS)(f"{where}.{name}", spectrum)
 
 
+CHECK_GROUPS = {"load": "LOAD", "protection": "PROT", "thermal": "THERMAL", "voltage": "VOLT", "power_quality": "PQ"}
+"""Check groups a job type may apply (policy name -> rule-id group); the gates and the ledger always apply."""
+
+ATTACHMENT_KINDS = (
+    "datasheet",
+    "single_line_diagram",
+    "declaration_of_conformity",
+    "site_plan",
+    "owner_consent",
+    "changeover_description",
+)
+"""Attachments the policy can require (``Notification.attachments[].kind``)."""
+
+
+def _job_table(where: str, value: Any) -> None:
+    """``job_types``: per job type the check groups that apply, the required fields and attachments."""
+    if not isinstance(value, dict):
+        raise PolicyError(f"{where}: expected a table keyed by job type")
+    jobs = {j.value for j in JobType}
+    missing = sorted(jobs - set(value))
+    if missing:
+        raise PolicyError(f"{where}.{missing[0]}: missing (every job type states its checks and required fields)")
+    fields = set(Notification.model_fields)
+    for job, row in value.items():
+        w = f"{where}.{job}"
+        if job not in jobs:
+            raise PolicyError(f"{w}: not a job type ({', '.join(sorted(jobs))})")
+        if not isinstance(row, dict) or set(row) - {"checks", "required", "attachments"}:
+            raise PolicyError(f"{w}: expected a table with checks, required and attachments")
+        for key, allowed in (
+            ("checks", set(CHECK_GROUPS)),
+            ("required", fields),
+            ("attachments", set(ATTACHMENT_KINDS)),
+        ):
+            names = row.get(key)
+            if not isinstance(names, list) or not all(isinstance(x, str) and x in allowed for x in names):
+                raise PolicyError(f"{w}.{key}: expected a list of names from {', '.join(sorted(allowed))}")
+
+
 @dataclass(frozen=True)
 class ParamSpec:
     """Type and range of one policy key; ``check`` validates structured values."""
@@ -414,6 +456,9 @@ PARAM_SCHEMA: dict[PolicyKey, ParamSpec] = {
         "", check=lambda w, v: _kind_keyed(w, v, lambda w2, c: _check_str(w2, c))
     ),
     PolicyKey.HARMONIC_SPECTRA: ParamSpec("% of rated current per order", check=_spectra),
+    PolicyKey.JOB_TYPES: ParamSpec("", check=_job_table),
+    PolicyKey.VELANDER_K1: ParamSpec("kW per kWh/year", Range(0, 0.01)),
+    PolicyKey.VELANDER_K2: ParamSpec("kW per sqrt(kWh/year)", Range(0, 1)),
 }
 
 REQUIRED_PARAMS: tuple[PolicyKey, ...] = tuple(PARAM_SCHEMA)
@@ -531,6 +576,14 @@ class Policy(BaseModel):
     def fuse_ratings(self) -> list[float]:
         """Ratings of the gG gate table, ascending [A]."""
         return sorted(float(r) for r in self.value(PolicyKey.FUSE_GG_GATES_A))
+
+    def job(self, job_type: JobType | str) -> dict[str, list[str]]:
+        """The ``job_types`` row of a job type: ``checks``, ``required``, ``attachments``."""
+        return self.value(PolicyKey.JOB_TYPES)[str(job_type)]
+
+    def velander_kw(self, annual_kwh: float) -> float:
+        """Coincident peak of a group of units by Velander's rule: k1 W + k2 sqrt(W) [kW], W [kWh/year]."""
+        return self.number(PolicyKey.VELANDER_K1) * annual_kwh + self.number(PolicyKey.VELANDER_K2) * annual_kwh**0.5
 
     def ramped(self, kind: str) -> bool:
         """True when the policy says appliances of ``kind`` ramp up (their start is no direct-on-line step)."""

@@ -436,3 +436,20 @@ def test_ev_charger_ramps_up_so_its_start_is_no_direct_on_line_step(mini_region,
     d_dol = Assessor(mini_region, dol, clock=lambda: FIXED_TIME).assess(n)
     assert d_dol.check("PQ.FLICKER_SHARE_PST").value == pytest.approx(pst_stops * 2 ** (1 / 3.2), rel=1e-9)
     assert "direct-on-line start" in d_dol.check("PQ.RVC_DACH").detail
+
+
+def test_block_notification_demand_is_velanders_rule_and_named(mini_assessor):
+    """12 flats of 4000 kWh/year as one connection: W = 48000 kWh/year, P = 0.00025 W + 0.03 sqrt(W) =
+    12.0 + 6.573 = 18.57 kW; at cos 0.95 on 3 x 400 V: P / (0.95 sqrt3 400) per phase. The recall constants are
+    named in the decision."""
+    n = note(
+        job_type="block_notification",
+        metering_point_id=mini_mp("TN_END"),
+        main_fuse_after_a=40,
+        block={"units": 12, "annual_kwh_per_unit": 4000},
+    )
+    d = mini_assessor.assess(n)
+    p_kw = 0.00025 * 48000 + 0.03 * math.sqrt(48000)
+    assert d.check("LOAD.MAIN_FUSE").value == pytest.approx(p_kw * 1000 / (0.95 * SQ3 * 400), rel=1e-9)
+    assert {"policy:velander_k1", "policy:velander_k2"} <= set(d.assumptions)
+    assert d.job_type == "block_notification" and d.input_hash == n.input_hash()

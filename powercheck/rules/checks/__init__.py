@@ -55,7 +55,7 @@ from powercheck.rules.checks.voltage import voltage_band
 from powercheck.rules.context import GridView
 from powercheck.rules.demand import DemandCase
 from powercheck.rules.evaluate import Evaluation
-from powercheck.rules.policy import Policy
+from powercheck.rules.policy import CHECK_GROUPS, Policy
 
 CheckFunction = Callable[[CheckInput], list[CheckBlock]]
 
@@ -79,8 +79,24 @@ CHECKS: tuple[CheckFunction, ...] = (
 __all__ = ["CHECKS", "CheckBlock", "CheckInput", "CheckTable", "run_checks"]
 
 
+def _applying(cases: Sequence[DemandCase], policy: Policy) -> dict[str, np.ndarray]:
+    """Per rule-id group (LOAD, PROT, ...): which notifications' job types apply it (policy ``job_types``)."""
+    out = {}
+    for name, group in CHECK_GROUPS.items():
+        out[group] = np.array([name in policy.job(case.notification.job_type)["checks"] for case in cases], dtype=bool)
+    return out
+
+
 def run_checks(cases: Sequence[DemandCase], evaluation: Evaluation, grid: GridView, policy: Policy) -> CheckTable:
-    """Every check of :data:`CHECKS` over the batch."""
+    """Every check of :data:`CHECKS` over the batch, those of the groups a job type does not apply dropped."""
     rows = np.array([k for k, case in enumerate(cases) if case.evaluable], dtype=np.int64)
     data = CheckInput(cases=cases, evaluation=evaluation, grid=grid, policy=policy, rows=rows)
-    return CheckTable.concat(len(cases), [check(data) for check in CHECKS])
+    applying = _applying(cases, policy)
+    blocks = []
+    for check in CHECKS:
+        kept = []
+        for block in check(data):
+            applies = applying.get(block.rule_id.group)
+            kept.append(block if applies is None or not len(block) else block.subset(applies[block.row]))
+        blocks.append(kept)
+    return CheckTable.concat(len(cases), blocks)
