@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from powercheck.models import ApplianceKind, JobType, Message, Notification
+from powercheck.models import ApplianceKind, AttachmentKind, JobType, Message, Notification, Stage
 from powercheck.rules.policy import Policy, PolicyKey
 from powercheck.texts import msg
 
@@ -123,3 +123,62 @@ def missing_fields(n: Notification, policy: Policy) -> list[Message]:
             if getattr(appliance, field) is None:
                 missing.append(msg("missing_appliance_field", index=i, field=field, kind=appliance.kind.value))
     return missing
+
+
+def _absent(value: object) -> bool:
+    return value is None or value == {} or value == []
+
+
+def missing_datasheet_values(n: Notification, policy: Policy) -> list[tuple[int, list[str]]]:
+    """Challenging appliances (policy ``challenging_appliances``) without all their datasheet values:
+    (index, missing field names)."""
+    table: dict[str, dict] = policy.value(PolicyKey.CHALLENGING_APPLIANCES)
+    out = []
+    for i, appliance in enumerate(n.appliances):
+        row = table.get(appliance.kind.value)
+        if row is None or appliance.rated_kw <= float(row["above_kw"]):
+            continue
+        ratio = appliance.start_current_ratio
+        lacking = [
+            f
+            for f in row["fields"]
+            if _absent(getattr(appliance, f))
+            and not (f == "cos_phi_start" and ratio is not None and ratio <= 1.0)  # no start current: no start pf
+        ]
+        if lacking:
+            out.append((i, lacking))
+    return out
+
+
+def requested_info(n: Notification, policy: Policy, *, screening: bool = False) -> list[Message]:
+    """What the grid owner asks for before it decides (``request_info``), by name: the datasheet values (and the
+    datasheet) of challenging appliances -- unless ``screening`` allows the policy's appliance defaults --, the
+    attachments the job type, the fuse size and the workflow stage require."""
+    asked: list[Message] = []
+    attached = {(a.kind, a.appliance) for a in n.attachments}
+    attached_kinds = {a.kind for a in n.attachments}
+    if not screening:
+        for i, lacking in missing_datasheet_values(n, policy):
+            kind = n.appliances[i].kind.value
+            asked.append(msg("request_values", index=i, kind=kind, fields=", ".join(lacking)))
+            if (AttachmentKind.DATASHEET, i) not in attached:
+                asked.append(msg("request_datasheet", index=i, kind=kind))
+    needed: dict[str, str] = {}
+    for kind in policy.job(n.job_type)["attachments"]:
+        needed.setdefault(kind, f"job type {n.job_type.value}")
+    fuse = new_fuse_a(n)
+    limit = policy.value(PolicyKey.SINGLE_LINE_DIAGRAM_ABOVE_FUSE_A).get(n.network_system.value)
+    if fuse is not None and limit is not None and fuse > limit:
+        needed.setdefault(AttachmentKind.SINGLE_LINE_DIAGRAM.value, f"main fuse {fuse:g} A above {float(limit):g} A")
+    if n.stage is Stage.COMPLETION:
+        for kind in policy.value(PolicyKey.COMPLETION_ATTACHMENTS):
+            needed.setdefault(kind, "completion notice")
+    for kind, why in needed.items():
+        if AttachmentKind(kind) not in attached_kinds:
+            asked.append(msg("request_attachment", attachment=kind, why=why))
+    return asked
+
+
+def installed_appliances(n: Notification) -> tuple[tuple[str, float, str, int], ...]:
+    """The appliances of a notification as the ledger records them: (kind, rated kW, connection, quantity)."""
+    return tuple(sorted((a.kind.value, float(a.rated_kw), a.connection.value, int(a.quantity)) for a in n.appliances))

@@ -25,10 +25,16 @@ from dataclasses import dataclass
 
 from powercheck.ledger.model import ACTIVE, APPROVED, LedgerRequest
 from powercheck.ledger.state import CapacityState
-from powercheck.models import Appliance, Message, NetworkSystem, Notification, PowerBudget, SupplyPhases
+from powercheck.models import Appliance, Message, NetworkSystem, Notification, PowerBudget, Stage, SupplyPhases
 from powercheck.quality.codes import CONN_3PH, CONN_LL, CONN_LN, SQRT3, conn_code
 from powercheck.rules.accounting import AccountedAppliance, Accounting, account, notifiable, required_fuse_a
-from powercheck.rules.completeness import fuse_after_job, missing_fields
+from powercheck.rules.completeness import (
+    fuse_after_job,
+    installed_appliances,
+    missing_datasheet_values,
+    missing_fields,
+    requested_info,
+)
 from powercheck.rules.context import GridView
 from powercheck.rules.policy import Policy, PolicyKey
 from powercheck.texts import msg
@@ -103,11 +109,62 @@ class Location:
 
 
 @dataclass(frozen=True, slots=True)
+class Completion:
+    """A completion notice compared with the request the ledger approved under its notification id."""
+
+    approved: LedgerRequest | None
+    """The approved request (None: there is none to compare with)."""
+    differences: tuple[str, ...] = ()
+    """What the completed installation does differently (empty: it matches)."""
+    why: str | None = None
+    """Why there is nothing to compare with."""
+
+
+def compare_completion(n: Notification, state: CapacityState | None, record_fuse_a: float | None) -> Completion:
+    """Compare a completion notice with its approved request: fuse after, phases, appliances."""
+    if state is None:
+        return Completion(None, why="no capacity ledger to find the approved request in")
+    approved = state.requests.get(n.notification_id)
+    if approved is None:
+        return Completion(None, why=f"no request {n.notification_id} in the ledger")
+    if approved.status not in APPROVED:
+        return Completion(None, why=f"request {n.notification_id} is {approved.status.value}, not approved")
+    diffs = []
+    fuse = fuse_after_job(n, record_fuse_a).rating_a
+    if approved.fuse_after_a is not None and (fuse is None or abs(fuse - approved.fuse_after_a) > 1e-9):
+        built = "none" if fuse is None else f"{fuse:g} A"
+        diffs.append(f"main fuse after: approved {approved.fuse_after_a:g} A, built {built}")
+    phases = approved.reservation.supply_phases
+    if phases is not None and phases != n.supply_phases.value:
+        diffs.append(f"supply phases: approved {phases}, built {n.supply_phases.value}")
+    if approved.reservation.supply_phases is not None:  # the request recorded its appliances
+        was = list(approved.reservation.appliances)
+        now = list(installed_appliances(n))
+        for item in list(was):
+            if item in now:
+                now.remove(item)
+                was.remove(item)
+
+        def text(a: tuple) -> str:
+            return f"{a[3]} x {a[0]} {a[1]:g} kW {a[2]}"
+
+        diffs += [f"approved but not built: {text(a)}" for a in was]
+        diffs += [f"built but not approved: {text(a)}" for a in now]
+    return Completion(approved, tuple(diffs))
+
+
+@dataclass(frozen=True, slots=True)
 class DemandCase:
     """What one notification adds to the grid, ready for evaluation."""
 
     notification: Notification
     missing: tuple[Message, ...] = ()
+    requested: tuple[Message, ...] = ()
+    """Datasheet values and attachments the grid owner asks for (request_info), by name."""
+    screening_defaults: tuple[Message, ...] = ()
+    """Screening study only: the appliance defaults used in place of missing datasheet values (named)."""
+    completion: Completion | None = None
+    """A completion notice's comparison with its approved request (None: a pre-notification)."""
     location: Location | None = None
     system_mismatch: Message | None = None
     grid_problem: Message | None = None
@@ -152,6 +209,8 @@ class DemandCase:
         """Complete, located and on the notified system: the grid checks run."""
         return (
             not self.missing
+            and not self.requested
+            and self.completion is None
             and self.location is not None
             and self.system_mismatch is None
             and self.grid_problem is None
@@ -296,20 +355,41 @@ def demand_case(
     policy: Policy,
     state: CapacityState | None = None,
     preceding: Sequence[LedgerRequest] = (),
+    screening: bool = False,
 ) -> DemandCase:
-    """The demand case of one notification at customer-index ``row`` (-1: not in the index)."""
+    """The demand case of one notification at customer-index ``row`` (-1: not in the index).
+
+    ``screening``: a screening study -- challenging appliances without datasheet values are assessed on the
+    policy's appliance defaults (named) instead of being answered with request_info.
+    """
     missing = tuple(missing_fields(n, policy))
+    requested = () if missing else tuple(requested_info(n, policy, screening=screening))
+    defaults_used = ()
+    if screening:
+        defaults_used = tuple(
+            msg("screening_defaults", index=i, kind=n.appliances[i].kind.value, fields=", ".join(fields))
+            for i, fields in missing_datasheet_values(n, policy)
+        )
     location, mismatch = _locate(n, row, grid)
     conflicts, same_point, ledger_revision = _ledger_view(n, state, preceding)
+    if n.stage is Stage.COMPLETION:
+        conflicts = tuple(c for c in conflicts if c.key != "conflict_revision")
+    completion = None
+    if n.stage is Stage.COMPLETION and not missing and not requested:
+        record = float(grid.customers.main_fuse_a[location.cp_row]) if location is not None else None
+        completion = compare_completion(n, state, record)
     problem = None
     if location is not None:
         why = grid.region.bus_problem(location.bus_row)
         if why is not None:
             problem = msg("grid_data", network=location.network_id, bus=location.bus, why=why)
-    if missing or location is None or mismatch is not None or problem is not None:
+    stop = missing or requested or completion is not None
+    if stop or location is None or mismatch is not None or problem is not None:
         return DemandCase(
             notification=n,
             missing=missing,
+            requested=requested,
+            completion=completion,
             location=location,
             system_mismatch=mismatch,
             grid_problem=problem,
@@ -412,6 +492,7 @@ def demand_case(
 
     return DemandCase(
         notification=notified,
+        screening_defaults=defaults_used,
         location=location,
         accounting=accounting,
         accounting_before=accounting_before,
@@ -442,6 +523,7 @@ def demand_cases(
     policy: Policy,
     state: CapacityState | None = None,
     preceding: Sequence[Sequence[LedgerRequest]] | None = None,
+    screening: bool = False,
 ) -> list[DemandCase]:
     """The demand case of every notification (order preserved).
 
@@ -450,4 +532,6 @@ def demand_cases(
     """
     rows = grid.region.locate([n.metering_point_id for n in notifications])
     before = preceding or [()] * len(notifications)
-    return [demand_case(n, int(row), grid, policy, state, b) for n, row, b in zip(notifications, rows, before)]
+    return [
+        demand_case(n, int(row), grid, policy, state, b, screening) for n, row, b in zip(notifications, rows, before)
+    ]

@@ -99,6 +99,9 @@ class PolicyKey(StrEnum):
     HARMONIC_CLASS_OF_KIND = "harmonic_class_of_kind"
     HARMONIC_SPECTRA = "harmonic_spectra"
     JOB_TYPES = "job_types"
+    CHALLENGING_APPLIANCES = "challenging_appliances"
+    SINGLE_LINE_DIAGRAM_ABOVE_FUSE_A = "single_line_diagram_above_fuse_a"
+    COMPLETION_ATTACHMENTS = "completion_attachments"
     VELANDER_K1 = "velander_k1"
     VELANDER_K2 = "velander_k2"
 
@@ -366,6 +369,26 @@ def _job_table(where: str, value: Any) -> None:
                 raise PolicyError(f"{w}.{key}: expected a list of names from {', '.join(sorted(allowed))}")
 
 
+def _challenging(where: str, value: Any) -> None:
+    """``challenging_appliances``: per kind the datasheet values it needs, above a rated power."""
+    fields = set(Appliance.model_fields)
+
+    def item(w: str, row: Any) -> None:
+        if not isinstance(row, dict) or set(row) != {"fields", "above_kw"}:
+            raise PolicyError(f"{w}: expected a table with fields (appliance field names) and above_kw")
+        names = row["fields"]
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) and n in fields for n in names):
+            raise PolicyError(f"{w}.fields: expected a list of appliance field names ({', '.join(sorted(fields))})")
+        _check_number(f"{w}.above_kw", row["above_kw"], Range(0, 10_000))
+
+    _kind_keyed(where, value, item)
+
+
+def _attachment_list(where: str, value: Any) -> None:
+    if not isinstance(value, list) or not all(isinstance(x, str) and x in ATTACHMENT_KINDS for x in value):
+        raise PolicyError(f"{where}: expected a list of attachment kinds ({', '.join(ATTACHMENT_KINDS)})")
+
+
 @dataclass(frozen=True)
 class ParamSpec:
     """Type and range of one policy key; ``check`` validates structured values."""
@@ -457,6 +480,9 @@ PARAM_SCHEMA: dict[PolicyKey, ParamSpec] = {
     ),
     PolicyKey.HARMONIC_SPECTRA: ParamSpec("% of rated current per order", check=_spectra),
     PolicyKey.JOB_TYPES: ParamSpec("", check=_job_table),
+    PolicyKey.CHALLENGING_APPLIANCES: ParamSpec("kW", check=_challenging),
+    PolicyKey.SINGLE_LINE_DIAGRAM_ABOVE_FUSE_A: ParamSpec("A", check=_system_table(Range(0, 10_000, lo_open=True))),
+    PolicyKey.COMPLETION_ATTACHMENTS: ParamSpec("", check=_attachment_list),
     PolicyKey.VELANDER_K1: ParamSpec("kW per kWh/year", Range(0, 0.01)),
     PolicyKey.VELANDER_K2: ParamSpec("kW per sqrt(kWh/year)", Range(0, 1)),
 }

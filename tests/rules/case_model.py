@@ -283,9 +283,14 @@ def case(fn: Callable[[], dict]) -> Callable[[], dict]:
     return fn
 
 
-def note(key: str, job_type: str, **fields: Any) -> dict:
+SINGLE_LINE_ABOVE_A = {"TN_400": 63.0, "IT_230": 100.0}  # policy single_line_diagram_above_fuse_a
+
+
+def note(key: str, job_type: str, *, attach_single_line: bool = True, **fields: Any) -> dict:
+    """A case notification; with a main fuse above the policy's single-line threshold (63 A TN, 100 A IT) the
+    installer attaches the single-line diagram (``attach_single_line=False``: a case that leaves it out)."""
     system = CASE_NETWORKS[CASE_POINTS[key][0]][0]
-    return {
+    data = {
         "notification_id": f"CASE-{job_type}",
         "revision": 1,
         "job_type": job_type,
@@ -293,6 +298,12 @@ def note(key: str, job_type: str, **fields: Any) -> dict:
         "network_system": system,
         **fields,
     }
+    fuse = fields.get("main_fuse_after_a")
+    attached = {a["kind"] for a in data.get("attachments", [])}
+    if attach_single_line and fuse is not None and fuse > SINGLE_LINE_ABOVE_A[system]:
+        if "single_line_diagram" not in attached:
+            data["attachments"] = [*data.get("attachments", []), {"kind": "single_line_diagram"}]
+    return data
 
 
 def _relative(margin: float, limit: float, scale: float | None) -> float | None:

@@ -220,7 +220,13 @@ def new_connection_is_not_auto_approvable():
     checks = fuse_change("TN_END", 25.0, 8.0)
     assert auto_approvable(checks)
     return {
-        "notification": note("TN_END", "new_connection", main_fuse_after_a=25, power_budget={"max_demand_kw": 8}),
+        "notification": note(
+            "TN_END",
+            "new_connection",
+            main_fuse_after_a=25,
+            power_budget={"max_demand_kw": 8},
+            attachments=[{"kind": "site_plan"}],
+        ),
         "expected": expect("escalate", checks, reasons=["POLICY.JOB_TYPE"]),
     }
 
@@ -242,15 +248,22 @@ def ov_change_missing_fuse_before_and_budget():
 
 @case
 def motor_without_datasheet_values():
-    """A motor notification without start current ratio, starts per hour and cos phi, which the
-    policy requires for motors: reject_incomplete, 3 fields missing.
+    """A motor (a challenging appliance) notified without its datasheet values and without its datasheet:
+    request_info naming the four values the policy wants for motors (cos phi, start current ratio, cos phi at
+    start, starts per hour) and the datasheet attachment (2 items asked for); nothing is decided on the
+    policy's appliance defaults.
     """
     return {
         "notification": note("TN_END", "motor", appliances=[{"kind": "motor", "rated_kw": 4.0, "connection": "3ph"}]),
         "expected": expect(
-            "reject_incomplete",
-            {"DATA.COMPLETE": at_most(3.0, 0.0)},
-            reasons=["missing appliances[0].start_current_ratio", "missing appliances[0].starts_per_hour"],
+            "request_info",
+            {"DATA.INFO": at_most(2.0, 0.0)},
+            reasons=[
+                "appliances[0] (motor): datasheet values needed: cos_phi, start_current_ratio, cos_phi_start, "
+                "starts_per_hour",
+                "attachments: the datasheet of appliances[0] (motor)",
+            ],
+            absent=["PQ.RVC_DACH", "LOAD.MAIN_FUSE"],
         ),
     }
 

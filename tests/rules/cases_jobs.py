@@ -191,3 +191,172 @@ def reconnection_without_the_installers_confirmation():
             reasons=["installation_condition_confirmed: required for reconnection"],
         ),
     }
+
+
+# ------------------------------------------------------------------------------------ request_info
+@case
+def heat_pump_without_soft_start_data():
+    """A 5 kW heat pump notified without its start data (start current ratio, starts per hour) and
+    without its datasheet: a heat pump without soft-start data is a challenging appliance, so the
+    answer is request_info naming both values and the datasheet (2 items) -- not a decision on the
+    policy's heat-pump defaults.
+    """
+    hp = [{"kind": "heat_pump", "rated_kw": 5.0, "connection": "3ph"}]
+    return {
+        "notification": note("TN_END", "heat_pump", appliances=hp),
+        "expected": expect(
+            "request_info",
+            {"DATA.INFO": at_most(2.0, 0.0)},
+            reasons=[
+                "appliances[0] (heat_pump): datasheet values needed: start_current_ratio, starts_per_hour",
+                "attachments: the datasheet of appliances[0] (heat_pump) (kind datasheet, appliance 0)",
+            ],
+            absent=["PQ.RVC_DACH", "PQ.THD"],
+        ),
+    }
+
+
+@case
+def ov_change_above_the_single_line_threshold_without_diagram():
+    """OV 25 -> 80 A in TN with a 20 kW budget but no single-line diagram: the policy wants one above
+    63 A (single_line_diagram_above_fuse_a): request_info naming the attachment (1 item).
+    """
+    return {
+        "notification": note(
+            "TN_NEAR",
+            "ov_mv_change",
+            attach_single_line=False,
+            main_fuse_before_a=25,
+            main_fuse_after_a=80,
+            power_budget={"max_demand_kw": 20},
+        ),
+        "expected": expect(
+            "request_info",
+            {"DATA.INFO": at_most(1.0, 0.0)},
+            reasons=["attachments: single_line_diagram required (main fuse 80 A above 63 A)"],
+        ),
+    }
+
+
+@case
+def backup_supply_without_changeover_description():
+    """A backup supply with its single-line diagram but without the description of how it is kept from
+    feeding the grid (job_types: backup_supply requires changeover_description): request_info (1 item).
+    """
+    return {
+        "notification": note("TN_END", "backup_supply", attachments=[{"kind": "single_line_diagram"}]),
+        "expected": expect(
+            "request_info",
+            {"DATA.INFO": at_most(1.0, 0.0)},
+            reasons=["attachments: changeover_description required (job type backup_supply)"],
+        ),
+    }
+
+
+# ------------------------------------------------------------------------------------ completion notices
+EV_APPROVED = {"kind": "ev_charger", "rated_kw": 7.4, "connection": "3ph", "cos_phi": 0.99}
+APPROVED_EV_REQUEST = {
+    "notification_id": "CASE-ev_charger",
+    "revision": 1,
+    "point": "TN_END",
+    "status": "approved",
+    "job_type": "ev_charger",
+    "installer_id": "INST-1",
+    "fuse_after_a": 25.0,
+    "supply_phases": "3ph",
+    "appliances": [["ev_charger", 7.4, "3ph", 1]],
+}
+DOC = [{"kind": "declaration_of_conformity"}]
+
+
+@case
+def completion_matches_the_approval():
+    """A completion notice (ferdigmelding) for the approved EV-charger request at the TN feeder end:
+    the same charger (1 x 7.4 kW three-phase), the same phases and the 25 A main fuse on record as
+    approved, with the declaration of conformity. 0 differences: auto_approve, the request is marked
+    built in the ledger. No grid check runs again.
+    """
+    return {
+        "notification": note(
+            "TN_END",
+            "ev_charger",
+            stage="completion",
+            installer_id="INST-1",
+            appliances=[EV_APPROVED],
+            attachments=DOC,
+        ),  # fmt: skip
+        "ledger": [APPROVED_EV_REQUEST],
+        "expected": expect(
+            "auto_approve",
+            {"COMPLETION.MATCH": at_most(0.0, 0.0)},
+            reasons=["the completion notice matches request CASE-ev_charger (revision 1, approved)"],
+            absent=["LOAD.MAIN_FUSE", "PQ.RVC_DACH"],
+        ),
+    }
+
+
+@case
+def completion_differs_from_the_approval():
+    """The completion notice of the approved 7.4 kW EV charger reports an 11 kW charger on a 32 A main
+    fuse: 3 differences -- the main fuse (approved 25 A, built 32 A), the approved charger not built,
+    the 11 kW charger built but not approved -- escalated with the differences listed; the request
+    stays approved.
+    """
+    built = dict(EV_APPROVED, rated_kw=11.0)
+    return {
+        "notification": note(
+            "TN_END",
+            "ev_charger",
+            stage="completion",
+            installer_id="INST-1",
+            main_fuse_before_a=25,
+            main_fuse_after_a=32,
+            appliances=[built],
+            attachments=DOC,
+        ),  # fmt: skip
+        "ledger": [APPROVED_EV_REQUEST],
+        "expected": expect(
+            "escalate",
+            {"COMPLETION.MATCH": at_most(3.0, 0.0)},
+            reasons=[
+                "main fuse after: approved 25 A, built 32 A",
+                "approved but not built: 1 x ev_charger 7.4 kW 3ph",
+                "built but not approved: 1 x ev_charger 11 kW 3ph",
+            ],
+        ),
+    }
+
+
+@case
+def completion_without_declaration_of_conformity():
+    """A completion notice without the declaration of conformity (policy completion_attachments):
+    request_info naming it (1 item); the approved request is not touched.
+    """
+    return {
+        "notification": note(
+            "TN_END", "ev_charger", stage="completion", installer_id="INST-1", appliances=[EV_APPROVED]
+        ),  # fmt: skip
+        "ledger": [APPROVED_EV_REQUEST],
+        "expected": expect(
+            "request_info",
+            {"DATA.INFO": at_most(1.0, 0.0)},
+            reasons=["attachments: declaration_of_conformity required (completion notice)"],
+        ),
+    }
+
+
+@case
+def completion_without_an_approved_request():
+    """A completion notice whose notification id has no request in the ledger: nothing to compare
+    with -- COMPLETION.MATCH not evaluated, escalated to a case handler.
+    """
+    return {
+        "notification": note(
+            "TN_END", "ev_charger", stage="completion", appliances=[EV_APPROVED], attachments=DOC
+        ),  # fmt: skip
+        "expected": expect(
+            "escalate",
+            {"COMPLETION.MATCH": {"value": None, "limit": None, "status": "not_evaluated", "rel": 1e-9}},
+            reasons=["no request CASE-ev_charger in the ledger"],
+        ),
+    }

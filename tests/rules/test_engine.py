@@ -170,20 +170,21 @@ def test_single_phase_ev_in_it_grid_unbalance_and_rvc(mini_assessor):
     assert d.outcome is expected
 
 
-def test_missing_data_never_approves(mini_assessor):
+def test_missing_data_never_approves(mini_assessor, mini_region, policy):
     d = mini_assessor.assess(note(job_type="ov_mv_change", metering_point_id=mini_mp("TN_END"), main_fuse_after_a=50))
     assert d.outcome is Outcome.REJECT_INCOMPLETE
     assert any("main_fuse_before_a" in r for r in d.reasons)
     assert any("power_budget" in r for r in d.reasons)
-    d = mini_assessor.assess(
+    # a motor without its datasheet values: the default policy asks for them (request_info), never approves
+    d = Assessor(mini_region, policy, clock=lambda: FIXED_TIME).assess(
         note(
             job_type="motor",
             metering_point_id=mini_mp("TN_END"),
             appliances=[{"kind": "motor", "rated_kw": 4, "connection": "3ph"}],
         )
     )
-    assert d.outcome is Outcome.REJECT_INCOMPLETE
-    assert d.check("DATA.COMPLETE").detail.count("appliances[0].") == 3
+    assert d.outcome is Outcome.REQUEST_INFO
+    assert d.check("DATA.INFO").detail.count("appliances[0]") == 2  # the values and the datasheet
     d = mini_assessor.assess(note(job_type="ev_charger", metering_point_id=mini_mp("TN_END")))
     assert d.outcome is Outcome.REJECT_INCOMPLETE and "ev_charger" in d.reasons[0]
 

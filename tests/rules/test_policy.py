@@ -250,6 +250,16 @@ def test_cli_policy_lists_legal_planning_and_emission_limits_apart(capsys):
     assert "voltage_min_pu = 0.9" in legal and "source: FoL" in legal and "flicker_pst_max" not in legal
     emission = out[out.index("Emission limits") : out.index("Protection:")]
     assert "flicker_plt_max = 0.65" in emission
+    # the FoL flicker totals and counts are legal (recall, named as assumptions); the planning voltage band, the
+    # D-A-CH-CZ per-start limits and the workflow rules are planning; a customer's flicker share is emission
+    planning = out[out.index("Planning values") : out.index("Emission limits")]
+    assert "[R] flicker_grid_pst_max = 1.2 -  ASSUMPTION" in legal and "flicker_grid_plt_max = 1.0" in legal
+    assert "rvc_max_step_percent = 5.0" in legal and "source: FoL spenningssprang" in legal
+    assert "[P] voltage_planning_min_pu = 0.93 pu" in planning and "voltage_min_pu = 0.9 " not in planning
+    assert (
+        "source: Planning (D-A-CH-CZ)" in planning and "job_types" in planning and "challenging_appliances" in planning
+    )
+    assert "[P] flicker_customer_pst_max = 0.8" in emission and "flicker_grid_pst_max = " not in emission
 
 
 def test_planning_voltage_band_must_lie_inside_the_legal_band():
