@@ -105,3 +105,47 @@ def test_nb_texts_of_the_workflow(mini_region, policy):
     assert (
         d.reasons[0] == "appliances[0] (heat_pump): verdier fra databladet trengs: start_current_ratio, starts_per_hour"
     )
+
+
+def test_inverse_answer_stops_at_the_planning_voltage_limit(mini_assessor):
+    """OV 25 -> 160 A at the end of the TN mini feeder with a 60 kW budget: the largest budget is bound by the
+    planning limit (VOLT.PEAK_PLANNING, 0.93 pu), not the legal 0.90 pu: with that budget the peak voltage is
+    0.93 pu and the legal check still passes."""
+
+    def ov(budget: float) -> Notification:
+        return note(job_type="ov_mv_change", metering_point_id=mini_mp("TN_END"), main_fuse_before_a=25,
+                    main_fuse_after_a=160, power_budget={"max_demand_kw": budget})  # fmt: skip
+
+    size = mini_assessor.assess(ov(60.0)).limits[0]
+    assert size.quantity == "power_budget.max_demand_kw" and size.binding_rule == "VOLT.PEAK_PLANNING"
+    at = mini_assessor.assess(ov(size.largest))
+    assert at.check("VOLT.PEAK_PLANNING").value == pytest.approx(0.93, abs=1e-6)
+    assert at.check("VOLT.PEAK_MIN").status == "pass" and at.check("VOLT.PEAK_MIN").limit == 0.90
+
+
+def test_cli_screening_flag_uses_named_appliance_defaults(tmp_path, cache_dir, capsys):
+    """`powercheck screen` answers a motor without datasheet values with request_info; with --appliance-defaults
+    it decides on the policy's motor defaults and names them."""
+    import json as _json
+
+    import pyarrow.parquet as pq
+
+    from powercheck.cli import main
+    from powercheck.demo import demo_notifications_path
+
+    line = next(x for x in demo_notifications_path().read_text(encoding="utf-8").splitlines() if "BAD-06" in x)
+    src = tmp_path / "motor.jsonl"
+    record = dict(_json.loads(line), network_system="IT_230")  # its point is on an IT network
+    src.write_text(_json.dumps(record) + "\n", encoding="utf-8")
+    outcomes = {}
+    for flag in ([], ["--appliance-defaults"]):
+        out = tmp_path / f"d{len(flag)}.parquet"
+        args = ["screen", str(src), "--out", str(out), "--cache-dir", str(cache_dir), "--no-progress", *flag]
+        assert main(args) == 0
+        row = pq.read_table(out).to_pylist()[0]
+        outcomes[bool(flag)] = (row["outcome"], row["reasons"])
+    capsys.readouterr()
+    assert outcomes[False][0] == "request_info"
+    assert outcomes[True][0] != "request_info"
+    assert any(r.startswith("SCREENING: appliance defaults used for appliances[0] (motor)") for r in outcomes[True][1])
+    assert _json.loads(line)["notification_id"] == "ELS-2026-BAD-06"

@@ -2,10 +2,13 @@
 
 :data:`CHECKS` is the one table of check functions, in the order their results appear in a
 decision. Each function reads the whole batch and returns :class:`CheckBlock` columns; the
-gates run first and stop the grid checks for the rows they catch.
+gates run first and stop the grid checks for the rows they catch. A job type applies only the check
+groups the policy's ``job_types`` table names for it (the gates and the ledger always apply).
 
 ==========================  ======================================================
 ``DATA.COMPLETE``           job-type and policy fields present (else reject_incomplete)
+``DATA.INFO``               datasheet values of challenging appliances and attachments (else request_info)
+``COMPLETION.MATCH``        a completion notice matches its approved request (else escalate, differences)
 ``GRID.LOCATED``            metering point in the customer index
 ``GRID.SYSTEM``             notified IT/TN system matches the grid model
 ``GRID.DATA``               the grid model can be computed at the bus (fed, finite results)
