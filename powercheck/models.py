@@ -357,6 +357,17 @@ class Notification(BaseModel):
                     )
         return appliances
 
+    @field_validator("attachments")
+    @classmethod
+    def _attachments_name_appliances(cls, attachments: list[Attachment], info: ValidationInfo) -> list[Attachment]:
+        count = len(info.data.get("appliances") or [])
+        for i, attachment in enumerate(attachments):
+            if attachment.appliance is not None and attachment.appliance >= count:
+                raise ValueError(
+                    f"[{i}].appliance: {attachment.appliance} names no appliance (the notification lists {count})"
+                )
+        return attachments
+
     @property
     def key(self) -> tuple[str, int]:
         return (self.notification_id, self.revision)
