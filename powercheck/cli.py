@@ -67,7 +67,7 @@ def cmd_screen(args: argparse.Namespace) -> int:
     with stop_on_signals() as stop:
         region, policy = _load(args)
         store, state = open_ledger(args.ledger, region, valid_days=policy.number(PolicyKey.APPROVAL_VALID_DAYS))
-        assessor = Assessor(region, policy, ledger=state, language=args.lang)
+        assessor = Assessor(region, policy, ledger=state, language=args.lang, screening=args.appliance_defaults)
         bar = ProgressBar(count_records(path), enabled=not args.quiet and not args.no_progress)
         try:
             with stop.screening():
@@ -530,6 +530,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--ledger",
         help="capacity ledger (SQLite): approvals reserve capacity across runs; without it the batch keeps "
         "an in-memory ledger (still cumulative within the run)",
+    )
+    screen.add_argument(
+        "--appliance-defaults",
+        action="store_true",
+        help="screening study: assess challenging appliances without datasheet values on the policy's appliance "
+        "defaults (each named in the decision) instead of answering request_info",
     )
     common(screen)
     screen.set_defaults(func=cmd_screen)

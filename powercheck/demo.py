@@ -221,6 +221,57 @@ def _motor(rng: random.Random, system: str) -> list[dict]:
     return [item]
 
 
+def _workflow_notes(
+    customers: pd.DataFrame, n: int, t_end: datetime, system_of: dict, seed: int, used: set[str]
+) -> list[dict]:
+    """Records of the other job types and of the workflow, after the week of notifications: a new metering
+    point, a KV change, an interconnection, a backup supply, a moved service cable, a disconnection, a block
+    notification, metering-point work with its completion notice (as approved) and another with one that
+    differs."""
+    rng = random.Random(seed + 1)  # apart from the week's stream: its records stay as they were
+    free = [i for i in range(len(customers)) if customers.metering_point_id.iloc[i] not in used]
+    rows = [customers.iloc[i] for i in rng.sample(free, 12)]  # points without an open request of the week
+    out = []
+
+    def base(i: int, job: str, hours: float, **fields) -> dict:
+        row = rows[i]
+        return {
+            "notification_id": f"ELS-2026-{100000 + (n + 2 + i) * 7:06d}",
+            "revision": 1,
+            "job_type": job,
+            "metering_point_id": row.metering_point_id,
+            "network_system": system_of[row.network_id],
+            "submitted_at": (t_end + timedelta(hours=4 + hours)).isoformat(),
+            "installer_id": f"INST-{rng.randrange(1, 40):03d}",
+            **fields,
+        }
+
+    single_line = [{"kind": "single_line_diagram"}]
+    out.append(base(0, "new_metering_point", 0, main_fuse_after_a=25.0, meter_fuse_after_a=25.0,
+                    attachments=single_line))  # fmt: skip
+    out.append(base(1, "kv_change", 1, kv_fuse_after_a=63.0, attachments=single_line))
+    joined = rows[2].metering_point_id
+    out.append(base(3, "interconnection", 2, main_fuse_before_a=float(rows[3].main_fuse_a), main_fuse_after_a=40.0,
+                    power_budget={"max_demand_kw": 18.0}, merged_metering_point_ids=[joined],
+                    attachments=single_line + [{"kind": "owner_consent"}]))  # fmt: skip
+    out.append(base(4, "backup_supply", 3, attachments=single_line + [{"kind": "changeover_description"}]))
+    out.append(base(5, "service_cable_move", 4, service_cable_ampacity_a=rng.choice([50.0, 100.0]),
+                    attachments=[{"kind": "site_plan"}]))  # fmt: skip
+    out.append(base(6, "disconnection", 5, comment="riving av garasje"))
+    out.append(base(7, "block_notification", 6, main_fuse_after_a=100.0, service_cable_ampacity_a=200.0,
+                    block={"units": 16, "annual_kwh_per_unit": 5500.0}, attachments=single_line))  # fmt: skip
+    out.append(base(8, "kv_change", 7, comment="mangler ny KV"))  # incomplete: no kv_fuse_after_a
+    meter = base(9, "meter_work", 8, comment="målerbytte")
+    moved = base(10, "meter_work", 9, comment="flytting av måler")
+    doc = [{"kind": "declaration_of_conformity"}]
+    out += [meter, moved]
+    later = (t_end + timedelta(hours=30)).isoformat()
+    out.append(dict(meter, stage="completion", submitted_at=later, attachments=doc))
+    out.append(dict(moved, stage="completion", supply_phases="1ph", submitted_at=later, attachments=doc,
+                    comment="ferdigmeldt som enfase"))  # fmt: skip
+    return out
+
+
 def build_demo_notifications(customers: pd.DataFrame, n: int = 200, seed: int = 7) -> list[str]:
     """JSON lines of ``n`` demo notifications against the customer index.
 
@@ -295,6 +346,12 @@ def build_demo_notifications(customers: pd.DataFrame, n: int = 200, seed: int = 
             cap = 3**0.5 * u * after / 1000
             if after > threshold or job == "new_connection":
                 note["power_budget"] = {"max_demand_kw": round(cap * rng.uniform(0.4, 0.7), 1)}
+            if job == "reconnection":  # disconnected for more than 3 years: the installer confirms its condition
+                note["installation_condition_confirmed"] = True
+            if job in ("new_connection", "temporary_supply") and k % 3:  # most installers attach the site plan
+                note["attachments"] = [{"kind": "site_plan"}]
+        if note.get("main_fuse_after_a", 0) > (63 if system == "TN_400" else 100) and k % 4:
+            note.setdefault("attachments", []).append({"kind": "single_line_diagram"})
         lines.append(json.dumps(note, ensure_ascii=False))
 
     # follow-ups at points already notified: a revision, a second job by the same installer, a conflict
@@ -332,6 +389,9 @@ def build_demo_notifications(customers: pd.DataFrame, n: int = 200, seed: int = 
     if "power_budget" in fuse_note:
         conflict["power_budget"] = fuse_note["power_budget"]
     lines += [json.dumps(x, ensure_ascii=False) for x in (revised, second_job, conflict)]
+    used = {json.loads(line)["metering_point_id"] for line in lines}
+    workflow = _workflow_notes(customers, n, t_end, system_of, seed, used)
+    lines += [json.dumps(x, ensure_ascii=False) for x in workflow]
 
     # deliberately broken records, each exercising one error path
     mp_good = customers.metering_point_id.iloc[3]
@@ -365,7 +425,15 @@ def build_demo_notifications(customers: pd.DataFrame, n: int = 200, seed: int = 
             "job_type": "heat_pump",
             "metering_point_id": unknown,
             "network_system": "TN_400",
-            "appliances": [{"kind": "heat_pump", "rated_kw": 3, "connection": "3ph"}],
+            "appliances": [
+                {
+                    "kind": "heat_pump",
+                    "rated_kw": 3,
+                    "connection": "3ph",
+                    "start_current_ratio": 2.5,
+                    "starts_per_hour": 3,
+                }
+            ],
         },
         {
             "notification_id": "ELS-2026-BAD-05",
@@ -387,8 +455,13 @@ def build_demo_notifications(customers: pd.DataFrame, n: int = 200, seed: int = 
         lines.insert(pos, json.dumps(record, ensure_ascii=False))
     lines.insert(rng.randrange(len(lines)), '{"notification_id": "ELS-2026-BAD-07", "job_type": "pv", ')
     if "kv_fuse_a" in customers:  # breakers and KVs (an index with protection records)
-        used = {json.loads(line)["metering_point_id"] for line in lines if line.endswith("}")}
-        lines += _protection_notifications(customers, t_end + timedelta(hours=4), used)
+        # the breaker records' points are drawn as before the workflow records existed (they keep their points);
+        # the assert guards against one landing on a workflow record's point
+        workflow_points = {x["metering_point_id"] for x in workflow}
+        used = {json.loads(line)["metering_point_id"] for line in lines if line.endswith("}")} - workflow_points
+        protection = _protection_notifications(customers, t_end + timedelta(hours=4), used)
+        assert not workflow_points & {json.loads(x)["metering_point_id"] for x in protection}, "demo points collide"
+        lines += protection
     return lines
 
 

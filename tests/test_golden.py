@@ -63,7 +63,7 @@ def test_demo_screening_reproduces_the_golden_decisions(demo_screening):
         GOLDEN.parent.mkdir(parents=True, exist_ok=True)
         GOLDEN.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in demo_screening), encoding="utf-8")
     expected = [json.loads(line) for line in GOLDEN.read_text(encoding="utf-8").splitlines()]
-    assert len(demo_screening) == len(expected) == 216
+    assert len(demo_screening) == len(expected) == 228
     for got, want in zip(demo_screening, expected):
         diff = differences(got, want)
         assert not diff, f"{want['notification_id']} differs from the golden file: {diff[:5]}"

@@ -12,6 +12,10 @@ class RuleId(StrEnum):
     """The record passes field validation (else reject_incomplete)."""
     DATA_COMPLETE = "DATA.COMPLETE"
     """Job-type and policy fields present (else reject_incomplete)."""
+    DATA_INFO = "DATA.INFO"
+    """Datasheet values of challenging appliances and required attachments present (else request_info)."""
+    COMPLETION_MATCH = "COMPLETION.MATCH"
+    """A completion notice matches the approved request in the ledger (else escalate with the differences)."""
     GRID_LOCATED = "GRID.LOCATED"
     """Metering point in the customer index."""
     GRID_SYSTEM = "GRID.SYSTEM"
@@ -46,18 +50,29 @@ class RuleId(StrEnum):
     """Binding line at low load with the added export."""
     THERMAL_TRAFO_EXPORT = "THERMAL.TRAFO_EXPORT"
     """Transformer at low load with the added export."""
+    VOLT_PEAK_PLANNING = "VOLT.PEAK_PLANNING"
+    """Voltage at peak with the added load >= voltage_planning_min_pu (planning limit: decides auto-approval)."""
     VOLT_PEAK_MIN = "VOLT.PEAK_MIN"
-    """Voltage at peak with the added load >= voltage_min_pu."""
+    """Voltage at peak with the added load >= voltage_min_pu (legal limit, FoL: below it no connection without grid
+    measures)."""
+    VOLT_LOW_PLANNING = "VOLT.LOW_PLANNING"
+    """Voltage at low load with the added export <= voltage_planning_max_pu (planning limit)."""
     VOLT_LOW_MAX = "VOLT.LOW_MAX"
-    """Voltage at low load with the added export <= voltage_max_pu."""
-    PQ_RVC = "PQ.RVC"
-    """Rapid voltage change per appliance start (limit by start rate)."""
-    PQ_RVC_STATIONARY = "PQ.RVC_STATIONARY"
-    """Stationary step per switching when there are more events a day than allowed."""
+    """Voltage at low load with the added export <= voltage_max_pu (legal limit, FoL)."""
+    PQ_RVC = "PQ.RVC_DACH"
+    """Rapid voltage change per appliance start against the D-A-CH-CZ limit of its start rate (planning)."""
+    PQ_RVC_FOL_MAX = "PQ.RVC_FOL_MAX"
+    """FoL (legal): the largest step of a switching (dU_max) when it switches more often than 24 times a day."""
+    PQ_RVC_STATIONARY = "PQ.RVC_FOL_STATIONARY"
+    """FoL (legal): the stationary step per switching when it switches more often than 24 times a day."""
     PQ_FLICKER_PST = "PQ.FLICKER_PST"
-    """Short-term flicker of the starts (IEC 61000-3-3 analytical method)."""
+    """Short-term flicker at the customer point, background included, against the FoL total (legal)."""
     PQ_FLICKER_PLT = "PQ.FLICKER_PLT"
-    """Long-term flicker."""
+    """Long-term flicker at the customer point (from the declared operating pattern) against the FoL total."""
+    PQ_FLICKER_SHARE_PST = "PQ.FLICKER_SHARE_PST"
+    """The customer's own Pst emission against its share of the total (emission)."""
+    PQ_FLICKER_SHARE_PLT = "PQ.FLICKER_SHARE_PLT"
+    """The customer's own Plt emission against its share of the total (emission)."""
     PQ_THD = "PQ.THD"
     """Total harmonic distortion with the appliances' harmonic currents."""
     PQ_THD_WEEK = "PQ.THD_WEEK"
@@ -84,6 +99,12 @@ class RuleId(StrEnum):
         """The part before the dot (DATA, GRID, LEDGER, LOAD, PROT, THERMAL, VOLT, PQ, POLICY)."""
         return self.value.split(".", 1)[0]
 
+
+LEGAL_VOLTAGE_RULES = frozenset({RuleId.VOLT_PEAK_MIN, RuleId.VOLT_LOW_MAX})
+"""Legal (FoL) voltage-band rules: a failure means the job cannot be connected without grid measures."""
+
+PLANNING_VOLTAGE_RULES = frozenset({RuleId.VOLT_PEAK_PLANNING, RuleId.VOLT_LOW_PLANNING})
+"""Planning voltage-band rules: a failure stops auto-approval (case handler or conditions)."""
 
 GRID_RULE_GROUPS = frozenset({"PROT", "THERMAL", "VOLT", "PQ"})
 """Rule groups whose results depend on the grid model (and so on its completion defaults)."""

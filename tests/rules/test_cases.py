@@ -15,7 +15,7 @@ from collections import Counter
 import pytest
 
 from powercheck.io import parse_record
-from powercheck.ledger.model import LedgerRequest, RequestStatus
+from powercheck.ledger.model import LedgerRequest, RequestStatus, Reservation
 from powercheck.ledger.state import CapacityState
 from powercheck.models import Outcome
 from powercheck.rules.engine import Assessor
@@ -59,6 +59,10 @@ def _decide(assessor: Assessor, notification: dict, ledger: list[dict]):
                 installer_id=r.get("installer_id"),
                 fuse_after_a=r.get("fuse_after_a"),
                 device_after=r.get("device_after"),
+                reservation=Reservation(
+                    supply_phases=r.get("supply_phases"),
+                    appliances=tuple((k, float(kw), c, int(q)) for k, kw, c, q in r.get("appliances", ())),
+                ),
             )
         )
     with_ledger = Assessor(assessor.region, assessor.policy, clock=assessor.clock, ledger=state)
@@ -152,7 +156,7 @@ def test_cases_cover_every_rule_id_and_outcome():
     # ENGINE.ERROR is no rule of a case: it marks an assessment that raised (tests/grid/test_grid_problems.py)
     every = {r.value for r in RuleId if r is not RuleId.ENGINE_ERROR}
     assert every <= rules, every - rules
-    assert {"auto_approve", "escalate", "reject_incomplete"} <= outcomes
+    assert {"auto_approve", "escalate", "request_info", "reject_incomplete"} <= outcomes
     failing = set()
     for name in CASE_NAMES:
         failing |= set(json.loads((CASES_DIR / name / "expected.json").read_text(encoding="utf-8"))["failing"])

@@ -287,7 +287,16 @@ def test_decision_records_the_device_and_the_next_job_uses_it(case_region, polic
             "job_type": "heat_pump",
             "metering_point_id": mp,
             "network_system": "TN_400",
-            "appliances": [{"kind": "heat_pump", "rated_kw": 6.0, "connection": "3ph"}],
+            # with the datasheet values a heat pump needs (else request_info); its start lasts the policy's 1 s
+            "appliances": [
+                {
+                    "kind": "heat_pump",
+                    "rated_kw": 6.0,
+                    "connection": "3ph",
+                    "start_current_ratio": 3.0,
+                    "starts_per_hour": 3,
+                }
+            ],
         }  # fmt: skip
     )
     d2 = assessor.assess(second)

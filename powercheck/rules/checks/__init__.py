@@ -2,10 +2,13 @@
 
 :data:`CHECKS` is the one table of check functions, in the order their results appear in a
 decision. Each function reads the whole batch and returns :class:`CheckBlock` columns; the
-gates run first and stop the grid checks for the rows they catch.
+gates run first and stop the grid checks for the rows they catch. A job type applies only the check
+groups the policy's ``job_types`` table names for it (the gates and the ledger always apply).
 
 ==========================  ======================================================
 ``DATA.COMPLETE``           job-type and policy fields present (else reject_incomplete)
+``DATA.INFO``               datasheet values of challenging appliances and attachments (else request_info)
+``COMPLETION.MATCH``        a completion notice matches its approved request (else escalate, differences)
 ``GRID.LOCATED``            metering point in the customer index
 ``GRID.SYSTEM``             notified IT/TN system matches the grid model
 ``GRID.DATA``               the grid model can be computed at the bus (fed, finite results)
@@ -23,12 +26,17 @@ gates run first and stop the grid checks for the rows they catch.
 ``THERMAL.TRAFO_PEAK``      transformer at peak with the added current
 ``THERMAL.LINE_EXPORT``     binding line at low load with the added export
 ``THERMAL.TRAFO_EXPORT``    transformer at low load with the added export
-``VOLT.PEAK_MIN``           voltage at peak with the added load >= voltage_min_pu
-``VOLT.LOW_MAX``            voltage at low load with the added export <= voltage_max_pu
-``PQ.RVC``                  rapid voltage change per appliance start (limit by start rate)
-``PQ.RVC_STATIONARY``       stationary step per switching when > 24 events a day
-``PQ.FLICKER_PST``          short-term flicker of the starts (IEC 61000-3-3 analytical method)
-``PQ.FLICKER_PLT``          long-term flicker, the appliance running for 2 h
+``VOLT.PEAK_PLANNING``      voltage at peak with the added load >= voltage_planning_min_pu (planning)
+``VOLT.PEAK_MIN``           voltage at peak with the added load >= voltage_min_pu (legal, FoL)
+``VOLT.LOW_PLANNING``       voltage at low load with the added export <= voltage_planning_max_pu (planning)
+``VOLT.LOW_MAX``            voltage at low load with the added export <= voltage_max_pu (legal, FoL)
+``PQ.RVC_DACH``             rapid voltage change per start, D-A-CH-CZ limit by start rate (planning)
+``PQ.RVC_FOL_MAX``          FoL: dU_max of a switching >= 5 % when > 24 events a day (legal)
+``PQ.RVC_FOL_STATIONARY``   FoL: stationary step per switching >= 3 % when > 24 events a day (legal)
+``PQ.FLICKER_PST``          short-term flicker at the point, background included, FoL total (legal)
+``PQ.FLICKER_PLT``          long-term flicker from the declared operating pattern, FoL total (legal)
+``PQ.FLICKER_SHARE_PST``    the customer's own Pst emission against its share (emission)
+``PQ.FLICKER_SHARE_PLT``    the customer's own Plt emission against its share (emission)
 ``PQ.THD``                  total harmonic distortion (orders 2-40) with the appliances' harmonic currents
 ``PQ.THD_WEEK``             THD of continuously running appliances against the 1-week limit
 ``PQ.HARMONIC``             the individual harmonic voltage closest to its EN 50160 limit
@@ -58,7 +66,7 @@ from powercheck.rules.checks.voltage import voltage_band
 from powercheck.rules.context import GridView
 from powercheck.rules.demand import DemandCase
 from powercheck.rules.evaluate import Evaluation
-from powercheck.rules.policy import Policy
+from powercheck.rules.policy import CHECK_GROUPS, Policy
 
 CheckFunction = Callable[[CheckInput], list[CheckBlock]]
 
@@ -84,8 +92,24 @@ CHECKS: tuple[CheckFunction, ...] = (
 __all__ = ["CHECKS", "CheckBlock", "CheckInput", "CheckTable", "run_checks"]
 
 
+def _applying(cases: Sequence[DemandCase], policy: Policy) -> dict[str, np.ndarray]:
+    """Per rule-id group (LOAD, PROT, ...): which notifications' job types apply it (policy ``job_types``)."""
+    out = {}
+    for name, group in CHECK_GROUPS.items():
+        out[group] = np.array([name in policy.job(case.notification.job_type)["checks"] for case in cases], dtype=bool)
+    return out
+
+
 def run_checks(cases: Sequence[DemandCase], evaluation: Evaluation, grid: GridView, policy: Policy) -> CheckTable:
-    """Every check of :data:`CHECKS` over the batch."""
+    """Every check of :data:`CHECKS` over the batch, those of the groups a job type does not apply dropped."""
     rows = np.array([k for k, case in enumerate(cases) if case.evaluable], dtype=np.int64)
     data = CheckInput(cases=cases, evaluation=evaluation, grid=grid, policy=policy, rows=rows)
-    return CheckTable.concat(len(cases), [check(data) for check in CHECKS])
+    applying = _applying(cases, policy)
+    blocks = []
+    for check in CHECKS:
+        kept = []
+        for block in check(data):
+            applies = applying.get(block.rule_id.group)
+            kept.append(block if applies is None or not len(block) else block.subset(applies[block.row]))
+        blocks.append(kept)
+    return CheckTable.concat(len(cases), blocks)
