@@ -69,7 +69,7 @@ def cmd_screen(args: argparse.Namespace) -> int:
     with stop_on_signals() as stop:
         region, policy = _load(args)
         store, state = open_ledger(args.ledger, region, valid_days=policy.number(PolicyKey.APPROVAL_VALID_DAYS))
-        assessor = Assessor(region, policy, ledger=state, language=args.lang)
+        assessor = Assessor(region, policy, ledger=state, language=args.lang, screening=args.appliance_defaults)
         bar = ProgressBar(count_records(path), enabled=not args.quiet and not args.no_progress)
         try:
             with stop.screening():
@@ -185,9 +185,25 @@ def _request_json(r) -> dict:
         "submitted_at": r.submitted_at.isoformat() if r.submitted_at else None,
         "decided_at": r.decided_at.isoformat() if r.decided_at else None,
         "fuse_after_a": r.fuse_after_a,
+        "device_after": r.device_after,
         "reservation": json.loads(r.reservation.to_json()),
         "conditions": list(r.conditions),
     }
+
+
+def _device_record(record):
+    """A ledger file's device (type, rating_a, characteristic/settings), validated; None when absent."""
+    if record is None:
+        return None
+    from powercheck.rules.devices import device_of_record
+
+    if not isinstance(record, dict) or not isinstance(record.get("rating_a"), (int, float)):
+        raise ValueError("device_after: expected a table with type and rating_a")
+    try:
+        spec = device_of_record(record)
+    except ValueError as exc:
+        raise ValueError(f"device_after: {exc}") from None
+    return {"rating_a": float(record["rating_a"]), **spec.model_dump(mode="json", exclude_none=True)}
 
 
 def _request_from_json(data: dict):
@@ -210,6 +226,7 @@ def _request_from_json(data: dict):
         submitted_at=ts(data.get("submitted_at")),
         decided_at=ts(data.get("decided_at")),
         fuse_after_a=data.get("fuse_after_a"),
+        device_after=_device_record(data.get("device_after")),
         reservation=Reservation.from_json(json.dumps(data.get("reservation") or {})),
         conditions=tuple(data.get("conditions") or ()),
     )
@@ -277,7 +294,7 @@ def cmd_policy(args: argparse.Namespace) -> int:
         Group.LEGAL: "Legal limits (FoL, EN 50160): exceeding one means the job cannot be connected as notified",
         Group.PLANNING: "Planning values and rules of the grid owner (auto-approval, margins, workflow)",
         Group.EMISSION: "Emission limits of one appliance or customer",
-        Group.PROTECTION: "Protection: fuses, short-circuit factors, selectivity",
+        Group.PROTECTION: "Protection: fuses, breakers (MCB B/C/D, adjustable), KV, short-circuit factors, selectivity",
         Group.MODEL: "Model constants and assumptions (defaults for missing data)",
     }
     print(f"policy {policy.id} {policy.version} (hash {policy.hash}) from {policy.source_path}")
@@ -286,9 +303,14 @@ def cmd_policy(args: argparse.Namespace) -> int:
             continue
         print(f"\n{headings[group]}:")
         for key, param in params.items():
-            value = param.value if not isinstance(param.value, (dict, list)) or len(str(param.value)) < 60 else "{...}"
+            table = group is Group.PROTECTION and isinstance(param.value, dict)  # device data: every row shown
+            short = not isinstance(param.value, (dict, list)) or len(str(param.value)) < 60
+            value = "" if table else param.value if short else "{...}"
             flag = "  ASSUMPTION" if param.is_assumption else ""
             print(f"  [{param.tag.value:>1}] {key} = {value} {param.unit}{flag}")
+            if table:
+                for label, row in param.value.items():
+                    print(f"        {label} = {row}")
             print(f"        source: {param.source}")
     print()
     print(f"unverified assumptions ([R]): {', '.join(summary['assumptions'])}")
@@ -346,49 +368,92 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     import importlib.util
     import json
 
+    from powercheck.whatif.args import ArgumentError, StudyProgress, check_whatif_args, local_scheduler_advice
+
+    # every argument checked before pandapower, dask or matplotlib is imported
+    try:
+        checked = check_whatif_args(args)
+    except ArgumentError as exc:
+        print(f"powercheck whatif: {exc}", file=sys.stderr)
+        return 2
     missing = [
         m
-        for m in ("simbench", "matplotlib") + (("distributed",) if args.scheduler else ())
+        for m in ("simbench", "matplotlib") + (("distributed",) if checked.scheduler else ())
         if importlib.util.find_spec(m) is None
     ]
     if missing:
         print(f"powercheck whatif: needs {', '.join(missing)}: pip install 'powercheck[whatif]'", file=sys.stderr)
         return 2
+    from powercheck.whatif.assumptions import AssumptionsError, load_assumptions
+
+    try:
+        assumptions = load_assumptions(args.assumptions)
+    except AssumptionsError as exc:
+        print(f"powercheck whatif: --assumptions: {exc}", file=sys.stderr)
+        return 2
+    if checked.scheduler == "local":
+        advice = local_scheduler_advice(os.cpu_count())
+        if advice:
+            print(f"powercheck whatif: note: {advice}", file=sys.stderr)
+    bar = StudyProgress(enabled=not args.quiet)
+    bar("starting", 0, 1, "importing pandapower, numba, matplotlib")
 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from powercheck.rules.policy import load_policy
-    from powercheck.whatif import parse_shares
-    from powercheck.whatif.feeders import parse_feeders
-    from powercheck.whatif.report import write_report
+    from powercheck.whatif.feeders import customer_bus_distance_km, parse_feeders
+    from powercheck.whatif.report import sample_warnings, write_report
     from powercheck.whatif.study import StudyConfig, cached_feeder, run_study
 
+    bar("starting", 1, 1)
     policy = load_policy(args.policy)
-    days = args.days if args.days == "all" else int(args.days)
+    specs = parse_feeders(args.feeders)
+    ledger_items: tuple = ()
+    ledger_note = ""
+    if args.ledger:
+        from powercheck.rules.policy import PolicyKey
+        from powercheck.whatif.ledger import LEDGER_ASSUMPTION, ledger_loads, read_ledger
+
+        requests = read_ledger(args.ledger, policy.number(PolicyKey.APPROVAL_VALID_DAYS))
+        studied = {s.network_id for s in specs if s.kind == "region"}
+        used = [r for r in requests if r.network_id in studied]
+        ledger_items = ledger_loads(used)
+        ledger_note = (
+            f"{args.ledger}: {len(used)} active requests applied on the studied networks "
+            f"({len(requests) - len(used)} on other networks); {LEDGER_ASSUMPTION}"
+        )
+        if not args.quiet:
+            print(f"powercheck whatif: ledger {ledger_note}", file=sys.stderr)
     config = StudyConfig.from_policy(
         policy,
-        ev_shares=parse_shares(args.ev_share, "--ev-share"),
-        pv_shares=parse_shares(args.pv_share, "--pv-share"),
-        samples=args.samples,
-        days=days,
-        seed=args.seed,
-        chunk=args.chunk,
+        ledger=ledger_items,
+        assumptions=assumptions,
+        ev_shares=checked.ev_shares,
+        pv_shares=checked.pv_shares,
+        samples=checked.samples,
+        days=checked.days,
+        seed=checked.seed,
+        chunk=checked.chunk,
     )
-    specs = parse_feeders(args.feeders)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-
-    def progress(done: int, total: int) -> None:
-        if not args.quiet:
-            print(f"\rwhat-if [{done}/{total} tasks]", end="", file=sys.stderr, flush=True)
-
-    results = run_study(specs, config, scheduler=args.scheduler, cache_dir=args.cache_dir, progress=progress)
-    if not args.quiet:
-        print(file=sys.stderr)
+    try:
+        results = run_study(
+            specs,
+            config,
+            scheduler=checked.scheduler,
+            cache_dir=args.cache_dir,
+            progress=bar,
+            scheduler_timeout=checked.scheduler_timeout,
+        )
+    finally:
+        bar.close()
     feeders_info = []
+    bus_distances = {}
     for spec in specs:
-        f = cached_feeder(spec, args.cache_dir)
+        f = cached_feeder(spec, args.cache_dir, assumptions.profiles_file)
+        bus_distances[spec.name] = customer_bus_distance_km(f)
         feeders_info.append(
             {
                 "feeder": spec.name,
@@ -404,13 +469,37 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         "policy": f"{policy.id} {policy.version} ({policy.hash})",
         "config": json.dumps(config.to_dict()),
         "feeders": json.dumps([s.to_dict() for s in specs]),
+        "ledger": ledger_note or "none",
+        "assumptions_source": assumptions.source,
+        "recalled_assumptions": "; ".join(assumptions.recalled_in_use()) or "none",
+        "assumptions": assumptions.text,
     }
     table = pa.Table.from_pandas(results, preserve_index=False)
     table = table.replace_schema_metadata(
         {**(table.schema.metadata or {}), **{f"powercheck.{k}": v for k, v in meta.items()}}
     )
     pq.write_table(table, out / "whatif.parquet")
-    write_report(results, out / "report.html", meta=meta, feeders_info=feeders_info)
+    for warning in sample_warnings(config.samples, checked.max_probability):
+        print(f"powercheck whatif: warning: {warning}", file=sys.stderr)
+    bar("writing report", 0, 1, str(out / "report.html"))
+    write_report(
+        results,
+        out / "report.html",
+        meta=meta,
+        feeders_info=feeders_info,
+        max_probability=checked.max_probability,
+        criterion=checked.criterion,
+        limits={
+            "v_min_pu": config.v_min_pu,
+            "v_max_pu": config.v_max_pu,
+            "unbalance_max_percent": config.unbalance_max_percent,
+            "line_loading_max_percent": config.line_loading_max_percent,
+            "trafo_loading_max_percent": config.trafo_loading_max_percent,
+        },
+        bus_distances=bus_distances,
+    )
+    bar("writing report", 1, 1)
+    bar.close()
     print(f"{len(results)} scenarios -> {out / 'whatif.parquet'}, {out / 'report.html'}")
     prob = results.groupby(["feeder", "pv_share", "ev_share"]).violation.mean().unstack("ev_share")
     print("violation probability (rows: feeder, PV share; columns: EV share)")
@@ -447,6 +536,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--ledger",
         help="capacity ledger (SQLite): approvals reserve capacity across runs; without it the batch keeps "
         "an in-memory ledger (still cumulative within the run)",
+    )
+    screen.add_argument(
+        "--appliance-defaults",
+        action="store_true",
+        help="screening study: assess challenging appliances without datasheet values on the policy's appliance "
+        "defaults (each named in the decision) instead of answering request_info",
     )
     common(screen)
     screen.set_defaults(func=cmd_screen)
@@ -526,11 +621,38 @@ def build_parser() -> argparse.ArgumentParser:
         "--ev-share", default="0:1:0.1", help="EV shares: start:stop:step or a,b,c (default %(default)s)"
     )
     whatif.add_argument("--pv-share", default="0", help="PV shares, as --ev-share (default %(default)s)")
-    whatif.add_argument("--samples", type=int, default=10, help="random placements per share combination")
+    whatif.add_argument("--samples", default="10", help="random placements per share combination (default %(default)s)")
     whatif.add_argument("--days", default="4", help="days studied: N critical days (load peak, PV peak) or 'all'")
-    whatif.add_argument("--seed", type=int, default=2026)
-    whatif.add_argument("--chunk", type=int, default=8, help="scenarios per task (one batched power flow)")
-    whatif.add_argument("--scheduler", help="run on dask: 'local' (a LocalCluster) or a scheduler address")
+    whatif.add_argument("--seed", default="2026", help="random seed (default %(default)s)")
+    whatif.add_argument("--chunk", default="8", help="scenarios per task (one batched power flow; default %(default)s)")
+    whatif.add_argument(
+        "--scheduler",
+        help="run on dask: 'local' (a LocalCluster; pays from about 4 cores) or a scheduler address tcp://host:8786",
+    )
+    whatif.add_argument(
+        "--scheduler-timeout", default="5", help="seconds to wait for the scheduler to answer (default %(default)s)"
+    )
+    whatif.add_argument(
+        "--max-probability",
+        default="0.05",
+        help="violation probability a hosting capacity may reach (default %(default)s)",
+    )
+    whatif.add_argument(
+        "--criterion",
+        default="any",
+        help="a limit is violated when exceeded at any step (any) or at more than 5 %% of the steps (p95, "
+        "EN 50160 style); default %(default)s",
+    )
+    whatif.add_argument(
+        "--assumptions",
+        help="device assumptions TOML (EV mix, smart charging, PV, heat pumps, batteries, base-load unbalance, own "
+        "profiles; default: the packaged powercheck/whatif/assumptions.toml)",
+    )
+    whatif.add_argument(
+        "--ledger",
+        help="capacity ledger (SQLite, read only): start from the region with its approved requests applied "
+        "(approvals older than the policy's validity left out)",
+    )
     whatif.add_argument("--policy", help="policy TOML for the limits (default: the packaged policy)")
     whatif.add_argument("--cache-dir", help="grid and SimBench cache (default: ~/.cache/powercheck)")
     whatif.add_argument("--out", default="whatif-out", help="output directory (whatif.parquet, report.html)")

@@ -77,7 +77,7 @@ class ScreenSummary:
 
     def table(self) -> str:
         """A plain-text summary table."""
-        outcomes = ("auto_approve", "approved_with_conditions", "escalate", "reject_incomplete")
+        outcomes = ("auto_approve", "approved_with_conditions", "escalate", "request_info", "reject_incomplete")
         jobs = sorted({job for job, _ in self.by_job})
         width = max([len("job type")] + [len(j) for j in jobs]) + 2
         lines = [f"{'job type':<{width}}" + "".join(f"{o:>26}" for o in outcomes) + f"{'total':>8}"]

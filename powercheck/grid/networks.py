@@ -196,6 +196,13 @@ def load_grid_defaults(overrides: dict[str, Any] | None = None, origin: str | No
         _check_default(where, key, param)
     low, high = defaults["ext_grid_s_sc_min_mva"].value, defaults["ext_grid_s_sc_max_mva"].value
     if low > high:
+        given = set(overrides or {})
+        if "ext_grid_s_sc_max_mva" in given and "ext_grid_s_sc_min_mva" not in given:
+            # name the key the region set, against the packaged value it contradicts
+            raise GridModelError(
+                f"{where}defaults.ext_grid_s_sc_max_mva.value: {high!r} must not be below "
+                f"ext_grid_s_sc_min_mva {low!r} (packaged default; set both)"
+            )
         raise GridModelError(
             f"{where}defaults.ext_grid_s_sc_min_mva.value: {low!r} must not exceed ext_grid_s_sc_max_mva {high!r}"
         )

@@ -29,6 +29,14 @@ class CustomerArrays:
     """Service cable ampacity on record [A]; NaN when unknown."""
     upstream_fuse_a: np.ndarray
     """Fuse upstream of the main fuse on record [A]; NaN when unknown."""
+    main_device: np.ndarray
+    """Main protection on record (object array of device codes, None where not recorded)."""
+    main_isd_multiple: np.ndarray
+    """Isd / Ir of an adjustable breaker on record; NaN when not recorded."""
+    main_ii_multiple: np.ndarray
+    """Ii / Ir of an adjustable breaker on record; NaN when not recorded."""
+    kv_fuse_a: np.ndarray
+    """Short-circuit protection before the meter (KV, gG fuse) on record [A]; NaN when unknown."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,10 @@ class GridView:
             main_fuse_a=col("main_fuse_a", float),
             service_cable_ampacity_a=col("service_cable_ampacity_a", float),
             upstream_fuse_a=col("upstream_fuse_a", float),
+            main_device=col("main_device"),
+            main_isd_multiple=col("main_isd_multiple", float),
+            main_ii_multiple=col("main_ii_multiple", float),
+            kv_fuse_a=col("kv_fuse_a", float),
         )
         assumptions = {nid: tuple(region.assumptions_for_network(nid)) for nid in region.networks}
         arr = region.arrays

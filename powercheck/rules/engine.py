@@ -61,6 +61,9 @@ class Assessor:
         The capacity ledger's state; every decision is recorded in it (see the module docstring).
     language : str
         Language of reasons, conditions and measures: "en" or "nb" (decisions keep the messages).
+    screening : bool
+        A screening study: challenging appliances without datasheet values are assessed on the policy's
+        appliance defaults (named in the reasons and assumptions) instead of being answered ``request_info``.
     """
 
     def __init__(
@@ -71,8 +74,10 @@ class Assessor:
         clock: Callable[[], datetime] | None = None,
         ledger: CapacityState | None = None,
         language: str = "en",
+        screening: bool = False,
     ):
         self.region = region
+        self.screening = screening
         self.language = language
         self.policy = policy
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -160,7 +165,7 @@ class Assessor:
     def _stages(self, notifications: Sequence[Notification], preceding=None, answers: bool = True) -> DecisionBatch:
         """demand -> evaluate -> checks and the voltage path (+ inverse answers and network data when ``answers``)
         -> decide."""
-        cases = demand_cases(notifications, self.grid, self.policy, self.ledger, preceding)
+        cases = demand_cases(notifications, self.grid, self.policy, self.ledger, preceding, self.screening)
         evaluation = evaluate(cases, self.grid, self.policy, self.ledger)
         checks = run_checks(cases, evaluation, self.grid, self.policy)
         paths = voltage_paths(cases, evaluation, self.grid, self.ledger)

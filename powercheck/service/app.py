@@ -148,6 +148,7 @@ class RequestView(BaseModel):
     submitted_at: str | None
     decided_at: str | None
     fuse_after_a: float | None
+    device_after: dict[str, Any] | None = None
     reservation: dict[str, Any]
     conditions: list[str]
     history: list[dict[str, Any]] = Field(default_factory=list)
@@ -168,6 +169,7 @@ class RequestView(BaseModel):
             submitted_at=r.submitted_at.isoformat() if r.submitted_at else None,
             decided_at=r.decided_at.isoformat() if r.decided_at else None,
             fuse_after_a=r.fuse_after_a,
+            device_after=r.device_after,
             reservation=json.loads(r.reservation.to_json()),
             conditions=list(r.conditions),
             history=history or [],

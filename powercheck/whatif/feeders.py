@@ -20,6 +20,7 @@ the powercheck cache directory, since reading the SimBench CSVs takes 10-20 s pe
 
 from __future__ import annotations
 
+import copy
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,25 +110,45 @@ def parse_feeders(items: list[str]) -> list[FeederSpec]:
 
 @dataclass
 class Feeder:
-    """A feeder ready for batch power flows."""
+    """A feeder ready for batch power flows.
+
+    Customer points are the rows of every load table of the network (``load`` and
+    ``asymmetric_load``), in that order; existing generation the rows of ``sgen`` and
+    ``asymmetric_sgen``. Both are applied per bus and phase (``bus_p_mw`` arrays of the
+    per-phase solver); the model itself is built with their static powers set to zero.
+    """
 
     spec: FeederSpec
     net: Any
     model: RadialModel
-    load_index: np.ndarray
+    cust_ids: list[str]
+    """``"<table>:<index>"`` of every customer point"""
+    cust_bus: np.ndarray
+    """pandapower bus of every customer point"""
     load_bus_pos: np.ndarray
+    """model bus position of every customer point"""
+    cust_phase: np.ndarray
+    """-1: three-phase customer; 0/1/2: connected to one phase (TN) or phase pair (IT) only"""
     lv_bus_mask: np.ndarray
     base_p_mw: np.ndarray
+    """(n_steps_year, n_customers) total active power of each customer point [MW]"""
     base_q_mvar: np.ndarray
-    sgen_p_mw: np.ndarray
+    base_split: np.ndarray
+    """(n_customers, 3) share of each customer's base load per phase (TN) or phase pair (IT)"""
+    gen_bus_pos: np.ndarray
+    gen_p_mw: np.ndarray
+    """(n_steps_year, n_gen) existing generation [MW], positive"""
+    gen_split: np.ndarray
     pv_norm: np.ndarray
     u_ll_v: float
     base_load_factor: float = 1.0
     assumptions: list[str] = field(default_factory=list)
+    load_shape: np.ndarray | None = None
+    """(n_steps_year,) base-load shape, peak 1 (region feeders: SimBench H0-A; SimBench: the feeder's total)"""
 
     @property
     def n_customers(self) -> int:
-        return int(self.load_index.shape[0])
+        return int(self.load_bus_pos.shape[0])
 
 
 def _simbench_cache(code: str, cache_dir: Path) -> tuple[Any, dict[str, pd.DataFrame]]:
@@ -185,8 +206,39 @@ def _element_profiles(table: pd.DataFrame, element: str, quantity: str, index: p
     return table[cols].to_numpy(dtype=float) if cols else np.zeros((len(table), 0))
 
 
+def _phase_powers(df: pd.DataFrame, asym: bool, quantity: str) -> np.ndarray:
+    """(n, 3) static power per phase of a load/sgen table (balanced tables: a third on each phase)."""
+    scaling = df.scaling.to_numpy(dtype=float) if "scaling" in df else np.ones(len(df))
+    if asym:
+        cols = [f"{quantity}_{ph}_{'mw' if quantity == 'p' else 'mvar'}" for ph in "abc"]
+        return df[cols].to_numpy(dtype=float) * scaling[:, None]
+    total = df[f"{quantity}_{'mw' if quantity == 'p' else 'mvar'}"].to_numpy(dtype=float) * scaling
+    return np.repeat(total[:, None] / 3.0, 3, axis=1)
+
+
+def _split(per_phase: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Phase shares (rows sum to 1; equal thirds where the total is 0) and the single phase (-1: several)."""
+    total = per_phase.sum(axis=1)
+    safe = np.where(total != 0, total, 1.0)
+    split = np.where(total[:, None] != 0, per_phase / safe[:, None], 1.0 / 3.0)
+    used = np.abs(per_phase) > 0
+    phase = np.where(used.sum(axis=1) == 1, np.argmax(used, axis=1), -1)
+    return split, phase
+
+
+def _in_service(df: Any) -> Any:
+    return df[df.in_service.astype(bool)] if "in_service" in df else df
+
+
 def load_feeder(spec: FeederSpec, cache_dir: Path | None = None) -> Feeder:
-    """Load, complete and model one feeder with its base profiles (full year, 15 min)."""
+    """Load, complete and model one feeder with its base profiles (full year, 15 min).
+
+    Raises
+    ------
+    GridModelError
+        The feeder cannot be read or modelled, or it has no customer point (no row in any
+        load table), in which case a study of it would be meaningless.
+    """
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     defaults = load_grid_defaults()
     assumptions: list[str] = []
@@ -196,9 +248,6 @@ def load_feeder(spec: FeederSpec, cache_dir: Path | None = None) -> Feeder:
         if spec.system == "IT_230":
             rescale_lv_voltage(net, 0.23)
         used = complete_network(net, defaults)
-        base_p = _element_profiles(table, "load", "p_mw", net.load.index)
-        base_q = _element_profiles(table, "load", "q_mvar", net.load.index)
-        sgen_p = _element_profiles(table, "sgen", "p_mw", net.sgen.index)
         pv_norm = table["pv_norm"].to_numpy(dtype=float)
     else:
         manifest = parse_manifest(spec.ref)
@@ -210,44 +259,127 @@ def load_feeder(spec: FeederSpec, cache_dir: Path | None = None) -> Feeder:
             raise GridModelError(f"feeder {spec.name}: {bad[0]}" + (f" (+{len(bad) - 1} more)" if len(bad) > 1 else ""))
         _, data = _simbench_cache(STANDARD_PROFILE_GRID, cache)
         table = data["table"]
-        h0 = table["h0_norm"].to_numpy(dtype=float)
         pv_norm = table["pv_norm"].to_numpy(dtype=float)
-        p_static = (net.load.p_mw * net.load.scaling).to_numpy(dtype=float)
-        q_static = (net.load.q_mvar * net.load.scaling).to_numpy(dtype=float)
-        base_p = h0[:, None] * p_static[None, :]
-        base_q = h0[:, None] * q_static[None, :]
-        sg = (net.sgen.p_mw * net.sgen.scaling).to_numpy(dtype=float) if len(net.sgen) else np.zeros(0)
-        sgen_p = pv_norm[:, None] * sg[None, :]
         assumptions.append("whatif: region loads follow SimBench H0-A, PV the SimBench PV profile")
-    net.load["type"] = "delta" if spec.system == "IT_230" else "wye"
+    n_year = len(table)
+    # customer points: every row of every load table
+    ids: list[str] = []
+    buses: list[np.ndarray] = []
+    p_cols: list[np.ndarray] = []
+    q_cols: list[np.ndarray] = []
+    phase_p: list[np.ndarray] = []
+    for name, asym in (("load", False), ("asymmetric_load", True)):
+        df = _in_service(net[name]) if name in net else pd.DataFrame()
+        if not len(df):
+            continue
+        pp_ = _phase_powers(df, asym, "p")
+        qp_ = _phase_powers(df, asym, "q")
+        ids.extend(f"{name}:{int(i)}" for i in df.index)
+        buses.append(df.bus.to_numpy(dtype=np.int64))
+        phase_p.append(pp_)
+        if spec.kind == "simbench" and not asym:
+            p_cols.append(_element_profiles(table, "load", "p_mw", df.index))
+            q_cols.append(_element_profiles(table, "load", "q_mvar", df.index))
+        else:
+            h0 = table["h0_norm"].to_numpy(dtype=float)
+            p_cols.append(h0[:, None] * pp_.sum(axis=1)[None, :])
+            q_cols.append(h0[:, None] * qp_.sum(axis=1)[None, :])
+    if not ids:
+        raise GridModelError(
+            f"feeder {spec.name}: no customer points (no row in the load or asymmetric_load tables); nothing to study"
+        )
+    cust_bus = np.concatenate(buses)
+    base_p = np.concatenate(p_cols, axis=1)
+    base_q = np.concatenate(q_cols, axis=1)
+    base_split, cust_phase = _split(np.concatenate(phase_p, axis=0))
+    # existing generation
+    g_bus: list[np.ndarray] = []
+    g_cols: list[np.ndarray] = []
+    g_phase: list[np.ndarray] = []
+    for name, asym in (("sgen", False), ("asymmetric_sgen", True)):
+        df = _in_service(net[name]) if name in net else pd.DataFrame()
+        if not len(df):
+            continue
+        pp_ = _phase_powers(df, asym, "p")
+        g_bus.append(df.bus.to_numpy(dtype=np.int64))
+        g_phase.append(pp_)
+        if spec.kind == "simbench" and not asym:
+            g_cols.append(_element_profiles(table, "sgen", "p_mw", df.index))
+        else:
+            g_cols.append(pv_norm[:, None] * pp_.sum(axis=1)[None, :])
+    gen_bus = np.concatenate(g_bus) if g_bus else np.zeros(0, dtype=np.int64)
+    gen_p = np.concatenate(g_cols, axis=1) if g_cols else np.zeros((n_year, 0))
+    gen_split = _split(np.concatenate(g_phase, axis=0))[0] if g_phase else np.zeros((0, 3))
+
     factor = 1.0
     if spec.system == "IT_230" and spec.kind == "simbench":
         peak = int(np.argmax(base_p.sum(axis=1)))
-        factor = healthy_load_factor(net, base_p[peak], base_q[peak])
+        n_load = len(_in_service(net.load))
+        factor = healthy_load_factor(net, base_p[peak, :n_load], base_q[peak, :n_load])
         base_p = base_p * factor
         base_q = base_q * factor
         assumptions.append(f"whatif: SimBench loads scaled by {factor:g} for a healthy 230 V IT base case")
     assumptions.extend(f"grid:{k}" for k in used if defaults[k].is_assumption)
-    model = build_radial_model(net, three_phase=True)
+    # the model carries no static power: every load and generator is applied per bus and phase
+    zeroed = copy.deepcopy(net)
+    for name, cols in (
+        ("load", ("p_mw", "q_mvar")),
+        ("sgen", ("p_mw", "q_mvar")),
+        ("storage", ("p_mw", "q_mvar")),
+        ("asymmetric_load", ("p_a_mw", "p_b_mw", "p_c_mw", "q_a_mvar", "q_b_mvar", "q_c_mvar")),
+        ("asymmetric_sgen", ("p_a_mw", "p_b_mw", "p_c_mw", "q_a_mvar", "q_b_mvar", "q_c_mvar")),
+    ):
+        if name in zeroed and len(zeroed[name]):
+            for c in cols:
+                zeroed[name][c] = 0.0
+            if "type" in zeroed[name] and spec.system == "IT_230":
+                zeroed[name]["type"] = "delta"
+    model = build_radial_model(zeroed, three_phase=True)
     bus_pos = {int(b): i for i, b in enumerate(model.bus_index)}
-    load_index = np.asarray(model.load_index, dtype=np.int64)
-    load_bus_pos = np.array([bus_pos[int(net.load.bus.at[i])] for i in load_index], dtype=np.int64)
-    order = [net.load.index.get_loc(i) for i in load_index]
-    sgen_order = [net.sgen.index.get_loc(i) for i in model.sgen_index] if len(model.sgen_index) else []
     lv_mask = net.bus.vn_kv.reindex(model.bus_index).to_numpy(dtype=float) < 1.0
     u_ll = float(np.median(net.bus.vn_kv.reindex(model.bus_index).to_numpy(dtype=float)[lv_mask]) * 1000.0)
     return Feeder(
         spec=spec,
         net=net,
         model=model,
-        load_index=load_index,
-        load_bus_pos=load_bus_pos,
+        cust_ids=ids,
+        cust_bus=cust_bus,
+        load_bus_pos=np.array([bus_pos[int(b)] for b in cust_bus], dtype=np.int64),
+        cust_phase=cust_phase.astype(np.int64),
         lv_bus_mask=lv_mask,
-        base_p_mw=base_p[:, order],
-        base_q_mvar=base_q[:, order],
-        sgen_p_mw=sgen_p[:, sgen_order] if sgen_order else np.zeros((base_p.shape[0], 0)),
+        base_p_mw=base_p,
+        base_q_mvar=base_q,
+        base_split=base_split,
+        gen_bus_pos=np.array([bus_pos[int(b)] for b in gen_bus], dtype=np.int64),
+        gen_p_mw=gen_p,
+        gen_split=gen_split,
         pv_norm=pv_norm,
         u_ll_v=u_ll,
         base_load_factor=factor,
         assumptions=assumptions,
+        load_shape=(
+            table["h0_norm"].to_numpy(dtype=float)
+            if spec.kind == "region"
+            else base_p.sum(axis=1) / max(float(base_p.sum(axis=1).max()), 1e-12)
+        ),
     )
+
+
+def bus_power(bus_pos: np.ndarray, p: np.ndarray, split: np.ndarray, n_bus: int) -> np.ndarray:
+    """Per-element totals ``p`` (T, n) spread on phases by ``split`` (n, 3) and summed per bus -> (T, n_bus, 3)."""
+    out = np.zeros((p.shape[0], n_bus, 3))
+    if p.shape[1]:
+        np.add.at(out, (slice(None), bus_pos), p[:, :, None] * split[None, :, :])
+    return out
+
+
+def customer_bus_distance_km(feeder: Feeder) -> pd.Series:
+    """Distance of every customer bus from the feeding transformer along the cables [km] (index: bus)."""
+    import pandapower.topology as top
+
+    start = int(feeder.model.bus_index[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dist = top.calc_distance_to_bus(feeder.net, start)
+    buses = np.unique(feeder.cust_bus)
+    return pd.Series(dist.reindex(buses).to_numpy(dtype=float), index=buses, name="distance_km")

@@ -33,6 +33,8 @@ def _manifest(key: str, value) -> str:
         ("trafo_vk0_ratio", True, r"expected a number, got bool"),
         ("trafo_vector_group", "Zzz", r"'Zzz' is not one of Dyn"),
         ("ext_grid_s_sc_min_mva", 500.0, r"500\.0 must not exceed ext_grid_s_sc_max_mva 100\.0"),
+        # the packaged minimum is 50 MVA: a maximum set below it names the key the region set
+        ("ext_grid_s_sc_max_mva", 1.0, r"1\.0 must not be below ext_grid_s_sc_min_mva 50\.0"),
     ],
 )
 def test_bad_grid_defaults_are_refused_naming_file_key_value_and_range(tmp_path, key, value, message, capsys):

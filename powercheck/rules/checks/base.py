@@ -66,6 +66,32 @@ class CheckBlock:
     def __len__(self) -> int:
         return int(self.row.shape[0])
 
+    def subset(self, keep: np.ndarray) -> CheckBlock:
+        """The results where ``keep`` (a mask over the results) is true."""
+        if keep.all():
+            return self
+        idx = np.flatnonzero(keep)
+
+        def pick(values: list) -> list:
+            return [values[i] for i in idx]
+
+        return CheckBlock(
+            rule_id=self.rule_id,
+            row=self.row[idx],
+            seq=self.seq[idx],
+            name=pick(self.name),
+            status=self.status[idx],
+            value=self.value[idx],
+            limit=self.limit[idx],
+            margin=self.margin[idx],
+            margin_scale=self.margin_scale[idx],
+            limit_kind=self.limit_kind,
+            unit=self.unit,
+            limit_key=pick(self.limit_key),
+            assumptions=pick(self.assumptions),
+            detail=pick(self.detail),
+        )
+
 
 def _sorted_sets(assumptions, n: int) -> list[tuple[str, ...]]:
     """Per row the sorted, distinct assumption keys (one tuple shared by all rows when given once)."""
