@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -343,17 +344,18 @@ def size_limits(
     """The inverse answers of every evaluable notification (empty list for the others)."""
     valid = np.array([c.evaluable and c.accounting is not None for c in cases], dtype=bool)
     scales, rules = rule_scales(FuseInputs.of_cases(cases, policy), valid, ev, grid, policy, state).binding()
+    fuse_ranges = _fuse_ranges(cases, valid, ev, policy, grid)
     out: list[list[SizeLimit]] = []
     for k, case in enumerate(cases):
         if not valid[k]:
             out.append([])
             continue
-        out.append(_answers(case, float(scales[k]), rules[k], ev, k, policy, grid))
+        out.append(_answers(case, float(scales[k]), rules[k], ev, k, policy, fuse_ranges[k]))
     return out
 
 
 def _answers(case: DemandCase, s: float, rule: str | None, ev: Evaluation, k: int, policy: Policy,
-             grid: GridView) -> list:  # fmt: skip
+             fuse_range: SizeLimit) -> list:  # fmt: skip
     """The limits of one notification as the sizes an installer sets."""
     largest = None if not math.isfinite(s) else s
     n = case.notification
@@ -371,7 +373,7 @@ def _answers(case: DemandCase, s: float, rule: str | None, ev: Evaluation, k: in
     ratio = _start_ratio(case, ev, k, policy)
     if ratio is not None:
         answers.append(ratio)
-    answers.append(_fuse_range(case, ev, k, policy, grid))
+    answers.append(fuse_range)
     return answers
 
 
@@ -431,22 +433,42 @@ def _start_ratio(case: DemandCase, ev: Evaluation, k: int, policy: Policy) -> Si
                      largest=max(limits[rule], 0.0), unit="-", binding_rule=rule)  # fmt: skip
 
 
-def _fuse_range(case: DemandCase, ev: Evaluation, k: int, policy: Policy, grid: GridView) -> SizeLimit:
-    """Main fuses the point takes: the smallest that carries the installation after the job, the largest the
-    service cable, selectivity and the minimum fault current allow (:func:`.fuse_range.main_fuse_range`)."""
-    rows = np.array([case.location.cp_row], dtype=np.int64)
-    new_cable = case.notification.service_cable_ampacity_a
-    amp, up, rated = fuse_inputs_of_points(grid, rows, np.array([np.nan if new_cable is None else new_cable]))
-    device = case.device.spec if case.device is not None else None
-    largest, rule = main_fuse_range(
-        amp,
-        upstream_from_feeder(up, rated, policy),
-        ev.ik_min_a[k : k + 1],
-        policy,
-        device=device,
-        kv_a=grid.customers.kv_fuse_a[rows],
-        ik_max_a=ik_max_of_buses(grid, policy, np.array([case.location.bus_row])),
+def _fuse_ranges(
+    cases: Sequence[DemandCase], valid: np.ndarray, ev: Evaluation, policy: Policy, grid: GridView
+) -> dict[int, SizeLimit]:
+    """Main fuses each valid notification's point takes: the smallest that carries the installation after the job,
+    the largest the service cable, selectivity and the minimum fault current allow
+    (:func:`.fuse_range.main_fuse_range`), computed over the batch once per kind of main device (the range is
+    elementwise, so a point's answer does not depend on the others in its batch)."""
+    ks = np.flatnonzero(valid)
+    if not ks.size:
+        return {}
+    rows = np.array([cases[k].location.cp_row for k in ks], dtype=np.int64)
+    bus_rows = np.array([cases[k].location.bus_row for k in ks], dtype=np.int64)
+    new_cable = np.array(
+        [np.nan if (c := cases[k].notification.service_cable_ampacity_a) is None else c for k in ks], dtype=float
     )
-    return SizeLimit(quantity="main_fuse_a", notified=case.fuse_after_a,
-                     largest=None if math.isnan(largest[0]) else float(largest[0]),
-                     smallest=case.required_fuse_a, unit="A", binding_rule=rule[0])  # fmt: skip
+    amp, up, rated = fuse_inputs_of_points(grid, rows, new_cable)
+    up = upstream_from_feeder(up, rated, policy)
+    ik = np.asarray(ev.ik_min_a, dtype=float)[ks]
+    kv = grid.customers.kv_fuse_a[rows]
+    ikx = ik_max_of_buses(grid, policy, bus_rows)
+    groups: dict[Any, list[int]] = {}
+    for pos, k in enumerate(ks):
+        device = cases[k].device.spec if cases[k].device is not None else None
+        groups.setdefault(device, []).append(pos)
+    largest = np.full(ks.size, np.nan)
+    rule: list[str | None] = [None] * ks.size
+    for device, positions in groups.items():
+        idx = np.array(positions, dtype=np.int64)
+        size, why = main_fuse_range(amp[idx], up[idx], ik[idx], policy, device=device, kv_a=kv[idx], ik_max_a=ikx[idx])
+        largest[idx] = size
+        for p, r in zip(positions, why):
+            rule[p] = r
+    out: dict[int, SizeLimit] = {}
+    for pos, k in enumerate(ks):
+        case = cases[k]
+        out[int(k)] = SizeLimit(quantity="main_fuse_a", notified=case.fuse_after_a,
+                                largest=None if math.isnan(largest[pos]) else float(largest[pos]),
+                                smallest=case.required_fuse_a, unit="A", binding_rule=rule[pos])  # fmt: skip
+    return out
