@@ -23,6 +23,29 @@ def _per_rating(values: np.ndarray, lookup) -> np.ndarray:
     return out
 
 
+_TRIPS: dict[int, tuple[Policy, dict[MainDevice, tuple[tuple[float, float | None], ...]]]] = {}
+"""Per policy (by identity, holding the policy so its id is not reused) and device kind: the standard sizes and
+the disconnection current of each (a policy is frozen, so these never change)."""
+
+
+def _size_trips(spec: MainDevice, policy: Policy) -> tuple[tuple[float, float | None], ...]:
+    """The policy's standard sizes in its order, each with the current at which ``spec`` of that size disconnects
+    (:func:`~powercheck.rules.devices.disconnection_current`; None: unknown)."""
+    held = _TRIPS.get(id(policy))
+    if held is None or held[0] is not policy:
+        if len(_TRIPS) >= 32:
+            _TRIPS.clear()
+        held = _TRIPS[id(policy)] = (policy, {})
+    per_device = held[1]
+    got = per_device.get(spec)
+    if got is None:
+        got = per_device[spec] = tuple(
+            (float(size), disconnection_current(Device(spec, float(size), "range"), policy).value)
+            for size in policy.value(PolicyKey.STANDARD_FUSE_SIZES_A)
+        )
+    return got
+
+
 def main_fuse_range(
     ampacity_a: np.ndarray,
     upstream_a: np.ndarray,
@@ -55,8 +78,6 @@ def main_fuse_range(
     kv = np.full(n, np.nan) if kv_a is None else np.asarray(kv_a, dtype=float)
     ikx = np.full(n, np.nan) if ik_max_a is None else np.asarray(ik_max_a, dtype=float)
     largest = np.full(n, np.nan)
-    rule = np.full(n, -1, dtype=np.int64)
-    done = np.zeros(n, dtype=bool)
     sel = policy.number(PolicyKey.SELECTIVITY_RATIO_MIN)
     reasons = (
         RuleId.PROT_SERVICE_CABLE,
@@ -74,27 +95,39 @@ def main_fuse_range(
             if spec.let_through_i2t_a2s is not None
             else ikx * ikx * policy.number(PolicyKey.BREAKER_LET_THROUGH_TIME_S)
         )
-    for size in policy.value(PolicyKey.STANDARD_FUSE_SIZES_A):
-        size = float(size)
-        cable = np.isfinite(amp) & (size > amp + 1e-9)
-        trip = disconnection_current(Device(spec, size, "range"), policy).value
-        with np.errstate(invalid="ignore"):
-            if fuse:
-                above = [np.isfinite(a) & (a / size < sel) for a in (up, kv)]
-            else:
-                above = [
-                    (np.isfinite(nm) & (trip is not None) & (nm < (trip or 0.0))) | (np.isfinite(pa) & (pa < let))
-                    for nm, pa in zip(no_melt, prearc)
-                ]
+    table = _size_trips(spec, policy)
+    if not table or n == 0:
+        return largest, [None] * n
+    # every size at once (points x sizes), the sizes in the policy's order
+    sizes = np.array([size for size, _ in table])
+    has_trip = np.array([trip is not None for _, trip in table])
+    trips = np.array([np.nan if trip is None else trip for _, trip in table])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cable = np.isfinite(amp)[:, None] & (sizes[None, :] > (amp + 1e-9)[:, None])
+        if fuse:
+            above = [np.isfinite(a)[:, None] & (a[:, None] / sizes[None, :] < sel) for a in (up, kv)]
+        else:
+            trip0 = np.where(has_trip, trips, 0.0)
+            above = [
+                (np.isfinite(nm)[:, None] & has_trip[None, :] & (nm[:, None] < trip0[None, :]))
+                | (np.isfinite(pa) & (pa < let))[:, None]
+                for nm, pa in zip(no_melt, prearc)
+            ]
         selectivity, kv_selectivity = above
-        fault = np.ones(n, dtype=bool) if trip is None else ~np.isfinite(ik) | (ik < trip)
-        fails = cable | selectivity | kv_selectivity | fault
-        skip = fails & ~cable & ~selectivity & ~kv_selectivity & (trip is None)
-        stop = ~done & fails & ~skip
-        first = np.where(cable, 0, np.where(selectivity, 1, np.where(kv_selectivity, 2, 3)))
-        rule = np.where(stop, first, rule)
-        done |= stop
-        largest = np.where(~done & ~fails, size, largest)
+        fault = np.where(has_trip[None, :], ~np.isfinite(ik)[:, None] | (ik[:, None] < trips[None, :]), True)
+    fails = cable | selectivity | kv_selectivity | fault
+    skip = fails & ~cable & ~selectivity & ~kv_selectivity & ~has_trip[None, :]
+    stops = fails & ~skip
+    stopped = np.cumsum(stops, axis=1) > 0  # a size failed at or before this one: the search ended
+    first_stop = np.argmax(stops, axis=1)
+    any_stop = stops.any(axis=1)
+    at = np.arange(n)
+    c, s_, k = cable[at, first_stop], selectivity[at, first_stop], kv_selectivity[at, first_stop]
+    first = np.where(c, 0, np.where(s_, 1, np.where(k, 2, 3)))
+    rule = np.where(any_stop, first, -1)
+    ok = ~stopped & ~fails
+    last_ok = ok.shape[1] - 1 - np.argmax(ok[:, ::-1], axis=1)
+    largest = np.where(ok.any(axis=1), sizes[last_ok], np.nan)
     return largest, [str(reasons[r]) if r >= 0 else None for r in rule]
 
 
