@@ -564,6 +564,10 @@ class PolicyHeader(BaseModel):
     description: str = ""
 
 
+_MEMO: dict[int, tuple[Policy, dict]] = {}
+"""Per policy (by identity, holding the policy so its id is not reused): lookups derived from it."""
+
+
 class Policy(BaseModel):
     """A loaded, validated policy."""
 
@@ -600,9 +604,22 @@ class Policy(BaseModel):
         """A scalar parameter as float."""
         return float(self.param(key).value)
 
+    def _memo(self) -> dict:
+        """Lookups derived from this (frozen) policy, kept outside the model so equality and dumps ignore them."""
+        held = _MEMO.get(id(self))
+        if held is None or held[0] is not self:
+            if len(_MEMO) >= 32:
+                _MEMO.clear()
+            held = _MEMO[id(self)] = (self, {})
+        return held[1]
+
     def assumption_keys(self, *keys: PolicyKey | str) -> list[str]:
         """Those of ``keys`` that are [R] assumptions, as 'policy:<key>'."""
-        return [f"policy:{k}" for k in keys if self.param(k).is_assumption]
+        memo = self._memo()
+        got = memo.get(keys)
+        if got is None:
+            got = memo[keys] = tuple(f"policy:{k}" for k in keys if self.param(k).is_assumption)
+        return list(got)
 
     def assumptions(self) -> dict[str, Param]:
         """All [R] parameters of the policy."""
@@ -612,6 +629,14 @@ class Policy(BaseModel):
         """A gG gate current [A] of rating ``fuse_a`` (one of :data:`FUSE_GATES`), None if not tabulated."""
         column = FUSE_GATES.index(gate)
         table: dict[str, list[float]] = self.value(PolicyKey.FUSE_GG_GATES_A)
+        memo = self._memo()
+        exact = memo.get("fuse_gates")
+        if exact is None:  # each tabulated rating -> the gates of the first row within 1e-9 of it (as the scan finds)
+            rows = [(float(r), g) for r, g in table.items()]
+            exact = memo["fuse_gates"] = {r: next(g for q, g in rows if abs(q - r) < 1e-9) for r, _ in reversed(rows)}
+        gates = exact.get(fuse_a)
+        if gates is not None:
+            return float(gates[column])
         for rating, gates in table.items():
             if abs(float(rating) - fuse_a) < 1e-9:
                 return float(gates[column])
