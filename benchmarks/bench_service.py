@@ -8,7 +8,9 @@ committed to SQLite before the answer). ``extra_info`` records:
 * ``requests_per_s``, ``p50_ms``, ``p99_ms`` for new decisions at ``CONCURRENCY`` clients,
 * ``replay_p50_ms`` / ``replay_p99_ms`` for idempotent resubmissions,
 * ``inprocess_p50_ms``: ``Assessor.assess`` called directly in this process on the same
-  notifications (the baseline, same run), and ``http_overhead_factor`` = p50 / in-process p50.
+  notifications (the baseline, same run), and ``http_overhead_factor`` = p50 / in-process p50;
+* ``test_service_batch``: ``notifications_per_s`` of ``POST /v1/assess/batch`` with ``BATCH`` new
+  notifications a request, against ``Assessor.assess_many`` on the same notifications in this process.
 
 No absolute timing is asserted.
 """
@@ -31,7 +33,9 @@ from powercheck.service.testing import start_server
 
 TOKEN = "bench-token-0123456789abcdef"
 N_REQUESTS = 600
-CONCURRENCY = 4
+CONCURRENCY = 8
+BATCH = 2000
+"""Notifications per ``POST /v1/assess/batch`` request (test_service_batch)."""
 
 
 @pytest.fixture(scope="module")
@@ -112,4 +116,36 @@ def test_service_load(benchmark, server, notifications):
         replay_p99_ms=_ms(replay_lat, 99),
         inprocess_p50_ms=round(1000 * statistics.median(inproc), 3),
         http_overhead_factor=round(float(np.percentile(lat, 50)) / statistics.median(inproc), 1),
+    )
+
+
+def test_service_batch(benchmark, server, notifications):
+    bodies = [
+        notifications[i % len(notifications)]
+        .model_copy(update={"notification_id": f"BATCH-{i}"})
+        .model_dump(mode="json", exclude_none=True)
+        for i in range(BATCH)
+    ]
+    result: dict = {}
+
+    def run():
+        with server.client(timeout=600.0) as c:
+            t0 = time.perf_counter()
+            r = c.post("/v1/assess/batch", json={"notifications": bodies})
+            result["elapsed"] = time.perf_counter() - t0
+            assert r.status_code == 200, r.text
+            result["counts"] = r.json()["counts"]
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    assessor = Assessor(GridRegion.load(demo_region_dir()), load_policy())
+    notes = [notifications[i % len(notifications)].model_copy(update={"notification_id": f"IN-{i}"})
+             for i in range(BATCH)]  # fmt: skip
+    t0 = time.perf_counter()
+    assessor.assess_many(notes)
+    inproc = time.perf_counter() - t0
+    benchmark.extra_info.update(
+        notifications=BATCH,
+        counts=result["counts"],
+        notifications_per_s=round(BATCH / result["elapsed"], 1),
+        inprocess_notifications_per_s=round(BATCH / inproc, 1),
     )

@@ -62,12 +62,14 @@ def cmd_screen(args: argparse.Namespace) -> int:
     # every argument checked before any work: no grid is loaded, no file written for a bad one
     check_notifications_file(path)
     check_writable(args.out, "--out")
+    if args.checks_out:
+        check_writable(args.checks_out, "--checks-out")
     if args.ledger:
         check_ledger_file(Path(args.ledger))
     with stop_on_signals() as stop:
         region, policy = _load(args)
         store, state = open_ledger(args.ledger, region, valid_days=policy.number(PolicyKey.APPROVAL_VALID_DAYS))
-        assessor = Assessor(region, policy, ledger=state, language=args.lang)
+        assessor = Assessor(region, policy, ledger=state, language=args.lang, screening=args.appliance_defaults)
         bar = ProgressBar(count_records(path), enabled=not args.quiet and not args.no_progress)
         try:
             with stop.screening():
@@ -79,6 +81,7 @@ def cmd_screen(args: argparse.Namespace) -> int:
                     progress=bar.update,
                     ledger=store,
                     stop=stop,
+                    checks_out=args.checks_out,
                 )
         finally:
             bar.close()
@@ -182,9 +185,25 @@ def _request_json(r) -> dict:
         "submitted_at": r.submitted_at.isoformat() if r.submitted_at else None,
         "decided_at": r.decided_at.isoformat() if r.decided_at else None,
         "fuse_after_a": r.fuse_after_a,
+        "device_after": r.device_after,
         "reservation": json.loads(r.reservation.to_json()),
         "conditions": list(r.conditions),
     }
+
+
+def _device_record(record):
+    """A ledger file's device (type, rating_a, characteristic/settings), validated; None when absent."""
+    if record is None:
+        return None
+    from powercheck.rules.devices import device_of_record
+
+    if not isinstance(record, dict) or not isinstance(record.get("rating_a"), (int, float)):
+        raise ValueError("device_after: expected a table with type and rating_a")
+    try:
+        spec = device_of_record(record)
+    except ValueError as exc:
+        raise ValueError(f"device_after: {exc}") from None
+    return {"rating_a": float(record["rating_a"]), **spec.model_dump(mode="json", exclude_none=True)}
 
 
 def _request_from_json(data: dict):
@@ -207,6 +226,7 @@ def _request_from_json(data: dict):
         submitted_at=ts(data.get("submitted_at")),
         decided_at=ts(data.get("decided_at")),
         fuse_after_a=data.get("fuse_after_a"),
+        device_after=_device_record(data.get("device_after")),
         reservation=Reservation.from_json(json.dumps(data.get("reservation") or {})),
         conditions=tuple(data.get("conditions") or ()),
     )
@@ -274,7 +294,7 @@ def cmd_policy(args: argparse.Namespace) -> int:
         Group.LEGAL: "Legal limits (FoL, EN 50160): exceeding one means the job cannot be connected as notified",
         Group.PLANNING: "Planning values and rules of the grid owner (auto-approval, margins, workflow)",
         Group.EMISSION: "Emission limits of one appliance or customer",
-        Group.PROTECTION: "Protection: fuses, short-circuit factors, selectivity",
+        Group.PROTECTION: "Protection: fuses, breakers (MCB B/C/D, adjustable), KV, short-circuit factors, selectivity",
         Group.MODEL: "Model constants and assumptions (defaults for missing data)",
     }
     print(f"policy {policy.id} {policy.version} (hash {policy.hash}) from {policy.source_path}")
@@ -283,9 +303,14 @@ def cmd_policy(args: argparse.Namespace) -> int:
             continue
         print(f"\n{headings[group]}:")
         for key, param in params.items():
-            value = param.value if not isinstance(param.value, (dict, list)) or len(str(param.value)) < 60 else "{...}"
+            table = group is Group.PROTECTION and isinstance(param.value, dict)  # device data: every row shown
+            short = not isinstance(param.value, (dict, list)) or len(str(param.value)) < 60
+            value = "" if table else param.value if short else "{...}"
             flag = "  ASSUMPTION" if param.is_assumption else ""
             print(f"  [{param.tag.value:>1}] {key} = {value} {param.unit}{flag}")
+            if table:
+                for label, row in param.value.items():
+                    print(f"        {label} = {row}")
             print(f"        source: {param.source}")
     print()
     print(f"unverified assumptions ([R]): {', '.join(summary['assumptions'])}")
@@ -501,6 +526,9 @@ def build_parser() -> argparse.ArgumentParser:
     screen = sub.add_parser("screen", help="decide a file of notifications (.jsonl or .parquet)")
     screen.add_argument("notifications", help="notifications file (.jsonl or .parquet)")
     screen.add_argument("--out", default="decisions.parquet", help="decisions Parquet file (default: %(default)s)")
+    screen.add_argument(
+        "--checks-out", default=None, help="also write the checks as a long Parquet table (one row per check)"
+    )
     screen.add_argument("--chunk-size", type=int, default=512, help="notifications decided per vectorised batch")
     screen.add_argument("--no-progress", action="store_true", help="no progress bar")
     screen.add_argument("--lang", choices=("en", "nb"), default="en", help="language of reasons and measures")
@@ -508,6 +536,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--ledger",
         help="capacity ledger (SQLite): approvals reserve capacity across runs; without it the batch keeps "
         "an in-memory ledger (still cumulative within the run)",
+    )
+    screen.add_argument(
+        "--appliance-defaults",
+        action="store_true",
+        help="screening study: assess challenging appliances without datasheet values on the policy's appliance "
+        "defaults (each named in the decision) instead of answering request_info",
     )
     common(screen)
     screen.set_defaults(func=cmd_screen)

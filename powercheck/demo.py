@@ -7,12 +7,14 @@
   LV side moved to 230 V: the same cables at 230 V are the weak grids typical of
   Norwegian IT areas) and two 400 V TN networks -- plus the IEEE European LV test
   feeder taken straight from pandapower (``pandapower:`` source, asymmetric loads),
-  and a customer index with GS1 metering point ids, main fuses on record and a few
-  explicit service-cable and upstream-fuse entries.
+  and a customer index with GS1 metering point ids, main fuses on record, a few
+  explicit service-cable and upstream-fuse entries, KVs at about a quarter of the points and a
+  few C-characteristic MCBs as main protection.
 * ``demo_notifications.jsonl``: 200 notifications with a realistic mix of job
   types and sizes, and a handful of deliberately broken ones (bad check digit,
   L-N appliance in an IT grid, missing fields, unknown metering point, malformed
-  JSON) to show how bad input is reported.
+  JSON) to show how bad input is reported, then six OV changes to breakers (MCB B/C/D,
+  adjustable) and a 35 A gG fuse, mostly behind a KV on record.
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import pandapower as pp
-import pandas as pd
 
 from powercheck.grid.customers import synthesize_customer_points
 from powercheck.grid.networks import healthy_load_factor, load_source, rescale_lv_voltage
 from powercheck.gs1 import make_gsrn
+from powercheck.lazy import lazy_module
+
+pp = lazy_module("pandapower")
+pd = lazy_module("pandas")
 
 DEMO_NOTIFICATIONS_NAME = "demo_notifications.jsonl"
 DEMO_REGION_NAME = "demo_region"
@@ -122,10 +126,68 @@ def build_demo_region(out: Path) -> pd.DataFrame:
             cp.loc[i, "service_cable_ampacity_a"] = float(rng.choice([63, 80, 100, 125]))
             cp.loc[i, "upstream_fuse_a"] = float(rng.choice([100, 125, 160]))
         points.append(cp)
-    customers = pd.concat(points, ignore_index=True)
+    customers = with_protection_records(pd.concat(points, ignore_index=True))
     customers.to_parquet(out / "customer_points.parquet", index=False)
     (out / "region.toml").write_text("".join(manifest), encoding="utf-8")
     return customers
+
+
+def with_protection_records(customers: pd.DataFrame, seed: int = 60898) -> pd.DataFrame:
+    """The customer index with the protection the DSO has on record: a KV (short-circuit protection before the
+    meter) at about a quarter of the points, sized as Gudbrandsdal Energi Nett's standard (OV <= 40 A -> KV 100 A,
+    40 < OV <= 63 A -> KV 125 A, standards.md 3.2), and a C-characteristic MCB as the main protection at a few."""
+    rng = random.Random(seed)
+    out = customers.copy()
+    out["kv_fuse_a"] = float("nan")
+    out["main_device"] = None
+    for i in sorted(rng.sample(range(len(out)), k=len(out) // 4)):
+        out.loc[i, "kv_fuse_a"] = 100.0 if out.main_fuse_a.iloc[i] <= 40 else 125.0
+    for i in sorted(rng.sample(range(len(out)), k=max(1, len(out) // 30))):
+        out.loc[i, "main_device"] = "mcb_C"
+    return out
+
+
+def _protection_notifications(customers: pd.DataFrame, t_start: datetime, used: set[str]) -> list[str]:
+    """OV changes to breakers (MCB B/C/D, adjustable) and a 35 A gG fuse behind a KV on record, at points
+    without an earlier notification (``used``)."""
+    rng = random.Random(11)
+    system_of = {nid: system for nid, system, *_ in DEMO_NETWORKS}
+    free = ~customers.metering_point_id.isin(used)
+    kv = customers[customers.kv_fuse_a.notna() & customers.main_device.isna() & free]
+    tn = kv[kv.network_id.map(system_of) == "TN_400"]
+    it = kv[kv.network_id.map(system_of) == "IT_230"]
+    jobs = [  # (points, fuse after, device, budget kW, comment)
+        (tn, 40, {"type": "mcb", "characteristic": "C"}, 20.0, "OV som C-automat, KV 100 A foran"),
+        (tn, 40, {"type": "mcb", "characteristic": "C", "let_through_i2t_a2s": 12000}, 20.0,
+         "C-automat med gjennomsluppet I2t fra datablad"),
+        (it, 50, {"type": "mcb", "characteristic": "B"}, None, "OV som B-automat"),
+        (it, 63, {"type": "mcb", "characteristic": "D"}, None, "OV som D-automat"),
+        (tn, 63, {"type": "adjustable_breaker", "isd_multiple": 6, "ii_multiple": 10}, 30.0, "innstillbar bryter"),
+        (tn, 35, None, None, "OV 35 A gG"),
+    ]  # fmt: skip
+    lines = []
+    for k, (points, after, device, budget, comment) in enumerate(jobs):
+        points = points[~points.metering_point_id.isin(used)]  # one notification per point
+        row = points.iloc[rng.randrange(len(points))]
+        used = used | {row.metering_point_id}
+        note: dict = {
+            "notification_id": f"ELS-2026-PROT-{k + 1:02d}",
+            "revision": 1,
+            "job_type": "ov_mv_change",
+            "metering_point_id": row.metering_point_id,
+            "network_system": system_of[row.network_id],
+            "submitted_at": (t_start + timedelta(minutes=41 * k)).isoformat(),
+            "installer_id": f"INST-{rng.randrange(1, 40):03d}",
+            "main_fuse_before_a": float(row.main_fuse_a),
+            "main_fuse_after_a": float(after),
+            "comment": comment,
+        }
+        if device is not None:
+            note["main_device_after"] = device
+        if budget is not None:
+            note["power_budget"] = {"max_demand_kw": budget}
+        lines.append(json.dumps(note, ensure_ascii=False))
+    return lines
 
 
 def _ev(rng: random.Random, system: str) -> list[dict]:
@@ -174,6 +236,57 @@ def _motor(rng: random.Random, system: str) -> list[dict]:
     if kind == "welder":
         item["starts_per_hour"] = rng.choice([2, 4])
     return [item]
+
+
+def _workflow_notes(
+    customers: pd.DataFrame, n: int, t_end: datetime, system_of: dict, seed: int, used: set[str]
+) -> list[dict]:
+    """Records of the other job types and of the workflow, after the week of notifications: a new metering
+    point, a KV change, an interconnection, a backup supply, a moved service cable, a disconnection, a block
+    notification, metering-point work with its completion notice (as approved) and another with one that
+    differs."""
+    rng = random.Random(seed + 1)  # apart from the week's stream: its records stay as they were
+    free = [i for i in range(len(customers)) if customers.metering_point_id.iloc[i] not in used]
+    rows = [customers.iloc[i] for i in rng.sample(free, 12)]  # points without an open request of the week
+    out = []
+
+    def base(i: int, job: str, hours: float, **fields) -> dict:
+        row = rows[i]
+        return {
+            "notification_id": f"ELS-2026-{100000 + (n + 2 + i) * 7:06d}",
+            "revision": 1,
+            "job_type": job,
+            "metering_point_id": row.metering_point_id,
+            "network_system": system_of[row.network_id],
+            "submitted_at": (t_end + timedelta(hours=4 + hours)).isoformat(),
+            "installer_id": f"INST-{rng.randrange(1, 40):03d}",
+            **fields,
+        }
+
+    single_line = [{"kind": "single_line_diagram"}]
+    out.append(base(0, "new_metering_point", 0, main_fuse_after_a=25.0, meter_fuse_after_a=25.0,
+                    attachments=single_line))  # fmt: skip
+    out.append(base(1, "kv_change", 1, kv_fuse_after_a=63.0, attachments=single_line))
+    joined = rows[2].metering_point_id
+    out.append(base(3, "interconnection", 2, main_fuse_before_a=float(rows[3].main_fuse_a), main_fuse_after_a=40.0,
+                    power_budget={"max_demand_kw": 18.0}, merged_metering_point_ids=[joined],
+                    attachments=single_line + [{"kind": "owner_consent"}]))  # fmt: skip
+    out.append(base(4, "backup_supply", 3, attachments=single_line + [{"kind": "changeover_description"}]))
+    out.append(base(5, "service_cable_move", 4, service_cable_ampacity_a=rng.choice([50.0, 100.0]),
+                    attachments=[{"kind": "site_plan"}]))  # fmt: skip
+    out.append(base(6, "disconnection", 5, comment="riving av garasje"))
+    out.append(base(7, "block_notification", 6, main_fuse_after_a=100.0, service_cable_ampacity_a=200.0,
+                    block={"units": 16, "annual_kwh_per_unit": 5500.0}, attachments=single_line))  # fmt: skip
+    out.append(base(8, "kv_change", 7, comment="mangler ny KV"))  # incomplete: no kv_fuse_after_a
+    meter = base(9, "meter_work", 8, comment="målerbytte")
+    moved = base(10, "meter_work", 9, comment="flytting av måler")
+    doc = [{"kind": "declaration_of_conformity"}]
+    out += [meter, moved]
+    later = (t_end + timedelta(hours=30)).isoformat()
+    out.append(dict(meter, stage="completion", submitted_at=later, attachments=doc))
+    out.append(dict(moved, stage="completion", supply_phases="1ph", submitted_at=later, attachments=doc,
+                    comment="ferdigmeldt som enfase"))  # fmt: skip
+    return out
 
 
 def build_demo_notifications(customers: pd.DataFrame, n: int = 200, seed: int = 7) -> list[str]:
@@ -250,6 +363,12 @@ def build_demo_notifications(customers: pd.DataFrame, n: int = 200, seed: int = 
             cap = 3**0.5 * u * after / 1000
             if after > threshold or job == "new_connection":
                 note["power_budget"] = {"max_demand_kw": round(cap * rng.uniform(0.4, 0.7), 1)}
+            if job == "reconnection":  # disconnected for more than 3 years: the installer confirms its condition
+                note["installation_condition_confirmed"] = True
+            if job in ("new_connection", "temporary_supply") and k % 3:  # most installers attach the site plan
+                note["attachments"] = [{"kind": "site_plan"}]
+        if note.get("main_fuse_after_a", 0) > (63 if system == "TN_400" else 100) and k % 4:
+            note.setdefault("attachments", []).append({"kind": "single_line_diagram"})
         lines.append(json.dumps(note, ensure_ascii=False))
 
     # follow-ups at points already notified: a revision, a second job by the same installer, a conflict
@@ -287,6 +406,9 @@ def build_demo_notifications(customers: pd.DataFrame, n: int = 200, seed: int = 
     if "power_budget" in fuse_note:
         conflict["power_budget"] = fuse_note["power_budget"]
     lines += [json.dumps(x, ensure_ascii=False) for x in (revised, second_job, conflict)]
+    used = {json.loads(line)["metering_point_id"] for line in lines}
+    workflow = _workflow_notes(customers, n, t_end, system_of, seed, used)
+    lines += [json.dumps(x, ensure_ascii=False) for x in workflow]
 
     # deliberately broken records, each exercising one error path
     mp_good = customers.metering_point_id.iloc[3]
@@ -320,7 +442,15 @@ def build_demo_notifications(customers: pd.DataFrame, n: int = 200, seed: int = 
             "job_type": "heat_pump",
             "metering_point_id": unknown,
             "network_system": "TN_400",
-            "appliances": [{"kind": "heat_pump", "rated_kw": 3, "connection": "3ph"}],
+            "appliances": [
+                {
+                    "kind": "heat_pump",
+                    "rated_kw": 3,
+                    "connection": "3ph",
+                    "start_current_ratio": 2.5,
+                    "starts_per_hour": 3,
+                }
+            ],
         },
         {
             "notification_id": "ELS-2026-BAD-05",
@@ -341,6 +471,14 @@ def build_demo_notifications(customers: pd.DataFrame, n: int = 200, seed: int = 
     for pos, record in zip(reversed(positions), reversed(broken)):
         lines.insert(pos, json.dumps(record, ensure_ascii=False))
     lines.insert(rng.randrange(len(lines)), '{"notification_id": "ELS-2026-BAD-07", "job_type": "pv", ')
+    if "kv_fuse_a" in customers:  # breakers and KVs (an index with protection records)
+        # the breaker records' points are drawn as before the workflow records existed (they keep their points);
+        # the assert guards against one landing on a workflow record's point
+        workflow_points = {x["metering_point_id"] for x in workflow}
+        used = {json.loads(line)["metering_point_id"] for line in lines if line.endswith("}")} - workflow_points
+        protection = _protection_notifications(customers, t_end + timedelta(hours=4), used)
+        assert not workflow_points & {json.loads(x)["metering_point_id"] for x in protection}, "demo points collide"
+        lines += protection
     return lines
 
 

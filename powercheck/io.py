@@ -159,6 +159,61 @@ def iter_jsonl(path: Path, max_record_bytes: int = MAX_RECORD_BYTES) -> Iterator
             yield parse_record(number, data)
 
 
+def _jsonl_record(number: int, raw: bytes | None, max_record_bytes: int) -> InputRecord | None:
+    """The record of one JSON Lines line (None for a blank line)."""
+    if raw is None:
+        return InputRecord(line=number, errors=[f"(line {number}): longer than {max_record_bytes} bytes"])
+    if number == 1 and raw.startswith(UTF8_BOM):
+        raw = raw[len(UTF8_BOM) :]
+    if not raw.strip():
+        return None
+    try:
+        data = decode_record(raw)
+    except ValueError as exc:
+        return InputRecord(line=number, errors=[f"(line {number}): {exc}"])
+    return parse_record(number, data)
+
+
+def index_jsonl(path: Path, max_record_bytes: int = MAX_RECORD_BYTES) -> Iterator[tuple[InputRecord, int, int]]:
+    """Every record of a JSON Lines file with the byte offset and length of its line (for :func:`read_jsonl_at`)."""
+    with open(path, "rb") as fh:
+        number = 0
+        offset = 0
+        while True:
+            raw = fh.readline(max_record_bytes + 1)
+            if not raw:
+                return
+            number += 1
+            start = offset
+            offset += len(raw)
+            if len(raw) > max_record_bytes and not raw.endswith(b"\n"):
+                while raw and not raw.endswith(b"\n"):
+                    raw = fh.readline(1 << 20)
+                    offset += len(raw)
+                raw = None
+            record = _jsonl_record(number, raw, max_record_bytes)
+            if record is not None:
+                yield record, start, offset - start
+
+
+def read_jsonl_at(
+    path: Path, spans: Sequence[tuple[int, int, int]], max_record_bytes: int = MAX_RECORD_BYTES
+) -> list[InputRecord]:
+    """The records at ``(line number, offset, length)`` spans of :func:`index_jsonl`, in the order given."""
+    out = []
+    with open(path, "rb") as fh:
+        for number, offset, length in spans:
+            if length > max_record_bytes:
+                raw = None
+            else:
+                fh.seek(offset)
+                raw = fh.read(length)
+            record = _jsonl_record(number, raw, max_record_bytes)
+            if record is not None:
+                out.append(record)
+    return out
+
+
 def iter_parquet(path: Path) -> Iterator[InputRecord]:
     try:
         parquet = pq.ParquetFile(path)
@@ -397,6 +452,8 @@ class DecisionWriter:
         self._tmp = self.path.with_name(self.path.name + ".partial")
         self._writer = pq.ParquetWriter(self._tmp, DECISION_SCHEMA)
         self._buffer: list[dict[str, Any]] = []
+        self._tables: list[pa.Table] = []
+        self._table_rows = 0
         self._row_group_size = row_group_size
         self.count = 0
         self.closed = False
@@ -407,12 +464,31 @@ class DecisionWriter:
         return self._tmp
 
     def write(self, decision: Decision, source_line: int | None = None) -> None:
+        if self._tables:
+            self.flush()
         self._buffer.append(decision_row(decision, source_line))
         self.count += 1
         if len(self._buffer) >= self._row_group_size:
             self.flush()
 
+    def write_table(self, table: pa.Table) -> None:
+        """Write decisions already in :data:`DECISION_SCHEMA` (:mod:`powercheck.columnar`), in row groups of
+        ``row_group_size`` as :meth:`write` does."""
+        if self._buffer:
+            self.flush()
+        if table.num_rows:
+            self._tables.append(table)
+            self._table_rows += table.num_rows
+            self.count += table.num_rows
+        if self._table_rows >= self._row_group_size:
+            self.flush()
+
     def flush(self) -> None:
+        if self._tables:
+            whole = pa.concat_tables(self._tables) if len(self._tables) > 1 else self._tables[0]
+            for start in range(0, whole.num_rows, self._row_group_size):
+                self._writer.write_table(whole.slice(start, self._row_group_size))
+            self._tables, self._table_rows = [], 0
         if self._buffer:
             self._writer.write_table(pa.Table.from_pylist(self._buffer, schema=DECISION_SCHEMA))
             self._buffer = []

@@ -24,6 +24,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from powercheck.gs1 import validate_gsrn
+from powercheck.protection_device import MainDevice
 
 
 class JobType(StrEnum):
@@ -48,6 +49,31 @@ class JobType(StrEnum):
     """Reconnection of an installation disconnected for more than 3 years."""
     METER_WORK = "meter_work"
     """Arbeid i målepunkt: meter change or moving the meter; the load, the fuses and the service stay as they are."""
+    NEW_METERING_POINT = "new_metering_point"
+    """Nytt målepunkt: a new metering point (meter and its fuses) in an existing installation or building."""
+    KV_CHANGE = "kv_change"
+    """Endring av KV: change of the short-circuit protection (kortslutningsvern) before the meter."""
+    INTERCONNECTION = "interconnection"
+    """Sammenkobling: two or more installations joined into one (one metering point, one main fuse)."""
+    BACKUP_SUPPLY = "backup_supply"
+    """Reservestrøm: a backup generator or battery that supplies the installation when the grid is out (no
+    parallel operation: a changeover switch keeps it from feeding the grid)."""
+    SERVICE_CABLE_MOVE = "service_cable_move"
+    """Flytting av stikkledning: the service cable is moved or re-laid; the load stays as it is."""
+    DISCONNECTION = "disconnection"
+    """Riving/frakobling: the installation is disconnected or removed (capacity is released)."""
+    BLOCK_NOTIFICATION = "block_notification"
+    """Blokkmelding: many units in one building (an apartment block) notified and assessed as one connection,
+    their coincident demand from the policy's diversity rule (Velander)."""
+
+
+class Stage(StrEnum):
+    """Where a notification is in the workflow: forhåndsmelding -> decision -> ferdigmelding."""
+
+    PRE_NOTIFICATION = "pre_notification"
+    """Forhåndsmelding: notified before the work; assessed against the grid."""
+    COMPLETION = "completion"
+    """Ferdigmelding: the work is done; compared with what was approved and marked built in the ledger."""
 
 
 class NetworkSystem(StrEnum):
@@ -140,6 +166,14 @@ class Appliance(BaseModel):
     start_duration_s: float | None = Field(
         default=None, gt=0, le=60, allow_inf_nan=False, description="Duration of a start at the start current [s]"
     )
+    operating_minutes_per_2h: float | None = Field(
+        default=None,
+        gt=0,
+        le=120,
+        allow_inf_nan=False,
+        description="Declared operating pattern for long-term flicker: minutes of any 2 h in which the appliance "
+        "switches at starts_per_hour [min] (Plt from the 10-min intervals it covers)",
+    )
     quantity: int = Field(default=1, ge=1, le=1000)
     harmonic_current_percent: dict[int, float] | None = Field(
         default=None,
@@ -150,7 +184,7 @@ class Appliance(BaseModel):
 
     _numbers_not_bools = field_validator(
         "rated_kw", "cos_phi", "start_current_ratio", "cos_phi_start", "starts_per_hour", "start_duration_s",
-        "quantity", mode="before",
+        "quantity", "operating_minutes_per_2h", mode="before",
     )(_no_bool)  # fmt: skip
 
     @field_validator("harmonic_current_percent", mode="before")
@@ -172,6 +206,55 @@ class Appliance(BaseModel):
             if not (0.0 <= value <= 200.0) or value != value:
                 raise ValueError(f"order {order}: {value} is not a percentage in 0..200")
         return spectrum
+
+
+class BlockUnits(BaseModel):
+    """The units of a block notification (blokkmelding): how many, and the annual energy of one."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    units: int = Field(ge=2, le=2000, description="Units (dwellings) behind the one connection [-]")
+    annual_kwh_per_unit: float = Field(
+        gt=0, le=100_000, allow_inf_nan=False, description="Expected annual energy of one unit [kWh/year]"
+    )
+
+    _numbers_not_bools = field_validator("units", "annual_kwh_per_unit", mode="before")(_no_bool)
+
+    @property
+    def annual_kwh(self) -> float:
+        """Annual energy of all units [kWh/year]."""
+        return self.units * self.annual_kwh_per_unit
+
+
+class AttachmentKind(StrEnum):
+    """Documents a notification can carry (what the policy's ``job_types`` and workflow rules require)."""
+
+    DATASHEET = "datasheet"
+    """Manufacturer datasheet of an appliance (name the appliance by its index)."""
+    SINGLE_LINE_DIAGRAM = "single_line_diagram"
+    """Single-line diagram showing KV, OV and MV and the meter placement (enlinjeskjema)."""
+    DECLARATION_OF_CONFORMITY = "declaration_of_conformity"
+    """The installer's declaration of conformity (samsvarserklæring), at completion."""
+    SITE_PLAN = "site_plan"
+    """Site plan with the service cable route and the connection point (situasjonsplan)."""
+    OWNER_CONSENT = "owner_consent"
+    """Consent of the co-owners (borettslag, sameie) where installations or a service cable are shared."""
+    CHANGEOVER_DESCRIPTION = "changeover_description"
+    """How a backup supply is kept from feeding the grid (changeover switch, interlocking)."""
+
+
+class Attachment(BaseModel):
+    """A document attached to the notification."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: AttachmentKind
+    appliance: int | None = Field(
+        default=None, ge=0, le=199, description="Index in appliances[] of the appliance it documents (datasheet)"
+    )
+    name: str | None = Field(default=None, max_length=200, description="File name or reference")
+
+    _numbers_not_bools = field_validator("appliance", mode="before")(_no_bool)
 
 
 class PowerBudget(BaseModel):
@@ -200,6 +283,7 @@ class Notification(BaseModel):
         description="1-64 letters, digits, '.', '_', ':' or '-', starting with a letter or digit",
     )
     revision: int = Field(default=1, ge=1, le=MAX_REVISION)
+    stage: Stage = Stage.PRE_NOTIFICATION
     job_type: JobType
     metering_point_id: str = Field(description="18-digit GS1 metering point id (målepunkt-ID)")
     network_system: NetworkSystem
@@ -208,6 +292,11 @@ class Notification(BaseModel):
     main_fuse_after_a: FuseAmps | None = None
     meter_fuse_before_a: FuseAmps | None = None
     meter_fuse_after_a: FuseAmps | None = None
+    main_device_after: MainDevice | None = Field(
+        default=None,
+        description="The main protection (OV) after the job: gG fuse, MCB B/C/D or adjustable breaker with its "
+        "settings; its current is main_fuse_after_a (None: a gG fuse, or the device on record when the job sets none)",
+    )
     service_cable_ampacity_a: float | None = Field(
         default=None,
         gt=0,
@@ -220,8 +309,25 @@ class Notification(BaseModel):
     submitted_at: datetime | None = None
     installer_id: str | None = Field(default=None, max_length=64)
     comment: str | None = Field(default=None, max_length=2000)
+    kv_fuse_after_a: FuseAmps | None = Field(
+        default=None, description="Short-circuit protection (KV) before the meter after a kv_change [A]"
+    )
+    block: BlockUnits | None = Field(default=None, description="The units of a block notification (blokkmelding)")
+    installation_condition_confirmed: bool | None = Field(
+        default=None,
+        strict=True,
+        description="The installer confirms the condition of the installation (required to reconnect an "
+        "installation disconnected for more than 3 years)",
+    )
+    attachments: list[Attachment] = Field(default_factory=list, max_length=100)
+    merged_metering_point_ids: list[str] | None = Field(
+        default=None,
+        max_length=50,
+        description="Metering points joined into this one by an interconnection (sammenkobling)",
+    )
 
     _numbers_not_bools = field_validator(
+        "kv_fuse_after_a",
         "revision", "main_fuse_before_a", "main_fuse_after_a", "meter_fuse_before_a", "meter_fuse_after_a",
         "service_cable_ampacity_a", mode="before",
     )(_no_bool)  # fmt: skip
@@ -230,6 +336,26 @@ class Notification(BaseModel):
     @classmethod
     def _check_gsrn(cls, value: str) -> str:
         return validate_gsrn(value)
+
+    @field_validator("main_device_after")
+    @classmethod
+    def _device_has_current(cls, device: MainDevice | None, info: ValidationInfo) -> MainDevice | None:
+        if device is not None and info.data.get("main_fuse_after_a") is None:
+            raise ValueError("needs main_fuse_after_a: the device's rated current (Ir of an adjustable breaker)")
+        return device
+
+    @field_validator("merged_metering_point_ids")
+    @classmethod
+    def _check_merged(cls, values: list[str] | None) -> list[str] | None:
+        if values is None:
+            return None
+        out = []
+        for i, value in enumerate(values):
+            try:
+                out.append(validate_gsrn(value))
+            except ValueError as exc:
+                raise ValueError(f"[{i}]: {exc}") from None
+        return out
 
     @field_validator("appliances")
     @classmethod
@@ -244,13 +370,27 @@ class Notification(BaseModel):
                     )
         return appliances
 
+    @field_validator("attachments")
+    @classmethod
+    def _attachments_name_appliances(cls, attachments: list[Attachment], info: ValidationInfo) -> list[Attachment]:
+        count = len(info.data.get("appliances") or [])
+        for i, attachment in enumerate(attachments):
+            if attachment.appliance is not None and attachment.appliance >= count:
+                raise ValueError(
+                    f"[{i}].appliance: {attachment.appliance} names no appliance (the notification lists {count})"
+                )
+        return attachments
+
     @property
     def key(self) -> tuple[str, int]:
         return (self.notification_id, self.revision)
 
     def input_hash(self) -> str:
         """SHA-256 of the canonical JSON form of the notification."""
-        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        data = self.model_dump(mode="json")
+        if data.get("main_device_after") is None:  # hashes of records without a device stay as they were
+            data.pop("main_device_after", None)
+        payload = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -259,6 +399,9 @@ class Outcome(StrEnum):
     APPROVED_WITH_CONDITIONS = "approved_with_conditions"
     """Approved on conditions the installer carries out (measures); every check passes with them."""
     ESCALATE = "escalate"
+    REQUEST_INFO = "request_info"
+    """A challenging appliance lacks its datasheet values, or a required attachment is missing: the decision
+    names exactly which values and attachments are needed (nothing is decided on appliance defaults)."""
     REJECT_INCOMPLETE = "reject_incomplete"
 
 

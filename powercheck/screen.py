@@ -14,9 +14,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
-from powercheck.io import MAX_RECORD_BYTES, DecisionWriter, InputRecord, _lines, read_notifications
+from powercheck.columnar import CHECKS_SCHEMA, decision_tables
+from powercheck.io import (
+    MAX_RECORD_BYTES,
+    DecisionWriter,
+    InputRecord,
+    _lines,
+    index_jsonl,
+    read_jsonl_at,
+    read_notifications,
+)
 from powercheck.ledger.store import LedgerStore
 from powercheck.models import CheckStatus, Decision
 from powercheck.rules.engine import Assessor
@@ -52,9 +62,22 @@ class ScreenSummary:
             elif check.status is CheckStatus.NOT_EVALUATED:
                 self.not_evaluated_rules[check.rule_id] += 1
 
+    def add_table(self, decisions: pa.Table, checks: pa.Table) -> None:
+        """Count the decisions of a chunk from its tables (:mod:`powercheck.columnar`)."""
+        outcomes = decisions.column("outcome").to_pylist()
+        self.outcomes.update(outcomes)
+        self.ledger.update(s for s in decisions.column("ledger_status").to_pylist() if s)
+        jobs = decisions.column("job_type").to_pylist()
+        self.by_job.update((job or "(invalid)", outcome) for job, outcome in zip(jobs, outcomes))
+        for rule, status in zip(checks.column("rule_id").to_pylist(), checks.column("status").to_pylist()):
+            if status == "fail":
+                self.failed_rules[rule] += 1
+            elif status == "not_evaluated":
+                self.not_evaluated_rules[rule] += 1
+
     def table(self) -> str:
         """A plain-text summary table."""
-        outcomes = ("auto_approve", "approved_with_conditions", "escalate", "reject_incomplete")
+        outcomes = ("auto_approve", "approved_with_conditions", "escalate", "request_info", "reject_incomplete")
         jobs = sorted({job for job, _ in self.by_job})
         width = max([len("job type")] + [len(j) for j in jobs]) + 2
         lines = [f"{'job type':<{width}}" + "".join(f"{o:>26}" for o in outcomes) + f"{'total':>8}"]
@@ -172,6 +195,25 @@ class ProgressBar:
             self.stream.flush()
 
 
+class ChecksWriter:
+    """The long checks table of a screening run, streamed to Parquet (moved into place on close)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.partial_path = self.path.with_name(self.path.name + ".partial")
+        self._writer = pq.ParquetWriter(self.partial_path, CHECKS_SCHEMA)
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self._writer.write_table(table)
+
+    def close(self, keep_partial: bool = False) -> None:
+        self._writer.close()
+        if not keep_partial:
+            self.partial_path.replace(self.path)
+
+
 def count_records(path: Path) -> int | None:
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
@@ -188,6 +230,40 @@ def _order_key(record: InputRecord) -> tuple:
     return (at is None, at or datetime.min.replace(tzinfo=UTC), record.line)
 
 
+class _Ordered:
+    """The records of an input in submitted order, read a chunk at a time.
+
+    A JSON Lines file is read twice: once for every record's order key, line and byte span (the records
+    themselves are dropped), then chunk by chunk in that order, so a long file is never held whole as
+    Python objects. A Parquet file is read whole.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.records: list[InputRecord] | None = None
+        self.spans: list[tuple[int, int, int]] = []
+        if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+            keyed = [(_order_key(rec), (rec.line, offset, length)) for rec, offset, length in index_jsonl(path)]
+            keyed.sort(key=lambda kv: kv[0])
+            self.spans = [span for _, span in keyed]
+        else:
+            self.records = sorted(read_notifications(path), key=_order_key)
+
+    def __len__(self) -> int:
+        return len(self.records) if self.records is not None else len(self.spans)
+
+    def chunk(self, first: int, size: int) -> list[InputRecord]:
+        if self.records is not None:
+            return self.records[first : first + size]
+        return read_jsonl_at(self.path, self.spans[first : first + size])
+
+
+def _ordered(path: Path) -> _Ordered:
+    if not path.is_file():
+        raise FileNotFoundError(f"notifications file {path} not found")
+    return _Ordered(path)
+
+
 def screen_file(
     notifications: str | Path,
     assessor: Assessor,
@@ -197,6 +273,7 @@ def screen_file(
     progress: Callable[[int], None] | None = None,
     ledger: LedgerStore | None = None,
     stop: StopRequest | None = None,
+    checks_out: str | Path | None = None,
 ) -> ScreenSummary:
     """Screen every record of ``notifications`` and write one decision per record to ``out``.
 
@@ -209,44 +286,58 @@ def screen_file(
     With a ``stop`` request that is set (SIGINT/SIGTERM, :func:`stop_on_signals`) the run ends
     after the chunk it is deciding: the decisions so far are in a complete Parquet file at
     ``out`` + ``.partial`` (``summary.out``) and ``summary.interrupted`` names the signal.
+
+    Decisions are written from the engine's columns (:mod:`powercheck.columnar`); with ``checks_out`` the
+    long checks table (one row per notification x check) is written there too.
     """
     summary = ScreenSummary(out=str(out))
     start = time.perf_counter()
     seen: set[tuple[str, int]] = set()
-    records = sorted(read_notifications(notifications), key=_order_key)
+    records = _ordered(Path(notifications))
     summary.total = len(records)
-    with DecisionWriter(out) as writer:
-        for first in range(0, len(records), chunk_size):
-            if stop:
-                summary.interrupted = stop.name
-                writer.close(keep_partial=True)
-                summary.out = str(writer.partial_path)
-                break
-            chunk = records[first : first + chunk_size]
-            valid = [r.notification for r in chunk if r.notification is not None]
-            assessed = assessor.assess_isolated(valid)
-            if ledger is not None:
-                ledger.put([r for r in assessed.requests if r is not None])
-            decided = iter(assessed.decisions)
-            for record in chunk:
-                if record.notification is not None:
-                    decision = next(decided)
-                    key = record.notification.key
-                    if key in seen:
-                        summary.duplicates += 1
-                    seen.add(key)
-                else:
-                    summary.invalid += 1
-                    decision = assessor.invalid_decision(
-                        record.errors,
-                        notification_id=record.raw_id,
-                        revision=record.raw_revision,
-                        source=f"line {record.line}",
-                    )
-                writer.write(decision, source_line=record.line)
-                summary.add(decision)
-            summary.records += len(chunk)
-            if progress:
-                progress(summary.records)
+    checks_writer = ChecksWriter(checks_out) if checks_out is not None else None
+    try:
+        with DecisionWriter(out) as writer:
+            for first in range(0, len(records), chunk_size):
+                if stop:
+                    summary.interrupted = stop.name
+                    writer.close(keep_partial=True)
+                    summary.out = str(writer.partial_path)
+                    break
+                chunk = records.chunk(first, chunk_size)
+                valid = [r.notification for r in chunk if r.notification is not None]
+                assessed = assessor.assess_isolated(valid)
+                if ledger is not None:
+                    ledger.put([r for r in assessed.requests if r is not None])
+                decided = iter(assessed.entries)
+                entries = []
+                for record in chunk:
+                    if record.notification is not None:
+                        entries.append(next(decided))
+                        key = record.notification.key
+                        if key in seen:
+                            summary.duplicates += 1
+                        seen.add(key)
+                    else:
+                        summary.invalid += 1
+                        entries.append(
+                            assessor.invalid_decision(
+                                record.errors,
+                                notification_id=record.raw_id,
+                                revision=record.raw_revision,
+                                source=f"line {record.line}",
+                            )
+                        )
+                decisions, checks = decision_tables(entries, [r.line for r in chunk], assessor.language)
+                writer.write_table(decisions)
+                if checks_writer is not None:
+                    checks_writer.write(checks)
+                summary.add_table(decisions, checks)
+                summary.records += len(chunk)
+                if progress:
+                    progress(summary.records)
+    finally:
+        if checks_writer is not None:
+            checks_writer.close(keep_partial=summary.interrupted is not None)
     summary.seconds = time.perf_counter() - start
     return summary

@@ -13,7 +13,14 @@ from powercheck.grid.region import GridRegion
 from powercheck.rules.engine import Assessor
 from powercheck.rules.policy import load_policy
 from tests.helpers.grids import bus_named, feeder, to_json
-from tests.helpers.mini import FIXED_TIME, MINI_POINTS, appliance_jobs_auto_approvable, mini_mp, without_measures
+from tests.helpers.mini import (
+    FIXED_TIME,
+    MINI_POINTS,
+    appliance_jobs_auto_approvable,
+    mini_mp,
+    without_measures,
+    without_paperwork,
+)
 
 
 @pytest.fixture(scope="session")
@@ -72,9 +79,11 @@ def mini_region(mini_region_dir, cache_dir):
 
 @pytest.fixture(scope="session")
 def mini_assessor(mini_region, policy):
-    """The mini region without the policy's measures, appliance jobs auto-approvable: the checks of the notified
-    job (physics tests; the default policy's job-type gate is tested in tests/rules/test_engine.py)."""
-    return Assessor(mini_region, without_measures(appliance_jobs_auto_approvable(policy)), clock=lambda: FIXED_TIME)
+    """The mini region without the policy's measures and paperwork, appliance jobs auto-approvable: the checks of
+    the notified job (physics tests; the default policy's job-type gate is tested in tests/rules/test_engine.py,
+    the paperwork -- attachments, datasheet values -- in tests/rules/test_workflow.py)."""
+    pol = without_paperwork(without_measures(appliance_jobs_auto_approvable(policy)))
+    return Assessor(mini_region, pol, clock=lambda: FIXED_TIME)
 
 
 @pytest.fixture(scope="session")

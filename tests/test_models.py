@@ -90,3 +90,45 @@ def test_input_hash_is_stable_and_content_sensitive():
     assert a.input_hash() == b.input_hash()
     assert a.input_hash() != c.input_hash()
     assert len(a.input_hash()) == 64
+
+
+def test_workflow_fields_are_validated_by_name():
+    """The new fields of issue 11 have ranges and name themselves in errors."""
+    from pydantic import ValidationError
+
+    from powercheck.gs1 import make_gsrn
+    from powercheck.models import Notification, Outcome, Stage, describe_validation_error
+
+    base = {"notification_id": "V-1", "job_type": "motor", "network_system": "TN_400",
+            "metering_point_id": make_gsrn("70705750000000001")}  # fmt: skip
+    motor = {"kind": "motor", "rated_kw": 4, "connection": "3ph"}
+    for minutes in (0, 121, True):
+        with pytest.raises(ValidationError) as exc:
+            Notification.model_validate({**base, "appliances": [{**motor, "operating_minutes_per_2h": minutes}]})
+        assert describe_validation_error(exc.value)[0].startswith("appliances[0].operating_minutes_per_2h")
+    with pytest.raises(ValidationError) as exc:
+        Notification.model_validate(
+            {**base, "appliances": [motor], "attachments": [{"kind": "datasheet", "appliance": 1}]}
+        )
+    assert "attachments: Value error, [0].appliance: 1 names no appliance" in str(exc.value) or any(
+        "attachments" in e and "names no appliance" in e for e in describe_validation_error(exc.value)
+    )
+    with pytest.raises(ValidationError) as exc:
+        Notification.model_validate({**base, "attachments": [{"kind": "photo"}]})
+    assert describe_validation_error(exc.value)[0].startswith("attachments[0].kind")
+    with pytest.raises(ValidationError) as exc:
+        Notification.model_validate({**base, "stage": "done"})
+    assert describe_validation_error(exc.value)[0].startswith("stage")
+    with pytest.raises(ValidationError) as exc:
+        Notification.model_validate({**base, "installation_condition_confirmed": "yes"})
+    assert describe_validation_error(exc.value)[0].startswith("installation_condition_confirmed")
+    for block in ({"units": 1, "annual_kwh_per_unit": 5000}, {"units": 10, "annual_kwh_per_unit": 0}):
+        with pytest.raises(ValidationError) as exc:
+            Notification.model_validate({**base, "block": block})
+        assert describe_validation_error(exc.value)[0].startswith("block.")
+    with pytest.raises(ValidationError) as exc:
+        Notification.model_validate({**base, "merged_metering_point_ids": ["707057500000000002"]})
+    assert describe_validation_error(exc.value)[0].startswith("merged_metering_point_ids")
+    ok = Notification.model_validate({**base, "stage": "completion", "appliances": [motor],
+                                      "attachments": [{"kind": "datasheet", "appliance": 0}]})  # fmt: skip
+    assert ok.stage is Stage.COMPLETION and Outcome("request_info") is Outcome.REQUEST_INFO

@@ -1,6 +1,7 @@
 """The main job end to end: `powercheck screen` on the embedded demo data."""
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -28,17 +29,19 @@ def test_screen_demo_writes_one_decision_per_record(tmp_path, cache_dir, capsys)
     assert code == 0
     table = pq.read_table(out).to_pandas()
     lines = _records(demo_notifications_path())
-    assert len(table) == len(lines) == 210
-    assert sorted(table.source_line) == list(range(1, 211))  # every input line decided once
+    assert len(table) == len(lines) == 228
+    assert sorted(table.source_line) == list(range(1, 229))  # every input line decided once
     # decided in submitted order (records without a readable time last)
     dated = table[table.notification_id.str.startswith("ELS-2026-1")]
     assert dated.source_line.is_monotonic_increasing
     counts = table.outcome.value_counts().to_dict()
-    # the default policy auto-approves metering-point work and OV/MV changes only (no appliance job, so no
-    # approval with conditions either)
-    assert set(counts) == {"auto_approve", "escalate", "reject_incomplete"}
+    # the default policy auto-approves metering-point work and OV/MV changes only (no appliance job); an OV change
+    # whose fuse is too large for the KV on record is approved on the condition of a smaller main fuse
+    assert set(counts) == {"auto_approve", "escalate", "request_info", "reject_incomplete", "approved_with_conditions"}
     assert set(table[table.outcome == "auto_approve"].job_type) <= {"meter_work", "ov_mv_change"}
-    # the seven deliberately broken records: 4 invalid, 2 incomplete, 1 unknown metering point
+    assert set(table[table.outcome == "approved_with_conditions"].job_type) == {"ov_mv_change"}
+    # the seven deliberately broken records: 4 invalid, 1 incomplete, a motor without its datasheet values
+    # (request_info), 1 unknown metering point
     bad = table[table.notification_id.str.contains("BAD") | table.notification_id.str.startswith("invalid:")]
     assert len(bad) == 7
     by_id = {r.notification_id: r for r in bad.itertuples()}
@@ -48,17 +51,23 @@ def test_screen_demo_writes_one_decision_per_record(tmp_path, cache_dir, capsys)
     assert "appliances[0].connection" in by_id["ELS-2026-BAD-02"].reasons[0]
     assert "appliances[0].rated_kw" in by_id["ELS-2026-BAD-05"].reasons[0]
     assert by_id["ELS-2026-BAD-04"].outcome == "escalate"
+    assert by_id["ELS-2026-BAD-06"].outcome == "request_info"
+    assert "datasheet values needed" in by_id["ELS-2026-BAD-06"].reasons[0]
     assert "not valid JSON" in [r for r in bad.itertuples() if r.notification_id.startswith("invalid:")][0].reasons[0]
     # every approved decision has only passing checks and a score of at least the policy margin
     approved = table[table.outcome == "auto_approve"]
     assert len(approved) >= 25
     # the in-memory ledger: every approval and escalation is a request, incomplete records are not
     status = {"auto_approve": "approved", "approved_with_conditions": "approved_with_conditions", "escalate": "pending"}
-    for outcome, ledger_status in zip(table.outcome, table.ledger_status):
+    completion = table.duplicated(["notification_id", "revision"], keep="first")  # the demo's completion notices
+    for outcome, ledger_status in zip(table.outcome[~completion], table.ledger_status[~completion]):
         assert ledger_status == status.get(outcome)
-    for checks, score in zip(approved.checks, approved.score):
+    # a completion notice that matches marks its request built; one that differs leaves it approved
+    done = table[completion]
+    assert sorted(zip(done.outcome, done.ledger_status)) == [("auto_approve", "built"), ("escalate", "approved")]
+    for checks, score, done_ in zip(approved.checks, approved.score, completion[approved.index]):
         assert all(c["status"] == "pass" for c in checks)
-        assert score >= 0.05
+        assert score >= 0.05 or (done_ and math.isnan(score))  # a completion notice has no margin to score
     # summary on stdout
     text = capsys.readouterr().out
     assert "auto_approve" in text and f"{len(lines)} notifications in" in text
@@ -97,7 +106,7 @@ def test_chunking_does_not_change_decisions(tmp_path, demo_region, policy):
     )
     ta = pq.read_table(tmp_path / "a.parquet")
     tb = pq.read_table(tmp_path / "b.parquet")
-    assert ta.num_rows == tb.num_rows == 210
+    assert ta.num_rows == tb.num_rows == 228
     assert ta.equals(tb)  # every column, list and struct columns included
 
 
@@ -154,7 +163,7 @@ def test_ledger_file_across_runs_and_ledger_commands(tmp_path, cache_dir, capsys
     # one request per notification id (the revision replaced its first request)
     assert len(rows) == recorded.notification_id.nunique()
     by_id = {r["notification_id"]: r for r in rows}
-    latest = recorded.sort_values("revision").groupby("notification_id").last()
+    latest = recorded.sort_values("revision", kind="stable").groupby("notification_id").last()  # completions last
     for nid, row in latest.iterrows():
         assert by_id[nid]["status"] == row.ledger_status and by_id[nid]["revision"] == row.revision
     approved = next(r for r in rows if r["status"] == "approved")

@@ -61,7 +61,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -69,6 +68,9 @@ import pyarrow.parquet as pq
 
 from powercheck.grid.networks import GridModelError
 from powercheck.gs1 import validate_gsrn
+from powercheck.lazy import lazy_module
+
+pd = lazy_module("pandas")
 
 __all__ = [
     "AMS_COLUMNS",

@@ -23,12 +23,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from powercheck.grid.networks import GridModelError
 from powercheck.gs1 import make_gsrn, validate_gsrn
+from powercheck.lazy import lazy_module
+from powercheck.protection_device import DEVICE_CODES, II_MULTIPLE_RANGE, ISD_MULTIPLE_RANGE, check_device_code
+
+pd = lazy_module("pandas")
 
 if TYPE_CHECKING:
     import pandapower as pp
@@ -211,6 +214,42 @@ CUSTOMER_SCHEMA: tuple[CustomerColumn, ...] = (
         False,
         "Velander category (grid defaults velander_<category>_k1/k2), e.g. household",
     ),
+    CustomerColumn(
+        "main_device",
+        "string",
+        "",
+        False,
+        "main protection (OV) on record: " + ", ".join(DEVICE_CODES) + " (missing: gG_fuse)",
+        check=check_device_code,
+    ),
+    CustomerColumn(
+        "main_isd_multiple",
+        "float64",
+        "",
+        False,
+        "short-time pickup Isd / Ir (a multiple) of an adjustable_breaker on record",
+        min=ISD_MULTIPLE_RANGE[0],
+        max=ISD_MULTIPLE_RANGE[1],
+    ),
+    CustomerColumn(
+        "main_ii_multiple",
+        "float64",
+        "",
+        False,
+        "instantaneous pickup Ii / Ir (a multiple) of an adjustable_breaker on record",
+        min=II_MULTIPLE_RANGE[0],
+        max=II_MULTIPLE_RANGE[1],
+    ),
+    CustomerColumn(
+        "kv_fuse_a",
+        "float64",
+        "A",
+        False,
+        "short-circuit protection before the meter (KV, kortslutningsvern), a gG fuse",
+        min=0.0,
+        max=MAX_CURRENT_A,
+        min_exclusive=True,
+    ),
 )
 """The columns of the customer index, in file order."""
 
@@ -297,10 +336,19 @@ def _row_problems(df: pd.DataFrame) -> list[str]:
         if column.check is None:
             continue
         for row, value in enumerate(df[column.name]):
+            if not column.required and pd.isna(value):
+                continue
             try:
                 column.check(str(value))
             except ValueError as exc:
                 problems.append(f"row {row} {column.name}: {exc}")
+    device = df["main_device"].astype(object).where(df["main_device"].notna(), "gG_fuse").to_numpy()
+    settings = df["main_isd_multiple"].notna().to_numpy() | df["main_ii_multiple"].notna().to_numpy()
+    for row in np.flatnonzero((device == "adjustable_breaker") & ~settings)[:MAX_ROWS_PER_PROBLEM]:
+        problems.append(f"row {row} main_device: an adjustable_breaker needs main_isd_multiple or main_ii_multiple")
+    for row in np.flatnonzero((device != "adjustable_breaker") & settings)[:MAX_ROWS_PER_PROBLEM]:
+        problems.append(f"row {row} main_isd_multiple/main_ii_multiple: settings of a {device[row]}, only an "
+                        "adjustable_breaker has them")  # fmt: skip
     for column in CUSTOMER_SCHEMA:
         if column.unique:
             dup = df[column.name].duplicated(keep=False).to_numpy()

@@ -48,11 +48,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandapower as pp
-import pandapower.networks as pn
-import pandas as pd
 
+from powercheck.lazy import installed_version, lazy_module
 from powercheck.params import Param, Range
+
+pp = lazy_module("pandapower")
+pn = lazy_module("pandapower.networks")
+pd = lazy_module("pandas")
 
 PANDAPOWER_PREFIX = "pandapower:"
 
@@ -101,6 +103,16 @@ def _schutterwald(**kwargs: Any) -> pp.pandapowerNet:
     return net
 
 
+def _factory(name: str) -> Callable[..., pp.pandapowerNet]:
+    """``pandapower.networks.<name>``, looked up when called (pandapower is imported then)."""
+
+    def build(**kwargs: Any) -> pp.pandapowerNet:
+        return getattr(pn, name)(**kwargs)
+
+    build.__name__ = name
+    return build
+
+
 def _seeded(fn: Callable[..., pp.pandapowerNet]) -> Callable[..., pp.pandapowerNet]:
     def build(seed: int = 0, **kwargs: Any) -> pp.pandapowerNet:
         state = random.getstate()
@@ -114,16 +126,16 @@ def _seeded(fn: Callable[..., pp.pandapowerNet]) -> Callable[..., pp.pandapowerN
 
 
 PANDAPOWER_NETWORKS: dict[str, Callable[..., pp.pandapowerNet]] = {
-    "kerber_landnetz_freileitung_1": pn.create_kerber_landnetz_freileitung_1,
-    "kerber_landnetz_freileitung_2": pn.create_kerber_landnetz_freileitung_2,
-    "kerber_landnetz_kabel_1": _seeded(pn.create_kerber_landnetz_kabel_1),
-    "kerber_landnetz_kabel_2": _seeded(pn.create_kerber_landnetz_kabel_2),
-    "kerber_dorfnetz": _seeded(pn.create_kerber_dorfnetz),
-    "kerber_vorstadtnetz_kabel_1": _seeded(pn.create_kerber_vorstadtnetz_kabel_1),
-    "kerber_vorstadtnetz_kabel_2": _seeded(pn.create_kerber_vorstadtnetz_kabel_2),
-    "dickert_lv_network": pn.create_dickert_lv_network,
+    "kerber_landnetz_freileitung_1": _factory("create_kerber_landnetz_freileitung_1"),
+    "kerber_landnetz_freileitung_2": _factory("create_kerber_landnetz_freileitung_2"),
+    "kerber_landnetz_kabel_1": _seeded(_factory("create_kerber_landnetz_kabel_1")),
+    "kerber_landnetz_kabel_2": _seeded(_factory("create_kerber_landnetz_kabel_2")),
+    "kerber_dorfnetz": _seeded(_factory("create_kerber_dorfnetz")),
+    "kerber_vorstadtnetz_kabel_1": _seeded(_factory("create_kerber_vorstadtnetz_kabel_1")),
+    "kerber_vorstadtnetz_kabel_2": _seeded(_factory("create_kerber_vorstadtnetz_kabel_2")),
+    "dickert_lv_network": _factory("create_dickert_lv_network"),
     "lv_schutterwald": _schutterwald,
-    "ieee_european_lv_asymmetric": pn.ieee_european_lv_asymmetric,
+    "ieee_european_lv_asymmetric": _factory("ieee_european_lv_asymmetric"),
 }
 
 
@@ -229,7 +241,7 @@ def source_fingerprint(source: str, base_dir: Path | None, kwargs: dict[str, Any
     """A hash that changes when the network's content changes (file bytes, or name+kwargs+pandapower version)."""
     h = hashlib.sha256()
     if source.startswith(PANDAPOWER_PREFIX):
-        h.update(f"{source}|{sorted(kwargs.items())!r}|pandapower {pp.__version__}".encode())
+        h.update(f"{source}|{sorted(kwargs.items())!r}|pandapower {installed_version('pandapower')}".encode())
     else:
         path = _resolve(source, base_dir)
         if path.is_dir():

@@ -36,15 +36,17 @@ from enum import IntEnum
 from pathlib import Path
 
 import numpy as np
-import pandapower as pp
-import pandapower.shortcircuit as sc
-import pandas as pd
 
 from powercheck.grid.networks import GridModelError, element_problems, prepared_copy
 from powercheck.grid.topology import lv_paths
+from powercheck.lazy import lazy_module
 from powercheck.params import Param
 
-PRECOMPUTE_VERSION = 10
+pp = lazy_module("pandapower")
+sc = lazy_module("pandapower.shortcircuit")
+pd = lazy_module("pandas")
+
+PRECOMPUTE_VERSION = 11
 """Bump when the meaning or layout of the arrays changes (invalidates caches)."""
 
 

@@ -66,8 +66,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pandapower as pp
-import pandas as pd
+import pyarrow as pa
+import pyarrow.ipc  # noqa: F401
 
 from powercheck.grid.ams import AmsSummary, read_ams, velander_kw
 from powercheck.grid.customers import normalise_customer_points, read_customer_points, synthesize_customer_points
@@ -89,7 +89,11 @@ from powercheck.grid.precompute import (
     precompute_network,
 )
 from powercheck.grid.safe_json import READER_VERSION
+from powercheck.lazy import installed_version, lazy_module
 from powercheck.params import Param
+
+pp = lazy_module("pandapower")
+pd = lazy_module("pandas")
 
 __all__ = [
     "GridRegion",
@@ -336,17 +340,18 @@ def parse_manifest(path: str | Path, *, allow_outside: bool = False) -> RegionMa
 
 
 def _cache_key(
-    spec: NetworkSpec, base_dir: Path | None, defaults: dict[str, Param], measured: MeasuredBaseCase | None = None
+    spec: NetworkSpec, base_dir: Path | None, defaults: dict[str, Param], measured: str | None = None
 ) -> str:
+    """The network's cache key; ``measured`` stands for its measured base cases (a hash of their sources)."""
     payload = {
-        "measured": measured.fingerprint() if measured is not None else None,
+        "measured": measured,
         "fingerprint": source_fingerprint(spec.source, base_dir, spec.kwargs or {}),
         "system": spec.system,
         "lv_kv": spec.lv_kv,
         "cgmes": [spec.slack_from_source, spec.allow_unsupplied],
         "defaults": {k: p.value for k, p in sorted(defaults.items())},
         "precompute": PRECOMPUTE_VERSION,
-        "pandapower": pp.__version__,
+        "pandapower": installed_version("pandapower"),
         "reader": READER_VERSION,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
@@ -376,6 +381,87 @@ def _auto_points(
         except OSError:
             pass
     return points
+
+
+CUSTOMER_CACHE_VERSION = 2
+"""Bump when the cached customer index (an Arrow IPC file next to the network arrays) changes form.
+
+2: the load-basis columns (peak_basis, peak_assumptions, ams_*), upstream_fuse_source, and the measured
+base cases in the schema metadata (``powercheck.measured``)."""
+
+MEASURED_META_KEY = b"powercheck.measured"
+
+
+def _with_measured(table: pa.Table, measured: dict[str, MeasuredBaseCase]) -> pa.Table:
+    """The customer index with the measured base cases in its schema metadata (JSON)."""
+    payload = {
+        nid: {
+            "buses": m.buses.astype(np.int64).tolist(),
+            "peak_import_kw": np.asarray(m.peak_import_kw, dtype=float).tolist(),
+            "peak_export_kw": np.asarray(m.peak_export_kw, dtype=float).tolist(),
+            "low_import_kw": np.asarray(m.low_import_kw, dtype=float).tolist(),
+            "low_export_kw": np.asarray(m.low_export_kw, dtype=float).tolist(),
+            "peak_hour": m.peak_hour,
+            "low_hour": m.low_hour,
+        }
+        for nid, m in measured.items()
+    }
+    meta = dict(table.schema.metadata or {})
+    meta[MEASURED_META_KEY] = json.dumps(payload).encode()
+    return table.replace_schema_metadata(meta)
+
+
+def _measured_from_table(table: pa.Table) -> dict[str, MeasuredBaseCase]:
+    """The measured base cases kept by :func:`_with_measured` (a file without them is not a valid cache)."""
+    meta = table.schema.metadata or {}
+    payload = json.loads(meta[MEASURED_META_KEY].decode())
+    return {
+        nid: MeasuredBaseCase(
+            buses=np.array(m["buses"], dtype=np.int64),
+            peak_import_kw=np.array(m["peak_import_kw"], dtype=float),
+            peak_export_kw=np.array(m["peak_export_kw"], dtype=float),
+            low_import_kw=np.array(m["low_import_kw"], dtype=float),
+            low_export_kw=np.array(m["low_export_kw"], dtype=float),
+            peak_hour=str(m["peak_hour"]),
+            low_hour=str(m["low_hour"]),
+        )
+        for nid, m in payload.items()
+    }
+
+
+def _file_hash(path: Path, what: str) -> str:
+    """SHA-256 of a file's bytes, read in blocks (GridModelError naming the file if it cannot be read)."""
+    h = hashlib.sha256()
+    try:
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError as exc:
+        raise GridModelError(f"{what} {path}: cannot be read ({exc.strerror or exc})") from None
+    return h.hexdigest()
+
+
+def _read_arrow(path: Path) -> pa.Table:
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_file(source).read_all()
+
+
+def _write_arrow(table: pa.Table, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    tmp.replace(path)
+
+
+def _arrow_numbers(array: pa.Array) -> np.ndarray:
+    """A null-free numeric Arrow array as NumPy, read from its buffer (``Array.to_numpy`` imports pandas)."""
+    kinds = {pa.int64(): np.int64, pa.int32(): np.int32, pa.float64(): np.float64, pa.float32(): np.float32}
+    dtype = kinds.get(array.type)
+    if dtype is None:
+        return np.array(array.to_pylist())
+    return np.frombuffer(
+        array.buffers()[1], dtype=dtype, count=len(array), offset=array.offset * np.dtype(dtype).itemsize
+    ).copy()
 
 
 def _concat(arrays: Sequence[np.ndarray], dtype: Any) -> np.ndarray:
@@ -564,7 +650,7 @@ class GridRegion:
         name: str,
         networks: list[NetworkArrays],
         specs: list[NetworkSpec],
-        customers: pd.DataFrame,
+        customers: pd.DataFrame | None,
         defaults: dict[str, Param],
         version: str,
         base_dir: Path | None = None,
@@ -572,6 +658,7 @@ class GridRegion:
         customers_origin: str | None = None,
         ams: AmsSummary | None = None,
         measured: dict[str, MeasuredBaseCase] | None = None,
+        customers_table: pa.Table | None = None,
     ):
         self.name = name
         self.description = description
@@ -582,13 +669,46 @@ class GridRegion:
         self.version = version
         self.base_dir = base_dir
         self.arrays = RegionArrays.from_networks(networks)
-        origin = f"region {name} customer index" + (f" {customers_origin}" if customers_origin else "")
-        customers = normalise_customer_points(customers, self.networks, origin)
-        customers = apply_load_basis(customers, defaults, ams, origin)
-        self.customers = _grid_model_fuses(customers, self.networks)
-        self._mp_index = pd.Index(self.customers.metering_point_id.astype(str))
+        if customers_table is None:
+            origin = f"region {name} customer index" + (f" {customers_origin}" if customers_origin else "")
+            customers = normalise_customer_points(customers, self.networks, origin)
+            customers = apply_load_basis(customers, defaults, ams, origin)
+            customers = _grid_model_fuses(customers, self.networks)
+            customers_table = pa.Table.from_pandas(customers, preserve_index=False)
+        self._customers_df = customers
+        self.customers_table = customers_table
+        """The validated customer index as an Arrow table (what :attr:`customers` holds, without pandas)."""
+        ids = customers_table.column("metering_point_id").to_pylist()
+        self._mp_index = {str(m): i for i, m in enumerate(ids)}
         self.ams = ams
+        """The region's AMS summary when the customer index was built in this load (None from the cache)."""
         self.measured = dict(measured or {})
+        self._point_counts: dict[str, tuple[int, int]] | None = None
+        """Per network with metered points: its measured base cases (also kept in the cached index)."""
+
+    @property
+    def customers(self) -> pd.DataFrame:
+        """The validated customer index as a DataFrame (built from :attr:`customers_table` on first use)."""
+        if self._customers_df is None:
+            self._customers_df = self.customers_table.to_pandas()
+        return self._customers_df
+
+    def customer_column(self, name: str, dtype: Any = None) -> np.ndarray:
+        """One column of the customer index as a NumPy array (no pandas)."""
+        column = self.customers_table.column(name)
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            values = np.array(column.to_pylist(), dtype=object)
+        else:
+            array = column.combine_chunks()
+            if array.null_count:
+                if not pa.types.is_floating(array.type):
+                    raise ValueError(f"customer index column {name}: {array.null_count} missing values")
+                values = np.array([math.nan if v is None else v for v in array.to_pylist()], dtype=float)
+            else:
+                values = _arrow_numbers(array)
+        if dtype is float:
+            return np.asarray(values, dtype=float)
+        return values if dtype is None else values.astype(dtype)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -612,25 +732,64 @@ class GridRegion:
         defaults = load_grid_defaults(manifest.default_overrides, origin=str(manifest.path))
         cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         arrays: list[NetworkArrays] = []
-        auto_points: list[pd.DataFrame] = []
         cp = manifest.customer_points
-        bus_of = None
-        if manifest.cim_map is not None:
-            map_path = region_path(manifest.path, "region.cim_map", manifest.cim_map, allow_outside)
-            bus_of = cim_bus_join(map_path, {s.id: s for s in specs}, base_dir, defaults, cache, use_cache)
-        ams = None
-        measured: dict[str, MeasuredBaseCase] = {}
-        read_customers = None
-        if manifest.ams is not None:
+        map_path = (
+            region_path(manifest.path, "region.cim_map", manifest.cim_map, allow_outside)
+            if manifest.cim_map is not None
+            else None
+        )
+        ams_path = region_path(manifest.path, "region.ams", manifest.ams, allow_outside) if manifest.ams else None
+        if cp == "auto":
+            cp_hash = "auto"
+            cp_origin = "(derived from the networks' loads)"
+            cp_path = None
+        else:
             cp_path = region_path(manifest.path, "region.customer_points", cp, allow_outside)
-            read_customers = read_customer_points(cp_path, bus_of)
-            ams_path = region_path(manifest.path, "region.ams", manifest.ams, allow_outside)
-            if progress:
-                progress(f"AMS series {manifest.ams}")
-            ams = read_region_ams(ams_path, read_customers, [s.id for s in specs])
-            measured = measured_base_cases(ams, read_customers)
-        keys = [_cache_key(spec, base_dir, defaults, measured.get(spec.id)) for spec in specs]
-        for i, (spec, key) in enumerate(zip(specs, keys)):
+            try:
+                cp_hash = hashlib.sha256(cp_path.read_bytes()).hexdigest()
+            except OSError:
+                read_customer_points(cp_path)  # raises naming the file and why
+                raise
+            cp_origin = str(cp_path)
+        cim_hash = _file_hash(map_path, "CIM map") if map_path is not None else None
+        ams_hash = _file_hash(ams_path, "AMS file") if ams_path is not None else None
+        # the measured base cases follow from the AMS file, the customer index and the CIM map: their hashes
+        # stand for them in the networks' cache keys, so a warm load need not read the AMS file
+        measured_token = (
+            hashlib.sha256(json.dumps([ams_hash, cp_hash, cim_hash, [s.id for s in specs]]).encode()).hexdigest()
+            if ams_hash is not None
+            else None
+        )
+        keys = [_cache_key(spec, base_dir, defaults, measured_token) for spec in specs]
+        version_payload = {
+            "cim_map": cim_hash,
+            "manifest": hashlib.sha256(manifest.path.read_bytes()).hexdigest(),
+            "networks": keys,
+            "customer_points": cp_hash,
+            "ams": ams_hash,
+        }
+        version = "grid-" + hashlib.sha256(json.dumps(version_payload, sort_keys=True).encode()).hexdigest()[:12]
+        sources: dict[str, Any] = {}
+
+        def read_sources() -> tuple[pd.DataFrame | None, AmsSummary | None, dict[str, MeasuredBaseCase]]:
+            """The customer index file (with the CIM map's buses), the AMS summary and the measured base cases."""
+            if not sources:
+                bus_of = None
+                if map_path is not None:
+                    bus_of = cim_bus_join(map_path, {s.id: s for s in specs}, base_dir, defaults, cache, use_cache)
+                customers = read_customer_points(cp_path, bus_of) if cp_path is not None else None
+                ams = None
+                measured: dict[str, MeasuredBaseCase] = {}
+                if ams_path is not None:
+                    if progress:
+                        progress(f"AMS series {manifest.ams}")
+                    ams = read_region_ams(ams_path, customers, [s.id for s in specs])
+                    measured = measured_base_cases(ams, customers)
+                sources.update(customers=customers, ams=ams, measured=measured)
+            return sources["customers"], sources["ams"], sources["measured"]
+
+        nets: list[pp.pandapowerNet | None] = []
+        for spec, key in zip(specs, keys):
             cache_file = cache / f"{spec.id}-{key[:20]}.npz"
             net = None
             cached = None
@@ -647,6 +806,7 @@ class GridRegion:
                 if progress:
                     progress(f"{spec.id}: short-circuit and base-case load flow")
                 net, used = build_network(spec, base_dir, defaults)
+                measured = read_sources()[2]
                 computed = precompute_network(spec.id, spec.system, net, defaults, used, measured.get(spec.id))
                 arrays.append(computed)
                 if use_cache:
@@ -655,43 +815,41 @@ class GridRegion:
                         computed.save(cache_file)
                     except OSError:
                         pass  # a read-only cache is not an error; we just recompute next time
-            if cp == "auto":
-                auto_points.append(_auto_points(spec, i + 1, base_dir, defaults, net, cache, key, use_cache))
-        if cp == "auto":
-            customers = pd.concat(auto_points, ignore_index=True)
-            cp_hash = "auto"
-            cp_origin = "(derived from the networks' loads)"
+            nets.append(net)
+        common = dict(name=manifest.name, networks=arrays, specs=specs, defaults=defaults, version=version,
+                      base_dir=base_dir, description=manifest.description, customers_origin=cp_origin)  # fmt: skip
+        # the validated customer index, cached under the grid-model version (a warm load reads no pandas)
+        index_file = cache / f"customers-{manifest.name}-{version}-{CUSTOMER_CACHE_VERSION}.arrow"
+        if use_cache and index_file.is_file():
+            try:
+                table = _read_arrow(index_file)
+                return cls(customers=None, customers_table=table, measured=_measured_from_table(table), **common)
+            except Exception:
+                index_file.unlink(missing_ok=True)
+        if cp_path is None:
+            customers = pd.concat(
+                [_auto_points(spec, i + 1, base_dir, defaults, nets[i], cache, key, use_cache)
+                 for i, (spec, key) in enumerate(zip(specs, keys))],
+                ignore_index=True,
+            )  # fmt: skip
         else:
-            cp_path = region_path(manifest.path, "region.customer_points", cp, allow_outside)
-            customers = read_customers if read_customers is not None else read_customer_points(cp_path, bus_of)
-            cp_hash = hashlib.sha256(cp_path.read_bytes()).hexdigest()
-            cp_origin = str(cp_path)
-        version_payload = {
-            "cim_map": hashlib.sha256(map_path.read_bytes()).hexdigest() if manifest.cim_map is not None else None,
-            "manifest": hashlib.sha256(manifest.path.read_bytes()).hexdigest(),
-            "networks": keys,
-            "customer_points": cp_hash,
-            "ams": _ams_fingerprint(ams),
-        }
-        version = "grid-" + hashlib.sha256(json.dumps(version_payload, sort_keys=True).encode()).hexdigest()[:12]
-        return cls(
-            name=manifest.name,
-            networks=arrays,
-            specs=specs,
-            customers=customers,
-            defaults=defaults,
-            version=version,
-            base_dir=base_dir,
-            description=manifest.description,
-            customers_origin=cp_origin,
-            ams=ams,
-            measured=measured,
-        )
+            customers = read_sources()[0]
+        _, ams, measured = read_sources() if cp_path is not None else (None, None, {})
+        region = cls(customers=customers, ams=ams, measured=measured, **common)
+        if use_cache:
+            try:
+                cache.mkdir(parents=True, exist_ok=True)
+                _write_arrow(_with_measured(region.customers_table, region.measured), index_file)
+            except OSError:
+                pass
+        return region
 
     # ------------------------------------------------------------------ queries
     def locate(self, metering_point_ids: list[str] | np.ndarray) -> np.ndarray:
         """Customer-index rows for the ids (-1 where unknown)."""
-        return self._mp_index.get_indexer(pd.Index([str(m) for m in metering_point_ids]))
+        index = self._mp_index
+        return np.fromiter((index.get(str(m), -1) for m in metering_point_ids), dtype=np.int64,
+                           count=len(metering_point_ids))  # fmt: skip
 
     def network_net(self, network_id: str) -> pp.pandapowerNet:
         """The completed pandapower network (loaded fresh from its source)."""
@@ -705,8 +863,13 @@ class GridRegion:
         if m is None:
             scaling = self.defaults["peak_load_scaling"].value
             return f"grid model loads x peak_load_scaling {scaling:g}"
-        points = int((self.customers.network_id == network_id).sum())
-        metered = int(((self.customers.network_id == network_id) & (self.customers.peak_basis == "ams")).sum())
+        if self._point_counts is None:
+            nets = self.customer_column("network_id").astype(str)
+            ams = self.customer_column("peak_basis").astype(str) == "ams"
+            self._point_counts = {
+                nid: (int((nets == nid).sum()), int((ams & (nets == nid)).sum())) for nid in self.networks
+            }
+        points, metered = self._point_counts.get(network_id, (0, 0))
         return (
             f"ams: coincident peak {m.peak_hour}, low load/high export {m.low_hour} "
             f"({metered} of {points} points metered; the others from the grid model)"
@@ -714,7 +877,7 @@ class GridRegion:
 
     def customer_assumptions(self, cp_row: int) -> list[str]:
         """The [R] values behind a customer's existing peak (Velander constants), as 'grid:<key>'."""
-        text = self.customers.peak_assumptions.iat[cp_row]
+        text = self.customers_table.column("peak_assumptions")[cp_row].as_py()
         return text.split(",") if text else []
 
     def assumptions_for_network(self, network_id: str) -> list[str]:
@@ -729,7 +892,16 @@ class GridRegion:
         ``customer_points`` counts the metering points at the bus: every notification there is
         escalated naming the problem (``GRID.DATA``).
         """
-        points = self.customers.groupby(["network_id", "bus"]).size().to_dict() if len(self.customers) else {}
+        found = [
+            (nid, bus, problem, why)
+            for nid in self.network_order
+            for bus, problem, why in self.networks[nid].problems()
+        ]
+        if not found:
+            return []
+        points: dict[tuple[str, int], int] = {}
+        for nid, bus in zip(self.customer_column("network_id"), self.customer_column("bus")):
+            points[(str(nid), int(bus))] = points.get((str(nid), int(bus)), 0) + 1
         return [
             {
                 "network": nid,
@@ -738,8 +910,7 @@ class GridRegion:
                 "why": why,
                 "customer_points": int(points.get((nid, bus), 0)),
             }
-            for nid in self.network_order
-            for bus, problem, why in self.networks[nid].problems()
+            for nid, bus, problem, why in found
         ]
 
     def bus_problem(self, bus_row: int) -> str | None:
@@ -771,7 +942,7 @@ class GridRegion:
                 }
                 for nid in self.network_order
             ],
-            "customer_points": int(len(self.customers)),
+            "customer_points": int(self.customers_table.num_rows),
             "grid_problems": self.grid_problems(),
         }
 
@@ -815,16 +986,6 @@ def measured_base_cases(ams: AmsSummary, customers: pd.DataFrame) -> dict[str, M
             low_hour=AmsSummary.hour_text(int(ams.low_hour[g])),
         )
     return out
-
-
-def _ams_fingerprint(ams: AmsSummary | None) -> str | None:
-    if ams is None:
-        return None
-    h = hashlib.sha256()
-    h.update("|".join(ams.metering_point_id.astype(str)).encode())
-    for arr in (ams.peak_import_kw, ams.peak_export_kw, ams.tariff_kw, ams.coincident_peak_kw):
-        h.update(np.ascontiguousarray(arr, dtype=float).tobytes())
-    return h.hexdigest()
 
 
 PEAK_BASES = ("ams", "customer_index", "velander")
@@ -927,7 +1088,9 @@ def network_mrids(
 ) -> dict[str, int]:
     """A CGMES network's ConnectivityNode and EnergyConsumer mRIDs -> pandapower bus (cached by content)."""
     key = hashlib.sha256(
-        json.dumps([source_fingerprint(spec.source, base_dir, {}), pp.__version__, READER_VERSION]).encode()
+        json.dumps(
+            [source_fingerprint(spec.source, base_dir, {}), installed_version("pandapower"), READER_VERSION]
+        ).encode()
     ).hexdigest()[:20]
     cache_file = cache / f"{spec.id}-{key}-mrids.json"
     if use_cache and cache_file.is_file():

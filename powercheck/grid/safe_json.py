@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandapower as pp
 
 from powercheck.grid.networks import GridModelError
+from powercheck.lazy import lazy_module
+
+pp = lazy_module("pandapower")
 
 MIN_PANDAPOWER = (3, 5, 4)
 """The first pandapower release with its own allow-list for JSON types (e2nIEE/pandapower#3061)."""

@@ -41,9 +41,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from powercheck.grid.networks import GridModelError
+from powercheck.lazy import lazy_module
+
+pd = lazy_module("pandas")
 
 __all__ = [
     "EDGE_SWITCH",

@@ -110,6 +110,11 @@ class Reservation:
     """Single-phase share of the export [kVA]."""
     demand_after_kw: float = 0.0
     """The customer's coincident demand after the job [kW] (power accounting at the metering point)."""
+    supply_phases: str | None = None
+    """The service's phases the request approved ("1ph", "3ph"; None: not recorded)."""
+    appliances: tuple[tuple[str, float, str, int], ...] = ()
+    """The appliances the request approved: (kind, rated kW, connection, quantity) -- what a completion notice
+    is compared with."""
 
     @property
     def empty(self) -> bool:
@@ -123,6 +128,8 @@ class Reservation:
                 "s1_load_kva": self.s1_load_kva,
                 "s1_export_kva": self.s1_export_kva,
                 "demand_after_kw": self.demand_after_kw,
+                "supply_phases": self.supply_phases,
+                "appliances": [list(a) for a in self.appliances],
             },
             separators=(",", ":"),
         )
@@ -136,6 +143,8 @@ class Reservation:
             s1_load_kva=float(data.get("s1_load_kva", 0.0)),
             s1_export_kva=float(data.get("s1_export_kva", 0.0)),
             demand_after_kw=float(data.get("demand_after_kw", 0.0)),
+            supply_phases=data.get("supply_phases"),
+            appliances=tuple((str(k), float(kw), str(conn), int(q)) for k, kw, conn, q in data.get("appliances", ())),
         )
 
 
@@ -154,6 +163,8 @@ class LedgerRequest:
     submitted_at: datetime | None = None
     decided_at: datetime | None = None
     fuse_after_a: float | None = None
+    device_after: dict | None = None
+    """The main protection after the job: type, rating_a, characteristic / settings (None: not recorded)."""
     reservation: Reservation = field(default_factory=Reservation)
     conditions: tuple[str, ...] = ()
     """Measures an approval with conditions requires (rule texts)."""

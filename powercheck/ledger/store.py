@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS requests (
     fuse_after_a      REAL,
     reservation_json  TEXT    NOT NULL,
     conditions_json   TEXT    NOT NULL DEFAULT '[]',
+    device_json       TEXT,
     updated_at        TEXT    NOT NULL
 );
 CREATE INDEX IF NOT EXISTS requests_mp ON requests (metering_point_id);
@@ -60,7 +61,7 @@ CREATE INDEX IF NOT EXISTS request_events_id ON request_events (notification_id)
 
 _COLUMNS = (
     "notification_id, revision, metering_point_id, network_id, bus, status, job_type, installer_id, "
-    "submitted_at, decided_at, fuse_after_a, reservation_json, conditions_json"
+    "submitted_at, decided_at, fuse_after_a, reservation_json, conditions_json, device_json"
 )
 
 
@@ -87,6 +88,7 @@ def _row(row: tuple) -> LedgerRequest:
         fuse_after_a=row[10],
         reservation=Reservation.from_json(row[11]),
         conditions=tuple(json.loads(row[12] or "[]")),
+        device_after=json.loads(row[13]) if row[13] else None,
     )
 
 
@@ -116,6 +118,9 @@ class LedgerStore:
         self._lock = lock or threading.Lock()
         with self._lock:
             self._conn.executescript(SCHEMA)
+            columns = {r[1] for r in self._conn.execute("PRAGMA table_info(requests)")}
+            if "device_json" not in columns:  # a ledger written before devices were stored
+                self._conn.execute("ALTER TABLE requests ADD COLUMN device_json TEXT")
 
     def close(self) -> None:
         if self._owns:
@@ -192,7 +197,7 @@ class LedgerStore:
             if old is not None and int(old[0]) > r.revision:
                 continue  # an older revision never replaces a newer one
             conn.execute(
-                f"INSERT OR REPLACE INTO requests ({_COLUMNS}, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT OR REPLACE INTO requests ({_COLUMNS}, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     r.notification_id,
                     r.revision,
@@ -207,6 +212,7 @@ class LedgerStore:
                     r.fuse_after_a,
                     r.reservation.to_json(),
                     json.dumps(list(r.conditions)),
+                    json.dumps(r.device_after, sort_keys=True) if r.device_after else None,
                     now,
                 ),
             )

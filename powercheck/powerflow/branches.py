@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
+from powercheck.lazy import lazy_module
 from powercheck.powerflow.model import RadialModelError
+
+pd = lazy_module("pandas")
 
 __all__ = [
     "Branches",

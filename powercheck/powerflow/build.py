@@ -70,7 +70,6 @@ import math
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 
 from powercheck.grid.topology import (
     MeshError,
@@ -81,6 +80,7 @@ from powercheck.grid.topology import (
     network_switches,
     radial_tree,
 )
+from powercheck.lazy import lazy_module
 from powercheck.powerflow import kernels
 from powercheck.powerflow.branches import (
     Branches,
@@ -93,6 +93,8 @@ from powercheck.powerflow.branches import (
     float_col,
 )
 from powercheck.powerflow.model import ElementTable, RadialModel, RadialModelError
+
+pd = lazy_module("pandas")
 
 __all__ = ["build_radial_model"]
 

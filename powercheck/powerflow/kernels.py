@@ -577,3 +577,107 @@ def branch_currents_unbalanced(v_abc, f_pos, t_pos, yff, yft, ytf, ytt, i_f, i_t
             i_t[i, 0, k] = it0 + it1 + it2
             i_t[i, 1, k] = it0 + _A2 * it1 + _A * it2
             i_t[i, 2, k] = it0 + _A * it1 + _A2 * it2
+
+
+@njit
+def _nan_max(a, b):
+    """``np.maximum``: NaN if either is NaN."""
+    if a != a or b != b:
+        return np.nan
+    return a if a >= b else b
+
+
+@njit
+def _ratio(x, y):
+    """``x / y`` as NumPy divides (inf or NaN for y == 0, no exception)."""
+    if y == 0.0:
+        if x == 0.0 or x != x:
+            return np.nan
+        return np.inf if x > 0 else -np.inf
+    return x / y
+
+
+@njit_parallel
+def unbalanced_branch_summary(
+    v_abc, f_pos, t_pos, yff, yft, ytf, ytt, ibase_f, ibase_t, n_line, line_imax, trafo_vn_hv, trafo_vn_lv,
+    trafo_sn, trafo_rating, line_i, line_i_n, line_loading, trafo_i_hv, trafo_i_lv, trafo_loading,
+):  # fmt: skip
+    """Phase and neutral currents and loadings of lines and transformers, straight from the phase voltages.
+
+    The branch currents of :func:`branch_currents_unbalanced` and the results
+    :func:`powercheck.powerflow.results.unbalanced_branch_results` makes of them, in one pass over the batch
+    (parallel over batch items) without the intermediate current arrays.
+
+    Outputs: ``line_i [batch, n_line, 3]``, ``line_i_n [batch, n_line]``, ``line_loading [batch, n_line]`` (%),
+    ``trafo_i_hv``/``trafo_i_lv [batch, n_trafo, 3]``, ``trafo_loading [batch, n_trafo]`` (%, before the rating
+    factor is divided out: divided here).
+    """
+    nb = v_abc.shape[0]
+    nk = f_pos.shape[0]
+    third = 1.0 / 3.0
+    sqrt3 = np.sqrt(3.0)
+    for i in prange(nb):
+        for k in range(nk):
+            fa = v_abc[i, 0, f_pos[k]]
+            fb = v_abc[i, 1, f_pos[k]]
+            fc = v_abc[i, 2, f_pos[k]]
+            ta = v_abc[i, 0, t_pos[k]]
+            tb = v_abc[i, 1, t_pos[k]]
+            tc = v_abc[i, 2, t_pos[k]]
+            f0 = third * (fa + fb + fc)
+            f1 = third * (fa + _A * fb + _A2 * fc)
+            f2 = third * (fa + _A2 * fb + _A * fc)
+            t0 = third * (ta + tb + tc)
+            t1 = third * (ta + _A * tb + _A2 * tc)
+            t2 = third * (ta + _A2 * tb + _A * tc)
+            if0 = yff[0, k] * f0 + yft[0, k] * t0
+            if1 = yff[1, k] * f1 + yft[1, k] * t1
+            if2 = yff[2, k] * f2 + yft[2, k] * t2
+            it0 = ytf[0, k] * f0 + ytt[0, k] * t0
+            it1 = ytf[1, k] * f1 + ytt[1, k] * t1
+            it2 = ytf[2, k] * f2 + ytt[2, k] * t2
+            ifa = if0 + if1 + if2
+            ifb = if0 + _A2 * if1 + _A * if2
+            ifc = if0 + _A * if1 + _A2 * if2
+            ita = it0 + it1 + it2
+            itb = it0 + _A2 * it1 + _A * it2
+            itc = it0 + _A * it1 + _A2 * it2
+            bf = ibase_f[k]
+            bt = ibase_t[k]
+            af0, af1, af2 = abs(ifa) * bf, abs(ifb) * bf, abs(ifc) * bf
+            at0, at1, at2 = abs(ita) * bt, abs(itb) * bt, abs(itc) * bt
+            if k < n_line:
+                m0 = _nan_max(af0, at0)
+                m1 = _nan_max(af1, at1)
+                m2 = _nan_max(af2, at2)
+                line_i[i, k, 0] = m0
+                line_i[i, k, 1] = m1
+                line_i[i, k, 2] = m2
+                line_i_n[i, k] = _nan_max(abs(ifa + ifb + ifc) * bf, abs(ita + itb + itc) * bt)
+                line_loading[i, k] = _ratio(_nan_max(_nan_max(m0, m1), m2), line_imax[k]) * 100.0
+            else:
+                j = k - n_line
+                trafo_i_hv[i, j, 0] = af0
+                trafo_i_hv[i, j, 1] = af1
+                trafo_i_hv[i, j, 2] = af2
+                trafo_i_lv[i, j, 0] = at0
+                trafo_i_lv[i, j, 1] = at1
+                trafo_i_lv[i, j, 2] = at2
+                hv, lv, sn = trafo_vn_hv[j], trafo_vn_lv[j], trafo_sn[j]
+                l0 = _ratio(_nan_max(af0 * hv, at0 * lv) * sqrt3, sn) * 100.0
+                l1 = _ratio(_nan_max(af1 * hv, at1 * lv) * sqrt3, sn) * 100.0
+                l2 = _ratio(_nan_max(af2 * hv, at2 * lv) * sqrt3, sn) * 100.0
+                trafo_loading[i, j] = _ratio(_nan_max(_nan_max(l0, l1), l2), trafo_rating[j])
+
+
+@njit_parallel
+def phases_to_net_buses(v_abc, bus_pos, out):
+    """``out[i, j, p] = v_abc[i, p, bus_pos[j]]`` (NaN where ``bus_pos[j] < 0``: the bus is not supplied):
+    internal bus order, phase-major -> the net's bus order, phase last, in one pass."""
+    nb = v_abc.shape[0]
+    nan = complex(np.nan, 0.0)
+    for i in prange(nb):
+        for j in range(bus_pos.shape[0]):
+            b = bus_pos[j]
+            for p in range(3):
+                out[i, j, p] = v_abc[i, p, b] if b >= 0 else nan

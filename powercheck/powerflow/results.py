@@ -243,6 +243,55 @@ def balanced_branch_results(
 def unbalanced_branch_results(model: RadialModel, v: np.ndarray, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
     """Phase and neutral currents and loadings of lines and transformers of unbalanced solutions.
 
+    One kernel (:func:`~powercheck.powerflow.kernels.unbalanced_branch_summary`) computes the branch
+    currents and every result from the voltages, in parallel over the batch; this wrapper only allocates
+    and reshapes (:func:`unbalanced_branch_results_numpy` is the same in NumPy, the reference of the tests).
+
+    Parameters
+    ----------
+    model : RadialModel
+    v : ndarray of complex, shape (nb, 3, n)
+        Phase voltages in internal bus order [pu].
+    shape : tuple of int
+        Batch shape.
+
+    Returns
+    -------
+    dict
+        The branch fields of :class:`BatchResult3ph` ([kA], [%]).
+    """
+    nb = v.shape[0]
+    n_line = len(model.line_index)
+    n_trafo = len(model.trafo_index)
+    y = model.br_y
+    line_i = np.empty((nb, n_line, 3))
+    line_i_n = np.empty((nb, n_line))
+    line_loading = np.empty((nb, n_line))
+    trafo_hv = np.empty((nb, n_trafo, 3))
+    trafo_lv = np.empty((nb, n_trafo, 3))
+    trafo_loading = np.empty((nb, n_trafo))
+    f64 = np.float64
+    kernels.unbalanced_branch_summary(
+        np.ascontiguousarray(v), model.br_f, model.br_t, y[:, 0], y[:, 1], y[:, 2], y[:, 3],
+        np.asarray(model.br_ibase_f, f64), np.asarray(model.br_ibase_t, f64), n_line,
+        np.asarray(model.line_imax_ka, f64), np.asarray(model.trafo_vn_hv_kv, f64),
+        np.asarray(model.trafo_vn_lv_kv, f64), np.asarray(model.trafo_sn_mva, f64),
+        np.asarray(model.trafo_rating_factor, f64), line_i, line_i_n, line_loading, trafo_hv, trafo_lv,
+        trafo_loading,
+    )  # fmt: skip
+    return {
+        "line_i_ka": line_i.reshape(*shape, n_line, 3),
+        "line_i_n_ka": line_i_n.reshape(*shape, n_line),
+        "line_loading_percent": line_loading.reshape(*shape, n_line),
+        "trafo_i_hv_ka": trafo_hv.reshape(*shape, n_trafo, 3),
+        "trafo_i_lv_ka": trafo_lv.reshape(*shape, n_trafo, 3),
+        "trafo_loading_percent": trafo_loading.reshape(*shape, n_trafo),
+    }
+
+
+def unbalanced_branch_results_numpy(model: RadialModel, v: np.ndarray, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """Phase and neutral currents and loadings of lines and transformers of unbalanced solutions.
+
     Parameters
     ----------
     model : RadialModel

@@ -531,8 +531,9 @@ def run_batch_3ph(
         parallel=parallel,
     )
     res = unbalanced_branch_results(model, v, batch.shape) if branch_results else {}
-    v_net = to_net_buses(model, v, 2)  # [nb, 3, nbus]
-    v_net = np.transpose(v_net, (0, 2, 1)).reshape(*batch.shape, len(model.bus_index), 3)
+    v_net = np.empty((v.shape[0], len(model.bus_index), 3), dtype=complex)
+    kernels.phases_to_net_buses(np.ascontiguousarray(v), np.asarray(model.bus_pos, dtype=np.int64), v_net)
+    v_net = v_net.reshape(*batch.shape, len(model.bus_index), 3)
     return BatchResult3ph(**_result_fields(model, v_net, n_iter, status, batch.shape), **res)
 
 

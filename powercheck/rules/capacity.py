@@ -35,6 +35,7 @@ import numpy as np
 from powercheck.ledger.model import ACTIVE
 from powercheck.ledger.state import CapacityState
 from powercheck.models import ApplianceKind
+from powercheck.protection_device import device_from_code
 from powercheck.quality.codes import CONN_3PH, CONN_LL, CONN_LN, SQRT3
 from powercheck.quality.impedance import min_fault_current_a
 from powercheck.quality.voltage import line_current_a
@@ -47,7 +48,7 @@ from powercheck.rules.evaluate import (
     harmonic_orders,
     policy_spectrum,
 )
-from powercheck.rules.fuse_range import fuse_inputs_of_points, main_fuse_range, upstream_from_feeder
+from powercheck.rules.fuse_range import fuse_inputs_of_points, ik_max_of_buses, main_fuse_range, upstream_from_feeder
 from powercheck.rules.inverse import FuseInputs, rule_scales
 from powercheck.rules.policy import Policy, PolicyKey
 
@@ -348,10 +349,46 @@ def capacity_map(
     ik = min_fault_current_a(point.r1_ohm, point.x1_ohm, point.r0_ohm, point.x0_ohm, point.u_ll_v, point.system,
                              policy.number(PolicyKey.SC_C_MIN))  # fmt: skip
     amp, up, rated = fuse_inputs_of_points(grid, site.rows)
-    largest, rule = main_fuse_range(amp, upstream_from_feeder(up, rated, policy), ik, policy)
+    largest, rule = main_fuses_of_points(grid, policy, site.rows, site.bus_row, amp,
+                                         upstream_from_feeder(up, rated, policy), ik)  # fmt: skip
     largest = np.where(site.evaluable, largest, np.nan)
     rule = [r if ok else None for r, ok in zip(rule, site.evaluable, strict=True)]
     return CapacityMap(site, results, largest, rule, ik)
+
+
+def main_fuses_of_points(
+    grid: GridView,
+    policy: Policy,
+    rows: np.ndarray,
+    bus_rows: np.ndarray,
+    amp: np.ndarray,
+    up: np.ndarray,
+    ik: np.ndarray,
+) -> tuple[np.ndarray, list[str | None]]:
+    """The largest main protection of the kind each point has on record (gG fuse, MCB, adjustable breaker),
+    with its KV, as the engine's inverse answer gives it (:func:`.fuse_range.main_fuse_range` per device kind)."""
+    cust = grid.customers
+    codes = cust.main_device[rows]
+    isd, ii = cust.main_isd_multiple[rows], cust.main_ii_multiple[rows]
+    kv, ikx = cust.kv_fuse_a[rows], ik_max_of_buses(grid, policy, bus_rows)
+    kinds = [(c, _setting(a), _setting(b)) for c, a, b in zip(codes, isd, ii, strict=True)]
+    largest = np.full(len(rows), np.nan)
+    rule: list[str | None] = [None] * len(rows)
+    groups: dict[tuple, list[int]] = {}
+    for i, kind in enumerate(kinds):
+        groups.setdefault(kind, []).append(i)
+    for (code, a, b), members in groups.items():
+        idx = np.asarray(members, dtype=np.int64)
+        device = None if code is None else device_from_code(code, isd_multiple=a, ii_multiple=b)
+        size, why = main_fuse_range(amp[idx], up[idx], ik[idx], policy, device=device, kv_a=kv[idx], ik_max_a=ikx[idx])
+        largest[idx] = size
+        for j, r in zip(idx, why, strict=True):
+            rule[j] = r
+    return largest, rule
+
+
+def _setting(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
 
 
 def not_limited(value: float) -> bool:

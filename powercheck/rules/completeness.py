@@ -12,12 +12,22 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from powercheck.models import ApplianceKind, JobType, Message, Notification
+from powercheck.models import ApplianceKind, AttachmentKind, JobType, Message, Notification, Stage
 from powercheck.rules.policy import Policy, PolicyKey
 from powercheck.texts import msg
 
-FUSE_JOBS = (JobType.NEW_CONNECTION, JobType.TEMPORARY_SUPPLY, JobType.RECONNECTION)
+FUSE_JOBS = (
+    JobType.NEW_CONNECTION,
+    JobType.TEMPORARY_SUPPLY,
+    JobType.RECONNECTION,
+    JobType.NEW_METERING_POINT,
+    JobType.INTERCONNECTION,
+    JobType.BLOCK_NOTIFICATION,
+)
 """Job types that set a fuse even when it has the same rating as before (the connection is new)."""
+
+CABLE_JOBS = (JobType.SERVICE_CABLE_MOVE,)
+"""Job types that lay the service cable anew: the fuse on record is checked again against it."""
 
 JOB_APPLIANCE_KINDS: dict[JobType, tuple[ApplianceKind, ...]] = {
     JobType.EV_CHARGER: (ApplianceKind.EV_CHARGER,),
@@ -65,14 +75,17 @@ def fuse_after_job(n: Notification, record_fuse_a: float | None) -> FuseAfterJob
     changed = after is not None and (before is None or abs(after - before) > 1e-9 or n.job_type in FUSE_JOBS)
     if after is None and before is not None:
         after = before
+        changed = n.job_type in CABLE_JOBS
     return FuseAfterJob(rating_a=after, changed=changed)
 
 
 def missing_fields(n: Notification, policy: Policy) -> list[Message]:
     """What the notification lacks (field path and a short why, as messages); empty when complete."""
     missing: list[Message] = []
-    if n.job_type in FUSE_JOBS and n.main_fuse_after_a is None:
-        missing.append(msg("missing_required_for_job", field="main_fuse_after_a", job=n.job_type.value))
+    for field in policy.job(n.job_type)["required"]:  # the policy's job_types table
+        value = getattr(n, field)
+        if value is None or value is False or value == []:
+            missing.append(msg("missing_required_for_job", field=field, job=n.job_type.value))
     if n.job_type is JobType.OV_MV_CHANGE:
         if n.main_fuse_after_a is None and n.meter_fuse_after_a is None:
             missing.append(msg("missing_ov_mv_after"))
@@ -88,7 +101,14 @@ def missing_fields(n: Notification, policy: Policy) -> list[Message]:
     fuse = new_fuse_a(n)
     thresholds: dict[str, float] = policy.value(PolicyKey.BUDGET_REQUIRED_ABOVE_FUSE_A)
     threshold = thresholds.get(n.network_system.value)
-    if fuse is not None and threshold is not None and fuse > threshold and n.power_budget is None:
+    if (
+        fuse is not None
+        and threshold is not None
+        and fuse > threshold
+        and n.power_budget is None
+        and n.block is None  # a block notification's demand comes from the policy's diversity rule
+        and "power_budget" not in policy.job(n.job_type)["required"]  # already named as required for the job
+    ):
         missing.append(msg("missing_budget", threshold=float(threshold), system=n.network_system.value))
     if (
         n.power_budget is not None
@@ -103,3 +123,62 @@ def missing_fields(n: Notification, policy: Policy) -> list[Message]:
             if getattr(appliance, field) is None:
                 missing.append(msg("missing_appliance_field", index=i, field=field, kind=appliance.kind.value))
     return missing
+
+
+def _absent(value: object) -> bool:
+    return value is None or value == {} or value == []
+
+
+def missing_datasheet_values(n: Notification, policy: Policy) -> list[tuple[int, list[str]]]:
+    """Challenging appliances (policy ``challenging_appliances``) without all their datasheet values:
+    (index, missing field names)."""
+    table: dict[str, dict] = policy.value(PolicyKey.CHALLENGING_APPLIANCES)
+    out = []
+    for i, appliance in enumerate(n.appliances):
+        row = table.get(appliance.kind.value)
+        if row is None or appliance.rated_kw <= float(row["above_kw"]):
+            continue
+        ratio = appliance.start_current_ratio
+        lacking = [
+            f
+            for f in row["fields"]
+            if _absent(getattr(appliance, f))
+            and not (f == "cos_phi_start" and ratio is not None and ratio <= 1.0)  # no start current: no start pf
+        ]
+        if lacking:
+            out.append((i, lacking))
+    return out
+
+
+def requested_info(n: Notification, policy: Policy, *, screening: bool = False) -> list[Message]:
+    """What the grid owner asks for before it decides (``request_info``), by name: the datasheet values (and the
+    datasheet) of challenging appliances -- unless ``screening`` allows the policy's appliance defaults --, the
+    attachments the job type, the fuse size and the workflow stage require."""
+    asked: list[Message] = []
+    attached = {(a.kind, a.appliance) for a in n.attachments}
+    attached_kinds = {a.kind for a in n.attachments}
+    if not screening:
+        for i, lacking in missing_datasheet_values(n, policy):
+            kind = n.appliances[i].kind.value
+            asked.append(msg("request_values", index=i, kind=kind, fields=", ".join(lacking)))
+            if (AttachmentKind.DATASHEET, i) not in attached:
+                asked.append(msg("request_datasheet", index=i, kind=kind))
+    needed: dict[str, str] = {}
+    for kind in policy.job(n.job_type)["attachments"]:
+        needed.setdefault(kind, f"job type {n.job_type.value}")
+    fuse = new_fuse_a(n)
+    limit = policy.value(PolicyKey.SINGLE_LINE_DIAGRAM_ABOVE_FUSE_A).get(n.network_system.value)
+    if fuse is not None and limit is not None and fuse > limit:
+        needed.setdefault(AttachmentKind.SINGLE_LINE_DIAGRAM.value, f"main fuse {fuse:g} A above {float(limit):g} A")
+    if n.stage is Stage.COMPLETION:
+        for kind in policy.value(PolicyKey.COMPLETION_ATTACHMENTS):
+            needed.setdefault(kind, "completion notice")
+    for kind, why in needed.items():
+        if AttachmentKind(kind) not in attached_kinds:
+            asked.append(msg("request_attachment", attachment=kind, why=why))
+    return asked
+
+
+def installed_appliances(n: Notification) -> tuple[tuple[str, float, str, int], ...]:
+    """The appliances of a notification as the ledger records them: (kind, rated kW, connection, quantity)."""
+    return tuple(sorted((a.kind.value, float(a.rated_kw), a.connection.value, int(a.quantity)) for a in n.appliances))

@@ -50,7 +50,7 @@ def network_data(cases: Sequence[DemandCase], ev: Evaluation, grid: GridView, po
                 existing_peak_kw=_finite(float(grid.customers.existing_peak_kw[loc.cp_row]))
                 if loc.cp_row >= 0
                 else None,
-                load_basis=str(grid.region.customers.peak_basis.iat[loc.cp_row]) if loc.cp_row >= 0 else None,
+                load_basis=str(grid.customers.peak_basis[loc.cp_row]) if loc.cp_row >= 0 else None,
                 base_case=grid.region.base_case_basis(loc.network_id),
             )
         )

@@ -29,6 +29,18 @@ class CustomerArrays:
     """Service cable ampacity on record [A]; NaN when unknown."""
     upstream_fuse_a: np.ndarray
     """Fuse upstream of the main fuse on record [A]; NaN when unknown."""
+    main_device: np.ndarray
+    """Main protection on record (object array of device codes, None where not recorded)."""
+    main_isd_multiple: np.ndarray
+    """Isd / Ir of an adjustable breaker on record; NaN when not recorded."""
+    main_ii_multiple: np.ndarray
+    """Ii / Ir of an adjustable breaker on record; NaN when not recorded."""
+    kv_fuse_a: np.ndarray
+    """Short-circuit protection before the meter (KV, gG fuse) on record [A]; NaN when unknown."""
+    peak_basis: np.ndarray
+    """Where the existing peak comes from: ams, customer_index or velander (object array)."""
+    peak_assumptions: np.ndarray
+    """The [R] keys behind the existing peak, comma-separated 'grid:<key>' ('' for none; object array)."""
 
 
 @dataclass(frozen=True)
@@ -48,16 +60,22 @@ class GridView:
 
     @classmethod
     def of(cls, region: GridRegion) -> GridView:
-        cust = region.customers
+        col = region.customer_column
         customers = CustomerArrays(
-            bus_row=cust.bus_row.to_numpy(dtype=np.int64),
-            bus=cust.bus.to_numpy(dtype=np.int64),
-            network_id=cust.network_id.astype(str).to_numpy(dtype=object),
-            existing_peak_kw=cust.existing_peak_kw.to_numpy(dtype=float),
-            existing_export_kw=cust.existing_export_kw.to_numpy(dtype=float),
-            main_fuse_a=cust.main_fuse_a.to_numpy(dtype=float),
-            service_cable_ampacity_a=cust.service_cable_ampacity_a.to_numpy(dtype=float),
-            upstream_fuse_a=cust.upstream_fuse_a.to_numpy(dtype=float),
+            bus_row=col("bus_row", np.int64),
+            bus=col("bus", np.int64),
+            network_id=np.array([str(v) for v in col("network_id")], dtype=object),
+            existing_peak_kw=col("existing_peak_kw", float),
+            existing_export_kw=col("existing_export_kw", float),
+            main_fuse_a=col("main_fuse_a", float),
+            service_cable_ampacity_a=col("service_cable_ampacity_a", float),
+            upstream_fuse_a=col("upstream_fuse_a", float),
+            main_device=col("main_device"),
+            main_isd_multiple=col("main_isd_multiple", float),
+            main_ii_multiple=col("main_ii_multiple", float),
+            kv_fuse_a=col("kv_fuse_a", float),
+            peak_basis=col("peak_basis"),
+            peak_assumptions=col("peak_assumptions"),
         )
         assumptions = {nid: tuple(region.assumptions_for_network(nid)) for nid in region.networks}
         arr = region.arrays

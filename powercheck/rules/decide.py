@@ -1,6 +1,10 @@
 """Stage 4: check results -> outcome, score, reasons and the decision of every notification.
 
 * ``reject_incomplete`` when data is missing (DATA.COMPLETE) or the record is invalid (DATA.VALID);
+* ``request_info`` when a challenging appliance lacks its datasheet values or a required attachment is
+  missing (DATA.INFO): the reasons name every value and attachment needed;
+* a completion notice (COMPLETION.MATCH): ``auto_approve`` (the approved request is marked built) when it
+  matches what was approved, else ``escalate`` with the differences;
 * ``escalate`` when the metering point is unknown or on another system, when the grid model cannot
   be computed at its bus (``GRID.DATA``: islanded, no transformer, ...), when a check fails
   or cannot be evaluated, or when the policy's auto-approval gates stop it (job type,
@@ -39,7 +43,7 @@ from powercheck.rules.checks.base import FAIL, NOT_EVALUATED, CheckTable
 from powercheck.rules.context import GridView
 from powercheck.rules.demand import DemandCase, fuse_capacity_kva, supply_conn
 from powercheck.rules.policy import Policy, PolicyKey
-from powercheck.rules.rule_ids import GRID_RULE_GROUPS, RuleId
+from powercheck.rules.rule_ids import GRID_RULE_GROUPS, LEGAL_VOLTAGE_RULES, PLANNING_VOLTAGE_RULES, RuleId
 from powercheck.texts import DEFAULT_LANGUAGE, msg, render
 
 FUSE_RULES = frozenset(
@@ -60,7 +64,11 @@ def _check_reasons(case: DemandCase, checks: CheckTable, rows: range) -> list[Me
             params = dict(
                 rule=str(rule), value=float(checks.value[i]), limit=float(checks.limit[i]), unit=checks.unit[i]
             )
-            if rule in FUSE_RULES:
+            if rule in LEGAL_VOLTAGE_RULES:
+                reasons.append(msg("check_failed_legal", **params))
+            elif rule in PLANNING_VOLTAGE_RULES:
+                reasons.append(msg("check_failed_planning", **params))
+            elif rule in FUSE_RULES:
                 fuse = case.required_fuse_a
                 extra = msg("fuse_required", fuse=fuse) if fuse is not None else msg("fuse_none")
                 reasons.append(msg("check_failed_with", **params, extra=extra))
@@ -103,6 +111,19 @@ def _gate_reasons(case: DemandCase, checks: CheckTable, rows: range, rel_margin:
         if not math.isnan(rm) and rm < min_margin:
             reasons.append(msg("policy_margin", rule=str(checks.rule_id[i]), margin=float(rm), minimum=min_margin))
     return reasons
+
+
+def _completion_reasons(case: DemandCase) -> tuple[list[Message], Outcome]:
+    """A completion notice: marked built when it matches the approved request, else escalated with the
+    differences listed (or why there is nothing to compare with)."""
+    done = case.completion
+    approved = done.approved
+    if approved is None:
+        return [msg("completion_no_approval", why=done.why or "")], Outcome.ESCALATE
+    params = dict(other=approved.notification_id, revision=approved.revision)
+    if done.differences:
+        return [msg("completion_differs", **params, differences="; ".join(done.differences))], Outcome.ESCALATE
+    return [msg("completion_match", **params, status=approved.status.value)], Outcome.AUTO_APPROVE
 
 
 def _localized(option: MeasureOption, lang: str) -> MeasureOption:
@@ -148,7 +169,9 @@ class DecisionBatch:
     def reserved_case(self, k: int) -> DemandCase:
         return self.reserve[k] if self.reserve else self.cases[k]
 
-    def decision(self, k: int, lang: str = DEFAULT_LANGUAGE) -> Decision:
+    def decision(self, k: int, lang: str = DEFAULT_LANGUAGE, heavy: bool = True) -> Decision:
+        """Row ``k`` as a :class:`Decision`; ``heavy=False`` leaves its checks and path empty (the columnar writer
+        takes them from the check table and the path columns, :mod:`powercheck.columnar`)."""
         case = self.cases[k]
         checks_of, row = self.check_overrides.get(k, (self, k))
         conditions = list(self.conditions[k]) if self.conditions else []
@@ -164,7 +187,7 @@ class DecisionBatch:
             reasons=[render(m, lang) for m in self.reasons[k]],
             messages=list(self.reasons[k]),
             language=lang,
-            checks=[checks_of.checks.result(i) for i in checks_of.checks.rows_of(row)],
+            checks=[checks_of.checks.result(i) for i in checks_of.checks.rows_of(row)] if heavy else [],
             score=None if math.isnan(score) else score,
             policy_id=self.policy.id,
             policy_version=self.policy.version,
@@ -179,7 +202,7 @@ class DecisionBatch:
             required_main_fuse_a=case.required_fuse_a,
             limits=list(self.limits[k]) if self.limits else [],
             network_data=self.network_data[k] if self.network_data else None,
-            path=list(checks_of.paths[row]) if checks_of.paths else [],
+            path=list(checks_of.paths[row]) if checks_of.paths and heavy else [],
             notifiable=None if case.accounting is None else case.notifiable is not None,
             notifiable_reason=case.notifiable,
             ledger_status=None,
@@ -214,6 +237,11 @@ def decide(
         if case.missing:
             reasons = [msg("missing", text=m) for m in case.missing]
             outcome = Outcome.REJECT_INCOMPLETE
+        elif case.requested:
+            reasons = list(case.requested)
+            outcome = Outcome.REQUEST_INFO
+        elif case.completion is not None:
+            reasons, outcome = _completion_reasons(case)
         elif case.location is None:
             reasons = [msg("grid_located", mp=case.notification.metering_point_id)]
             outcome = Outcome.ESCALATE
@@ -236,9 +264,10 @@ def decide(
         if case.location is not None and any(checks.rule_id[i].group in GRID_RULE_GROUPS for i in rows):
             used |= set(grid.grid_assumptions.get(case.location.network_id, ()))
         if case.location is not None and case.location.cp_row >= 0 and len(rows):
-            used |= set(grid.region.customer_assumptions(case.location.cp_row))
+            text = grid.customers.peak_assumptions[case.location.cp_row]
+            used |= set(text.split(",")) if text else set()
         outcomes.append(outcome)
-        all_reasons.append(reasons)
+        all_reasons.append(reasons + list(case.screening_defaults))
         all_assumptions.append(sorted(used))
     return DecisionBatch(
         cases=cases,

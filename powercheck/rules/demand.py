@@ -19,16 +19,24 @@ components (connection, kW, cos phi) the evaluation stage turns into currents.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from powercheck.ledger.model import ACTIVE, APPROVED, LedgerRequest
 from powercheck.ledger.state import CapacityState
-from powercheck.models import Appliance, Message, NetworkSystem, Notification, SupplyPhases
+from powercheck.models import Appliance, Message, NetworkSystem, Notification, PowerBudget, Stage, SupplyPhases
 from powercheck.quality.codes import CONN_3PH, CONN_LL, CONN_LN, SQRT3, conn_code
 from powercheck.rules.accounting import AccountedAppliance, Accounting, account, notifiable, required_fuse_a
-from powercheck.rules.completeness import fuse_after_job, missing_fields
+from powercheck.rules.completeness import (
+    fuse_after_job,
+    installed_appliances,
+    missing_datasheet_values,
+    missing_fields,
+    requested_info,
+)
 from powercheck.rules.context import GridView
+from powercheck.rules.devices import Device, device_of_record, resolve_device
 from powercheck.rules.policy import Policy, PolicyKey
 from powercheck.texts import msg
 
@@ -60,6 +68,8 @@ class ApplianceCase:
     """Starts per hour of all units of the row [1/h]."""
     start_duration_s: float | None
     """Duration of one start at the start current [s] (None: no start current)."""
+    active_intervals: float
+    """10-min intervals of a 2-h window in which it switches at its rate (operating pattern, for Plt) [-]."""
     defaults_used: tuple[str, ...]
     """Policy defaults used for missing values, as 'policy:appliance_defaults.<kind>.<field>'."""
 
@@ -100,11 +110,62 @@ class Location:
 
 
 @dataclass(frozen=True, slots=True)
+class Completion:
+    """A completion notice compared with the request the ledger approved under its notification id."""
+
+    approved: LedgerRequest | None
+    """The approved request (None: there is none to compare with)."""
+    differences: tuple[str, ...] = ()
+    """What the completed installation does differently (empty: it matches)."""
+    why: str | None = None
+    """Why there is nothing to compare with."""
+
+
+def compare_completion(n: Notification, state: CapacityState | None, record_fuse_a: float | None) -> Completion:
+    """Compare a completion notice with its approved request: fuse after, phases, appliances."""
+    if state is None:
+        return Completion(None, why="no capacity ledger to find the approved request in")
+    approved = state.requests.get(n.notification_id)
+    if approved is None:
+        return Completion(None, why=f"no request {n.notification_id} in the ledger")
+    if approved.status not in APPROVED:
+        return Completion(None, why=f"request {n.notification_id} is {approved.status.value}, not approved")
+    diffs = []
+    fuse = fuse_after_job(n, record_fuse_a).rating_a
+    if approved.fuse_after_a is not None and (fuse is None or abs(fuse - approved.fuse_after_a) > 1e-9):
+        built = "none" if fuse is None else f"{fuse:g} A"
+        diffs.append(f"main fuse after: approved {approved.fuse_after_a:g} A, built {built}")
+    phases = approved.reservation.supply_phases
+    if phases is not None and phases != n.supply_phases.value:
+        diffs.append(f"supply phases: approved {phases}, built {n.supply_phases.value}")
+    if approved.reservation.supply_phases is not None:  # the request recorded its appliances
+        was = list(approved.reservation.appliances)
+        now = list(installed_appliances(n))
+        for item in list(was):
+            if item in now:
+                now.remove(item)
+                was.remove(item)
+
+        def text(a: tuple) -> str:
+            return f"{a[3]} x {a[0]} {a[1]:g} kW {a[2]}"
+
+        diffs += [f"approved but not built: {text(a)}" for a in was]
+        diffs += [f"built but not approved: {text(a)}" for a in now]
+    return Completion(approved, tuple(diffs))
+
+
+@dataclass(frozen=True, slots=True)
 class DemandCase:
     """What one notification adds to the grid, ready for evaluation."""
 
     notification: Notification
     missing: tuple[Message, ...] = ()
+    requested: tuple[Message, ...] = ()
+    """Datasheet values and attachments the grid owner asks for (request_info), by name."""
+    screening_defaults: tuple[Message, ...] = ()
+    """Screening study only: the appliance defaults used in place of missing datasheet values (named)."""
+    completion: Completion | None = None
+    """A completion notice's comparison with its approved request (None: a pre-notification)."""
     location: Location | None = None
     system_mismatch: Message | None = None
     grid_problem: Message | None = None
@@ -112,6 +173,8 @@ class DemandCase:
     fuse_after_a: float | None = None
     """The fuse limiting the installation after the job [A] (see ``completeness.fuse_after_job``)."""
     fuse_changed: bool = False
+    device: Device | None = None
+    """The main protection (OV) after the job: gG fuse, MCB or adjustable breaker (:mod:`.devices`)."""
     existing_kw: float = 0.0
     """The customer's existing peak in the base case [kW]."""
     d_p_kw: float = 0.0
@@ -149,6 +212,8 @@ class DemandCase:
         """Complete, located and on the notified system: the grid checks run."""
         return (
             not self.missing
+            and not self.requested
+            and self.completion is None
             and self.location is not None
             and self.system_mismatch is None
             and self.grid_problem is None
@@ -204,8 +269,16 @@ def appliance_case(index: int, appliance: Appliance, policy: Policy) -> Applianc
         elif "start_duration_s" in kind_defaults:
             duration = float(kind_defaults["start_duration_s"])
             used.append(f"policy:appliance_defaults.{kind}.start_duration_s")
+    if appliance.operating_minutes_per_2h is not None:
+        active = float(min(12, math.ceil(appliance.operating_minutes_per_2h / 10.0 - 1e-9)))
+    elif "operating_minutes_per_2h" in kind_defaults:
+        active = float(min(12, math.ceil(kind_defaults["operating_minutes_per_2h"] / 10.0 - 1e-9)))
+        used.append(f"policy:appliance_defaults.{kind}.operating_minutes_per_2h")
+    else:
+        active = policy.number(PolicyKey.FLICKER_ACTIVE_INTERVALS)
     return ApplianceCase(
         index=index,
+        active_intervals=active,
         appliance=appliance,
         conn=conn_code(appliance.connection.value),
         cos_phi=cos_phi,
@@ -285,20 +358,41 @@ def demand_case(
     policy: Policy,
     state: CapacityState | None = None,
     preceding: Sequence[LedgerRequest] = (),
+    screening: bool = False,
 ) -> DemandCase:
-    """The demand case of one notification at customer-index ``row`` (-1: not in the index)."""
+    """The demand case of one notification at customer-index ``row`` (-1: not in the index).
+
+    ``screening``: a screening study -- challenging appliances without datasheet values are assessed on the
+    policy's appliance defaults (named) instead of being answered with request_info.
+    """
     missing = tuple(missing_fields(n, policy))
+    requested = () if missing else tuple(requested_info(n, policy, screening=screening))
+    defaults_used = ()
+    if screening:
+        defaults_used = tuple(
+            msg("screening_defaults", index=i, kind=n.appliances[i].kind.value, fields=", ".join(fields))
+            for i, fields in missing_datasheet_values(n, policy)
+        )
     location, mismatch = _locate(n, row, grid)
     conflicts, same_point, ledger_revision = _ledger_view(n, state, preceding)
+    if n.stage is Stage.COMPLETION:
+        conflicts = tuple(c for c in conflicts if c.key != "conflict_revision")
+    completion = None
+    if n.stage is Stage.COMPLETION and not missing and not requested:
+        record = float(grid.customers.main_fuse_a[location.cp_row]) if location is not None else None
+        completion = compare_completion(n, state, record)
     problem = None
     if location is not None:
         why = grid.region.bus_problem(location.bus_row)
         if why is not None:
             problem = msg("grid_data", network=location.network_id, bus=location.bus, why=why)
-    if missing or location is None or mismatch is not None or problem is not None:
+    stop = missing or requested or completion is not None
+    if stop or location is None or mismatch is not None or problem is not None:
         return DemandCase(
             notification=n,
             missing=missing,
+            requested=requested,
+            completion=completion,
             location=location,
             system_mismatch=mismatch,
             grid_problem=problem,
@@ -314,12 +408,32 @@ def demand_case(
     policy_cos = policy.number(PolicyKey.DEMAND_COS_PHI)
     supply = supply_conn(n.network_system, n.supply_phases)
     record_fuse = cust.main_fuse_a[cp]
+    record_device = None
     for other in same_point:  # an approved fuse change at this point is the fuse before this job
         if other.fuse_after_a is not None:
             record_fuse = other.fuse_after_a
+            record_device = device_of_record(other.device_after)
     fuse = fuse_after_job(n, record_fuse)
+    meter_only = n.main_fuse_after_a is None and n.meter_fuse_after_a is not None  # the fuse after is the MV
+    device = resolve_device(
+        n.main_device_after,
+        fuse.rating_a,
+        ledger=None if meter_only else record_device,
+        code=None if meter_only else cust.main_device[cp],
+        isd_multiple=float(cust.main_isd_multiple[cp]),
+        ii_multiple=float(cust.main_ii_multiple[cp]),
+    )
     appliances = tuple(appliance_case(i, a, policy) for i, a in enumerate(n.appliances))
     accounted = [a.accounted() for a in appliances]
+    notified = n
+    block_assumptions: list[str] = []
+    if n.block is not None and n.power_budget is None:
+        # a block notification: the units' coincident peak by the policy's diversity rule (Velander), plus the
+        # listed appliances, as the budget of the one connection
+        block_kw = policy.velander_kw(n.block.annual_kwh)
+        listed_kw = sum(r.total_kw for r in appliances if r.appliance.kind.consumes)
+        n = n.model_copy(update={"power_budget": PowerBudget(max_demand_kw=min(block_kw + listed_kw, 5000.0))})
+        block_assumptions = policy.assumption_keys(PolicyKey.VELANDER_K1, PolicyKey.VELANDER_K2)
     site = dict(
         existing_kw=existing,
         existing_export_kw=existing_export,
@@ -336,7 +450,7 @@ def demand_case(
     appl_kw = sum(r.total_kw for r in consuming)
 
     # coincident demand increase
-    assumptions = policy.assumption_keys(PolicyKey.CUSTOMER_COINCIDENCE)
+    assumptions = policy.assumption_keys(PolicyKey.CUSTOMER_COINCIDENCE) + block_assumptions
     budget = n.power_budget
     demand_cos = (budget.cos_phi if budget is not None else None) or policy_cos
     if budget is not None:
@@ -391,7 +505,8 @@ def demand_case(
                 s1_export += p_kw / r.cos_phi
 
     return DemandCase(
-        notification=n,
+        notification=notified,
+        screening_defaults=defaults_used,
         location=location,
         accounting=accounting,
         accounting_before=accounting_before,
@@ -402,6 +517,7 @@ def demand_case(
         ledger_revision=ledger_revision,
         fuse_after_a=fuse.rating_a,
         fuse_changed=fuse.changed,
+        device=device,
         existing_kw=existing,
         d_p_kw=d_p,
         export_kw=export_kw,
@@ -422,6 +538,7 @@ def demand_cases(
     policy: Policy,
     state: CapacityState | None = None,
     preceding: Sequence[Sequence[LedgerRequest]] | None = None,
+    screening: bool = False,
 ) -> list[DemandCase]:
     """The demand case of every notification (order preserved).
 
@@ -430,4 +547,6 @@ def demand_cases(
     """
     rows = grid.region.locate([n.metering_point_id for n in notifications])
     before = preceding or [()] * len(notifications)
-    return [demand_case(n, int(row), grid, policy, state, b) for n, row, b in zip(notifications, rows, before)]
+    return [
+        demand_case(n, int(row), grid, policy, state, b, screening) for n, row, b in zip(notifications, rows, before)
+    ]

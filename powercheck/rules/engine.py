@@ -41,7 +41,7 @@ from powercheck.rules.inverse import size_limits
 from powercheck.rules.measures import apply_measures
 from powercheck.rules.path import voltage_paths
 from powercheck.rules.policy import Policy
-from powercheck.rules.sequence import Assessment, assess_in_order, order_key
+from powercheck.rules.sequence import Assessment, DecisionRef, assess_in_order, order_key
 
 log = logging.getLogger("powercheck.engine")
 
@@ -61,6 +61,9 @@ class Assessor:
         The capacity ledger's state; every decision is recorded in it (see the module docstring).
     language : str
         Language of reasons, conditions and measures: "en" or "nb" (decisions keep the messages).
+    screening : bool
+        A screening study: challenging appliances without datasheet values are assessed on the policy's
+        appliance defaults (named in the reasons and assumptions) instead of being answered ``request_info``.
     """
 
     def __init__(
@@ -71,8 +74,10 @@ class Assessor:
         clock: Callable[[], datetime] | None = None,
         ledger: CapacityState | None = None,
         language: str = "en",
+        screening: bool = False,
     ):
         self.region = region
+        self.screening = screening
         self.language = language
         self.policy = policy
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -90,7 +95,9 @@ class Assessor:
     def assess_recorded(self, notifications: Sequence[Notification]) -> Assessment:
         """Decide a batch; with a ledger in submitted order, returning the requests recorded in it."""
         if self.ledger is None:
-            return Assessment(self.assess_batch(notifications).decisions(self.language), [None] * len(notifications))
+            batch = self.assess_batch(notifications)
+            entries = [DecisionRef(batch, k) for k in range(len(notifications))]
+            return Assessment(entries=entries, language=self.language)
         rows = self.region.locate([n.metering_point_id for n in notifications])
         networks = [str(self.grid.customers.network_id[r]) if r >= 0 else None for r in rows]
         return assess_in_order(notifications, networks, self.ledger, self.assess_batch, self.language)
@@ -111,12 +118,12 @@ class Assessor:
                 return self._error_assessment(notifications, snapshot)
             log.warning("a batch of %d failed; deciding its notifications one at a time", len(notifications))
         self._restore(snapshot)
-        decisions: list[Decision | None] = [None] * len(notifications)
+        entries: list = [None] * len(notifications)
         requests: list = [None] * len(notifications)
         for i in sorted(range(len(notifications)), key=lambda i: order_key(notifications[i], i)):
             one = self.assess_isolated([notifications[i]])
-            decisions[i], requests[i] = one.decisions[0], one.requests[0]
-        return Assessment(decisions=decisions, requests=requests)
+            entries[i], requests[i] = one.entries[0], one.requests[0]
+        return Assessment(entries=entries, requests=requests, language=self.language)
 
     def _restore(self, snapshot) -> None:
         if snapshot is not None:
@@ -158,7 +165,7 @@ class Assessor:
     def _stages(self, notifications: Sequence[Notification], preceding=None, answers: bool = True) -> DecisionBatch:
         """demand -> evaluate -> checks and the voltage path (+ inverse answers and network data when ``answers``)
         -> decide."""
-        cases = demand_cases(notifications, self.grid, self.policy, self.ledger, preceding)
+        cases = demand_cases(notifications, self.grid, self.policy, self.ledger, preceding, self.screening)
         evaluation = evaluate(cases, self.grid, self.policy, self.ledger)
         checks = run_checks(cases, evaluation, self.grid, self.policy)
         paths = voltage_paths(cases, evaluation, self.grid, self.ledger)

@@ -136,6 +136,9 @@ class ApplianceTable:
     """Per row: the appliance kind (:class:`powercheck.models.ApplianceKind` value)."""
     cases: tuple[ApplianceCase, ...] = ()
     """The appliance cases of the rows (empty for array-built tables)."""
+    active_intervals: np.ndarray | None = None
+    """Per row: 10-min intervals of a 2-h window in which the appliance switches at its rate (its declared
+    operating pattern; None: the policy's ``flicker_active_intervals`` for every row)."""
     orders_above: tuple[tuple[int, ...], ...] = ()
     """Per row: orders of the installer's spectrum above :func:`harmonic_orders` with a current (not assessed;
     empty tuple for array-built tables)."""
@@ -149,9 +152,12 @@ class ApplianceSteps:
     i_rated_a: np.ndarray
     """Rated current of one unit [A]."""
     d_start_percent: np.ndarray
-    """Voltage change when one unit starts (start current at cos phi start) [%]."""
+    """Largest voltage change of one unit's switching [%]: its start (start current at cos phi start) when it
+    starts direct-on-line, its stop at rated current when it ramps up (policy ``start_behaviour``)."""
     d_rated_percent: np.ndarray
     """Voltage change of one unit at rated current [%]."""
+    ramped: np.ndarray
+    """Per row: the appliance kind ramps up (no start step, no start flicker)."""
 
     @property
     def cases(self) -> tuple[ApplianceCase, ...]:
@@ -180,6 +186,12 @@ class FlickerResult:
     """Per notification: Pst with the background (cubic summation) [-]."""
     plt_total: np.ndarray
     """Per notification: Plt with the background [-]."""
+    plt_appliance: np.ndarray
+    """Per appliance row: Plt of its operating pattern, Pst (n_active / 12)^(1/3) [-]."""
+    pst_emission: np.ndarray
+    """Per notification: the customer's own Pst emission, without the background [-]."""
+    plt_emission: np.ndarray
+    """Per notification: the customer's own Plt emission, without the background [-]."""
 
 
 @dataclass(frozen=True)
@@ -376,6 +388,7 @@ def appliance_table(cases: Sequence[DemandCase], policy: Policy) -> ApplianceTab
         origin=tuple(origins),
         kind=tuple(r.appliance.kind.value for r in apps),
         cases=tuple(apps),
+        active_intervals=np.array([r.active_intervals for r in apps], dtype=float),
         orders_above=tuple(
             tuple(
                 sorted(
@@ -389,17 +402,19 @@ def appliance_table(cases: Sequence[DemandCase], policy: Policy) -> ApplianceTab
     )
 
 
-def _appliance_steps(table: ApplianceTable, point: ConnectionPoint) -> ApplianceSteps:
+def _appliance_steps(table: ApplianceTable, point: ConnectionPoint, policy: Policy) -> ApplianceSteps:
     own = table.owner
+    ramped = np.array([policy.ramped(kind) for kind in table.kind], dtype=bool)
     if own.size == 0:
         empty = np.zeros(0)
-        return ApplianceSteps(table, empty, empty, empty)
+        return ApplianceSteps(table, empty, empty, empty, ramped)
     i_rated = line_current_a(table.unit_kw, table.cos_phi, table.conn, point.u_ll_v[own])
     args = (point.r1_ohm[own], point.x1_ohm[own], point.r0_ohm[own], point.x0_ohm[own], table.conn,
             point.u_ll_v[own])  # fmt: skip
     d_start = np.abs(voltage_change_percent(*args, table.start_ratio * i_rated, table.cos_phi_start, table.q_sign))
     d_rated = np.abs(voltage_change_percent(*args, i_rated, table.cos_phi, table.q_sign))
-    return ApplianceSteps(table, i_rated, d_start, d_rated)
+    d_start = np.where(ramped, d_rated, d_start)  # a ramped start makes no step; its stop (or trip) does
+    return ApplianceSteps(table, i_rated, d_start, d_rated, ramped)
 
 
 def _flicker(n: int, steps: ApplianceSteps, policy: Policy) -> FlickerResult:
@@ -408,14 +423,19 @@ def _flicker(n: int, steps: ApplianceSteps, policy: Policy) -> FlickerResult:
     expo = policy.number(PolicyKey.FLICKER_TF_EXPONENT)
     alpha = policy.number(PolicyKey.FLICKER_SUMMATION_ALPHA)
     background = policy.number(PolicyKey.FLICKER_BACKGROUND_PST)
-    active = policy.number(PolicyKey.FLICKER_ACTIVE_INTERVALS)
-    starts = steps.table.starts_per_hour
+    table = steps.table
+    starts = table.starts_per_hour
+    if table.active_intervals is not None:
+        active = table.active_intervals
+    else:
+        active = np.full(starts.shape[0], policy.number(PolicyKey.FLICKER_ACTIVE_INTERVALS))
     applies = starts >= policy.number(PolicyKey.FLICKER_MIN_CHANGES_PER_HOUR)
     if starts.size:
         per_10min = starts / 6.0
         # every start is a change of d_start (shape factor F) and every stop one of d_rated
         shape = policy.number(PolicyKey.FLICKER_SHAPE_FACTOR)
         p_start = pst_analytic(steps.d_start_percent, per_10min, shape, t_f_coeff=coeff, t_f_exponent=expo)
+        p_start = np.where(steps.ramped, 0.0, p_start)  # a ramp up over seconds adds no flicker
         p_stop = pst_analytic(steps.d_rated_percent, per_10min, 1.0, t_f_coeff=coeff, t_f_exponent=expo)
         pst_app = (p_start**expo + p_stop**expo) ** (1.0 / expo)
     else:
@@ -423,9 +443,12 @@ def _flicker(n: int, steps: ApplianceSteps, policy: Policy) -> FlickerResult:
     plt_app = pst_app * np.cbrt(active / 12.0)
     sel = steps.owner[applies]
     present = np.bincount(sel, minlength=n) > 0
-    pst_total = (background**alpha + np.bincount(sel, pst_app[applies] ** alpha, minlength=n)) ** (1.0 / alpha)
-    plt_total = (background**alpha + np.bincount(sel, plt_app[applies] ** alpha, minlength=n)) ** (1.0 / alpha)
-    return FlickerResult(applies, pst_app, present, pst_total, plt_total)
+    pst_sum = np.bincount(sel, pst_app[applies] ** alpha, minlength=n)
+    plt_sum = np.bincount(sel, plt_app[applies] ** alpha, minlength=n)
+    pst_total = (background**alpha + pst_sum) ** (1.0 / alpha)
+    plt_total = (background**alpha + plt_sum) ** (1.0 / alpha)
+    return FlickerResult(applies, pst_app, present, pst_total, plt_total, plt_app, pst_sum ** (1.0 / alpha),
+                         plt_sum ** (1.0 / alpha))  # fmt: skip
 
 
 def _harmonics(n: int, steps: ApplianceSteps, point: ConnectionPoint, policy: Policy) -> HarmonicResult:
@@ -627,7 +650,7 @@ def evaluate_arrays(
     point = connection_point(inj.bus_row, grid)
     load = _added(point, n, inj.load, +1.0)
     export = _added(point, n, inj.export, -1.0)
-    steps = _appliance_steps(table, point)
+    steps = _appliance_steps(table, point, policy)
     reserved = _reserved(point, grid, state)
 
     # steady-state voltages with constant-power load/export, on top of the reserved drop/rise

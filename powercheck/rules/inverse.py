@@ -10,6 +10,9 @@ from the numbers the evaluation already has, by the closed forms the kernels imp
   voltage limit ``v_lim`` is reached at ``s = v_lim (v_b - v_lim) / d0`` (at low load
   ``v_lim (v_lim - v_b) / r0``); at every other bus of the network the change is linear
   (:func:`powercheck.quality.superposition.scale_limits`);
+  The voltage answers stop at the *planning* band (``voltage_planning_min_pu`` / ``voltage_planning_max_pu``,
+  binding rule ``VOLT.PEAK_PLANNING`` / ``VOLT.LOW_PLANNING``): the largest size that can still be
+  auto-approved, not the legal FoL limit;
 * rapid voltage changes are linear in ``s``; flicker ``Pst`` is linear in ``d`` and so in ``s``,
   combined with the background as ``(bg^a + s^a sum p^a)^(1/a)``;
 * an individual harmonic voltage ``((s e)^a + bg^a)^(1/a)`` reaches its limit in closed form;
@@ -27,6 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +43,7 @@ from powercheck.quality.unbalance import unbalance_percent
 from powercheck.rules.context import GridView
 from powercheck.rules.demand import DemandCase
 from powercheck.rules.evaluate import Evaluation, base_unbalance
-from powercheck.rules.fuse_range import fuse_inputs_of_points, main_fuse_range, upstream_from_feeder
+from powercheck.rules.fuse_range import fuse_inputs_of_points, ik_max_of_buses, main_fuse_range, upstream_from_feeder
 from powercheck.rules.policy import Policy, PolicyKey
 from powercheck.rules.rule_ids import RuleId
 
@@ -72,15 +76,18 @@ RULE_ORDER: tuple[RuleId, ...] = (
     RuleId.PROT_START_CURRENT,
     RuleId.THERMAL_LINE_PEAK,
     RuleId.THERMAL_TRAFO_PEAK,
-    RuleId.VOLT_PEAK_MIN,
+    RuleId.VOLT_PEAK_PLANNING,
     RuleId.PQ_UNBALANCE,
     RuleId.THERMAL_LINE_EXPORT,
     RuleId.THERMAL_TRAFO_EXPORT,
-    RuleId.VOLT_LOW_MAX,
+    RuleId.VOLT_LOW_PLANNING,
     RuleId.PQ_RVC,
+    RuleId.PQ_RVC_FOL_MAX,
     RuleId.PQ_RVC_STATIONARY,
     RuleId.PQ_FLICKER_PST,
     RuleId.PQ_FLICKER_PLT,
+    RuleId.PQ_FLICKER_SHARE_PST,
+    RuleId.PQ_FLICKER_SHARE_PLT,
     RuleId.PQ_HARMONIC,
     RuleId.PQ_THD,
     RuleId.PQ_THD_WEEK,
@@ -195,10 +202,12 @@ def _side_scales(lim: RuleScales, valid: np.ndarray, ev: Evaluation, grid: GridV
     lim.add(rule, _ratio(th.trafo_limit_a - t_base - t_res, i_added), radial)
     d = added.voltage_change_percent
     if peak:
-        v_b, v_lim, rule = ev.v_base_peak_pu, policy.number(PolicyKey.VOLTAGE_MIN_PU), RuleId.VOLT_PEAK_MIN
+        v_b, v_lim = ev.v_base_peak_pu, policy.number(PolicyKey.VOLTAGE_PLANNING_MIN_PU)
+        rule = RuleId.VOLT_PEAK_PLANNING
         room = v_b - v_lim
     else:
-        v_b, v_lim, rule = ev.v_base_low_pu, policy.number(PolicyKey.VOLTAGE_MAX_PU), RuleId.VOLT_LOW_MAX
+        v_b, v_lim = ev.v_base_low_pu, policy.number(PolicyKey.VOLTAGE_PLANNING_MAX_PU)
+        rule = RuleId.VOLT_LOW_PLANNING
         room = v_lim - v_b
     lim.add(rule, np.where(room > 0, _ratio(100.0 * v_lim * room, d), 0.0), on)
     lim.add(rule, network["load" if peak else "export"][0], on)
@@ -224,21 +233,29 @@ def _appliance_scales(lim: RuleScales, valid: np.ndarray, ev: Evaluation, policy
         lim.add(RuleId.PQ_RVC, rvc, valid & (np.bincount(owner, minlength=n) > 0))
         hours = policy.number(PolicyKey.OPERATING_HOURS_PER_DAY)
         many = table.starts_per_hour * hours > policy.number(PolicyKey.RVC_MAX_EVENTS_PER_DAY)
-        per_row = np.where(many, _ratio(policy.number(PolicyKey.RVC_STATIONARY_MAX_PERCENT), steps.d_rated_percent),
-                           np.inf)  # fmt: skip
-        stationary = np.full(n, np.inf)
-        np.minimum.at(stationary, owner, per_row)
-        lim.add(RuleId.PQ_RVC_STATIONARY, stationary, valid)
+        fol_rules = (
+            (RuleId.PQ_RVC_FOL_MAX, PolicyKey.RVC_MAX_STEP_PERCENT, steps.d_start_percent),
+            (RuleId.PQ_RVC_STATIONARY, PolicyKey.RVC_STATIONARY_MAX_PERCENT, steps.d_rated_percent),
+        )
+        for rule, key, d in fol_rules:
+            per_row = np.where(many, _ratio(policy.number(key), d), np.inf)
+            fol = np.full(n, np.inf)
+            np.minimum.at(fol, owner, per_row)
+            lim.add(rule, fol, valid)
         fl = ev.flicker
         alpha = policy.number(PolicyKey.FLICKER_SUMMATION_ALPHA)
         bg = policy.number(PolicyKey.FLICKER_BACKGROUND_PST)
         applies = fl.applies
         total = np.bincount(owner[applies], fl.pst_appliance[applies] ** alpha, minlength=n)
+        total_plt = np.bincount(owner[applies], fl.plt_appliance[applies] ** alpha, minlength=n)
         has = valid & (np.bincount(owner[applies], minlength=n) > 0)
-        lim.add(RuleId.PQ_FLICKER_PST, _flicker_scale(total, bg, alpha, policy.number(PolicyKey.FLICKER_PST_MAX)), has)
-        factor = np.cbrt(policy.number(PolicyKey.FLICKER_ACTIVE_INTERVALS) / 12.0)
-        plt = _flicker_scale(total * factor**alpha, bg, alpha, policy.number(PolicyKey.FLICKER_PLT_MAX))
-        lim.add(RuleId.PQ_FLICKER_PLT, plt, has)
+        for rule, sums, background, key in (
+            (RuleId.PQ_FLICKER_PST, total, bg, PolicyKey.FLICKER_GRID_PST_MAX),
+            (RuleId.PQ_FLICKER_PLT, total_plt, bg, PolicyKey.FLICKER_GRID_PLT_MAX),
+            (RuleId.PQ_FLICKER_SHARE_PST, total, 0.0, PolicyKey.FLICKER_CUSTOMER_PST_MAX),
+            (RuleId.PQ_FLICKER_SHARE_PLT, total_plt, 0.0, PolicyKey.FLICKER_CUSTOMER_PLT_MAX),
+        ):
+            lim.add(rule, _flicker_scale(sums, background, alpha, policy.number(key)), has)
     present = valid & ev.harmonics.present
     lim.add(RuleId.PQ_HARMONIC, harmonic["order"], present)
     lim.add(RuleId.PQ_THD, harmonic["thd"], present)
@@ -258,9 +275,9 @@ def _network_scales(ev: Evaluation, grid: GridView, policy: Policy, state: Capac
     out = {}
     for side, added, s1, vm, dv_res, vuf_res, sign, vlim in (
         ("load", ev.load, ev.s1_load_kva, arr.vm_peak_pu, state.bus_drop_percent if state else zeros,
-         state.bus_vuf_peak_percent if state else zeros, -1.0, policy.number(PolicyKey.VOLTAGE_MIN_PU)),
+         state.bus_vuf_peak_percent if state else zeros, -1.0, policy.number(PolicyKey.VOLTAGE_PLANNING_MIN_PU)),
         ("export", ev.export, ev.s1_export_kva, arr.vm_low_pu, state.bus_rise_percent if state else zeros,
-         state.bus_vuf_low_percent if state else zeros, 1.0, policy.number(PolicyKey.VOLTAGE_MAX_PU)),
+         state.bus_vuf_low_percent if state else zeros, 1.0, policy.number(PolicyKey.VOLTAGE_PLANNING_MAX_PU)),
     ):  # fmt: skip
         rows = np.where(added.current_a > 0, ev.point.bus_row, -1)
         q = np.full(added.component_conn.shape[0], -sign)
@@ -327,17 +344,18 @@ def size_limits(
     """The inverse answers of every evaluable notification (empty list for the others)."""
     valid = np.array([c.evaluable and c.accounting is not None for c in cases], dtype=bool)
     scales, rules = rule_scales(FuseInputs.of_cases(cases, policy), valid, ev, grid, policy, state).binding()
+    fuse_ranges = _fuse_ranges(cases, valid, ev, policy, grid)
     out: list[list[SizeLimit]] = []
     for k, case in enumerate(cases):
         if not valid[k]:
             out.append([])
             continue
-        out.append(_answers(case, float(scales[k]), rules[k], ev, k, policy, grid))
+        out.append(_answers(case, float(scales[k]), rules[k], ev, k, policy, fuse_ranges[k]))
     return out
 
 
 def _answers(case: DemandCase, s: float, rule: str | None, ev: Evaluation, k: int, policy: Policy,
-             grid: GridView) -> list:  # fmt: skip
+             fuse_range: SizeLimit) -> list:  # fmt: skip
     """The limits of one notification as the sizes an installer sets."""
     largest = None if not math.isfinite(s) else s
     n = case.notification
@@ -355,14 +373,14 @@ def _answers(case: DemandCase, s: float, rule: str | None, ev: Evaluation, k: in
     ratio = _start_ratio(case, ev, k, policy)
     if ratio is not None:
         answers.append(ratio)
-    answers.append(_fuse_range(case, ev, k, policy, grid))
+    answers.append(fuse_range)
     return answers
 
 
 def _start_ratio(case: DemandCase, ev: Evaluation, k: int, policy: Policy) -> SizeLimit | None:
     """Largest start-current ratio of the one starting appliance of a notification (RVC, fuse, flicker)."""
     rows = list(ev.appliance_rows(k))
-    starting = [j for j in rows if ev.appliances.cases[j].start_current_ratio > 1.0]
+    starting = [j for j in rows if ev.appliances.cases[j].start_current_ratio > 1.0 and not ev.appliances.ramped[j]]
     if len(starting) != 1:
         return None
     j = starting[0]
@@ -374,6 +392,9 @@ def _start_ratio(case: DemandCase, ev: Evaluation, k: int, policy: Policy) -> Si
     d_start = float(ev.appliances.d_start_percent[j])
     if d_start > 0:
         limits[str(RuleId.PQ_RVC)] = ratio0 * policy.number(key) / d_start
+        events = r.starts_per_hour * policy.number(PolicyKey.OPERATING_HOURS_PER_DAY)
+        if events > policy.number(PolicyKey.RVC_MAX_EVENTS_PER_DAY):
+            limits[str(RuleId.PQ_RVC_FOL_MAX)] = ratio0 * policy.number(PolicyKey.RVC_MAX_STEP_PERCENT) / d_start
     acc = case.accounting
     if acc.start_current_a is not None and case.fuse_after_a is not None:
         carries = policy.fuse_no_melt(case.fuse_after_a, acc.start_duration_s or 0.0)
@@ -391,11 +412,16 @@ def _start_ratio(case: DemandCase, ev: Evaluation, k: int, policy: Policy) -> Si
         p_stop = float(pst_analytic(float(ev.appliances.d_rated_percent[j]), per_10min, 1.0, t_f_coeff=coeff,
                                     t_f_exponent=expo))  # fmt: skip
         others = [i for i in ev.appliance_rows(k) if i != j and ev.flicker.applies[i]]
-        rest = float(np.sum(ev.flicker.pst_appliance[others] ** alpha))
-        active = np.cbrt(policy.number(PolicyKey.FLICKER_ACTIVE_INTERVALS) / 12.0)
-        for rule, limit, factor in ((RuleId.PQ_FLICKER_PST, PolicyKey.FLICKER_PST_MAX, 1.0),
-                                    (RuleId.PQ_FLICKER_PLT, PolicyKey.FLICKER_PLT_MAX, float(active))):  # fmt: skip
-            allow = policy.number(limit) ** alpha - bg**alpha - rest * factor**alpha
+        rest_pst = float(np.sum(ev.flicker.pst_appliance[others] ** alpha))
+        rest_plt = float(np.sum(ev.flicker.plt_appliance[others] ** alpha))
+        active = float(np.cbrt(r.active_intervals / 12.0))
+        for rule, limit, background, factor, rest in (
+            (RuleId.PQ_FLICKER_PST, PolicyKey.FLICKER_GRID_PST_MAX, bg, 1.0, rest_pst),
+            (RuleId.PQ_FLICKER_PLT, PolicyKey.FLICKER_GRID_PLT_MAX, bg, active, rest_plt),
+            (RuleId.PQ_FLICKER_SHARE_PST, PolicyKey.FLICKER_CUSTOMER_PST_MAX, 0.0, 1.0, rest_pst),
+            (RuleId.PQ_FLICKER_SHARE_PLT, PolicyKey.FLICKER_CUSTOMER_PLT_MAX, 0.0, active, rest_plt),
+        ):
+            allow = policy.number(limit) ** alpha - background**alpha - rest
             allow = max(allow, 0.0) ** (1.0 / alpha) / factor
             room = allow**expo - p_stop**expo
             if p_start > 0:
@@ -407,13 +433,42 @@ def _start_ratio(case: DemandCase, ev: Evaluation, k: int, policy: Policy) -> Si
                      largest=max(limits[rule], 0.0), unit="-", binding_rule=rule)  # fmt: skip
 
 
-def _fuse_range(case: DemandCase, ev: Evaluation, k: int, policy: Policy, grid: GridView) -> SizeLimit:
-    """Main fuses the point takes: the smallest that carries the installation after the job, the largest the
-    service cable, selectivity and the minimum fault current allow (:func:`.fuse_range.main_fuse_range`)."""
-    rows = np.array([case.location.cp_row], dtype=np.int64)
-    new_cable = case.notification.service_cable_ampacity_a
-    amp, up, rated = fuse_inputs_of_points(grid, rows, np.array([np.nan if new_cable is None else new_cable]))
-    largest, rule = main_fuse_range(amp, upstream_from_feeder(up, rated, policy), ev.ik_min_a[k : k + 1], policy)
-    return SizeLimit(quantity="main_fuse_a", notified=case.fuse_after_a,
-                     largest=None if math.isnan(largest[0]) else float(largest[0]),
-                     smallest=case.required_fuse_a, unit="A", binding_rule=rule[0])  # fmt: skip
+def _fuse_ranges(
+    cases: Sequence[DemandCase], valid: np.ndarray, ev: Evaluation, policy: Policy, grid: GridView
+) -> dict[int, SizeLimit]:
+    """Main fuses each valid notification's point takes: the smallest that carries the installation after the job,
+    the largest the service cable, selectivity and the minimum fault current allow
+    (:func:`.fuse_range.main_fuse_range`), computed over the batch once per kind of main device (the range is
+    elementwise, so a point's answer does not depend on the others in its batch)."""
+    ks = np.flatnonzero(valid)
+    if not ks.size:
+        return {}
+    rows = np.array([cases[k].location.cp_row for k in ks], dtype=np.int64)
+    bus_rows = np.array([cases[k].location.bus_row for k in ks], dtype=np.int64)
+    new_cable = np.array(
+        [np.nan if (c := cases[k].notification.service_cable_ampacity_a) is None else c for k in ks], dtype=float
+    )
+    amp, up, rated = fuse_inputs_of_points(grid, rows, new_cable)
+    up = upstream_from_feeder(up, rated, policy)
+    ik = np.asarray(ev.ik_min_a, dtype=float)[ks]
+    kv = grid.customers.kv_fuse_a[rows]
+    ikx = ik_max_of_buses(grid, policy, bus_rows)
+    groups: dict[Any, list[int]] = {}
+    for pos, k in enumerate(ks):
+        device = cases[k].device.spec if cases[k].device is not None else None
+        groups.setdefault(device, []).append(pos)
+    largest = np.full(ks.size, np.nan)
+    rule: list[str | None] = [None] * ks.size
+    for device, positions in groups.items():
+        idx = np.array(positions, dtype=np.int64)
+        size, why = main_fuse_range(amp[idx], up[idx], ik[idx], policy, device=device, kv_a=kv[idx], ik_max_a=ikx[idx])
+        largest[idx] = size
+        for p, r in zip(positions, why):
+            rule[p] = r
+    out: dict[int, SizeLimit] = {}
+    for pos, k in enumerate(ks):
+        case = cases[k]
+        out[int(k)] = SizeLimit(quantity="main_fuse_a", notified=case.fuse_after_a,
+                                largest=None if math.isnan(largest[pos]) else float(largest[pos]),
+                                smallest=case.required_fuse_a, unit="A", binding_rule=rule[pos])  # fmt: skip
+    return out

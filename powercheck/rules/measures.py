@@ -140,7 +140,12 @@ def _single_measures(
     return out
 
 
-PROTECTION = {str(RuleId.PROT_SERVICE_CABLE), str(RuleId.PROT_SELECTIVITY), str(RuleId.PROT_FAULT_CURRENT)}
+PROTECTION = {
+    str(RuleId.PROT_SERVICE_CABLE),
+    str(RuleId.PROT_SELECTIVITY),
+    str(RuleId.PROT_KV_SELECTIVITY),
+    str(RuleId.PROT_FAULT_CURRENT),
+}
 ACCOUNTING = {str(RuleId.LOAD_MAIN_FUSE), str(RuleId.LOAD_EXPORT_FUSE), str(RuleId.PROT_START_CURRENT)}
 
 
@@ -261,7 +266,7 @@ def _grid_owner_options(batch: DecisionBatch, k: int, grid, policy: Policy) -> l
         if status != FAIL or rule.group not in ("THERMAL", "VOLT", "PQ", "PROT") or rule in seen:
             continue
         seen.add(rule)
-        if rule is RuleId.PROT_SELECTIVITY and case.fuse_after_a is not None:
+        if rule is RuleId.PROT_SELECTIVITY and case.fuse_after_a is not None and checks.unit[i] == "ratio":
             needed = float(checks.limit[i]) * case.fuse_after_a
             message = msg("measure.grid_selectivity", needed=needed)
         elif rule is RuleId.PROT_FAULT_CURRENT:

@@ -31,18 +31,49 @@ def _change(k: int, bus_row: int, added: AddedPower, q_sign: float, grid: GridVi
     )  # fmt: skip
 
 
+PATH_COLUMNS = tuple(PathPoint.model_fields)
+"""The columns of a path, in :class:`PathPoint` field order."""
+
+
+class PathRows(Sequence):
+    """The path of one notification as columns (``columns[name]``: one array per :data:`PATH_COLUMNS`);
+    reads as a sequence of :class:`PathPoint` (made when read, so a batch never builds one object per bus)."""
+
+    __slots__ = ("columns",)
+
+    def __init__(self, columns: dict[str, np.ndarray]):
+        self.columns = columns
+
+    def __len__(self) -> int:
+        return int(self.columns["bus"].shape[0])
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        c = self.columns
+        return PathPoint.model_construct(
+            bus=int(c["bus"][i]), **{name: float(c[name][i]) for name in PATH_COLUMNS if name != "bus"}
+        )
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other)
+
+
+EMPTY_PATH = PathRows({name: np.zeros(0, dtype=np.int64 if name == "bus" else float) for name in PATH_COLUMNS})
+
+
 def voltage_paths(
     cases: Sequence[DemandCase], ev: Evaluation, grid: GridView, state: CapacityState | None = None
-) -> list[list[PathPoint]]:
-    """Per notification the path points (empty where the notification is not evaluable)."""
+) -> list[PathRows]:
+    """Per notification the path points as columns (empty where the notification is not evaluable)."""
     arr = grid.arrays
     n_bus = arr.bus_ids.shape[0]
     drop = state.bus_drop_percent if state is not None else np.zeros(n_bus)
     rise = state.bus_rise_percent if state is not None else np.zeros(n_bus)
-    out: list[list[PathPoint]] = []
+    out: list[PathRows] = []
     for k, case in enumerate(cases):
         if not case.evaluable or case.location is None:
-            out.append([])
+            out.append(EMPTY_PATH)
             continue
         bus_row = int(ev.point.bus_row[k])
         rows, dv_load = _change(k, bus_row, ev.load, 1.0, grid)
@@ -54,18 +85,17 @@ def voltage_paths(
         peak[-1] = ev.v_peak_pu[k]
         low[-1] = ev.v_low_pu[k]
         out.append(
-            [
-                PathPoint.model_construct(
-                    bus=int(arr.bus_ids[r]),
-                    distance_km=float(arr.path_length_km[r]),
-                    v_peak_base_pu=float(arr.vm_peak_pu[r]),
-                    v_peak_ledger_pu=float(peak_ledger[i]),
-                    v_peak_pu=float(peak[i]),
-                    v_low_base_pu=float(arr.vm_low_pu[r]),
-                    v_low_ledger_pu=float(low_ledger[i]),
-                    v_low_pu=float(low[i]),
-                )
-                for i, r in enumerate(rows)
-            ]
+            PathRows(
+                {
+                    "bus": arr.bus_ids[rows].astype(np.int64),
+                    "distance_km": arr.path_length_km[rows].astype(float),
+                    "v_peak_base_pu": arr.vm_peak_pu[rows].astype(float),
+                    "v_peak_ledger_pu": np.asarray(peak_ledger, dtype=float),
+                    "v_peak_pu": np.asarray(peak, dtype=float),
+                    "v_low_base_pu": arr.vm_low_pu[rows].astype(float),
+                    "v_low_ledger_pu": np.asarray(low_ledger, dtype=float),
+                    "v_low_pu": np.asarray(low, dtype=float),
+                }
+            )
         )
     return out

@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from powercheck.models import Appliance, ApplianceKind, JobType, NetworkSystem
+from powercheck.models import Appliance, ApplianceKind, JobType, NetworkSystem, Notification
 from powercheck.params import Group, Param, Range
 
 DEFAULT_POLICY_RESOURCE = "policy_default.toml"
@@ -40,11 +40,15 @@ class PolicyKey(StrEnum):
 
     VOLTAGE_MIN_PU = "voltage_min_pu"
     VOLTAGE_MAX_PU = "voltage_max_pu"
+    VOLTAGE_PLANNING_MIN_PU = "voltage_planning_min_pu"
+    VOLTAGE_PLANNING_MAX_PU = "voltage_planning_max_pu"
     RVC_RARE_MAX_PERCENT = "rvc_rare_max_percent"
     RVC_RARE_RATE_PER_MIN = "rvc_rare_rate_per_min"
     RVC_FREQUENT_MAX_PERCENT = "rvc_frequent_max_percent"
     RVC_STATIONARY_MAX_PERCENT = "rvc_stationary_max_percent"
     RVC_MAX_EVENTS_PER_DAY = "rvc_max_events_per_day"
+    RVC_MAX_STEP_PERCENT = "rvc_max_step_percent"
+    START_BEHAVIOUR = "start_behaviour"
     OPERATING_HOURS_PER_DAY = "operating_hours_per_day"
     UNBALANCE_MAX_PERCENT = "unbalance_max_percent"
     BACKGROUND_UNBALANCE_PERCENT = "background_unbalance_percent"
@@ -62,6 +66,12 @@ class PolicyKey(StrEnum):
     SC_C_MIN = "sc_c_min"
     SC_C_MAX = "sc_c_max"
     FUSE_GG_GATES_A = "fuse_gg_gates_a"
+    FUSE_GG_PREARC_I2T_A2S = "fuse_gg_prearc_i2t_a2s"
+    MCB_MAGNETIC_TRIP_MULTIPLES = "mcb_magnetic_trip_multiples"
+    MCB_THERMAL_NO_TRIP = "mcb_thermal_no_trip"
+    BREAKER_PICKUP_TOLERANCE = "breaker_pickup_tolerance"
+    BREAKER_LET_THROUGH_TIME_S = "breaker_let_through_time_s"
+    UPSTREAM_FUSE_FROM_FEEDER_CABLE = "upstream_fuse_from_feeder_cable"
     STANDARD_FUSE_SIZES_A = "standard_fuse_sizes_a"
     BUDGET_REQUIRED_ABOVE_FUSE_A = "budget_required_above_fuse_a"
     AUTO_APPROVE_MAX_FUSE_A = "auto_approve_max_fuse_a"
@@ -73,6 +83,10 @@ class PolicyKey(StrEnum):
     APPLIANCE_DEFAULTS = "appliance_defaults"
     FLICKER_PST_MAX = "flicker_pst_max"
     FLICKER_PLT_MAX = "flicker_plt_max"
+    FLICKER_GRID_PST_MAX = "flicker_grid_pst_max"
+    FLICKER_GRID_PLT_MAX = "flicker_grid_plt_max"
+    FLICKER_CUSTOMER_PST_MAX = "flicker_customer_pst_max"
+    FLICKER_CUSTOMER_PLT_MAX = "flicker_customer_plt_max"
     FLICKER_MIN_CHANGES_PER_HOUR = "flicker_min_changes_per_hour"
     FLICKER_BACKGROUND_PST = "flicker_background_pst"
     FLICKER_SUMMATION_ALPHA = "flicker_summation_alpha"
@@ -90,6 +104,12 @@ class PolicyKey(StrEnum):
     HARMONIC_BACKGROUND_PERCENT = "harmonic_background_percent"
     HARMONIC_CLASS_OF_KIND = "harmonic_class_of_kind"
     HARMONIC_SPECTRA = "harmonic_spectra"
+    JOB_TYPES = "job_types"
+    CHALLENGING_APPLIANCES = "challenging_appliances"
+    SINGLE_LINE_DIAGRAM_ABOVE_FUSE_A = "single_line_diagram_above_fuse_a"
+    COMPLETION_ATTACHMENTS = "completion_attachments"
+    VELANDER_K1 = "velander_k1"
+    VELANDER_K2 = "velander_k2"
 
 
 class PolicyError(ValueError):
@@ -238,6 +258,7 @@ APPLIANCE_DEFAULT_RANGES = {
     "starts_per_hour": Range(0, 3600),
     "cos_phi_start": Range(0, 1, lo_open=True),
     "start_duration_s": Range(0, 60, lo_open=True),
+    "operating_minutes_per_2h": Range(0, 120, lo_open=True),
 }
 
 
@@ -315,6 +336,65 @@ def _spectra(where: str, value: Any) -> None:
         _number_table("order", Range(0, 200), key_range=HARMONIC_ORDERS)(f"{where}.{name}", spectrum)
 
 
+CHECK_GROUPS = {"load": "LOAD", "protection": "PROT", "thermal": "THERMAL", "voltage": "VOLT", "power_quality": "PQ"}
+"""Check groups a job type may apply (policy name -> rule-id group); the gates and the ledger always apply."""
+
+ATTACHMENT_KINDS = (
+    "datasheet",
+    "single_line_diagram",
+    "declaration_of_conformity",
+    "site_plan",
+    "owner_consent",
+    "changeover_description",
+)
+"""Attachments the policy can require (``Notification.attachments[].kind``)."""
+
+
+def _job_table(where: str, value: Any) -> None:
+    """``job_types``: per job type the check groups that apply, the required fields and attachments."""
+    if not isinstance(value, dict):
+        raise PolicyError(f"{where}: expected a table keyed by job type")
+    jobs = {j.value for j in JobType}
+    missing = sorted(jobs - set(value))
+    if missing:
+        raise PolicyError(f"{where}.{missing[0]}: missing (every job type states its checks and required fields)")
+    fields = set(Notification.model_fields)
+    for job, row in value.items():
+        w = f"{where}.{job}"
+        if job not in jobs:
+            raise PolicyError(f"{w}: not a job type ({', '.join(sorted(jobs))})")
+        if not isinstance(row, dict) or set(row) - {"checks", "required", "attachments"}:
+            raise PolicyError(f"{w}: expected a table with checks, required and attachments")
+        for key, allowed in (
+            ("checks", set(CHECK_GROUPS)),
+            ("required", fields),
+            ("attachments", set(ATTACHMENT_KINDS)),
+        ):
+            names = row.get(key)
+            if not isinstance(names, list) or not all(isinstance(x, str) and x in allowed for x in names):
+                raise PolicyError(f"{w}.{key}: expected a list of names from {', '.join(sorted(allowed))}")
+
+
+def _challenging(where: str, value: Any) -> None:
+    """``challenging_appliances``: per kind the datasheet values it needs, above a rated power."""
+    fields = set(Appliance.model_fields)
+
+    def item(w: str, row: Any) -> None:
+        if not isinstance(row, dict) or set(row) != {"fields", "above_kw"}:
+            raise PolicyError(f"{w}: expected a table with fields (appliance field names) and above_kw")
+        names = row["fields"]
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) and n in fields for n in names):
+            raise PolicyError(f"{w}.fields: expected a list of appliance field names ({', '.join(sorted(fields))})")
+        _check_number(f"{w}.above_kw", row["above_kw"], Range(0, 10_000))
+
+    _kind_keyed(where, value, item)
+
+
+def _attachment_list(where: str, value: Any) -> None:
+    if not isinstance(value, list) or not all(isinstance(x, str) and x in ATTACHMENT_KINDS for x in value):
+        raise PolicyError(f"{where}: expected a list of attachment kinds ({', '.join(ATTACHMENT_KINDS)})")
+
+
 @dataclass(frozen=True)
 class ParamSpec:
     """Type and range of one policy key; ``check`` validates structured values."""
@@ -339,11 +419,15 @@ _POS_PCT_SMALL = Range(0, 20, lo_open=True)
 PARAM_SCHEMA: dict[PolicyKey, ParamSpec] = {
     PolicyKey.VOLTAGE_MIN_PU: ParamSpec("pu", Range(0.5, 1.0)),
     PolicyKey.VOLTAGE_MAX_PU: ParamSpec("pu", Range(1.0, 1.5)),
+    PolicyKey.VOLTAGE_PLANNING_MIN_PU: ParamSpec("pu", Range(0.5, 1.0)),
+    PolicyKey.VOLTAGE_PLANNING_MAX_PU: ParamSpec("pu", Range(1.0, 1.5)),
     PolicyKey.RVC_RARE_MAX_PERCENT: ParamSpec("%", _POS_PCT_SMALL),
     PolicyKey.RVC_RARE_RATE_PER_MIN: ParamSpec("1/min", Range(0, 60, lo_open=True)),
     PolicyKey.RVC_FREQUENT_MAX_PERCENT: ParamSpec("%", _POS_PCT_SMALL),
     PolicyKey.RVC_STATIONARY_MAX_PERCENT: ParamSpec("%", _POS_PCT_SMALL),
     PolicyKey.RVC_MAX_EVENTS_PER_DAY: ParamSpec("1/day", Range(0, 100_000)),
+    PolicyKey.RVC_MAX_STEP_PERCENT: ParamSpec("%", _POS_PCT_SMALL),
+    PolicyKey.START_BEHAVIOUR: ParamSpec("", check=lambda w, v: _kind_keyed(w, v, _start_behaviour)),
     PolicyKey.OPERATING_HOURS_PER_DAY: ParamSpec("h", Range(0, 24, lo_open=True)),
     PolicyKey.UNBALANCE_MAX_PERCENT: ParamSpec("%", _POS_PCT_SMALL),
     PolicyKey.BACKGROUND_UNBALANCE_PERCENT: ParamSpec("%", Range(0, 20)),
@@ -364,6 +448,14 @@ PARAM_SCHEMA: dict[PolicyKey, ParamSpec] = {
     PolicyKey.SC_C_MAX: ParamSpec("-", Range(1.0, 1.2)),
     PolicyKey.FUSE_GG_GATES_A: ParamSpec("A", check=_gate_table),
     PolicyKey.STANDARD_FUSE_SIZES_A: ParamSpec("A", check=_fuse_sizes),
+    PolicyKey.FUSE_GG_PREARC_I2T_A2S: ParamSpec(
+        "A^2 s", check=_number_table("rating", Range(0, 1e9, lo_open=True), key_range=Range(0, 10_000, lo_open=True))
+    ),
+    PolicyKey.MCB_MAGNETIC_TRIP_MULTIPLES: ParamSpec("x In", check=lambda w, v: _mcb_multiples(w, v)),
+    PolicyKey.MCB_THERMAL_NO_TRIP: ParamSpec("[x In, s]", check=lambda w, v: _thermal_no_trip(w, v)),
+    PolicyKey.BREAKER_PICKUP_TOLERANCE: ParamSpec("-", Range(1.0, 2.0)),
+    PolicyKey.BREAKER_LET_THROUGH_TIME_S: ParamSpec("s", Range(0.001, 0.1)),
+    PolicyKey.UPSTREAM_FUSE_FROM_FEEDER_CABLE: ParamSpec("-", Range(0.5, 2.0)),
     PolicyKey.BUDGET_REQUIRED_ABOVE_FUSE_A: ParamSpec("A", check=_system_table(Range(0, 10_000, lo_open=True))),
     PolicyKey.AUTO_APPROVE_MAX_FUSE_A: ParamSpec("A", check=_system_table(Range(0, 10_000, lo_open=True))),
     PolicyKey.AUTO_APPROVE_JOB_TYPES: ParamSpec("", check=_job_types),
@@ -374,6 +466,10 @@ PARAM_SCHEMA: dict[PolicyKey, ParamSpec] = {
     PolicyKey.APPLIANCE_DEFAULTS: ParamSpec("", check=_appliance_defaults),
     PolicyKey.FLICKER_PST_MAX: ParamSpec("-", Range(0, 10, lo_open=True)),
     PolicyKey.FLICKER_PLT_MAX: ParamSpec("-", Range(0, 10, lo_open=True)),
+    PolicyKey.FLICKER_GRID_PST_MAX: ParamSpec("-", Range(0, 10, lo_open=True)),
+    PolicyKey.FLICKER_GRID_PLT_MAX: ParamSpec("-", Range(0, 10, lo_open=True)),
+    PolicyKey.FLICKER_CUSTOMER_PST_MAX: ParamSpec("-", Range(0, 10, lo_open=True)),
+    PolicyKey.FLICKER_CUSTOMER_PLT_MAX: ParamSpec("-", Range(0, 10, lo_open=True)),
     PolicyKey.FLICKER_MIN_CHANGES_PER_HOUR: ParamSpec("1/h", Range(0, 3600)),
     PolicyKey.FLICKER_BACKGROUND_PST: ParamSpec("-", Range(0, 10)),
     PolicyKey.FLICKER_SUMMATION_ALPHA: ParamSpec("-", Range(1, 5)),
@@ -397,6 +493,12 @@ PARAM_SCHEMA: dict[PolicyKey, ParamSpec] = {
         "", check=lambda w, v: _kind_keyed(w, v, lambda w2, c: _check_str(w2, c))
     ),
     PolicyKey.HARMONIC_SPECTRA: ParamSpec("% of rated current per order", check=_spectra),
+    PolicyKey.JOB_TYPES: ParamSpec("", check=_job_table),
+    PolicyKey.CHALLENGING_APPLIANCES: ParamSpec("kW", check=_challenging),
+    PolicyKey.SINGLE_LINE_DIAGRAM_ABOVE_FUSE_A: ParamSpec("A", check=_system_table(Range(0, 10_000, lo_open=True))),
+    PolicyKey.COMPLETION_ATTACHMENTS: ParamSpec("", check=_attachment_list),
+    PolicyKey.VELANDER_K1: ParamSpec("kW per kWh/year", Range(0, 0.01)),
+    PolicyKey.VELANDER_K2: ParamSpec("kW per sqrt(kWh/year)", Range(0, 1)),
 }
 
 REQUIRED_PARAMS: tuple[PolicyKey, ...] = tuple(PARAM_SCHEMA)
@@ -415,6 +517,35 @@ def _kinds(where: str, value: Any) -> None:
         raise PolicyError(f"{where}: expected a list of appliance kinds ({', '.join(sorted(kinds))})")
 
 
+def _mcb_multiples(where: str, value: Any) -> None:
+    """MCB characteristic -> [lower, upper] instantaneous trip multiple of In, for B, C and D."""
+    if not isinstance(value, dict) or set(value) != {"B", "C", "D"}:
+        raise PolicyError(f"{where}: expected a table B/C/D = [lower, upper] multiples of In")
+    for name, pair in value.items():
+        if not (isinstance(pair, list) and len(pair) == 2):
+            raise PolicyError(f"{where}.{name}: expected [lower, upper] multiples of In")
+        for i, v in enumerate(pair):
+            _check_number(f"{where}.{name}[{i}]", v, Range(1, 50))
+        if not pair[0] < pair[1]:
+            raise PolicyError(f"{where}.{name}: the lower multiple {pair[0]} must be below the upper {pair[1]}")
+
+
+def _thermal_no_trip(where: str, value: Any) -> None:
+    if not (isinstance(value, list) and len(value) == 2):
+        raise PolicyError(f"{where}: expected [multiple of In, seconds]")
+    _check_number(f"{where}[0]", value[0], Range(1, 10))
+    _check_number(f"{where}[1]", value[1], Range(0, 60, lo_open=True))
+
+
+START_BEHAVIOURS = ("direct_on_line", "ramped")
+"""How an appliance kind starts: a step at its start current, or a ramp (power electronics)."""
+
+
+def _start_behaviour(where: str, value: Any) -> None:
+    if value not in START_BEHAVIOURS:
+        raise PolicyError(f"{where}: {value!r} is not a start behaviour ({', '.join(START_BEHAVIOURS)})")
+
+
 def _check_str(where: str, value: Any) -> None:
     if not isinstance(value, str) or not value:
         raise PolicyError(f"{where}: expected a name")
@@ -431,6 +562,10 @@ class PolicyHeader(BaseModel):
     id: str = Field(min_length=1)
     version: str = Field(min_length=1)
     description: str = ""
+
+
+_MEMO: dict[int, tuple[Policy, dict]] = {}
+"""Per policy (by identity, holding the policy so its id is not reused): lookups derived from it."""
 
 
 class Policy(BaseModel):
@@ -469,9 +604,22 @@ class Policy(BaseModel):
         """A scalar parameter as float."""
         return float(self.param(key).value)
 
+    def _memo(self) -> dict:
+        """Lookups derived from this (frozen) policy, kept outside the model so equality and dumps ignore them."""
+        held = _MEMO.get(id(self))
+        if held is None or held[0] is not self:
+            if len(_MEMO) >= 32:
+                _MEMO.clear()
+            held = _MEMO[id(self)] = (self, {})
+        return held[1]
+
     def assumption_keys(self, *keys: PolicyKey | str) -> list[str]:
         """Those of ``keys`` that are [R] assumptions, as 'policy:<key>'."""
-        return [f"policy:{k}" for k in keys if self.param(k).is_assumption]
+        memo = self._memo()
+        got = memo.get(keys)
+        if got is None:
+            got = memo[keys] = tuple(f"policy:{k}" for k in keys if self.param(k).is_assumption)
+        return list(got)
 
     def assumptions(self) -> dict[str, Param]:
         """All [R] parameters of the policy."""
@@ -481,6 +629,14 @@ class Policy(BaseModel):
         """A gG gate current [A] of rating ``fuse_a`` (one of :data:`FUSE_GATES`), None if not tabulated."""
         column = FUSE_GATES.index(gate)
         table: dict[str, list[float]] = self.value(PolicyKey.FUSE_GG_GATES_A)
+        memo = self._memo()
+        exact = memo.get("fuse_gates")
+        if exact is None:  # each tabulated rating -> the gates of the first row within 1e-9 of it (as the scan finds)
+            rows = [(float(r), g) for r, g in table.items()]
+            exact = memo["fuse_gates"] = {r: next(g for q, g in rows if abs(q - r) < 1e-9) for r, _ in reversed(rows)}
+        gates = exact.get(fuse_a)
+        if gates is not None:
+            return float(gates[column])
         for rating, gates in table.items():
             if abs(float(rating) - fuse_a) < 1e-9:
                 return float(gates[column])
@@ -505,6 +661,18 @@ class Policy(BaseModel):
     def fuse_ratings(self) -> list[float]:
         """Ratings of the gG gate table, ascending [A]."""
         return sorted(float(r) for r in self.value(PolicyKey.FUSE_GG_GATES_A))
+
+    def job(self, job_type: JobType | str) -> dict[str, list[str]]:
+        """The ``job_types`` row of a job type: ``checks``, ``required``, ``attachments``."""
+        return self.value(PolicyKey.JOB_TYPES)[str(job_type)]
+
+    def velander_kw(self, annual_kwh: float) -> float:
+        """Coincident peak of a group of units by Velander's rule: k1 W + k2 sqrt(W) [kW], W [kWh/year]."""
+        return self.number(PolicyKey.VELANDER_K1) * annual_kwh + self.number(PolicyKey.VELANDER_K2) * annual_kwh**0.5
+
+    def ramped(self, kind: str) -> bool:
+        """True when the policy says appliances of ``kind`` ramp up (their start is no direct-on-line step)."""
+        return self.value(PolicyKey.START_BEHAVIOUR).get(kind) == "ramped"
 
     def harmonic_alpha(self, order: int) -> float:
         """IEC 61000-3-6 summation exponent for a harmonic order."""
@@ -560,6 +728,21 @@ def _validate_params(raw: dict[str, Any]) -> dict[str, Param]:
     high = params[PolicyKey.VOLTAGE_MAX_PU].value
     if not low < high:
         raise PolicyError(f"param.voltage_min_pu.value: {low} must be below voltage_max_pu {high}")
+    plan_low = params[PolicyKey.VOLTAGE_PLANNING_MIN_PU].value
+    plan_high = params[PolicyKey.VOLTAGE_PLANNING_MAX_PU].value
+    if not low <= plan_low < plan_high <= high:
+        raise PolicyError(
+            f"param.voltage_planning_min_pu.value: the planning band [{plan_low}, {plan_high}] must lie inside "
+            f"the legal band [{low}, {high}] (voltage_min_pu <= voltage_planning_min_pu < voltage_planning_max_pu "
+            "<= voltage_max_pu)"
+        )
+    for share, total in ((PolicyKey.FLICKER_CUSTOMER_PST_MAX, PolicyKey.FLICKER_GRID_PST_MAX),
+                         (PolicyKey.FLICKER_CUSTOMER_PLT_MAX, PolicyKey.FLICKER_GRID_PLT_MAX)):  # fmt: skip
+        if params[share].value > params[total].value:
+            raise PolicyError(
+                f"param.{share}.value: a customer's share {params[share].value} exceeds the grid total "
+                f"{total} {params[total].value}"
+            )
     c_min, c_max = params[PolicyKey.SC_C_MIN].value, params[PolicyKey.SC_C_MAX].value
     if c_min > c_max:
         raise PolicyError(f"param.sc_c_min.value: {c_min} must not exceed sc_c_max {c_max}")

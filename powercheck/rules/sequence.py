@@ -17,6 +17,9 @@ records of the wave at its point as open requests (``preceding``). A record whos
 rested on an earlier record that turned out incomplete (and so records nothing) is decided
 again.
 
+A completion notice (stage ``completion``) is compared with its approved request in the ledger (which stays
+in place while it is assessed); when it matches, the request is marked built, else nothing is recorded.
+
 A notification already in the ledger is assessed without its own reservation, alone on its
 network in its wave: a higher revision replaces the ledger's request, the same revision is a
 replay (the ledger keeps its row, as a case handler may have changed its status), a lower
@@ -26,12 +29,13 @@ one is a conflict.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from powercheck.ledger.model import LedgerRequest, RequestStatus, Reservation, ReservedComponent
 from powercheck.ledger.state import CapacityState
-from powercheck.models import Decision, Notification, Outcome
+from powercheck.models import Decision, Notification, Outcome, Stage
+from powercheck.rules.completeness import installed_appliances
 from powercheck.rules.decide import DecisionBatch
 from powercheck.rules.demand import DemandCase
 from powercheck.texts import render
@@ -53,6 +57,11 @@ def request_of(
 ) -> LedgerRequest | None:
     """The ledger request of a decided case (for an approval with conditions: its conditioned variant), or
     None when the decision records none."""
+    if case.completion is not None:  # a completion notice marks the approved request built, or records nothing
+        approved = case.completion.approved
+        if outcome is Outcome.AUTO_APPROVE and approved is not None:
+            return replace(approved, status=RequestStatus.BUILT, decided_at=decided_at)
+        return None
     status = STATUS_OF_OUTCOME.get(outcome)
     if status is None:
         return None
@@ -64,6 +73,8 @@ def request_of(
         s1_load_kva=case.s1_load_kva,
         s1_export_kva=case.s1_export_kva,
         demand_after_kw=case.accounting.demand_after_kw if case.accounting is not None else 0.0,
+        supply_phases=n.supply_phases.value,
+        appliances=installed_appliances(n),
     )
     return LedgerRequest(
         notification_id=n.notification_id,
@@ -77,17 +88,53 @@ def request_of(
         submitted_at=n.submitted_at,
         decided_at=decided_at,
         fuse_after_a=case.fuse_after_a,
+        device_after=case.device.record() if case.device is not None else None,
         reservation=reservation,
         conditions=conditions,
     )
 
 
 @dataclass(frozen=True)
-class Assessment:
-    """Decisions of a batch (input order) and the ledger requests they recorded (None: nothing recorded)."""
+class DecisionRef:
+    """Row ``k`` of a decided batch, with the ledger status its decision got (None: no ledger); made into a
+    :class:`Decision` only when asked (:mod:`powercheck.columnar` writes it from the batch's columns)."""
 
-    decisions: list[Decision]
-    requests: list[LedgerRequest | None]
+    batch: DecisionBatch
+    k: int
+    ledger_status: str | None = None
+
+    def decision(self, lang: str = "en") -> Decision:
+        d = self.batch.decision(self.k, lang)
+        return d if self.ledger_status is None else d.model_copy(update={"ledger_status": self.ledger_status})
+
+
+class Assessment:
+    """Decisions of a batch (input order) and the ledger requests they recorded (None: nothing recorded).
+
+    ``entries`` holds per record a :class:`DecisionRef` or a :class:`Decision` (one made outside a batch);
+    :attr:`decisions` makes them all :class:`Decision` objects on first use.
+    """
+
+    def __init__(
+        self,
+        decisions: list[Decision] | None = None,
+        requests: list[LedgerRequest | None] | None = None,
+        *,
+        entries: list | None = None,
+        language: str = "en",
+    ):
+        if entries is None:
+            entries = list(decisions or [])
+        self.entries = entries
+        self.requests = requests if requests is not None else [None] * len(entries)
+        self.language = language
+        self._decisions = decisions
+
+    @property
+    def decisions(self) -> list[Decision]:
+        if self._decisions is None:
+            self._decisions = [e.decision(self.language) if isinstance(e, DecisionRef) else e for e in self.entries]
+        return self._decisions
 
 
 def order_key(n: Notification, i: int) -> tuple:
@@ -111,7 +158,7 @@ def assess_in_order(
     """
     n = len(notifications)
     pending = sorted(range(n), key=lambda i: order_key(notifications[i], i))
-    decisions: list[Decision | None] = [None] * n
+    decisions: list[DecisionRef | None] = [None] * n
     requests: list[LedgerRequest | None] = [None] * n
 
     def capacity_key(i: int) -> tuple:
@@ -132,11 +179,20 @@ def assess_in_order(
             submitted_at=n.submitted_at,
         )
 
+    def nid_of(i: int) -> str:
+        return notifications[i].notification_id
+
     window: dict[tuple, int] = {}  # records of a network taken into the next wave (adapts to its approval rate)
     while pending:
         wave, stash, blocked = [], {}, set()
         taken: dict[tuple, int] = {}
+        earlier_ids: set[str] = set()  # ids of undecided records before this one (in submitted order)
         for i in pending:
+            nid = notifications[i].notification_id
+            waits = notifications[i].stage is Stage.COMPLETION and nid in earlier_ids
+            earlier_ids.add(nid)
+            if waits:
+                continue  # a completion notice waits until the notification it completes is decided
             key = capacity_key(i)
             if key in blocked:
                 continue
@@ -145,7 +201,7 @@ def assess_in_order(
                     continue
                 taken[key] = taken.get(key, 0) + 1
             nid = notifications[i].notification_id
-            if nid in state.requests:
+            if nid in state.requests and notifications[i].stage is not Stage.COMPLETION:
                 if any(capacity_key(j) == key for j in wave):
                     blocked.add(key)
                     continue
@@ -167,7 +223,6 @@ def assess_in_order(
             key = capacity_key(i)
             if key in touched_capacity or any(p.notification_id in unrecorded for p in preceding[pos]):
                 continue  # decided again in the next wave, on the changed state
-            decision = batch.decision(pos, language)
             conditions = tuple(render(m) for m in batch.conditions[pos]) if batch.conditions else ()
             request = request_of(batch.reserved_case(pos), batch.outcome[pos], batch.decided_at, conditions)
             old = stash.get(i)
@@ -176,14 +231,16 @@ def assess_in_order(
                 request = None
             elif request is not None:
                 state.put(request)
-                if request.active and not request.reservation.empty:
+                if request.active and not request.reservation.empty and note.stage is not Stage.COMPLETION:
                     touched_capacity.add(key)
             if request is None:
                 unrecorded.add(note.notification_id)
             if old is not None and old.active and request is not None:
                 touched_capacity.add(key)
+            if request is None and old is None and note.stage is Stage.COMPLETION and nid_of(i) in state.requests:
+                old = state.requests[nid_of(i)]  # a completion that marks nothing: the request keeps its status
             status = request.status.value if request is not None else (old.status.value if old else None)
-            decisions[i] = decision.model_copy(update={"ledger_status": status})
+            decisions[i] = DecisionRef(batch, pos, status)
             requests[i] = request
             final[key] = final.get(key, 0) + 1
         for key, n_taken in taken.items():
@@ -191,4 +248,4 @@ def assess_in_order(
             done = final.get(key, 0)
             window[key] = max(MIN_WINDOW, 2 * done) if key in touched_capacity else 2 * max(n_taken, 1)
         pending = [i for i in pending if decisions[i] is None]
-    return Assessment(decisions=decisions, requests=requests)
+    return Assessment(entries=decisions, requests=requests, language=language)

@@ -62,6 +62,7 @@ from powercheck.models import MAX_REVISION, NOTIFICATION_ID_PATTERN, Decision, N
 from powercheck.report import render_report
 from powercheck.rules.engine import Assessor
 from powercheck.rules.policy import PolicyKey, load_policy
+from powercheck.service.commit import Entry, GroupCommit
 from powercheck.service.limits import BodyGuard, ServiceLimits
 from powercheck.service.store import DecisionStore, StoredDecision
 from powercheck.texts import language, localize
@@ -148,6 +149,7 @@ class RequestView(BaseModel):
     submitted_at: str | None
     decided_at: str | None
     fuse_after_a: float | None
+    device_after: dict[str, Any] | None = None
     reservation: dict[str, Any]
     conditions: list[str]
     history: list[dict[str, Any]] = Field(default_factory=list)
@@ -168,6 +170,7 @@ class RequestView(BaseModel):
             submitted_at=r.submitted_at.isoformat() if r.submitted_at else None,
             decided_at=r.decided_at.isoformat() if r.decided_at else None,
             fuse_after_a=r.fuse_after_a,
+            device_after=r.device_after,
             reservation=json.loads(r.reservation.to_json()),
             conditions=list(r.conditions),
             history=history or [],
@@ -201,21 +204,36 @@ class _State:
     store: DecisionStore
     config: ServiceConfig
     lock: threading.Lock = field(default_factory=threading.Lock)
-    """Serialises assessments and ledger changes (the ledger state is shared)."""
+    """Serialises assessments and ledger changes (the ledger state is shared); not held while rows are committed."""
+    commits: GroupCommit = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.commits = GroupCommit(self.store)
 
     def reload_ledger(self) -> None:
         """Rebuild the ledger state from the database (after a failed commit)."""
         self.assessor.ledger = CapacityState.of(self.assessor.region, self.store.ledger.list())
 
+    def decide(self, notifications: list[Notification], client: str) -> tuple[list[Decision], Entry]:
+        """Decide on the ledger and hand decisions and requests to the group commit; the caller holds the lock.
+
+        Wait for the entry (:meth:`GroupCommit.wait`, after releasing the lock) before answering: its rows are
+        on disk when it returns. After a failed commit the ledger is rebuilt from the database first.
+        """
+        while True:
+            if self.commits.needs_reload():
+                self.reload_ledger()
+                self.commits.reloaded()
+            assessed = self.assessor.assess_isolated(notifications)
+            entry = self.commits.submit(assessed.decisions, client, assessed.requests)
+            if entry is not None:
+                return assessed.decisions, entry
+            # a commit failed while deciding: this decision saw the lost state; decide again on the rebuilt one
+
     def decide_and_store(self, notifications: list[Notification], client: str) -> tuple[list[Decision], list]:
-        """Decide on the ledger and commit decisions and requests together; the caller holds the lock."""
-        assessed = self.assessor.assess_isolated(notifications)
-        try:
-            stored = self.store.put_many(assessed.decisions, client, assessed.requests)
-        except BaseException:
-            self.reload_ledger()
-            raise
-        return assessed.decisions, stored
+        """:meth:`decide` and wait for its commit; the caller holds the lock."""
+        decisions, entry = self.decide(notifications, client)
+        return decisions, self.commits.wait(entry)
 
 
 def _in_language(decision_json: str, accept_language: str | None) -> str:
@@ -412,14 +430,27 @@ def create_app(config: ServiceConfig) -> FastAPI:
                 [{"loc": ("body", "appliances"), "msg": _appliance_limit(len(notification.appliances))}]
             )
         new_hash = notification.input_hash()
-        with st.lock:
-            stored = st.store.get(notification.notification_id, notification.revision)
-            if stored is None:
-                _, rows = st.decide_and_store([notification], client)
-                stored, ours = rows[0]
+        key = (notification.notification_id, notification.revision)
+        while True:
+            entry = earlier = None
+            with st.lock:
+                stored = st.store.get(*key)
+                if stored is None:
+                    earlier = st.commits.inflight(key)  # decided by another request, not yet committed
+                    if earlier is None:
+                        _, entry = st.decide([notification], client)
+            if earlier is not None:
+                try:
+                    st.commits.wait(earlier)
+                except Exception:  # noqa: BLE001 - that request reports its failure; decide again here
+                    pass
+                continue
+            if entry is not None:  # the engine lock is free again while this decision is committed
+                stored, ours = st.commits.wait(entry)[0]
                 replay = not ours  # another request stored this key first
             else:
                 replay = True
+            break
         if stored.input_hash != new_hash:
             return _conflict(stored, new_hash)
         return Response(
@@ -504,6 +535,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     def settle_batch(valid: list[tuple[int, Notification, str]], results: list, client: str) -> None:
         """Decide the new items chunk by chunk (committed per chunk) and settle every valid item."""
         st = state()
+        st.commits.drain()  # single assessments decided before this batch are committed (or failed) first
         existing = st.store.get_many((n.notification_id, n.revision) for _, n, _ in valid)
         todo: list[tuple[int, Notification, str]] = []
         later: list[tuple[int, Notification, str]] = []  # repeats of a key inside this batch
@@ -537,6 +569,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     ) -> Any:
         st = state()
         with st.lock:
+            st.commits.drain()  # a request decided just before is on disk before its status changes
             try:
                 _, after = st.store.ledger.set_status(notification_id, change.status, actor=client, note=change.note)
             except UnknownRequest as exc:

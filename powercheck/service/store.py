@@ -128,46 +128,66 @@ class DecisionStore:
         exists keeps its first decision: then the flag is False, the row is the earlier
         decision and its request is not written.
         """
+        return self.put_groups([(decisions, client, requests)])[0]
+
+    def put_groups(
+        self, groups: list[tuple[list[Decision], str | None, list[LedgerRequest | None] | None]]
+    ) -> list[list[tuple[StoredDecision, bool]]]:
+        """Several callers' :meth:`put_many` in one transaction (group commit): one commit, one fsync, for all.
+
+        Either every group is committed or none (the exception propagates); each group's rows are written in
+        order, the result per group as :meth:`put_many` returns it.
+        """
         now = datetime.now(UTC).isoformat()
-        rows = [
+        prepared = [
             (
-                d.notification_id,
-                d.revision,
-                d.input_hash or "",
-                str(d.outcome),
-                d.policy_id,
-                d.policy_version,
-                d.policy_hash,
-                d.grid_model_version,
+                [
+                    (
+                        d.notification_id,
+                        d.revision,
+                        d.input_hash or "",
+                        str(d.outcome),
+                        d.policy_id,
+                        d.policy_version,
+                        d.policy_hash,
+                        d.grid_model_version,
+                        client,
+                        now,
+                        d.model_dump_json(),
+                    )
+                    for d in decisions
+                ],
                 client,
-                now,
-                d.model_dump_json(),
+                requests,
             )
-            for d in decisions
+            for decisions, client, requests in groups
         ]
+        out: list[list[tuple[StoredDecision, bool]]] = []
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                self._conn.executemany(
-                    "INSERT INTO decisions (notification_id, revision, input_hash, outcome, policy_id, policy_version, "
-                    "policy_hash, grid_model_version, client, stored_at, decision_json) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (notification_id, revision) DO NOTHING",
-                    rows,
-                )
-                stored = []
-                for written in rows:
-                    row = self._conn.execute(
-                        f"{_SELECT} WHERE notification_id = ? AND revision = ?", (written[0], written[1])
-                    ).fetchone()
-                    stored.append((StoredDecision(*row), row[-1] == written[-1]))
-                if requests is not None:
-                    ours = [r for r, (_, mine) in zip(requests, stored) if r is not None and mine]
-                    self.ledger.write(self._conn, ours, actor=client or "engine")
+                for rows, client, requests in prepared:
+                    self._conn.executemany(
+                        "INSERT INTO decisions (notification_id, revision, input_hash, outcome, policy_id, "
+                        "policy_version, policy_hash, grid_model_version, client, stored_at, decision_json) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (notification_id, revision) DO NOTHING",
+                        rows,
+                    )
+                    stored = []
+                    for written in rows:
+                        row = self._conn.execute(
+                            f"{_SELECT} WHERE notification_id = ? AND revision = ?", (written[0], written[1])
+                        ).fetchone()
+                        stored.append((StoredDecision(*row), row[-1] == written[-1]))
+                    if requests is not None:
+                        ours = [r for r, (_, mine) in zip(requests, stored) if r is not None and mine]
+                        self.ledger.write(self._conn, ours, actor=client or "engine")
+                    out.append(stored)
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
-        return stored
+        return out
 
     def count(self) -> int:
         with self._lock:

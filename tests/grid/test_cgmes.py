@@ -183,7 +183,8 @@ def test_cgmes_region_decides_as_its_pandapower_json_twin(tmp_path, policy):
         n = Notification.model_validate(
             {"notification_id": "C", "job_type": "heat_pump", "metering_point_id": mp, "network_system": system,
              "main_fuse_before_a": 25, "main_fuse_after_a": 32,
-             "appliances": [{"kind": "heat_pump", "rated_kw": 6.0, "connection": "3ph"}]}
+             "appliances": [{"kind": "heat_pump", "rated_kw": 6.0, "connection": "3ph",
+                             "start_current_ratio": 1.2, "starts_per_hour": 2}]}
         )  # fmt: skip
         a = Assessor(cg, policy, clock=lambda: FIXED_TIME).assess(n)
         b = Assessor(js, policy, clock=lambda: FIXED_TIME).assess(copy.deepcopy(n))

@@ -197,3 +197,27 @@ def test_ams_with_unknown_point_refuses_the_region(tmp_path):
         GridModelError, match=rf"ams.csv: row 0 metering_point_id: {other} is not in the customer index"
     ):
         GridRegion.load(tmp_path, cache_dir=tmp_path / "cache")
+
+
+def test_warm_load_keeps_the_load_basis_and_a_changed_ams_file_rebuilds_it(tmp_path):
+    net = build(tmp_path / "a", with_ams=True)
+    cache = tmp_path / "cache"
+    cold = GridRegion.load(tmp_path / "a", cache_dir=cache)
+    warm = GridRegion.load(tmp_path / "a", cache_dir=cache)
+    assert warm.version == cold.version and warm.ams is None  # the customer index came from the Arrow cache
+    for col in ("existing_peak_kw", "peak_basis", "peak_assumptions", "ams_tariff_kw"):
+        assert warm.customers[col].equals(cold.customers[col]), col
+    m, w = cold.measured["f"], warm.measured["f"]
+    assert (w.peak_hour, w.low_hour) == (m.peak_hour, m.low_hour)
+    assert np.array_equal(w.buses, m.buses) and np.array_equal(w.peak_import_kw, m.peak_import_kw)
+    assert warm.base_case_basis("f") == cold.base_case_basis("f")
+    # END's hours now 2 / 30 / 4 kWh: a new version, its peak 30 kW, and the base case at the metered bus changes
+    ams = pd.read_csv(tmp_path / "a" / "ams.csv")
+    ams["kwh"] = [2.0, 30.0, 4.0]
+    ams.to_csv(tmp_path / "a" / "ams.csv", index=False)
+    changed = GridRegion.load(tmp_path / "a", cache_dir=cache)
+    assert changed.version != cold.version
+    assert changed.customers.set_index("metering_point_id").at[END, "existing_peak_kw"] == pytest.approx(30.0)
+    assert changed.measured["f"].peak_import_kw.max() == pytest.approx(30.0)
+    h = region_row(changed, "f", bus_named(net, "house_3"))
+    assert changed.arrays.vm_peak_pu[h] < cold.arrays.vm_peak_pu[h]

@@ -104,7 +104,15 @@ def test_meshed_network_is_flagged(tmp_path, cache_dir):
             "job_type": "heat_pump",
             "metering_point_id": mp,
             "network_system": "TN_400",
-            "appliances": [{"kind": "heat_pump", "rated_kw": 5, "connection": "3ph"}],
+            "appliances": [
+                {
+                    "kind": "heat_pump",
+                    "rated_kw": 5,
+                    "connection": "3ph",
+                    "start_current_ratio": 3,
+                    "starts_per_hour": 3,
+                }
+            ],
         }
     )
     d = Assessor(region, load_policy()).assess(n)

@@ -39,7 +39,15 @@ CASE_POINTS = {
     "WEAK_MID": ("it_weak", "house_6", 1.0, 25.0, None, None),
     "MESH": ("tn_mesh", "house_2", 5.0, 25.0, None, None),
     "ISLAND": ("tn_mesh", "island", 5.0, 25.0, None, None),
+    # points with a KV (short-circuit protection before the meter) on record, see CASE_KV
+    "TN_END_KV": ("tn", "house_3", 5.0, 25.0, None, None),
+    "TN_MID_KV": ("tn", "house_2", 5.0, 25.0, None, 250.0),
+    "TN_NEAR_KV": ("tn", "house_1", 5.0, 25.0, None, None),
+    "WEAK_END_KV": ("it_weak", "house_12", 1.0, 25.0, None, None),
 }
+
+CASE_KV = {"TN_END_KV": 100.0, "TN_MID_KV": 100.0, "TN_NEAR_KV": 224.0, "WEAK_END_KV": 125.0}
+"""key -> KV (gG fuse) on record [A]; 224 A is an NH size the policy has no gG data for."""
 
 
 def case_mp(key: str) -> str:
@@ -77,6 +85,7 @@ def build_case_region(root: Path) -> Path:
             "main_fuse_a": fuse,
             "service_cable_ampacity_a": amp,
             "upstream_fuse_a": up,
+            "kv_fuse_a": CASE_KV.get(key),
         }
         for key, (nid, bus, kw, fuse, amp, up) in CASE_POINTS.items()
     ]

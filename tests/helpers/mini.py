@@ -42,3 +42,19 @@ def appliance_jobs_auto_approvable(policy):
         update={"value": APPLIANCE_JOBS}
     )
     return policy.model_copy(update={"params": params})
+
+
+def without_paperwork(policy):
+    """The policy without the workflow's paperwork: no required attachments, no datasheet requests (the
+    appliance defaults are used, named) -- for tests of the grid checks; the paperwork itself is tested in
+    tests/rules/test_workflow.py and the rule cases."""
+    params = dict(policy.params)
+    jobs = {job: dict(row, attachments=[]) for job, row in policy.value("job_types").items()}
+    params["job_types"] = policy.param("job_types").model_copy(update={"value": jobs})
+    params["challenging_appliances"] = policy.param("challenging_appliances").model_copy(update={"value": {}})
+    params["completion_attachments"] = policy.param("completion_attachments").model_copy(update={"value": []})
+    never = {system: 10_000 for system in policy.value("single_line_diagram_above_fuse_a")}
+    params["single_line_diagram_above_fuse_a"] = policy.param("single_line_diagram_above_fuse_a").model_copy(
+        update={"value": never}
+    )
+    return policy.model_copy(update={"params": params})

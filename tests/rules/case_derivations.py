@@ -18,7 +18,7 @@ from __future__ import annotations
 import inspect
 import json
 
-from tests.rules import cases_fuse, cases_grid, cases_pq  # noqa: F401  (register the cases)
+from tests.rules import cases_fuse, cases_grid, cases_jobs, cases_pq, cases_protection  # noqa: F401  (register the cases)
 from tests.rules.case_model import CASES, CASES_DIR
 
 __all__ = ["CASES", "CASES_DIR", "render", "write_all"]

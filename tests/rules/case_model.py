@@ -41,14 +41,20 @@ SQ3 = math.sqrt(3.0)
 # Policy values the cases rely on (powercheck/rules/policy_default.toml), written out.
 C_MIN = 0.90  # sc_c_min (IEC 60909 LV with a +/-10 % tolerance, as pandapower lv_tol_percent=10)
 DEMAND_COS = 0.95  # demand_cos_phi
-V_MIN, V_MAX = 0.90, 1.10
+V_MIN, V_MAX = 0.90, 1.10  # legal band (FoL §3-3): below/above it no connection without grid measures
+V_PLAN_MIN, V_PLAN_MAX = 0.93, 1.07  # planning band (voltage_planning_*_pu, tag P): decides auto-approval
 UNBALANCE_MAX, BACKGROUND_UNBALANCE = 2.0, 0.5
-RVC_RARE, RVC_FREQUENT, RVC_STATIONARY = 5.0, 3.0, 3.0
+RVC_RARE, RVC_FREQUENT = 5.0, 3.0  # D-A-CH-CZ per start (planning)
+RVC_FOL_MAX, RVC_STATIONARY = 5.0, 3.0  # FoL dU_max / dU_stationary, counted against 24 a day (legal)
 I5S = {16: 65, 20: 85, 25: 110, 32: 150, 40: 190, 50: 250, 63: 320, 80: 425, 100: 580, 125: 715, 160: 950}
+# 35 A: log-log between the 32 A and 40 A gates, rounded up: 150 (190/150)^(ln(35/32)/ln(40/32)) = 164.94 -> 165
+I5S[35] = 165
 # gG: the current a fuse carries for up to 10 s without melting, I_min(10 s) (IEC 60269-1 gates, policy table)
 I_NO_MELT_10S = {16: 33, 20: 42, 25: 52, 32: 75, 40: 95, 50: 125, 63: 160, 80: 215, 100: 290, 125: 355, 160: 460}
 STANDARD_FUSES = (10, 16, 20, 25, 32, 35, 40, 50, 63, 80, 100, 125, 160, 200, 250, 315, 400, 500, 630)
-PST_MAX, PLT_MAX, PST_BACKGROUND = 1.0, 0.65, 0.3
+PST_BACKGROUND = 0.3  # flicker_background_pst [R]
+GRID_PST_MAX, GRID_PLT_MAX = 1.2, 1.0  # FoL totals at the customer point, background included (legal, [R])
+SHARE_PST_MAX, SHARE_PLT_MAX = 0.8, 0.6  # one customer's own emission (flicker_customer_*_max, tag P)
 THD_MAX = 8.0
 THD_WEEK_MAX = 5.0  # FoL 1-week THD for continuously running appliances (thd_week_kinds: heat_pump, water_heater)
 EN50160 = {2: 2.0, 3: 5.0, 4: 1.0, 5: 6.0, 6: 0.5, 7: 5.0, 8: 0.5, 9: 1.5, 10: 0.5, 11: 3.5, 12: 0.5, 13: 3.0}
@@ -279,9 +285,14 @@ def case(fn: Callable[[], dict]) -> Callable[[], dict]:
     return fn
 
 
-def note(key: str, job_type: str, **fields: Any) -> dict:
+SINGLE_LINE_ABOVE_A = {"TN_400": 63.0, "IT_230": 100.0}  # policy single_line_diagram_above_fuse_a
+
+
+def note(key: str, job_type: str, *, attach_single_line: bool = True, **fields: Any) -> dict:
+    """A case notification; with a main fuse above the policy's single-line threshold (63 A TN, 100 A IT) the
+    installer attaches the single-line diagram (``attach_single_line=False``: a case that leaves it out)."""
     system = CASE_NETWORKS[CASE_POINTS[key][0]][0]
-    return {
+    data = {
         "notification_id": f"CASE-{job_type}",
         "revision": 1,
         "job_type": job_type,
@@ -289,6 +300,12 @@ def note(key: str, job_type: str, **fields: Any) -> dict:
         "network_system": system,
         **fields,
     }
+    fuse = fields.get("main_fuse_after_a")
+    attached = {a["kind"] for a in data.get("attachments", [])}
+    if attach_single_line and fuse is not None and fuse > SINGLE_LINE_ABOVE_A[system]:
+        if "single_line_diagram" not in attached:
+            data["attachments"] = [*data.get("attachments", []), {"kind": "single_line_diagram"}]
+    return data
 
 
 def _relative(margin: float, limit: float, scale: float | None) -> float | None:
@@ -309,6 +326,24 @@ def at_least(value: float, limit: float, rel: float = 1e-9, scale: float | None 
     status = "pass" if value >= limit else "fail"
     return {"value": value, "limit": limit, "status": status, "rel": rel,
             "relative_margin": _relative(value - limit, limit, scale)}  # fmt: skip
+
+
+def peak_voltage(v: float) -> dict:
+    """The lowest voltage at peak against the planning limit 0.93 pu (relative margin over 1 - 0.93 = 0.07)
+    and the legal FoL limit 0.90 pu (over 0.10)."""
+    return {
+        "VOLT.PEAK_PLANNING": at_least(v, V_PLAN_MIN, scale=1 - V_PLAN_MIN),
+        "VOLT.PEAK_MIN": at_least(v, V_MIN, scale=1 - V_MIN),
+    }
+
+
+def low_voltage(v: float) -> dict:
+    """The highest voltage at low load against the planning limit 1.07 pu (over 0.07) and the legal 1.10 pu
+    (over 0.10)."""
+    return {
+        "VOLT.LOW_PLANNING": at_most(v, V_PLAN_MAX, scale=V_PLAN_MAX - 1),
+        "VOLT.LOW_MAX": at_most(v, V_MAX, scale=V_MAX - 1),
+    }
 
 
 def unknown(value: float | None = None) -> dict:

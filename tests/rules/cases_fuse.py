@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 from powercheck.gs1 import make_gsrn
 from tests.helpers.case_region import CASE_POINTS
 from tests.rules.case_model import (
     DEMAND_COS,
     I5S,
     SQ3,
-    V_MIN,
     at_least,
     at_most,
     auto_approvable,
@@ -21,6 +22,7 @@ from tests.rules.case_model import (
     ik_min,
     network_worst,
     note,
+    peak_voltage,
     point,
     unknown,
 )
@@ -63,7 +65,7 @@ def fuse_change(key: str, after: float, budget_kw: float | None) -> dict:
     checks["THERMAL.TRAFO_PEAK"] = at_most(p.trafo_peak + i_add, p.trafo_rated)
     v = const_power(p.v_peak, change_percent(p, "3ph", i_add, DEMAND_COS))
     v = network_worst(key, [("3ph", i_add, DEMAND_COS, 1.0)], 0.0, v, 0.0, peak=True)[0]
-    checks["VOLT.PEAK_MIN"] = at_least(v, V_MIN, scale=1 - V_MIN)
+    checks.update(peak_voltage(v))
     return checks
 
 
@@ -121,15 +123,19 @@ def ov_change_service_cable_fail():
 
 
 @case
-def ov_change_untabulated_35a_fuse():
-    """OV 25 -> 35 A: the policy has no 5-s melting current for 35 A, so the fault-current check is
-    not evaluated and the notification escalates. Without a budget (not required up to 40 A in TN)
-    the new demand is the full 35 A fuse at cos 0.95: sqrt3 400 V 35 A 0.95 = 23.0 kW.
+def ov_change_35a_fuse_interpolated_gates():
+    """OV 25 -> 35 A, the Nordic main-fuse size: the policy's 35 A gG gates are interpolated log-log
+    between 32 A and 40 A, I_max(5 s) = 150 (190/150)^(ln(35/32)/ln(40/32)) = 164.94 -> 165 A, and the
+    minimum fault current at the TN feeder end is held against it (before, 35 A had no data and the
+    check was not evaluated). Without a budget (not required up to 40 A in TN) the new demand is the
+    full 35 A fuse at cos 0.95: sqrt3 400 V 35 A 0.95 = 23.0 kW. Every check passes with margin.
     """
+    assert abs(150 * (190 / 150) ** (math.log(35 / 32) / math.log(40 / 32)) - 164.94) < 0.01
     checks = fuse_change("TN_END", 35.0, None)
+    assert checks["PROT.FAULT_CURRENT"]["limit"] == 165 and auto_approvable(checks)
     return {
         "notification": note("TN_END", "ov_mv_change", main_fuse_before_a=25, main_fuse_after_a=35),
-        "expected": expect("escalate", checks, reasons=["PROT.FAULT_CURRENT: not evaluated"]),
+        "expected": expect("auto_approve", checks),
     }
 
 
@@ -220,7 +226,13 @@ def new_connection_is_not_auto_approvable():
     checks = fuse_change("TN_END", 25.0, 8.0)
     assert auto_approvable(checks)
     return {
-        "notification": note("TN_END", "new_connection", main_fuse_after_a=25, power_budget={"max_demand_kw": 8}),
+        "notification": note(
+            "TN_END",
+            "new_connection",
+            main_fuse_after_a=25,
+            power_budget={"max_demand_kw": 8},
+            attachments=[{"kind": "site_plan"}],
+        ),
         "expected": expect("escalate", checks, reasons=["POLICY.JOB_TYPE"]),
     }
 
@@ -242,15 +254,22 @@ def ov_change_missing_fuse_before_and_budget():
 
 @case
 def motor_without_datasheet_values():
-    """A motor notification without start current ratio, starts per hour and cos phi, which the
-    policy requires for motors: reject_incomplete, 3 fields missing.
+    """A motor (a challenging appliance) notified without its datasheet values and without its datasheet:
+    request_info naming the four values the policy wants for motors (cos phi, start current ratio, cos phi at
+    start, starts per hour) and the datasheet attachment (2 items asked for); nothing is decided on the
+    policy's appliance defaults.
     """
     return {
         "notification": note("TN_END", "motor", appliances=[{"kind": "motor", "rated_kw": 4.0, "connection": "3ph"}]),
         "expected": expect(
-            "reject_incomplete",
-            {"DATA.COMPLETE": at_most(3.0, 0.0)},
-            reasons=["missing appliances[0].start_current_ratio", "missing appliances[0].starts_per_hour"],
+            "request_info",
+            {"DATA.INFO": at_most(2.0, 0.0)},
+            reasons=[
+                "appliances[0] (motor): datasheet values needed: cos_phi, start_current_ratio, cos_phi_start, "
+                "starts_per_hour",
+                "attachments: the datasheet of appliances[0] (motor)",
+            ],
+            absent=["PQ.RVC_DACH", "LOAD.MAIN_FUSE"],
         ),
     }
 

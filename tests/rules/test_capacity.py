@@ -20,7 +20,7 @@ from powercheck.rules.fuse_range import main_fuse_range
 from powercheck.rules.inverse import size_limits
 from powercheck.rules.policy import PolicyKey
 from powercheck.rules.rule_ids import RuleId
-from tests.helpers.mini import FIXED_TIME, appliance_jobs_auto_approvable, without_measures
+from tests.helpers.mini import FIXED_TIME, appliance_jobs_auto_approvable, without_measures, without_paperwork
 
 JOB = {"ev_charger": "ev_charger", "pv_inverter": "pv", "heat_pump": "heat_pump", "motor": "motor"}
 
@@ -50,7 +50,7 @@ def _notes(region, policy, probe: Probe) -> list[Notification]:
 
 def _engine_answers(region, policy, notes, state):
     grid = GridView.of(region)
-    cases = demand_cases(notes, grid, policy, state)
+    cases = demand_cases(notes, grid, policy, state, screening=True)  # the map's probes are a screening study
     assert all(c.evaluable for c in cases)
     ev = evaluate(cases, grid, policy, state)
     return size_limits(cases, ev, grid, policy, state)
@@ -59,7 +59,7 @@ def _engine_answers(region, policy, notes, state):
 def _ledger(region, policy) -> CapacityState:
     """A ledger with approvals on several feeders: EV chargers at every third point, 0.3 of the test size."""
     state = CapacityState.empty(region)
-    assessor = Assessor(region, without_measures(appliance_jobs_auto_approvable(policy)), clock=lambda: FIXED_TIME,
+    assessor = Assessor(region, without_paperwork(without_measures(appliance_jobs_auto_approvable(policy))), clock=lambda: FIXED_TIME,
                         ledger=state)  # fmt: skip
     c = region.customers
     grid = GridView.of(region)
@@ -119,7 +119,7 @@ def test_largest_size_passes_the_forward_checks_and_one_percent_more_fails(demo_
     cmap = capacity_map(grid, policy, rows=sample)
     res = next(r for r in cmap.probes if r.probe == probe)
     notes = _notes(demo_region, policy, probe)
-    assessor = Assessor(demo_region, without_measures(policy), clock=lambda: FIXED_TIME)
+    assessor = Assessor(demo_region, without_paperwork(without_measures(policy)), clock=lambda: FIXED_TIME)
     below, above, rules = [], [], []
     for j, k in enumerate(sample):
         if not math.isfinite(res.largest_kw[j]):

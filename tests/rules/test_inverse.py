@@ -10,7 +10,7 @@ import pytest
 from powercheck.ledger import CapacityState
 from powercheck.models import Notification
 from powercheck.rules.engine import Assessor
-from tests.helpers.mini import FIXED_TIME, appliance_jobs_auto_approvable, without_measures
+from tests.helpers.mini import FIXED_TIME, appliance_jobs_auto_approvable, without_measures, without_paperwork
 
 DEVICES = {
     "ev_1ph": {"kind": "ev_charger", "rated_kw": 7.4, "cos_phi": 0.99},
@@ -75,7 +75,9 @@ def test_largest_size_passes_and_one_percent_more_fails_at_every_demo_point(demo
         _note(i, str(mp), "TN_400" if nid.startswith("tn") else "IT_230", DEVICES[device], fuse=fuse)
         for i, (mp, nid) in enumerate(zip(c.metering_point_id, c.network_id))
     ]
-    binding = _both_ways(Assessor(demo_region, without_measures(policy), clock=lambda: FIXED_TIME), notes)
+    binding = _both_ways(
+        Assessor(demo_region, without_paperwork(without_measures(policy)), clock=lambda: FIXED_TIME), notes
+    )
     assert sum(binding.values()) >= len(notes) // 2
     if fuse == 160:  # the grid binds (cables, voltage, unbalance, voltage steps; see the counts)
         assert sum(n for r, n in binding.items() if r.startswith(("THERMAL", "VOLT", "PQ"))) > len(notes) // 2
@@ -85,7 +87,7 @@ def test_inverse_answers_include_the_ledger(demo_region, policy):
     """With earlier approvals reserving the feeder, the largest size at a point shrinks and is still exact."""
     c = demo_region.customers[demo_region.customers.network_id == "it-landnetz-luft"]
     state = CapacityState.empty(demo_region)
-    with_ledger = Assessor(demo_region, without_measures(appliance_jobs_auto_approvable(policy)),
+    with_ledger = Assessor(demo_region, without_paperwork(without_measures(appliance_jobs_auto_approvable(policy))),
                          clock=lambda: FIXED_TIME, ledger=state)  # fmt: skip
     mp = str(c.metering_point_id.iloc[-1])
     alone = with_ledger.assess(_note(0, mp, "IT_230", DEVICES["ev_3ph"])).limits[0]
@@ -95,7 +97,7 @@ def test_inverse_answers_include_the_ledger(demo_region, policy):
     after = with_ledger.assess(_note(1, mp, "IT_230", DEVICES["ev_3ph"])).limits[0]
     assert after.largest < alone.largest
     # the forward check on the same ledger confirms the answer (a fresh id: assessed without recording it)
-    probe = Assessor(demo_region, without_measures(policy), clock=lambda: FIXED_TIME, ledger=state)
+    probe = Assessor(demo_region, without_paperwork(without_measures(policy)), clock=lambda: FIXED_TIME, ledger=state)
     d_ok = probe.assess_batch([_note(2, mp, "IT_230", DEVICES["ev_3ph"], after.scale * (1 - 1e-7))]).decision(0)
     d_over = probe.assess_batch([_note(3, mp, "IT_230", DEVICES["ev_3ph"], after.scale * 1.01)]).decision(0)
     assert d_ok.check(after.binding_rule).status == "pass"

@@ -49,7 +49,9 @@ def test_tables_from_sources(policy):
     assert policy.fuse_melting_5s(16) == 65
     assert policy.fuse_melting_5s(63) == 320
     assert policy.fuse_melting_5s(160) == 950
-    assert policy.fuse_melting_5s(35) is None
+    # 35 A: log-log between the 32 A and 40 A gates, I_max rounded up: 150 (190/150)^(ln(35/32)/ln(40/32)) = 164.9
+    assert policy.fuse_melting_5s(35) == 165
+    assert policy.fuse_melting_5s(10) is None  # no gate for 10 A: the rules name it as missing data
     assert policy.param("fuse_gg_gates_a").tag is Tag.RECALL
     # I_min(10 s) carries a start of up to 10 s, I_min(0.1 s) a shorter one; nothing tabulated beyond 10 s
     assert policy.fuse_no_melt(25, 5.0) == 52 and policy.fuse_no_melt(25, 0.05) == 150
@@ -250,3 +252,51 @@ def test_cli_policy_lists_legal_planning_and_emission_limits_apart(capsys):
     assert "voltage_min_pu = 0.9" in legal and "source: FoL" in legal and "flicker_pst_max" not in legal
     emission = out[out.index("Emission limits") : out.index("Protection:")]
     assert "flicker_plt_max = 0.65" in emission
+    # the FoL flicker totals and counts are legal (recall, named as assumptions); the planning voltage band, the
+    # D-A-CH-CZ per-start limits and the workflow rules are planning; a customer's flicker share is emission
+    planning = out[out.index("Planning values") : out.index("Emission limits")]
+    assert "[R] flicker_grid_pst_max = 1.2 -  ASSUMPTION" in legal and "flicker_grid_plt_max = 1.0" in legal
+    assert "rvc_max_step_percent = 5.0" in legal and "source: FoL spenningssprang" in legal
+    assert "[P] voltage_planning_min_pu = 0.93 pu" in planning and "voltage_min_pu = 0.9 " not in planning
+    assert (
+        "source: Planning (D-A-CH-CZ)" in planning and "job_types" in planning and "challenging_appliances" in planning
+    )
+    assert "[P] flicker_customer_pst_max = 0.8" in emission and "flicker_grid_pst_max = " not in emission
+
+
+def test_planning_voltage_band_must_lie_inside_the_legal_band():
+    with pytest.raises(PolicyError, match=r"param\.voltage_planning_min_pu\.value: the planning band"):
+        parse_policy(_with(voltage_planning_min_pu=0.88))  # below the legal 0.90
+    with pytest.raises(PolicyError, match=r"must lie inside the legal band"):
+        parse_policy(_with(voltage_planning_max_pu=1.12))
+
+
+def test_a_customers_flicker_share_cannot_exceed_the_grid_total():
+    with pytest.raises(PolicyError, match=r"param\.flicker_customer_pst_max\.value: a customer's share 1\.5"):
+        parse_policy(_with(flicker_customer_pst_max=1.5))
+
+
+def test_start_behaviour_and_job_types_are_validated():
+    data = tomllib.loads(DEFAULT)
+    data["param"]["start_behaviour"]["value"]["ev_charger"] = "soft"
+    with pytest.raises(PolicyError, match=r"start_behaviour\.value\.ev_charger: 'soft' is not a start behaviour"):
+        parse_policy(toml_tables(data))
+    data = tomllib.loads(DEFAULT)
+    del data["param"]["job_types"]["value"]["block_notification"]
+    with pytest.raises(PolicyError, match=r"job_types\.value\.block_notification: missing"):
+        parse_policy(toml_tables(data))
+    data = tomllib.loads(DEFAULT)
+    data["param"]["job_types"]["value"]["kv_change"]["required"] = ["kv_after"]
+    with pytest.raises(PolicyError, match=r"job_types\.value\.kv_change\.required: expected a list of names"):
+        parse_policy(toml_tables(data))
+    data = tomllib.loads(DEFAULT)
+    data["param"]["job_types"]["value"]["pv"]["checks"] = ["flicker"]
+    with pytest.raises(PolicyError, match=r"job_types\.value\.pv\.checks"):
+        parse_policy(toml_tables(data))
+
+
+def test_velander_rule_by_hand(policy):
+    """P = k1 W + k2 sqrt(W): 10 flats of 5000 kWh/year, W = 50000: 0.00025 x 50000 + 0.03 x 223.607 = 19.208 kW."""
+    assert policy.velander_kw(50000.0) == pytest.approx(12.5 + 0.03 * 50000**0.5, rel=1e-12)
+    assert policy.velander_kw(50000.0) == pytest.approx(19.2082, abs=1e-4)
+    assert policy.param("velander_k1").tag == Tag.RECALL and policy.param("velander_k2").tag == Tag.RECALL

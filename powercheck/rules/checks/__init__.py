@@ -2,10 +2,13 @@
 
 :data:`CHECKS` is the one table of check functions, in the order their results appear in a
 decision. Each function reads the whole batch and returns :class:`CheckBlock` columns; the
-gates run first and stop the grid checks for the rows they catch.
+gates run first and stop the grid checks for the rows they catch. A job type applies only the check
+groups the policy's ``job_types`` table names for it (the gates and the ledger always apply).
 
 ==========================  ======================================================
 ``DATA.COMPLETE``           job-type and policy fields present (else reject_incomplete)
+``DATA.INFO``               datasheet values of challenging appliances and attachments (else request_info)
+``COMPLETION.MATCH``        a completion notice matches its approved request (else escalate, differences)
 ``GRID.LOCATED``            metering point in the customer index
 ``GRID.SYSTEM``             notified IT/TN system matches the grid model
 ``GRID.DATA``               the grid model can be computed at the bus (fed, finite results)
@@ -13,20 +16,27 @@ gates run first and stop the grid checks for the rows they catch.
 ``LOAD.MAIN_FUSE``          demand current per phase after the job <= main fuse (OV) after the job
 ``LOAD.METER_FUSE``         ... <= meter fuse (MV) after the job
 ``LOAD.EXPORT_FUSE``        export current per phase after the job <= the smaller of OV and MV
-``PROT.START_CURRENT``      start current of the largest motor <= what the fuse carries without melting
+``PROT.START_CURRENT``      start current of the largest motor <= what the OV carries without tripping
 ``PROT.SERVICE_CABLE``      service cable ampacity >= new fuse
-``PROT.SELECTIVITY``        upstream fuse / new fuse >= 1.6
-``PROT.FAULT_CURRENT``      minimum fault current >= 5-s melting current of the new fuse
+``PROT.SELECTIVITY``        upstream fuse / new fuse >= 1.6; above a breaker time-current and I2t
+``PROT.FAULT_CURRENT``      minimum fault current disconnects the new OV (gG 5 s, breaker instantaneous)
+``PROT.KV_SELECTIVITY``     KV (customer index) discriminates with the new OV (ratio, or time-current and I2t)
+``PROT.KV_FAULT_CURRENT``   minimum fault current >= 5-s melting current of the KV
 ``THERMAL.LINE_PEAK``       binding line on the path at peak with the added current
 ``THERMAL.TRAFO_PEAK``      transformer at peak with the added current
 ``THERMAL.LINE_EXPORT``     binding line at low load with the added export
 ``THERMAL.TRAFO_EXPORT``    transformer at low load with the added export
-``VOLT.PEAK_MIN``           voltage at peak with the added load >= voltage_min_pu
-``VOLT.LOW_MAX``            voltage at low load with the added export <= voltage_max_pu
-``PQ.RVC``                  rapid voltage change per appliance start (limit by start rate)
-``PQ.RVC_STATIONARY``       stationary step per switching when > 24 events a day
-``PQ.FLICKER_PST``          short-term flicker of the starts (IEC 61000-3-3 analytical method)
-``PQ.FLICKER_PLT``          long-term flicker, the appliance running for 2 h
+``VOLT.PEAK_PLANNING``      voltage at peak with the added load >= voltage_planning_min_pu (planning)
+``VOLT.PEAK_MIN``           voltage at peak with the added load >= voltage_min_pu (legal, FoL)
+``VOLT.LOW_PLANNING``       voltage at low load with the added export <= voltage_planning_max_pu (planning)
+``VOLT.LOW_MAX``            voltage at low load with the added export <= voltage_max_pu (legal, FoL)
+``PQ.RVC_DACH``             rapid voltage change per start, D-A-CH-CZ limit by start rate (planning)
+``PQ.RVC_FOL_MAX``          FoL: dU_max of a switching >= 5 % when > 24 events a day (legal)
+``PQ.RVC_FOL_STATIONARY``   FoL: stationary step per switching >= 3 % when > 24 events a day (legal)
+``PQ.FLICKER_PST``          short-term flicker at the point, background included, FoL total (legal)
+``PQ.FLICKER_PLT``          long-term flicker from the declared operating pattern, FoL total (legal)
+``PQ.FLICKER_SHARE_PST``    the customer's own Pst emission against its share (emission)
+``PQ.FLICKER_SHARE_PLT``    the customer's own Plt emission against its share (emission)
 ``PQ.THD``                  total harmonic distortion (orders 2-40) with the appliances' harmonic currents
 ``PQ.THD_WEEK``             THD of continuously running appliances against the 1-week limit
 ``PQ.HARMONIC``             the individual harmonic voltage closest to its EN 50160 limit
@@ -44,13 +54,19 @@ from powercheck.rules.checks.accounting import fuses, ledger_conflicts, start_cu
 from powercheck.rules.checks.base import CheckBlock, CheckInput, CheckTable
 from powercheck.rules.checks.gates import gates
 from powercheck.rules.checks.power_quality import flicker, harmonics, rapid_voltage_change, unbalance
-from powercheck.rules.checks.protection import fault_current, selectivity, service_cable
+from powercheck.rules.checks.protection import (
+    fault_current,
+    kv_fault_current,
+    kv_selectivity,
+    selectivity,
+    service_cable,
+)
 from powercheck.rules.checks.thermal import thermal
 from powercheck.rules.checks.voltage import voltage_band
 from powercheck.rules.context import GridView
 from powercheck.rules.demand import DemandCase
 from powercheck.rules.evaluate import Evaluation
-from powercheck.rules.policy import Policy
+from powercheck.rules.policy import CHECK_GROUPS, Policy
 
 CheckFunction = Callable[[CheckInput], list[CheckBlock]]
 
@@ -62,6 +78,8 @@ CHECKS: tuple[CheckFunction, ...] = (
     service_cable,
     selectivity,
     fault_current,
+    kv_selectivity,
+    kv_fault_current,
     thermal,
     voltage_band,
     rapid_voltage_change,
@@ -74,8 +92,24 @@ CHECKS: tuple[CheckFunction, ...] = (
 __all__ = ["CHECKS", "CheckBlock", "CheckInput", "CheckTable", "run_checks"]
 
 
+def _applying(cases: Sequence[DemandCase], policy: Policy) -> dict[str, np.ndarray]:
+    """Per rule-id group (LOAD, PROT, ...): which notifications' job types apply it (policy ``job_types``)."""
+    out = {}
+    for name, group in CHECK_GROUPS.items():
+        out[group] = np.array([name in policy.job(case.notification.job_type)["checks"] for case in cases], dtype=bool)
+    return out
+
+
 def run_checks(cases: Sequence[DemandCase], evaluation: Evaluation, grid: GridView, policy: Policy) -> CheckTable:
-    """Every check of :data:`CHECKS` over the batch."""
+    """Every check of :data:`CHECKS` over the batch, those of the groups a job type does not apply dropped."""
     rows = np.array([k for k, case in enumerate(cases) if case.evaluable], dtype=np.int64)
     data = CheckInput(cases=cases, evaluation=evaluation, grid=grid, policy=policy, rows=rows)
-    return CheckTable.concat(len(cases), [check(data) for check in CHECKS])
+    applying = _applying(cases, policy)
+    blocks = []
+    for check in CHECKS:
+        kept = []
+        for block in check(data):
+            applies = applying.get(block.rule_id.group)
+            kept.append(block if applies is None or not len(block) else block.subset(applies[block.row]))
+        blocks.append(kept)
+    return CheckTable.concat(len(cases), blocks)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from powercheck.models import LimitKind
 from powercheck.rules.checks.base import CheckBlock, CheckInput, failed_gate, measured, not_evaluated
-from powercheck.rules.policy import PolicyKey
+from powercheck.rules.devices import no_trip_current
 from powercheck.rules.rule_ids import RuleId
 from powercheck.texts import render
 
@@ -110,33 +110,27 @@ def fuses(c: CheckInput) -> list[CheckBlock]:
 
 
 def start_current(c: CheckInput) -> list[CheckBlock]:
-    """PROT.START_CURRENT: the fuse carries the start of the largest motor/compressor without melting."""
+    """PROT.START_CURRENT: the main protection carries the start of the largest motor/compressor without tripping."""
     pol = c.policy
-    rows, value, limit, assumptions, detail = [], [], [], [], []
+    rows, value, limit, keys, assumptions, detail = [], [], [], [], [], []
     for k in c.rows:
         k = int(k)
         case = c.cases[k]
         acc = case.accounting
-        if acc is None or acc.start_current_a is None or case.fuse_after_a is None:
+        if acc is None or acc.start_current_a is None or case.fuse_after_a is None or case.device is None:
             continue
         duration = acc.start_duration_s or 0.0
-        carries = pol.fuse_no_melt(case.fuse_after_a, duration)
+        crit = no_trip_current(case.device, duration, pol)
         rows.append(k)
         value.append(acc.start_current_a)
-        limit.append(float("nan") if carries is None else carries)
-        assumptions.append(acc.assumptions + tuple(pol.assumption_keys(PolicyKey.FUSE_GG_GATES_A)))
-        gate = "I_min(0.1 s)" if duration <= 0.1 else "I_min(10 s)"
-        if carries is None:
-            detail.append(
-                f"{acc.start_label} starts for {duration:g} s: no gG gate tabulated for a {case.fuse_after_a:g} A fuse "
-                f"(policy {PolicyKey.FUSE_GG_GATES_A})"
-            )
+        limit.append(float("nan") if crit.value is None else crit.value)
+        keys.append(str(crit.key))
+        assumptions.append(acc.assumptions + crit.assumptions)
+        if crit.value is None:
+            detail.append(f"{acc.start_label} starts for {duration:g} s: {crit.text}")
         else:
-            text = (
-                f"{acc.start_label} starting for {duration:g} s: {acc.start_current_a:.0f} A against {gate} "
-                f"= {carries:g} A of a {case.fuse_after_a:g} A gG fuse"
-            )
-            detail.append(text + (_required(c, k) if acc.start_current_a > carries else ""))
+            text = f"{acc.start_label} starting for {duration:g} s: {acc.start_current_a:.0f} A against {crit.text}"
+            detail.append(text + (_required(c, k) if acc.start_current_a > crit.value else ""))
     return [
         measured(
             RuleId.PROT_START_CURRENT,
@@ -145,8 +139,8 @@ def start_current(c: CheckInput) -> list[CheckBlock]:
             limit,
             LimitKind.MAX,
             "A",
-            name="Start current within what the fuse carries without melting",
-            limit_key=str(PolicyKey.FUSE_GG_GATES_A),
+            name="Start current within what the main protection carries without tripping",
+            limit_key=keys,
             assumptions=assumptions,
             detail=detail,
         )

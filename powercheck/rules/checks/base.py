@@ -66,6 +66,49 @@ class CheckBlock:
     def __len__(self) -> int:
         return int(self.row.shape[0])
 
+    def subset(self, keep: np.ndarray) -> CheckBlock:
+        """The results where ``keep`` (a mask over the results) is true."""
+        if keep.all():
+            return self
+        idx = np.flatnonzero(keep)
+
+        def pick(values: list) -> list:
+            return [values[i] for i in idx]
+
+        return CheckBlock(
+            rule_id=self.rule_id,
+            row=self.row[idx],
+            seq=self.seq[idx],
+            name=pick(self.name),
+            status=self.status[idx],
+            value=self.value[idx],
+            limit=self.limit[idx],
+            margin=self.margin[idx],
+            margin_scale=self.margin_scale[idx],
+            limit_kind=self.limit_kind,
+            unit=self.unit,
+            limit_key=pick(self.limit_key),
+            assumptions=pick(self.assumptions),
+            detail=pick(self.detail),
+        )
+
+
+def _sorted_sets(assumptions, n: int) -> list[tuple[str, ...]]:
+    """Per row the sorted, distinct assumption keys (one tuple shared by all rows when given once)."""
+    if isinstance(assumptions, list):
+        if len(assumptions) != n:
+            raise ValueError(f"expected {n} per-row values, got {len(assumptions)}")
+        cache: dict[tuple, tuple[str, ...]] = {}
+        out = []
+        for a in assumptions:
+            key = tuple(a)
+            got = cache.get(key)
+            if got is None:
+                got = cache[key] = tuple(sorted(set(key)))
+            out.append(got)
+        return out
+    return [tuple(sorted(set(assumptions)))] * n
+
 
 def _per_row(value, n: int) -> list:
     if isinstance(value, list):
@@ -73,6 +116,17 @@ def _per_row(value, n: int) -> list:
             raise ValueError(f"expected {n} per-row values, got {len(value)}")
         return value
     return [value] * n
+
+
+_EMPTY_F = np.zeros(0)
+_EMPTY_I = np.zeros(0, dtype=np.int64)
+
+
+def _empty_block(rule_id: RuleId, kind: LimitKind, unit: str) -> CheckBlock:
+    """A block without rows (its arrays are shared and never written)."""
+    return CheckBlock(rule_id=rule_id, row=_EMPTY_I, seq=_EMPTY_I, name=[], status=np.zeros(0, np.int8),
+                      value=_EMPTY_F, limit=_EMPTY_F, margin=_EMPTY_F, margin_scale=_EMPTY_F, limit_kind=kind,
+                      unit=unit, limit_key=[], assumptions=[], detail=[])  # fmt: skip
 
 
 def measured(
@@ -97,14 +151,20 @@ def measured(
     """
     row = np.asarray(rows, dtype=np.int64)
     n = row.shape[0]
-    value_arr = np.asarray(value, dtype=float).reshape(n) if n else np.zeros(0)
+    if n == 0:  # the check applies to no row of the batch (common for single requests): no array work
+        for per_row in (name, detail, assumptions, limit_key):
+            _per_row(per_row, 0)
+        return _empty_block(rule_id, kind, unit)
+    value_arr = np.asarray(value, dtype=float).reshape(n)
     limit_arr = np.broadcast_to(np.asarray(limit, dtype=float), (n,)).astype(float)
     ok = np.isfinite(value_arr) & np.isfinite(limit_arr)
     margin = (limit_arr - value_arr) if kind is LimitKind.MAX else (value_arr - limit_arr)
     margin = np.where(ok, margin, np.nan)
     status = np.where(ok, np.where(margin >= 0, PASS, FAIL), NOT_EVALUATED).astype(np.int8)
     details = _per_row(detail, n)
-    details = [d if (s != NOT_EVALUATED or d) else MISSING_DETAIL for d, s in zip(details, status)]
+    if not ok.all():
+        missing = (~ok).tolist()
+        details = [MISSING_DETAIL if (m and not d) else d for d, m in zip(details, missing)]
     scale = np.full(n, np.nan) if margin_scale is None else np.broadcast_to(np.asarray(margin_scale, float), (n,))
     return CheckBlock(
         rule_id=rule_id,
@@ -119,7 +179,7 @@ def measured(
         limit_kind=kind,
         unit=unit,
         limit_key=_per_row(limit_key, n),
-        assumptions=[tuple(sorted(set(a))) for a in _per_row(assumptions, n)],
+        assumptions=_sorted_sets(assumptions, n),
         detail=details,
     )
 
@@ -141,19 +201,32 @@ def policy_limited(
 ) -> CheckBlock:
     """Results whose limit is the policy value ``limit_key``; an [R] limit is named as an assumption."""
     n = len(rows)
-    keys = _per_row(limit_key, n)
-    extra = {key: tuple(policy.assumption_keys(key)) for key in set(keys)}
+    if isinstance(limit_key, list):
+        keys = _per_row(limit_key, n)
+        extra = {key: tuple(policy.assumption_keys(key)) for key in set(keys)}
+        numbers = {key: policy.number(key) for key in extra}
+        limits = [numbers[key] for key in keys] if n else np.zeros(0)
+        rows_assumptions = [(*a, *extra[key]) for a, key in zip(_per_row(assumptions, n), keys)]
+        key_names = [str(key) for key in keys]
+    else:  # one key for every row: one policy lookup
+        extra_one = tuple(policy.assumption_keys(limit_key))
+        limits = policy.number(limit_key)
+        if isinstance(assumptions, list):
+            rows_assumptions = [(*a, *extra_one) for a in _per_row(assumptions, n)]
+        else:
+            rows_assumptions = (*assumptions, *extra_one)
+        key_names = [str(limit_key)] * n
     return measured(
         rule_id,
         rows,
         value,
-        [policy.number(key) for key in keys] if n else np.zeros(0),
+        limits,
         kind,
         unit,
         name=name,
         detail=detail,
-        assumptions=[(*a, *extra[key]) for a, key in zip(_per_row(assumptions, n), keys)],
-        limit_key=[str(key) for key in keys],
+        assumptions=rows_assumptions,
+        limit_key=key_names,
         margin_scale=margin_scale,
         seq=seq,
     )
@@ -171,6 +244,10 @@ def not_evaluated(
     """Results of a check that applies but cannot be computed (no value, no limit)."""
     row = np.asarray(rows, dtype=np.int64)
     n = row.shape[0]
+    if n == 0:
+        for per_row in (name, detail, assumptions):
+            _per_row(per_row, 0)
+        return _empty_block(rule_id, LimitKind.MAX, "")
     nan = np.full(n, np.nan)
     return CheckBlock(
         rule_id=rule_id,

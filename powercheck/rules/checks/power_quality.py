@@ -13,10 +13,16 @@ from powercheck.rules.rule_ids import RuleId
 
 
 def rapid_voltage_change(c: CheckInput) -> list[CheckBlock]:
-    """PQ.RVC per appliance start, and PQ.RVC_STATIONARY when it switches more often than allowed a day.
+    """Rapid voltage changes against two kinds of limit.
 
-    The limit depends on the start rate: below ``rvc_rare_rate_per_min`` the rare-start
-    limit, else the frequent-start one.
+    * PQ.RVC_DACH (planning, D-A-CH-CZ): the step of every start against the limit of its start rate
+      (below ``rvc_rare_rate_per_min`` the rare-start limit, else the frequent-start one);
+    * PQ.RVC_FOL_MAX and PQ.RVC_FOL_STATIONARY (legal, FoL): FoL counts steps of dU_max >= 5 % and of
+      dU_stationary >= 3 % against 24 a day; an appliance that switches more often than that must keep
+      every step below the thresholds.
+
+    An appliance kind that ramps up (policy ``start_behaviour``: EV chargers, inverters) makes no start
+    step; its step is the stop (or trip) at rated current.
     """
     ev = c.evaluation
     pol = c.policy
@@ -25,32 +31,48 @@ def rapid_voltage_change(c: CheckInput) -> list[CheckBlock]:
     hours = pol.number(PolicyKey.OPERATING_HOURS_PER_DAY)
     max_events = pol.number(PolicyKey.RVC_MAX_EVENTS_PER_DAY)
     events_keys = tuple(pol.assumption_keys(PolicyKey.RVC_MAX_EVENTS_PER_DAY))
+    ramp_keys = tuple(pol.assumption_keys(PolicyKey.START_BEHAVIOUR))
     start: dict[str, list] = {"rows": [], "seq": [], "key": [], "value": [], "name": [], "a": [], "detail": []}
+    big: dict[str, list] = {"rows": [], "seq": [], "value": [], "name": [], "a": [], "detail": []}
     stat: dict[str, list] = {"rows": [], "seq": [], "value": [], "name": [], "a": [], "detail": []}
     for k in c.rows:
         for local, j in enumerate(ev.appliance_rows(int(k))):
             r = steps.cases[j]
             rate = r.starts_per_hour / 60.0
+            ramped = bool(steps.ramped[j])
+            used = r.defaults_used + (ramp_keys if ramped else ())
             start["rows"].append(int(k))
-            start["seq"].append(2 * local)
+            start["seq"].append(3 * local)
             start["key"].append(
                 PolicyKey.RVC_RARE_MAX_PERCENT if rate < rare_rate else PolicyKey.RVC_FREQUENT_MAX_PERCENT
             )
             start["value"].append(steps.d_start_percent[j])
-            start["name"].append(f"Rapid voltage change when {r.label} starts")
-            start["a"].append(r.defaults_used)
-            start["detail"].append(
-                f"I_start = {r.start_current_ratio:g} x I_rated at cos phi {r.cos_phi_start:g}, "
-                f"{r.starts_per_hour:g} starts/h ({rate:.3g}/min)"
-            )
+            start["a"].append(used)
+            if ramped:
+                start["name"].append(f"Rapid voltage change when {r.label} stops (it ramps up; D-A-CH-CZ planning)")
+                start["detail"].append(
+                    f"ramped start (policy start_behaviour): no start step; the stop at rated current at cos phi "
+                    f"{r.cos_phi:g}, {r.starts_per_hour:g} switchings/h ({rate:.3g}/min)"
+                )
+            else:
+                start["name"].append(f"Rapid voltage change when {r.label} starts (D-A-CH-CZ planning)")
+                start["detail"].append(
+                    f"direct-on-line start: I_start = {r.start_current_ratio:g} x I_rated at cos phi "
+                    f"{r.cos_phi_start:g}, {r.starts_per_hour:g} starts/h ({rate:.3g}/min)"
+                )
             events = r.starts_per_hour * hours
             if events > max_events:
-                stat["rows"].append(int(k))
-                stat["seq"].append(2 * local + 1)
-                stat["value"].append(steps.d_rated_percent[j])
-                stat["name"].append(f"Stationary voltage step when {r.label} switches")
-                stat["a"].append(r.defaults_used + events_keys)
-                stat["detail"].append(f"{events:g} switching events per day > {max_events:g}")
+                text = f"{events:g} switching events per day > {max_events:g} (FoL)"
+                for out, value, name in (
+                    (big, steps.d_start_percent[j], f"Largest step when {r.label} switches, FoL dU_max (legal)"),
+                    (stat, steps.d_rated_percent[j], f"Stationary step when {r.label} switches, FoL (legal)"),
+                ):
+                    out["rows"].append(int(k))
+                    out["seq"].append(3 * local + (1 if out is big else 2))
+                    out["value"].append(value)
+                    out["name"].append(name)
+                    out["a"].append(used + events_keys)
+                    out["detail"].append(text)
     return [
         policy_limited(
             pol,
@@ -64,6 +86,19 @@ def rapid_voltage_change(c: CheckInput) -> list[CheckBlock]:
             assumptions=start["a"],
             detail=start["detail"],
             seq=start["seq"],
+        ),
+        policy_limited(
+            pol,
+            RuleId.PQ_RVC_FOL_MAX,
+            big["rows"],
+            big["value"],
+            PolicyKey.RVC_MAX_STEP_PERCENT,
+            LimitKind.MAX,
+            "%",
+            name=big["name"],
+            assumptions=big["a"],
+            detail=big["detail"],
+            seq=big["seq"],
         ),
         policy_limited(
             pol,
@@ -82,7 +117,17 @@ def rapid_voltage_change(c: CheckInput) -> list[CheckBlock]:
 
 
 def flicker(c: CheckInput) -> list[CheckBlock]:
-    """PQ.FLICKER_PST and PQ.FLICKER_PLT of the appliance starts (IEC 61000-3-3 analytical method)."""
+    """Flicker of the appliance starts (IEC 61000-3-3 analytical method), against two kinds of limit.
+
+    * PQ.FLICKER_PST / PQ.FLICKER_PLT: the grid total at the customer point -- background and the
+      customer's emission by the cubic summation law -- against the FoL totals (legal, Pst 1.2, Plt 1.0);
+    * PQ.FLICKER_SHARE_PST / PQ.FLICKER_SHARE_PLT: the customer's own emission against its share
+      (emission, the grid owner's allocation).
+
+    Plt of an appliance follows from its declared operating pattern: switching in ``n`` of the twelve
+    10-min intervals of 2 h gives ``Plt = Pst (n / 12)^(1/3)`` (``n`` from ``operating_minutes_per_2h``,
+    else the policy default, named).
+    """
     ev = c.evaluation
     pol = c.policy
     fl = ev.flicker
@@ -90,29 +135,43 @@ def flicker(c: CheckInput) -> list[CheckBlock]:
     common = tuple(
         pol.assumption_keys(PolicyKey.FLICKER_TF_COEFF, PolicyKey.FLICKER_TF_EXPONENT, PolicyKey.FLICKER_BACKGROUND_PST)
     )
+    model = tuple(pol.assumption_keys(PolicyKey.FLICKER_TF_COEFF, PolicyKey.FLICKER_TF_EXPONENT))
     background = pol.number(PolicyKey.FLICKER_BACKGROUND_PST)
-    active = int(pol.number(PolicyKey.FLICKER_ACTIVE_INTERVALS))
+    default_active = pol.number(PolicyKey.FLICKER_ACTIVE_INTERVALS)
     rows = [int(k) for k in c.rows if fl.present[k]]
-    assumptions, detail = [], []
+    assumptions, own_assumptions, detail, plt_detail, own_detail = [], [], [], [], []
     for k in rows:
-        parts, used = [], []
+        parts, plt_parts, used = [], [], []
         for j in ev.appliance_rows(k):
             if fl.applies[j]:
                 r = steps.cases[j]
                 parts.append(f"{r.label} Pst {fl.pst_appliance[j]:.3f} ({r.starts_per_hour:g} starts/h)")
+                if r.appliance.operating_minutes_per_2h is not None:
+                    origin = f"declared {r.appliance.operating_minutes_per_2h:g} min per 2 h"
+                elif any(u.endswith("operating_minutes_per_2h") for u in r.defaults_used):
+                    origin = "policy appliance_defaults"
+                else:
+                    origin = f"no pattern declared: policy flicker_active_intervals {default_active:g}"
+                plt_parts.append(
+                    f"{r.label} Plt {fl.plt_appliance[j]:.3f} (switching in {r.active_intervals:g} of 12 10-min "
+                    f"intervals, {origin})"
+                )
                 used.extend(r.defaults_used)
         assumptions.append((*used, *common))
+        own_assumptions.append((*used, *model))
         detail.append(f"background Pst {background:g} + " + "; ".join(parts) + " (cubic summation)")
+        plt_detail.append(f"background Plt {background:g} + " + "; ".join(plt_parts) + " (cubic summation)")
+        own_detail.append("the customer's own emission, without the background: " + "; ".join(parts + plt_parts))
     return [
         policy_limited(
             pol,
             RuleId.PQ_FLICKER_PST,
             rows,
             fl.pst_total[rows],
-            PolicyKey.FLICKER_PST_MAX,
+            PolicyKey.FLICKER_GRID_PST_MAX,
             LimitKind.MAX,
             "-",
-            name="Short-term flicker Pst with the appliance starts",
+            name="Short-term flicker Pst at the customer point, background included (legal total, FoL)",
             assumptions=assumptions,
             detail=detail,
         ),
@@ -121,13 +180,39 @@ def flicker(c: CheckInput) -> list[CheckBlock]:
             RuleId.PQ_FLICKER_PLT,
             rows,
             fl.plt_total[rows],
-            PolicyKey.FLICKER_PLT_MAX,
+            PolicyKey.FLICKER_GRID_PLT_MAX,
             LimitKind.MAX,
             "-",
-            name="Long-term flicker Plt with the appliances running for 2 h",
+            name="Long-term flicker Plt at the customer point over 2 h, background included (legal total, FoL)",
             assumptions=assumptions,
-            detail=f"{active} of 12 10-min intervals active",
+            detail=plt_detail,
             seq=1,
+        ),
+        policy_limited(
+            pol,
+            RuleId.PQ_FLICKER_SHARE_PST,
+            rows,
+            fl.pst_emission[rows],
+            PolicyKey.FLICKER_CUSTOMER_PST_MAX,
+            LimitKind.MAX,
+            "-",
+            name="The customer's own Pst emission against its share (emission limit)",
+            assumptions=own_assumptions,
+            detail=own_detail,
+            seq=2,
+        ),
+        policy_limited(
+            pol,
+            RuleId.PQ_FLICKER_SHARE_PLT,
+            rows,
+            fl.plt_emission[rows],
+            PolicyKey.FLICKER_CUSTOMER_PLT_MAX,
+            LimitKind.MAX,
+            "-",
+            name="The customer's own Plt emission against its share (emission limit)",
+            assumptions=own_assumptions,
+            detail=own_detail,
+            seq=3,
         ),
     ]
 

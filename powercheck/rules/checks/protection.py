@@ -1,11 +1,13 @@
-"""Protection checks of a new fuse: service cable, selectivity, minimum fault current."""
+"""Protection checks of a new main protection (gG fuse or breaker): service cable, selectivity to the upstream
+fuse and to the KV, disconnection at the minimum fault current (the OV's and the KV's)."""
 
 from __future__ import annotations
 
 import math
 
 from powercheck.models import LimitKind
-from powercheck.rules.checks.base import CheckBlock, CheckInput, measured, policy_limited
+from powercheck.rules.checks.base import CheckBlock, CheckInput, measured
+from powercheck.rules.devices import disconnection_current, fuse_above_device
 from powercheck.rules.policy import PolicyKey
 from powercheck.rules.rule_ids import RuleId
 
@@ -52,78 +54,155 @@ def service_cable(c: CheckInput) -> list[CheckBlock]:
     ]
 
 
-def selectivity(c: CheckInput) -> list[CheckBlock]:
-    """PROT.SELECTIVITY: the upstream fuse discriminates with the new fuse."""
+def _upstream_fuse(c: CheckInput, k: int) -> tuple[float, str, tuple[str, ...]]:
+    """The upstream (feeder/transformer) fuse of notification ``k``: on record, else assumed from the feeder cable."""
     arr = c.grid.arrays
-    sizes_all = c.policy.value(PolicyKey.STANDARD_FUSE_SIZES_A)
-    rows = _fuse_rows(c)
-    value, assumptions, detail = [], [], []
-    for k in rows:
-        case = c.cases[k]
-        upstream = float(c.grid.customers.upstream_fuse_a[case.location.cp_row])
-        used: tuple[str, ...] = ()
-        if math.isfinite(upstream):
-            text = f"upstream fuse {upstream:g} A from the customer index"
-        else:
-            feeder_row = arr.feeder_line_row[case.location.bus_row]
-            upstream = math.nan
-            text = "no upstream fuse in the customer index and no feeder cable in the grid model"
-            if feeder_row >= 0:
-                rated = float(arr.line_i_max_a[feeder_row])
-                sizes = [s for s in sizes_all if s <= rated + 1e-9]
-                if sizes:
-                    upstream = float(max(sizes))
-                    text = (
-                        f"upstream fuse {upstream:g} A assumed: largest standard size within the "
-                        f"{rated:.0f} A rating of feeder cable {int(arr.line_ids[feeder_row])}"
-                    )
-                    used = ("grid:upstream_fuse_from_feeder_cable",)
-        value.append(upstream / case.fuse_after_a)
-        assumptions.append(used)
-        detail.append(text)
+    case = c.cases[k]
+    upstream = float(c.grid.customers.upstream_fuse_a[case.location.cp_row])
+    if math.isfinite(upstream):
+        return upstream, f"upstream fuse {upstream:g} A from the customer index", ()
+    feeder_row = arr.feeder_line_row[case.location.bus_row]
+    if feeder_row < 0:
+        text = "missing data: no upstream fuse in the customer index and no feeder cable in the grid model"
+        return math.nan, text, ()
+    key = PolicyKey.UPSTREAM_FUSE_FROM_FEEDER_CABLE
+    share = c.policy.number(key)
+    rated = float(arr.line_i_max_a[feeder_row])
+    sizes = [s for s in c.policy.value(PolicyKey.STANDARD_FUSE_SIZES_A) if s <= share * rated + 1e-9]
+    if not sizes:
+        return math.nan, f"missing data: no standard fuse fits the {rated:.0f} A feeder cable", ()
+    upstream = float(max(sizes))
+    text = (
+        f"upstream fuse {upstream:g} A assumed (not in the customer index): the largest standard size within "
+        f"{share:g} x the {rated:.0f} A rating of feeder cable {int(arr.line_ids[feeder_row])} (policy {key})"
+    )
+    return upstream, text, (f"policy:{key}",)
+
+
+def ik_max_a(c: CheckInput, k: int) -> float:
+    """Maximum 3-phase fault current at the bus of notification ``k``: c_max U / (sqrt3 |Z1 max|) [A]."""
+    arr = c.grid.arrays
+    b = c.cases[k].location.bus_row
+    z = math.hypot(float(arr.rk1_max[b]), float(arr.xk1_max[b]))
+    return c.policy.number(PolicyKey.SC_C_MAX) * float(arr.u_ll_v[b]) / (math.sqrt(3.0) * z) if z > 0 else math.nan
+
+
+def _selectivity_blocks(c: CheckInput, rule: RuleId, items: list[tuple[int, float, str, tuple[str, ...]]],
+                        what: str) -> list[CheckBlock]:  # fmt: skip
+    """Selectivity of a gG fuse above the OV of each (row, fuse [A], text, assumptions) item."""
+    groups: dict[tuple[str, str], list] = {}
+    for k, fuse_a, text, used in items:
+        device = c.cases[k].device
+        if not math.isfinite(fuse_a):
+            groups.setdefault(("", "ratio"), []).append((k, math.nan, math.nan, None, text, used, 0, ""))
+            continue
+        results = fuse_above_device(fuse_a, device, ik_max_a(c, k), c.policy, what=what)
+        for seq, r in enumerate(results):
+            detail = f"{text}; {r.text}" if text else r.text
+            groups.setdefault((r.name, r.unit), []).append(
+                (k, r.value, r.limit, str(r.key), detail, used + r.assumptions, seq, r.name)
+            )
+    blocks = []
+    for (_name, unit), rows in groups.items():
+        blocks.append(
+            measured(
+                rule,
+                [r[0] for r in rows],
+                [r[1] for r in rows],
+                [r[2] for r in rows],
+                LimitKind.MIN,
+                unit,
+                name=[r[7] or f"{what} discriminates with the main protection" for r in rows],
+                limit_key=[r[3] for r in rows],
+                assumptions=[r[5] for r in rows],
+                detail=[r[4] for r in rows],
+                seq=[r[6] for r in rows],
+            )
+        )
+    return blocks
+
+
+def selectivity(c: CheckInput) -> list[CheckBlock]:
+    """PROT.SELECTIVITY: the upstream fuse discriminates with the new main protection (fuse or breaker)."""
+    items = []
+    for k in _fuse_rows(c):
+        upstream, text, used = _upstream_fuse(c, k)
+        items.append((k, upstream, text, used))
+    return _selectivity_blocks(c, RuleId.PROT_SELECTIVITY, items, "upstream fuse")
+
+
+def _kv_rows(c: CheckInput) -> list[tuple[int, float]]:
+    """Notifications that set a main protection at a point with a KV on record, with the KV [A]."""
+    kv = c.grid.customers.kv_fuse_a
+    out = []
+    for k in _fuse_rows(c):
+        rating = float(kv[c.cases[k].location.cp_row])
+        if math.isfinite(rating):
+            out.append((k, rating))
+    return out
+
+
+def kv_selectivity(c: CheckInput) -> list[CheckBlock]:
+    """PROT.KV_SELECTIVITY: the KV (short-circuit protection before the meter) discriminates with the new OV."""
+    items = [(k, kv, f"KV {kv:g} A from the customer index", ()) for k, kv in _kv_rows(c)]
+    return _selectivity_blocks(c, RuleId.PROT_KV_SELECTIVITY, items, "KV")
+
+
+def kv_fault_current(c: CheckInput) -> list[CheckBlock]:
+    """PROT.KV_FAULT_CURRENT: the minimum fault current melts the KV (gG) within 5 s."""
+    rows, limit, detail, used = [], [], [], []
+    key = PolicyKey.FUSE_GG_GATES_A
+    for k, kv in _kv_rows(c):
+        i5 = c.policy.fuse_melting_5s(kv)
+        rows.append(k)
+        limit.append(math.nan if i5 is None else i5)
+        detail.append(
+            f"KV {kv:g} A gG fuse (customer index): I_max(5 s) = {i5:g} A"
+            if i5 is not None
+            else f"missing data: no 5-s melting current of a {kv:g} A gG fuse (KV) in policy {key}"
+        )
+        used.append(tuple(c.policy.assumption_keys(PolicyKey.SC_C_MIN, key)))
     return [
-        policy_limited(
-            c.policy,
-            RuleId.PROT_SELECTIVITY,
+        measured(
+            RuleId.PROT_KV_FAULT_CURRENT,
             rows,
-            value,
-            PolicyKey.SELECTIVITY_RATIO_MIN,
+            c.evaluation.ik_min_a[rows] if rows else [],
+            limit,
             LimitKind.MIN,
-            "ratio",
-            name="Upstream fuse discriminates with the new main fuse",
-            assumptions=assumptions,
+            "A",
+            name="Minimum fault current melts the KV within 5 s",
+            limit_key=str(key),
+            assumptions=used,
             detail=detail,
         )
     ]
 
 
 def fault_current(c: CheckInput) -> list[CheckBlock]:
-    """PROT.FAULT_CURRENT: the minimum fault current melts the new fuse within 5 s."""
+    """PROT.FAULT_CURRENT: the minimum fault current disconnects the new main protection (device's own criterion)."""
     arr = c.grid.arrays
     rows = _fuse_rows(c)
-    limit, detail = [], []
+    limit, detail, keys, used = [], [], [], []
     for k in rows:
         case = c.cases[k]
-        i5 = c.policy.fuse_melting_5s(case.fuse_after_a)
+        crit = disconnection_current(case.device, c.policy)
         kind = "line-to-neutral (TN)" if arr.system_tn[case.location.bus_row] else "line-to-line (IT)"
-        limit.append(math.nan if i5 is None else i5)
-        detail.append(
-            f"minimum {kind} fault current at bus {case.location.bus}"
-            if i5 is not None
-            else f"no 5-s melting current tabulated for a {case.fuse_after_a:g} A fuse "
-            f"(policy {PolicyKey.FUSE_GG_GATES_A})"
-        )
+        limit.append(math.nan if crit.value is None else crit.value)
+        keys.append(str(crit.key))
+        where = f"minimum {kind} fault current at bus {case.location.bus}"
+        detail.append(f"{where} against {crit.text}" if crit.value is not None else crit.text)
+        used.append(tuple(c.policy.assumption_keys(PolicyKey.SC_C_MIN)) + crit.assumptions)
     return [
         measured(
             RuleId.PROT_FAULT_CURRENT,
             rows,
-            c.evaluation.ik_min_a[rows],
+            c.evaluation.ik_min_a[rows] if rows else [],
             limit,
             LimitKind.MIN,
             "A",
-            name="Minimum fault current melts the new main fuse within 5 s",
-            limit_key=str(PolicyKey.FUSE_GG_GATES_A),
-            assumptions=tuple(c.policy.assumption_keys(PolicyKey.SC_C_MIN, PolicyKey.FUSE_GG_GATES_A)),
+            name="Minimum fault current disconnects the new main protection",
+            limit_key=keys,
+            assumptions=used,
             detail=detail,
         )
     ]

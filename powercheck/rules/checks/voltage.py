@@ -17,7 +17,9 @@ def _elsewhere(c: CheckInput, k: int, worst_row: int) -> str:
 
 
 def voltage_band(c: CheckInput) -> list[CheckBlock]:
-    """VOLT.PEAK_MIN and VOLT.LOW_MAX: the worst bus of the network once the load / export is added.
+    """VOLT.PEAK_PLANNING / VOLT.PEAK_MIN and VOLT.LOW_PLANNING / VOLT.LOW_MAX: the worst bus of the network once
+    the load / export is added, against the planning limit (decides auto-approval) and the legal FoL limit (below
+    it: no connection without grid measures).
 
     At the connection point the constant-power solution with the minimum short-circuit
     impedance; at every other bus the drop (rise) through the impedance its path shares with the
@@ -30,44 +32,64 @@ def voltage_band(c: CheckInput) -> list[CheckBlock]:
     worst = ev.worst
     peak = [int(k) for k in c.rows if ev.load.current_a[k] > 0]
     low = [int(k) for k in c.rows if ev.export.current_a[k] > 0]
-    return [
-        policy_limited(
-            pol,
-            RuleId.VOLT_PEAK_MIN,
-            peak,
-            worst.v_peak_pu[peak],
-            PolicyKey.VOLTAGE_MIN_PU,
-            LimitKind.MIN,
-            "pu",
-            name="Voltage at peak load with the added demand",
-            margin_scale=abs(1.0 - pol.number(PolicyKey.VOLTAGE_MIN_PU)),
-            assumptions=[c.cases[k].demand_assumptions for k in peak],
-            detail=[
-                f"base case {float(arr.vm_peak_pu[bus[k]]):.4f} pu, reserved drop "
-                f"{float(ev.reserved.drop_percent[k]):.2f} %, added drop "
-                f"{float(ev.load.voltage_change_percent[k]):.2f} % at nominal-voltage current "
-                "(constant power, minimum short-circuit impedance case)" + _elsewhere(c, k, worst.v_peak_bus_row[k])
-                for k in peak
-            ],
-        ),
-        policy_limited(
-            pol,
-            RuleId.VOLT_LOW_MAX,
-            low,
-            worst.v_low_pu[low],
-            PolicyKey.VOLTAGE_MAX_PU,
-            LimitKind.MAX,
-            "pu",
-            name="Voltage at low load with the added export",
-            margin_scale=abs(pol.number(PolicyKey.VOLTAGE_MAX_PU) - 1.0),
-            assumptions=[c.cases[k].export_assumptions for k in low],
-            detail=[
-                f"low-load case {float(arr.vm_low_pu[bus[k]]):.4f} pu, reserved rise "
-                f"{float(ev.reserved.rise_percent[k]):.2f} %, added rise "
-                f"{float(ev.export.voltage_change_percent[k]):.2f} % at nominal-voltage current (constant power)"
-                + _elsewhere(c, k, worst.v_low_bus_row[k])
-                for k in low
-            ],
-            seq=1,
-        ),
+    peak_detail = [
+        f"base case {float(arr.vm_peak_pu[bus[k]]):.4f} pu, reserved drop "
+        f"{float(ev.reserved.drop_percent[k]):.2f} %, added drop "
+        f"{float(ev.load.voltage_change_percent[k]):.2f} % at nominal-voltage current "
+        "(constant power, minimum short-circuit impedance case)" + _elsewhere(c, k, worst.v_peak_bus_row[k])
+        for k in peak
     ]
+    low_detail = [
+        f"low-load case {float(arr.vm_low_pu[bus[k]]):.4f} pu, reserved rise "
+        f"{float(ev.reserved.rise_percent[k]):.2f} %, added rise "
+        f"{float(ev.export.voltage_change_percent[k]):.2f} % at nominal-voltage current (constant power)"
+        + _elsewhere(c, k, worst.v_low_bus_row[k])
+        for k in low
+    ]
+    blocks = []
+    for seq, (rule, key, what) in enumerate(
+        (
+            (RuleId.VOLT_PEAK_PLANNING, PolicyKey.VOLTAGE_PLANNING_MIN_PU, "planning limit (auto-approval)"),
+            (RuleId.VOLT_PEAK_MIN, PolicyKey.VOLTAGE_MIN_PU, "legal limit (FoL)"),
+        )
+    ):
+        blocks.append(
+            policy_limited(
+                pol,
+                rule,
+                peak,
+                worst.v_peak_pu[peak],
+                key,
+                LimitKind.MIN,
+                "pu",
+                name=f"Voltage at peak load with the added demand, {what}",
+                margin_scale=abs(1.0 - pol.number(key)),
+                assumptions=[c.cases[k].demand_assumptions for k in peak],
+                detail=peak_detail,
+                seq=seq,
+            )
+        )
+    for seq, (rule, key, what) in enumerate(
+        (
+            (RuleId.VOLT_LOW_PLANNING, PolicyKey.VOLTAGE_PLANNING_MAX_PU, "planning limit (auto-approval)"),
+            (RuleId.VOLT_LOW_MAX, PolicyKey.VOLTAGE_MAX_PU, "legal limit (FoL)"),
+        ),
+        start=2,
+    ):
+        blocks.append(
+            policy_limited(
+                pol,
+                rule,
+                low,
+                worst.v_low_pu[low],
+                key,
+                LimitKind.MAX,
+                "pu",
+                name=f"Voltage at low load with the added export, {what}",
+                margin_scale=abs(pol.number(key) - 1.0),
+                assumptions=[c.cases[k].export_assumptions for k in low],
+                detail=low_detail,
+                seq=seq,
+            )
+        )
+    return blocks

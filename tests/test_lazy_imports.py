@@ -1,0 +1,59 @@
+"""A screening run of a JSON Lines file on a warm grid cache imports neither pandapower, matplotlib nor pandas
+(issue 13).
+
+Importing pandapower (and matplotlib through it) took 6 of the 7 s of a 207-record ``powercheck screen``.
+They are imported only where a grid cache is built or a what-if study or plot needs them
+(:mod:`powercheck.lazy`). The test runs ``powercheck screen`` twice in a fresh interpreter: the first run
+builds the cache (and imports pandapower), the second reads it and must not import them. pandas is not
+imported either: the customer index is cached as Arrow and the decisions are built without ``pyarrow.array``
+(which imports pandas on its first call; :mod:`powercheck.arrow`). A Parquet input still imports it (pyarrow's
+Parquet reader does).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from powercheck.demo import demo_notifications_path
+
+HEAVY = ("pandapower", "matplotlib", "pandas")
+
+PROBE = """
+import json, sys
+from powercheck.cli import main
+rc = main(sys.argv[1:])
+print(json.dumps({"rc": rc, "heavy": sorted(m for m in %r if m in sys.modules)}))
+"""
+
+
+def _screen(cache, out) -> dict:
+    argv = ["screen", str(demo_notifications_path()), "--out", str(out), "--cache-dir", str(cache), "--quiet"]
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE % (HEAVY,), *argv], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_warm_screen_does_not_import_pandapower_matplotlib_or_pandas(tmp_path):
+    cache = tmp_path / "cache"
+    cold = _screen(cache, tmp_path / "cold.parquet")
+    assert cold["rc"] == 0
+    assert "pandapower" in cold["heavy"]  # building the cache needs pandapower: the probe sees imports
+    warm = _screen(cache, tmp_path / "warm.parquet")
+    assert warm == {"rc": 0, "heavy": []}
+
+
+def test_lazy_module_imports_on_first_attribute():
+    from powercheck.lazy import lazy_module
+
+    code = (
+        "import sys; from powercheck.lazy import lazy_module; m = lazy_module('colorsys'); "
+        "before = 'colorsys' in sys.modules; value = m.rgb_to_hsv(1, 0, 0); "
+        "print(before, 'colorsys' in sys.modules, value)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.split()[:2] == ["False", "True"]
+    assert lazy_module("json").dumps([1]) == json.dumps([1])
