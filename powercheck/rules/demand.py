@@ -175,6 +175,12 @@ class DemandCase:
     fuse_changed: bool = False
     device: Device | None = None
     """The main protection (OV) after the job: gG fuse, MCB or adjustable breaker (:mod:`.devices`)."""
+    kv_a: float | None = None
+    """The short-circuit protection (KV, gG fuse) before the meter after the job [A] (None: none known)."""
+    kv_origin: str = ""
+    """Where :attr:`kv_a` comes from (the notification, a ledger request or the customer index)."""
+    kv_changed: bool = False
+    """True when the job sets a new KV (a kv_change)."""
     existing_kw: float = 0.0
     """The customer's existing peak in the base case [kW]."""
     d_p_kw: float = 0.0
@@ -409,10 +415,17 @@ def demand_case(
     supply = supply_conn(n.network_system, n.supply_phases)
     record_fuse = cust.main_fuse_a[cp]
     record_device = None
+    kv_record = float(cust.kv_fuse_a[cp])
+    kv_a, kv_origin = (kv_record, "customer index") if math.isfinite(kv_record) else (None, "")
     for other in same_point:  # an approved fuse change at this point is the fuse before this job
         if other.fuse_after_a is not None:
             record_fuse = other.fuse_after_a
             record_device = device_of_record(other.device_after)
+        if other.kv_after_a is not None:  # an approved KV change: the KV before this job
+            kv_a, kv_origin = float(other.kv_after_a), f"ledger request {other.notification_id}"
+    kv_changed = n.kv_fuse_after_a is not None
+    if kv_changed:
+        kv_a, kv_origin = float(n.kv_fuse_after_a), "notified (kv_fuse_after_a)"
     fuse = fuse_after_job(n, record_fuse)
     meter_only = n.main_fuse_after_a is None and n.meter_fuse_after_a is not None  # the fuse after is the MV
     device = resolve_device(
@@ -518,6 +531,9 @@ def demand_case(
         fuse_after_a=fuse.rating_a,
         fuse_changed=fuse.changed,
         device=device,
+        kv_a=kv_a,
+        kv_origin=kv_origin,
+        kv_changed=kv_changed,
         existing_kw=existing,
         d_p_kw=d_p,
         export_kw=export_kw,

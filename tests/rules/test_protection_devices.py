@@ -359,3 +359,99 @@ def test_fuse_tables_cover_every_rating_in_use(policy, demo_region):
         math.ceil(350 * (450 / 350) ** e),
     ]
     assert fuse_rating_value(policy, PolicyKey.FUSE_GG_PREARC_I2T_A2S, 35) == 1000 * math.floor(2.5 * 1.6**e)
+
+
+# ------------------------------------------------------------------------------------ kv_change in the ledger
+def test_kv_change_is_recorded_and_the_next_job_uses_the_new_kv(case_region, policy):
+    """A kv_change sets a 63 A KV at the TN feeder end (no KV in the customer index; a grid owner that
+    auto-approves kv_change): KV/OV 63/25 = 2.52, upstream 250 A assumed / 63 = 3.97, Ik_min 937.6 A >= 320 A --
+    approved, and the ledger records the 63 A KV. A later OV change to 50 A gG there is held against that KV:
+    KV/OV = 63/50 = 1.26 < 1.6 fails (it would not be checked at all against the customer index alone)."""
+    from powercheck.ledger.state import CapacityState
+    from powercheck.rules.engine import Assessor
+    from tests.helpers.case_region import case_mp
+    from tests.helpers.mini import FIXED_TIME, without_measures
+
+    params = dict(policy.params)
+    params["auto_approve_job_types"] = policy.param("auto_approve_job_types").model_copy(
+        update={"value": ["ov_mv_change", "kv_change"]}
+    )
+    state = CapacityState.empty(case_region)
+    assessor = Assessor(
+        case_region,
+        without_measures(policy.model_copy(update={"params": params})),
+        clock=lambda: FIXED_TIME,
+        ledger=state,
+    )
+    mp = case_mp("TN_END")
+    base = {"metering_point_id": mp, "network_system": "TN_400", "installer_id": "INST-1"}
+    kv = Notification.model_validate(
+        {
+            **base,
+            "notification_id": "KV-1",
+            "job_type": "kv_change",
+            "kv_fuse_after_a": 63,
+            "attachments": [{"kind": "single_line_diagram"}],
+        }  # fmt: skip
+    )
+    d1 = assessor.assess(kv)
+    assert d1.outcome == "auto_approve", d1.reasons
+    assert d1.check("PROT.KV_SELECTIVITY").value == pytest.approx(63 / 25)
+    assert d1.check("PROT.KV_UPSTREAM_SELECTIVITY").value == pytest.approx(250 / 63)
+    assert "policy:upstream_fuse_from_feeder_cable" in d1.check("PROT.KV_UPSTREAM_SELECTIVITY").assumptions
+    assert d1.check("PROT.KV_FAULT_CURRENT").limit == 320
+    assert state.requests["KV-1"].kv_after_a == 63.0
+    ov = Notification.model_validate(
+        {
+            **base,
+            "notification_id": "OV-1",
+            "job_type": "ov_mv_change",
+            "main_fuse_before_a": 25,
+            "main_fuse_after_a": 50,
+            "power_budget": {"max_demand_kw": 25},
+        }  # fmt: skip
+    )
+    d2 = assessor.assess(ov)
+    sel = d2.check("PROT.KV_SELECTIVITY")
+    assert sel.status == "fail" and sel.value == pytest.approx(63 / 50) and "ledger request KV-1" in sel.detail
+    assert not d2.checks_for("PROT.KV_UPSTREAM_SELECTIVITY")  # the OV job does not change the KV
+
+
+def test_ledger_stores_the_kv_and_migrates_an_old_ledger(tmp_path):
+    import sqlite3
+
+    from powercheck.cli import _request_from_json
+    from powercheck.ledger.model import LedgerRequest, RequestStatus
+    from powercheck.ledger.store import LedgerStore
+
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)  # a ledger written before KV changes were stored: no kv_after_a column
+    old.executescript(
+        "CREATE TABLE requests (notification_id TEXT PRIMARY KEY, revision INTEGER NOT NULL, "
+        "metering_point_id TEXT NOT NULL, network_id TEXT, bus INTEGER, status TEXT NOT NULL, job_type TEXT, "
+        "installer_id TEXT, submitted_at TEXT, decided_at TEXT, fuse_after_a REAL, reservation_json TEXT NOT NULL, "
+        "conditions_json TEXT NOT NULL DEFAULT '[]', device_json TEXT, updated_at TEXT NOT NULL);"
+        "INSERT INTO requests VALUES ('OLD', 1, '707057500000000018', NULL, NULL, 'approved', 'ov_mv_change', NULL, "
+        "NULL, NULL, 32.0, '{}', '[]', NULL, '2026-01-01');"
+    )
+    old.close()
+    store = LedgerStore(path)
+    assert store.get("OLD").kv_after_a is None
+    new = LedgerRequest(
+        notification_id="KV",
+        revision=1,
+        metering_point_id="707057500000000025",
+        network_id=None,
+        bus=None,
+        status=RequestStatus.APPROVED,
+        job_type="kv_change",
+        kv_after_a=80.0,
+    )
+    store.put([new])
+    assert store.get("KV").kv_after_a == 80.0
+    store.close()
+    row = {"notification_id": "KV", "revision": 1, "metering_point_id": "707057500000000025", "status": "approved"}
+    assert _request_from_json({**row, "kv_after_a": 80}).kv_after_a == 80.0
+    for bad in (-5, True, "80", 5000):
+        with pytest.raises(ValueError, match="kv_after_a"):
+            _request_from_json({**row, "kv_after_a": bad})
