@@ -524,7 +524,7 @@ def demand_case(
         accounting=accounting,
         accounting_before=accounting_before,
         meter_fuse_after_a=n.meter_fuse_after_a if n.meter_fuse_after_a is not None else n.meter_fuse_before_a,
-        required_fuse_a=required_fuse_a(accounting, policy),
+        required_fuse_a=required_fuse_a(accounting, policy, device.spec if device is not None else None),
         notifiable=notifiable(n, accounted, u_ll, policy),
         conflicts=conflicts,
         ledger_revision=ledger_revision,

@@ -444,7 +444,7 @@ def _fuse_range(case: DemandCase, ev: Evaluation, k: int, policy: Policy, grid: 
         ev.ik_min_a[k : k + 1],
         policy,
         device=device,
-        kv_a=grid.customers.kv_fuse_a[rows],
+        kv_a=np.array([np.nan if case.kv_a is None else case.kv_a]),  # the KV after the job (index, ledger, notified)
         ik_max_a=ik_max_of_buses(grid, policy, np.array([case.location.bus_row])),
     )
     return SizeLimit(quantity="main_fuse_a", notified=case.fuse_after_a,

@@ -455,3 +455,70 @@ def test_ledger_stores_the_kv_and_migrates_an_old_ledger(tmp_path):
     for bad in (-5, True, "80", 5000):
         with pytest.raises(ValueError, match="kv_after_a"):
             _request_from_json({**row, "kv_after_a": bad})
+
+
+# ------------------------------------------------------------------------------------ sizing against a breaker
+def test_required_size_uses_the_breakers_own_criterion(policy):
+    """30.4 A running, a 132.4 A start of 0.1 s. gG: 32 A carries 30.4 A and does not melt within 0.1 s below
+    I_min(0.1 s) = 200 A >= 132.4 -> 32 A. MCB (no instantaneous trip below the lower bound x In): B 3 x s >= 132.4
+    -> s >= 44.1 -> 50 A; C 5 x 32 = 160 -> 32 A; D 10 x 32 -> 32 A. Adjustable Isd 2 x Ir: 2 x s / 1.2 >= 132.4
+    -> s >= 79.4 -> 80 A. A 5 s start: an MCB's thermal no-trip data covers 1 s only -> none (missing data)."""
+    from powercheck.rules.accounting import Accounting, required_fuse_a
+
+    acc = Accounting(20.0, 30.4, 0.0, 0.0, 132.4, 0.1, "compressor", ())
+    assert required_fuse_a(acc, policy) == 32.0
+    assert required_fuse_a(acc, policy, MainDevice(type="gG_fuse")) == 32.0
+    assert required_fuse_a(acc, policy, MainDevice(type="mcb", characteristic="B")) == 50.0
+    assert required_fuse_a(acc, policy, MainDevice(type="mcb", characteristic="C")) == 32.0
+    assert required_fuse_a(acc, policy, MainDevice(type="mcb", characteristic="D")) == 32.0
+    assert required_fuse_a(acc, policy, MainDevice(type="adjustable_breaker", isd_multiple=2)) == 80.0
+    long_start = Accounting(20.0, 30.4, 0.0, 0.0, 132.4, 5.0, "compressor", ())
+    assert required_fuse_a(long_start, policy, MainDevice(type="mcb", characteristic="B")) is None
+
+
+def test_decision_sizes_a_notified_breaker_against_the_breaker(case_region, policy):
+    """A 15 kW compressor (cos 0.85, start 5 x I_r for 0.1 s) with the OV changed 25 A -> B 40 A MCB at the TN feeder
+    end. I_r = 15000 / (sqrt3 x 400 x 0.85) = 25.47 A; running: the existing 5 kW at cos 0.95, 5000 / (sqrt3 x 400
+    x 0.95) = 7.60 A, plus the motor at its own cos, 33.07 A; starting 33.07 + 4 x 25.47 = 134.95 A > 3 x 40 = 120 A
+    (B: no instantaneous trip below 3 In):
+    PROT.START_CURRENT fails, and the reason asks for a B 50 A MCB (3 x 50 = 150 A), not the 40 A a gG fuse would
+    need (I_min(0.1 s) 260 A); the inverse range starts at 50 A."""
+    from powercheck.rules.engine import Assessor
+    from tests.helpers.case_region import case_mp
+    from tests.helpers.mini import FIXED_TIME, without_measures
+
+    assessor = Assessor(case_region, without_measures(policy), clock=lambda: FIXED_TIME)
+    n = Notification.model_validate(
+        {
+            "notification_id": "MCB-START",
+            "job_type": "motor",
+            "metering_point_id": case_mp("TN_END"),
+            "network_system": "TN_400",
+            "main_fuse_before_a": 25,
+            "main_fuse_after_a": 40,
+            "main_device_after": {"type": "mcb", "characteristic": "B"},
+            "appliances": [
+                {
+                    "kind": "motor",
+                    "rated_kw": 15.0,
+                    "connection": "3ph",
+                    "cos_phi": 0.85,
+                    "start_current_ratio": 5.0,
+                    "cos_phi_start": 0.4,
+                    "starts_per_hour": 0.5,
+                    "start_duration_s": 0.1,
+                }
+            ],
+        }
+    )
+    d = assessor.assess(n)
+    i_r = 15000 / (math.sqrt(3) * 400 * 0.85)
+    running = 5000 / (math.sqrt(3) * 400 * 0.95) + i_r
+    start = d.check("PROT.START_CURRENT")
+    assert start.status == "fail" and start.limit == pytest.approx(3 * 40)
+    assert start.value == pytest.approx(running + 4 * i_r, rel=1e-9)
+    assert "requires a main protection of at least 50 A: B 50 A MCB" in start.detail
+    assert any("requires a main protection of at least 50 A: B 50 A MCB" in r for r in d.reasons), d.reasons
+    assert not any("requires a fuse of at least" in r for r in d.reasons)
+    fuse_range = [s for s in d.limits if s.quantity == "main_fuse_a"]
+    assert fuse_range and fuse_range[0].smallest == 50.0
