@@ -360,6 +360,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
         chunk_size=args.chunk_size,
         allow_outside_region=args.allow_outside_region,
+        allow_screening=args.allow_screening,
         limits=limits,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -616,6 +617,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--body-timeout", type=float, default=limits.body_timeout_s, help="seconds to send a request body (408)"
+    )
+    serve.add_argument(
+        "--allow-screening",
+        action="store_true",
+        help="let clients ask for screening decisions (?screening=true): challenging appliances without datasheet "
+        "values assessed on the policy's appliance defaults, named; never stored or recorded in the ledger. Off by "
+        "default: production decisions never use appliance defaults",
     )
     common(serve)
     serve.set_defaults(func=cmd_serve)
