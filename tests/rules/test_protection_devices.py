@@ -522,3 +522,40 @@ def test_decision_sizes_a_notified_breaker_against_the_breaker(case_region, poli
     assert not any("requires a fuse of at least" in r for r in d.reasons)
     fuse_range = [s for s in d.limits if s.quantity == "main_fuse_a"]
     assert fuse_range and fuse_range[0].smallest == 50.0
+
+
+def test_kv_change_gets_the_range_of_kv_sizes(case_region, policy):
+    """The inverse answer of a kv_change: KV sizes (standard gG) between the smallest that discriminates with the
+    25 A gG main fuse on record, s / 25 >= 1.6 -> s >= 40 -> 40 A, and the largest the upstream fuse and the
+    minimum fault current allow.
+    TN_MID_KV (upstream 250 A on record, Ik_min 1239.0 A): 250 / s >= 1.6 -> s <= 156.25 -> 125 A (160 A fails
+    first: 250/160 = 1.5625; its I_max(5 s) 950 A would melt), binding PROT.KV_UPSTREAM_SELECTIVITY.
+    WEAK_END (250 A assumed upstream, Ik_min 294.3 A): 50 A melts within 5 s at 250 A <= 294.3 A, 63 A needs
+    320 A: largest 50 A, binding PROT.KV_FAULT_CURRENT."""
+    from powercheck.rules.engine import Assessor
+    from tests.helpers.case_region import case_mp
+    from tests.helpers.mini import FIXED_TIME, without_measures
+
+    assessor = Assessor(case_region, without_measures(policy), clock=lambda: FIXED_TIME)
+
+    def kv_range(key: str, system: str, kv: float):
+        n = Notification.model_validate(
+            {
+                "notification_id": f"KV-{key}",
+                "job_type": "kv_change",
+                "metering_point_id": case_mp(key),
+                "network_system": system,
+                "kv_fuse_after_a": kv,
+                "attachments": [{"kind": "single_line_diagram"}],
+            }
+        )
+        d = assessor.assess(n)
+        got = [s for s in d.limits if s.quantity == "kv_fuse_after_a"]
+        assert len(got) == 1, d.limits
+        return got[0]
+
+    mid = kv_range("TN_MID_KV", "TN_400", 200.0)
+    assert (mid.notified, mid.smallest, mid.largest) == (200.0, 40.0, 125.0)
+    assert mid.binding_rule == "PROT.KV_UPSTREAM_SELECTIVITY"
+    weak = kv_range("WEAK_END", "IT_230", 35.0)
+    assert (weak.smallest, weak.largest, weak.binding_rule) == (40.0, 50.0, "PROT.KV_FAULT_CURRENT")

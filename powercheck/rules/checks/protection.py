@@ -57,19 +57,29 @@ def service_cable(c: CheckInput) -> list[CheckBlock]:
 
 def _upstream_fuse(c: CheckInput, k: int) -> tuple[float, str, tuple[str, ...]]:
     """The upstream (feeder/transformer) fuse of notification ``k``: on record, else assumed from the feeder cable."""
-    arr = c.grid.arrays
-    case = c.cases[k]
-    upstream = float(c.grid.customers.upstream_fuse_a[case.location.cp_row])
+    location = c.cases[k].location
+    return upstream_fuse_text(c.grid, c.policy, location.cp_row, location.bus_row)
+
+
+def upstream_fuse_of(grid, policy, cp_row: int, bus_row: int) -> float:
+    """The upstream fuse at a customer point [A] (on record, else assumed from the feeder cable; NaN: unknown)."""
+    return upstream_fuse_text(grid, policy, cp_row, bus_row)[0]
+
+
+def upstream_fuse_text(grid, policy, cp_row: int, bus_row: int) -> tuple[float, str, tuple[str, ...]]:
+    """The upstream fuse at a customer point [A], where it comes from, and the assumption it uses."""
+    arr = grid.arrays
+    upstream = float(grid.customers.upstream_fuse_a[cp_row])
     if math.isfinite(upstream):
         return upstream, f"upstream fuse {upstream:g} A from the customer index", ()
-    feeder_row = arr.feeder_line_row[case.location.bus_row]
+    feeder_row = arr.feeder_line_row[bus_row]
     if feeder_row < 0:
         text = "missing data: no upstream fuse in the customer index and no feeder cable in the grid model"
         return math.nan, text, ()
     key = PolicyKey.UPSTREAM_FUSE_FROM_FEEDER_CABLE
-    share = c.policy.number(key)
+    share = policy.number(key)
     rated = float(arr.line_i_max_a[feeder_row])
-    sizes = [s for s in c.policy.value(PolicyKey.STANDARD_FUSE_SIZES_A) if s <= share * rated + 1e-9]
+    sizes = [s for s in policy.value(PolicyKey.STANDARD_FUSE_SIZES_A) if s <= share * rated + 1e-9]
     if not sizes:
         return math.nan, f"missing data: no standard fuse fits the {rated:.0f} A feeder cable", ()
     upstream = float(max(sizes))
