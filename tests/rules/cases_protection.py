@@ -348,3 +348,35 @@ def ov_change_uses_the_kv_of_a_built_kv_change():
         "ledger": ledger,
         "expected": expect("auto_approve", checks, reasons=[]),
     }
+
+
+@case
+def kv_change_in_front_of_a_breaker_on_record():
+    """A new 100 A KV at the TN feeder end, where the ledger holds a built change of the main protection to a C 40 A
+    MCB. Above a breaker (as kv_fuse_above_mcb_i2t_fails_without_datasheet): the KV does not melt within 0.1 s below
+    I_min(0.1 s) = 820 A >= 10 x 40 = 400 A at which C trips: passes; its minimum pre-arcing I2t 21 200 A^2 s is
+    below the breaker's let-through bound Ik_max^2 x 0.01 s = 2525.9^2 x 0.01 = 63 801 A^2 s: PROT.KV_SELECTIVITY
+    fails. The KV melts within 5 s at 580 A <= Ik_min 937.6 A; upstream 250 A assumed / 100 = 2.5 >= 1.6.
+    """
+    trip = MCB["C"][1] * 40
+    checks = {
+        **kv_checks("TN_END", 40.0, trip, kv=100.0),
+        "PROT.KV_UPSTREAM_SELECTIVITY": at_least(ASSUMED_UPSTREAM_A / 100, SELECTIVITY),
+    }
+    assert checks["PROT.KV_SELECTIVITY"]["status"] == "pass" and checks["PROT.KV_SELECTIVITY#2"]["status"] == "fail"
+    ledger = [
+        {
+            "notification_id": "CASE-ov_mv_change-earlier",
+            "revision": 1,
+            "point": "TN_END",
+            "status": "built",
+            "job_type": "ov_mv_change",
+            "fuse_after_a": 40.0,
+            "device_after": {"rating_a": 40.0, "type": "mcb", "characteristic": "C"},
+        }
+    ]
+    return {
+        "notification": _kv_change("TN_END", 100),
+        "ledger": ledger,
+        "expected": expect("escalate", checks, reasons=["PROT.KV_SELECTIVITY"]),
+    }
