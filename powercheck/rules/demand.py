@@ -122,7 +122,7 @@ class Completion:
 
 
 def compare_completion(n: Notification, state: CapacityState | None, record_fuse_a: float | None) -> Completion:
-    """Compare a completion notice with its approved request: fuse after, phases, appliances."""
+    """Compare a completion notice with its approved request: fuse after, KV after, phases, appliances."""
     if state is None:
         return Completion(None, why="no capacity ledger to find the approved request in")
     approved = state.requests.get(n.notification_id)
@@ -135,6 +135,11 @@ def compare_completion(n: Notification, state: CapacityState | None, record_fuse
     if approved.fuse_after_a is not None and (fuse is None or abs(fuse - approved.fuse_after_a) > 1e-9):
         built = "none" if fuse is None else f"{fuse:g} A"
         diffs.append(f"main fuse after: approved {approved.fuse_after_a:g} A, built {built}")
+    if approved.kv_after_a is not None:
+        kv = n.kv_fuse_after_a
+        if kv is None or abs(kv - approved.kv_after_a) > 1e-9:
+            built = "none notified" if kv is None else f"{kv:g} A"
+            diffs.append(f"KV after: approved {approved.kv_after_a:g} A, built {built}")
     phases = approved.reservation.supply_phases
     if phases is not None and phases != n.supply_phases.value:
         diffs.append(f"supply phases: approved {phases}, built {n.supply_phases.value}")
