@@ -559,3 +559,37 @@ def test_kv_change_gets_the_range_of_kv_sizes(case_region, policy):
     assert mid.binding_rule == "PROT.KV_UPSTREAM_SELECTIVITY"
     weak = kv_range("WEAK_END", "IT_230", 35.0)
     assert (weak.smallest, weak.largest, weak.binding_rule) == (40.0, 50.0, "PROT.KV_FAULT_CURRENT")
+
+
+def test_kv_fuse_measure_picks_the_nearest_kv_in_range(case_region, policy):
+    """A kv_change to 200 A at TN_MID_KV fails (upstream 250/200 = 1.25 < 1.6; I_max(5 s) 1250 A > Ik_min 1239 A).
+    The kv_fuse measure sets the nearest size in the range 40-125 A: 125 A (250/125 = 2.0, 125/25 = 5, 715 A <=
+    1239 A, all at least 5 % from their limits). A grid owner that auto-approves kv_change approves it with that
+    condition; the default policy (kv_change not auto-approved) names the job type as what remains."""
+    from powercheck.rules.engine import Assessor
+    from tests.helpers.case_region import case_mp
+    from tests.helpers.mini import FIXED_TIME
+
+    n = Notification.model_validate(
+        {
+            "notification_id": "KV-200",
+            "job_type": "kv_change",
+            "metering_point_id": case_mp("TN_MID_KV"),
+            "network_system": "TN_400",
+            "kv_fuse_after_a": 200,
+            "attachments": [{"kind": "single_line_diagram"}],
+        }
+    )
+    d = Assessor(case_region, policy, clock=lambda: FIXED_TIME).assess(n)
+    m = next(x for x in d.measures if x.id == "kv_fuse")
+    assert d.outcome == "escalate" and not m.sufficient and m.message.params["fuse"] == 125.0
+    assert "does not auto-approve a kv_change" in m.effect
+    params = dict(policy.params)
+    params["auto_approve_job_types"] = policy.param("auto_approve_job_types").model_copy(
+        update={"value": ["ov_mv_change", "kv_change"]}
+    )
+    kv_auto = policy.model_copy(update={"params": params})
+    d = Assessor(case_region, kv_auto, clock=lambda: FIXED_TIME).assess(n)
+    assert d.outcome == "approved_with_conditions", d.reasons
+    assert d.conditions == ["Set the new KV (short-circuit protection before the meter) to 125 A"]
+    assert d.check("PROT.KV_UPSTREAM_SELECTIVITY").value == pytest.approx(250 / 125)
