@@ -186,6 +186,7 @@ def _request_json(r) -> dict:
         "decided_at": r.decided_at.isoformat() if r.decided_at else None,
         "fuse_after_a": r.fuse_after_a,
         "device_after": r.device_after,
+        "kv_after_a": r.kv_after_a,
         "reservation": json.loads(r.reservation.to_json()),
         "conditions": list(r.conditions),
     }
@@ -204,6 +205,15 @@ def _device_record(record):
     except ValueError as exc:
         raise ValueError(f"device_after: {exc}") from None
     return {"rating_a": float(record["rating_a"]), **spec.model_dump(mode="json", exclude_none=True)}
+
+
+def _kv_record(value):
+    """A ledger file's KV after a kv_change [A], validated (a fuse rating); None when absent."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 4000:
+        raise ValueError(f"kv_after_a: expected a fuse rating in (0, 4000] A, got {value!r}")
+    return float(value)
 
 
 def _request_from_json(data: dict):
@@ -227,6 +237,7 @@ def _request_from_json(data: dict):
         decided_at=ts(data.get("decided_at")),
         fuse_after_a=data.get("fuse_after_a"),
         device_after=_device_record(data.get("device_after")),
+        kv_after_a=_kv_record(data.get("kv_after_a")),
         reservation=Reservation.from_json(json.dumps(data.get("reservation") or {})),
         conditions=tuple(data.get("conditions") or ()),
     )
@@ -349,6 +360,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
         chunk_size=args.chunk_size,
         allow_outside_region=args.allow_outside_region,
+        allow_screening=args.allow_screening,
         limits=limits,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -605,6 +617,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--body-timeout", type=float, default=limits.body_timeout_s, help="seconds to send a request body (408)"
+    )
+    serve.add_argument(
+        "--allow-screening",
+        action="store_true",
+        help="let clients ask for screening decisions (?screening=true): challenging appliances without datasheet "
+        "values assessed on the policy's appliance defaults, named; never stored or recorded in the ledger. Off by "
+        "default: production decisions never use appliance defaults",
     )
     common(serve)
     serve.set_defaults(func=cmd_serve)

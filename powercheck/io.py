@@ -359,6 +359,7 @@ DECISION_SCHEMA = pa.schema(
         ("source_line", pa.int64()),
         ("metering_point_id", pa.string()),
         ("job_type", pa.string()),
+        ("stage", pa.string()),
         ("outcome", pa.string()),
         ("score", pa.float64()),
         ("reasons", pa.list_(pa.string())),

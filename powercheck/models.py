@@ -545,6 +545,11 @@ class Decision(BaseModel):
     revision: int = 1
     metering_point_id: str | None = None
     job_type: str | None = None
+    stage: str | None = Field(
+        default=None,
+        description="Workflow stage of the notification decided: pre_notification or completion (None: input that "
+        "failed validation)",
+    )
     outcome: Outcome
     reasons: list[str] = Field(default_factory=list, description="Why, in the decision's language")
     checks: list[CheckResult] = Field(default_factory=list)

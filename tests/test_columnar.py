@@ -104,6 +104,8 @@ def _state(region, ledger: list[dict]) -> CapacityState:
                 job_type=r.get("job_type"),
                 installer_id=r.get("installer_id"),
                 fuse_after_a=r.get("fuse_after_a"),
+                device_after=r.get("device_after"),
+                kv_after_a=r.get("kv_after_a"),
             )
         )
     return state

@@ -165,6 +165,8 @@ class LedgerRequest:
     fuse_after_a: float | None = None
     device_after: dict | None = None
     """The main protection after the job: type, rating_a, characteristic / settings (None: not recorded)."""
+    kv_after_a: float | None = None
+    """The short-circuit protection (KV) a kv_change sets [A] (None: the job does not change the KV)."""
     reservation: Reservation = field(default_factory=Reservation)
     conditions: tuple[str, ...] = ()
     """Measures an approval with conditions requires (rule texts)."""

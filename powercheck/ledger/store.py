@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS requests (
     reservation_json  TEXT    NOT NULL,
     conditions_json   TEXT    NOT NULL DEFAULT '[]',
     device_json       TEXT,
+    kv_after_a        REAL,
     updated_at        TEXT    NOT NULL
 );
 CREATE INDEX IF NOT EXISTS requests_mp ON requests (metering_point_id);
@@ -61,7 +62,7 @@ CREATE INDEX IF NOT EXISTS request_events_id ON request_events (notification_id)
 
 _COLUMNS = (
     "notification_id, revision, metering_point_id, network_id, bus, status, job_type, installer_id, "
-    "submitted_at, decided_at, fuse_after_a, reservation_json, conditions_json, device_json"
+    "submitted_at, decided_at, fuse_after_a, reservation_json, conditions_json, device_json, kv_after_a"
 )
 
 
@@ -89,6 +90,7 @@ def _row(row: tuple) -> LedgerRequest:
         reservation=Reservation.from_json(row[11]),
         conditions=tuple(json.loads(row[12] or "[]")),
         device_after=json.loads(row[13]) if row[13] else None,
+        kv_after_a=row[14],
     )
 
 
@@ -121,6 +123,8 @@ class LedgerStore:
             columns = {r[1] for r in self._conn.execute("PRAGMA table_info(requests)")}
             if "device_json" not in columns:  # a ledger written before devices were stored
                 self._conn.execute("ALTER TABLE requests ADD COLUMN device_json TEXT")
+            if "kv_after_a" not in columns:  # a ledger written before KV changes were stored
+                self._conn.execute("ALTER TABLE requests ADD COLUMN kv_after_a REAL")
 
     def close(self) -> None:
         if self._owns:
@@ -197,7 +201,7 @@ class LedgerStore:
             if old is not None and int(old[0]) > r.revision:
                 continue  # an older revision never replaces a newer one
             conn.execute(
-                f"INSERT OR REPLACE INTO requests ({_COLUMNS}, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT OR REPLACE INTO requests ({_COLUMNS}, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     r.notification_id,
                     r.revision,
@@ -213,6 +217,7 @@ class LedgerStore:
                     r.reservation.to_json(),
                     json.dumps(list(r.conditions)),
                     json.dumps(r.device_after, sort_keys=True) if r.device_after else None,
+                    r.kv_after_a,
                     now,
                 ),
             )

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from powercheck.models import ApplianceKind, Notification
+from powercheck.protection_device import DeviceType, MainDevice
 from powercheck.quality.codes import CONN_3PH, CONN_LL, SQRT3
 from powercheck.rules.policy import Policy, PolicyKey
 
@@ -157,14 +158,24 @@ def account(
     )
 
 
-def required_fuse_a(accounting: Accounting, policy: Policy) -> float | None:
-    """The smallest standard fuse that carries the demand and export and survives the start [A]."""
+def required_fuse_a(accounting: Accounting, policy: Policy, device: MainDevice | None = None) -> float | None:
+    """The smallest standard size of the main protection that carries the demand and export and survives the
+    start [A]: a gG fuse (``device`` None or a gG fuse) by its time-current gates, a breaker by its own no-trip
+    criterion (:func:`.devices.no_trip_current`: an MCB's instantaneous lower bound or thermal no-trip current,
+    an adjustable breaker's lowest pickup over the tolerance)."""
+    from powercheck.rules.devices import Device, no_trip_current
+
+    breaker = device is not None and device.type is not DeviceType.GG_FUSE
     need = max(accounting.phase_current_a, accounting.export_phase_current_a)
     for size in policy.value(PolicyKey.STANDARD_FUSE_SIZES_A):
         if size + 1e-9 < need:
             continue
         if accounting.start_current_a is not None:
-            carries = policy.fuse_no_melt(float(size), accounting.start_duration_s or 0.0)
+            duration = accounting.start_duration_s or 0.0
+            if breaker:
+                carries = no_trip_current(Device(device, float(size), "sizing"), duration, policy).value
+            else:
+                carries = policy.fuse_no_melt(float(size), duration)
             if carries is None or carries < accounting.start_current_a:
                 continue
         return float(size)

@@ -97,6 +97,8 @@ class Site:
     existing_export_kw: np.ndarray
     fuse_a: np.ndarray
     """Main fuse before a job: an approved request's new fuse, else the one on record [A] (NaN: unknown)."""
+    kv_a: np.ndarray
+    """KV before a job: an approved kv_change's new KV, else the one on record [A] (NaN: unknown)."""
     evaluable: np.ndarray
     """The point's bus has finite grid data (Thevenin impedance, base-case voltages) and no grid-data problem."""
     problem: list[str | None]
@@ -111,6 +113,7 @@ def site_of(grid: GridView, state: CapacityState | None = None, rows: np.ndarray
     bus_row = cust.bus_row[rows]
     existing = cust.existing_peak_kw[rows].copy()
     fuse = cust.main_fuse_a[rows].copy()
+    kv = cust.kv_fuse_a[rows].copy()
     if state is not None and state.by_mp:
         mp_ids = grid.region.customers["metering_point_id"].to_numpy(dtype=object)[rows]
         for k, mp in enumerate(mp_ids):
@@ -122,6 +125,8 @@ def site_of(grid: GridView, state: CapacityState | None = None, rows: np.ndarray
                 existing[k] += sum(c.p_kw for c in other.reservation.load)
                 if other.fuse_after_a is not None:
                     fuse[k] = other.fuse_after_a
+                if other.kv_after_a is not None:
+                    kv[k] = other.kv_after_a
     finite = (
         np.isfinite(arr.rk1_min[bus_row])
         & np.isfinite(arr.xk1_min[bus_row])
@@ -137,6 +142,7 @@ def site_of(grid: GridView, state: CapacityState | None = None, rows: np.ndarray
         existing_kw=existing,
         existing_export_kw=cust.existing_export_kw[rows],
         fuse_a=fuse,
+        kv_a=kv,
         evaluable=finite,
         problem=[grid.region.bus_problem(int(b)) for b in bus_row],
     )
@@ -350,7 +356,7 @@ def capacity_map(
                              policy.number(PolicyKey.SC_C_MIN))  # fmt: skip
     amp, up, rated = fuse_inputs_of_points(grid, site.rows)
     largest, rule = main_fuses_of_points(grid, policy, site.rows, site.bus_row, amp,
-                                         upstream_from_feeder(up, rated, policy), ik)  # fmt: skip
+                                         upstream_from_feeder(up, rated, policy), ik, kv_a=site.kv_a)  # fmt: skip
     largest = np.where(site.evaluable, largest, np.nan)
     rule = [r if ok else None for r, ok in zip(rule, site.evaluable, strict=True)]
     return CapacityMap(site, results, largest, rule, ik)
@@ -364,13 +370,16 @@ def main_fuses_of_points(
     amp: np.ndarray,
     up: np.ndarray,
     ik: np.ndarray,
+    kv_a: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[str | None]]:
     """The largest main protection of the kind each point has on record (gG fuse, MCB, adjustable breaker),
-    with its KV, as the engine's inverse answer gives it (:func:`.fuse_range.main_fuse_range` per device kind)."""
+    with its KV (``kv_a``, default the customer index's), as the engine's inverse answer gives it
+    (:func:`.fuse_range.main_fuse_range` per device kind)."""
     cust = grid.customers
     codes = cust.main_device[rows]
     isd, ii = cust.main_isd_multiple[rows], cust.main_ii_multiple[rows]
-    kv, ikx = cust.kv_fuse_a[rows], ik_max_of_buses(grid, policy, bus_rows)
+    kv = cust.kv_fuse_a[rows] if kv_a is None else np.asarray(kv_a, dtype=float)
+    ikx = ik_max_of_buses(grid, policy, bus_rows)
     kinds = [(c, _setting(a), _setting(b)) for c, a, b in zip(codes, isd, ii, strict=True)]
     largest = np.full(len(rows), np.nan)
     rule: list[str | None] = [None] * len(rows)

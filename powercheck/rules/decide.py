@@ -42,6 +42,7 @@ from powercheck.models import (
 from powercheck.rules.checks.base import FAIL, NOT_EVALUATED, CheckTable
 from powercheck.rules.context import GridView
 from powercheck.rules.demand import DemandCase, fuse_capacity_kva, supply_conn
+from powercheck.rules.devices import breaker_of_size
 from powercheck.rules.policy import Policy, PolicyKey
 from powercheck.rules.rule_ids import GRID_RULE_GROUPS, LEGAL_VOLTAGE_RULES, PLANNING_VOLTAGE_RULES, RuleId
 from powercheck.texts import DEFAULT_LANGUAGE, msg, render
@@ -70,7 +71,11 @@ def _check_reasons(case: DemandCase, checks: CheckTable, rows: range) -> list[Me
                 reasons.append(msg("check_failed_planning", **params))
             elif rule in FUSE_RULES:
                 fuse = case.required_fuse_a
-                extra = msg("fuse_required", fuse=fuse) if fuse is not None else msg("fuse_none")
+                breaker = breaker_of_size(case.device, fuse) if fuse is not None else None
+                if breaker is not None:  # sized by the notified breaker's own criterion, not gG values
+                    extra = msg("protection_required", fuse=fuse, device=breaker)
+                else:
+                    extra = msg("fuse_required", fuse=fuse) if fuse is not None else msg("fuse_none")
                 reasons.append(msg("check_failed_with", **params, extra=extra))
             else:
                 reasons.append(msg("check_failed", **params))
@@ -183,6 +188,7 @@ class DecisionBatch:
             revision=n.revision,
             metering_point_id=n.metering_point_id,
             job_type=n.job_type.value,
+            stage=n.stage.value,
             outcome=self.outcome[k],
             reasons=[render(m, lang) for m in self.reasons[k]],
             messages=list(self.reasons[k]),
@@ -301,6 +307,7 @@ def error_decision(
         revision=n.revision,
         metering_point_id=n.metering_point_id,
         job_type=n.job_type.value,
+        stage=n.stage.value,
         outcome=Outcome.ESCALATE,
         reasons=[render(message, lang)],
         messages=[message],
@@ -363,6 +370,7 @@ def invalid_decision(
         revision=revision or 1,
         metering_point_id=None,
         job_type=None,
+        stage=None,
         outcome=Outcome.REJECT_INCOMPLETE,
         reasons=[render(m, lang) for m in messages],
         messages=messages,

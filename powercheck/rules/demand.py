@@ -122,7 +122,7 @@ class Completion:
 
 
 def compare_completion(n: Notification, state: CapacityState | None, record_fuse_a: float | None) -> Completion:
-    """Compare a completion notice with its approved request: fuse after, phases, appliances."""
+    """Compare a completion notice with its approved request: fuse after, KV after, phases, appliances."""
     if state is None:
         return Completion(None, why="no capacity ledger to find the approved request in")
     approved = state.requests.get(n.notification_id)
@@ -135,6 +135,11 @@ def compare_completion(n: Notification, state: CapacityState | None, record_fuse
     if approved.fuse_after_a is not None and (fuse is None or abs(fuse - approved.fuse_after_a) > 1e-9):
         built = "none" if fuse is None else f"{fuse:g} A"
         diffs.append(f"main fuse after: approved {approved.fuse_after_a:g} A, built {built}")
+    if approved.kv_after_a is not None:
+        kv = n.kv_fuse_after_a
+        if kv is None or abs(kv - approved.kv_after_a) > 1e-9:
+            built = "none notified" if kv is None else f"{kv:g} A"
+            diffs.append(f"KV after: approved {approved.kv_after_a:g} A, built {built}")
     phases = approved.reservation.supply_phases
     if phases is not None and phases != n.supply_phases.value:
         diffs.append(f"supply phases: approved {phases}, built {n.supply_phases.value}")
@@ -175,6 +180,12 @@ class DemandCase:
     fuse_changed: bool = False
     device: Device | None = None
     """The main protection (OV) after the job: gG fuse, MCB or adjustable breaker (:mod:`.devices`)."""
+    kv_a: float | None = None
+    """The short-circuit protection (KV, gG fuse) before the meter after the job [A] (None: none known)."""
+    kv_origin: str = ""
+    """Where :attr:`kv_a` comes from (the notification, a ledger request or the customer index)."""
+    kv_changed: bool = False
+    """True when the job sets a new KV (a kv_change)."""
     existing_kw: float = 0.0
     """The customer's existing peak in the base case [kW]."""
     d_p_kw: float = 0.0
@@ -409,10 +420,17 @@ def demand_case(
     supply = supply_conn(n.network_system, n.supply_phases)
     record_fuse = cust.main_fuse_a[cp]
     record_device = None
+    kv_record = float(cust.kv_fuse_a[cp])
+    kv_a, kv_origin = (kv_record, "customer index") if math.isfinite(kv_record) else (None, "")
     for other in same_point:  # an approved fuse change at this point is the fuse before this job
         if other.fuse_after_a is not None:
             record_fuse = other.fuse_after_a
             record_device = device_of_record(other.device_after)
+        if other.kv_after_a is not None:  # an approved KV change: the KV before this job
+            kv_a, kv_origin = float(other.kv_after_a), f"ledger request {other.notification_id}"
+    kv_changed = n.kv_fuse_after_a is not None
+    if kv_changed:
+        kv_a, kv_origin = float(n.kv_fuse_after_a), "notified (kv_fuse_after_a)"
     fuse = fuse_after_job(n, record_fuse)
     meter_only = n.main_fuse_after_a is None and n.meter_fuse_after_a is not None  # the fuse after is the MV
     device = resolve_device(
@@ -511,13 +529,16 @@ def demand_case(
         accounting=accounting,
         accounting_before=accounting_before,
         meter_fuse_after_a=n.meter_fuse_after_a if n.meter_fuse_after_a is not None else n.meter_fuse_before_a,
-        required_fuse_a=required_fuse_a(accounting, policy),
+        required_fuse_a=required_fuse_a(accounting, policy, device.spec if device is not None else None),
         notifiable=notifiable(n, accounted, u_ll, policy),
         conflicts=conflicts,
         ledger_revision=ledger_revision,
         fuse_after_a=fuse.rating_a,
         fuse_changed=fuse.changed,
         device=device,
+        kv_a=kv_a,
+        kv_origin=kv_origin,
+        kv_changed=kv_changed,
         existing_kw=existing,
         d_p_kw=d_p,
         export_kw=export_kw,

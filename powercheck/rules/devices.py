@@ -66,6 +66,13 @@ class Device:
         return {"rating_a": self.rating_a, **self.spec.model_dump(mode="json", exclude_none=True)}
 
 
+def breaker_of_size(device: Device | None, size_a: float) -> str | None:
+    """The label of ``device``'s kind at another rating ('C 50 A MCB'); None for a gG fuse (or no device)."""
+    if device is None or device.is_fuse:
+        return None
+    return Device(device.spec, float(size_a), device.origin).label
+
+
 def device_of_record(record: dict | None) -> MainDevice | None:
     """The device a ledger record holds (None: none recorded)."""
     if not record:

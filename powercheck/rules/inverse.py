@@ -350,12 +350,12 @@ def size_limits(
         if not valid[k]:
             out.append([])
             continue
-        out.append(_answers(case, float(scales[k]), rules[k], ev, k, policy, fuse_ranges[k]))
+        out.append(_answers(case, float(scales[k]), rules[k], ev, k, policy, fuse_ranges[k], grid))
     return out
 
 
 def _answers(case: DemandCase, s: float, rule: str | None, ev: Evaluation, k: int, policy: Policy,
-             fuse_range: SizeLimit) -> list:  # fmt: skip
+             fuse_range: SizeLimit, grid: GridView) -> list:  # fmt: skip
     """The limits of one notification as the sizes an installer sets."""
     largest = None if not math.isfinite(s) else s
     n = case.notification
@@ -374,7 +374,44 @@ def _answers(case: DemandCase, s: float, rule: str | None, ev: Evaluation, k: in
     if ratio is not None:
         answers.append(ratio)
     answers.append(fuse_range)
+    if case.kv_changed:
+        answers.append(_kv_range(case, ev, k, policy, grid))
     return answers
+
+
+def _kv_range(case: DemandCase, ev: Evaluation, k: int, policy: Policy, grid: GridView) -> SizeLimit:
+    """KV sizes a kv_change may set (standard gG sizes): the smallest that discriminates with the main protection
+    (PROT.KV_SELECTIVITY), the largest the upstream fuse discriminates with (ratio, PROT.KV_UPSTREAM_SELECTIVITY)
+    and the minimum fault current melts within 5 s (PROT.KV_FAULT_CURRENT), sizes tried in ascending order up to
+    the first that fails (an untabulated 5-s current does not end the search)."""
+    from powercheck.rules.checks.protection import upstream_fuse_of
+    from powercheck.rules.devices import fuse_above_device
+
+    sizes = [float(x) for x in policy.value(PolicyKey.STANDARD_FUSE_SIZES_A)]
+    b = case.location.bus_row
+    ik_min = float(ev.ik_min_a[k])
+    ik_max = float(ik_max_of_buses(grid, policy, np.array([b]))[0])
+    smallest = None
+    if case.device is not None:
+        for size in sizes:
+            results = fuse_above_device(size, case.device, ik_max, policy, what="KV")
+            if all(math.isfinite(r.value) and math.isfinite(r.limit) and r.value >= r.limit for r in results):
+                smallest = size
+                break
+    upstream = upstream_fuse_of(grid, policy, case.location.cp_row, b)
+    ratio = policy.number(PolicyKey.SELECTIVITY_RATIO_MIN)
+    largest, rule = None, None
+    for size in sizes:
+        if math.isfinite(upstream) and upstream / size < ratio:
+            rule = str(RuleId.PROT_KV_UPSTREAM_SELECTIVITY)
+            break
+        i5 = policy.fuse_melting_5s(size)
+        if i5 is not None and i5 > ik_min:
+            rule = str(RuleId.PROT_KV_FAULT_CURRENT)
+            break
+        largest = size
+    return SizeLimit(quantity="kv_fuse_after_a", notified=case.kv_a, largest=largest, smallest=smallest, unit="A",
+                     binding_rule=rule)  # fmt: skip
 
 
 def _start_ratio(case: DemandCase, ev: Evaluation, k: int, policy: Policy) -> SizeLimit | None:
@@ -451,7 +488,8 @@ def _fuse_ranges(
     amp, up, rated = fuse_inputs_of_points(grid, rows, new_cable)
     up = upstream_from_feeder(up, rated, policy)
     ik = np.asarray(ev.ik_min_a, dtype=float)[ks]
-    kv = grid.customers.kv_fuse_a[rows]
+    # the KV after the job (customer index, ledger or the notified kv_change)
+    kv = np.array([np.nan if (a := cases[k].kv_a) is None else a for k in ks], dtype=float)
     ikx = ik_max_of_buses(grid, policy, bus_rows)
     groups: dict[Any, list[int]] = {}
     for pos, k in enumerate(ks):

@@ -133,6 +133,12 @@ def _single_measures(
                     out.append((mid, _with_appliance(n, i, start_current_ratio=m["start_current_ratio"]), [text]))
         if mid == "main_fuse":
             out.extend(_fuse_measures(case, limits, failing, policy, u_ll_v))
+        if mid == "kv_fuse" and case.kv_changed and failing & KV_RULES:
+            kv = next((x for x in limits if x.quantity == "kv_fuse_after_a"), None)
+            if kv is not None and kv.smallest is not None and kv.largest is not None and kv.smallest <= kv.largest:
+                target = min(max(case.kv_a, kv.smallest), kv.largest)
+                variant = n.model_copy(update={"kv_fuse_after_a": target})
+                out.append((mid, variant, [msg("measure.kv_fuse", fuse=target)]))
         if mid == "service_cable" and str(RuleId.PROT_SERVICE_CABLE) in failing and case.fuse_after_a is not None:
             rating = float(math.ceil(case.fuse_after_a / (1 - margin)))  # with the auto-approval margin
             variant = n.model_copy(update={"service_cable_ampacity_a": rating})
@@ -145,6 +151,11 @@ PROTECTION = {
     str(RuleId.PROT_SELECTIVITY),
     str(RuleId.PROT_KV_SELECTIVITY),
     str(RuleId.PROT_FAULT_CURRENT),
+}
+KV_RULES = {
+    str(RuleId.PROT_KV_SELECTIVITY),
+    str(RuleId.PROT_KV_FAULT_CURRENT),
+    str(RuleId.PROT_KV_UPSTREAM_SELECTIVITY),
 }
 ACCOUNTING = {str(RuleId.LOAD_MAIN_FUSE), str(RuleId.LOAD_EXPORT_FUSE), str(RuleId.PROT_START_CURRENT)}
 
@@ -347,6 +358,8 @@ def apply_measures(
                 continue
             if approvable:
                 effect = msg("effect_sufficient")
+            elif not after and any(m.key == "policy_job_type" for m in decided.reasons[pos]):
+                effect = msg("effect_job_type", job=v.notification.job_type.value)
             elif not after:
                 effect = msg("effect_margin")
             else:

@@ -287,6 +287,7 @@ MEASURE_IDS = (
     "frequency_converter",
     "main_fuse",
     "service_cable",
+    "kv_fuse",
 )
 """The measures the rules know how to apply (``rules/measures.py``)."""
 

@@ -42,6 +42,8 @@ class RuleId(StrEnum):
     """The KV (short-circuit protection before the meter) discriminates with the new main protection."""
     PROT_KV_FAULT_CURRENT = "PROT.KV_FAULT_CURRENT"
     """Minimum fault current >= the KV's 5-s melting current."""
+    PROT_KV_UPSTREAM_SELECTIVITY = "PROT.KV_UPSTREAM_SELECTIVITY"
+    """Upstream fuse / new KV >= the selectivity ratio (a kv_change)."""
     THERMAL_LINE_PEAK = "THERMAL.LINE_PEAK"
     """Binding line on the path at peak with the added current."""
     THERMAL_TRAFO_PEAK = "THERMAL.TRAFO_PEAK"

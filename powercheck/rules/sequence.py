@@ -89,6 +89,7 @@ def request_of(
         decided_at=decided_at,
         fuse_after_a=case.fuse_after_a,
         device_after=case.device.record() if case.device is not None else None,
+        kv_after_a=case.kv_a if case.kv_changed else None,
         reservation=reservation,
         conditions=conditions,
     )

@@ -35,6 +35,12 @@ the approvals of concurrent calls never add up to an overload.
 
 Resubmitting a notification with the same id, revision and content returns the stored
 decision unchanged (header ``X-Powercheck-Replay: true``): the workflow can retry safely.
+
+Screening (``?screening=true`` on both assess endpoints) decides challenging appliances without datasheet values
+on the policy's appliance defaults (named in the reasons and assumptions) instead of answering
+``request_info``. It is refused (403) unless the service was started with ``--allow-screening`` (default off:
+production decisions never use appliance defaults); a screening decision is a study on the current ledger: it is
+neither stored nor recorded in the ledger (header ``X-Powercheck-Screening: true``).
 """
 
 import hmac
@@ -80,6 +86,14 @@ NotificationId = Annotated[
     ),
 ]
 Revision = Annotated[int | None, Query(ge=1, le=MAX_REVISION, description=f"1 to {MAX_REVISION}")]
+Screening = Annotated[
+    bool,
+    Query(
+        description="A screening study: appliance defaults (named) for missing datasheet values; the decision is "
+        "neither stored nor recorded in the ledger. Only when the service runs with --allow-screening (else 403)"
+    ),
+]
+SCREENING_HEADER = "X-Powercheck-Screening"
 JSON_TYPES = ("application/json",)
 
 
@@ -108,6 +122,8 @@ class ServiceConfig:
     limits: ServiceLimits = field(default_factory=ServiceLimits)
     allow_outside_region: bool = False
     """The region's manifest may name files outside its directory."""
+    allow_screening: bool = False
+    """Clients may ask for screening decisions (appliance defaults, named; never stored or recorded)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -150,6 +166,7 @@ class RequestView(BaseModel):
     decided_at: str | None
     fuse_after_a: float | None
     device_after: dict[str, Any] | None = None
+    kv_after_a: float | None = None
     reservation: dict[str, Any]
     conditions: list[str]
     history: list[dict[str, Any]] = Field(default_factory=list)
@@ -171,6 +188,7 @@ class RequestView(BaseModel):
             decided_at=r.decided_at.isoformat() if r.decided_at else None,
             fuse_after_a=r.fuse_after_a,
             device_after=r.device_after,
+            kv_after_a=r.kv_after_a,
             reservation=json.loads(r.reservation.to_json()),
             conditions=list(r.conditions),
             history=history or [],
@@ -234,6 +252,26 @@ class _State:
         """:meth:`decide` and wait for its commit; the caller holds the lock."""
         decisions, entry = self.decide(notifications, client)
         return decisions, self.commits.wait(entry)
+
+    def screen(self, notifications: list[Notification]) -> list[Decision]:
+        """Screening decisions on a copy of the ledger (nothing stored or recorded); the caller holds the lock."""
+        a = self.assessor
+        copy = CapacityState.of(a.region, list(a.ledger.requests.values())) if a.ledger is not None else None
+        study = Assessor(a.region, a.policy, clock=a.clock, ledger=copy, language=a.language, screening=True)
+        return study.assess_isolated(notifications).decisions
+
+
+def _screening_refused() -> JSONResponse:
+    return JSONResponse(
+        status_code=status.HTTP_403_FORBIDDEN,
+        content={
+            "detail": "screening decisions are not allowed on this service",
+            "errors": [
+                "screening: appliance defaults are off for production decisions; start the service with "
+                "--allow-screening to allow screening studies"
+            ],
+        },
+    )
 
 
 def _in_language(decision_json: str, accept_language: str | None) -> str:
@@ -423,11 +461,23 @@ def create_app(config: ServiceConfig) -> FastAPI:
         notification: Notification,
         client: Annotated[str, Depends(client_of)],
         accept_language: Annotated[str | None, Header()] = None,
+        screening: Screening = False,
     ) -> Response:
         st = state()
         if len(notification.appliances) > limits.max_appliances:
             raise RequestValidationError(
                 [{"loc": ("body", "appliances"), "msg": _appliance_limit(len(notification.appliances))}]
+            )
+        if screening:
+            if not config.allow_screening:
+                return _screening_refused()
+            with st.lock:
+                decision = st.screen([notification])[0]
+            lang = language(accept_language)
+            return Response(
+                content=localize(decision, lang).model_dump_json() if lang != "en" else decision.model_dump_json(),
+                media_type="application/json",
+                headers={SCREENING_HEADER: "true", REPLAY_HEADER: "false", "Content-Language": lang},
             )
         new_hash = notification.input_hash()
         key = (notification.notification_id, notification.revision)
@@ -469,8 +519,11 @@ def create_app(config: ServiceConfig) -> FastAPI:
         body: BatchRequest,
         client: Annotated[str, Depends(client_of)],
         accept_language: Annotated[str | None, Header()] = None,
-    ) -> BatchResponse:
+        screening: Screening = False,
+    ) -> BatchResponse | JSONResponse:
         st = state()
+        if screening and not config.allow_screening:
+            return _screening_refused()
         if len(body.notifications) > limits.max_batch:
             raise RequestValidationError(
                 [
@@ -500,8 +553,15 @@ def create_app(config: ServiceConfig) -> FastAPI:
                 continue
             valid.append((i, n, n.input_hash()))
 
-        with st.lock:
-            settle_batch(valid, results, client)
+        if screening:  # a study: decided on a copy of the ledger, nothing stored
+            with st.lock:
+                decisions = st.screen([n for _, n, _ in valid]) if valid else []
+            for (i, n, _), d in zip(valid, decisions):
+                results[i] = BatchItem(index=i, notification_id=n.notification_id, revision=n.revision,
+                                       status="decided", decision=d)  # fmt: skip
+        else:
+            with st.lock:
+                settle_batch(valid, results, client)
         lang = language(accept_language)
         final = [
             r.model_copy(update={"decision": localize(r.decision, lang)}) if r and r.decision and lang != "en" else r

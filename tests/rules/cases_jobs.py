@@ -360,3 +360,36 @@ def completion_without_an_approved_request():
             reasons=["no request CASE-ev_charger in the ledger"],
         ),
     }
+
+
+@case
+def completion_of_a_kv_change_with_another_kv():
+    """The completion notice of an approved kv_change (63 A KV approved at TN_MID_KV) reports an 80 A KV built:
+    1 difference, escalated with it listed; the request stays approved (the 80 A KV was never checked).
+    """
+    return {
+        "notification": note(
+            "TN_MID_KV",
+            "kv_change",
+            stage="completion",
+            installer_id="INST-1",
+            kv_fuse_after_a=80,
+            attachments=[{"kind": "single_line_diagram"}, *DOC],
+        ),  # fmt: skip
+        "ledger": [
+            {
+                "notification_id": "CASE-kv_change",
+                "revision": 1,
+                "point": "TN_MID_KV",
+                "status": "approved",
+                "job_type": "kv_change",
+                "installer_id": "INST-1",
+                "kv_after_a": 63.0,
+            }
+        ],
+        "expected": expect(
+            "escalate",
+            {"COMPLETION.MATCH": at_most(1.0, 0.0)},
+            reasons=["KV after: approved 63 A, built 80 A"],
+        ),
+    }

@@ -63,14 +63,16 @@ def breaker_checks(key: str, after: float, budget_kw: float, trip_a: float, let_
     return checks
 
 
-def kv_checks(key: str, ov_a: float, trip_a: float | None, let_through: float | None = None) -> dict:
+def kv_checks(
+    key: str, ov_a: float, trip_a: float | None, let_through: float | None = None, kv: float | None = None
+) -> dict:
     """KV checks of a point with a KV on record: selectivity KV/OV and KV's own disconnection.
 
     Above a gG OV: KV / OV >= 1.6. Above a breaker tripping at ``trip_a``: KV I_min(0.1 s) >= trip_a, then
     KV pre-arcing I2t >= let-through (datasheet, else Ik_max^2 x 0.01 s). PROT.KV_FAULT_CURRENT: Ik_min >=
     the KV's I_max(5 s).
     """
-    kv = CASE_KV[key]
+    kv = CASE_KV[key] if kv is None else kv
     checks = {}
     if trip_a is None:
         checks["PROT.KV_SELECTIVITY"] = at_least(kv / ov_a, SELECTIVITY)
@@ -254,3 +256,127 @@ def upstream_fuse_assumed_is_named():
     expected = expect("auto_approve", checks)
     expected["assumptions"] = ["policy:upstream_fuse_from_feeder_cable"]
     return {"notification": _ov("TN_END", 40, 20), "expected": expected}
+
+
+# ------------------------------------------------------------------------------------ kv_change: the new KV
+SINGLE_LINE = [{"kind": "single_line_diagram"}]
+
+
+def _kv_change(key: str, kv: float) -> dict:
+    return note(key, "kv_change", kv_fuse_after_a=kv, attachments=SINGLE_LINE)
+
+
+@case
+def kv_change_passes_with_the_upstream_fuse_on_record():
+    """KV 100 A -> 63 A (kv_change) at TN_MID_KV: the 25 A gG main fuse on record stays. KV/OV = 63/25 = 2.52
+    >= 1.6; the new KV melts within 5 s at I_max(5 s) = 320 A <= Ik_min 1239.0 A; the upstream fuse on record,
+    250 A, over the new KV: 250/63 = 3.97 >= 1.6. Every check passes, but the default policy does not auto-approve
+    a kv_change (POLICY.JOB_TYPE). No load, thermal or voltage check (job_types: protection only).
+    """
+    checks = {
+        "PROT.KV_SELECTIVITY": at_least(63 / 25, SELECTIVITY),
+        "PROT.KV_FAULT_CURRENT": at_least(ik_min(point("TN_MID_KV")), I5S_KV[63]),
+        "PROT.KV_UPSTREAM_SELECTIVITY": at_least(250 / 63, SELECTIVITY),
+    }
+    assert auto_approvable(checks) and I5S_KV[63] == 320
+    return {
+        "notification": _kv_change("TN_MID_KV", 63),
+        "expected": expect(
+            "escalate", checks, reasons=["POLICY.JOB_TYPE"], absent=["LOAD.MAIN_FUSE", "PROT.SELECTIVITY"]
+        ),
+    }
+
+
+@case
+def kv_change_too_large_for_the_upstream_fuse():
+    """KV 100 A -> 200 A at TN_MID_KV (upstream 250 A on record, OV 25 A gG): upstream/KV = 250/200 = 1.25 < 1.6,
+    PROT.KV_UPSTREAM_SELECTIVITY fails; the 200 A KV melts within 5 s only above I_max(5 s) = 1250 A, the minimum
+    fault current is 1239.0 A: PROT.KV_FAULT_CURRENT fails. KV/OV = 200/25 = 8 >= 1.6 passes.
+    """
+    ik = ik_min(point("TN_MID_KV"))
+    checks = {
+        "PROT.KV_SELECTIVITY": at_least(200 / 25, SELECTIVITY),
+        "PROT.KV_FAULT_CURRENT": at_least(ik, 1250.0),
+        "PROT.KV_UPSTREAM_SELECTIVITY": at_least(250 / 200, SELECTIVITY),
+    }
+    assert checks["PROT.KV_FAULT_CURRENT"]["status"] == "fail"
+    assert checks["PROT.KV_UPSTREAM_SELECTIVITY"]["status"] == "fail"
+    return {
+        "notification": _kv_change("TN_MID_KV", 200),
+        "expected": expect("escalate", checks, reasons=["PROT.KV_UPSTREAM_SELECTIVITY", "PROT.KV_FAULT_CURRENT"]),
+    }
+
+
+@case
+def kv_change_too_small_for_the_main_fuse():
+    """A new 35 A KV at the end of the weak IT feeder (no KV on record) in front of the 25 A gG main fuse on
+    record: KV/OV = 35/25 = 1.4 < 1.6, PROT.KV_SELECTIVITY fails. The 35 A KV gets its own values: I_max(5 s) =
+    165 A (interpolated log-log between 32 and 40 A in the policy) <= Ik_min 294.3 A. No upstream fuse on record:
+    250 A assumed from the 270 A feeder cable (named), 250/35 = 7.14 >= 1.6.
+    """
+    checks = {
+        "PROT.KV_SELECTIVITY": at_least(35 / 25, SELECTIVITY),
+        "PROT.KV_FAULT_CURRENT": at_least(ik_min(point("WEAK_END")), I5S_KV[35]),
+        "PROT.KV_UPSTREAM_SELECTIVITY": at_least(ASSUMED_UPSTREAM_A / 35, SELECTIVITY),
+    }
+    assert checks["PROT.KV_SELECTIVITY"]["status"] == "fail" and I5S_KV[35] == 165
+    expected = expect("escalate", checks, reasons=["PROT.KV_SELECTIVITY"])
+    expected["assumptions"] = ["policy:upstream_fuse_from_feeder_cable"]
+    return {"notification": _kv_change("WEAK_END", 35), "expected": expected}
+
+
+@case
+def ov_change_uses_the_kv_of_a_built_kv_change():
+    """OV 25 -> 50 A gG (25 kW budget) at the TN feeder end, which has no KV in the customer index, but the ledger
+    holds a built kv_change there that set a 100 A KV: the KV checks run with it. KV/OV = 100/50 = 2.0 >= 1.6; the
+    100 A KV melts within 5 s at 580 A <= Ik_min 937.6 A. The rest as kv_selectivity_gg_passes: auto-approved.
+    """
+    checks = {**fuse_change("TN_END", 50.0, 25.0), **kv_checks("TN_END", 50.0, None, kv=100.0)}
+    assert auto_approvable(checks)
+    ledger = [
+        {
+            "notification_id": "CASE-kv_change-earlier",
+            "revision": 1,
+            "point": "TN_END",
+            "status": "built",
+            "job_type": "kv_change",
+            "kv_after_a": 100.0,
+        }
+    ]
+    return {
+        "notification": _ov("TN_END", 50, 25),
+        "ledger": ledger,
+        "expected": expect("auto_approve", checks, reasons=[]),
+    }
+
+
+@case
+def kv_change_in_front_of_a_breaker_on_record():
+    """A new 100 A KV at the TN feeder end, where the ledger holds a built change of the main protection to a C 40 A
+    MCB. Above a breaker (as kv_fuse_above_mcb_i2t_fails_without_datasheet): the KV does not melt within 0.1 s below
+    I_min(0.1 s) = 820 A >= 10 x 40 = 400 A at which C trips: passes; its minimum pre-arcing I2t 21 200 A^2 s is
+    below the breaker's let-through bound Ik_max^2 x 0.01 s = 2525.9^2 x 0.01 = 63 801 A^2 s: PROT.KV_SELECTIVITY
+    fails. The KV melts within 5 s at 580 A <= Ik_min 937.6 A; upstream 250 A assumed / 100 = 2.5 >= 1.6.
+    """
+    trip = MCB["C"][1] * 40
+    checks = {
+        **kv_checks("TN_END", 40.0, trip, kv=100.0),
+        "PROT.KV_UPSTREAM_SELECTIVITY": at_least(ASSUMED_UPSTREAM_A / 100, SELECTIVITY),
+    }
+    assert checks["PROT.KV_SELECTIVITY"]["status"] == "pass" and checks["PROT.KV_SELECTIVITY#2"]["status"] == "fail"
+    ledger = [
+        {
+            "notification_id": "CASE-ov_mv_change-earlier",
+            "revision": 1,
+            "point": "TN_END",
+            "status": "built",
+            "job_type": "ov_mv_change",
+            "fuse_after_a": 40.0,
+            "device_after": {"rating_a": 40.0, "type": "mcb", "characteristic": "C"},
+        }
+    ]
+    return {
+        "notification": _kv_change("TN_END", 100),
+        "ledger": ledger,
+        "expected": expect("escalate", checks, reasons=["PROT.KV_SELECTIVITY"]),
+    }

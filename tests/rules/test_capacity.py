@@ -161,3 +161,33 @@ def test_main_fuse_range_by_hand(policy):
     assert largest[3] == max(tabulated)
     # 45 A cable: 40 A fits, 50 A does not
     assert largest[4] == 40.0 and rule[4] == str(RuleId.PROT_SERVICE_CABLE)
+
+
+def test_map_uses_the_kv_of_a_built_kv_change(demo_region, policy):
+    """A built kv_change that set a 40 A KV at a point with a gG main fuse (or none recorded): the largest gG main
+    fuse behind it is the largest standard size s with 40 / s >= 1.6, s <= 25 -> 25 A (PROT.KV_SELECTIVITY binds,
+    unless something else binds lower); without the request the map's answer at the point is larger."""
+    from powercheck.ledger.model import LedgerRequest, RequestStatus
+
+    grid = GridView.of(demo_region)
+    codes = grid.customers.main_device
+    row = next(i for i in range(len(codes)) if codes[i] in (None, "gG_fuse") and np.isnan(grid.customers.kv_fuse_a[i]))
+    mp = str(demo_region.customers["metering_point_id"].iloc[row])
+    alone = capacity_map(grid, policy, rows=np.array([row]))
+    assert alone.main_fuse_max_a[0] > 25.0
+    state = CapacityState.empty(demo_region)
+    state.put(
+        LedgerRequest(
+            notification_id="KV-40",
+            revision=1,
+            metering_point_id=mp,
+            network_id=None,
+            bus=None,
+            status=RequestStatus.BUILT,
+            job_type="kv_change",
+            kv_after_a=40.0,
+        )  # fmt: skip
+    )
+    after = capacity_map(grid, policy, state, rows=np.array([row]))
+    assert after.site.kv_a[0] == 40.0
+    assert after.main_fuse_max_a[0] == 25.0 and after.main_fuse_binding[0] == "PROT.KV_SELECTIVITY"

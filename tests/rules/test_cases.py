@@ -59,6 +59,7 @@ def _decide(assessor: Assessor, notification: dict, ledger: list[dict]):
                 installer_id=r.get("installer_id"),
                 fuse_after_a=r.get("fuse_after_a"),
                 device_after=r.get("device_after"),
+                kv_after_a=r.get("kv_after_a"),
                 reservation=Reservation(
                     supply_phases=r.get("supply_phases"),
                     appliances=tuple((k, float(kw), c, int(q)) for k, kw, c, q in r.get("appliances", ())),

@@ -359,3 +359,237 @@ def test_fuse_tables_cover_every_rating_in_use(policy, demo_region):
         math.ceil(350 * (450 / 350) ** e),
     ]
     assert fuse_rating_value(policy, PolicyKey.FUSE_GG_PREARC_I2T_A2S, 35) == 1000 * math.floor(2.5 * 1.6**e)
+
+
+# ------------------------------------------------------------------------------------ kv_change in the ledger
+def test_kv_change_is_recorded_and_the_next_job_uses_the_new_kv(case_region, policy):
+    """A kv_change sets a 63 A KV at the TN feeder end (no KV in the customer index; a grid owner that
+    auto-approves kv_change): KV/OV 63/25 = 2.52, upstream 250 A assumed / 63 = 3.97, Ik_min 937.6 A >= 320 A --
+    approved, and the ledger records the 63 A KV. A later OV change to 50 A gG there is held against that KV:
+    KV/OV = 63/50 = 1.26 < 1.6 fails (it would not be checked at all against the customer index alone)."""
+    from powercheck.ledger.state import CapacityState
+    from powercheck.rules.engine import Assessor
+    from tests.helpers.case_region import case_mp
+    from tests.helpers.mini import FIXED_TIME, without_measures
+
+    params = dict(policy.params)
+    params["auto_approve_job_types"] = policy.param("auto_approve_job_types").model_copy(
+        update={"value": ["ov_mv_change", "kv_change"]}
+    )
+    state = CapacityState.empty(case_region)
+    assessor = Assessor(
+        case_region,
+        without_measures(policy.model_copy(update={"params": params})),
+        clock=lambda: FIXED_TIME,
+        ledger=state,
+    )
+    mp = case_mp("TN_END")
+    base = {"metering_point_id": mp, "network_system": "TN_400", "installer_id": "INST-1"}
+    kv = Notification.model_validate(
+        {
+            **base,
+            "notification_id": "KV-1",
+            "job_type": "kv_change",
+            "kv_fuse_after_a": 63,
+            "attachments": [{"kind": "single_line_diagram"}],
+        }  # fmt: skip
+    )
+    d1 = assessor.assess(kv)
+    assert d1.outcome == "auto_approve", d1.reasons
+    assert d1.check("PROT.KV_SELECTIVITY").value == pytest.approx(63 / 25)
+    assert d1.check("PROT.KV_UPSTREAM_SELECTIVITY").value == pytest.approx(250 / 63)
+    assert "policy:upstream_fuse_from_feeder_cable" in d1.check("PROT.KV_UPSTREAM_SELECTIVITY").assumptions
+    assert d1.check("PROT.KV_FAULT_CURRENT").limit == 320
+    assert state.requests["KV-1"].kv_after_a == 63.0
+    ov = Notification.model_validate(
+        {
+            **base,
+            "notification_id": "OV-1",
+            "job_type": "ov_mv_change",
+            "main_fuse_before_a": 25,
+            "main_fuse_after_a": 50,
+            "power_budget": {"max_demand_kw": 25},
+        }  # fmt: skip
+    )
+    d2 = assessor.assess(ov)
+    sel = d2.check("PROT.KV_SELECTIVITY")
+    assert sel.status == "fail" and sel.value == pytest.approx(63 / 50) and "ledger request KV-1" in sel.detail
+    assert not d2.checks_for("PROT.KV_UPSTREAM_SELECTIVITY")  # the OV job does not change the KV
+
+
+def test_ledger_stores_the_kv_and_migrates_an_old_ledger(tmp_path):
+    import sqlite3
+
+    from powercheck.cli import _request_from_json
+    from powercheck.ledger.model import LedgerRequest, RequestStatus
+    from powercheck.ledger.store import LedgerStore
+
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)  # a ledger written before KV changes were stored: no kv_after_a column
+    old.executescript(
+        "CREATE TABLE requests (notification_id TEXT PRIMARY KEY, revision INTEGER NOT NULL, "
+        "metering_point_id TEXT NOT NULL, network_id TEXT, bus INTEGER, status TEXT NOT NULL, job_type TEXT, "
+        "installer_id TEXT, submitted_at TEXT, decided_at TEXT, fuse_after_a REAL, reservation_json TEXT NOT NULL, "
+        "conditions_json TEXT NOT NULL DEFAULT '[]', device_json TEXT, updated_at TEXT NOT NULL);"
+        "INSERT INTO requests VALUES ('OLD', 1, '707057500000000018', NULL, NULL, 'approved', 'ov_mv_change', NULL, "
+        "NULL, NULL, 32.0, '{}', '[]', NULL, '2026-01-01');"
+    )
+    old.close()
+    store = LedgerStore(path)
+    assert store.get("OLD").kv_after_a is None
+    new = LedgerRequest(
+        notification_id="KV",
+        revision=1,
+        metering_point_id="707057500000000025",
+        network_id=None,
+        bus=None,
+        status=RequestStatus.APPROVED,
+        job_type="kv_change",
+        kv_after_a=80.0,
+    )
+    store.put([new])
+    assert store.get("KV").kv_after_a == 80.0
+    store.close()
+    row = {"notification_id": "KV", "revision": 1, "metering_point_id": "707057500000000025", "status": "approved"}
+    assert _request_from_json({**row, "kv_after_a": 80}).kv_after_a == 80.0
+    for bad in (-5, True, "80", 5000):
+        with pytest.raises(ValueError, match="kv_after_a"):
+            _request_from_json({**row, "kv_after_a": bad})
+
+
+# ------------------------------------------------------------------------------------ sizing against a breaker
+def test_required_size_uses_the_breakers_own_criterion(policy):
+    """30.4 A running, a 132.4 A start of 0.1 s. gG: 32 A carries 30.4 A and does not melt within 0.1 s below
+    I_min(0.1 s) = 200 A >= 132.4 -> 32 A. MCB (no instantaneous trip below the lower bound x In): B 3 x s >= 132.4
+    -> s >= 44.1 -> 50 A; C 5 x 32 = 160 -> 32 A; D 10 x 32 -> 32 A. Adjustable Isd 2 x Ir: 2 x s / 1.2 >= 132.4
+    -> s >= 79.4 -> 80 A. A 5 s start: an MCB's thermal no-trip data covers 1 s only -> none (missing data)."""
+    from powercheck.rules.accounting import Accounting, required_fuse_a
+
+    acc = Accounting(20.0, 30.4, 0.0, 0.0, 132.4, 0.1, "compressor", ())
+    assert required_fuse_a(acc, policy) == 32.0
+    assert required_fuse_a(acc, policy, MainDevice(type="gG_fuse")) == 32.0
+    assert required_fuse_a(acc, policy, MainDevice(type="mcb", characteristic="B")) == 50.0
+    assert required_fuse_a(acc, policy, MainDevice(type="mcb", characteristic="C")) == 32.0
+    assert required_fuse_a(acc, policy, MainDevice(type="mcb", characteristic="D")) == 32.0
+    assert required_fuse_a(acc, policy, MainDevice(type="adjustable_breaker", isd_multiple=2)) == 80.0
+    long_start = Accounting(20.0, 30.4, 0.0, 0.0, 132.4, 5.0, "compressor", ())
+    assert required_fuse_a(long_start, policy, MainDevice(type="mcb", characteristic="B")) is None
+
+
+def test_decision_sizes_a_notified_breaker_against_the_breaker(case_region, policy):
+    """A 15 kW compressor (cos 0.85, start 5 x I_r for 0.1 s) with the OV changed 25 A -> B 40 A MCB at the TN feeder
+    end. I_r = 15000 / (sqrt3 x 400 x 0.85) = 25.47 A; running: the existing 5 kW at cos 0.95, 5000 / (sqrt3 x 400
+    x 0.95) = 7.60 A, plus the motor at its own cos, 33.07 A; starting 33.07 + 4 x 25.47 = 134.95 A > 3 x 40 = 120 A
+    (B: no instantaneous trip below 3 In):
+    PROT.START_CURRENT fails, and the reason asks for a B 50 A MCB (3 x 50 = 150 A), not the 40 A a gG fuse would
+    need (I_min(0.1 s) 260 A); the inverse range starts at 50 A."""
+    from powercheck.rules.engine import Assessor
+    from tests.helpers.case_region import case_mp
+    from tests.helpers.mini import FIXED_TIME, without_measures
+
+    assessor = Assessor(case_region, without_measures(policy), clock=lambda: FIXED_TIME)
+    n = Notification.model_validate(
+        {
+            "notification_id": "MCB-START",
+            "job_type": "motor",
+            "metering_point_id": case_mp("TN_END"),
+            "network_system": "TN_400",
+            "main_fuse_before_a": 25,
+            "main_fuse_after_a": 40,
+            "main_device_after": {"type": "mcb", "characteristic": "B"},
+            "appliances": [
+                {
+                    "kind": "motor",
+                    "rated_kw": 15.0,
+                    "connection": "3ph",
+                    "cos_phi": 0.85,
+                    "start_current_ratio": 5.0,
+                    "cos_phi_start": 0.4,
+                    "starts_per_hour": 0.5,
+                    "start_duration_s": 0.1,
+                }
+            ],
+        }
+    )
+    d = assessor.assess(n)
+    i_r = 15000 / (math.sqrt(3) * 400 * 0.85)
+    running = 5000 / (math.sqrt(3) * 400 * 0.95) + i_r
+    start = d.check("PROT.START_CURRENT")
+    assert start.status == "fail" and start.limit == pytest.approx(3 * 40)
+    assert start.value == pytest.approx(running + 4 * i_r, rel=1e-9)
+    assert "requires a main protection of at least 50 A: B 50 A MCB" in start.detail
+    assert any("requires a main protection of at least 50 A: B 50 A MCB" in r for r in d.reasons), d.reasons
+    assert not any("requires a fuse of at least" in r for r in d.reasons)
+    fuse_range = [s for s in d.limits if s.quantity == "main_fuse_a"]
+    assert fuse_range and fuse_range[0].smallest == 50.0
+
+
+def test_kv_change_gets_the_range_of_kv_sizes(case_region, policy):
+    """The inverse answer of a kv_change: KV sizes (standard gG) between the smallest that discriminates with the
+    25 A gG main fuse on record, s / 25 >= 1.6 -> s >= 40 -> 40 A, and the largest the upstream fuse and the
+    minimum fault current allow.
+    TN_MID_KV (upstream 250 A on record, Ik_min 1239.0 A): 250 / s >= 1.6 -> s <= 156.25 -> 125 A (160 A fails
+    first: 250/160 = 1.5625; its I_max(5 s) 950 A would melt), binding PROT.KV_UPSTREAM_SELECTIVITY.
+    WEAK_END (250 A assumed upstream, Ik_min 294.3 A): 50 A melts within 5 s at 250 A <= 294.3 A, 63 A needs
+    320 A: largest 50 A, binding PROT.KV_FAULT_CURRENT."""
+    from powercheck.rules.engine import Assessor
+    from tests.helpers.case_region import case_mp
+    from tests.helpers.mini import FIXED_TIME, without_measures
+
+    assessor = Assessor(case_region, without_measures(policy), clock=lambda: FIXED_TIME)
+
+    def kv_range(key: str, system: str, kv: float):
+        n = Notification.model_validate(
+            {
+                "notification_id": f"KV-{key}",
+                "job_type": "kv_change",
+                "metering_point_id": case_mp(key),
+                "network_system": system,
+                "kv_fuse_after_a": kv,
+                "attachments": [{"kind": "single_line_diagram"}],
+            }
+        )
+        d = assessor.assess(n)
+        got = [s for s in d.limits if s.quantity == "kv_fuse_after_a"]
+        assert len(got) == 1, d.limits
+        return got[0]
+
+    mid = kv_range("TN_MID_KV", "TN_400", 200.0)
+    assert (mid.notified, mid.smallest, mid.largest) == (200.0, 40.0, 125.0)
+    assert mid.binding_rule == "PROT.KV_UPSTREAM_SELECTIVITY"
+    weak = kv_range("WEAK_END", "IT_230", 35.0)
+    assert (weak.smallest, weak.largest, weak.binding_rule) == (40.0, 50.0, "PROT.KV_FAULT_CURRENT")
+
+
+def test_kv_fuse_measure_picks_the_nearest_kv_in_range(case_region, policy):
+    """A kv_change to 200 A at TN_MID_KV fails (upstream 250/200 = 1.25 < 1.6; I_max(5 s) 1250 A > Ik_min 1239 A).
+    The kv_fuse measure sets the nearest size in the range 40-125 A: 125 A (250/125 = 2.0, 125/25 = 5, 715 A <=
+    1239 A, all at least 5 % from their limits). A grid owner that auto-approves kv_change approves it with that
+    condition; the default policy (kv_change not auto-approved) names the job type as what remains."""
+    from powercheck.rules.engine import Assessor
+    from tests.helpers.case_region import case_mp
+    from tests.helpers.mini import FIXED_TIME
+
+    n = Notification.model_validate(
+        {
+            "notification_id": "KV-200",
+            "job_type": "kv_change",
+            "metering_point_id": case_mp("TN_MID_KV"),
+            "network_system": "TN_400",
+            "kv_fuse_after_a": 200,
+            "attachments": [{"kind": "single_line_diagram"}],
+        }
+    )
+    d = Assessor(case_region, policy, clock=lambda: FIXED_TIME).assess(n)
+    m = next(x for x in d.measures if x.id == "kv_fuse")
+    assert d.outcome == "escalate" and not m.sufficient and m.message.params["fuse"] == 125.0
+    assert "does not auto-approve a kv_change" in m.effect
+    params = dict(policy.params)
+    params["auto_approve_job_types"] = policy.param("auto_approve_job_types").model_copy(
+        update={"value": ["ov_mv_change", "kv_change"]}
+    )
+    kv_auto = policy.model_copy(update={"params": params})
+    d = Assessor(case_region, kv_auto, clock=lambda: FIXED_TIME).assess(n)
+    assert d.outcome == "approved_with_conditions", d.reasons
+    assert d.conditions == ["Set the new KV (short-circuit protection before the meter) to 125 A"]
+    assert d.check("PROT.KV_UPSTREAM_SELECTIVITY").value == pytest.approx(250 / 125)

@@ -20,8 +20,9 @@ groups the policy's ``job_types`` table names for it (the gates and the ledger a
 ``PROT.SERVICE_CABLE``      service cable ampacity >= new fuse
 ``PROT.SELECTIVITY``        upstream fuse / new fuse >= 1.6; above a breaker time-current and I2t
 ``PROT.FAULT_CURRENT``      minimum fault current disconnects the new OV (gG 5 s, breaker instantaneous)
-``PROT.KV_SELECTIVITY``     KV (customer index) discriminates with the new OV (ratio, or time-current and I2t)
+``PROT.KV_SELECTIVITY``     KV (index, ledger or a kv_change) discriminates with the OV (ratio, or time-current and I2t)
 ``PROT.KV_FAULT_CURRENT``   minimum fault current >= 5-s melting current of the KV
+``PROT.KV_UPSTREAM_SELECTIVITY`` a kv_change: upstream fuse / new KV >= 1.6 (upstream assumed from the cable: named)
 ``THERMAL.LINE_PEAK``       binding line on the path at peak with the added current
 ``THERMAL.TRAFO_PEAK``      transformer at peak with the added current
 ``THERMAL.LINE_EXPORT``     binding line at low load with the added export
@@ -58,6 +59,7 @@ from powercheck.rules.checks.protection import (
     fault_current,
     kv_fault_current,
     kv_selectivity,
+    kv_upstream_selectivity,
     selectivity,
     service_cable,
 )
@@ -80,6 +82,7 @@ CHECKS: tuple[CheckFunction, ...] = (
     fault_current,
     kv_selectivity,
     kv_fault_current,
+    kv_upstream_selectivity,
     thermal,
     voltage_band,
     rapid_voltage_change,

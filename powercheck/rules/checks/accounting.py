@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from powercheck.models import LimitKind
 from powercheck.rules.checks.base import CheckBlock, CheckInput, failed_gate, measured, not_evaluated
-from powercheck.rules.devices import no_trip_current
+from powercheck.rules.devices import breaker_of_size, no_trip_current
 from powercheck.rules.rule_ids import RuleId
 from powercheck.texts import render
 
@@ -26,7 +26,12 @@ def ledger_conflicts(c: CheckInput) -> list[CheckBlock]:
 
 def _required(c: CheckInput, k: int) -> str:
     fuse = c.cases[k].required_fuse_a
-    return f"; requires a fuse of at least {fuse:g} A" if fuse is not None else "; no standard fuse is large enough"
+    if fuse is None:
+        return "; no standard fuse is large enough"
+    breaker = breaker_of_size(c.cases[k].device, fuse)
+    if breaker is not None:  # sized by the breaker's own criterion
+        return f"; requires a main protection of at least {fuse:g} A: {breaker} (the breaker's own criterion)"
+    return f"; requires a fuse of at least {fuse:g} A"
 
 
 def fuses(c: CheckInput) -> list[CheckBlock]:

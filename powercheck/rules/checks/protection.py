@@ -1,5 +1,6 @@
-"""Protection checks of a new main protection (gG fuse or breaker): service cable, selectivity to the upstream
-fuse and to the KV, disconnection at the minimum fault current (the OV's and the KV's)."""
+"""Protection checks of a new main protection (gG fuse or breaker) or a new KV: service cable, selectivity to the
+upstream fuse and to the KV, selectivity of the upstream fuse above a new KV, disconnection at the minimum fault
+current (the OV's and the KV's)."""
 
 from __future__ import annotations
 
@@ -56,19 +57,29 @@ def service_cable(c: CheckInput) -> list[CheckBlock]:
 
 def _upstream_fuse(c: CheckInput, k: int) -> tuple[float, str, tuple[str, ...]]:
     """The upstream (feeder/transformer) fuse of notification ``k``: on record, else assumed from the feeder cable."""
-    arr = c.grid.arrays
-    case = c.cases[k]
-    upstream = float(c.grid.customers.upstream_fuse_a[case.location.cp_row])
+    location = c.cases[k].location
+    return upstream_fuse_text(c.grid, c.policy, location.cp_row, location.bus_row)
+
+
+def upstream_fuse_of(grid, policy, cp_row: int, bus_row: int) -> float:
+    """The upstream fuse at a customer point [A] (on record, else assumed from the feeder cable; NaN: unknown)."""
+    return upstream_fuse_text(grid, policy, cp_row, bus_row)[0]
+
+
+def upstream_fuse_text(grid, policy, cp_row: int, bus_row: int) -> tuple[float, str, tuple[str, ...]]:
+    """The upstream fuse at a customer point [A], where it comes from, and the assumption it uses."""
+    arr = grid.arrays
+    upstream = float(grid.customers.upstream_fuse_a[cp_row])
     if math.isfinite(upstream):
         return upstream, f"upstream fuse {upstream:g} A from the customer index", ()
-    feeder_row = arr.feeder_line_row[case.location.bus_row]
+    feeder_row = arr.feeder_line_row[bus_row]
     if feeder_row < 0:
         text = "missing data: no upstream fuse in the customer index and no feeder cable in the grid model"
         return math.nan, text, ()
     key = PolicyKey.UPSTREAM_FUSE_FROM_FEEDER_CABLE
-    share = c.policy.number(key)
+    share = policy.number(key)
     rated = float(arr.line_i_max_a[feeder_row])
-    sizes = [s for s in c.policy.value(PolicyKey.STANDARD_FUSE_SIZES_A) if s <= share * rated + 1e-9]
+    sizes = [s for s in policy.value(PolicyKey.STANDARD_FUSE_SIZES_A) if s <= share * rated + 1e-9]
     if not sizes:
         return math.nan, f"missing data: no standard fuse fits the {rated:.0f} A feeder cable", ()
     upstream = float(max(sizes))
@@ -131,33 +142,74 @@ def selectivity(c: CheckInput) -> list[CheckBlock]:
     return _selectivity_blocks(c, RuleId.PROT_SELECTIVITY, items, "upstream fuse")
 
 
-def _kv_rows(c: CheckInput) -> list[tuple[int, float]]:
-    """Notifications that set a main protection at a point with a KV on record, with the KV [A]."""
-    kv = c.grid.customers.kv_fuse_a
+def _kv_rows(c: CheckInput) -> list[tuple[int, float, str]]:
+    """Notifications whose KV matters, with the KV after the job [A] and where it comes from: a job that sets a
+    main protection at a point with a KV (customer index, or an approved kv_change in the ledger), and a kv_change
+    (the new KV against the main protection on record or after)."""
+    fuse_rows = set(_fuse_rows(c))
     out = []
-    for k in _fuse_rows(c):
-        rating = float(kv[c.cases[k].location.cp_row])
-        if math.isfinite(rating):
-            out.append((k, rating))
+    for k in c.rows:
+        k = int(k)
+        case = c.cases[k]
+        if case.kv_a is None or not (k in fuse_rows or case.kv_changed):
+            continue
+        out.append((k, float(case.kv_a), f"KV {case.kv_a:g} A ({case.kv_origin})"))
     return out
 
 
 def kv_selectivity(c: CheckInput) -> list[CheckBlock]:
-    """PROT.KV_SELECTIVITY: the KV (short-circuit protection before the meter) discriminates with the new OV."""
-    items = [(k, kv, f"KV {kv:g} A from the customer index", ()) for k, kv in _kv_rows(c)]
+    """PROT.KV_SELECTIVITY: the KV (short-circuit protection before the meter) discriminates with the OV after the
+    job (the new OV, or the one on record under a new KV)."""
+    items = []
+    for k, kv, text in _kv_rows(c):
+        if c.cases[k].device is None:
+            text = f"missing data: {text}, but no main protection on record or notified to discriminate with"
+            items.append((k, math.nan, text, ()))
+        else:
+            items.append((k, kv, text, ()))
     return _selectivity_blocks(c, RuleId.PROT_KV_SELECTIVITY, items, "KV")
+
+
+def kv_upstream_selectivity(c: CheckInput) -> list[CheckBlock]:
+    """PROT.KV_UPSTREAM_SELECTIVITY: the upstream (feeder) fuse discriminates with a new KV (gG above gG: the
+    rating ratio, as PROT.SELECTIVITY); the upstream fuse assumed from the feeder cable is named when not on record."""
+    key = PolicyKey.SELECTIVITY_RATIO_MIN
+    ratio = c.policy.number(key)
+    rows, value, detail, used = [], [], [], []
+    for k, kv, text in _kv_rows(c):
+        if not c.cases[k].kv_changed:
+            continue
+        upstream, up_text, assumed = _upstream_fuse(c, k)
+        rows.append(k)
+        value.append(upstream / kv if math.isfinite(upstream) else math.nan)
+        detail.append(f"{up_text}; {text}" if math.isfinite(upstream) else up_text)
+        used.append(assumed + tuple(c.policy.assumption_keys(key)))
+    return [
+        measured(
+            RuleId.PROT_KV_UPSTREAM_SELECTIVITY,
+            rows,
+            value,
+            [ratio] * len(rows),
+            LimitKind.MIN,
+            "ratio",
+            name="Upstream fuse discriminates with the new KV (rating ratio)",
+            limit_key=str(key),
+            assumptions=used,
+            detail=detail,
+        )
+    ]
 
 
 def kv_fault_current(c: CheckInput) -> list[CheckBlock]:
     """PROT.KV_FAULT_CURRENT: the minimum fault current melts the KV (gG) within 5 s."""
     rows, limit, detail, used = [], [], [], []
     key = PolicyKey.FUSE_GG_GATES_A
-    for k, kv in _kv_rows(c):
+    for k, kv, text in _kv_rows(c):
         i5 = c.policy.fuse_melting_5s(kv)
         rows.append(k)
         limit.append(math.nan if i5 is None else i5)
         detail.append(
-            f"KV {kv:g} A gG fuse (customer index): I_max(5 s) = {i5:g} A"
+            f"{text}, gG: I_max(5 s) = {i5:g} A"
             if i5 is not None
             else f"missing data: no 5-s melting current of a {kv:g} A gG fuse (KV) in policy {key}"
         )
