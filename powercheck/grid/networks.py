@@ -55,6 +55,8 @@ import pandas as pd
 from powercheck.params import Param, Range
 
 PANDAPOWER_PREFIX = "pandapower:"
+OPENDSS_PREFIX = "opendss:"
+"""``opendss:<master .dss file>``: an OpenDSS model (:mod:`powercheck.grid.opendss`)."""
 
 SYSTEMS = ("IT_230", "TN_400")
 """Network systems: 230 V IT (3-wire, single-phase loads line-to-line) and 400 V TN."""
@@ -228,7 +230,13 @@ def load_grid_defaults(overrides: dict[str, Any] | None = None, origin: str | No
 def source_fingerprint(source: str, base_dir: Path | None, kwargs: dict[str, Any]) -> str:
     """A hash that changes when the network's content changes (file bytes, or name+kwargs+pandapower version)."""
     h = hashlib.sha256()
-    if source.startswith(PANDAPOWER_PREFIX):
+    if source.startswith(OPENDSS_PREFIX):
+        from powercheck.grid.opendss import opendss_files
+
+        master = _resolve(source[len(OPENDSS_PREFIX) :], base_dir)
+        for f in opendss_files(master, base_dir if base_dir is not None else master.parent):
+            h.update(str(f).encode() + b"\0" + f.read_bytes())
+    elif source.startswith(PANDAPOWER_PREFIX):
         h.update(f"{source}|{sorted(kwargs.items())!r}|pandapower {pp.__version__}".encode())
     else:
         path = _resolve(source, base_dir)
@@ -442,8 +450,17 @@ def build_network(
     spec: NetworkSpec, base_dir: Path | None, defaults: dict[str, Param]
 ) -> tuple[pp.pandapowerNet, list[str]]:
     """Load, rescale and complete one network; returns it with the grid-default keys used."""
-    path = None if spec.source.startswith(PANDAPOWER_PREFIX) else _resolve(spec.source, base_dir)
-    if path is not None and (path.is_dir() or path.suffix.lower() == ".zip"):
+    if spec.source.startswith(OPENDSS_PREFIX):
+        from powercheck.grid.opendss import load_opendss
+
+        net, notes = load_opendss(spec.source[len(OPENDSS_PREFIX) :], base_dir)
+        net["powercheck_notes"] = notes
+        path = None
+    else:
+        path = None if spec.source.startswith(PANDAPOWER_PREFIX) else _resolve(spec.source, base_dir)
+    if spec.source.startswith(OPENDSS_PREFIX):
+        pass  # imported above
+    elif path is not None and (path.is_dir() or path.suffix.lower() == ".zip"):
         from powercheck.grid.cgmes import import_cgmes
 
         imported = import_cgmes(
