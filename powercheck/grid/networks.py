@@ -234,7 +234,7 @@ def source_fingerprint(source: str, base_dir: Path | None, kwargs: dict[str, Any
         from powercheck.grid.opendss import opendss_files
 
         master = _resolve(source[len(OPENDSS_PREFIX) :], base_dir)
-        for f in opendss_files(master, base_dir if base_dir is not None else master.parent):
+        for f in opendss_files(master, _opendss_base(master, base_dir)):
             h.update(str(f).encode() + b"\0" + f.read_bytes())
     elif source.startswith(PANDAPOWER_PREFIX):
         h.update(f"{source}|{sorted(kwargs.items())!r}|pandapower {pp.__version__}".encode())
@@ -247,6 +247,14 @@ def source_fingerprint(source: str, base_dir: Path | None, kwargs: dict[str, Any
         else:
             h.update(path.read_bytes())
     return h.hexdigest()
+
+
+def _opendss_base(master: Path, base_dir: Path | None) -> Path:
+    """The directory an OpenDSS model's files must stay inside: the region's, or the master's own when the
+    manifest was allowed a source outside the region (``--allow-outside-region``)."""
+    if base_dir is not None and master.resolve().is_relative_to(base_dir.resolve()):
+        return base_dir
+    return master.parent
 
 
 def _resolve(source: str, base_dir: Path | None) -> Path:
@@ -453,7 +461,8 @@ def build_network(
     if spec.source.startswith(OPENDSS_PREFIX):
         from powercheck.grid.opendss import load_opendss
 
-        net, notes = load_opendss(spec.source[len(OPENDSS_PREFIX) :], base_dir)
+        master = _resolve(spec.source[len(OPENDSS_PREFIX) :], base_dir)
+        net, notes = load_opendss(master, _opendss_base(master, base_dir))
         net["powercheck_notes"] = notes
         path = None
     else:

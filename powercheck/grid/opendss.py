@@ -8,7 +8,9 @@ and Generator elements are not mapped at all. It does this silently (only counts
 region summary shows as the network's ``import_notes``.
 
 The model's files are untrusted: the master must be a ``.dss`` file inside the region directory, and
-every ``Redirect``/``Compile`` it (transitively) names must stay inside that directory too.
+every ``Redirect``/``Compile`` it (transitively) names and every data file (``file=``, ``BusCoords``) must
+stay inside that directory too; commands that write files or open an editor (``Export``, ``Save``,
+``Show``, ``Set DataPath``...) are refused.
 """
 
 from __future__ import annotations
@@ -36,6 +38,12 @@ INSTALL_HINT = "install powercheck[opendss] (pip install 'powercheck[opendss]', 
 _FOLDED_CLASSES = ("Load", "Line", "Transformer")
 _SKIPPED_CLASSES = ("PVSystem", "Storage", "Generator")
 _INCLUDE = re.compile(r"^\s*(?:redirect|compile)\s+(?:file\s*=\s*)?(\"[^\"]*\"|'[^']*'|\(.*?\)|\S+)", re.I)
+_DATA_FILE = re.compile(
+    r"(?:^\s*(?:buscoords|latlongcoords)\s+|\b(?:file|sngfile|dblfile|csvfile)\s*=\s*)(\"[^\"]*\"|'[^']*'|[^\s)]+)",
+    re.I,
+)
+_REFUSED = re.compile(r"^\s*(export|save|show|fileedit|plot|set\s+(?:datapath|editor|casename))\b", re.I)
+"""Commands that write files, open an editor or move OpenDSS's data directory: refused in an untrusted model."""
 
 # OpenDSSDirect.py holds one global circuit per process: one import at a time.
 _DSS_LOCK = threading.Lock()
@@ -73,10 +81,21 @@ def opendss_files(master: Path, base_dir: Path) -> list[Path]:
             raise GridModelError(f"OpenDSS model {master}: more than {MAX_DSS_FILES} files")
         text = full.read_text(encoding="utf-8", errors="replace")
         for no, line in enumerate(text.splitlines(), 1):
+            line = line.split("!", 1)[0].split("//", 1)[0]
+            refused = _REFUSED.match(line)
+            if refused:
+                raise GridModelError(f"{full} line {no}: the OpenDSS command {refused.group(1)!r} is not allowed here")
             m = _INCLUDE.match(line)
             if m:
                 target = m.group(1).strip("\"'()").strip()
                 todo.append((full.parent / target, f"{full} line {no}"))
+                continue
+            for d in _DATA_FILE.finditer(line):
+                target = d.group(1).strip("\"'").strip()
+                if not (full.parent / target).resolve().is_relative_to(base):
+                    raise GridModelError(
+                        f"{full} line {no}: data file {target!r} leads outside the region directory {base_dir}"
+                    )
     return seen
 
 

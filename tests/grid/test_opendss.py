@@ -183,9 +183,60 @@ def test_region_source_opendss(tmp_path):
         "single-phase Load.cabin2",
         "single-phase PVSystem.pv1",
     ]
+    # a warm cache keeps the notes
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        again = GridRegion.load(root, cache_dir=tmp_path / "cache")
+    assert again.summary()["networks"][0]["import_notes"] == notes
 
 
 def test_region_opendss_source_outside_is_refused(tmp_path):
     root = _region(tmp_path / "r", "opendss:../Master.dss")
     with pytest.raises(GridModelError, match=r"network\[0\]\.source '\.\./Master\.dss' leads outside"):
         parse_manifest(root / "region.toml")
+
+
+def test_untrusted_commands_and_data_files_are_refused(tmp_path):
+    master = tmp_path / "Master.dss"
+    master.write_text("Clear\nNew Circuit.c basekv=11\nExport Voltages\n")
+    with pytest.raises(GridModelError, match=r"Master\.dss line 3: the OpenDSS command 'Export' is not allowed"):
+        load_opendss(master)
+    master.write_text("Clear\nset DataPath=/tmp\n")
+    with pytest.raises(GridModelError, match=r"Master\.dss line 2: the OpenDSS command 'set DataPath' is not allowed"):
+        load_opendss(master)
+    master.write_text("Clear\n! Export in a comment is fine\nNew Loadshape.s npts=2 mult=(file=../../etc/x.csv)\n")
+    with pytest.raises(GridModelError, match=r"Master\.dss line 3: data file '\.\./\.\./etc/x\.csv' leads outside"):
+        load_opendss(master)
+    master.write_text("Clear\nBusCoords /etc/coords.csv\n")
+    with pytest.raises(GridModelError, match=r"Master\.dss line 2: data file '/etc/coords\.csv' leads outside"):
+        load_opendss(master)
+
+
+@needs_dss
+def test_data_file_inside_is_accepted(tmp_path):
+    for f in ("Master.dss", "feeder.dss"):
+        shutil.copy(DATA / f, tmp_path / f)
+    (tmp_path / "shape.csv").write_text("1.0\n0.5\n")
+    with (tmp_path / "Master.dss").open("a") as fh:
+        fh.write("New Loadshape.s npts=2 interval=1 mult=(file=shape.csv)\n")
+    net, _ = load_opendss(tmp_path / "Master.dss")
+    assert len(net.load) == 3
+
+
+@needs_dss
+def test_region_opendss_source_outside_allowed(tmp_path):
+    # with --allow-outside-region the model's own directory bounds its Redirects
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    for f in ("Master.dss", "feeder.dss"):
+        shutil.copy(DATA / f, shared / f)
+    root = tmp_path / "r"
+    root.mkdir()
+    (root / "region.toml").write_text(
+        '[region]\nname = "dss"\ncustomer_points = "auto"\n'
+        '[[network]]\nid = "tn"\nsystem = "TN_400"\nsource = "opendss:../shared/Master.dss"\n'
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        region = GridRegion.load(root, cache_dir=tmp_path / "cache", allow_outside=True)
+    assert region.summary()["networks"][0]["import_notes"][0].startswith("single-phase Load.cabin1 at b3.1")
