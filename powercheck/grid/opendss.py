@@ -37,13 +37,44 @@ INSTALL_HINT = "install powercheck[opendss] (pip install 'powercheck[opendss]', 
 
 _FOLDED_CLASSES = ("Load", "Line", "Transformer")
 _SKIPPED_CLASSES = ("PVSystem", "Storage", "Generator")
-_INCLUDE = re.compile(r"^\s*(?:redirect|compile)\s+(?:file\s*=\s*)?(\"[^\"]*\"|'[^']*'|\(.*?\)|\S+)", re.I)
-_DATA_FILE = re.compile(
-    r"(?:^\s*(?:buscoords|latlongcoords)\s+|\b(?:file|sngfile|dblfile|csvfile)\s*=\s*)(\"[^\"]*\"|'[^']*'|[^\s)]+)",
-    re.I,
-)
-_REFUSED = re.compile(r"^\s*(export|save|show|fileedit|plot|set\s+(?:datapath|editor|casename))\b", re.I)
-"""Commands that write files, open an editor or move OpenDSS's data directory: refused in an untrusted model."""
+_INCLUDE_COMMANDS = ("redirect", "compile")
+_REFUSED_COMMANDS = ("export", "save", "show", "fileedit", "plot")
+"""Commands that write files or open an editor: refused in an untrusted model. OpenDSS accepts any prefix of
+a command (``red`` is ``Redirect``), so a first word that is a prefix of one of these counts as it."""
+_REFUSED_OPTIONS = ("datapath", "editor", "casename")
+"""``Set`` options that move where OpenDSS reads and writes (also as prefixes, ``Set datap=``)."""
+_FIRST_WORD = re.compile(r"^\s*([A-Za-z?~]+)\b\s*(.*)$")
+_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*=")
+_TOKEN_SPLIT = re.compile(r"[\s=(),\[\]{}\"']+")
+
+
+def _check_line(line: str, where: str, parent: Path, base: Path) -> Path | None:
+    """The file a ``Redirect``/``Compile`` line includes (else None); refuses writing commands, data-path
+    options and any path-like token (with ``/``, ``\\`` or ``..``) that resolves outside ``base``."""
+    m = _FIRST_WORD.match(line)
+    if not m:
+        return None
+    word, rest = m.group(1).lower(), m.group(2)
+    for cmd in _REFUSED_COMMANDS:
+        if cmd.startswith(word):
+            raise GridModelError(f"{where}: the OpenDSS command {m.group(1)!r} ({cmd}) is not allowed here")
+    if len(word) >= 2 and "set".startswith(word):
+        for key in _KEY.findall(rest):
+            if any(opt.startswith(key.lower()) for opt in _REFUSED_OPTIONS):
+                raise GridModelError(f"{where}: the OpenDSS option 'Set {key}' is not allowed here")
+    for token in _TOKEN_SPLIT.split(line):
+        if "/" in token or "\\" in token or token == "..":
+            if not (parent / token.replace("\\", "/")).resolve().is_relative_to(base):
+                raise GridModelError(f"{where}: path {token!r} leads outside the region directory")
+    if any(cmd.startswith(word) for cmd in _INCLUDE_COMMANDS):
+        target = rest.strip()
+        if target.lower().startswith("file"):
+            target = target.split("=", 1)[-1].strip()
+        target = target.strip("\"'()").strip()
+        if target:
+            return parent / target
+    return None
+
 
 # OpenDSSDirect.py holds one global circuit per process: one import at a time.
 _DSS_LOCK = threading.Lock()
@@ -82,20 +113,10 @@ def opendss_files(master: Path, base_dir: Path) -> list[Path]:
         text = full.read_text(encoding="utf-8", errors="replace")
         for no, line in enumerate(text.splitlines(), 1):
             line = line.split("!", 1)[0].split("//", 1)[0]
-            refused = _REFUSED.match(line)
-            if refused:
-                raise GridModelError(f"{full} line {no}: the OpenDSS command {refused.group(1)!r} is not allowed here")
-            m = _INCLUDE.match(line)
-            if m:
-                target = m.group(1).strip("\"'()").strip()
-                todo.append((full.parent / target, f"{full} line {no}"))
-                continue
-            for d in _DATA_FILE.finditer(line):
-                target = d.group(1).strip("\"'").strip()
-                if not (full.parent / target).resolve().is_relative_to(base):
-                    raise GridModelError(
-                        f"{full} line {no}: data file {target!r} leads outside the region directory {base_dir}"
-                    )
+            where = f"{full} line {no}"
+            target = _check_line(line, where, full.parent, base)
+            if target is not None:
+                todo.append((target, where))
     return seen
 
 
