@@ -57,6 +57,8 @@ pn = lazy_module("pandapower.networks")
 pd = lazy_module("pandas")
 
 PANDAPOWER_PREFIX = "pandapower:"
+OPENDSS_PREFIX = "opendss:"
+"""``opendss:<master .dss file>``: an OpenDSS model (:mod:`powercheck.grid.opendss`)."""
 
 SYSTEMS = ("IT_230", "TN_400")
 """Network systems: 230 V IT (3-wire, single-phase loads line-to-line) and 400 V TN."""
@@ -240,7 +242,13 @@ def load_grid_defaults(overrides: dict[str, Any] | None = None, origin: str | No
 def source_fingerprint(source: str, base_dir: Path | None, kwargs: dict[str, Any]) -> str:
     """A hash that changes when the network's content changes (file bytes, or name+kwargs+pandapower version)."""
     h = hashlib.sha256()
-    if source.startswith(PANDAPOWER_PREFIX):
+    if source.startswith(OPENDSS_PREFIX):
+        from powercheck.grid.opendss import opendss_files
+
+        master = _resolve(source[len(OPENDSS_PREFIX) :], base_dir)
+        for f in opendss_files(master, _opendss_base(master, base_dir)):
+            h.update(str(f).encode() + b"\0" + f.read_bytes())
+    elif source.startswith(PANDAPOWER_PREFIX):
         h.update(f"{source}|{sorted(kwargs.items())!r}|pandapower {installed_version('pandapower')}".encode())
     else:
         path = _resolve(source, base_dir)
@@ -251,6 +259,14 @@ def source_fingerprint(source: str, base_dir: Path | None, kwargs: dict[str, Any
         else:
             h.update(path.read_bytes())
     return h.hexdigest()
+
+
+def _opendss_base(master: Path, base_dir: Path | None) -> Path:
+    """The directory an OpenDSS model's files must stay inside: the region's, or the master's own when the
+    manifest was allowed a source outside the region (``--allow-outside-region``)."""
+    if base_dir is not None and master.resolve().is_relative_to(base_dir.resolve()):
+        return base_dir
+    return master.parent
 
 
 def _resolve(source: str, base_dir: Path | None) -> Path:
@@ -454,8 +470,18 @@ def build_network(
     spec: NetworkSpec, base_dir: Path | None, defaults: dict[str, Param]
 ) -> tuple[pp.pandapowerNet, list[str]]:
     """Load, rescale and complete one network; returns it with the grid-default keys used."""
-    path = None if spec.source.startswith(PANDAPOWER_PREFIX) else _resolve(spec.source, base_dir)
-    if path is not None and (path.is_dir() or path.suffix.lower() == ".zip"):
+    if spec.source.startswith(OPENDSS_PREFIX):
+        from powercheck.grid.opendss import load_opendss
+
+        master = _resolve(spec.source[len(OPENDSS_PREFIX) :], base_dir)
+        net, notes = load_opendss(master, _opendss_base(master, base_dir))
+        net["powercheck_notes"] = notes
+        path = None
+    else:
+        path = None if spec.source.startswith(PANDAPOWER_PREFIX) else _resolve(spec.source, base_dir)
+    if spec.source.startswith(OPENDSS_PREFIX):
+        pass  # imported above
+    elif path is not None and (path.is_dir() or path.suffix.lower() == ".zip"):
         from powercheck.grid.cgmes import import_cgmes
 
         imported = import_cgmes(

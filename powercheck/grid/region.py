@@ -14,6 +14,7 @@ On disk a region is a directory with a manifest ``region.toml`` (:func:`parse_ma
     system = "TN_400"               # or "IT_230"
     source = "networks/tn_dorf.json"    # or "pandapower:kerber_dorfnetz", or CGMES: "networks/x.zip" or a
                                         # directory of EQ/SSH/TP/SV .xml files (powercheck.grid.cgmes)
+                                        # or OpenDSS: "opendss:networks/x/Master.dss" (powercheck.grid.opendss)
     slack_from_source = false       # optional, CGMES: make the single source the slack when none is set
     allow_unsupplied = false        # optional, CGMES: load unsupplied buses (reported) instead of refusing
     lv_kv = 0.23                    # optional: move the LV side to this voltage first
@@ -72,6 +73,7 @@ import pyarrow.ipc  # noqa: F401
 from powercheck.grid.ams import AmsSummary, read_ams, velander_kw
 from powercheck.grid.customers import normalise_customer_points, read_customer_points, synthesize_customer_points
 from powercheck.grid.networks import (
+    OPENDSS_PREFIX,
     PANDAPOWER_PREFIX,
     SYSTEMS,
     GridModelError,
@@ -273,7 +275,7 @@ def parse_manifest(path: str | Path, *, allow_outside: bool = False) -> RegionMa
             raise GridModelError(f"{path}: network[{i}].source must be a file path or pandapower:<name>")
         from_pandapower = source.startswith(PANDAPOWER_PREFIX)
         if not from_pandapower:
-            region_path(path, f"network[{i}].source", source, allow_outside)
+            region_path(path, f"network[{i}].source", source.removeprefix(OPENDSS_PREFIX), allow_outside)
         if not isinstance(raw["system"], str) or raw["system"] not in SYSTEMS:
             raise GridModelError(f"{path}: network[{i}].system must be one of {SYSTEMS}, got {raw['system']!r}")
         if raw["id"] in seen:
