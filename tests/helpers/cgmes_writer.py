@@ -8,8 +8,9 @@ Dev-only (the fixtures it writes are committed under tests/data/cgmes/). It writ
   its short-circuit data (maxInitialSymShCCurrent [A] = s_sc / (sqrt3 U), R/X, R0/X0, Z0/Z1);
 * line -> ACLineSegment with total r, x, r0, x0 [ohm], length [km], shortCircuitEndTemperature and a
   CurrentLimit [A] on its first terminal;
-* trafo -> PowerTransformer with two PowerTransformerEnds (r, x, r0, x0 on the HV end in ohm at ratedU,
-  connectionKind D/Yn, phaseAngleClock);
+* trafo -> PowerTransformer with two PowerTransformerEnds (r, x, r0, x0 and the magnetizing g, b from pfe_kw and
+  i0_percent on the HV end in ohm / siemens at ratedU, connectionKind D/Yn, phaseAngleClock; no tap changer: the
+  tap stays at its neutral position);
 * load -> EnergyConsumer (p, q in SSH);
 * switch (bus-bus) -> Breaker, or Fuse when ``net.switch.type == "fuse"`` (CIM16 Fuse: pandapower drops it).
 
@@ -268,6 +269,8 @@ def write_cgmes(net, out_dir: Path, name: str, *, seed: str = "powercheck") -> d
 
     for i, row in net.trafo.iterrows():
         rid = _id("trafo", i, ns)
+        tap = row.get("tap_pos", np.nan)
+        assert not np.isfinite(tap) or tap == row.get("tap_neutral", 0), "the writer knows neutral taps only"
         eq.obj(
             "PowerTransformer",
             rid,
@@ -280,6 +283,10 @@ def write_cgmes(net, out_dir: Path, name: str, *, seed: str = "powercheck") -> d
         z0 = float(row.vk0_percent) / 100 * uh**2 / sn
         r0 = float(row.vkr0_percent) / 100 * uh**2 / sn
         x0 = math.sqrt(z0**2 - r0**2)
+        # magnetizing branch on the HV end [S at ratedU]: g from the iron losses, |y| from the no-load current
+        # (pandapower's from_cim: pfe_kw = g U^2 1e3, i0_percent = |g + jb| U^2 100 / S)
+        g = float(row.pfe_kw) / 1000 / uh**2
+        b = math.sqrt(max((float(row.i0_percent) / 100 * sn / uh**2) ** 2 - g**2, 0.0))
         group = str(row.vector_group)
         kinds = ("D" if group[0] == "D" else "Yn" if group[:2] == "YN" else "Y", "Yn" if "n" in group[1:] else "D")
         for end, (bus, u, kind) in enumerate(((row.hv_bus, uh, kinds[0]), (row.lv_bus, ul, kinds[1])), start=1):
@@ -299,8 +306,8 @@ def write_cgmes(net, out_dir: Path, name: str, *, seed: str = "powercheck") -> d
                     "PowerTransformerEnd.x": xk if end == 1 else 0.0,
                     "PowerTransformerEnd.r0": r0 if end == 1 else 0.0,
                     "PowerTransformerEnd.x0": x0 if end == 1 else 0.0,
-                    "PowerTransformerEnd.b": 0.0,
-                    "PowerTransformerEnd.g": 0.0,
+                    "PowerTransformerEnd.b": b if end == 1 else 0.0,
+                    "PowerTransformerEnd.g": g if end == 1 else 0.0,
                     "PowerTransformerEnd.b0": 0.0,
                     "PowerTransformerEnd.g0": 0.0,
                     "PowerTransformerEnd.connectionKind": (f"{CIM}WindingConnection.{kind}",),
