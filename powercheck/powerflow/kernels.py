@@ -550,33 +550,49 @@ def branch_currents_unbalanced(v_abc, f_pos, t_pos, yff, yft, ytf, ytt, i_f, i_t
     """
     nb = v_abc.shape[0]
     nk = f_pos.shape[0]
-    third = 1.0 / 3.0
     for i in range(nb):
         for k in range(nk):
-            fa = v_abc[i, 0, f_pos[k]]
-            fb = v_abc[i, 1, f_pos[k]]
-            fc = v_abc[i, 2, f_pos[k]]
-            ta = v_abc[i, 0, t_pos[k]]
-            tb = v_abc[i, 1, t_pos[k]]
-            tc = v_abc[i, 2, t_pos[k]]
-            f0 = third * (fa + fb + fc)
-            f1 = third * (fa + _A * fb + _A2 * fc)
-            f2 = third * (fa + _A2 * fb + _A * fc)
-            t0 = third * (ta + tb + tc)
-            t1 = third * (ta + _A * tb + _A2 * tc)
-            t2 = third * (ta + _A2 * tb + _A * tc)
-            if0 = yff[0, k] * f0 + yft[0, k] * t0
-            if1 = yff[1, k] * f1 + yft[1, k] * t1
-            if2 = yff[2, k] * f2 + yft[2, k] * t2
-            it0 = ytf[0, k] * f0 + ytt[0, k] * t0
-            it1 = ytf[1, k] * f1 + ytt[1, k] * t1
-            it2 = ytf[2, k] * f2 + ytt[2, k] * t2
-            i_f[i, 0, k] = if0 + if1 + if2
-            i_f[i, 1, k] = if0 + _A2 * if1 + _A * if2
-            i_f[i, 2, k] = if0 + _A * if1 + _A2 * if2
-            i_t[i, 0, k] = it0 + it1 + it2
-            i_t[i, 1, k] = it0 + _A2 * it1 + _A * it2
-            i_t[i, 2, k] = it0 + _A * it1 + _A2 * it2
+            ifa, ifb, ifc, ita, itb, itc = _branch_phase_currents(v_abc, i, f_pos[k], t_pos[k], yff, yft, ytf, ytt, k)
+            i_f[i, 0, k] = ifa
+            i_f[i, 1, k] = ifb
+            i_f[i, 2, k] = ifc
+            i_t[i, 0, k] = ita
+            i_t[i, 1, k] = itb
+            i_t[i, 2, k] = itc
+
+
+@njit
+def _branch_phase_currents(v_abc, i, f, t, yff, yft, ytf, ytt, k):
+    """Phase currents a, b, c into branch ``k`` at its from and to end for batch item ``i``: the phase voltages
+    of its end buses ``f``, ``t`` to sequence components, times the branch's sequence admittances, back to
+    phases. Returns ``(i_fa, i_fb, i_fc, i_ta, i_tb, i_tc)`` [pu]."""
+    third = 1.0 / 3.0
+    fa = v_abc[i, 0, f]
+    fb = v_abc[i, 1, f]
+    fc = v_abc[i, 2, f]
+    ta = v_abc[i, 0, t]
+    tb = v_abc[i, 1, t]
+    tc = v_abc[i, 2, t]
+    f0 = third * (fa + fb + fc)
+    f1 = third * (fa + _A * fb + _A2 * fc)
+    f2 = third * (fa + _A2 * fb + _A * fc)
+    t0 = third * (ta + tb + tc)
+    t1 = third * (ta + _A * tb + _A2 * tc)
+    t2 = third * (ta + _A2 * tb + _A * tc)
+    if0 = yff[0, k] * f0 + yft[0, k] * t0
+    if1 = yff[1, k] * f1 + yft[1, k] * t1
+    if2 = yff[2, k] * f2 + yft[2, k] * t2
+    it0 = ytf[0, k] * f0 + ytt[0, k] * t0
+    it1 = ytf[1, k] * f1 + ytt[1, k] * t1
+    it2 = ytf[2, k] * f2 + ytt[2, k] * t2
+    return (
+        if0 + if1 + if2,
+        if0 + _A2 * if1 + _A * if2,
+        if0 + _A * if1 + _A2 * if2,
+        it0 + it1 + it2,
+        it0 + _A2 * it1 + _A * it2,
+        it0 + _A * it1 + _A2 * it2,
+    )
 
 
 @njit
@@ -614,34 +630,10 @@ def unbalanced_branch_summary(
     """
     nb = v_abc.shape[0]
     nk = f_pos.shape[0]
-    third = 1.0 / 3.0
     sqrt3 = np.sqrt(3.0)
     for i in prange(nb):
         for k in range(nk):
-            fa = v_abc[i, 0, f_pos[k]]
-            fb = v_abc[i, 1, f_pos[k]]
-            fc = v_abc[i, 2, f_pos[k]]
-            ta = v_abc[i, 0, t_pos[k]]
-            tb = v_abc[i, 1, t_pos[k]]
-            tc = v_abc[i, 2, t_pos[k]]
-            f0 = third * (fa + fb + fc)
-            f1 = third * (fa + _A * fb + _A2 * fc)
-            f2 = third * (fa + _A2 * fb + _A * fc)
-            t0 = third * (ta + tb + tc)
-            t1 = third * (ta + _A * tb + _A2 * tc)
-            t2 = third * (ta + _A2 * tb + _A * tc)
-            if0 = yff[0, k] * f0 + yft[0, k] * t0
-            if1 = yff[1, k] * f1 + yft[1, k] * t1
-            if2 = yff[2, k] * f2 + yft[2, k] * t2
-            it0 = ytf[0, k] * f0 + ytt[0, k] * t0
-            it1 = ytf[1, k] * f1 + ytt[1, k] * t1
-            it2 = ytf[2, k] * f2 + ytt[2, k] * t2
-            ifa = if0 + if1 + if2
-            ifb = if0 + _A2 * if1 + _A * if2
-            ifc = if0 + _A * if1 + _A2 * if2
-            ita = it0 + it1 + it2
-            itb = it0 + _A2 * it1 + _A * it2
-            itc = it0 + _A * it1 + _A2 * it2
+            ifa, ifb, ifc, ita, itb, itc = _branch_phase_currents(v_abc, i, f_pos[k], t_pos[k], yff, yft, ytf, ytt, k)
             bf = ibase_f[k]
             bt = ibase_t[k]
             af0, af1, af2 = abs(ifa) * bf, abs(ifb) * bf, abs(ifc) * bf
