@@ -22,10 +22,9 @@ from powercheck.columnar import CHECKS_SCHEMA, decision_tables
 from powercheck.demo import demo_notifications_path
 from powercheck.io import CHECK_TYPE, DECISION_SCHEMA, decision_row, parse_record, read_notifications
 from powercheck.ledger import CapacityState
-from powercheck.ledger.model import LedgerRequest, RequestStatus
 from powercheck.rules.engine import Assessor
 from powercheck.rules.sequence import DecisionRef
-from tests.helpers.case_region import case_mp
+from tests.helpers.case_region import case_ledger_state
 from tests.helpers.mini import FIXED_TIME, appliance_jobs_auto_approvable, without_measures
 from tests.rules.case_derivations import CASES_DIR
 
@@ -90,27 +89,6 @@ def test_demo_columnar_equals_object_path_in_norwegian(demo_region, policy):
     assert_same(assessed.entries, list(range(1, len(valid) + 1)), lang="nb")
 
 
-def _state(region, ledger: list[dict]) -> CapacityState:
-    state = CapacityState.empty(region)
-    for r in ledger:
-        state.put(
-            LedgerRequest(
-                notification_id=r["notification_id"],
-                revision=r["revision"],
-                metering_point_id=case_mp(r["point"]),
-                network_id=None,
-                bus=None,
-                status=RequestStatus(r["status"]),
-                job_type=r.get("job_type"),
-                installer_id=r.get("installer_id"),
-                fuse_after_a=r.get("fuse_after_a"),
-                device_after=r.get("device_after"),
-                kv_after_a=r.get("kv_after_a"),
-            )
-        )
-    return state
-
-
 @pytest.mark.parametrize("name", CASE_NAMES)
 def test_rule_case_columnar_equals_object_path(name, case_region, policy):
     folder = CASES_DIR / name
@@ -123,7 +101,7 @@ def test_rule_case_columnar_equals_object_path(name, case_region, policy):
             case_region,
             case_policy if measures else without_measures(case_policy),
             clock=lambda: FIXED_TIME,
-            ledger=_state(case_region, expected.get("ledger", [])),
+            ledger=case_ledger_state(case_region, expected.get("ledger", [])),
         )
         if record.notification is None:
             entries = [assessor.invalid_decision(record.errors, notification_id=record.raw_id, source="line 1")]

@@ -17,6 +17,8 @@ import pandapower as pp
 import pandas as pd
 
 from powercheck.gs1 import make_gsrn
+from powercheck.ledger.model import LedgerRequest, RequestStatus, Reservation
+from powercheck.ledger.state import CapacityState
 from tests.helpers.grids import MAIN, add_line, bus_named, feeder, to_json
 
 CASE_NETWORKS = {
@@ -91,3 +93,29 @@ def build_case_region(root: Path) -> Path:
     ]
     pd.DataFrame(rows).to_parquet(root / "customer_points.parquet", index=False)
     return root
+
+
+def case_ledger_state(region, ledger: list[dict]) -> CapacityState:
+    """A fresh capacity ledger holding a rule case's earlier requests (``expected["ledger"]``)."""
+    state = CapacityState.empty(region)
+    for r in ledger:
+        state.put(
+            LedgerRequest(
+                notification_id=r["notification_id"],
+                revision=r["revision"],
+                metering_point_id=case_mp(r["point"]),
+                network_id=None,
+                bus=None,
+                status=RequestStatus(r["status"]),
+                job_type=r.get("job_type"),
+                installer_id=r.get("installer_id"),
+                fuse_after_a=r.get("fuse_after_a"),
+                device_after=r.get("device_after"),
+                kv_after_a=r.get("kv_after_a"),
+                reservation=Reservation(
+                    supply_phases=r.get("supply_phases"),
+                    appliances=tuple((k, float(kw), c, int(q)) for k, kw, c, q in r.get("appliances", ())),
+                ),
+            )
+        )
+    return state

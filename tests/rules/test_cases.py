@@ -15,12 +15,10 @@ from collections import Counter
 import pytest
 
 from powercheck.io import parse_record
-from powercheck.ledger.model import LedgerRequest, RequestStatus, Reservation
-from powercheck.ledger.state import CapacityState
 from powercheck.models import Outcome
 from powercheck.rules.engine import Assessor
 from powercheck.rules.rule_ids import RuleId
-from tests.helpers.case_region import case_mp
+from tests.helpers.case_region import case_ledger_state
 from tests.helpers.compare import differences
 from tests.helpers.mini import FIXED_TIME, appliance_jobs_auto_approvable, without_measures
 from tests.rules.case_derivations import CASES, CASES_DIR, render
@@ -45,27 +43,7 @@ def _decide(assessor: Assessor, notification: dict, ledger: list[dict]):
     record = parse_record(1, notification)
     if record.notification is None:
         return assessor.invalid_decision(record.errors, notification_id=record.raw_id, revision=record.raw_revision)
-    state = CapacityState.empty(assessor.region)
-    for r in ledger:
-        state.put(
-            LedgerRequest(
-                notification_id=r["notification_id"],
-                revision=r["revision"],
-                metering_point_id=case_mp(r["point"]),
-                network_id=None,
-                bus=None,
-                status=RequestStatus(r["status"]),
-                job_type=r.get("job_type"),
-                installer_id=r.get("installer_id"),
-                fuse_after_a=r.get("fuse_after_a"),
-                device_after=r.get("device_after"),
-                kv_after_a=r.get("kv_after_a"),
-                reservation=Reservation(
-                    supply_phases=r.get("supply_phases"),
-                    appliances=tuple((k, float(kw), c, int(q)) for k, kw, c, q in r.get("appliances", ())),
-                ),
-            )
-        )
+    state = case_ledger_state(assessor.region, ledger)
     with_ledger = Assessor(assessor.region, assessor.policy, clock=assessor.clock, ledger=state)
     return with_ledger.assess(record.notification)
 
