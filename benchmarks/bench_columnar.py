@@ -19,11 +19,12 @@ import resource
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 
-import pandapower as pp
 import pytest
+
+# the same baseline as bench_screening: one pandapower runpp per notification
+from bench_screening import runpp_per_notification  # benchmarks/ is on sys.path under pytest
 
 from powercheck.columnar import decision_tables
 from powercheck.demo import demo_notifications_path, demo_region_dir
@@ -55,29 +56,6 @@ def notifications() -> list[Notification]:
         valid[i % len(valid)].model_copy(update={"notification_id": f"{valid[i % len(valid)].notification_id}-{i}"})
         for i in range(N_NOTIFICATIONS)
     ]
-
-
-def _added_kw(n: Notification) -> float:
-    if n.power_budget is not None:
-        return n.power_budget.max_demand_kw
-    return sum(a.rated_kw * a.quantity for a in n.appliances) or 10.0
-
-
-def runpp_per_notification(region: GridRegion, notes: list[Notification], nets: dict) -> float:
-    rows = region.locate([n.metering_point_id for n in notes])
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for n, row in zip(notes, rows):
-            if row < 0:
-                continue
-            net = nets[region.customers.network_id.iat[row]]
-            bus = int(region.customers.bus.iat[row])
-            idx = pp.create_load(net, bus, p_mw=_added_kw(n) / 1000.0, q_mvar=0.0)
-            pp.runpp(net)
-            _ = net.res_bus.vm_pu.at[bus]
-            net.load.drop(idx, inplace=True)
-    return time.perf_counter() - start
 
 
 def test_columnar_screening_vs_runpp(benchmark, region, notifications):
