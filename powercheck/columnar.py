@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from powercheck import arrow
+from powercheck.gcpause import gc_paused
 from powercheck.io import CHECK_TYPE, DECISION_SCHEMA, PATH_POINT_TYPE, decision_row
 from powercheck.models import Decision
 from powercheck.rules.checks.base import FAIL, NOT_EVALUATED, STATUSES, CheckTable
@@ -167,6 +168,13 @@ def decision_tables(
     entries: Sequence[Entry], source_lines: Sequence[int | None], lang: str = "en"
 ) -> tuple[pa.Table, pa.Table]:
     """The decisions (:data:`DECISION_SCHEMA`) and the long checks table (:data:`CHECKS_SCHEMA`) of a chunk."""
+    with gc_paused():
+        return _decision_tables(entries, source_lines, lang)
+
+
+def _decision_tables(
+    entries: Sequence[Entry], source_lines: Sequence[int | None], lang: str
+) -> tuple[pa.Table, pa.Table]:
     light: dict[str, list] = {name: [] for name in LIGHT_COLUMNS}
     checks = _Checks()
     paths: list = []

@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+from powercheck.gcpause import gc_paused
 from powercheck.grid.region import GridRegion
 from powercheck.ledger.state import CapacityState
 from powercheck.models import Decision, Notification
@@ -94,6 +95,10 @@ class Assessor:
 
     def assess_recorded(self, notifications: Sequence[Notification]) -> Assessment:
         """Decide a batch; with a ledger in submitted order, returning the requests recorded in it."""
+        with gc_paused():  # see powercheck.gcpause: the batch's objects are freed by reference counting
+            return self._assess_recorded(notifications)
+
+    def _assess_recorded(self, notifications: Sequence[Notification]) -> Assessment:
         if self.ledger is None:
             batch = self.assess_batch(notifications)
             entries = [DecisionRef(batch, k) for k in range(len(notifications))]

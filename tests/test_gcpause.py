@@ -1,0 +1,99 @@
+"""The engine pauses the cyclic garbage collector during a batch and restores it (powercheck.gcpause)."""
+
+import gc
+import os
+import threading
+import weakref
+from pathlib import Path
+
+import pytest
+
+from powercheck.demo import demo_notifications_path, demo_region_dir
+from powercheck.gcpause import gc_paused, paused
+from powercheck.grid.region import GridRegion
+from powercheck.io import read_notifications
+from powercheck.rules.engine import Assessor
+from powercheck.rules.policy import load_policy
+
+
+@pytest.fixture(autouse=True)
+def _restore_gc():
+    was = gc.isenabled()
+    yield
+    (gc.enable if was else gc.disable)()
+
+
+def test_nested_pauses_end_with_the_outermost():
+    gc.enable()
+    with gc_paused():
+        assert not gc.isenabled() and paused()
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the inner block ending does not restart the collector
+    assert gc.isenabled() and not paused()
+
+
+def test_a_collector_disabled_before_stays_disabled():
+    gc.disable()
+    with gc_paused():
+        pass
+    assert not gc.isenabled()
+
+
+def test_pause_ends_on_error():
+    gc.enable()
+    with pytest.raises(RuntimeError), gc_paused():
+        raise RuntimeError("boom")
+    assert gc.isenabled() and not paused()
+
+
+def test_overlapping_pauses_in_threads_end_with_the_last():
+    gc.enable()
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def first():
+        with gc_paused():
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second():
+        first_in.wait(5)
+        with gc_paused():
+            second_in.set()
+            first_out.wait(5)
+            seen["during"] = gc.isenabled()  # the first thread's pause has ended, this one has not
+        seen["after"] = gc.isenabled()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert seen == {"during": False, "after": True}
+
+
+def test_cycles_made_during_a_pause_are_collected_after_it():
+    gc.enable()
+    gc.collect()
+
+    class Node:
+        pass
+
+    with gc_paused():
+        a, b = Node(), Node()
+        a.other, b.other = b, a
+        probe = weakref.ref(a)
+        del a, b
+        assert probe() is not None  # a cycle: reference counting alone does not free it
+    assert probe() is None  # collected when the pause ended
+
+
+def test_engine_batch_restores_the_collector(tmp_path):
+    cache = Path(os.environ.get("POWERCHECK_TEST_CACHE") or tmp_path)
+    region = GridRegion.load(demo_region_dir(), cache_dir=cache)
+    notes = [r.notification for r in read_notifications(demo_notifications_path()) if r.ok][:5]
+    gc.enable()
+    Assessor(region, load_policy()).assess_recorded(notes)
+    assert gc.isenabled() and not paused()
