@@ -214,7 +214,10 @@ class DemandCase:
     notifiable: str | None = None
     """Why the job had to be notified (None: below every notification threshold)."""
     conflicts: tuple[Message, ...] = ()
-    """Other ledger requests this one contradicts (named)."""
+    """Other ledger requests this one contradicts: the first :data:`MAX_CONFLICTS_LISTED` named, the rest counted
+    in one ``conflict_more`` message."""
+    conflict_count: int = 0
+    """How many ledger requests this one contradicts (all of them, named or counted)."""
     ledger_revision: int | None = None
     """Revision of this notification already in the ledger (a replay when equal to this one)."""
 
@@ -323,24 +326,33 @@ def _request_params(r: LedgerRequest) -> dict:
     return {"other": r.notification_id, "revision": r.revision, "status": r.status.value, "by": by}
 
 
-def _ledger_view(
-    n: Notification, state: CapacityState | None, preceding: Sequence[LedgerRequest] = ()
-) -> tuple[tuple[Message, ...], list[LedgerRequest], int | None]:
-    """Conflicts with the ledger, the other active requests at the metering point, and this id's revision there.
+MAX_CONFLICTS_LISTED = 5
+"""Conflicts a decision names one by one; further ones are counted in one message. A metering point with
+hundreds of open requests (a resubmitting client) still gives a readable decision, and the messages made per
+notification stay bounded instead of growing with the requests at its point."""
 
-    A conflict is a revision older than the one in the ledger, an open request at the same
-    metering point from another installer (or an unknown one), or a main fuse "before" that
-    contradicts the fuse an approved request there sets. ``preceding`` are requests decided
-    earlier in the same batch at the same point that the state does not hold yet.
+
+def _ledger_view(
+    n: Notification, state: CapacityState | None, preceding: Sequence[LedgerRequest] = (), revisions: bool = True
+) -> tuple[tuple[Message, ...], int, list[LedgerRequest], int | None]:
+    """Conflicts with the ledger (named up to :data:`MAX_CONFLICTS_LISTED`) and their count, the other active
+    requests at the metering point, and this id's revision there.
+
+    A conflict is a revision older than the one in the ledger (only with ``revisions``), an open request at the
+    same metering point from another installer (or an unknown one), or a main fuse "before" that contradicts
+    the fuse an approved request there sets. ``preceding`` are requests decided earlier in the same batch at
+    the same point that the state does not hold yet.
     """
     if state is None:
-        return (), [], None
-    conflicts = []
+        return (), 0, [], None
+    conflicts: list[Message] = []
+    count = 0
     own = state.requests.get(n.notification_id)
-    if own is not None and own.revision > n.revision:
+    if revisions and own is not None and own.revision > n.revision:
         params = _request_params(own)
         params["newer"] = params.pop("revision")
         conflicts.append(msg("conflict_revision", **params, revision=n.revision))
+        count += 1
     others = state.at(n.metering_point_id, excluding=n.notification_id) + [
         p for p in preceding if p.notification_id != n.notification_id
     ]
@@ -348,18 +360,25 @@ def _ledger_view(
         if not other.open:
             continue
         if other.installer_id is None or other.installer_id != n.installer_id:
-            conflicts.append(msg("conflict_open", **_request_params(other)))
+            count += 1
+            if len(conflicts) < MAX_CONFLICTS_LISTED:
+                conflicts.append(msg("conflict_open", **_request_params(other)))
         elif (
             other.status in APPROVED
             and other.fuse_after_a is not None
             and n.main_fuse_before_a is not None
             and abs(other.fuse_after_a - n.main_fuse_before_a) > 1e-9
         ):
-            conflicts.append(
-                msg("conflict_fuse", **_request_params(other), before=n.main_fuse_before_a, after=other.fuse_after_a)
-            )
+            count += 1
+            if len(conflicts) < MAX_CONFLICTS_LISTED:
+                conflicts.append(
+                    msg("conflict_fuse", **_request_params(other), before=n.main_fuse_before_a,
+                        after=other.fuse_after_a)
+                )  # fmt: skip
+    if count > len(conflicts):
+        conflicts.append(msg("conflict_more", count=count - len(conflicts)))
     active = [o for o in others if o.status in ACTIVE]
-    return tuple(conflicts), active, own.revision if own is not None else None
+    return tuple(conflicts), count, active, own.revision if own is not None else None
 
 
 def demand_case(
@@ -385,9 +404,10 @@ def demand_case(
             for i, fields in missing_datasheet_values(n, policy)
         )
     location, mismatch = _locate(n, row, grid)
-    conflicts, same_point, ledger_revision = _ledger_view(n, state, preceding)
-    if n.stage is Stage.COMPLETION:
-        conflicts = tuple(c for c in conflicts if c.key != "conflict_revision")
+    # a completion notice may follow a newer revision of its request: no revision conflict there
+    conflicts, conflict_count, same_point, ledger_revision = _ledger_view(
+        n, state, preceding, revisions=n.stage is not Stage.COMPLETION
+    )
     completion = None
     if n.stage is Stage.COMPLETION and not missing and not requested:
         record = float(grid.customers.main_fuse_a[location.cp_row]) if location is not None else None
@@ -408,6 +428,7 @@ def demand_case(
             system_mismatch=mismatch,
             grid_problem=problem,
             conflicts=conflicts,
+            conflict_count=conflict_count,
             ledger_revision=ledger_revision,
         )
 
@@ -532,6 +553,7 @@ def demand_case(
         required_fuse_a=required_fuse_a(accounting, policy, device.spec if device is not None else None),
         notifiable=notifiable(n, accounted, u_ll, policy),
         conflicts=conflicts,
+        conflict_count=conflict_count,
         ledger_revision=ledger_revision,
         fuse_after_a=fuse.rating_a,
         fuse_changed=fuse.changed,

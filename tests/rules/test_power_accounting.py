@@ -168,6 +168,48 @@ def test_three_installers_changing_one_main_fuse(demo_region, policy):
     assert "OV-2" in next(r for r in third.reasons if r.startswith("LEDGER.CONFLICT"))
 
 
+def test_many_open_requests_at_one_point_are_counted_not_all_named(demo_region, policy):
+    """Nine installers notify the same main fuse change: the ninth conflicts with the eight open requests before it.
+    LEDGER.CONFLICT counts all eight (value 8 against 0); the decision names the first MAX_CONFLICTS_LISTED (5)
+    and counts the other 3 in one message, so a point flooded with requests neither floods the decision nor
+    makes work per notification that grows with the flood."""
+    from powercheck.rules.demand import MAX_CONFLICTS_LISTED
+
+    mp, _ = _point(demo_region, "tn-vorstadt", 25.0)
+    notes = [
+        _note(
+            f"OV-{k}",
+            mp,
+            "TN_400",
+            [],
+            job="ov_mv_change",
+            installer_id=f"INST-{k}",
+            main_fuse_before_a=25,
+            main_fuse_after_a=32,
+            submitted_at=f"2026-11-02T{8 + k:02d}:00:00+00:00",
+        )  # fmt: skip
+        for k in range(1, 10)
+    ]
+    decisions = Assessor(
+        demo_region, policy, clock=lambda: FIXED_TIME, ledger=CapacityState.empty(demo_region)
+    ).assess_many(notes)
+    assert MAX_CONFLICTS_LISTED == 5
+    for k, d in enumerate(decisions):  # the k-th conflicts with the k open requests before it
+        if k == 0:
+            assert not d.checks_for("LEDGER.CONFLICT")
+            continue
+        check = d.check("LEDGER.CONFLICT")
+        assert (check.status, check.value, check.limit) == ("fail", float(k), 0.0)
+        reason = next(r for r in d.reasons if r.startswith("LEDGER.CONFLICT"))
+        named = [f"OV-{i}" for i in range(1, k + 1) if f"request OV-{i} " in reason]
+        assert named == [f"OV-{i}" for i in range(1, min(k, 5) + 1)]  # the first five, in ledger order
+        if k > 5:
+            assert f"and {k - 5} more open requests at this metering point" in reason
+            assert f"and {k - 5} more open requests" in check.detail
+        else:
+            assert "more open requests" not in reason
+
+
 def test_with_measures_the_wrong_approvals_become_approvals_with_conditions_or_escalations(demo_region, policy):
     """The EV charger above the main fuse is approvable only with a condition that brings it within the fuse."""
     mp, existing = _point(demo_region, "tn-vorstadt", 25.0)

@@ -17,7 +17,7 @@ def ledger_conflicts(c: CheckInput) -> list[CheckBlock]:
             RuleId.LEDGER_CONFLICT,
             rows,
             name="No other open request at the metering point contradicts this one",
-            counts=[len(c.cases[k].conflicts) for k in rows],
+            counts=[c.cases[k].conflict_count for k in rows],
             unit="conflicting requests",
             detail=["; ".join(render(m) for m in c.cases[k].conflicts) for k in rows],
         )
