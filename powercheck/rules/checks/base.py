@@ -23,7 +23,7 @@ from powercheck.rules.policy import Policy, PolicyKey
 from powercheck.rules.rule_ids import RuleId
 
 PASS, FAIL, NOT_EVALUATED = 0, 1, 2
-"""Status codes of the columns (``STATUSES[code]`` is the enum)."""
+"""Status codes of the columns (``STATUSES[code]`` is the enum; :func:`measured` relies on PASS 0, FAIL 1)."""
 STATUSES = (CheckStatus.PASS, CheckStatus.FAIL, CheckStatus.NOT_EVALUATED)
 MISSING_DETAIL = "could not be computed: input data missing"
 
@@ -122,11 +122,33 @@ _EMPTY_F = np.zeros(0)
 _EMPTY_I = np.zeros(0, dtype=np.int64)
 
 
+_EMPTY_BLOCKS: dict[tuple[RuleId, LimitKind, str], CheckBlock] = {}
+
+
 def _empty_block(rule_id: RuleId, kind: LimitKind, unit: str) -> CheckBlock:
-    """A block without rows (its arrays are shared and never written)."""
+    """A block without rows (one per rule, kind and unit, made once: it is frozen and its arrays are never
+    written)."""
+    key = (rule_id, kind, unit)
+    block = _EMPTY_BLOCKS.get(key)
+    if block is None:
+        block = _EMPTY_BLOCKS[key] = _new_empty_block(rule_id, kind, unit)
+    return block
+
+
+def _new_empty_block(rule_id: RuleId, kind: LimitKind, unit: str) -> CheckBlock:
     return CheckBlock(rule_id=rule_id, row=_EMPTY_I, seq=_EMPTY_I, name=[], status=np.zeros(0, np.int8),
                       value=_EMPTY_F, limit=_EMPTY_F, margin=_EMPTY_F, margin_scale=_EMPTY_F, limit_kind=kind,
                       unit=unit, limit_key=[], assumptions=[], detail=[])  # fmt: skip
+
+
+def _column(values, n: int, dtype=float) -> np.ndarray:
+    """A new array of ``n`` values: a scalar repeated, or ``n`` values (a sequence or an array) copied."""
+    arr = np.asarray(values, dtype=dtype)
+    if arr.ndim == 0:
+        return np.full(n, arr, dtype=dtype)
+    if arr.size == n:
+        return np.array(arr, dtype=dtype).reshape(n)
+    return np.broadcast_to(arr, (n,)).copy()  # e.g. one value in a 1-element array (a mismatch raises)
 
 
 def measured(
@@ -155,27 +177,32 @@ def measured(
         for per_row in (name, detail, assumptions, limit_key):
             _per_row(per_row, 0)
         return _empty_block(rule_id, kind, unit)
-    value_arr = np.asarray(value, dtype=float).reshape(n)
-    limit_arr = np.broadcast_to(np.asarray(limit, dtype=float), (n,)).astype(float)
-    ok = np.isfinite(value_arr) & np.isfinite(limit_arr)
+    value_arr = np.array(value, dtype=float).reshape(n)  # copies: the block never shares the caller's arrays
+    limit_arr = _column(limit, n)
+    finite_value = np.isfinite(value_arr)
+    finite_limit = np.isfinite(limit_arr)
+    ok = finite_value & finite_limit
     margin = (limit_arr - value_arr) if kind is LimitKind.MAX else (value_arr - limit_arr)
-    margin = np.where(ok, margin, np.nan)
-    status = np.where(ok, np.where(margin >= 0, PASS, FAIL), NOT_EVALUATED).astype(np.int8)
     details = _per_row(detail, n)
-    if not ok.all():
+    if ok.all():  # the common case, in fewer array operations
+        status = (margin < 0).astype(np.int8)  # PASS 0 where margin >= 0, FAIL 1
+    else:
+        margin = np.where(ok, margin, np.nan)
+        status = np.where(ok, np.where(margin >= 0, PASS, FAIL), NOT_EVALUATED).astype(np.int8)
+        value_arr = np.where(finite_value, value_arr, np.nan)
+        limit_arr = np.where(finite_limit, limit_arr, np.nan)
         missing = (~ok).tolist()
         details = [MISSING_DETAIL if (m and not d) else d for d, m in zip(details, missing)]
-    scale = np.full(n, np.nan) if margin_scale is None else np.broadcast_to(np.asarray(margin_scale, float), (n,))
     return CheckBlock(
         rule_id=rule_id,
         row=row,
-        seq=np.broadcast_to(np.asarray(seq, dtype=np.int64), (n,)).copy(),
+        seq=_column(seq, n, np.int64),
         name=_per_row(name, n),
         status=status,
-        value=np.where(np.isfinite(value_arr), value_arr, np.nan),
-        limit=np.where(np.isfinite(limit_arr), limit_arr, np.nan),
+        value=value_arr,
+        limit=limit_arr,
         margin=margin,
-        margin_scale=np.asarray(scale, dtype=float),
+        margin_scale=np.full(n, np.nan) if margin_scale is None else _column(margin_scale, n),
         limit_kind=kind,
         unit=unit,
         limit_key=_per_row(limit_key, n),
