@@ -677,6 +677,13 @@ class Policy(BaseModel):
 
     def harmonic_alpha(self, order: int) -> float:
         """IEC 61000-3-6 summation exponent for a harmonic order."""
+        memo = self._memo().setdefault("harmonic_alpha", {})
+        alpha = memo.get(order)
+        if alpha is None:
+            alpha = memo[order] = self._harmonic_alpha(order)
+        return alpha
+
+    def _harmonic_alpha(self, order: int) -> float:
         steps = self.value(PolicyKey.HARMONIC_SUMMATION_ALPHA)
         for max_order, alpha in steps:
             if order <= max_order:
