@@ -192,6 +192,11 @@ class Coalescer:
         if entries or followers:
             self._jobs.put((list(zip(todo, entries)), followers))
 
+    def commit_soon(self, entry: Entry) -> None:
+        """Have the commit thread write ``entry`` (its caller waits for it later with ``GroupCommit.wait``): the batch
+        endpoint decides its next chunk while the previous one is committed."""
+        self._jobs.put(entry)
+
     # ------------------------------------------------------------------ commit thread
 
     def _commit_loop(self) -> None:
@@ -200,6 +205,12 @@ class Coalescer:
             job = self._jobs.get()
             if job is None:
                 return
+            if isinstance(job, Entry):  # another caller's entry, committed here while that caller decides on
+                try:
+                    commits.wait(job)
+                except Exception:  # noqa: BLE001 - its caller waits for it too and reports the error
+                    pass
+                continue
             own, followers = job
             answers: list[tuple[Pending, object]] = []
             by_item: dict[int, Entry] = {}

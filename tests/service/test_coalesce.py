@@ -273,3 +273,30 @@ def test_an_engine_error_in_a_group_fails_only_its_own_request(app_client, valid
         assert differences(_comparable(got[group[i].notification_id]), _comparable(want)) == []
         assert want["checks"] and "ENGINE.ERROR" not in [c["rule_id"] for c in want["checks"]]
     assert st.assessor.ledger.requests.get("G-BOOM") is None  # the failed one records nothing
+
+
+def test_batch_items_carry_the_stored_decisions_in_english_and_localised(app_client, valid_notifications):
+    """The batch response sends each decision as stored (no re-serialisation); Accept-Language nb localises it."""
+    client, _ = app_client
+    notes = [n.model_copy(update={"notification_id": f"BL-{i}"}) for i, n in enumerate(valid_notifications[20:26])]
+    body = {"notifications": [_payload(n) for n in notes] + [{"notification_id": "BL-BAD"}]}
+    first = client.post("/v1/assess/batch", json=body)
+    assert first.status_code == 200 and first.json()["counts"] == {"decided": 6, "invalid": 1}
+    again = client.post("/v1/assess/batch", json=body).json()
+    assert again["counts"] == {"replayed": 6, "invalid": 1}
+    bad = again["results"][-1]
+    assert bad["decision"] is None and bad["errors"] and bad["errors"][0].startswith("notifications[6].")
+    for item, replayed, n in zip(first.json()["results"], again["results"], notes):
+        stored = client.get(f"/v1/decisions/{n.notification_id}").json()
+        assert item["decision"] == replayed["decision"] == stored and item["index"] == replayed["index"]
+        assert (item["notification_id"], item["revision"], item["errors"]) == (n.notification_id, 1, [])
+    nb = client.post("/v1/assess/batch", json=body, headers={"Accept-Language": "nb"}).json()
+    assert nb["counts"] == again["counts"]
+    assert any(x["decision"]["messages"] for x in again["results"][:6])
+    for en, local in zip(again["results"][:6], nb["results"][:6]):
+        assert en["decision"]["language"] == "en"
+        assert local["decision"]["language"] == ("nb" if en["decision"]["messages"] else "en")  # none: as stored
+        if en["decision"]["messages"]:
+            assert local["decision"]["reasons"] != en["decision"]["reasons"]
+        assert local["decision"]["outcome"] == en["decision"]["outcome"]
+        assert local["decision"]["checks"] == en["decision"]["checks"]
