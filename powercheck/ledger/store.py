@@ -194,14 +194,22 @@ class LedgerStore:
         Call inside :meth:`transaction` (or the caller's own transaction on the same connection).
         """
         now = datetime.now(UTC).isoformat()
+        requests = list(requests)
+        ids = list(dict.fromkeys(r.notification_id for r in requests))
+        old: dict[str, tuple[int, str]] = {}  # one read for all (each SQLite call lets other threads run)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for nid, revision, status in conn.execute(
+                f"SELECT notification_id, revision, status FROM requests WHERE notification_id IN ({marks})", chunk
+            ):
+                old[nid] = (int(revision), status)
+        rows, events = [], []
         for r in requests:
-            old = conn.execute(
-                "SELECT revision, status FROM requests WHERE notification_id = ?", (r.notification_id,)
-            ).fetchone()
-            if old is not None and int(old[0]) > r.revision:
+            before = old.get(r.notification_id)
+            if before is not None and before[0] > r.revision:
                 continue  # an older revision never replaces a newer one
-            conn.execute(
-                f"INSERT OR REPLACE INTO requests ({_COLUMNS}, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            rows.append(
                 (
                     r.notification_id,
                     r.revision,
@@ -219,12 +227,21 @@ class LedgerStore:
                     json.dumps(r.device_after, sort_keys=True) if r.device_after else None,
                     r.kv_after_a,
                     now,
-                ),
+                )
             )
-            conn.execute(
+            events.append(
+                (r.notification_id, r.revision, before[1] if before else None, r.status.value, now, actor, "decided")
+            )
+            old[r.notification_id] = (r.revision, r.status.value)  # a later row of the same id sees this one
+        if rows:
+            conn.executemany(
+                f"INSERT OR REPLACE INTO requests ({_COLUMNS}, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
+            conn.executemany(
                 "INSERT INTO request_events (notification_id, revision, from_status, to_status, at, actor, note) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (r.notification_id, r.revision, old[1] if old else None, r.status.value, now, actor, "decided"),
+                events,
             )
 
     def put(self, requests: Iterable[LedgerRequest], *, actor: str = "engine") -> None:

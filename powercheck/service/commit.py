@@ -70,6 +70,23 @@ class GroupCommit:
                 self._inflight[key] = entry
             return entry
 
+    def submit_many(
+        self, groups: list[tuple[list[Decision], str | None, list[LedgerRequest | None] | None]]
+    ) -> list[Entry] | None:
+        """Several callers' rows handed in at once, in this order (the caller holds the engine lock); None (and
+        nothing handed in) while the committer is poisoned."""
+        with self._cond:
+            if self._poisoned:
+                return None
+            entries = []
+            for decisions, client, requests in groups:
+                entry = Entry(decisions, client, requests, keys=[(d.notification_id, d.revision) for d in decisions])
+                self._pending.append(entry)
+                for key in entry.keys:
+                    self._inflight[key] = entry
+                entries.append(entry)
+            return entries
+
     def inflight(self, key: tuple[str, int]) -> Entry | None:
         """The entry handed in but not yet committed that writes ``key`` (None: none)."""
         with self._cond:

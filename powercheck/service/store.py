@@ -78,6 +78,8 @@ class DecisionStore:
         self._conn.execute("PRAGMA busy_timeout=30000")
         self._conn.executescript(SCHEMA)
         self.ledger = LedgerStore(self.path, connection=self._conn, lock=self._lock)
+        self._readers = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
 
     @property
     def journal_mode(self) -> str:
@@ -87,6 +89,9 @@ class DecisionStore:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+            for con in self._reader_conns:
+                con.close()
+            self._reader_conns.clear()
 
     def get(self, notification_id: str, revision: int) -> StoredDecision | None:
         with self._lock:
@@ -104,17 +109,21 @@ class DecisionStore:
         return StoredDecision(*row) if row else None
 
     def get_many(self, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], StoredDecision]:
-        keys = list(keys)
-        out: dict[tuple[str, int], StoredDecision] = {}
         with self._lock:
-            for i in range(0, len(keys), 400):
-                chunk = keys[i : i + 400]
-                where = " OR ".join("(notification_id = ? AND revision = ?)" for _ in chunk)
-                params = [v for key in chunk for v in key]
-                for row in self._conn.execute(f"{_SELECT} WHERE {where}", params):
-                    stored = StoredDecision(*row)
-                    out[(stored.notification_id, stored.revision)] = stored
-        return out
+            return _select_many(self._conn, list(keys))
+
+    def get_committed(self, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], StoredDecision]:
+        """:meth:`get_many` on a read-only connection of the calling thread: committed rows only, and never waiting
+        for the store lock (WAL readers do not wait for the writer), so a lookup is not held up by a group commit's
+        fsync. A row is visible here as soon as its transaction's ``COMMIT`` has returned."""
+        con = getattr(self._readers, "con", None)
+        if con is None:
+            con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30.0, check_same_thread=False)
+            con.execute("PRAGMA busy_timeout=30000")
+            self._readers.con = con
+            with self._lock:
+                self._reader_conns.append(con)
+        return _select_many(con, list(keys))
 
     def put_many(
         self,
@@ -166,23 +175,40 @@ class DecisionStore:
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                for rows, client, requests in prepared:
-                    self._conn.executemany(
-                        "INSERT INTO decisions (notification_id, revision, input_hash, outcome, policy_id, "
-                        "policy_version, policy_hash, grid_model_version, client, stored_at, decision_json) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (notification_id, revision) DO NOTHING",
-                        rows,
-                    )
+                # one read of the keys that exist, one insert of the new rows, one ledger write per client: every
+                # SQLite call gives the GIL to the engine thread, and getting it back can take a switch interval
+                keys = list(dict.fromkeys((w[0], w[1]) for rows, _, _ in prepared for w in rows))
+                existing = _select_many(self._conn, keys)
+                inserts = []
+                for rows, _, _ in prepared:
                     stored = []
-                    for written in rows:
-                        row = self._conn.execute(
-                            f"{_SELECT} WHERE notification_id = ? AND revision = ?", (written[0], written[1])
-                        ).fetchone()
-                        stored.append((StoredDecision(*row), row[-1] == written[-1]))
+                    for w in rows:
+                        key = (w[0], w[1])
+                        row = existing.get(key)
+                        if row is None:  # ours: the row as it is written
+                            row = existing[key] = StoredDecision(w[0], w[1], w[2], w[3], w[5], w[7], w[8], w[9], w[10])
+                            inserts.append(w)
+                            stored.append((row, True))
+                        else:  # the key was stored before (or earlier in this transaction): that row stays
+                            stored.append((row, False))
+                    out.append(stored)
+                self._conn.executemany(
+                    "INSERT INTO decisions (notification_id, revision, input_hash, outcome, policy_id, "
+                    "policy_version, policy_hash, grid_model_version, client, stored_at, decision_json) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    inserts,
+                )
+                runs: list[tuple[str, list[LedgerRequest]]] = []  # consecutive groups of one client: one write
+                for (_, client, requests), stored in zip(prepared, out):
                     if requests is not None:
                         ours = [r for r, (_, mine) in zip(requests, stored) if r is not None and mine]
-                        self.ledger.write(self._conn, ours, actor=client or "engine")
-                    out.append(stored)
+                        actor = client or "engine"
+                        if runs and runs[-1][0] == actor:
+                            runs[-1][1].extend(ours)
+                        else:
+                            runs.append((actor, ours))
+                for actor, ours in runs:
+                    self.ledger.write(self._conn, ours, actor=actor)
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
@@ -214,3 +240,15 @@ class DecisionStore:
     def integrity_ok(self) -> bool:
         with self._lock:
             return self._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def _select_many(con: sqlite3.Connection, keys: list[tuple[str, int]]) -> dict[tuple[str, int], StoredDecision]:
+    out: dict[tuple[str, int], StoredDecision] = {}
+    for i in range(0, len(keys), 400):
+        chunk = keys[i : i + 400]
+        where = " OR ".join("(notification_id = ? AND revision = ?)" for _ in chunk)
+        params = [v for key in chunk for v in key]
+        for row in con.execute(f"{_SELECT} WHERE {where}", params):
+            stored = StoredDecision(*row)
+            out[(stored.notification_id, stored.revision)] = stored
+    return out
