@@ -109,66 +109,138 @@ def sweep_factors(parent, ypp, ypc, ycp, ycc, ysh, y_slack):
 
 
 @njit
-def _balanced_item(parent, m, kup, ycp, elem_pos, s_row, v_slack, tol2, max_iter, v, s, jn, loaded):
-    """One balanced case: sweeps until the squared voltage change is <= tol2. Returns (iterations, status)."""
-    n = parent.shape[0]
-    for b in range(n):
-        s[b] = 0.0
-    for e in range(elem_pos.shape[0]):
-        p = elem_pos[e]
-        if p >= 0:
-            s[p] += s_row[e]
-    nl = 0
-    for b in range(n):
-        if s[b] != 0.0:
-            loaded[nl] = b
-            nl += 1
-    # no-load start: the exact solution for zero load currents
-    v[0] = v_slack
-    for b in range(1, n):
-        v[b] = -m[b] * ycp[b] * v[parent[b]]
-    vmin2 = _V_COLLAPSE * _V_COLLAPSE
-    it = 0
-    while it < max_iter:
-        it += 1
-        for b in range(n):
-            jn[b] = 0.0
-        for j in range(nl):
-            b = loaded[j]
-            jn[b] = np.conj(s[b] / v[b])
-        for b in range(n - 1, 0, -1):
-            jn[parent[b]] += kup[b] * jn[b]
-        dv2 = 0.0
-        low = False
-        for b in range(1, n):
-            vb = -m[b] * (ycp[b] * v[parent[b]] + jn[b])
-            d = vb - v[b]
-            d2 = d.real * d.real + d.imag * d.imag
-            if not d2 <= dv2:  # also catches NaN
-                dv2 = d2
-            if vb.real * vb.real + vb.imag * vb.imag < vmin2:
-                low = True
-            v[b] = vb
-        if not dv2 < np.inf or low:
-            return it, STATUS_DIVERGED
-        if dv2 <= tol2:
-            return it, STATUS_CONVERGED
-    return it, STATUS_MAX_ITER
+def _conj_div(s, v):
+    """``conj(s / v)`` as ``conj(s) v / |v|^2``: one real division instead of a complex one (differs from it by
+    rounding only, < 1e-15 relative)."""
+    vr = v.real
+    vi = v.imag
+    inv = 1.0 / (vr * vr + vi * vi)
+    return complex((s.real * vr + s.imag * vi) * inv, (s.real * vi - s.imag * vr) * inv)
+
+
+_BLOCK = 8  # balanced batch items solved together (independent chains for the CPU; see _balanced_block)
 
 
 @njit
-def _balanced_finish(st, v, v_out_row):
-    if st == STATUS_CONVERGED:
-        for b in range(v.shape[0]):
-            v_out_row[b] = v[b]
-    else:
-        for b in range(v.shape[0]):
-            v_out_row[b] = np.nan + 0j
+def _balanced_block(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_iter, i0, v_out, n_iter, status):
+    """Balanced items ``i0 .. i0 + _BLOCK - 1`` (fewer at the end of the batch), swept together.
+
+    Every item does exactly the arithmetic of a lone sweep (results do not depend on the block), in real
+    arithmetic with the block's items as the innermost axis: the sweeps of different items are independent, so
+    the CPU overlaps them instead of waiting on one item's chain of parent-to-child updates. An item stops
+    being updated when it has converged (squared voltage change <= ``tol2``) or failed; the block ends when all
+    have stopped or after ``max_iter`` sweeps.
+    """
+    nb = s_elem.shape[0]
+    n = parent.shape[0]
+    W = _BLOCK
+    wn = min(W, nb - i0)
+    vr = np.empty((n, W))
+    vi = np.empty((n, W))
+    sr = np.zeros((n, W))
+    si = np.zeros((n, W))
+    jr = np.empty((n, W))
+    ji = np.empty((n, W))
+    dv2 = np.empty(W)
+    low = np.empty(W, dtype=np.bool_)
+    active = np.zeros(W, dtype=np.bool_)
+    its = np.zeros(W, dtype=np.int64)
+    st = np.full(W, STATUS_MAX_ITER, dtype=np.int64)
+    for w in range(wn):
+        active[w] = True
+        for e in range(elem_pos.shape[0]):
+            p = elem_pos[e]
+            if p >= 0:
+                sr[p, w] += s_elem[i0 + w, e].real
+                si[p, w] += s_elem[i0 + w, e].imag
+    # no-load start: the exact solution for zero load currents
+    for w in range(W):
+        vs = v_slack[i0 + min(w, wn - 1)]
+        vr[0, w] = vs.real
+        vi[0, w] = vs.imag
+    for b in range(1, n):
+        p = parent[b]
+        cr = -m[b].real
+        ci = -m[b].imag
+        ar = cr * ycp[b].real - ci * ycp[b].imag  # (-m) ycp
+        ai = cr * ycp[b].imag + ci * ycp[b].real
+        for w in range(W):
+            vr[b, w] = ar * vr[p, w] - ai * vi[p, w]
+            vi[b, w] = ar * vi[p, w] + ai * vr[p, w]
+    vmin2 = _V_COLLAPSE * _V_COLLAPSE
+    it = 0
+    n_active = wn
+    while it < max_iter and n_active > 0:
+        it += 1
+        # load currents conj(S / V) = conj(S) V / |V|^2 (buses without load: 0)
+        for b in range(n):
+            for w in range(W):
+                x = vr[b, w]
+                y = vi[b, w]
+                a = sr[b, w]
+                c = si[b, w]
+                inv = 1.0 / (x * x + y * y)
+                jr[b, w] = (a * x + c * y) * inv
+                ji[b, w] = (a * y - c * x) * inv
+        # backward sweep: subtree Norton currents
+        for b in range(n - 1, 0, -1):
+            p = parent[b]
+            a = kup[b].real
+            c = kup[b].imag
+            for w in range(W):
+                jr[p, w] += a * jr[b, w] - c * ji[b, w]
+                ji[p, w] += a * ji[b, w] + c * jr[b, w]
+        # forward sweep: V_b = -m_b (Ycp_b V_parent + Jn_b)
+        for w in range(W):
+            dv2[w] = 0.0
+            low[w] = False
+        for b in range(1, n):
+            p = parent[b]
+            yr = ycp[b].real
+            yi = ycp[b].imag
+            cr = -m[b].real
+            ci = -m[b].imag
+            for w in range(W):
+                tr = yr * vr[p, w] - yi * vi[p, w] + jr[b, w]
+                ti = yr * vi[p, w] + yi * vr[p, w] + ji[b, w]
+                nr = cr * tr - ci * ti
+                ni = cr * ti + ci * tr
+                dr = nr - vr[b, w]
+                di = ni - vi[b, w]
+                d2 = dr * dr + di * di
+                if not d2 <= dv2[w]:  # also catches NaN
+                    dv2[w] = d2
+                if nr * nr + ni * ni < vmin2:
+                    low[w] = True
+                if active[w]:
+                    vr[b, w] = nr
+                    vi[b, w] = ni
+        for w in range(wn):
+            if active[w]:
+                its[w] = it
+                if not dv2[w] < np.inf or low[w]:
+                    st[w] = STATUS_DIVERGED
+                elif dv2[w] <= tol2:
+                    st[w] = STATUS_CONVERGED
+                if st[w] != STATUS_MAX_ITER:
+                    active[w] = False
+                    n_active -= 1
+    nan = complex(np.nan, 0.0)
+    for w in range(wn):
+        i = i0 + w
+        n_iter[i] = its[w]
+        status[i] = st[w]
+        if st[w] == STATUS_CONVERGED:
+            for b in range(n):
+                v_out[i, b] = complex(vr[b, w], vi[b, w])
+        else:
+            for b in range(n):
+                v_out[i, b] = nan
 
 
 @njit_parallel
 def solve_balanced(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol, max_iter, v_out, n_iter, status):
-    """Balanced (positive-sequence) power flow for a batch of load cases, parallel over the batch.
+    """Balanced (positive-sequence) power flow for a batch of load cases, parallel over blocks of the batch.
 
     Parameters
     ----------
@@ -199,34 +271,20 @@ def solve_balanced(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol, max_iter
         :data:`STATUS_DIVERGED`.
     """
     nb = s_elem.shape[0]
-    n = parent.shape[0]
     tol2 = tol * tol
-    for i in prange(nb):
-        v = np.empty(n, dtype=np.complex128)
-        s = np.empty(n, dtype=np.complex128)
-        jn = np.empty(n, dtype=np.complex128)
-        loaded = np.empty(n, dtype=np.int64)
-        it, st = _balanced_item(parent, m, kup, ycp, elem_pos, s_elem[i], v_slack[i], tol2, max_iter, v, s, jn, loaded)
-        n_iter[i] = it
-        status[i] = st
-        _balanced_finish(st, v, v_out[i])
+    for k in prange((nb + _BLOCK - 1) // _BLOCK):
+        _balanced_block(
+            parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_iter, k * _BLOCK, v_out, n_iter, status
+        )
 
 
 @njit
 def solve_balanced_serial(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol, max_iter, v_out, n_iter, status):
     """Single-threaded :func:`solve_balanced` (same arguments, identical results)."""
     nb = s_elem.shape[0]
-    n = parent.shape[0]
     tol2 = tol * tol
-    v = np.empty(n, dtype=np.complex128)
-    s = np.empty(n, dtype=np.complex128)
-    jn = np.empty(n, dtype=np.complex128)
-    loaded = np.empty(n, dtype=np.int64)
-    for i in range(nb):
-        it, st = _balanced_item(parent, m, kup, ycp, elem_pos, s_elem[i], v_slack[i], tol2, max_iter, v, s, jn, loaded)
-        n_iter[i] = it
-        status[i] = st
-        _balanced_finish(st, v, v_out[i])
+    for i0 in range(0, nb, _BLOCK):
+        _balanced_block(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_iter, i0, v_out, n_iter, status)
 
 
 @njit
@@ -301,21 +359,21 @@ def _unbalanced_item(
             ib = 0j
             ic = 0j
             if sw[0, b] != 0.0:
-                ia += np.conj(sw[0, b] / va)
+                ia += _conj_div(sw[0, b], va)
             if sw[1, b] != 0.0:
-                ib += np.conj(sw[1, b] / vb)
+                ib += _conj_div(sw[1, b], vb)
             if sw[2, b] != 0.0:
-                ic += np.conj(sw[2, b] / vc)
+                ic += _conj_div(sw[2, b], vc)
             if sd[0, b] != 0.0:
-                iab = np.conj(sd[0, b] / (va - vb))
+                iab = _conj_div(sd[0, b], va - vb)
                 ia += iab
                 ib -= iab
             if sd[1, b] != 0.0:
-                ibc = np.conj(sd[1, b] / (vb - vc))
+                ibc = _conj_div(sd[1, b], vb - vc)
                 ib += ibc
                 ic -= ibc
             if sd[2, b] != 0.0:
-                ica = np.conj(sd[2, b] / (vc - va))
+                ica = _conj_div(sd[2, b], vc - va)
                 ic += ica
                 ia -= ica
             jn[0, b] = third * (ia + ib + ic)
@@ -596,6 +654,20 @@ def _branch_phase_currents(v_abc, i, f, t, yff, yft, ytf, ytt, k):
 
 
 @njit
+def _chunk(nb):
+    """Batch items per parallel task: at least 8, at most 256 tasks (a task per item would pass every array
+    argument per item)."""
+    return max(8, -(-nb // 256))
+
+
+@njit
+def _cabs(z):
+    """``|z|`` as ``sqrt(re^2 + im^2)``: a few times faster than ``abs`` (``hypot``, which guards against
+    overflow of the squares, impossible for currents in pu); equal to it within 1 ulp."""
+    return np.sqrt(z.real * z.real + z.imag * z.imag)
+
+
+@njit
 def _nan_max(a, b):
     """``np.maximum``: NaN if either is NaN."""
     if a != a or b != b:
@@ -611,6 +683,45 @@ def _ratio(x, y):
             return np.nan
         return np.inf if x > 0 else -np.inf
     return x / y
+
+
+@njit
+def _unbalanced_summary_rows(
+    i0, i1, v_abc, f_pos, t_pos, yff, yft, ytf, ytt, ibase_f, ibase_t, n_line, line_imax, trafo_vn_hv, trafo_vn_lv,
+    trafo_sn, trafo_rating, line_i, line_i_n, line_loading, trafo_i_hv, trafo_i_lv, trafo_loading,
+):  # fmt: skip
+    """Branch results of unbalanced batch items ``i0 .. i1-1`` (see :func:`unbalanced_branch_summary`)."""
+    nk = f_pos.shape[0]
+    sqrt3 = np.sqrt(3.0)
+    for i in range(i0, i1):
+        for k in range(nk):
+            ifa, ifb, ifc, ita, itb, itc = _branch_phase_currents(v_abc, i, f_pos[k], t_pos[k], yff, yft, ytf, ytt, k)
+            bf = ibase_f[k]
+            bt = ibase_t[k]
+            af0, af1, af2 = _cabs(ifa) * bf, _cabs(ifb) * bf, _cabs(ifc) * bf
+            at0, at1, at2 = _cabs(ita) * bt, _cabs(itb) * bt, _cabs(itc) * bt
+            if k < n_line:
+                m0 = _nan_max(af0, at0)
+                m1 = _nan_max(af1, at1)
+                m2 = _nan_max(af2, at2)
+                line_i[i, k, 0] = m0
+                line_i[i, k, 1] = m1
+                line_i[i, k, 2] = m2
+                line_i_n[i, k] = _nan_max(_cabs(ifa + ifb + ifc) * bf, _cabs(ita + itb + itc) * bt)
+                line_loading[i, k] = _ratio(_nan_max(_nan_max(m0, m1), m2), line_imax[k]) * 100.0
+            else:
+                j = k - n_line
+                trafo_i_hv[i, j, 0] = af0
+                trafo_i_hv[i, j, 1] = af1
+                trafo_i_hv[i, j, 2] = af2
+                trafo_i_lv[i, j, 0] = at0
+                trafo_i_lv[i, j, 1] = at1
+                trafo_i_lv[i, j, 2] = at2
+                hv, lv, sn = trafo_vn_hv[j], trafo_vn_lv[j], trafo_sn[j]
+                l0 = _ratio(_nan_max(af0 * hv, at0 * lv) * sqrt3, sn) * 100.0
+                l1 = _ratio(_nan_max(af1 * hv, at1 * lv) * sqrt3, sn) * 100.0
+                l2 = _ratio(_nan_max(af2 * hv, at2 * lv) * sqrt3, sn) * 100.0
+                trafo_loading[i, j] = _ratio(_nan_max(_nan_max(l0, l1), l2), trafo_rating[j])
 
 
 @njit_parallel
@@ -629,47 +740,234 @@ def unbalanced_branch_summary(
     factor is divided out: divided here).
     """
     nb = v_abc.shape[0]
-    nk = f_pos.shape[0]
-    sqrt3 = np.sqrt(3.0)
-    for i in prange(nb):
-        for k in range(nk):
-            ifa, ifb, ifc, ita, itb, itc = _branch_phase_currents(v_abc, i, f_pos[k], t_pos[k], yff, yft, ytf, ytt, k)
-            bf = ibase_f[k]
-            bt = ibase_t[k]
-            af0, af1, af2 = abs(ifa) * bf, abs(ifb) * bf, abs(ifc) * bf
-            at0, at1, at2 = abs(ita) * bt, abs(itb) * bt, abs(itc) * bt
-            if k < n_line:
-                m0 = _nan_max(af0, at0)
-                m1 = _nan_max(af1, at1)
-                m2 = _nan_max(af2, at2)
-                line_i[i, k, 0] = m0
-                line_i[i, k, 1] = m1
-                line_i[i, k, 2] = m2
-                line_i_n[i, k] = _nan_max(abs(ifa + ifb + ifc) * bf, abs(ita + itb + itc) * bt)
-                line_loading[i, k] = _ratio(_nan_max(_nan_max(m0, m1), m2), line_imax[k]) * 100.0
-            else:
-                j = k - n_line
-                trafo_i_hv[i, j, 0] = af0
-                trafo_i_hv[i, j, 1] = af1
-                trafo_i_hv[i, j, 2] = af2
-                trafo_i_lv[i, j, 0] = at0
-                trafo_i_lv[i, j, 1] = at1
-                trafo_i_lv[i, j, 2] = at2
-                hv, lv, sn = trafo_vn_hv[j], trafo_vn_lv[j], trafo_sn[j]
-                l0 = _ratio(_nan_max(af0 * hv, at0 * lv) * sqrt3, sn) * 100.0
-                l1 = _ratio(_nan_max(af1 * hv, at1 * lv) * sqrt3, sn) * 100.0
-                l2 = _ratio(_nan_max(af2 * hv, at2 * lv) * sqrt3, sn) * 100.0
-                trafo_loading[i, j] = _ratio(_nan_max(_nan_max(l0, l1), l2), trafo_rating[j])
+    step = _chunk(nb)
+    for c in prange((nb + step - 1) // step):
+        _unbalanced_summary_rows(
+            c * step,
+            min(nb, (c + 1) * step),
+            v_abc,
+            f_pos,
+            t_pos,
+            yff,
+            yft,
+            ytf,
+            ytt,
+            ibase_f,
+            ibase_t,
+            n_line,
+            line_imax,
+            trafo_vn_hv,
+            trafo_vn_lv,
+            trafo_sn,
+            trafo_rating,
+            line_i,
+            line_i_n,
+            line_loading,
+            trafo_i_hv,
+            trafo_i_lv,
+            trafo_loading,
+        )
+
+
+@njit
+def unbalanced_branch_summary_serial(
+    v_abc, f_pos, t_pos, yff, yft, ytf, ytt, ibase_f, ibase_t, n_line, line_imax, trafo_vn_hv, trafo_vn_lv,
+    trafo_sn, trafo_rating, line_i, line_i_n, line_loading, trafo_i_hv, trafo_i_lv, trafo_loading,
+):  # fmt: skip
+    """Single-threaded :func:`unbalanced_branch_summary` (same arguments, identical results)."""
+    _unbalanced_summary_rows(
+        0,
+        v_abc.shape[0],
+        v_abc,
+        f_pos,
+        t_pos,
+        yff,
+        yft,
+        ytf,
+        ytt,
+        ibase_f,
+        ibase_t,
+        n_line,
+        line_imax,
+        trafo_vn_hv,
+        trafo_vn_lv,
+        trafo_sn,
+        trafo_rating,
+        line_i,
+        line_i_n,
+        line_loading,
+        trafo_i_hv,
+        trafo_i_lv,
+        trafo_loading,
+    )
+
+
+@njit
+def _phases_to_net_buses_rows(i0, i1, v_abc, bus_pos, out):
+    nan = complex(np.nan, 0.0)
+    for i in range(i0, i1):
+        for j in range(bus_pos.shape[0]):
+            b = bus_pos[j]
+            for p in range(3):
+                out[i, j, p] = v_abc[i, p, b] if b >= 0 else nan
 
 
 @njit_parallel
 def phases_to_net_buses(v_abc, bus_pos, out):
     """``out[i, j, p] = v_abc[i, p, bus_pos[j]]`` (NaN where ``bus_pos[j] < 0``: the bus is not supplied):
-    internal bus order, phase-major -> the net's bus order, phase last, in one pass."""
+    internal bus order, phase-major -> the net's bus order, phase last, in one pass (parallel over the batch)."""
     nb = v_abc.shape[0]
+    step = _chunk(nb)
+    for c in prange((nb + step - 1) // step):
+        _phases_to_net_buses_rows(c * step, min(nb, (c + 1) * step), v_abc, bus_pos, out)
+
+
+@njit
+def phases_to_net_buses_serial(v_abc, bus_pos, out):
+    """Single-threaded :func:`phases_to_net_buses` (same arguments, identical results)."""
+    _phases_to_net_buses_rows(0, v_abc.shape[0], v_abc, bus_pos, out)
+
+
+@njit
+def _balanced_summary_rows(
+    i0, i1, v, bus_pos, f_pos, t_pos, yff, yft, ytf, ytt, ibase_f, ibase_t, n_line, line_imax, trafo_vn_hv, trafo_vn_lv,
+    trafo_sn, trafo_rating, root_children, ypp_root, ypc_root, ysh_root, root_elems, s_elem, sn, v_net,
+    line_i_from, line_i_to, line_loading, trafo_i_hv, trafo_i_lv, trafo_loading, eg_p, eg_q,
+):  # fmt: skip
+    """Results of balanced batch items ``i0 .. i1-1`` (see :func:`balanced_summary`)."""
     nan = complex(np.nan, 0.0)
-    for i in prange(nb):
+    sqrt3 = np.sqrt(3.0)
+    for i in range(i0, i1):
         for j in range(bus_pos.shape[0]):
             b = bus_pos[j]
-            for p in range(3):
-                out[i, j, p] = v_abc[i, p, b] if b >= 0 else nan
+            v_net[i, j] = v[i, b] if b >= 0 else nan
+        for k in range(f_pos.shape[0]):
+            vf = v[i, f_pos[k]]
+            vt = v[i, t_pos[k]]
+            af = _cabs(yff[k] * vf + yft[k] * vt) * ibase_f[k]
+            at = _cabs(ytf[k] * vf + ytt[k] * vt) * ibase_t[k]
+            if k < n_line:
+                line_i_from[i, k] = af
+                line_i_to[i, k] = at
+                line_loading[i, k] = _ratio(_nan_max(af, at), line_imax[k]) * 100.0
+            else:
+                j = k - n_line
+                trafo_i_hv[i, j] = af
+                trafo_i_lv[i, j] = at
+                ld = _ratio(_nan_max(af * trafo_vn_hv[j], at * trafo_vn_lv[j]) * sqrt3, trafo_sn[j]) * 100.0
+                trafo_loading[i, j] = _ratio(ld, trafo_rating[j])
+        v0 = v[i, 0]
+        i_root = 0j
+        for c in range(root_children.shape[0]):
+            i_root += ypp_root[c] * v0 + ypc_root[c] * v[i, root_children[c]]
+        i_root += ysh_root * v0
+        if root_elems.shape[0]:
+            s0 = 0j
+            for e in range(root_elems.shape[0]):
+                s0 += s_elem[i, root_elems[e]]
+            i_root += np.conj(s0 / v0)
+        s_root = v0 * np.conj(i_root) * sn
+        eg_p[i] = s_root.real
+        eg_q[i] = s_root.imag
+
+
+@njit_parallel
+def balanced_summary(
+    v, bus_pos, f_pos, t_pos, yff, yft, ytf, ytt, ibase_f, ibase_t, n_line, line_imax, trafo_vn_hv, trafo_vn_lv,
+    trafo_sn, trafo_rating, root_children, ypp_root, ypc_root, ysh_root, root_elems, s_elem, sn, v_net,
+    line_i_from, line_i_to, line_loading, trafo_i_hv, trafo_i_lv, trafo_loading, eg_p, eg_q,
+):  # fmt: skip
+    """Everything :class:`~powercheck.powerflow.results.BatchResult` holds, from the balanced voltages, in one pass
+    (parallel over the batch items; :func:`balanced_summary_serial` is the same on one thread).
+
+    ``v [batch, n]`` internal-order voltages -> ``v_net [batch, n_net_bus]`` (net bus order, NaN where
+    ``bus_pos < 0``); branch terminal currents ``|yff vf + yft vt| * ibase`` etc. as lines (``k < n_line``: from/to
+    current [kA], loading ``max / line_imax * 100`` [%]) and transformers (hv/lv current [kA], current-based loading
+    divided by the rating factor [%]); slack power ``v0 conj(I_root) sn`` [MW, Mvar], ``I_root`` the current into
+    the branches below the root (``ypp_root``, ``ypc_root`` of ``root_children``), its shunt and the injections
+    ``root_elems`` (columns of ``s_elem``) at the root. NaN voltages give NaN results.
+    """
+    nb = v.shape[0]
+    step = _chunk(nb)
+    for c in prange((nb + step - 1) // step):
+        _balanced_summary_rows(
+            c * step,
+            min(nb, (c + 1) * step),
+            v,
+            bus_pos,
+            f_pos,
+            t_pos,
+            yff,
+            yft,
+            ytf,
+            ytt,
+            ibase_f,
+            ibase_t,
+            n_line,
+            line_imax,
+            trafo_vn_hv,
+            trafo_vn_lv,
+            trafo_sn,
+            trafo_rating,
+            root_children,
+            ypp_root,
+            ypc_root,
+            ysh_root,
+            root_elems,
+            s_elem,
+            sn,
+            v_net,
+            line_i_from,
+            line_i_to,
+            line_loading,
+            trafo_i_hv,
+            trafo_i_lv,
+            trafo_loading,
+            eg_p,
+            eg_q,
+        )
+
+
+@njit
+def balanced_summary_serial(
+    v, bus_pos, f_pos, t_pos, yff, yft, ytf, ytt, ibase_f, ibase_t, n_line, line_imax, trafo_vn_hv, trafo_vn_lv,
+    trafo_sn, trafo_rating, root_children, ypp_root, ypc_root, ysh_root, root_elems, s_elem, sn, v_net,
+    line_i_from, line_i_to, line_loading, trafo_i_hv, trafo_i_lv, trafo_loading, eg_p, eg_q,
+):  # fmt: skip
+    """Single-threaded :func:`balanced_summary` (same arguments, identical results)."""
+    _balanced_summary_rows(
+        0,
+        v.shape[0],
+        v,
+        bus_pos,
+        f_pos,
+        t_pos,
+        yff,
+        yft,
+        ytf,
+        ytt,
+        ibase_f,
+        ibase_t,
+        n_line,
+        line_imax,
+        trafo_vn_hv,
+        trafo_vn_lv,
+        trafo_sn,
+        trafo_rating,
+        root_children,
+        ypp_root,
+        ypc_root,
+        ysh_root,
+        root_elems,
+        s_elem,
+        sn,
+        v_net,
+        line_i_from,
+        line_i_to,
+        line_loading,
+        trafo_i_hv,
+        trafo_i_lv,
+        trafo_loading,
+        eg_p,
+        eg_q,
+    )
