@@ -275,7 +275,7 @@ def unbalanced_branch_results(model: RadialModel, v: np.ndarray, shape: tuple[in
     trafo_loading = np.empty((nb, n_trafo))
     f64 = np.float64
     kernels.unbalanced_branch_summary(
-        np.ascontiguousarray(v), model.br_f, model.br_t, y[:, 0], y[:, 1], y[:, 2], y[:, 3],
+        False, np.ascontiguousarray(v), model.br_f, model.br_t, y[:, 0], y[:, 1], y[:, 2], y[:, 3],
         np.asarray(model.br_ibase_f, f64), np.asarray(model.br_ibase_t, f64), n_line,
         np.asarray(model.line_imax_ka, f64), np.asarray(model.trafo_vn_hv_kv, f64),
         np.asarray(model.trafo_vn_lv_kv, f64), np.asarray(model.trafo_sn_mva, f64),
@@ -374,14 +374,15 @@ def balanced_summary(
     return v_net.reshape(*shape, plan.nbus), res
 
 
-def unbalanced_summary(plan: Any, v: np.ndarray, shape: tuple[int, ...], threads: bool) -> dict[str, np.ndarray]:
-    """:func:`unbalanced_branch_results` with the model's arrays prepared once (``plan``, see
-    :func:`balanced_summary`) and the serial kernel unless ``threads``."""
-    nb = v.shape[0]
+def unbalanced_summary(plan: Any, v_net: np.ndarray, shape: tuple[int, ...], threads: bool) -> dict[str, np.ndarray]:
+    """:func:`unbalanced_branch_results` from the phase voltages in the net's bus order (``v_net [nb, n_net_bus,
+    3]``, the solver's output), with the model's arrays prepared once (``plan``, see :func:`balanced_summary`)
+    and the serial kernel unless ``threads``."""
+    nb = v_net.shape[0]
     nl, nt = plan.n_line, plan.n_trafo
     line_i, line_i_n, line_ld, t_hv, t_lv, t_ld = _alloc(nb, (nl, 3), (nl,), (nl,), (nt, 3), (nt, 3), (nt,))
     kernel = kernels.unbalanced_branch_summary if threads else kernels.unbalanced_branch_summary_serial
-    kernel(v, *plan.branch_args_3ph, line_i, line_i_n, line_ld, t_hv, t_lv, t_ld)
+    kernel(True, v_net, *plan.branch_args_3ph, line_i, line_i_n, line_ld, t_hv, t_lv, t_ld)
     return {
         "line_i_ka": line_i.reshape(*shape, nl, 3),
         "line_i_n_ka": line_i_n.reshape(*shape, nl),

@@ -184,8 +184,13 @@ class _Plan:
             np.asarray(model.trafo_rating_factor, f64),
         )  # fmt: skip
         self.root_args = (ch, model.ypp[1, ch].copy(), model.ypc[1, ch].copy(), complex(model.ysh[1, 0]))
+        # the unbalanced results are computed from the net-order voltages: branch ends as net bus positions (any
+        # net bus of the internal bus: fused buses share its voltage)
+        net_of = np.zeros(model.n_bus, dtype=np.int64)
+        sup = np.flatnonzero(bus_pos >= 0)
+        net_of[bus_pos[sup]] = sup
         self.branch_args_3ph = (
-            self.branch_args[0], self.branch_args[1],
+            net_of[self.branch_args[0]], net_of[self.branch_args[1]],
             np.ascontiguousarray(y[:, 0]), np.ascontiguousarray(y[:, 1]),
             np.ascontiguousarray(y[:, 2]), np.ascontiguousarray(y[:, 3]),
             *self.branch_args[6:],
@@ -205,7 +210,10 @@ def _plan(model: RadialModel) -> _Plan:
     return plan
 
 
-_PARALLEL_MIN_WORK = 200_000  # batch items x buses below which the serial kernel is used
+# batch items x buses (x 3 unbalanced) below which the serial kernels are used: threads pay off only for large
+# batches (on the shared 2-core development machine, 96 steps of the 906-bus IEEE feeder, 261,000 units, ran slower
+# on two threads than on one; 960 steps about equal)
+_PARALLEL_MIN_WORK = 1_000_000
 
 
 def _use_threads(parallel: bool | None, nb: int, n_bus: int) -> bool:
@@ -305,7 +313,7 @@ def _solve(
     max_iter: int,
     errors: str,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run a solver kernel pair on the batch; returns voltages (internal order), iterations, status.
+    """Run a solver kernel pair on the batch; returns voltages (shape ``v_shape``), iterations, status.
 
     ``network`` are the kernel's leading arguments. With ``errors="raise"`` a non-converged item raises
     :class:`~powercheck.powerflow.results.PowerFlowNotConverged`.
@@ -587,20 +595,19 @@ def run_batch_3ph(
     s_wye, wye_pos, wye_phase, s_del, del_pos, del_pair = _unbalanced_injections(model, plan, batch)
     n = model.n_bus
     threads = _use_threads(parallel, batch.nb, 3 * n)
-    v, n_iter, status = _solve(
+    # the kernel writes the phase voltages in the net's bus order, phase last (the result's layout)
+    v_net, n_iter, status = _solve(
         batch,
         threads,
         kernels.solve_unbalanced,
         kernels.solve_unbalanced_serial,
-        (*plan.solve_args_3ph, wye_pos, wye_phase, s_wye, del_pos, del_pair, s_del, batch.v_slack),
-        (batch.nb, 3, n),
+        (*plan.solve_args_3ph, wye_pos, wye_phase, s_wye, del_pos, del_pair, s_del, batch.v_slack, plan.bus_pos),
+        (batch.nb, plan.nbus, 3),
         tol=tol,
         max_iter=max_iter,
         errors=errors,
     )
-    res = unbalanced_summary(plan, v, batch.shape, threads) if branch_results else {}
-    v_net = np.empty((batch.nb, plan.nbus, 3), dtype=complex)
-    (kernels.phases_to_net_buses if threads else kernels.phases_to_net_buses_serial)(v, plan.bus_pos, v_net)
+    res = unbalanced_summary(plan, v_net, batch.shape, threads) if branch_results else {}
     v_net = v_net.reshape(*batch.shape, plan.nbus, 3)
     return BatchResult3ph(**_result_fields(model, v_net, n_iter, status, batch.shape), **res)
 

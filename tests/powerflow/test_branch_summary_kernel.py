@@ -1,7 +1,8 @@
 """The fused result kernels give the NumPy references' numbers, on one thread and on all (issue 13).
 
-:func:`powercheck.powerflow.results.unbalanced_branch_results` / :func:`~powercheck.powerflow.results.unbalanced_summary`
-compute the phase and neutral currents and the loadings in one kernel; :func:`unbalanced_branch_results_numpy` is
+:func:`powercheck.powerflow.results.unbalanced_branch_results` (internal-order voltages) and
+:func:`~powercheck.powerflow.results.unbalanced_summary` (net-order voltages, the solver's output) compute the phase
+and neutral currents and the loadings in one kernel; :func:`unbalanced_branch_results_numpy` is
 the former NumPy code (per-sequence branch currents, then ``abs``/``maximum``/``max`` over arrays).
 :func:`~powercheck.powerflow.results.balanced_summary` computes the net-order voltages, branch currents, loadings
 and the slack power of balanced solutions in one kernel; :func:`to_net_buses` and :func:`balanced_branch_results`
@@ -64,8 +65,10 @@ def test_unbalanced_kernel_equals_numpy_reference(feeder):
     want = unbalanced_branch_results_numpy(model, v, (p.shape[0],))
     got = unbalanced_branch_results(model, v, (p.shape[0],))
     _same(got, want)
+    v_net = res.v_pu.copy()  # the solver's layout: net bus order, phase last
+    v_net[3] = np.nan
     for threads in (False, True):
-        _same(unbalanced_summary(_plan(model), v, (p.shape[0],), threads), want)
+        _same(unbalanced_summary(_plan(model), v_net, (p.shape[0],), threads), want)
     assert np.isnan(got["line_i_ka"][3]).all() and np.isfinite(got["line_i_ka"][0]).all()
 
 
