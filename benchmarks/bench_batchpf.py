@@ -67,7 +67,10 @@ class _Case:
         else:
             self.net, _, lp, lq, gp, gq = simbench_case(code, STEPS)
             complete_network(self.net, load_grid_defaults())
-            self.net.sgen["type"] = "wye"  # runpp_3ph ignores other types (SimBench: "PV"); ours treats them as wye
+            # runpp_3ph ignores load/sgen rows of any type but "wye"/"delta" (SimBench: NaN, "PV"); ours takes them
+            # as wye
+            self.net.load["type"] = "wye"
+            self.net.sgen["type"] = "wye"
             self.kwargs = dict(p_mw=lp, q_mvar=lq, sgen_p_mw=gp, sgen_q_mvar=gq)
         self.model = build_radial_model(self.net, trafo_model="pi", three_phase=True)
         # runpp_3ph has the T model only: its comparison uses a T model (same solver, same timing)
