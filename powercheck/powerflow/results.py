@@ -2,9 +2,13 @@
 
 :class:`BatchResult` (balanced) and :class:`BatchResult3ph` (per phase) hold the solver
 output in pandapower's order (``net.bus``, ``net.line``, ``net.trafo``) with the batch axes
-first. The functions below turn the kernels' internal-order voltages into those arrays
-(:func:`to_net_buses`, :func:`balanced_branch_results`, :func:`unbalanced_branch_results`),
-as pandapower's ``results_branch.py`` does for its own solver.
+first. The solvers fill them with one kernel call per batch: :func:`balanced_summary` (net-order
+voltages, branch currents, loadings, slack power from the internal-order voltages) and
+:func:`unbalanced_summary` (branch results from the net-order phase voltages the unbalanced
+solver writes), as pandapower's ``results_branch.py`` does for its own solver.
+:func:`to_net_buses`, :func:`balanced_branch_results`, :func:`unbalanced_branch_results` and
+:func:`unbalanced_branch_results_numpy` compute the same from internal-order voltages (NumPy, or one
+kernel over the internal order): the references of ``tests/powerflow/test_branch_summary_kernel.py``.
 """
 
 from __future__ import annotations

@@ -1,11 +1,14 @@
 """Solvers of the batched radial power flow: :func:`run_batch` (balanced) and :func:`run_batch_3ph` (per phase).
 
 Both share one pipeline: the power arguments are validated and brought to one batch shape
-(:func:`_prepare`), turned into per-bus injections (balanced or per phase), solved by the
-numba sweep of :mod:`powercheck.powerflow.kernels` on one thread or on all (:func:`_solve`,
-same results either way), and returned as :class:`~powercheck.powerflow.results.BatchResult`
-/ :class:`~powercheck.powerflow.results.BatchResult3ph` in pandapower's bus, line and
-transformer order.
+(:func:`_prepare`), written into the kernels' injection arrays (balanced or per phase) in the
+column layout of the model's :class:`_Plan` (worked out on the first call and kept on the
+model, with everything else that depends on the model only), solved by the numba sweep of
+:mod:`powercheck.powerflow.kernels` on one thread or on all (:func:`_solve`, same results either
+way), and returned as :class:`~powercheck.powerflow.results.BatchResult` /
+:class:`~powercheck.powerflow.results.BatchResult3ph` in pandapower's bus, line and transformer
+order; one kernel call computes all results of a batch (voltages in the net's bus order, branch
+currents, loadings, slack power).
 """
 
 from __future__ import annotations
@@ -155,7 +158,7 @@ class _Plan:
         self.n_delta = dcol
         bus_pos = np.asarray(model.bus_pos, dtype=np.int64)
         self.bus_pos = bus_pos
-        cat = lambda xs: np.concatenate(xs).astype(np.int64) if xs else np.zeros(0, np.int64)  # noqa: E731
+        cat = _cat_int
         self.elem_pos = cat(pos)
         self.elem_pos_bus = cat([*pos, bus_pos])
         self.root_elems = np.flatnonzero(self.elem_pos == 0).astype(np.int64)
@@ -199,6 +202,11 @@ class _Plan:
         self.n_trafo = len(model.trafo_index)
         self.solve_args = (model.parent, model.m[1].copy(), model.kup[1].copy(), model.ycp[1].copy())
         self.solve_args_3ph = (model.parent, model.m, model.kup, model.ycp)
+
+
+def _cat_int(parts: list[np.ndarray]) -> np.ndarray:
+    """The arrays concatenated as int64 (empty for none)."""
+    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
 
 
 def _plan(model: RadialModel) -> _Plan:
