@@ -33,12 +33,15 @@ the backward sweep reduces every subtree to a Norton equivalent
 the load currents of the previous iterate, and the only iteration is the
 fixed point on the (constant-power) load currents. ``Yd`` depends on the
 network only, so the factors ``m = 1/(Ycc + Yd)`` are computed once
-(:func:`sweep_factors`). Per iteration and bus this costs one complex division
-for the load current and two multiply-adds, vectorised over the batch with
-``prange`` (``solve_*``) or single-threaded (``solve_*_serial``; identical
+(:func:`sweep_factors`). Per iteration and bus this costs one real division
+for the load current (``conj(S) V / |V|^2``) and two multiply-adds. The batch
+items are swept in blocks of ``_BLOCK`` with the items as the innermost
+axis (``_balanced_block``, ``_unbalanced_block``): each item does exactly the
+arithmetic of a lone sweep and stops when it has converged, but the CPU overlaps
+the items' independent chains of parent-to-child updates. Blocks run in parallel
+with ``prange`` (``solve_*``) or on one thread (``solve_*_serial``; identical
 results, preferable for small batches, where waking threads costs more than the
-work). The per-case iteration is shared (``_balanced_item``,
-``_unbalanced_item``), so both variants compute bit-identical voltages.
+work).
 
 All quantities are per unit on the three-phase base ``sn_mva`` and the bus
 nominal voltage (phase-to-neutral voltages relative to ``vn_kv/sqrt(3)``).
@@ -109,66 +112,147 @@ def sweep_factors(parent, ypp, ypc, ycp, ycc, ysh, y_slack):
 
 
 @njit
-def _balanced_item(parent, m, kup, ycp, elem_pos, s_row, v_slack, tol2, max_iter, v, s, jn, loaded):
-    """One balanced case: sweeps until the squared voltage change is <= tol2. Returns (iterations, status)."""
-    n = parent.shape[0]
-    for b in range(n):
-        s[b] = 0.0
-    for e in range(elem_pos.shape[0]):
-        p = elem_pos[e]
-        if p >= 0:
-            s[p] += s_row[e]
-    nl = 0
-    for b in range(n):
-        if s[b] != 0.0:
-            loaded[nl] = b
-            nl += 1
-    # no-load start: the exact solution for zero load currents
-    v[0] = v_slack
-    for b in range(1, n):
-        v[b] = -m[b] * ycp[b] * v[parent[b]]
-    vmin2 = _V_COLLAPSE * _V_COLLAPSE
-    it = 0
-    while it < max_iter:
-        it += 1
-        for b in range(n):
-            jn[b] = 0.0
-        for j in range(nl):
-            b = loaded[j]
-            jn[b] = np.conj(s[b] / v[b])
-        for b in range(n - 1, 0, -1):
-            jn[parent[b]] += kup[b] * jn[b]
-        dv2 = 0.0
-        low = False
-        for b in range(1, n):
-            vb = -m[b] * (ycp[b] * v[parent[b]] + jn[b])
-            d = vb - v[b]
-            d2 = d.real * d.real + d.imag * d.imag
-            if not d2 <= dv2:  # also catches NaN
-                dv2 = d2
-            if vb.real * vb.real + vb.imag * vb.imag < vmin2:
-                low = True
-            v[b] = vb
-        if not dv2 < np.inf or low:
-            return it, STATUS_DIVERGED
-        if dv2 <= tol2:
-            return it, STATUS_CONVERGED
-    return it, STATUS_MAX_ITER
+def _conj_div(s, v):
+    """``conj(s / v)`` as ``conj(s) v / |v|^2``: one real division instead of a complex one (differs from it by
+    rounding only, < 1e-15 relative)."""
+    vr = v.real
+    vi = v.imag
+    inv = 1.0 / (vr * vr + vi * vi)
+    return complex((s.real * vr + s.imag * vi) * inv, (s.real * vi - s.imag * vr) * inv)
+
+
+_BLOCK = 8  # balanced batch items solved together (independent chains for the CPU; see _balanced_block)
 
 
 @njit
-def _balanced_finish(st, v, v_out_row):
-    if st == STATUS_CONVERGED:
-        for b in range(v.shape[0]):
-            v_out_row[b] = v[b]
-    else:
-        for b in range(v.shape[0]):
-            v_out_row[b] = np.nan + 0j
+def _balanced_block(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_iter, i0, v_out, n_iter, status):
+    """Balanced items ``i0 .. i0 + _BLOCK - 1`` (fewer at the end of the batch), swept together.
+
+    Every item does exactly the arithmetic of a lone sweep (results do not depend on the block), in real
+    arithmetic with the block's items as the innermost axis: the sweeps of different items are independent, so
+    the CPU overlaps them instead of waiting on one item's chain of parent-to-child updates. An item stops
+    being updated when it has converged (squared voltage change <= ``tol2``) or failed; the block ends when all
+    have stopped or after ``max_iter`` sweeps.
+    """
+    nb = s_elem.shape[0]
+    n = parent.shape[0]
+    W = _BLOCK
+    wn = min(W, nb - i0)
+    vr = np.empty((n, W))
+    vi = np.empty((n, W))
+    sr = np.zeros((n, W))
+    si = np.zeros((n, W))
+    jr = np.empty((n, W))
+    ji = np.empty((n, W))
+    dv2 = np.empty(W)
+    low = np.empty(W, dtype=np.bool_)
+    active = np.zeros(W, dtype=np.bool_)
+    its = np.zeros(W, dtype=np.int64)
+    st = np.full(W, STATUS_MAX_ITER, dtype=np.int64)
+    for w in range(wn):
+        active[w] = True
+        for e in range(elem_pos.shape[0]):
+            p = elem_pos[e]
+            if p >= 0:
+                sr[p, w] += s_elem[i0 + w, e].real
+                si[p, w] += s_elem[i0 + w, e].imag
+    loaded = np.empty(n, dtype=np.int64)  # buses with a load in any item of the block
+    nl = 0
+    for b in range(n):
+        for w in range(W):
+            if sr[b, w] != 0.0 or si[b, w] != 0.0:
+                loaded[nl] = b
+                nl += 1
+                break
+    # no-load start: the exact solution for zero load currents
+    for w in range(W):
+        vs = v_slack[i0 + min(w, wn - 1)]
+        vr[0, w] = vs.real
+        vi[0, w] = vs.imag
+    for b in range(1, n):
+        p = parent[b]
+        cr = -m[b].real
+        ci = -m[b].imag
+        ar = cr * ycp[b].real - ci * ycp[b].imag  # (-m) ycp
+        ai = cr * ycp[b].imag + ci * ycp[b].real
+        for w in range(W):
+            vr[b, w] = ar * vr[p, w] - ai * vi[p, w]
+            vi[b, w] = ar * vi[p, w] + ai * vr[p, w]
+    vmin2 = _V_COLLAPSE * _V_COLLAPSE
+    it = 0
+    n_active = wn
+    while it < max_iter and n_active > 0:
+        it += 1
+        # load currents conj(S / V) = conj(S) V / |V|^2 (buses without load: 0)
+        jr[:, :] = 0.0
+        ji[:, :] = 0.0
+        for j in range(nl):
+            b = loaded[j]
+            for w in range(W):
+                x = vr[b, w]
+                y = vi[b, w]
+                a = sr[b, w]
+                c = si[b, w]
+                inv = 1.0 / (x * x + y * y)
+                jr[b, w] = (a * x + c * y) * inv
+                ji[b, w] = (a * y - c * x) * inv
+        # backward sweep: subtree Norton currents
+        for b in range(n - 1, 0, -1):
+            p = parent[b]
+            a = kup[b].real
+            c = kup[b].imag
+            for w in range(W):
+                jr[p, w] += a * jr[b, w] - c * ji[b, w]
+                ji[p, w] += a * ji[b, w] + c * jr[b, w]
+        # forward sweep: V_b = -m_b (Ycp_b V_parent + Jn_b)
+        for w in range(W):
+            dv2[w] = 0.0
+            low[w] = False
+        for b in range(1, n):
+            p = parent[b]
+            yr = ycp[b].real
+            yi = ycp[b].imag
+            cr = -m[b].real
+            ci = -m[b].imag
+            for w in range(W):
+                tr = yr * vr[p, w] - yi * vi[p, w] + jr[b, w]
+                ti = yr * vi[p, w] + yi * vr[p, w] + ji[b, w]
+                nr = cr * tr - ci * ti
+                ni = cr * ti + ci * tr
+                dr = nr - vr[b, w]
+                di = ni - vi[b, w]
+                d2 = dr * dr + di * di
+                dv2[w] = dv2[w] if d2 <= dv2[w] else d2  # also takes a NaN
+                low[w] = low[w] or nr * nr + ni * ni < vmin2
+                act = active[w]
+                vr[b, w] = nr if act else vr[b, w]
+                vi[b, w] = ni if act else vi[b, w]
+        for w in range(wn):
+            if active[w]:
+                its[w] = it
+                if not dv2[w] < np.inf or low[w]:
+                    st[w] = STATUS_DIVERGED
+                elif dv2[w] <= tol2:
+                    st[w] = STATUS_CONVERGED
+                if st[w] != STATUS_MAX_ITER:
+                    active[w] = False
+                    n_active -= 1
+    nan = complex(np.nan, 0.0)
+    for w in range(wn):
+        i = i0 + w
+        n_iter[i] = its[w]
+        status[i] = st[w]
+        if st[w] == STATUS_CONVERGED:
+            for b in range(n):
+                v_out[i, b] = complex(vr[b, w], vi[b, w])
+        else:
+            for b in range(n):
+                v_out[i, b] = nan
 
 
 @njit_parallel
 def solve_balanced(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol, max_iter, v_out, n_iter, status):
-    """Balanced (positive-sequence) power flow for a batch of load cases, parallel over the batch.
+    """Balanced (positive-sequence) power flow for a batch of load cases, parallel over blocks of the batch.
 
     Parameters
     ----------
@@ -199,171 +283,177 @@ def solve_balanced(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol, max_iter
         :data:`STATUS_DIVERGED`.
     """
     nb = s_elem.shape[0]
-    n = parent.shape[0]
     tol2 = tol * tol
-    for i in prange(nb):
-        v = np.empty(n, dtype=np.complex128)
-        s = np.empty(n, dtype=np.complex128)
-        jn = np.empty(n, dtype=np.complex128)
-        loaded = np.empty(n, dtype=np.int64)
-        it, st = _balanced_item(parent, m, kup, ycp, elem_pos, s_elem[i], v_slack[i], tol2, max_iter, v, s, jn, loaded)
-        n_iter[i] = it
-        status[i] = st
-        _balanced_finish(st, v, v_out[i])
+    for k in prange((nb + _BLOCK - 1) // _BLOCK):
+        _balanced_block(
+            parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_iter, k * _BLOCK, v_out, n_iter, status
+        )
 
 
 @njit
 def solve_balanced_serial(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol, max_iter, v_out, n_iter, status):
     """Single-threaded :func:`solve_balanced` (same arguments, identical results)."""
     nb = s_elem.shape[0]
-    n = parent.shape[0]
     tol2 = tol * tol
-    v = np.empty(n, dtype=np.complex128)
-    s = np.empty(n, dtype=np.complex128)
-    jn = np.empty(n, dtype=np.complex128)
-    loaded = np.empty(n, dtype=np.int64)
-    for i in range(nb):
-        it, st = _balanced_item(parent, m, kup, ycp, elem_pos, s_elem[i], v_slack[i], tol2, max_iter, v, s, jn, loaded)
-        n_iter[i] = it
-        status[i] = st
-        _balanced_finish(st, v, v_out[i])
+    for i0 in range(0, nb, _BLOCK):
+        _balanced_block(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_iter, i0, v_out, n_iter, status)
 
 
 @njit
-def _unbalanced_item(
-    parent,
-    m,
-    kup,
-    ycp,
-    wye_pos,
-    wye_phase,
-    s_wye_row,
-    delta_pos,
-    delta_pair,
-    s_delta_row,
-    v_slack,
-    tol2,
-    max_iter,
-    v,
-    jn,
-    sw,
-    sd,
-    loaded,
-):
-    """One unbalanced case in sequence components. Returns (iterations, status)."""
+def _unbalanced_block(
+    parent, m, kup, ycp, wye_pos, wye_phase, s_wye, delta_pos, delta_pair, s_delta, v_slack, tol2, max_iter, i0,
+    bus_pos, v_out, n_iter, status,
+):  # fmt: skip
+    """Unbalanced items ``i0 .. i0 + _BLOCK - 1`` swept together, as :func:`_balanced_block` (each item does the
+    arithmetic of a lone sweep, the block's items are the innermost axis). Per sweep: phase voltages from the
+    sequence voltages, phase load currents (wye: phase-to-neutral, delta: phase-to-phase) back to sequence
+    currents, then the three sequence networks swept as the balanced one. Writes the phase voltages in the net's
+    bus order (``v_out[i, j, phase]`` of internal bus ``bus_pos[j]``)."""
+    nb = v_slack.shape[0]
     n = parent.shape[0]
+    W = _BLOCK
+    wn = min(W, nb - i0)
     third = 1.0 / 3.0
-    for k in range(3):
-        for b in range(n):
-            sw[k, b] = 0.0
-            sd[k, b] = 0.0
-            v[k, b] = 0.0
-    for e in range(wye_pos.shape[0]):
-        p = wye_pos[e]
-        if p >= 0:
-            sw[wye_phase[e], p] += s_wye_row[e]
-    for e in range(delta_pos.shape[0]):
-        p = delta_pos[e]
-        if p >= 0:
-            sd[delta_pair[e], p] += s_delta_row[e]
+    v = np.zeros((3, n, W), dtype=np.complex128)
+    jn = np.empty((3, n, W), dtype=np.complex128)
+    sw = np.zeros((3, n, W), dtype=np.complex128)
+    sd = np.zeros((3, n, W), dtype=np.complex128)
+    dv2 = np.empty(W)
+    low = np.empty(W, dtype=np.bool_)
+    active = np.zeros(W, dtype=np.bool_)
+    its = np.zeros(W, dtype=np.int64)
+    st = np.full(W, STATUS_MAX_ITER, dtype=np.int64)
+    for w in range(wn):
+        active[w] = True
+        for e in range(wye_pos.shape[0]):
+            p = wye_pos[e]
+            if p >= 0:
+                sw[wye_phase[e], p, w] += s_wye[i0 + w, e]
+        for e in range(delta_pos.shape[0]):
+            p = delta_pos[e]
+            if p >= 0:
+                sd[delta_pair[e], p, w] += s_delta[i0 + w, e]
+    loaded = np.empty(n, dtype=np.int64)  # buses with a load in any item of the block
     nl = 0
     for b in range(n):
-        if (
-            sw[0, b] != 0.0
-            or sw[1, b] != 0.0
-            or sw[2, b] != 0.0
-            or sd[0, b] != 0.0
-            or sd[1, b] != 0.0
-            or sd[2, b] != 0.0
-        ):
-            loaded[nl] = b
-            nl += 1
-    v[1, 0] = v_slack
+        for w in range(W):
+            if (
+                sw[0, b, w] != 0.0
+                or sw[1, b, w] != 0.0
+                or sw[2, b, w] != 0.0
+                or sd[0, b, w] != 0.0
+                or sd[1, b, w] != 0.0
+                or sd[2, b, w] != 0.0
+            ):
+                loaded[nl] = b
+                nl += 1
+                break
+    for w in range(W):
+        v[1, 0, w] = v_slack[i0 + min(w, wn - 1)]
     for b in range(1, n):
-        v[1, b] = -m[1, b] * ycp[1, b] * v[1, parent[b]]
+        p = parent[b]
+        a = -m[1, b] * ycp[1, b]
+        for w in range(W):
+            v[1, b, w] = a * v[1, p, w]
     vmin2 = _V_COLLAPSE * _V_COLLAPSE
     it = 0
-    while it < max_iter:
+    n_active = wn
+    while it < max_iter and n_active > 0:
         it += 1
-        for k in range(3):
-            for b in range(n):
-                jn[k, b] = 0.0
+        jn[:, :, :] = 0.0
         # phase load currents -> sequence current injections
         for j in range(nl):
             b = loaded[j]
-            v0 = v[0, b]
-            v1 = v[1, b]
-            v2 = v[2, b]
-            va = v0 + v1 + v2
-            vb = v0 + _A2 * v1 + _A * v2
-            vc = v0 + _A * v1 + _A2 * v2
-            ia = 0j
-            ib = 0j
-            ic = 0j
-            if sw[0, b] != 0.0:
-                ia += np.conj(sw[0, b] / va)
-            if sw[1, b] != 0.0:
-                ib += np.conj(sw[1, b] / vb)
-            if sw[2, b] != 0.0:
-                ic += np.conj(sw[2, b] / vc)
-            if sd[0, b] != 0.0:
-                iab = np.conj(sd[0, b] / (va - vb))
-                ia += iab
-                ib -= iab
-            if sd[1, b] != 0.0:
-                ibc = np.conj(sd[1, b] / (vb - vc))
-                ib += ibc
-                ic -= ibc
-            if sd[2, b] != 0.0:
-                ica = np.conj(sd[2, b] / (vc - va))
-                ic += ica
-                ia -= ica
-            jn[0, b] = third * (ia + ib + ic)
-            jn[1, b] = third * (ia + _A * ib + _A2 * ic)
-            jn[2, b] = third * (ia + _A2 * ib + _A * ic)
-        dv2 = 0.0
-        low = False
+            for w in range(W):
+                v0 = v[0, b, w]
+                v1 = v[1, b, w]
+                v2 = v[2, b, w]
+                va = v0 + v1 + v2
+                vb = v0 + _A2 * v1 + _A * v2
+                vc = v0 + _A * v1 + _A2 * v2
+                ia = 0j
+                ib = 0j
+                ic = 0j
+                if sw[0, b, w] != 0.0:
+                    ia += _conj_div(sw[0, b, w], va)
+                if sw[1, b, w] != 0.0:
+                    ib += _conj_div(sw[1, b, w], vb)
+                if sw[2, b, w] != 0.0:
+                    ic += _conj_div(sw[2, b, w], vc)
+                if sd[0, b, w] != 0.0:
+                    iab = _conj_div(sd[0, b, w], va - vb)
+                    ia += iab
+                    ib -= iab
+                if sd[1, b, w] != 0.0:
+                    ibc = _conj_div(sd[1, b, w], vb - vc)
+                    ib += ibc
+                    ic -= ibc
+                if sd[2, b, w] != 0.0:
+                    ica = _conj_div(sd[2, b, w], vc - va)
+                    ic += ica
+                    ia -= ica
+                jn[0, b, w] = third * (ia + ib + ic)
+                jn[1, b, w] = third * (ia + _A * ib + _A2 * ic)
+                jn[2, b, w] = third * (ia + _A2 * ib + _A * ic)
+        for w in range(W):
+            dv2[w] = 0.0
+            low[w] = False
         for k in range(3):
             for b in range(n - 1, 0, -1):
-                jn[k, parent[b]] += kup[k, b] * jn[k, b]
+                p = parent[b]
+                a = kup[k, b]
+                for w in range(W):
+                    jn[k, p, w] += a * jn[k, b, w]
             if k != 1:
-                vr = -m[k, 0] * jn[k, 0]
-                d = vr - v[k, 0]
-                d2 = d.real * d.real + d.imag * d.imag
-                if not d2 <= dv2:
-                    dv2 = d2
-                v[k, 0] = vr
+                a = -m[k, 0]
+                for w in range(W):
+                    vr = a * jn[k, 0, w]
+                    d = vr - v[k, 0, w]
+                    d2 = d.real * d.real + d.imag * d.imag
+                    dv2[w] = dv2[w] if d2 <= dv2[w] else d2  # also takes a NaN
+                    if active[w]:
+                        v[k, 0, w] = vr
             for b in range(1, n):
-                vbn = -m[k, b] * (ycp[k, b] * v[k, parent[b]] + jn[k, b])
-                d = vbn - v[k, b]
-                d2 = d.real * d.real + d.imag * d.imag
-                if not d2 <= dv2:
-                    dv2 = d2
-                if k == 1 and vbn.real * vbn.real + vbn.imag * vbn.imag < vmin2:
-                    low = True
-                v[k, b] = vbn
-        if not dv2 < np.inf or low:
-            return it, STATUS_DIVERGED
-        if dv2 <= tol2:
-            return it, STATUS_CONVERGED
-    return it, STATUS_MAX_ITER
-
-
-@njit
-def _unbalanced_finish(st, v, v_out_item):
-    n = v.shape[1]
-    if st == STATUS_CONVERGED:
-        for b in range(n):
-            v0 = v[0, b]
-            v1 = v[1, b]
-            v2 = v[2, b]
-            v_out_item[0, b] = v0 + v1 + v2
-            v_out_item[1, b] = v0 + _A2 * v1 + _A * v2
-            v_out_item[2, b] = v0 + _A * v1 + _A2 * v2
-    else:
-        for k in range(3):
-            for b in range(n):
-                v_out_item[k, b] = np.nan + 0j
+                p = parent[b]
+                a = -m[k, b]
+                y = ycp[k, b]
+                for w in range(W):
+                    vbn = a * (y * v[k, p, w] + jn[k, b, w])
+                    d = vbn - v[k, b, w]
+                    d2 = d.real * d.real + d.imag * d.imag
+                    dv2[w] = dv2[w] if d2 <= dv2[w] else d2
+                    if k == 1 and vbn.real * vbn.real + vbn.imag * vbn.imag < vmin2:
+                        low[w] = True
+                    if active[w]:
+                        v[k, b, w] = vbn
+        for w in range(wn):
+            if active[w]:
+                its[w] = it
+                if not dv2[w] < np.inf or low[w]:
+                    st[w] = STATUS_DIVERGED
+                elif dv2[w] <= tol2:
+                    st[w] = STATUS_CONVERGED
+                if st[w] != STATUS_MAX_ITER:
+                    active[w] = False
+                    n_active -= 1
+    nan = complex(np.nan, 0.0)
+    for w in range(wn):
+        i = i0 + w
+        n_iter[i] = its[w]
+        status[i] = st[w]
+        for j in range(bus_pos.shape[0]):
+            b = bus_pos[j]
+            if st[w] == STATUS_CONVERGED and b >= 0:
+                v0 = v[0, b, w]
+                v1 = v[1, b, w]
+                v2 = v[2, b, w]
+                v_out[i, j, 0] = v0 + v1 + v2
+                v_out[i, j, 1] = v0 + _A2 * v1 + _A * v2
+                v_out[i, j, 2] = v0 + _A * v1 + _A2 * v2
+            else:
+                v_out[i, j, 0] = nan
+                v_out[i, j, 1] = nan
+                v_out[i, j, 2] = nan
 
 
 @njit_parallel
@@ -379,13 +469,14 @@ def solve_unbalanced(
     delta_pair,
     s_delta,
     v_slack,
+    bus_pos,
     tol,
     max_iter,
     v_out,
     n_iter,
     status,
 ):
-    """Unbalanced power flow in symmetrical components for a batch of cases, parallel over the batch.
+    """Unbalanced power flow in symmetrical components for a batch of cases, parallel over blocks of the batch.
 
     The network is sequence-decoupled (symmetric lines, transformers with
     sequence-dependent models); only the loads couple the sequences. Every
@@ -410,48 +501,25 @@ def solve_unbalanced(
         Consumed power of each delta load [pu on ``sn_mva/3``].
     v_slack : complex128[batch]
         Positive-sequence slack voltage [pu].
+    bus_pos : int64[n_net]
+        Internal bus of each output bus (the net's bus order); negative = not supplied (NaN).
     tol : float
         Convergence tolerance on the largest change of any sequence voltage
         [pu].
     max_iter : int
         Iteration limit.
-    v_out : complex128[batch, 3, n]
+    v_out : complex128[batch, n_net, 3]
         Output: phase voltages a, b, c to neutral [pu]; NaN if not converged.
     n_iter, status : int64[batch]
         Output, as in :func:`solve_balanced`.
     """
     nb = v_slack.shape[0]
-    n = parent.shape[0]
     tol2 = tol * tol
-    for i in prange(nb):
-        v = np.empty((3, n), dtype=np.complex128)
-        jn = np.empty((3, n), dtype=np.complex128)
-        sw = np.empty((3, n), dtype=np.complex128)
-        sd = np.empty((3, n), dtype=np.complex128)
-        loaded = np.empty(n, dtype=np.int64)
-        it, st = _unbalanced_item(
-            parent,
-            m,
-            kup,
-            ycp,
-            wye_pos,
-            wye_phase,
-            s_wye[i],
-            delta_pos,
-            delta_pair,
-            s_delta[i],
-            v_slack[i],
-            tol2,
-            max_iter,
-            v,
-            jn,
-            sw,
-            sd,
-            loaded,
-        )
-        n_iter[i] = it
-        status[i] = st
-        _unbalanced_finish(st, v, v_out[i])
+    for k in prange((nb + _BLOCK - 1) // _BLOCK):
+        _unbalanced_block(
+            parent, m, kup, ycp, wye_pos, wye_phase, s_wye, delta_pos, delta_pair, s_delta, v_slack, tol2, max_iter,
+            k * _BLOCK, bus_pos, v_out, n_iter, status,
+        )  # fmt: skip
 
 
 @njit
@@ -467,6 +535,7 @@ def solve_unbalanced_serial(
     delta_pair,
     s_delta,
     v_slack,
+    bus_pos,
     tol,
     max_iter,
     v_out,
@@ -475,37 +544,12 @@ def solve_unbalanced_serial(
 ):
     """Single-threaded :func:`solve_unbalanced` (same arguments, identical results)."""
     nb = v_slack.shape[0]
-    n = parent.shape[0]
     tol2 = tol * tol
-    v = np.empty((3, n), dtype=np.complex128)
-    jn = np.empty((3, n), dtype=np.complex128)
-    sw = np.empty((3, n), dtype=np.complex128)
-    sd = np.empty((3, n), dtype=np.complex128)
-    loaded = np.empty(n, dtype=np.int64)
-    for i in range(nb):
-        it, st = _unbalanced_item(
-            parent,
-            m,
-            kup,
-            ycp,
-            wye_pos,
-            wye_phase,
-            s_wye[i],
-            delta_pos,
-            delta_pair,
-            s_delta[i],
-            v_slack[i],
-            tol2,
-            max_iter,
-            v,
-            jn,
-            sw,
-            sd,
-            loaded,
-        )
-        n_iter[i] = it
-        status[i] = st
-        _unbalanced_finish(st, v, v_out[i])
+    for i0 in range(0, nb, _BLOCK):
+        _unbalanced_block(
+            parent, m, kup, ycp, wye_pos, wye_phase, s_wye, delta_pos, delta_pair, s_delta, v_slack, tol2, max_iter,
+            i0, bus_pos, v_out, n_iter, status,
+        )  # fmt: skip
 
 
 @njit
@@ -562,17 +606,26 @@ def branch_currents_unbalanced(v_abc, f_pos, t_pos, yff, yft, ytf, ytt, i_f, i_t
 
 
 @njit
-def _branch_phase_currents(v_abc, i, f, t, yff, yft, ytf, ytt, k):
+def _branch_phase_currents(v_abc, i, f, t, yff, yft, ytf, ytt, k, phase_last=False):
     """Phase currents a, b, c into branch ``k`` at its from and to end for batch item ``i``: the phase voltages
     of its end buses ``f``, ``t`` to sequence components, times the branch's sequence admittances, back to
-    phases. Returns ``(i_fa, i_fb, i_fc, i_ta, i_tb, i_tc)`` [pu]."""
+    phases. ``v_abc`` is ``[batch, 3, bus]``, or ``[batch, bus, 3]`` with ``phase_last``. Returns
+    ``(i_fa, i_fb, i_fc, i_ta, i_tb, i_tc)`` [pu]."""
     third = 1.0 / 3.0
-    fa = v_abc[i, 0, f]
-    fb = v_abc[i, 1, f]
-    fc = v_abc[i, 2, f]
-    ta = v_abc[i, 0, t]
-    tb = v_abc[i, 1, t]
-    tc = v_abc[i, 2, t]
+    if phase_last:
+        fa = v_abc[i, f, 0]
+        fb = v_abc[i, f, 1]
+        fc = v_abc[i, f, 2]
+        ta = v_abc[i, t, 0]
+        tb = v_abc[i, t, 1]
+        tc = v_abc[i, t, 2]
+    else:
+        fa = v_abc[i, 0, f]
+        fb = v_abc[i, 1, f]
+        fc = v_abc[i, 2, f]
+        ta = v_abc[i, 0, t]
+        tb = v_abc[i, 1, t]
+        tc = v_abc[i, 2, t]
     f0 = third * (fa + fb + fc)
     f1 = third * (fa + _A * fb + _A2 * fc)
     f2 = third * (fa + _A2 * fb + _A * fc)
@@ -596,6 +649,20 @@ def _branch_phase_currents(v_abc, i, f, t, yff, yft, ytf, ytt, k):
 
 
 @njit
+def _chunk(nb):
+    """Batch items per parallel task: at least 8, at most 256 tasks (a task per item would pass every array
+    argument per item)."""
+    return max(8, -(-nb // 256))
+
+
+@njit
+def _cabs(z):
+    """``|z|`` as ``sqrt(re^2 + im^2)``: a few times faster than ``abs`` (``hypot``, which guards against
+    overflow of the squares, impossible for currents in pu); equal to it within 1 ulp."""
+    return np.sqrt(z.real * z.real + z.imag * z.imag)
+
+
+@njit
 def _nan_max(a, b):
     """``np.maximum``: NaN if either is NaN."""
     if a != a or b != b:
@@ -613,31 +680,23 @@ def _ratio(x, y):
     return x / y
 
 
-@njit_parallel
-def unbalanced_branch_summary(
-    v_abc, f_pos, t_pos, yff, yft, ytf, ytt, ibase_f, ibase_t, n_line, line_imax, trafo_vn_hv, trafo_vn_lv,
-    trafo_sn, trafo_rating, line_i, line_i_n, line_loading, trafo_i_hv, trafo_i_lv, trafo_loading,
+@njit
+def _unbalanced_summary_rows(
+    i0, i1, phase_last, v_abc, f_pos, t_pos, yff, yft, ytf, ytt, ibase_f, ibase_t, n_line, line_imax, trafo_vn_hv,
+    trafo_vn_lv, trafo_sn, trafo_rating, line_i, line_i_n, line_loading, trafo_i_hv, trafo_i_lv, trafo_loading,
 ):  # fmt: skip
-    """Phase and neutral currents and loadings of lines and transformers, straight from the phase voltages.
-
-    The branch currents of :func:`branch_currents_unbalanced` and the results
-    :func:`powercheck.powerflow.results.unbalanced_branch_results` makes of them, in one pass over the batch
-    (parallel over batch items) without the intermediate current arrays.
-
-    Outputs: ``line_i [batch, n_line, 3]``, ``line_i_n [batch, n_line]``, ``line_loading [batch, n_line]`` (%),
-    ``trafo_i_hv``/``trafo_i_lv [batch, n_trafo, 3]``, ``trafo_loading [batch, n_trafo]`` (%, before the rating
-    factor is divided out: divided here).
-    """
-    nb = v_abc.shape[0]
+    """Branch results of unbalanced batch items ``i0 .. i1-1`` (see :func:`unbalanced_branch_summary`)."""
     nk = f_pos.shape[0]
     sqrt3 = np.sqrt(3.0)
-    for i in prange(nb):
+    for i in range(i0, i1):
         for k in range(nk):
-            ifa, ifb, ifc, ita, itb, itc = _branch_phase_currents(v_abc, i, f_pos[k], t_pos[k], yff, yft, ytf, ytt, k)
+            ifa, ifb, ifc, ita, itb, itc = _branch_phase_currents(
+                v_abc, i, f_pos[k], t_pos[k], yff, yft, ytf, ytt, k, phase_last
+            )
             bf = ibase_f[k]
             bt = ibase_t[k]
-            af0, af1, af2 = abs(ifa) * bf, abs(ifb) * bf, abs(ifc) * bf
-            at0, at1, at2 = abs(ita) * bt, abs(itb) * bt, abs(itc) * bt
+            af0, af1, af2 = _cabs(ifa) * bf, _cabs(ifb) * bf, _cabs(ifc) * bf
+            at0, at1, at2 = _cabs(ita) * bt, _cabs(itb) * bt, _cabs(itc) * bt
             if k < n_line:
                 m0 = _nan_max(af0, at0)
                 m1 = _nan_max(af1, at1)
@@ -645,7 +704,7 @@ def unbalanced_branch_summary(
                 line_i[i, k, 0] = m0
                 line_i[i, k, 1] = m1
                 line_i[i, k, 2] = m2
-                line_i_n[i, k] = _nan_max(abs(ifa + ifb + ifc) * bf, abs(ita + itb + itc) * bt)
+                line_i_n[i, k] = _nan_max(_cabs(ifa + ifb + ifc) * bf, _cabs(ita + itb + itc) * bt)
                 line_loading[i, k] = _ratio(_nan_max(_nan_max(m0, m1), m2), line_imax[k]) * 100.0
             else:
                 j = k - n_line
@@ -663,13 +722,186 @@ def unbalanced_branch_summary(
 
 
 @njit_parallel
-def phases_to_net_buses(v_abc, bus_pos, out):
-    """``out[i, j, p] = v_abc[i, p, bus_pos[j]]`` (NaN where ``bus_pos[j] < 0``: the bus is not supplied):
-    internal bus order, phase-major -> the net's bus order, phase last, in one pass."""
+def unbalanced_branch_summary(
+    phase_last, v_abc, f_pos, t_pos, yff, yft, ytf, ytt, ibase_f, ibase_t, n_line, line_imax, trafo_vn_hv, trafo_vn_lv,
+    trafo_sn, trafo_rating, line_i, line_i_n, line_loading, trafo_i_hv, trafo_i_lv, trafo_loading,
+):  # fmt: skip
+    """Phase and neutral currents and loadings of lines and transformers, straight from the phase voltages.
+
+    The branch currents of :func:`branch_currents_unbalanced` and the results
+    :func:`powercheck.powerflow.results.unbalanced_branch_results` makes of them, in one pass over the batch
+    (parallel over batch items) without the intermediate current arrays.
+
+    ``v_abc`` is ``[batch, 3, bus]`` (internal bus order, phase first), or ``[batch, bus, 3]`` with
+    ``phase_last`` (``f_pos``/``t_pos`` then index its bus axis, e.g. the net's bus order).
+
+    Outputs: ``line_i [batch, n_line, 3]``, ``line_i_n [batch, n_line]``, ``line_loading [batch, n_line]`` (%),
+    ``trafo_i_hv``/``trafo_i_lv [batch, n_trafo, 3]``, ``trafo_loading [batch, n_trafo]`` (%, before the rating
+    factor is divided out: divided here).
+    """
     nb = v_abc.shape[0]
+    step = _chunk(nb)
+    for c in prange((nb + step - 1) // step):
+        _unbalanced_summary_rows(
+            c * step, min(nb, (c + 1) * step), phase_last, v_abc, f_pos, t_pos, yff, yft, ytf, ytt, ibase_f, ibase_t,
+            n_line, line_imax, trafo_vn_hv, trafo_vn_lv, trafo_sn, trafo_rating, line_i, line_i_n, line_loading,
+            trafo_i_hv, trafo_i_lv, trafo_loading,
+        )  # fmt: skip
+
+
+@njit
+def unbalanced_branch_summary_serial(
+    phase_last, v_abc, f_pos, t_pos, yff, yft, ytf, ytt, ibase_f, ibase_t, n_line, line_imax, trafo_vn_hv, trafo_vn_lv,
+    trafo_sn, trafo_rating, line_i, line_i_n, line_loading, trafo_i_hv, trafo_i_lv, trafo_loading,
+):  # fmt: skip
+    """Single-threaded :func:`unbalanced_branch_summary` (same arguments, identical results)."""
+    _unbalanced_summary_rows(
+        0, v_abc.shape[0], phase_last, v_abc, f_pos, t_pos, yff, yft, ytf, ytt, ibase_f, ibase_t, n_line, line_imax,
+        trafo_vn_hv, trafo_vn_lv, trafo_sn, trafo_rating, line_i, line_i_n, line_loading, trafo_i_hv, trafo_i_lv,
+        trafo_loading,
+    )  # fmt: skip
+
+
+@njit
+def _balanced_summary_rows(
+    i0, i1, v, bus_pos, f_pos, t_pos, yff, yft, ytf, ytt, ibase_f, ibase_t, n_line, line_imax, trafo_vn_hv, trafo_vn_lv,
+    trafo_sn, trafo_rating, root_children, ypp_root, ypc_root, ysh_root, root_elems, s_elem, sn, v_net,
+    line_i_from, line_i_to, line_loading, trafo_i_hv, trafo_i_lv, trafo_loading, eg_p, eg_q,
+):  # fmt: skip
+    """Results of balanced batch items ``i0 .. i1-1`` (see :func:`balanced_summary`)."""
     nan = complex(np.nan, 0.0)
-    for i in prange(nb):
+    sqrt3 = np.sqrt(3.0)
+    for i in range(i0, i1):
         for j in range(bus_pos.shape[0]):
             b = bus_pos[j]
-            for p in range(3):
-                out[i, j, p] = v_abc[i, p, b] if b >= 0 else nan
+            v_net[i, j] = v[i, b] if b >= 0 else nan
+        for k in range(f_pos.shape[0]):
+            vf = v[i, f_pos[k]]
+            vt = v[i, t_pos[k]]
+            af = _cabs(yff[k] * vf + yft[k] * vt) * ibase_f[k]
+            at = _cabs(ytf[k] * vf + ytt[k] * vt) * ibase_t[k]
+            if k < n_line:
+                line_i_from[i, k] = af
+                line_i_to[i, k] = at
+                line_loading[i, k] = _ratio(_nan_max(af, at), line_imax[k]) * 100.0
+            else:
+                j = k - n_line
+                trafo_i_hv[i, j] = af
+                trafo_i_lv[i, j] = at
+                ld = _ratio(_nan_max(af * trafo_vn_hv[j], at * trafo_vn_lv[j]) * sqrt3, trafo_sn[j]) * 100.0
+                trafo_loading[i, j] = _ratio(ld, trafo_rating[j])
+        v0 = v[i, 0]
+        i_root = 0j
+        for c in range(root_children.shape[0]):
+            i_root += ypp_root[c] * v0 + ypc_root[c] * v[i, root_children[c]]
+        i_root += ysh_root * v0
+        if root_elems.shape[0]:
+            s0 = 0j
+            for e in range(root_elems.shape[0]):
+                s0 += s_elem[i, root_elems[e]]
+            i_root += np.conj(s0 / v0)
+        s_root = v0 * np.conj(i_root) * sn
+        eg_p[i] = s_root.real
+        eg_q[i] = s_root.imag
+
+
+@njit_parallel
+def balanced_summary(
+    v, bus_pos, f_pos, t_pos, yff, yft, ytf, ytt, ibase_f, ibase_t, n_line, line_imax, trafo_vn_hv, trafo_vn_lv,
+    trafo_sn, trafo_rating, root_children, ypp_root, ypc_root, ysh_root, root_elems, s_elem, sn, v_net,
+    line_i_from, line_i_to, line_loading, trafo_i_hv, trafo_i_lv, trafo_loading, eg_p, eg_q,
+):  # fmt: skip
+    """Everything :class:`~powercheck.powerflow.results.BatchResult` holds, from the balanced voltages, in one pass
+    (parallel over the batch items; :func:`balanced_summary_serial` is the same on one thread).
+
+    ``v [batch, n]`` internal-order voltages -> ``v_net [batch, n_net_bus]`` (net bus order, NaN where
+    ``bus_pos < 0``); branch terminal currents ``|yff vf + yft vt| * ibase`` etc. as lines (``k < n_line``: from/to
+    current [kA], loading ``max / line_imax * 100`` [%]) and transformers (hv/lv current [kA], current-based loading
+    divided by the rating factor [%]); slack power ``v0 conj(I_root) sn`` [MW, Mvar], ``I_root`` the current into
+    the branches below the root (``ypp_root``, ``ypc_root`` of ``root_children``), its shunt and the injections
+    ``root_elems`` (columns of ``s_elem``) at the root. NaN voltages give NaN results.
+    """
+    nb = v.shape[0]
+    step = _chunk(nb)
+    for c in prange((nb + step - 1) // step):
+        _balanced_summary_rows(
+            c * step,
+            min(nb, (c + 1) * step),
+            v,
+            bus_pos,
+            f_pos,
+            t_pos,
+            yff,
+            yft,
+            ytf,
+            ytt,
+            ibase_f,
+            ibase_t,
+            n_line,
+            line_imax,
+            trafo_vn_hv,
+            trafo_vn_lv,
+            trafo_sn,
+            trafo_rating,
+            root_children,
+            ypp_root,
+            ypc_root,
+            ysh_root,
+            root_elems,
+            s_elem,
+            sn,
+            v_net,
+            line_i_from,
+            line_i_to,
+            line_loading,
+            trafo_i_hv,
+            trafo_i_lv,
+            trafo_loading,
+            eg_p,
+            eg_q,
+        )
+
+
+@njit
+def balanced_summary_serial(
+    v, bus_pos, f_pos, t_pos, yff, yft, ytf, ytt, ibase_f, ibase_t, n_line, line_imax, trafo_vn_hv, trafo_vn_lv,
+    trafo_sn, trafo_rating, root_children, ypp_root, ypc_root, ysh_root, root_elems, s_elem, sn, v_net,
+    line_i_from, line_i_to, line_loading, trafo_i_hv, trafo_i_lv, trafo_loading, eg_p, eg_q,
+):  # fmt: skip
+    """Single-threaded :func:`balanced_summary` (same arguments, identical results)."""
+    _balanced_summary_rows(
+        0,
+        v.shape[0],
+        v,
+        bus_pos,
+        f_pos,
+        t_pos,
+        yff,
+        yft,
+        ytf,
+        ytt,
+        ibase_f,
+        ibase_t,
+        n_line,
+        line_imax,
+        trafo_vn_hv,
+        trafo_vn_lv,
+        trafo_sn,
+        trafo_rating,
+        root_children,
+        ypp_root,
+        ypc_root,
+        ysh_root,
+        root_elems,
+        s_elem,
+        sn,
+        v_net,
+        line_i_from,
+        line_i_to,
+        line_loading,
+        trafo_i_hv,
+        trafo_i_lv,
+        trafo_loading,
+        eg_p,
+        eg_q,
+    )

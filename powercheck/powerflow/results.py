@@ -2,9 +2,13 @@
 
 :class:`BatchResult` (balanced) and :class:`BatchResult3ph` (per phase) hold the solver
 output in pandapower's order (``net.bus``, ``net.line``, ``net.trafo``) with the batch axes
-first. The functions below turn the kernels' internal-order voltages into those arrays
-(:func:`to_net_buses`, :func:`balanced_branch_results`, :func:`unbalanced_branch_results`),
-as pandapower's ``results_branch.py`` does for its own solver.
+first. The solvers fill them with one kernel call per batch: :func:`balanced_summary` (net-order
+voltages, branch currents, loadings, slack power from the internal-order voltages) and
+:func:`unbalanced_summary` (branch results from the net-order phase voltages the unbalanced
+solver writes), as pandapower's ``results_branch.py`` does for its own solver.
+:func:`to_net_buses`, :func:`balanced_branch_results`, :func:`unbalanced_branch_results` and
+:func:`unbalanced_branch_results_numpy` compute the same from internal-order voltages (NumPy, or one
+kernel over the internal order): the references of ``tests/powerflow/test_branch_summary_kernel.py``.
 """
 
 from __future__ import annotations
@@ -24,9 +28,11 @@ __all__ = [
     "BatchResult3ph",
     "PowerFlowNotConverged",
     "balanced_branch_results",
+    "balanced_summary",
     "raise_not_converged",
     "to_net_buses",
     "unbalanced_branch_results",
+    "unbalanced_summary",
 ]
 
 _SQRT3 = math.sqrt(3.0)
@@ -233,7 +239,8 @@ def balanced_branch_results(
     i_root = (model.ypp[1, ch] * v0[:, None] + model.ypc[1, ch] * v[:, ch]).sum(axis=1) + model.ysh[1, 0] * v0
     at_root = elem_pos == 0
     if at_root.any():
-        i_root = i_root + np.conj(s_elem[:, at_root].sum(axis=1) / v0)
+        with np.errstate(invalid="ignore", divide="ignore"):  # NaN rows of non-converged items
+            i_root = i_root + np.conj(s_elem[:, at_root].sum(axis=1) / v0)
     s_root = v0 * np.conj(i_root) * sn
     res["ext_grid_p_mw"] = s_root.real.reshape(shape)
     res["ext_grid_q_mvar"] = s_root.imag.reshape(shape)
@@ -272,7 +279,7 @@ def unbalanced_branch_results(model: RadialModel, v: np.ndarray, shape: tuple[in
     trafo_loading = np.empty((nb, n_trafo))
     f64 = np.float64
     kernels.unbalanced_branch_summary(
-        np.ascontiguousarray(v), model.br_f, model.br_t, y[:, 0], y[:, 1], y[:, 2], y[:, 3],
+        False, np.ascontiguousarray(v), model.br_f, model.br_t, y[:, 0], y[:, 1], y[:, 2], y[:, 3],
         np.asarray(model.br_ibase_f, f64), np.asarray(model.br_ibase_t, f64), n_line,
         np.asarray(model.line_imax_ka, f64), np.asarray(model.trafo_vn_hv_kv, f64),
         np.asarray(model.trafo_vn_lv_kv, f64), np.asarray(model.trafo_sn_mva, f64),
@@ -331,3 +338,60 @@ def unbalanced_branch_results_numpy(model: RadialModel, v: np.ndarray, shape: tu
         ld = np.maximum(hv * model.trafo_vn_hv_kv, lv * model.trafo_vn_lv_kv) * _SQRT3 / model.trafo_sn_mva * 100.0
         res["trafo_loading_percent"] = (ld.max(axis=1) / model.trafo_rating_factor).reshape(*shape, n_trafo)
     return res
+
+
+def _alloc(nb: int, *shapes: tuple[int, ...], dtype: Any = float) -> list[np.ndarray]:
+    return [np.empty((nb, *shape), dtype=dtype) for shape in shapes]
+
+
+def balanced_summary(
+    plan: Any, v: np.ndarray, shape: tuple[int, ...], root_elems: np.ndarray, s_elem: np.ndarray, threads: bool
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Net-order voltages and the branch fields of :class:`BatchResult` of balanced solutions in one kernel call
+    (:func:`~powercheck.powerflow.kernels.balanced_summary`; :func:`to_net_buses` and
+    :func:`balanced_branch_results` are the same in NumPy, the reference of the tests).
+
+    ``plan`` is the solver's per-model plan (:class:`powercheck.powerflow.solve._Plan`); ``v [nb, n]`` internal-
+    order voltages; ``root_elems`` the columns of ``s_elem`` injected at the slack bus; ``threads``: the
+    parallel kernel (else the serial one, same results).
+    """
+    nb = v.shape[0]
+    nl, nt = plan.n_line, plan.n_trafo
+    v_net = np.empty((nb, plan.nbus), dtype=complex)
+    li_f, li_t, l_ld, t_hv, t_lv, t_ld = _alloc(nb, (nl,), (nl,), (nl,), (nt,), (nt,), (nt,))
+    eg_p, eg_q = np.empty(nb), np.empty(nb)
+    kernel = kernels.balanced_summary if threads else kernels.balanced_summary_serial
+    kernel(
+        v, plan.bus_pos, *plan.branch_args, *plan.root_args, root_elems, s_elem, plan.sn, v_net,
+        li_f, li_t, l_ld, t_hv, t_lv, t_ld, eg_p, eg_q,
+    )  # fmt: skip
+    res = {
+        "line_i_from_ka": li_f.reshape(*shape, nl),
+        "line_i_to_ka": li_t.reshape(*shape, nl),
+        "line_loading_percent": l_ld.reshape(*shape, nl),
+        "trafo_i_hv_ka": t_hv.reshape(*shape, nt),
+        "trafo_i_lv_ka": t_lv.reshape(*shape, nt),
+        "trafo_loading_percent": t_ld.reshape(*shape, nt),
+        "ext_grid_p_mw": eg_p.reshape(shape),
+        "ext_grid_q_mvar": eg_q.reshape(shape),
+    }
+    return v_net.reshape(*shape, plan.nbus), res
+
+
+def unbalanced_summary(plan: Any, v_net: np.ndarray, shape: tuple[int, ...], threads: bool) -> dict[str, np.ndarray]:
+    """:func:`unbalanced_branch_results` from the phase voltages in the net's bus order (``v_net [nb, n_net_bus,
+    3]``, the solver's output), with the model's arrays prepared once (``plan``, see :func:`balanced_summary`)
+    and the serial kernel unless ``threads``."""
+    nb = v_net.shape[0]
+    nl, nt = plan.n_line, plan.n_trafo
+    line_i, line_i_n, line_ld, t_hv, t_lv, t_ld = _alloc(nb, (nl, 3), (nl,), (nl,), (nt, 3), (nt, 3), (nt,))
+    kernel = kernels.unbalanced_branch_summary if threads else kernels.unbalanced_branch_summary_serial
+    kernel(True, v_net, *plan.branch_args_3ph, line_i, line_i_n, line_ld, t_hv, t_lv, t_ld)
+    return {
+        "line_i_ka": line_i.reshape(*shape, nl, 3),
+        "line_i_n_ka": line_i_n.reshape(*shape, nl),
+        "line_loading_percent": line_ld.reshape(*shape, nl),
+        "trafo_i_hv_ka": t_hv.reshape(*shape, nt, 3),
+        "trafo_i_lv_ka": t_lv.reshape(*shape, nt, 3),
+        "trafo_loading_percent": t_ld.reshape(*shape, nt),
+    }

@@ -1,11 +1,14 @@
 """Solvers of the batched radial power flow: :func:`run_batch` (balanced) and :func:`run_batch_3ph` (per phase).
 
 Both share one pipeline: the power arguments are validated and brought to one batch shape
-(:func:`_prepare`), turned into per-bus injections (balanced or per phase), solved by the
-numba sweep of :mod:`powercheck.powerflow.kernels` on one thread or on all (:func:`_solve`,
-same results either way), and returned as :class:`~powercheck.powerflow.results.BatchResult`
-/ :class:`~powercheck.powerflow.results.BatchResult3ph` in pandapower's bus, line and
-transformer order.
+(:func:`_prepare`), written into the kernels' injection arrays (balanced or per phase) in the
+column layout of the model's :class:`_Plan` (worked out on the first call and kept on the
+model, with everything else that depends on the model only), solved by the numba sweep of
+:mod:`powercheck.powerflow.kernels` on one thread or on all (:func:`_solve`, same results either
+way), and returned as :class:`~powercheck.powerflow.results.BatchResult` /
+:class:`~powercheck.powerflow.results.BatchResult3ph` in pandapower's bus, line and transformer
+order; one kernel call computes all results of a batch (voltages in the net's bus order, branch
+currents, loadings, slack power).
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ from powercheck.powerflow.model import RadialModel, RadialModelError
 from powercheck.powerflow.results import (
     BatchResult,
     BatchResult3ph,
-    balanced_branch_results,
+    balanced_summary,
     raise_not_converged,
     to_net_buses,
-    unbalanced_branch_results,
+    unbalanced_summary,
 )
 
 __all__ = ["BatchPowerFlow", "run_batch", "run_batch_3ph"]
@@ -56,6 +59,15 @@ _POWER_ARGS = (
 # inputs
 # --------------------------------------------------------------------------------------------
 
+_TABLES = (
+    ("load", "p_mw", "q_mvar", False),
+    ("sgen", "sgen_p_mw", "sgen_q_mvar", False),
+    ("storage", "storage_p_mw", "storage_q_mvar", False),
+    ("asymmetric_load", "asym_load_p_mw", "asym_load_q_mvar", True),
+    ("asymmetric_sgen", "asym_sgen_p_mw", "asym_sgen_q_mvar", True),
+)
+"""PQ tables with their power arguments (``asym``: per-phase values, trailing axis 3)."""
+
 
 def _as_batch(name: str, value: Any, trailing: tuple[int, ...]) -> np.ndarray:
     """``value`` as a float array of shape ``(..., *trailing)``, all finite; ValueError naming ``name``."""
@@ -67,106 +79,149 @@ def _as_batch(name: str, value: Any, trailing: tuple[int, ...]) -> np.ndarray:
     if arr.ndim < nt or arr.shape[arr.ndim - nt :] != trailing:
         want = ", ".join(str(t) for t in trailing)
         raise ValueError(f"{name}: expected shape (..., {want}), got {arr.shape}")
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        where = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), arr.shape))
-        raise ValueError(f"{name}: contains NaN or infinite values (first at index {where})")
+    # fast path: one reduction; the element-wise check only if the sum is not finite (NaN, inf or overflow)
+    if not np.isfinite(np.add.reduce(arr, axis=None)):
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            where = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), arr.shape))
+            raise ValueError(f"{name}: contains NaN or infinite values (first at index {where})")
     return arr
 
 
-class _Inputs:
-    """Collects the optional power arrays and checks that their batch shapes agree."""
+@dataclass(frozen=True, eq=False)
+class _Part:
+    """One PQ table's place in the kernels' injection arrays.
 
-    def __init__(self) -> None:
-        self.shape: tuple[int, ...] | None = None
-        self.first: str | None = None
-
-    def add(self, name: str, value: Any, trailing: tuple[int, ...]) -> np.ndarray | None:
-        if value is None:
-            return None
-        arr = _as_batch(name, value, trailing)
-        bshape = arr.shape[: arr.ndim - len(trailing)]
-        if self.shape is None:
-            self.shape, self.first = bshape, name
-        elif bshape != self.shape:
-            raise ValueError(f"{name}: batch shape {bshape} differs from {self.first}'s batch shape {self.shape}")
-        return arr
-
-    def flat(self, arr: np.ndarray | None, static: np.ndarray, trailing: tuple[int, ...]) -> np.ndarray:
-        bshape = self.shape or ()
-        nb = int(np.prod(bshape)) if bshape else 1
-        if arr is None:
-            return np.broadcast_to(static, (nb, *trailing))
-        return arr.reshape((nb, *trailing))
-
-
-def _common_inputs(model: RadialModel, kw: dict[str, Any], three_phase: bool):
-    """Validate all power arguments (``kw`` by name, None = not given).
-
-    Returns the batch shape, the number of items ``nb``, every power array flattened to
-    ``(nb, ...)`` (omitted ones broadcast from the network's static values, or 0 for the bus
-    injections) [MW], [Mvar], and the complex slack voltage per item [pu].
+    Balanced: columns ``start:stop`` of ``s_elem``. Unbalanced: ``wye``/``delta`` are ``(start, rows)`` with
+    ``rows`` the table rows (a slice when all of them) whose three phases take columns ``start : start + 3 r``
+    (phase-major) of ``s_wye``/``s_delta``, or None.
     """
-    inp = _Inputs()
-    el = model.elements
-    nbus = len(model.bus_index)
-    spec: list[tuple[str, str, str, tuple[int, ...]]] = [
-        ("p_mw", "load", "p", (len(el["load"].index),)),
-        ("q_mvar", "load", "q", (len(el["load"].index),)),
-        ("sgen_p_mw", "sgen", "p", (len(el["sgen"].index),)),
-        ("sgen_q_mvar", "sgen", "q", (len(el["sgen"].index),)),
-        ("storage_p_mw", "storage", "p", (len(el["storage"].index),)),
-        ("storage_q_mvar", "storage", "q", (len(el["storage"].index),)),
-        ("asym_load_p_mw", "asymmetric_load", "p", (len(el["asymmetric_load"].index), 3)),
-        ("asym_load_q_mvar", "asymmetric_load", "q", (len(el["asymmetric_load"].index), 3)),
-        ("asym_sgen_p_mw", "asymmetric_sgen", "p", (len(el["asymmetric_sgen"].index), 3)),
-        ("asym_sgen_q_mvar", "asymmetric_sgen", "q", (len(el["asymmetric_sgen"].index), 3)),
-    ]
-    bus_spec: list[tuple[str, tuple[int, ...]]] = (
-        [
-            ("bus_p_mw", (nbus, 3)),
-            ("bus_q_mvar", (nbus, 3)),
-            ("bus_delta_p_mw", (nbus, 3)),
-            ("bus_delta_q_mvar", (nbus, 3)),
-        ]
-        if three_phase
-        else [("bus_p_mw", (nbus,)), ("bus_q_mvar", (nbus,))]
-    )
-    raw: dict[str, np.ndarray | None] = {}
-    for name, _, _, trailing in spec:
-        raw[name] = inp.add(name, kw.get(name), trailing)
-    for name, trailing in bus_spec:
-        raw[name] = inp.add(name, kw.get(name), trailing)
-    vm = kw.get("vm_pu_slack")
-    vm_arr = None
-    if vm is not None:
-        vm_arr = np.asarray(vm, dtype=float)
-        if inp.shape is None:
-            inp.shape, inp.first = vm_arr.shape, "vm_pu_slack"
-        elif vm_arr.shape not in (inp.shape, ()):
-            raise ValueError(
-                f"vm_pu_slack: shape {vm_arr.shape} differs from the batch shape {inp.shape} of {inp.first}"
-            )
-        if not np.isfinite(vm_arr).all() or (vm_arr <= 0).any():
-            raise ValueError("vm_pu_slack: values must be finite and positive")
-    flat: dict[str, np.ndarray] = {}
-    for name, table, pq, trailing in spec:
-        e = el[table]
-        static = e.p_mw if pq == "p" else e.q_mvar
-        flat[name] = inp.flat(raw[name], static, trailing)
-    for name, trailing in bus_spec:
-        flat[name] = inp.flat(raw[name], np.zeros(trailing), trailing)
-    shape = inp.shape or ()
-    nb = int(np.prod(shape)) if shape else 1
-    if vm_arr is None:
-        v_slack = np.full(nb, model.v_slack, dtype=complex)
-    else:
-        ang = np.angle(model.v_slack)
-        v_slack = (np.broadcast_to(vm_arr, shape).reshape(nb) * np.exp(1j * ang)).astype(complex)
-    return shape, nb, flat, v_slack
+
+    table: str
+    p_name: str
+    q_name: str
+    asym: bool
+    scale: float  # sign / sn_mva [1/MVA]
+    static_p: np.ndarray  # static values [MW] (n,) or (n, 3)
+    static_q: np.ndarray
+    start: int
+    stop: int
+    wye: tuple[int, Any] | None
+    delta: tuple[int, Any] | None
 
 
-_PARALLEL_MIN_WORK = 200_000  # batch items x buses below which the serial kernel is used
+class _Plan:
+    """What the solvers need of a model besides the power arrays, worked out once per model (:func:`_plan`):
+    expected trailing shapes of the arguments, the column layout of the injection arrays, their static (omitted
+    argument) values and bus positions."""
+
+    def __init__(self, model: RadialModel) -> None:
+        el = model.elements
+        nbus = len(model.bus_index)
+        self.nbus = nbus
+        self.sn = float(model.sn_mva)
+        self.trailing: dict[str, tuple[int, ...]] = {}
+        parts: list[_Part] = []
+        col = wcol = dcol = 0
+        pos: list[np.ndarray] = []
+        wpos: list[np.ndarray] = []
+        wph: list[np.ndarray] = []
+        dpos: list[np.ndarray] = []
+        dph: list[np.ndarray] = []
+        for table, pn, qn, asym in _TABLES:
+            e = el[table]
+            n = len(e.index)
+            self.trailing[pn] = self.trailing[qn] = (n, 3) if asym else (n,)
+            if not n:
+                continue
+            wye = delta = None
+            for is_delta, tgt_pos, tgt_ph in ((False, wpos, wph), (True, dpos, dph)):
+                sel = np.flatnonzero(e.delta == is_delta)
+                if not sel.size:
+                    continue
+                rows: Any = slice(None) if sel.size == n else sel
+                start = dcol if is_delta else wcol
+                tgt_pos.append(np.tile(e.pos[sel], 3))
+                tgt_ph.append(np.repeat(np.arange(3, dtype=np.int64), sel.size))
+                if is_delta:
+                    delta, dcol = (start, rows), dcol + 3 * sel.size
+                else:
+                    wye, wcol = (start, rows), wcol + 3 * sel.size
+            sp = np.asarray(e.p_mw, dtype=float)
+            sq = np.asarray(e.q_mvar, dtype=float)
+            parts.append(_Part(table, pn, qn, asym, e.sign / self.sn, sp, sq, col, col + n, wye, delta))
+            pos.append(e.pos)
+            col += n
+        self.parts = tuple(parts)
+        self.n_elem = col
+        self.n_wye = wcol
+        self.n_delta = dcol
+        bus_pos = np.asarray(model.bus_pos, dtype=np.int64)
+        self.bus_pos = bus_pos
+        cat = _cat_int
+        self.elem_pos = cat(pos)
+        self.elem_pos_bus = cat([*pos, bus_pos])
+        self.root_elems = np.flatnonzero(self.elem_pos == 0).astype(np.int64)
+        self.root_elems_bus = np.flatnonzero(self.elem_pos_bus == 0).astype(np.int64)
+        # unbalanced: the bus arguments' wye / delta columns follow the tables' (phase-major over all buses)
+        tile, rep = np.tile(bus_pos, 3), np.repeat(np.arange(3, dtype=np.int64), nbus)
+        self.wye_pos = (cat(wpos), cat([*wpos, tile]))
+        self.wye_phase = (cat(wph), cat([*wph, rep]))
+        self.delta_pos = (cat(dpos), cat([*dpos, tile]))
+        self.delta_pair = (cat(dph), cat([*dph, rep]))
+        self.static_elem = np.empty(self.n_elem, dtype=complex)
+        for part in parts:
+            p = part.static_p.sum(axis=1) if part.asym else part.static_p
+            q = part.static_q.sum(axis=1) if part.asym else part.static_q
+            self.static_elem[part.start : part.stop] = part.scale * (p + 1j * q)
+        y = model.br_y
+        f64 = np.float64
+        ch = np.asarray(model.root_children, dtype=np.int64)
+        n_line = len(model.line_index)
+        self.branch_args = (
+            np.asarray(model.br_f, np.int64), np.asarray(model.br_t, np.int64),
+            y[1, 0].copy(), y[1, 1].copy(), y[1, 2].copy(), y[1, 3].copy(),
+            np.asarray(model.br_ibase_f, f64), np.asarray(model.br_ibase_t, f64), n_line,
+            np.asarray(model.line_imax_ka, f64), np.asarray(model.trafo_vn_hv_kv, f64),
+            np.asarray(model.trafo_vn_lv_kv, f64), np.asarray(model.trafo_sn_mva, f64),
+            np.asarray(model.trafo_rating_factor, f64),
+        )  # fmt: skip
+        self.root_args = (ch, model.ypp[1, ch].copy(), model.ypc[1, ch].copy(), complex(model.ysh[1, 0]))
+        # the unbalanced results are computed from the net-order voltages: branch ends as net bus positions (any
+        # net bus of the internal bus: fused buses share its voltage)
+        net_of = np.zeros(model.n_bus, dtype=np.int64)
+        sup = np.flatnonzero(bus_pos >= 0)
+        net_of[bus_pos[sup]] = sup
+        self.branch_args_3ph = (
+            net_of[self.branch_args[0]], net_of[self.branch_args[1]],
+            np.ascontiguousarray(y[:, 0]), np.ascontiguousarray(y[:, 1]),
+            np.ascontiguousarray(y[:, 2]), np.ascontiguousarray(y[:, 3]),
+            *self.branch_args[6:],
+        )  # fmt: skip
+        self.n_line = n_line
+        self.n_trafo = len(model.trafo_index)
+        self.solve_args = (model.parent, model.m[1].copy(), model.kup[1].copy(), model.ycp[1].copy())
+        self.solve_args_3ph = (model.parent, model.m, model.kup, model.ycp)
+
+
+def _cat_int(parts: list[np.ndarray]) -> np.ndarray:
+    """The arrays concatenated as int64 (empty for none)."""
+    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
+
+def _plan(model: RadialModel) -> _Plan:
+    """The model's :class:`_Plan`, built on first use and kept on the (immutable) model."""
+    plan = model.__dict__.get("_solve_plan")
+    if plan is None:
+        plan = _Plan(model)
+        object.__setattr__(model, "_solve_plan", plan)
+    return plan
+
+
+# batch items x buses (x 3 unbalanced) below which the serial kernels are used: threads pay off only for large
+# batches (on the shared 2-core development machine, 96 steps of the 906-bus IEEE feeder, 261,000 units, ran slower
+# on two threads than on one; 960 steps about equal)
+_PARALLEL_MIN_WORK = 1_000_000
 
 
 def _use_threads(parallel: bool | None, nb: int, n_bus: int) -> bool:
@@ -186,54 +241,95 @@ def _check_solver_args(tol: float, max_iter: int, errors: str) -> None:
         raise ValueError(f"errors: must be 'mask' or 'raise', got {errors!r}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Batch:
-    """Validated solver inputs: batch shape, flattened power arrays, slack voltage per item."""
+    """Validated solver inputs: batch shape and size, the given power arrays reshaped to ``(nb, ...)``, slack
+    voltage per item."""
 
     shape: tuple[int, ...]
     nb: int
-    flat: dict[str, np.ndarray]
+    arrays: dict[str, np.ndarray]
     v_slack: np.ndarray
-    given: frozenset[str]
-
-    def has(self, *names: str) -> bool:
-        """Whether any of the arguments ``names`` was given."""
-        return any(name in self.given for name in names)
 
 
 def _prepare(
-    model: RadialModel, args: dict[str, Any], *, three_phase: bool, tol: float, max_iter: int, errors: str
+    model: RadialModel, plan: _Plan, args: dict[str, Any], *, three_phase: bool, tol: float, max_iter: int, errors: str
 ) -> _Batch:
-    """Check the solver options and the power arguments (``args``: the solver's arguments by name)."""
+    """Check the solver options and the power arguments (``args``: the solver's arguments by name).
+
+    Every given power array must have the trailing shape of its elements and all of them the same batch shape
+    (ValueError naming the argument otherwise); ``vm_pu_slack`` may also be a scalar.
+    """
     _check_solver_args(tol, max_iter, errors)
-    kw = {name: args[name] for name in _POWER_ARGS if name in args}
-    shape, nb, flat, v_slack = _common_inputs(model, kw, three_phase=three_phase)
-    return _Batch(shape, nb, flat, v_slack, frozenset(name for name, value in kw.items() if value is not None))
+    nbus = plan.nbus
+    bus_trailing = (nbus, 3) if three_phase else (nbus,)
+    shape: tuple[int, ...] | None = None
+    first = ""
+    given: dict[str, np.ndarray] = {}
+    for name in _POWER_ARGS[:-1]:
+        value = args.get(name)
+        if value is None:
+            continue
+        if name.startswith("bus_"):
+            if not three_phase and name.startswith("bus_delta"):
+                continue
+            trailing = bus_trailing
+        else:
+            trailing = plan.trailing[name]
+        arr = _as_batch(name, value, trailing)
+        bshape = arr.shape[: arr.ndim - len(trailing)]
+        if shape is None:
+            shape, first = bshape, name
+        elif bshape != shape:
+            raise ValueError(f"{name}: batch shape {bshape} differs from {first}'s batch shape {shape}")
+        given[name] = arr
+    vm = args.get("vm_pu_slack")
+    vm_arr = None
+    if vm is not None:
+        vm_arr = np.asarray(vm, dtype=float)
+        if shape is None:
+            shape, first = vm_arr.shape, "vm_pu_slack"
+        elif vm_arr.shape not in (shape, ()):
+            raise ValueError(f"vm_pu_slack: shape {vm_arr.shape} differs from the batch shape {shape} of {first}")
+        if not np.isfinite(vm_arr).all() or (vm_arr <= 0).any():
+            raise ValueError("vm_pu_slack: values must be finite and positive")
+    shape = shape or ()
+    nb = 1
+    for d in shape:
+        nb *= int(d)
+    arrays = {}
+    for name, arr in given.items():
+        trailing = arr.shape[len(shape) :]
+        arrays[name] = arr.reshape((nb, *trailing))
+    if vm_arr is None:
+        v_slack = np.full(nb, model.v_slack, dtype=complex)
+    else:
+        ang = np.angle(model.v_slack)
+        v_slack = (np.broadcast_to(vm_arr, shape).reshape(nb) * np.exp(1j * ang)).astype(complex)
+    return _Batch(shape, nb, arrays, v_slack)
 
 
 def _solve(
     batch: _Batch,
+    threads: bool,
     threaded: Callable[..., None],
     serial: Callable[..., None],
     network: tuple[Any, ...],
     v_shape: tuple[int, ...],
-    work: int,
     *,
     tol: float,
     max_iter: int,
     errors: str,
-    parallel: bool | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run a solver kernel pair on the batch; returns voltages (internal order), iterations, status.
+    """Run a solver kernel pair on the batch; returns voltages (shape ``v_shape``), iterations, status.
 
-    ``network`` are the kernel's leading arguments; ``work`` the buses per item that decide
-    between the threaded and the serial kernel. With ``errors="raise"`` a non-converged item
-    raises :class:`~powercheck.powerflow.results.PowerFlowNotConverged`.
+    ``network`` are the kernel's leading arguments. With ``errors="raise"`` a non-converged item raises
+    :class:`~powercheck.powerflow.results.PowerFlowNotConverged`.
     """
     v = np.empty(v_shape, dtype=complex)
     n_iter = np.zeros(batch.nb, dtype=np.int64)
     status = np.zeros(batch.nb, dtype=np.int64)
-    solve = threaded if _use_threads(parallel, batch.nb, work) else serial
+    solve = threaded if threads else serial
     solve(*network, float(tol), int(max_iter), v, n_iter, status)
     if errors == "raise":
         raise_not_converged(status, batch.shape, max_iter)
@@ -255,112 +351,97 @@ def _result_fields(
     }
 
 
-def _balanced_injections(model: RadialModel, batch: _Batch) -> tuple[np.ndarray, np.ndarray]:
-    """Bus (internal) and consumed power [pu] of every PQ injection, per batch item: ``(elem_pos, s_elem)``."""
-    flat, nb = batch.flat, batch.nb
-    el = model.elements
-    sn = model.sn_mva
-    blocks: list[np.ndarray] = []
-    pos: list[np.ndarray] = []
-    for table, pn_, qn_ in (
-        ("load", "p_mw", "q_mvar"),
-        ("sgen", "sgen_p_mw", "sgen_q_mvar"),
-        ("storage", "storage_p_mw", "storage_q_mvar"),
-    ):
-        e = el[table]
-        if len(e.index):
-            blocks.append(e.sign * (flat[pn_] + 1j * flat[qn_]) / sn)
-            pos.append(e.pos)
-    for table, pn_, qn_ in (
-        ("asymmetric_load", "asym_load_p_mw", "asym_load_q_mvar"),
-        ("asymmetric_sgen", "asym_sgen_p_mw", "asym_sgen_q_mvar"),
-    ):
-        e = el[table]
-        if len(e.index):
-            blocks.append(e.sign * (flat[pn_].sum(axis=2) + 1j * flat[qn_].sum(axis=2)) / sn)
-            pos.append(e.pos)
-    if batch.has("bus_p_mw", "bus_q_mvar"):
-        blocks.append((flat["bus_p_mw"] + 1j * flat["bus_q_mvar"]) / sn)
-        pos.append(model.bus_pos)
-    s_elem = np.ascontiguousarray(np.concatenate(blocks, axis=1)) if blocks else np.zeros((nb, 0), complex)
-    elem_pos = np.concatenate(pos).astype(np.int64) if pos else np.zeros(0, np.int64)
-    return elem_pos, s_elem
+def _pq(part: _Part, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The table's given P and Q (the static values for the one not given), or None if neither is given."""
+    p = arrays.get(part.p_name)
+    q = arrays.get(part.q_name)
+    if p is None and q is None:
+        return None
+    return (part.static_p if p is None else p), (part.static_q if q is None else q)
 
 
-def _unbalanced_injections(model: RadialModel, batch: _Batch) -> tuple[np.ndarray, ...]:
+def _balanced_injections(plan: _Plan, batch: _Batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bus (internal) and consumed power [pu] of every PQ injection, per batch item, and the injections at the
+    slack bus: ``(elem_pos, s_elem, root_elems)``."""
+    arrays, nb = batch.arrays, batch.nb
+    bus = "bus_p_mw" in arrays or "bus_q_mvar" in arrays
+    ne = plan.n_elem
+    s_elem = np.empty((nb, ne + (plan.nbus if bus else 0)), dtype=complex)
+    if ne:
+        s_elem[:, :ne] = plan.static_elem
+    re, im = s_elem.real, s_elem.imag
+    for part in plan.parts:
+        pq = _pq(part, arrays)
+        if pq is None:
+            continue
+        p, q = pq
+        if part.asym:
+            p, q = p.sum(axis=-1), q.sum(axis=-1)
+        np.multiply(p, part.scale, out=re[:, part.start : part.stop])
+        np.multiply(q, part.scale, out=im[:, part.start : part.stop])
+    if bus:
+        zero = np.zeros(plan.nbus)
+        np.multiply(arrays.get("bus_p_mw", zero), 1.0 / plan.sn, out=re[:, ne:])
+        np.multiply(arrays.get("bus_q_mvar", zero), 1.0 / plan.sn, out=im[:, ne:])
+        return plan.elem_pos_bus, s_elem, plan.root_elems_bus
+    return plan.elem_pos, s_elem, plan.root_elems
+
+
+def _unbalanced_injections(model: RadialModel, plan: _Plan, batch: _Batch) -> tuple[np.ndarray, ...]:
     """Phase-to-neutral and phase-to-phase injections [pu on ``sn_mva/3``] per batch item.
 
-    Returns ``(s_wye, wye_pos, wye_phase, s_delta, delta_pos, delta_pair)``.
+    Returns ``(s_wye, wye_pos, wye_phase, s_delta, delta_pos, delta_pair)``; the columns of ``s_wye``/``s_delta``
+    are the tables' wye/delta rows phase-major (:class:`_Part`), then the bus arguments (phase-major over all
+    buses).
 
     Raises
     ------
     RadialModelError
         Phase-to-neutral power given for an unearthed (IT) network.
     """
-    flat, nb = batch.flat, batch.nb
-    el = model.elements
-    sn = model.sn_mva
-    w_blk: list[np.ndarray] = []
-    w_pos: list[np.ndarray] = []
-    w_ph: list[np.ndarray] = []
-    d_blk: list[np.ndarray] = []
-    d_pos: list[np.ndarray] = []
-    d_ph: list[np.ndarray] = []
-
-    def add(s3: np.ndarray, pos: np.ndarray, delta: np.ndarray) -> None:
-        # s3: [nb, rows, 3] per-phase power [pu on sn/3]
-        for sel, blk, pl, phl in ((~delta, w_blk, w_pos, w_ph), (delta, d_blk, d_pos, d_ph)):
-            if not sel.any():
+    arrays, nb = batch.arrays, batch.nb
+    nbus = plan.nbus
+    bus_w = "bus_p_mw" in arrays or "bus_q_mvar" in arrays
+    bus_d = "bus_delta_p_mw" in arrays or "bus_delta_q_mvar" in arrays
+    nw, nd = plan.n_wye, plan.n_delta
+    s_wye = np.empty((nb, nw + (3 * nbus if bus_w else 0)), dtype=complex)
+    s_del = np.empty((nb, nd + (3 * nbus if bus_d else 0)), dtype=complex)
+    for part in plan.parts:
+        pq = _pq(part, arrays)
+        p, q = pq if pq is not None else (part.static_p, part.static_q)
+        # per phase [pu on sn/3]: balanced elements P/3 / (sn/3) = P/sn on each phase, asymmetric 3 P_ph / sn
+        scale = 3.0 * part.scale if part.asym else part.scale
+        for side, out in ((part.wye, s_wye), (part.delta, s_del)):
+            if side is None:
                 continue
-            part = s3[:, sel, :]  # [nb, r, 3]
-            r = part.shape[1]
-            blk.append(np.transpose(part, (0, 2, 1)).reshape(nb, 3 * r))
-            pl.append(np.tile(pos[sel], 3))
-            phl.append(np.repeat(np.arange(3, dtype=np.int64), r))
-
-    for table, pn_, qn_ in (
-        ("load", "p_mw", "q_mvar"),
-        ("sgen", "sgen_p_mw", "sgen_q_mvar"),
-        ("storage", "storage_p_mw", "storage_q_mvar"),
+            start, rows = side
+            pr, qr = p[..., rows, :] if part.asym else p[..., rows], q[..., rows, :] if part.asym else q[..., rows]
+            r = pr.shape[-2] if part.asym else pr.shape[-1]
+            blk = out[:, start : start + 3 * r].reshape(nb, 3, r)  # view: phase-major columns
+            if part.asym:
+                np.multiply(np.swapaxes(pr, -1, -2), scale, out=blk.real)
+                np.multiply(np.swapaxes(qr, -1, -2), scale, out=blk.imag)
+            else:
+                np.multiply(pr[..., None, :], scale, out=blk.real)
+                np.multiply(qr[..., None, :], scale, out=blk.imag)
+    zero = np.zeros((nbus, 3))
+    for on, names, out, start in (
+        (bus_w, ("bus_p_mw", "bus_q_mvar"), s_wye, nw),
+        (bus_d, ("bus_delta_p_mw", "bus_delta_q_mvar"), s_del, nd),
     ):
-        e = el[table]
-        if len(e.index):
-            s = e.sign * (flat[pn_] + 1j * flat[qn_]) / sn  # (P/3) / (sn/3)
-            add(np.repeat(s[:, :, None], 3, axis=2), e.pos, e.delta)
-    for table, pn_, qn_ in (
-        ("asymmetric_load", "asym_load_p_mw", "asym_load_q_mvar"),
-        ("asymmetric_sgen", "asym_sgen_p_mw", "asym_sgen_q_mvar"),
-    ):
-        e = el[table]
-        if len(e.index):
-            add(e.sign * 3.0 * (flat[pn_] + 1j * flat[qn_]) / sn, e.pos, e.delta)
-    nbus = len(model.bus_index)
-    if batch.has("bus_p_mw", "bus_q_mvar"):
-        add(3.0 * (flat["bus_p_mw"] + 1j * flat["bus_q_mvar"]) / sn, model.bus_pos, np.zeros(nbus, bool))
-    if batch.has("bus_delta_p_mw", "bus_delta_q_mvar"):
-        add(3.0 * (flat["bus_delta_p_mw"] + 1j * flat["bus_delta_q_mvar"]) / sn, model.bus_pos, np.ones(nbus, bool))
-    if model.zero_seq_floating and w_pos:
-        wp = np.concatenate(w_pos)
-        wb = np.concatenate(w_blk, axis=1)
-        used = (wp >= 0) & np.any(wb != 0, axis=0)
+        if on:
+            blk = out[:, start:].reshape(nb, 3, nbus)
+            np.multiply(np.swapaxes(arrays.get(names[0], zero), -1, -2), 3.0 / plan.sn, out=blk.real)
+            np.multiply(np.swapaxes(arrays.get(names[1], zero), -1, -2), 3.0 / plan.sn, out=blk.imag)
+    wye_pos, wye_phase = plan.wye_pos[bus_w], plan.wye_phase[bus_w]
+    if model.zero_seq_floating and wye_pos.size:
+        used = (wye_pos >= 0) & np.any(s_wye != 0, axis=0)
         if used.any():
             raise RadialModelError(
                 "phase-to-neutral power given for an unearthed (IT) network: only phase-to-phase (delta) loads "
                 "are possible"
             )
-
-    def cat(blk: list[np.ndarray], pl: list[np.ndarray], phl: list[np.ndarray]):
-        if not blk:
-            return np.zeros((nb, 0), complex), np.zeros(0, np.int64), np.zeros(0, np.int64)
-        return (
-            np.ascontiguousarray(np.concatenate(blk, axis=1)),
-            np.concatenate(pl).astype(np.int64),
-            np.concatenate(phl).astype(np.int64),
-        )
-
-    s_wye, wye_pos, wye_phase = cat(w_blk, w_pos, w_ph)
-    s_del, del_pos, del_pair = cat(d_blk, d_pos, d_ph)
-    return s_wye, wye_pos, wye_phase, s_del, del_pos, del_pair
+    return s_wye, wye_pos, wye_phase, s_del, plan.delta_pos[bus_d], plan.delta_pair[bus_d]
 
 
 # --------------------------------------------------------------------------------------------
@@ -434,23 +515,26 @@ def run_batch(
     -------
     BatchResult
     """
-    batch = _prepare(model, locals(), three_phase=False, tol=tol, max_iter=max_iter, errors=errors)
-    elem_pos, s_elem = _balanced_injections(model, batch)
+    plan = _plan(model)
+    batch = _prepare(model, plan, locals(), three_phase=False, tol=tol, max_iter=max_iter, errors=errors)
+    elem_pos, s_elem, root_elems = _balanced_injections(plan, batch)
     n = model.n_bus
+    threads = _use_threads(parallel, batch.nb, n)
     v, n_iter, status = _solve(
         batch,
+        threads,
         kernels.solve_balanced,
         kernels.solve_balanced_serial,
-        (model.parent, model.m[1], model.kup[1], model.ycp[1], elem_pos, s_elem, batch.v_slack),
+        (*plan.solve_args, elem_pos, s_elem, batch.v_slack),
         (batch.nb, n),
-        n,
         tol=tol,
         max_iter=max_iter,
         errors=errors,
-        parallel=parallel,
     )
-    res = balanced_branch_results(model, v, batch.shape, elem_pos, s_elem) if branch_results else {}
-    v_net = to_net_buses(model, v, 1).reshape(*batch.shape, len(model.bus_index))
+    if not branch_results:
+        v_net = to_net_buses(model, v, 1).reshape(*batch.shape, plan.nbus)
+        return BatchResult(**_result_fields(model, v_net, n_iter, status, batch.shape))
+    v_net, res = balanced_summary(plan, v, batch.shape, root_elems, s_elem, threads)
     return BatchResult(**_result_fields(model, v_net, n_iter, status, batch.shape), **res)
 
 
@@ -514,26 +598,25 @@ def run_batch_3ph(
     """
     if model.three_phase_error is not None:
         raise RadialModelError(f"model not usable for the unbalanced power flow: {model.three_phase_error}")
-    batch = _prepare(model, locals(), three_phase=True, tol=tol, max_iter=max_iter, errors=errors)
-    s_wye, wye_pos, wye_phase, s_del, del_pos, del_pair = _unbalanced_injections(model, batch)
+    plan = _plan(model)
+    batch = _prepare(model, plan, locals(), three_phase=True, tol=tol, max_iter=max_iter, errors=errors)
+    s_wye, wye_pos, wye_phase, s_del, del_pos, del_pair = _unbalanced_injections(model, plan, batch)
     n = model.n_bus
-    v, n_iter, status = _solve(
+    threads = _use_threads(parallel, batch.nb, 3 * n)
+    # the kernel writes the phase voltages in the net's bus order, phase last (the result's layout)
+    v_net, n_iter, status = _solve(
         batch,
+        threads,
         kernels.solve_unbalanced,
         kernels.solve_unbalanced_serial,
-        (model.parent, model.m, model.kup, model.ycp)
-        + (wye_pos, wye_phase, s_wye, del_pos, del_pair, s_del, batch.v_slack),
-        (batch.nb, 3, n),
-        3 * n,
+        (*plan.solve_args_3ph, wye_pos, wye_phase, s_wye, del_pos, del_pair, s_del, batch.v_slack, plan.bus_pos),
+        (batch.nb, plan.nbus, 3),
         tol=tol,
         max_iter=max_iter,
         errors=errors,
-        parallel=parallel,
     )
-    res = unbalanced_branch_results(model, v, batch.shape) if branch_results else {}
-    v_net = np.empty((v.shape[0], len(model.bus_index), 3), dtype=complex)
-    kernels.phases_to_net_buses(np.ascontiguousarray(v), np.asarray(model.bus_pos, dtype=np.int64), v_net)
-    v_net = v_net.reshape(*batch.shape, len(model.bus_index), 3)
+    res = unbalanced_summary(plan, v_net, batch.shape, threads) if branch_results else {}
+    v_net = v_net.reshape(*batch.shape, plan.nbus, 3)
     return BatchResult3ph(**_result_fields(model, v_net, n_iter, status, batch.shape), **res)
 
 

@@ -1,35 +1,112 @@
-"""The fused unbalanced branch-results kernel gives the NumPy reference's numbers (issue 13).
+"""The fused result kernels give the NumPy references' numbers, on one thread and on all (issue 13).
 
-:func:`powercheck.powerflow.results.unbalanced_branch_results` now computes the phase and neutral currents
-and the loadings in one parallel kernel; :func:`unbalanced_branch_results_numpy` is the former NumPy code
-(per-sequence branch currents, then ``abs``/``maximum``/``max`` over arrays). Both run on the 3-phase
-solutions of the IEEE European LV feeder with a 96-step load profile, with a few NaN rows (items that did not
-converge) mixed in.
+:func:`powercheck.powerflow.results.unbalanced_branch_results` (internal-order voltages) and
+:func:`~powercheck.powerflow.results.unbalanced_summary` (net-order voltages, the solver's output) compute the phase
+and neutral currents and the loadings in one kernel; :func:`unbalanced_branch_results_numpy` is
+the former NumPy code (per-sequence branch currents, then ``abs``/``maximum``/``max`` over arrays).
+:func:`~powercheck.powerflow.results.balanced_summary` computes the net-order voltages, branch currents, loadings
+and the slack power of balanced solutions in one kernel; :func:`to_net_buses` and :func:`balanced_branch_results`
+are the former NumPy code. All run on solutions of the IEEE European LV feeder with a 24-step load profile, with a
+NaN row (an item that did not converge) mixed in; the kernels' ``abs`` is ``sqrt(re^2 + im^2)`` (``hypot`` in
+NumPy), hence 1e-13 relative instead of bit equality.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from powercheck.powerflow import build_radial_model, run_batch_3ph
-from powercheck.powerflow.results import unbalanced_branch_results, unbalanced_branch_results_numpy
+from powercheck.powerflow import build_radial_model, run_batch, run_batch_3ph
+from powercheck.powerflow.results import (
+    balanced_branch_results,
+    balanced_summary,
+    to_net_buses,
+    unbalanced_branch_results,
+    unbalanced_branch_results_numpy,
+    unbalanced_summary,
+)
+from powercheck.powerflow.solve import _balanced_injections, _plan, _prepare
 from tests.helpers.pgm import ieee_feeder_case
 
 
-def test_kernel_equals_numpy_reference():
+@pytest.fixture(scope="module")
+def feeder():
     net, p, q = ieee_feeder_case(24)
-    model = build_radial_model(net, three_phase=True)
-    res = run_batch_3ph(model, asym_load_p_mw=p, asym_load_q_mvar=q)
-    assert np.isfinite(res.line_loading_percent).all() and res.line_loading_percent.max() > 1.0
-    # internal-order voltages: the net's buses back through the model's bus positions
+    return build_radial_model(net, three_phase=True), p, q
+
+
+def _internal(model, v_net):
+    """Internal-order voltages from the net's buses, back through the model's bus positions (phase axis 1)."""
     sup = model.bus_pos >= 0
-    v = np.full((p.shape[0], 3, int(model.bus_pos.max()) + 1), np.nan + 0j)
-    v[:, :, model.bus_pos[sup]] = np.moveaxis(res.v_pu, -1, 1)[:, :, sup]  # v_pu: [steps, buses, 3]
-    v[3] = np.nan  # a non-converged item
-    got = unbalanced_branch_results(model, v, (p.shape[0],))
-    want = unbalanced_branch_results_numpy(model, v, (p.shape[0],))
+    if v_net.ndim == 3:  # [steps, buses, 3]
+        v = np.full((v_net.shape[0], 3, model.n_bus), np.nan + 0j)
+        v[:, :, model.bus_pos[sup]] = np.moveaxis(v_net, -1, 1)[:, :, sup]
+    else:
+        v = np.full((v_net.shape[0], model.n_bus), np.nan + 0j)
+        v[:, model.bus_pos[sup]] = v_net[:, sup]
+    return v
+
+
+def _same(got, want):
     assert got.keys() == want.keys()
     for key in want:
         assert got[key].shape == want[key].shape, key
-        np.testing.assert_allclose(got[key], want[key], rtol=1e-13, atol=0, equal_nan=True, err_msg=key)
+        # the slack power is a small sum of large branch terms (order of summation: 3e-15 MW of 2e-3 MW)
+        atol = 1e-13 if key.startswith("ext_grid") else 0.0
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-13, atol=atol, equal_nan=True, err_msg=key)
+
+
+def test_unbalanced_kernel_equals_numpy_reference(feeder):
+    model, p, q = feeder
+    res = run_batch_3ph(model, asym_load_p_mw=p, asym_load_q_mvar=q)
+    assert np.isfinite(res.line_loading_percent).all() and res.line_loading_percent.max() > 1.0
+    v = _internal(model, res.v_pu)
+    v[3] = np.nan  # a non-converged item
+    want = unbalanced_branch_results_numpy(model, v, (p.shape[0],))
+    got = unbalanced_branch_results(model, v, (p.shape[0],))
+    _same(got, want)
+    v_net = res.v_pu.copy()  # the solver's layout: net bus order, phase last
+    v_net[3] = np.nan
+    for threads in (False, True):
+        _same(unbalanced_summary(_plan(model), v_net, (p.shape[0],), threads), want)
     assert np.isnan(got["line_i_ka"][3]).all() and np.isfinite(got["line_i_ka"][0]).all()
+
+
+def test_balanced_kernel_equals_numpy_reference(feeder):
+    model, p, q = feeder
+    # a bus injection at the slack bus too, so that the slack power includes injections at the root
+    bus_p = np.zeros((p.shape[0], len(model.bus_index)))
+    bus_p[:, np.flatnonzero(model.bus_pos == 0)[0]] = 0.01
+    args = {"asym_load_p_mw": p, "asym_load_q_mvar": q, "bus_p_mw": bus_p}
+    res = run_batch(model, **args)
+    plan = _plan(model)
+    batch = _prepare(model, plan, args, three_phase=False, tol=1e-10, max_iter=100, errors="mask")
+    elem_pos, s_elem, root_elems = _balanced_injections(plan, batch)
+    assert root_elems.size == 1
+    v = _internal(model, res.v_pu)
+    v[5] = np.nan
+    shape = (p.shape[0],)
+    want = balanced_branch_results(model, v, shape, elem_pos, s_elem)
+    want_v = to_net_buses(model, v, 1)
+    for threads in (False, True):
+        v_net, got = balanced_summary(plan, v, shape, root_elems, s_elem, threads)
+        np.testing.assert_array_equal(v_net, want_v)
+        _same(got, want)
+    assert np.isnan(got["ext_grid_p_mw"][5]) and np.isfinite(got["ext_grid_p_mw"][0])
+    assert float(np.nanmax(got["line_loading_percent"])) > 1.0
+
+
+def test_threads_and_blocks_do_not_change_results(feeder):
+    """The balanced kernel sweeps blocks of items together and the threaded kernels split the batch in chunks:
+    every item's numbers are the same whatever the batch around it (a single item, 24 items, one or all
+    threads)."""
+    model, p, q = feeder
+    for solver in (run_batch, run_batch_3ph):
+        ref = solver(model, asym_load_p_mw=p, asym_load_q_mvar=q, parallel=False)
+        par = solver(model, asym_load_p_mw=p, asym_load_q_mvar=q, parallel=True)
+        for field in ("v_pu", "n_iter", "line_loading_percent", "trafo_loading_percent"):
+            np.testing.assert_array_equal(getattr(par, field), getattr(ref, field), err_msg=field)
+        for k in (0, 9, 23):
+            one = solver(model, asym_load_p_mw=p[k], asym_load_q_mvar=q[k])
+            np.testing.assert_array_equal(one.v_pu, ref.v_pu[k])
+            np.testing.assert_array_equal(one.line_loading_percent, ref.line_loading_percent[k])
