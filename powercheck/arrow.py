@@ -53,27 +53,28 @@ def booleans(values: Sequence[bool | None]) -> pa.Array:
 
 
 def strings(values: Sequence[str | None]) -> pa.Array:
-    """A string array (None is null); repeated values are encoded once."""
-    cache: dict[str | None, bytes] = {None: b""}
-    encoded = []
-    for v in values:
-        b = cache.get(v)
-        if b is None:
-            b = cache[v] = v.encode("utf-8")
-        encoded.append(b)
-    n = len(encoded)
-    offsets = np.zeros(n + 1, dtype=np.int32)
-    if n:
-        np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=n), out=offsets[1:])
+    """A string array (None is null): the values are joined and encoded in one call; byte offsets come from the
+    string lengths when the text is ASCII (one byte per character), else from each value's encoding."""
+    n = len(values)
     valid = None
     null_count = 0
-    if any(v is None for v in values):
+    if None in values:
         valid = np.fromiter((v is not None for v in values), dtype=bool, count=n)
-        null_count = int(n - valid.sum())
+        null_count = int(n - np.count_nonzero(valid))
+        values = ["" if v is None else v for v in values]
+    text = "".join(values)
+    data = text.encode("utf-8")
+    if len(data) == len(text):
+        lengths = np.fromiter(map(len, values), dtype=np.int64, count=n)
+    else:
+        lengths = np.fromiter((len(v.encode("utf-8")) for v in values), dtype=np.int64, count=n)
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    if n:
+        np.cumsum(lengths, out=offsets[1:])
     return pa.Array.from_buffers(
         pa.string(),
         n,
-        [_validity(valid), pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))],
+        [_validity(valid), pa.py_buffer(offsets), pa.py_buffer(data)],
         null_count=null_count,
     )
 

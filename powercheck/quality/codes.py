@@ -19,10 +19,13 @@ SYSTEM_IT = 1
 SQRT3 = float(np.sqrt(3.0))
 
 
+_CONN_CODES = {"3ph": CONN_3PH, "L-N": CONN_LN, "L-L": CONN_LL}
+
+
 def conn_code(connection: str) -> int:
     """Map a ``powercheck.models.Connection`` value ('3ph', 'L-N', 'L-L') to its code."""
     try:
-        return {"3ph": CONN_3PH, "L-N": CONN_LN, "L-L": CONN_LL}[str(connection)]
+        return _CONN_CODES[str(connection)]
     except KeyError:
         raise ValueError(f"connection must be '3ph', 'L-N' or 'L-L', got {connection!r}") from None
 

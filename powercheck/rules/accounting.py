@@ -91,14 +91,50 @@ def account(
     ``scale`` multiplies what the job adds -- the appliances' power, the budget above the existing
     peak, the export -- (0: the installation without the job; the inverse answers use it).
     """
+    site = dict(existing_kw=existing_kw, existing_export_kw=existing_export_kw, same_point_kw=same_point_kw,
+                supply=supply, u_ll_v=u_ll_v, policy=policy)  # fmt: skip
+    return accounts(n, appliances, **site, scales=(scale,))[0]
+
+
+def accounts(
+    n: Notification,
+    appliances: Sequence[AccountedAppliance],
+    *,
+    existing_kw: float,
+    existing_export_kw: float,
+    same_point_kw: float,
+    supply: int,
+    u_ll_v: float,
+    policy: Policy,
+    scales: Sequence[float] = (1.0,),
+) -> list[Accounting]:
+    """:func:`account` at each of ``scales``, the policy lookups and the appliance split done once."""
     diversity: dict[str, float] = policy.value(PolicyKey.APPLIANCE_DIVERSITY)
     budget = n.power_budget
     cos = (budget.cos_phi if budget is not None else None) or policy.number(PolicyKey.DEMAND_COS_PHI)
-    used = list(policy.assumption_keys(PolicyKey.DEMAND_COS_PHI)) if budget is None or budget.cos_phi is None else []
-
+    used = policy.assumption_keys(PolicyKey.DEMAND_COS_PHI) if budget is None or budget.cos_phi is None else []
     consuming = [a for a in appliances if a.kind.consumes]
     generating = [a for a in appliances if a.kind.generates]
-    listed = [(a, scale * diversity.get(a.kind.value, 1.0) * a.total_kw) for a in consuming]
+    factors = [diversity.get(a.kind.value, 1.0) for a in consuming]
+    site = (existing_kw, existing_export_kw, same_point_kw, supply, u_ll_v)
+    return [_account(budget, cos, list(used), consuming, factors, generating, *site, scale) for scale in scales]
+
+
+def _account(
+    budget,
+    cos: float,
+    used: list[str],
+    consuming: list[AccountedAppliance],
+    factors: list[float],
+    generating: list[AccountedAppliance],
+    existing_kw: float,
+    existing_export_kw: float,
+    same_point_kw: float,
+    supply: int,
+    u_ll_v: float,
+    scale: float,
+) -> Accounting:
+    listed = [(a, scale * f * a.total_kw) for a, f in zip(consuming, factors)]
     if budget is not None:
         # the budget is the installation after the job: its single-phase appliances on one phase, the rest balanced
         increase = max(0.0, budget.max_demand_kw - existing_kw)

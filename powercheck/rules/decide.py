@@ -19,6 +19,7 @@ of its network when a grid check ran.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,7 +40,7 @@ from powercheck.models import (
     PathPoint,
     SizeLimit,
 )
-from powercheck.rules.checks.base import FAIL, NOT_EVALUATED, CheckTable
+from powercheck.rules.checks.base import FAIL, NOT_EVALUATED, PASS, CheckTable
 from powercheck.rules.context import GridView
 from powercheck.rules.demand import DemandCase, fuse_capacity_kva, supply_conn
 from powercheck.rules.devices import breaker_of_size
@@ -53,12 +54,13 @@ FUSE_RULES = frozenset(
 """Rules whose failure reason names the fuse that would do."""
 
 
-def _check_reasons(case: DemandCase, checks: CheckTable, rows: range) -> list[Message]:
+def _check_reasons(case: DemandCase, checks: CheckTable, rows: Sequence[int], status: Sequence[int]) -> list[Message]:
+    """The reasons of the results ``rows`` that did not pass (``status``: the table's status codes as a list)."""
     reasons = []
     for i in rows:
-        status = checks.status[i]
         rule = checks.rule_id[i]
-        if status == FAIL:
+        status_i = status[i]
+        if status_i == FAIL:
             if rule is RuleId.LEDGER_CONFLICT:
                 reasons.append(msg("ledger_conflict", text=list(case.conflicts)))
                 continue
@@ -79,14 +81,15 @@ def _check_reasons(case: DemandCase, checks: CheckTable, rows: range) -> list[Me
                 reasons.append(msg("check_failed_with", **params, extra=extra))
             else:
                 reasons.append(msg("check_failed", **params))
-        elif status == NOT_EVALUATED:
+        elif status_i == NOT_EVALUATED:
             reasons.append(msg("check_not_evaluated", rule=str(rule), detail=checks.detail[i]))
     return reasons
 
 
-def _gate_reasons(case: DemandCase, checks: CheckTable, rows: range, rel_margin: np.ndarray, policy: Policy,
+def _gate_reasons(case: DemandCase, checks: CheckTable, low: Sequence[int], rel_margin: np.ndarray, policy: Policy,
                   grid: GridView) -> list:  # fmt: skip
-    """Why a notification whose checks all pass is still not auto-approved."""
+    """Why a notification whose checks all pass is still not auto-approved (``low``: its results whose relative
+    margin is below the auto-approval margin, in order)."""
     n = case.notification
     reasons = []
     if n.job_type.value not in policy.value(PolicyKey.AUTO_APPROVE_JOB_TYPES):
@@ -111,10 +114,10 @@ def _gate_reasons(case: DemandCase, checks: CheckTable, rows: range, rel_margin:
         if before is None or before <= tariff:
             reasons.append(msg("policy_tariff", fuse=fuse, limit=float(tariff), system=system))
     min_margin = policy.number(PolicyKey.AUTO_APPROVE_MIN_RELATIVE_MARGIN)
-    for i in rows:
-        rm = rel_margin[i]
-        if not math.isnan(rm) and rm < min_margin:
-            reasons.append(msg("policy_margin", rule=str(checks.rule_id[i]), margin=float(rm), minimum=min_margin))
+    for i in low:
+        reasons.append(
+            msg("policy_margin", rule=str(checks.rule_id[i]), margin=float(rel_margin[i]), minimum=min_margin)
+        )
     return reasons
 
 
@@ -221,6 +224,21 @@ class DecisionBatch:
         return [self.decision(k, lang) for k in range(len(self.cases))]
 
 
+def _within(sorted_rows: list[int], start: int, stop: int) -> list[int]:
+    """The entries of ``sorted_rows`` in ``[start, stop)``."""
+    return sorted_rows[bisect_left(sorted_rows, start) : bisect_left(sorted_rows, stop)]
+
+
+def _min_per_row(values: np.ndarray, indptr: np.ndarray, n: int) -> np.ndarray:
+    """Per notification the smallest non-NaN value of its results (NaN where there is none)."""
+    out = np.full(n, np.nan)
+    starts, stops = indptr[:-1], indptr[1:]
+    filled = np.flatnonzero(stops > starts)
+    if filled.size:  # the results of the filled rows are contiguous: each segment ends where the next begins
+        out[filled] = np.fmin.reduceat(values, starts[filled])
+    return out
+
+
 def decide(
     cases: Sequence[DemandCase],
     checks: CheckTable,
@@ -235,11 +253,22 @@ def decide(
     rel_margin = checks.relative_margin()
     evaluated_margin = np.where(checks.status == NOT_EVALUATED, np.nan, rel_margin)
     outcomes: list[Outcome] = []
-    scores = np.full(len(cases), np.nan)
+    scores = _min_per_row(evaluated_margin, checks.indptr, len(cases))
     all_reasons: list[list[Message]] = []
     all_assumptions: list[list[str]] = []
+    # per-result facts as lists and per-row ranges, found once for the batch
+    status = checks.status.tolist()
+    indptr = checks.indptr.tolist()
+    not_passed = np.flatnonzero(checks.status != PASS).tolist()
+    with np.errstate(invalid="ignore"):  # NaN margins are never below the minimum
+        low = np.flatnonzero(rel_margin < policy.number(PolicyKey.AUTO_APPROVE_MIN_RELATIVE_MARGIN)).tolist()
+    grid_rule = {rule: rule.group in GRID_RULE_GROUPS for rule in set(checks.rule_id)}
+    grid_before = np.zeros(len(checks.rule_id) + 1, dtype=np.int64)
+    np.cumsum([grid_rule[rule] for rule in checks.rule_id], out=grid_before[1:])
+    grid_before = grid_before.tolist()
     for k, case in enumerate(cases):
-        rows = checks.rows_of(k)
+        start, stop = indptr[k], indptr[k + 1]
+        rows = range(start, stop)
         if case.missing:
             reasons = [msg("missing", text=m) for m in case.missing]
             outcome = Outcome.REJECT_INCOMPLETE
@@ -258,16 +287,12 @@ def decide(
             reasons = [case.grid_problem]
             outcome = Outcome.ESCALATE
         else:
-            reasons = _check_reasons(case, checks, rows)
+            reasons = _check_reasons(case, checks, _within(not_passed, start, stop), status)
             if not reasons:
-                reasons = _gate_reasons(case, checks, rows, rel_margin, policy, grid)
+                reasons = _gate_reasons(case, checks, _within(low, start, stop), rel_margin, policy, grid)
             outcome = Outcome.ESCALATE if reasons else Outcome.AUTO_APPROVE
-        margins = evaluated_margin[rows.start : rows.stop]
-        margins = margins[~np.isnan(margins)]
-        if margins.size:
-            scores[k] = float(margins.min())
         used = {a for i in rows for a in checks.assumptions[i]}
-        if case.location is not None and any(checks.rule_id[i].group in GRID_RULE_GROUPS for i in rows):
+        if case.location is not None and grid_before[stop] > grid_before[start]:
             used |= set(grid.grid_assumptions.get(case.location.network_id, ()))
         if case.location is not None and case.location.cp_row >= 0 and len(rows):
             text = grid.customers.peak_assumptions[case.location.cp_row]

@@ -27,7 +27,7 @@ from powercheck.ledger.model import ACTIVE, APPROVED, LedgerRequest
 from powercheck.ledger.state import CapacityState
 from powercheck.models import Appliance, Message, NetworkSystem, Notification, PowerBudget, Stage, SupplyPhases
 from powercheck.quality.codes import CONN_3PH, CONN_LL, CONN_LN, SQRT3, conn_code
-from powercheck.rules.accounting import AccountedAppliance, Accounting, account, notifiable, required_fuse_a
+from powercheck.rules.accounting import AccountedAppliance, Accounting, accounts, notifiable, required_fuse_a
 from powercheck.rules.completeness import (
     fuse_after_job,
     installed_appliances,
@@ -481,8 +481,7 @@ def demand_case(
         u_ll_v=u_ll,
         policy=policy,
     )
-    accounting = account(n, accounted, **site)
-    accounting_before = account(n, accounted, **site, scale=0.0)
+    accounting, accounting_before = accounts(n, accounted, **site, scales=(1.0, 0.0))
 
     consuming = [r for r in appliances if r.appliance.kind.consumes]
     generating = [r for r in appliances if r.appliance.kind.generates]

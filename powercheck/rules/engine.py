@@ -22,6 +22,7 @@ alone against the static grid (studies, tests of single rules).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import uuid
@@ -31,7 +32,7 @@ from datetime import UTC, datetime
 from powercheck.gcpause import gc_paused
 from powercheck.grid.region import GridRegion
 from powercheck.ledger.state import CapacityState
-from powercheck.models import Decision, Notification
+from powercheck.models import Decision, Notification, Outcome
 from powercheck.rules.checks import run_checks
 from powercheck.rules.connection import network_data
 from powercheck.rules.context import GridView
@@ -173,9 +174,13 @@ class Assessor:
         cases = demand_cases(notifications, self.grid, self.policy, self.ledger, preceding, self.screening)
         evaluation = evaluate(cases, self.grid, self.policy, self.ledger)
         checks = run_checks(cases, evaluation, self.grid, self.policy)
-        paths = voltage_paths(cases, evaluation, self.grid, self.ledger)
         if not answers:
-            return decide(cases, checks, self.grid, self.policy, self.clock(), paths=paths)
+            # a variant's path is shown only when it approves its notification with conditions (apply_measures)
+            batch = decide(cases, checks, self.grid, self.policy, self.clock())
+            approved = {k for k, outcome in enumerate(batch.outcome) if outcome is Outcome.AUTO_APPROVE}
+            paths = voltage_paths(cases, evaluation, self.grid, self.ledger, only=approved)
+            return dataclasses.replace(batch, paths=paths)
+        paths = voltage_paths(cases, evaluation, self.grid, self.ledger)
         limits = size_limits(cases, evaluation, self.grid, self.policy, self.ledger)
         data = network_data(cases, evaluation, self.grid, self.policy)
         return decide(cases, checks, self.grid, self.policy, self.clock(), limits, data, paths)

@@ -9,7 +9,7 @@ constant-power solution the voltage checks use.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 
 import numpy as np
 
@@ -63,16 +63,21 @@ EMPTY_PATH = PathRows({name: np.zeros(0, dtype=np.int64 if name == "bus" else fl
 
 
 def voltage_paths(
-    cases: Sequence[DemandCase], ev: Evaluation, grid: GridView, state: CapacityState | None = None
+    cases: Sequence[DemandCase],
+    ev: Evaluation,
+    grid: GridView,
+    state: CapacityState | None = None,
+    only: Container[int] | None = None,
 ) -> list[PathRows]:
-    """Per notification the path points as columns (empty where the notification is not evaluable)."""
+    """Per notification the path points as columns (empty where the notification is not evaluable, or not in
+    ``only`` when given)."""
     arr = grid.arrays
     n_bus = arr.bus_ids.shape[0]
     drop = state.bus_drop_percent if state is not None else np.zeros(n_bus)
     rise = state.bus_rise_percent if state is not None else np.zeros(n_bus)
     out: list[PathRows] = []
     for k, case in enumerate(cases):
-        if not case.evaluable or case.location is None:
+        if not case.evaluable or case.location is None or (only is not None and k not in only):
             out.append(EMPTY_PATH)
             continue
         bus_row = int(ev.point.bus_row[k])

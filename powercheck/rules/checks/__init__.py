@@ -97,10 +97,10 @@ __all__ = ["CHECKS", "CheckBlock", "CheckInput", "CheckTable", "run_checks"]
 
 def _applying(cases: Sequence[DemandCase], policy: Policy) -> dict[str, np.ndarray]:
     """Per rule-id group (LOAD, PROT, ...): which notifications' job types apply it (policy ``job_types``)."""
-    out = {}
-    for name, group in CHECK_GROUPS.items():
-        out[group] = np.array([name in policy.job(case.notification.job_type)["checks"] for case in cases], dtype=bool)
-    return out
+    jobs = [case.notification.job_type for case in cases]
+    per_job = {job: [name in policy.job(job)["checks"] for name in CHECK_GROUPS] for job in set(jobs)}
+    table = np.array([per_job[job] for job in jobs], dtype=bool).reshape(len(jobs), len(CHECK_GROUPS))
+    return {group: np.ascontiguousarray(table[:, i]) for i, group in enumerate(CHECK_GROUPS.values())}
 
 
 def run_checks(cases: Sequence[DemandCase], evaluation: Evaluation, grid: GridView, policy: Policy) -> CheckTable:

@@ -10,8 +10,10 @@ in decision order; :meth:`CheckTable.result` materialises one row as the
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import chain, repeat
+from operator import itemgetter
 
 import numpy as np
 
@@ -71,9 +73,7 @@ class CheckBlock:
         if keep.all():
             return self
         idx = np.flatnonzero(keep)
-
-        def pick(values: list) -> list:
-            return [values[i] for i in idx]
+        pick = _taker(idx)
 
         return CheckBlock(
             rule_id=self.rule_id,
@@ -91,6 +91,15 @@ class CheckBlock:
             assumptions=pick(self.assumptions),
             detail=pick(self.detail),
         )
+
+
+def _taker(index: np.ndarray) -> Callable[[Sequence], list]:
+    """A function that picks ``values[i] for i in index`` from a list (one C-level itemgetter for all columns)."""
+    positions = index.tolist()
+    if len(positions) < 2:  # itemgetter of one position returns the item, of none is an error
+        return lambda values: [values[i] for i in positions]
+    getter = itemgetter(*positions)
+    return lambda values: list(getter(values))
 
 
 def _sorted_sets(assumptions, n: int) -> list[tuple[str, ...]]:
@@ -346,14 +355,13 @@ class CheckTable:
         def cat(attr: str) -> np.ndarray:
             return np.concatenate([getattr(b, attr) for b in blocks])[order]
 
-        def flat(values: list) -> list:
-            return [values[i] for i in order]
+        take = _taker(order)
 
         def per_block(attr: str) -> list:
-            return flat([getattr(b, attr) for b in blocks for _ in range(len(b))])
+            return take(list(chain.from_iterable(repeat(getattr(b, attr), len(b)) for b in blocks)))
 
         def lists(attr: str) -> list:
-            return flat([x for b in blocks for x in getattr(b, attr)])
+            return take(list(chain.from_iterable(getattr(b, attr) for b in blocks)))
 
         indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(row, minlength=n), out=indptr[1:])

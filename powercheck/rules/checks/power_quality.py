@@ -35,18 +35,23 @@ def rapid_voltage_change(c: CheckInput) -> list[CheckBlock]:
     start: dict[str, list] = {"rows": [], "seq": [], "key": [], "value": [], "name": [], "a": [], "detail": []}
     big: dict[str, list] = {"rows": [], "seq": [], "value": [], "name": [], "a": [], "detail": []}
     stat: dict[str, list] = {"rows": [], "seq": [], "value": [], "name": [], "a": [], "detail": []}
-    for k in c.rows:
-        for local, j in enumerate(ev.appliance_rows(int(k))):
+    # per appliance row as Python values, converted once for the batch
+    indptr = steps.indptr.tolist()
+    ramped_of = steps.ramped.tolist()
+    d_start = steps.d_start_percent.tolist()
+    d_rated = steps.d_rated_percent.tolist()
+    for k in c.rows.tolist():
+        for local, j in enumerate(range(indptr[k], indptr[k + 1])):
             r = steps.cases[j]
             rate = r.starts_per_hour / 60.0
-            ramped = bool(steps.ramped[j])
+            ramped = bool(ramped_of[j])
             used = r.defaults_used + (ramp_keys if ramped else ())
-            start["rows"].append(int(k))
+            start["rows"].append(k)
             start["seq"].append(3 * local)
             start["key"].append(
                 PolicyKey.RVC_RARE_MAX_PERCENT if rate < rare_rate else PolicyKey.RVC_FREQUENT_MAX_PERCENT
             )
-            start["value"].append(steps.d_start_percent[j])
+            start["value"].append(d_start[j])
             start["a"].append(used)
             if ramped:
                 start["name"].append(f"Rapid voltage change when {r.label} stops (it ramps up; D-A-CH-CZ planning)")
@@ -64,10 +69,10 @@ def rapid_voltage_change(c: CheckInput) -> list[CheckBlock]:
             if events > max_events:
                 text = f"{events:g} switching events per day > {max_events:g} (FoL)"
                 for out, value, name in (
-                    (big, steps.d_start_percent[j], f"Largest step when {r.label} switches, FoL dU_max (legal)"),
-                    (stat, steps.d_rated_percent[j], f"Stationary step when {r.label} switches, FoL (legal)"),
+                    (big, d_start[j], f"Largest step when {r.label} switches, FoL dU_max (legal)"),
+                    (stat, d_rated[j], f"Stationary step when {r.label} switches, FoL (legal)"),
                 ):
-                    out["rows"].append(int(k))
+                    out["rows"].append(k)
                     out["seq"].append(3 * local + (1 if out is big else 2))
                     out["value"].append(value)
                     out["name"].append(name)
@@ -139,13 +144,18 @@ def flicker(c: CheckInput) -> list[CheckBlock]:
     background = pol.number(PolicyKey.FLICKER_BACKGROUND_PST)
     default_active = pol.number(PolicyKey.FLICKER_ACTIVE_INTERVALS)
     rows = [int(k) for k in c.rows if fl.present[k]]
+    # per appliance row as Python values, converted once for the batch
+    indptr = steps.indptr.tolist()
+    applies = fl.applies.tolist()
+    pst_of = fl.pst_appliance.tolist()
+    plt_of = fl.plt_appliance.tolist()
     assumptions, own_assumptions, detail, plt_detail, own_detail = [], [], [], [], []
     for k in rows:
         parts, plt_parts, used = [], [], []
-        for j in ev.appliance_rows(k):
-            if fl.applies[j]:
+        for j in range(indptr[k], indptr[k + 1]):
+            if applies[j]:
                 r = steps.cases[j]
-                parts.append(f"{r.label} Pst {fl.pst_appliance[j]:.3f} ({r.starts_per_hour:g} starts/h)")
+                parts.append(f"{r.label} Pst {pst_of[j]:.3f} ({r.starts_per_hour:g} starts/h)")
                 if r.appliance.operating_minutes_per_2h is not None:
                     origin = f"declared {r.appliance.operating_minutes_per_2h:g} min per 2 h"
                 elif any(u.endswith("operating_minutes_per_2h") for u in r.defaults_used):
@@ -153,7 +163,7 @@ def flicker(c: CheckInput) -> list[CheckBlock]:
                 else:
                     origin = f"no pattern declared: policy flicker_active_intervals {default_active:g}"
                 plt_parts.append(
-                    f"{r.label} Plt {fl.plt_appliance[j]:.3f} (switching in {r.active_intervals:g} of 12 10-min "
+                    f"{r.label} Plt {plt_of[j]:.3f} (switching in {r.active_intervals:g} of 12 10-min "
                     f"intervals, {origin})"
                 )
                 used.extend(r.defaults_used)
@@ -237,21 +247,32 @@ def harmonics(c: CheckInput) -> list[CheckBlock]:
     orders = hr.orders
     limited = np.isfinite(hr.limit_percent)
     rows = [int(k) for k in c.rows if hr.present[k]]
+    # per row and order at once: the orders counted in THD without an individual limit, and the order closest to
+    # its limit (the first of equals)
+    total = hr.total_percent[rows]
+    ratio = np.where(limited, total / np.where(limited, hr.limit_percent, 1.0), -np.inf)
+    worst_of = np.argmax(ratio, axis=1).tolist() if rows else []
+    unlimited_of = (~limited & (hr.emission_percent[rows] > 0)).tolist()
+    background = hr.background_percent.tolist()
+    limit_of = hr.limit_percent.tolist()
+    emitting = hr.emitting.tolist()
+    indptr = ev.appliances.indptr.tolist()
+    orders_above = steps.table.orders_above
     assumptions, thd_detail, worst_value, worst_limit, worst_name, worst_detail = [], [], [], [], [], []
-    for k in rows:
+    for i, k in enumerate(rows):
         parts, used, beyond = [], [], set()
-        for j in ev.appliance_rows(k):
-            if hr.emitting[j]:
+        for j in range(indptr[k], indptr[k + 1]):
+            if emitting[j]:
                 r = steps.cases[j]
                 origin = hr.origin[j]
                 parts.append(f"{r.label} spectrum {origin}")
                 if str(origin).startswith("policy:"):
                     used.extend(spectra_keys)
                 used.extend(r.defaults_used)
-            if steps.table.orders_above:
-                beyond.update(steps.table.orders_above[j])
+            if orders_above:
+                beyond.update(orders_above[j])
         assumptions.append((*used, *common))
-        unlimited = [orders[i] for i in np.flatnonzero(~limited & (hr.emission_percent[k] > 0))]
+        unlimited = [order for order, flag in zip(orders, unlimited_of[i]) if flag]
         text = f"orders {orders[0]}-{orders[-1]}; " + "; ".join(parts)
         if unlimited:
             text += "; orders " + ", ".join(map(str, unlimited)) + " counted in THD (no individual limit in the policy)"
@@ -259,16 +280,14 @@ def harmonics(c: CheckInput) -> list[CheckBlock]:
             text += (f"; installer orders {', '.join(map(str, sorted(beyond)))} are above the THD range "
                      f"(2-{orders[-1]}) and not assessed")  # fmt: skip
         thd_detail.append(text)
-        total = hr.total_percent[k]
-        ratio = np.where(limited, total / np.where(limited, hr.limit_percent, 1.0), -np.inf)
-        worst = int(np.argmax(ratio))
+        worst = worst_of[i]
         h = orders[worst]
-        worst_value.append(float(total[worst]))
-        worst_limit.append(float(hr.limit_percent[worst]))
+        worst_value.append(float(total[i, worst]))
+        worst_limit.append(limit_of[worst])
         worst_name.append(f"Harmonic voltage of order {h} (closest to its limit)")
         worst_detail.append(
-            f"order {h}: background {hr.background_percent[worst]:.2f} % + emission "
-            f"{hr.emission_percent[k, worst]:.2f} % (IEC 61000-3-6 summation, alpha {pol.harmonic_alpha(h):g})"
+            f"order {h}: background {background[worst]:.2f} % + emission "
+            f"{float(hr.emission_percent[k, worst]):.2f} % (IEC 61000-3-6 summation, alpha {pol.harmonic_alpha(h):g})"
         )
     week = [i for i, k in enumerate(rows) if hr.continuous[k]]
     week_rows = [rows[i] for i in week]
