@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from powercheck.jit import njit, njit_parallel, prange
+from powercheck.jit import njit, njit_numpy_errors, njit_parallel, prange
 
 #: Status codes returned per batch item.
 STATUS_CONVERGED = 0
@@ -111,7 +111,7 @@ def sweep_factors(parent, ypp, ypc, ycp, ycc, ysh, y_slack):
     return m, kup, yd
 
 
-@njit
+@njit_numpy_errors
 def _conj_div(s, v):
     """``conj(s / v)`` as ``conj(s) v / |v|^2``: one real division instead of a complex one (differs from it by
     rounding only, < 1e-15 relative)."""
@@ -121,22 +121,23 @@ def _conj_div(s, v):
     return complex((s.real * vr + s.imag * vi) * inv, (s.real * vi - s.imag * vr) * inv)
 
 
-_BLOCK = 8  # balanced batch items solved together (independent chains for the CPU; see _balanced_block)
+_BLOCK = 16  # batch items solved together (independent chains for the CPU, SIMD lanes; see _balanced_block)
 
 
-@njit
-def _balanced_block(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_iter, i0, v_out, n_iter, status):
-    """Balanced items ``i0 .. i0 + _BLOCK - 1`` (fewer at the end of the batch), swept together.
+@njit_numpy_errors
+def _balanced_block(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_iter, i0, v_out, n_iter, status, W):
+    """Balanced items ``i0 .. i0 + W - 1`` (fewer at the end of the batch), swept together.
 
     Every item does exactly the arithmetic of a lone sweep (results do not depend on the block), in real
     arithmetic with the block's items as the innermost axis: the sweeps of different items are independent, so
     the CPU overlaps them instead of waiting on one item's chain of parent-to-child updates. An item stops
     being updated when it has converged (squared voltage change <= ``tol2``) or failed; the block ends when all
-    have stopped or after ``max_iter`` sweeps.
+    have stopped or after ``max_iter`` sweeps. ``W`` (the block width) must reach the compiler as a run-time
+    value: with a literal width the item loops are unrolled into scalar code instead of being vectorized (SIMD
+    over the items); the NumPy error model (no zero-division check per division) is also needed for that.
     """
     nb = s_elem.shape[0]
     n = parent.shape[0]
-    W = _BLOCK
     wn = min(W, nb - i0)
     vr = np.empty((n, W))
     vi = np.empty((n, W))
@@ -145,7 +146,7 @@ def _balanced_block(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_it
     jr = np.empty((n, W))
     ji = np.empty((n, W))
     dv2 = np.empty(W)
-    low = np.empty(W, dtype=np.bool_)
+    vmin = np.empty(W)  # smallest squared voltage of the sweep
     active = np.zeros(W, dtype=np.bool_)
     its = np.zeros(W, dtype=np.int64)
     st = np.full(W, STATUS_MAX_ITER, dtype=np.int64)
@@ -207,7 +208,7 @@ def _balanced_block(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_it
         # forward sweep: V_b = -m_b (Ycp_b V_parent + Jn_b)
         for w in range(W):
             dv2[w] = 0.0
-            low[w] = False
+            vmin[w] = np.inf
         for b in range(1, n):
             p = parent[b]
             yr = ycp[b].real
@@ -223,14 +224,15 @@ def _balanced_block(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_it
                 di = ni - vi[b, w]
                 d2 = dr * dr + di * di
                 dv2[w] = dv2[w] if d2 <= dv2[w] else d2  # also takes a NaN
-                low[w] = low[w] or nr * nr + ni * ni < vmin2
+                vm2 = nr * nr + ni * ni
+                vmin[w] = vmin[w] if vmin[w] <= vm2 else vm2
                 act = active[w]
                 vr[b, w] = nr if act else vr[b, w]
                 vi[b, w] = ni if act else vi[b, w]
         for w in range(wn):
             if active[w]:
                 its[w] = it
-                if not dv2[w] < np.inf or low[w]:
+                if not dv2[w] < np.inf or vmin[w] < vmin2:
                     st[w] = STATUS_DIVERGED
                 elif dv2[w] <= tol2:
                     st[w] = STATUS_CONVERGED
@@ -284,9 +286,10 @@ def solve_balanced(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol, max_iter
     """
     nb = s_elem.shape[0]
     tol2 = tol * tol
+    width = np.int64(_BLOCK)  # a run-time value: a literal width would unroll the item loops unvectorized
     for k in prange((nb + _BLOCK - 1) // _BLOCK):
         _balanced_block(
-            parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_iter, k * _BLOCK, v_out, n_iter, status
+            parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_iter, k * _BLOCK, v_out, n_iter, status, width
         )
 
 
@@ -295,23 +298,25 @@ def solve_balanced_serial(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol, m
     """Single-threaded :func:`solve_balanced` (same arguments, identical results)."""
     nb = s_elem.shape[0]
     tol2 = tol * tol
+    width = np.int64(_BLOCK)  # a run-time value: a literal width would unroll the item loops unvectorized
     for i0 in range(0, nb, _BLOCK):
-        _balanced_block(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_iter, i0, v_out, n_iter, status)
+        _balanced_block(
+            parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_iter, i0, v_out, n_iter, status, width
+        )
 
 
-@njit
+@njit_numpy_errors
 def _unbalanced_block(
     parent, m, kup, ycp, wye_pos, wye_phase, s_wye, delta_pos, delta_pair, s_delta, v_slack, tol2, max_iter, i0,
-    bus_pos, v_out, n_iter, status,
+    bus_pos, v_out, n_iter, status, W,
 ):  # fmt: skip
-    """Unbalanced items ``i0 .. i0 + _BLOCK - 1`` swept together, as :func:`_balanced_block` (each item does the
+    """Unbalanced items ``i0 .. i0 + W - 1`` swept together, as :func:`_balanced_block` (each item does the
     arithmetic of a lone sweep, the block's items are the innermost axis). Per sweep: phase voltages from the
     sequence voltages, phase load currents (wye: phase-to-neutral, delta: phase-to-phase) back to sequence
     currents, then the three sequence networks swept as the balanced one. Writes the phase voltages in the net's
     bus order (``v_out[i, j, phase]`` of internal bus ``bus_pos[j]``)."""
     nb = v_slack.shape[0]
     n = parent.shape[0]
-    W = _BLOCK
     wn = min(W, nb - i0)
     third = 1.0 / 3.0
     v = np.zeros((3, n, W), dtype=np.complex128)
@@ -515,10 +520,11 @@ def solve_unbalanced(
     """
     nb = v_slack.shape[0]
     tol2 = tol * tol
+    width = np.int64(_BLOCK)  # a run-time value: a literal width would unroll the item loops unvectorized
     for k in prange((nb + _BLOCK - 1) // _BLOCK):
         _unbalanced_block(
             parent, m, kup, ycp, wye_pos, wye_phase, s_wye, delta_pos, delta_pair, s_delta, v_slack, tol2, max_iter,
-            k * _BLOCK, bus_pos, v_out, n_iter, status,
+            k * _BLOCK, bus_pos, v_out, n_iter, status, width,
         )  # fmt: skip
 
 
@@ -545,10 +551,11 @@ def solve_unbalanced_serial(
     """Single-threaded :func:`solve_unbalanced` (same arguments, identical results)."""
     nb = v_slack.shape[0]
     tol2 = tol * tol
+    width = np.int64(_BLOCK)  # a run-time value: a literal width would unroll the item loops unvectorized
     for i0 in range(0, nb, _BLOCK):
         _unbalanced_block(
             parent, m, kup, ycp, wye_pos, wye_phase, s_wye, delta_pos, delta_pair, s_delta, v_slack, tol2, max_iter,
-            i0, bus_pos, v_out, n_iter, status,
+            i0, bus_pos, v_out, n_iter, status, width,
         )  # fmt: skip
 
 
