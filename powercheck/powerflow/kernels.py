@@ -125,7 +125,10 @@ _BLOCK = 16  # batch items solved together (independent chains for the CPU, SIMD
 
 
 @njit_numpy_errors
-def _balanced_block(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_iter, i0, v_out, n_iter, status, W):
+def _balanced_block(
+    fparent, fm, fkup, fycp, full2red, rbus, parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_iter, i0,
+    v_out, n_iter, status, W,
+):  # fmt: skip
     """Balanced items ``i0 .. i0 + W - 1`` (fewer at the end of the batch), swept together.
 
     Every item does exactly the arithmetic of a lone sweep (results do not depend on the block), in real
@@ -135,6 +138,10 @@ def _balanced_block(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_it
     have stopped or after ``max_iter`` sweeps. ``W`` (the block width) must reach the compiler as a run-time
     value: with a literal width the item loops are unrolled into scalar code instead of being vectorized (SIMD
     over the items); the NumPy error model (no zero-division check per division) is also needed for that.
+
+    The sweeps run on the reduced network ``parent, m, kup, ycp`` (see :func:`solve_balanced`); the load
+    currents that gave each item's last voltages are kept, and one sweep of the full network ``fparent, fm,
+    fkup, fycp`` with them gives the voltages of all buses (skipped if nothing was reduced).
     """
     nb = s_elem.shape[0]
     n = parent.shape[0]
@@ -145,6 +152,10 @@ def _balanced_block(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_it
     si = np.zeros((n, W))
     jr = np.empty((n, W))
     ji = np.empty((n, W))
+    nf = fparent.shape[0]
+    reduced = n < nf
+    lr = np.zeros((n if reduced else 0, W))  # load currents that gave the current voltages (kept when an item stops)
+    li = np.zeros((n if reduced else 0, W))
     dv2 = np.empty(W)
     vmin = np.empty(W)  # smallest squared voltage of the sweep
     active = np.zeros(W, dtype=np.bool_)
@@ -153,8 +164,8 @@ def _balanced_block(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_it
     for w in range(wn):
         active[w] = True
         for e in range(elem_pos.shape[0]):
-            p = elem_pos[e]
-            if p >= 0:
+            if elem_pos[e] >= 0:
+                p = full2red[elem_pos[e]]
                 sr[p, w] += s_elem[i0 + w, e].real
                 si[p, w] += s_elem[i0 + w, e].imag
     loaded = np.empty(n, dtype=np.int64)  # buses with a load in any item of the block
@@ -197,6 +208,13 @@ def _balanced_block(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_it
                 inv = 1.0 / (x * x + y * y)
                 jr[b, w] = (a * x + c * y) * inv
                 ji[b, w] = (a * y - c * x) * inv
+        if reduced:
+            for j in range(nl):
+                b = loaded[j]
+                for w in range(W):
+                    act = active[w]
+                    lr[b, w] = jr[b, w] if act else lr[b, w]
+                    li[b, w] = ji[b, w] if act else li[b, w]
         # backward sweep: subtree Norton currents
         for b in range(n - 1, 0, -1):
             p = parent[b]
@@ -239,21 +257,59 @@ def _balanced_block(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_it
                 if st[w] != STATUS_MAX_ITER:
                     active[w] = False
                     n_active -= 1
+    if reduced:
+        # all buses: one sweep of the full network with the kept load currents
+        fjr = np.zeros((nf, W))
+        fji = np.zeros((nf, W))
+        for j in range(nl):
+            b = loaded[j]
+            f = rbus[b]
+            for w in range(W):
+                fjr[f, w] = lr[b, w]
+                fji[f, w] = li[b, w]
+        for b in range(nf - 1, 0, -1):
+            p = fparent[b]
+            a = fkup[b].real
+            c = fkup[b].imag
+            for w in range(W):
+                fjr[p, w] += a * fjr[b, w] - c * fji[b, w]
+                fji[p, w] += a * fji[b, w] + c * fjr[b, w]
+        fvr = np.empty((nf, W))
+        fvi = np.empty((nf, W))
+        for w in range(W):
+            fvr[0, w] = vr[0, w]
+            fvi[0, w] = vi[0, w]
+        for b in range(1, nf):
+            p = fparent[b]
+            yr = fycp[b].real
+            yi = fycp[b].imag
+            cr = -fm[b].real
+            ci = -fm[b].imag
+            for w in range(W):
+                tr = yr * fvr[p, w] - yi * fvi[p, w] + fjr[b, w]
+                ti = yr * fvi[p, w] + yi * fvr[p, w] + fji[b, w]
+                fvr[b, w] = cr * tr - ci * ti
+                fvi[b, w] = cr * ti + ci * tr
+        vr = fvr
+        vi = fvi
     nan = complex(np.nan, 0.0)
     for w in range(wn):
         i = i0 + w
         n_iter[i] = its[w]
         status[i] = st[w]
         if st[w] == STATUS_CONVERGED:
-            for b in range(n):
+            for b in range(nf):
                 v_out[i, b] = complex(vr[b, w], vi[b, w])
         else:
-            for b in range(n):
+            for b in range(nf):
                 v_out[i, b] = nan
 
 
 @njit_parallel
-def solve_balanced(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol, max_iter, v_out, n_iter, status):
+def solve_balanced(
+    parent, m, kup, ycp, full2red, rbus, rparent, rm, rkup, rycp, elem_pos, s_elem, v_slack, tol, max_iter, v_out,
+    n_iter, status,
+):  # fmt: skip
     """Balanced (positive-sequence) power flow for a batch of load cases, parallel over blocks of the batch.
 
     Parameters
@@ -265,6 +321,14 @@ def solve_balanced(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol, max_iter
     ycp : complex128[n]
         Child-row, parent-column two-port admittance of the branch above each
         bus [pu].
+    full2red, rbus : int64[n], int64[r]
+        Reduced network: bus of every bus in it (-1 for a bus reduced away; every PQ element's bus must be kept)
+        and, per reduced bus, its bus. The sweeps run on the reduced network, a copy of the network with every
+        chain of buses without element and with one child replaced by one equivalent two-port (exact Kron
+        reduction, :func:`powercheck.powerflow.solve.chain_reduction`); the voltages of all buses come from one
+        sweep of the full network with the last load currents. Identity (``r == n``): no reduction.
+    rparent, rm, rkup, rycp : int64[r], complex128[r]
+        ``parent, m, kup, ycp`` of the reduced network.
     elem_pos : int64[e]
         Bus of every PQ element; negative = not supplied (ignored).
     s_elem : complex128[batch, e]
@@ -289,20 +353,25 @@ def solve_balanced(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol, max_iter
     width = np.int64(_BLOCK)  # a run-time value: a literal width would unroll the item loops unvectorized
     for k in prange((nb + _BLOCK - 1) // _BLOCK):
         _balanced_block(
-            parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_iter, k * _BLOCK, v_out, n_iter, status, width
-        )
+            parent, m, kup, ycp, full2red, rbus, rparent, rm, rkup, rycp, elem_pos, s_elem, v_slack, tol2, max_iter,
+            k * _BLOCK, v_out, n_iter, status, width,
+        )  # fmt: skip
 
 
 @njit
-def solve_balanced_serial(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol, max_iter, v_out, n_iter, status):
+def solve_balanced_serial(
+    parent, m, kup, ycp, full2red, rbus, rparent, rm, rkup, rycp, elem_pos, s_elem, v_slack, tol, max_iter, v_out,
+    n_iter, status,
+):  # fmt: skip
     """Single-threaded :func:`solve_balanced` (same arguments, identical results)."""
     nb = s_elem.shape[0]
     tol2 = tol * tol
     width = np.int64(_BLOCK)  # a run-time value: a literal width would unroll the item loops unvectorized
     for i0 in range(0, nb, _BLOCK):
         _balanced_block(
-            parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_iter, i0, v_out, n_iter, status, width
-        )
+            parent, m, kup, ycp, full2red, rbus, rparent, rm, rkup, rycp, elem_pos, s_elem, v_slack, tol2, max_iter,
+            i0, v_out, n_iter, status, width,
+        )  # fmt: skip
 
 
 @njit_numpy_errors

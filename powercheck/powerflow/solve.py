@@ -201,7 +201,63 @@ class _Plan:
         self.n_line = n_line
         self.n_trafo = len(model.trafo_index)
         self.solve_args = (model.parent, model.m[1].copy(), model.kup[1].copy(), model.ycp[1].copy())
+        # balanced sweeps on the network with the chains of buses without element reduced away (the IEEE LV
+        # feeder: 907 -> 205 buses); with bus injections (any bus may be loaded) on the full network
+        keep = np.zeros(model.n_bus, dtype=bool)
+        keep[self.elem_pos[self.elem_pos >= 0]] = True
+        self.reduced_args = chain_reduction(model, keep)
+        self.identity_args = chain_reduction(model, np.ones(model.n_bus, dtype=bool))
         self.solve_args_3ph = (model.parent, model.m, model.kup, model.ycp)
+
+
+def chain_reduction(model: RadialModel, keep: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The positive-sequence network with every chain of buses that are not in ``keep`` and have one child
+    replaced by one two-port (exact Kron reduction of the chain's inner buses, their shunts included).
+
+    The root, the buses in ``keep`` and the buses with no or several children stay. Returns ``(full2red, rbus,
+    rparent, rm, rkup, rycp)`` as :func:`~powercheck.powerflow.kernels.solve_balanced` takes them.
+
+    Eliminating the bus ``e`` between two-ports ``A`` (above) and ``B`` (below) with shunt ``y_e``:
+    ``D = A_cc + y_e + B_pp``, ``Y_pp = A_pp - A_pc A_cp / D``, ``Y_pc = -A_pc B_pc / D``,
+    ``Y_cp = -B_cp A_cp / D``, ``Y_cc = B_cc - B_cp B_pc / D`` (the node equation of ``e`` solved for ``V_e``).
+    """
+    parent = np.asarray(model.parent, dtype=np.int64)
+    n = parent.shape[0]
+    ypp, ypc, ycp, ycc, ysh = (np.asarray(a[1], dtype=complex) for a in (model.ypp, model.ypc, model.ycp,
+                                                                           model.ycc, model.ysh))  # fmt: skip
+    n_child = np.bincount(parent[1:], minlength=n)
+    kept = keep | (n_child != 1)
+    kept[0] = True
+    rbus = np.flatnonzero(kept).astype(np.int64)
+    full2red = np.full(n, -1, dtype=np.int64)
+    full2red[rbus] = np.arange(rbus.size)
+    r = rbus.size
+    rparent = np.zeros(r, dtype=np.int64)
+    two_port = np.zeros((4, r), dtype=complex)
+    for j in range(1, r):
+        c = int(rbus[j])
+        chain = [c]  # c and the reduced-away buses above it, bottom up
+        while not kept[parent[chain[-1]]]:
+            chain.append(int(parent[chain[-1]]))
+        top = chain[-1]
+        a_pp, a_pc, a_cp, a_cc = ypp[top], ypc[top], ycp[top], ycc[top]
+        for k in range(len(chain) - 2, -1, -1):  # eliminate the bus above chain[k]
+            e, b = chain[k + 1], chain[k]
+            d = a_cc + ysh[e] + ypp[b]
+            a_pp, a_pc, a_cp, a_cc = (
+                a_pp - a_pc * a_cp / d,
+                -a_pc * ypc[b] / d,
+                -ycp[b] * a_cp / d,
+                ycc[b] - ycp[b] * ypc[b] / d,
+            )
+        rparent[j] = full2red[parent[top]]
+        two_port[:, j] = a_pp, a_pc, a_cp, a_cc
+    if r == n:  # nothing reduced: the model's own factors
+        return full2red, rbus, parent, model.m[1].copy(), model.kup[1].copy(), model.ycp[1].copy()
+    rm, rkup, _ = kernels.sweep_factors(
+        rparent, two_port[0], two_port[1], two_port[2], two_port[3], ysh[rbus].copy(), complex(model.y_slack[1])
+    )
+    return full2red, rbus, rparent, rm, rkup, two_port[2].copy()
 
 
 def _cat_int(parts: list[np.ndarray]) -> np.ndarray:
@@ -525,7 +581,13 @@ def run_batch(
         threads,
         kernels.solve_balanced,
         kernels.solve_balanced_serial,
-        (*plan.solve_args, elem_pos, s_elem, batch.v_slack),
+        (
+            *plan.solve_args,
+            *(plan.reduced_args if elem_pos is plan.elem_pos else plan.identity_args),
+            elem_pos,
+            s_elem,
+            batch.v_slack,
+        ),
         (batch.nb, n),
         tol=tol,
         max_iter=max_iter,
