@@ -376,20 +376,24 @@ def solve_balanced_serial(
 
 @njit_numpy_errors
 def _unbalanced_block(
-    parent, m, kup, ycp, wye_pos, wye_phase, s_wye, delta_pos, delta_pair, s_delta, v_slack, tol2, max_iter, i0,
-    bus_pos, v_out, n_iter, status, W,
+    fparent, fm, fkup, fycp, full2red, rbus, parent, m, kup, ycp, wye_pos, wye_phase, s_wye, delta_pos, delta_pair,
+    s_delta, v_slack, tol2, max_iter, i0, bus_pos, v_out, n_iter, status, W,
 ):  # fmt: skip
     """Unbalanced items ``i0 .. i0 + W - 1`` swept together, as :func:`_balanced_block` (each item does the
     arithmetic of a lone sweep, the block's items are the innermost axis). Per sweep: phase voltages from the
     sequence voltages, phase load currents (wye: phase-to-neutral, delta: phase-to-phase) back to sequence
     currents, then the three sequence networks swept as the balanced one. Writes the phase voltages in the net's
-    bus order (``v_out[i, j, phase]`` of internal bus ``bus_pos[j]``)."""
+    bus order (``v_out[i, j, phase]`` of internal bus ``bus_pos[j]``). Sweeps the reduced network and ends
+    with one sweep of the full network, as :func:`_balanced_block`."""
     nb = v_slack.shape[0]
     n = parent.shape[0]
+    nf = fparent.shape[0]
+    reduced = n < nf
     wn = min(W, nb - i0)
     third = 1.0 / 3.0
     v = np.zeros((3, n, W), dtype=np.complex128)
     jn = np.empty((3, n, W), dtype=np.complex128)
+    lj = np.zeros((3, n if reduced else 0, W), dtype=np.complex128)  # sequence load currents of the last sweep
     sw = np.zeros((3, n, W), dtype=np.complex128)
     sd = np.zeros((3, n, W), dtype=np.complex128)
     dv2 = np.empty(W)
@@ -400,13 +404,11 @@ def _unbalanced_block(
     for w in range(wn):
         active[w] = True
         for e in range(wye_pos.shape[0]):
-            p = wye_pos[e]
-            if p >= 0:
-                sw[wye_phase[e], p, w] += s_wye[i0 + w, e]
+            if wye_pos[e] >= 0:
+                sw[wye_phase[e], full2red[wye_pos[e]], w] += s_wye[i0 + w, e]
         for e in range(delta_pos.shape[0]):
-            p = delta_pos[e]
-            if p >= 0:
-                sd[delta_pair[e], p, w] += s_delta[i0 + w, e]
+            if delta_pos[e] >= 0:
+                sd[delta_pair[e], full2red[delta_pos[e]], w] += s_delta[i0 + w, e]
     loaded = np.empty(n, dtype=np.int64)  # buses with a load in any item of the block
     nl = 0
     for b in range(n):
@@ -469,6 +471,14 @@ def _unbalanced_block(
                 jn[0, b, w] = third * (ia + ib + ic)
                 jn[1, b, w] = third * (ia + _A * ib + _A2 * ic)
                 jn[2, b, w] = third * (ia + _A2 * ib + _A * ic)
+        if reduced:
+            for j in range(nl):
+                b = loaded[j]
+                for w in range(W):
+                    if active[w]:
+                        lj[0, b, w] = jn[0, b, w]
+                        lj[1, b, w] = jn[1, b, w]
+                        lj[2, b, w] = jn[2, b, w]
         for w in range(W):
             dv2[w] = 0.0
             low[w] = False
@@ -510,6 +520,29 @@ def _unbalanced_block(
                 if st[w] != STATUS_MAX_ITER:
                     active[w] = False
                     n_active -= 1
+    if reduced:
+        # all buses: one sweep of the full network per sequence with the kept load currents
+        fj = np.zeros((3, nf, W), dtype=np.complex128)
+        fv = np.empty((3, nf, W), dtype=np.complex128)
+        for k in range(3):
+            for j in range(nl):
+                b = loaded[j]
+                for w in range(W):
+                    fj[k, rbus[b], w] = lj[k, b, w]
+            for b in range(nf - 1, 0, -1):
+                p = fparent[b]
+                a = fkup[k, b]
+                for w in range(W):
+                    fj[k, p, w] += a * fj[k, b, w]
+            for w in range(W):
+                fv[k, 0, w] = v[1, 0, w] if k == 1 else -fm[k, 0] * fj[k, 0, w]
+            for b in range(1, nf):
+                p = fparent[b]
+                a = -fm[k, b]
+                y = fycp[k, b]
+                for w in range(W):
+                    fv[k, b, w] = a * (y * fv[k, p, w] + fj[k, b, w])
+        v = fv
     nan = complex(np.nan, 0.0)
     for w in range(wn):
         i = i0 + w
@@ -536,6 +569,12 @@ def solve_unbalanced(
     m,
     kup,
     ycp,
+    full2red,
+    rbus,
+    rparent,
+    rm,
+    rkup,
+    rycp,
     wye_pos,
     wye_phase,
     s_wye,
@@ -564,6 +603,8 @@ def solve_unbalanced(
     m, kup, ycp : complex128[3, n]
         Sweep factors and two-port admittance per sequence (0, 1, 2).
         ``m[s, 0]`` (s = 0, 2) includes the slack's earthing admittance.
+    full2red, rbus, rparent, rm, rkup, rycp
+        The reduced network, as in :func:`solve_balanced` (``rm, rkup, rycp`` per sequence, ``[3, r]``).
     wye_pos, wye_phase : int64[w]
         Bus (negative = not supplied) and phase (0=a, 1=b, 2=c) of every
         phase-to-neutral load.
@@ -592,8 +633,8 @@ def solve_unbalanced(
     width = np.int64(_BLOCK)  # a run-time value: a literal width would unroll the item loops unvectorized
     for k in prange((nb + _BLOCK - 1) // _BLOCK):
         _unbalanced_block(
-            parent, m, kup, ycp, wye_pos, wye_phase, s_wye, delta_pos, delta_pair, s_delta, v_slack, tol2, max_iter,
-            k * _BLOCK, bus_pos, v_out, n_iter, status, width,
+            parent, m, kup, ycp, full2red, rbus, rparent, rm, rkup, rycp, wye_pos, wye_phase, s_wye, delta_pos,
+            delta_pair, s_delta, v_slack, tol2, max_iter, k * _BLOCK, bus_pos, v_out, n_iter, status, width,
         )  # fmt: skip
 
 
@@ -603,6 +644,12 @@ def solve_unbalanced_serial(
     m,
     kup,
     ycp,
+    full2red,
+    rbus,
+    rparent,
+    rm,
+    rkup,
+    rycp,
     wye_pos,
     wye_phase,
     s_wye,
@@ -623,8 +670,8 @@ def solve_unbalanced_serial(
     width = np.int64(_BLOCK)  # a run-time value: a literal width would unroll the item loops unvectorized
     for i0 in range(0, nb, _BLOCK):
         _unbalanced_block(
-            parent, m, kup, ycp, wye_pos, wye_phase, s_wye, delta_pos, delta_pair, s_delta, v_slack, tol2, max_iter,
-            i0, bus_pos, v_out, n_iter, status, width,
+            parent, m, kup, ycp, full2red, rbus, rparent, rm, rkup, rycp, wye_pos, wye_phase, s_wye, delta_pos,
+            delta_pair, s_delta, v_slack, tol2, max_iter, i0, bus_pos, v_out, n_iter, status, width,
         )  # fmt: skip
 
 
