@@ -38,7 +38,12 @@ for the load current (``conj(S) V / |V|^2``) and two multiply-adds. The batch
 items are swept in blocks of ``_BLOCK`` with the items as the innermost
 axis (``_balanced_block``, ``_unbalanced_block``): each item does exactly the
 arithmetic of a lone sweep and stops when it has converged, but the CPU overlaps
-the items' independent chains of parent-to-child updates. Blocks run in parallel
+the items' independent chains of parent-to-child updates (the balanced block is
+SIMD-vectorised over the items). The sweeps run on a reduced copy of the network
+in which every chain of load-free buses with one child is one equivalent
+two-port (exact Kron reduction, built once per model by
+:func:`powercheck.powerflow.solve.chain_reduction`); one sweep of the full
+network with the last load currents then gives the voltages of all buses. Blocks run in parallel
 with ``prange`` (``solve_*``) or on one thread (``solve_*_serial``; identical
 results, preferable for small batches, where waking threads costs more than the
 work).
