@@ -14,4 +14,9 @@ njit = numba.njit(cache=True)
 njit_parallel = numba.njit(cache=True, parallel=True)
 """Decorator for kernels that use ``numba.prange`` over independent items."""
 
+njit_numpy_errors = numba.njit(cache=True, error_model="numpy")
+"""``njit`` with NumPy's floating-point error model: a division by zero gives inf or NaN instead of raising, so
+the compiler need not check every division and can vectorize loops with divisions (the power-flow sweeps, which
+detect non-finite results themselves)."""
+
 prange = numba.prange

@@ -38,7 +38,12 @@ for the load current (``conj(S) V / |V|^2``) and two multiply-adds. The batch
 items are swept in blocks of ``_BLOCK`` with the items as the innermost
 axis (``_balanced_block``, ``_unbalanced_block``): each item does exactly the
 arithmetic of a lone sweep and stops when it has converged, but the CPU overlaps
-the items' independent chains of parent-to-child updates. Blocks run in parallel
+the items' independent chains of parent-to-child updates (the balanced block is
+SIMD-vectorised over the items). The sweeps run on a reduced copy of the network
+in which every chain of load-free buses with one child is one equivalent
+two-port (exact Kron reduction, built once per model by
+:func:`powercheck.powerflow.solve.chain_reduction`); one sweep of the full
+network with the last load currents then gives the voltages of all buses. Blocks run in parallel
 with ``prange`` (``solve_*``) or on one thread (``solve_*_serial``; identical
 results, preferable for small batches, where waking threads costs more than the
 work).
@@ -54,7 +59,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from powercheck.jit import njit, njit_parallel, prange
+from powercheck.jit import njit, njit_numpy_errors, njit_parallel, prange
 
 #: Status codes returned per batch item.
 STATUS_CONVERGED = 0
@@ -111,7 +116,7 @@ def sweep_factors(parent, ypp, ypc, ycp, ycc, ysh, y_slack):
     return m, kup, yd
 
 
-@njit
+@njit_numpy_errors
 def _conj_div(s, v):
     """``conj(s / v)`` as ``conj(s) v / |v|^2``: one real division instead of a complex one (differs from it by
     rounding only, < 1e-15 relative)."""
@@ -121,22 +126,30 @@ def _conj_div(s, v):
     return complex((s.real * vr + s.imag * vi) * inv, (s.real * vi - s.imag * vr) * inv)
 
 
-_BLOCK = 8  # balanced batch items solved together (independent chains for the CPU; see _balanced_block)
+_BLOCK = 16  # batch items solved together (independent chains for the CPU, SIMD lanes; see _balanced_block)
 
 
-@njit
-def _balanced_block(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_iter, i0, v_out, n_iter, status):
-    """Balanced items ``i0 .. i0 + _BLOCK - 1`` (fewer at the end of the batch), swept together.
+@njit_numpy_errors
+def _balanced_block(
+    fparent, fm, fkup, fycp, full2red, rbus, parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_iter, i0,
+    v_out, n_iter, status, W,
+):  # fmt: skip
+    """Balanced items ``i0 .. i0 + W - 1`` (fewer at the end of the batch), swept together.
 
     Every item does exactly the arithmetic of a lone sweep (results do not depend on the block), in real
     arithmetic with the block's items as the innermost axis: the sweeps of different items are independent, so
     the CPU overlaps them instead of waiting on one item's chain of parent-to-child updates. An item stops
     being updated when it has converged (squared voltage change <= ``tol2``) or failed; the block ends when all
-    have stopped or after ``max_iter`` sweeps.
+    have stopped or after ``max_iter`` sweeps. ``W`` (the block width) must reach the compiler as a run-time
+    value: with a literal width the item loops are unrolled into scalar code instead of being vectorized (SIMD
+    over the items); the NumPy error model (no zero-division check per division) is also needed for that.
+
+    The sweeps run on the reduced network ``parent, m, kup, ycp`` (see :func:`solve_balanced`); the load
+    currents that gave each item's last voltages are kept, and one sweep of the full network ``fparent, fm,
+    fkup, fycp`` with them gives the voltages of all buses (skipped if nothing was reduced).
     """
     nb = s_elem.shape[0]
     n = parent.shape[0]
-    W = _BLOCK
     wn = min(W, nb - i0)
     vr = np.empty((n, W))
     vi = np.empty((n, W))
@@ -144,16 +157,20 @@ def _balanced_block(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_it
     si = np.zeros((n, W))
     jr = np.empty((n, W))
     ji = np.empty((n, W))
+    nf = fparent.shape[0]
+    reduced = n < nf
+    lr = np.zeros((n if reduced else 0, W))  # load currents that gave the current voltages (kept when an item stops)
+    li = np.zeros((n if reduced else 0, W))
     dv2 = np.empty(W)
-    low = np.empty(W, dtype=np.bool_)
+    vmin = np.empty(W)  # smallest squared voltage of the sweep
     active = np.zeros(W, dtype=np.bool_)
     its = np.zeros(W, dtype=np.int64)
     st = np.full(W, STATUS_MAX_ITER, dtype=np.int64)
     for w in range(wn):
         active[w] = True
         for e in range(elem_pos.shape[0]):
-            p = elem_pos[e]
-            if p >= 0:
+            if elem_pos[e] >= 0:
+                p = full2red[elem_pos[e]]
                 sr[p, w] += s_elem[i0 + w, e].real
                 si[p, w] += s_elem[i0 + w, e].imag
     loaded = np.empty(n, dtype=np.int64)  # buses with a load in any item of the block
@@ -196,6 +213,13 @@ def _balanced_block(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_it
                 inv = 1.0 / (x * x + y * y)
                 jr[b, w] = (a * x + c * y) * inv
                 ji[b, w] = (a * y - c * x) * inv
+        if reduced:
+            for j in range(nl):
+                b = loaded[j]
+                for w in range(W):
+                    act = active[w]
+                    lr[b, w] = jr[b, w] if act else lr[b, w]
+                    li[b, w] = ji[b, w] if act else li[b, w]
         # backward sweep: subtree Norton currents
         for b in range(n - 1, 0, -1):
             p = parent[b]
@@ -207,7 +231,7 @@ def _balanced_block(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_it
         # forward sweep: V_b = -m_b (Ycp_b V_parent + Jn_b)
         for w in range(W):
             dv2[w] = 0.0
-            low[w] = False
+            vmin[w] = np.inf
         for b in range(1, n):
             p = parent[b]
             yr = ycp[b].real
@@ -223,35 +247,74 @@ def _balanced_block(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_it
                 di = ni - vi[b, w]
                 d2 = dr * dr + di * di
                 dv2[w] = dv2[w] if d2 <= dv2[w] else d2  # also takes a NaN
-                low[w] = low[w] or nr * nr + ni * ni < vmin2
+                vm2 = nr * nr + ni * ni
+                vmin[w] = vmin[w] if vmin[w] <= vm2 else vm2
                 act = active[w]
                 vr[b, w] = nr if act else vr[b, w]
                 vi[b, w] = ni if act else vi[b, w]
         for w in range(wn):
             if active[w]:
                 its[w] = it
-                if not dv2[w] < np.inf or low[w]:
+                if not dv2[w] < np.inf or vmin[w] < vmin2:
                     st[w] = STATUS_DIVERGED
                 elif dv2[w] <= tol2:
                     st[w] = STATUS_CONVERGED
                 if st[w] != STATUS_MAX_ITER:
                     active[w] = False
                     n_active -= 1
+    if reduced:
+        # all buses: one sweep of the full network with the kept load currents
+        fjr = np.zeros((nf, W))
+        fji = np.zeros((nf, W))
+        for j in range(nl):
+            b = loaded[j]
+            f = rbus[b]
+            for w in range(W):
+                fjr[f, w] = lr[b, w]
+                fji[f, w] = li[b, w]
+        for b in range(nf - 1, 0, -1):
+            p = fparent[b]
+            a = fkup[b].real
+            c = fkup[b].imag
+            for w in range(W):
+                fjr[p, w] += a * fjr[b, w] - c * fji[b, w]
+                fji[p, w] += a * fji[b, w] + c * fjr[b, w]
+        fvr = np.empty((nf, W))
+        fvi = np.empty((nf, W))
+        for w in range(W):
+            fvr[0, w] = vr[0, w]
+            fvi[0, w] = vi[0, w]
+        for b in range(1, nf):
+            p = fparent[b]
+            yr = fycp[b].real
+            yi = fycp[b].imag
+            cr = -fm[b].real
+            ci = -fm[b].imag
+            for w in range(W):
+                tr = yr * fvr[p, w] - yi * fvi[p, w] + fjr[b, w]
+                ti = yr * fvi[p, w] + yi * fvr[p, w] + fji[b, w]
+                fvr[b, w] = cr * tr - ci * ti
+                fvi[b, w] = cr * ti + ci * tr
+        vr = fvr
+        vi = fvi
     nan = complex(np.nan, 0.0)
     for w in range(wn):
         i = i0 + w
         n_iter[i] = its[w]
         status[i] = st[w]
         if st[w] == STATUS_CONVERGED:
-            for b in range(n):
+            for b in range(nf):
                 v_out[i, b] = complex(vr[b, w], vi[b, w])
         else:
-            for b in range(n):
+            for b in range(nf):
                 v_out[i, b] = nan
 
 
 @njit_parallel
-def solve_balanced(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol, max_iter, v_out, n_iter, status):
+def solve_balanced(
+    parent, m, kup, ycp, full2red, rbus, rparent, rm, rkup, rycp, elem_pos, s_elem, v_slack, tol, max_iter, v_out,
+    n_iter, status,
+):  # fmt: skip
     """Balanced (positive-sequence) power flow for a batch of load cases, parallel over blocks of the batch.
 
     Parameters
@@ -263,6 +326,14 @@ def solve_balanced(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol, max_iter
     ycp : complex128[n]
         Child-row, parent-column two-port admittance of the branch above each
         bus [pu].
+    full2red, rbus : int64[n], int64[r]
+        Reduced network: bus of every bus in it (-1 for a bus reduced away; every PQ element's bus must be kept)
+        and, per reduced bus, its bus. The sweeps run on the reduced network, a copy of the network with every
+        chain of buses without element and with one child replaced by one equivalent two-port (exact Kron
+        reduction, :func:`powercheck.powerflow.solve.chain_reduction`); the voltages of all buses come from one
+        sweep of the full network with the last load currents. Identity (``r == n``): no reduction.
+    rparent, rm, rkup, rycp : int64[r], complex128[r]
+        ``parent, m, kup, ycp`` of the reduced network.
     elem_pos : int64[e]
         Bus of every PQ element; negative = not supplied (ignored).
     s_elem : complex128[batch, e]
@@ -284,38 +355,50 @@ def solve_balanced(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol, max_iter
     """
     nb = s_elem.shape[0]
     tol2 = tol * tol
+    width = np.int64(_BLOCK)  # a run-time value: a literal width would unroll the item loops unvectorized
     for k in prange((nb + _BLOCK - 1) // _BLOCK):
         _balanced_block(
-            parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_iter, k * _BLOCK, v_out, n_iter, status
-        )
+            parent, m, kup, ycp, full2red, rbus, rparent, rm, rkup, rycp, elem_pos, s_elem, v_slack, tol2, max_iter,
+            k * _BLOCK, v_out, n_iter, status, width,
+        )  # fmt: skip
 
 
 @njit
-def solve_balanced_serial(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol, max_iter, v_out, n_iter, status):
+def solve_balanced_serial(
+    parent, m, kup, ycp, full2red, rbus, rparent, rm, rkup, rycp, elem_pos, s_elem, v_slack, tol, max_iter, v_out,
+    n_iter, status,
+):  # fmt: skip
     """Single-threaded :func:`solve_balanced` (same arguments, identical results)."""
     nb = s_elem.shape[0]
     tol2 = tol * tol
+    width = np.int64(_BLOCK)  # a run-time value: a literal width would unroll the item loops unvectorized
     for i0 in range(0, nb, _BLOCK):
-        _balanced_block(parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_iter, i0, v_out, n_iter, status)
+        _balanced_block(
+            parent, m, kup, ycp, full2red, rbus, rparent, rm, rkup, rycp, elem_pos, s_elem, v_slack, tol2, max_iter,
+            i0, v_out, n_iter, status, width,
+        )  # fmt: skip
 
 
-@njit
+@njit_numpy_errors
 def _unbalanced_block(
-    parent, m, kup, ycp, wye_pos, wye_phase, s_wye, delta_pos, delta_pair, s_delta, v_slack, tol2, max_iter, i0,
-    bus_pos, v_out, n_iter, status,
+    fparent, fm, fkup, fycp, full2red, rbus, parent, m, kup, ycp, wye_pos, wye_phase, s_wye, delta_pos, delta_pair,
+    s_delta, v_slack, tol2, max_iter, i0, bus_pos, v_out, n_iter, status, W,
 ):  # fmt: skip
-    """Unbalanced items ``i0 .. i0 + _BLOCK - 1`` swept together, as :func:`_balanced_block` (each item does the
+    """Unbalanced items ``i0 .. i0 + W - 1`` swept together, as :func:`_balanced_block` (each item does the
     arithmetic of a lone sweep, the block's items are the innermost axis). Per sweep: phase voltages from the
     sequence voltages, phase load currents (wye: phase-to-neutral, delta: phase-to-phase) back to sequence
     currents, then the three sequence networks swept as the balanced one. Writes the phase voltages in the net's
-    bus order (``v_out[i, j, phase]`` of internal bus ``bus_pos[j]``)."""
+    bus order (``v_out[i, j, phase]`` of internal bus ``bus_pos[j]``). Sweeps the reduced network and ends
+    with one sweep of the full network, as :func:`_balanced_block`."""
     nb = v_slack.shape[0]
     n = parent.shape[0]
-    W = _BLOCK
+    nf = fparent.shape[0]
+    reduced = n < nf
     wn = min(W, nb - i0)
     third = 1.0 / 3.0
     v = np.zeros((3, n, W), dtype=np.complex128)
     jn = np.empty((3, n, W), dtype=np.complex128)
+    lj = np.zeros((3, n if reduced else 0, W), dtype=np.complex128)  # sequence load currents of the last sweep
     sw = np.zeros((3, n, W), dtype=np.complex128)
     sd = np.zeros((3, n, W), dtype=np.complex128)
     dv2 = np.empty(W)
@@ -326,13 +409,11 @@ def _unbalanced_block(
     for w in range(wn):
         active[w] = True
         for e in range(wye_pos.shape[0]):
-            p = wye_pos[e]
-            if p >= 0:
-                sw[wye_phase[e], p, w] += s_wye[i0 + w, e]
+            if wye_pos[e] >= 0:
+                sw[wye_phase[e], full2red[wye_pos[e]], w] += s_wye[i0 + w, e]
         for e in range(delta_pos.shape[0]):
-            p = delta_pos[e]
-            if p >= 0:
-                sd[delta_pair[e], p, w] += s_delta[i0 + w, e]
+            if delta_pos[e] >= 0:
+                sd[delta_pair[e], full2red[delta_pos[e]], w] += s_delta[i0 + w, e]
     loaded = np.empty(n, dtype=np.int64)  # buses with a load in any item of the block
     nl = 0
     for b in range(n):
@@ -395,6 +476,14 @@ def _unbalanced_block(
                 jn[0, b, w] = third * (ia + ib + ic)
                 jn[1, b, w] = third * (ia + _A * ib + _A2 * ic)
                 jn[2, b, w] = third * (ia + _A2 * ib + _A * ic)
+        if reduced:
+            for j in range(nl):
+                b = loaded[j]
+                for w in range(W):
+                    if active[w]:
+                        lj[0, b, w] = jn[0, b, w]
+                        lj[1, b, w] = jn[1, b, w]
+                        lj[2, b, w] = jn[2, b, w]
         for w in range(W):
             dv2[w] = 0.0
             low[w] = False
@@ -436,6 +525,29 @@ def _unbalanced_block(
                 if st[w] != STATUS_MAX_ITER:
                     active[w] = False
                     n_active -= 1
+    if reduced:
+        # all buses: one sweep of the full network per sequence with the kept load currents
+        fj = np.zeros((3, nf, W), dtype=np.complex128)
+        fv = np.empty((3, nf, W), dtype=np.complex128)
+        for k in range(3):
+            for j in range(nl):
+                b = loaded[j]
+                for w in range(W):
+                    fj[k, rbus[b], w] = lj[k, b, w]
+            for b in range(nf - 1, 0, -1):
+                p = fparent[b]
+                a = fkup[k, b]
+                for w in range(W):
+                    fj[k, p, w] += a * fj[k, b, w]
+            for w in range(W):
+                fv[k, 0, w] = v[1, 0, w] if k == 1 else -fm[k, 0] * fj[k, 0, w]
+            for b in range(1, nf):
+                p = fparent[b]
+                a = -fm[k, b]
+                y = fycp[k, b]
+                for w in range(W):
+                    fv[k, b, w] = a * (y * fv[k, p, w] + fj[k, b, w])
+        v = fv
     nan = complex(np.nan, 0.0)
     for w in range(wn):
         i = i0 + w
@@ -462,6 +574,12 @@ def solve_unbalanced(
     m,
     kup,
     ycp,
+    full2red,
+    rbus,
+    rparent,
+    rm,
+    rkup,
+    rycp,
     wye_pos,
     wye_phase,
     s_wye,
@@ -490,6 +608,8 @@ def solve_unbalanced(
     m, kup, ycp : complex128[3, n]
         Sweep factors and two-port admittance per sequence (0, 1, 2).
         ``m[s, 0]`` (s = 0, 2) includes the slack's earthing admittance.
+    full2red, rbus, rparent, rm, rkup, rycp
+        The reduced network, as in :func:`solve_balanced` (``rm, rkup, rycp`` per sequence, ``[3, r]``).
     wye_pos, wye_phase : int64[w]
         Bus (negative = not supplied) and phase (0=a, 1=b, 2=c) of every
         phase-to-neutral load.
@@ -515,10 +635,11 @@ def solve_unbalanced(
     """
     nb = v_slack.shape[0]
     tol2 = tol * tol
+    width = np.int64(_BLOCK)  # a run-time value: a literal width would unroll the item loops unvectorized
     for k in prange((nb + _BLOCK - 1) // _BLOCK):
         _unbalanced_block(
-            parent, m, kup, ycp, wye_pos, wye_phase, s_wye, delta_pos, delta_pair, s_delta, v_slack, tol2, max_iter,
-            k * _BLOCK, bus_pos, v_out, n_iter, status,
+            parent, m, kup, ycp, full2red, rbus, rparent, rm, rkup, rycp, wye_pos, wye_phase, s_wye, delta_pos,
+            delta_pair, s_delta, v_slack, tol2, max_iter, k * _BLOCK, bus_pos, v_out, n_iter, status, width,
         )  # fmt: skip
 
 
@@ -528,6 +649,12 @@ def solve_unbalanced_serial(
     m,
     kup,
     ycp,
+    full2red,
+    rbus,
+    rparent,
+    rm,
+    rkup,
+    rycp,
     wye_pos,
     wye_phase,
     s_wye,
@@ -545,10 +672,11 @@ def solve_unbalanced_serial(
     """Single-threaded :func:`solve_unbalanced` (same arguments, identical results)."""
     nb = v_slack.shape[0]
     tol2 = tol * tol
+    width = np.int64(_BLOCK)  # a run-time value: a literal width would unroll the item loops unvectorized
     for i0 in range(0, nb, _BLOCK):
         _unbalanced_block(
-            parent, m, kup, ycp, wye_pos, wye_phase, s_wye, delta_pos, delta_pair, s_delta, v_slack, tol2, max_iter,
-            i0, bus_pos, v_out, n_iter, status,
+            parent, m, kup, ycp, full2red, rbus, rparent, rm, rkup, rycp, wye_pos, wye_phase, s_wye, delta_pos,
+            delta_pair, s_delta, v_slack, tol2, max_iter, i0, bus_pos, v_out, n_iter, status, width,
         )  # fmt: skip
 
 

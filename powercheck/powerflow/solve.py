@@ -201,7 +201,86 @@ class _Plan:
         self.n_line = n_line
         self.n_trafo = len(model.trafo_index)
         self.solve_args = (model.parent, model.m[1].copy(), model.kup[1].copy(), model.ycp[1].copy())
+        # balanced sweeps on the network with the chains of buses without element reduced away (the IEEE LV
+        # feeder: 907 -> 205 buses); with bus injections (any bus may be loaded) on the full network
+        keep = np.zeros(model.n_bus, dtype=bool)
+        keep[self.elem_pos[self.elem_pos >= 0]] = True
+        self.reduced_args = chain_reduction(model, keep)
+        self.identity_args = chain_reduction(model, np.ones(model.n_bus, dtype=bool))
+        keep3 = np.zeros(model.n_bus, dtype=bool)
+        for pos in (self.wye_pos[0], self.delta_pos[0]):
+            keep3[pos[pos >= 0]] = True
+        self.reduced_args_3ph = chain_reduction(model, keep3, three_phase=True)
+        self.identity_args_3ph = chain_reduction(model, np.ones(model.n_bus, dtype=bool), three_phase=True)
         self.solve_args_3ph = (model.parent, model.m, model.kup, model.ycp)
+
+
+def chain_reduction(model: RadialModel, keep: np.ndarray, three_phase: bool = False) -> tuple[np.ndarray, ...]:
+    """The network with every chain of buses that are not in ``keep`` and have one child replaced by one two-port
+    (exact Kron reduction of the chain's inner buses, their shunts included), in the positive sequence or (with
+    ``three_phase``) in all three.
+
+    The root, the buses in ``keep`` and the buses with no or several children stay. Returns ``(full2red, rbus,
+    rparent, rm, rkup, rycp)`` as :func:`~powercheck.powerflow.kernels.solve_balanced` takes them (``rm, rkup,
+    rycp`` of shape ``(3, r)`` with ``three_phase``, as :func:`~powercheck.powerflow.kernels.solve_unbalanced`).
+
+    Eliminating the bus ``e`` between two-ports ``A`` (above) and ``B`` (below) with shunt ``y_e``:
+    ``D = A_cc + y_e + B_pp``, ``Y_pp = A_pp - A_pc A_cp / D``, ``Y_pc = -A_pc B_pc / D``,
+    ``Y_cp = -B_cp A_cp / D``, ``Y_cc = B_cc - B_cp B_pc / D`` (the node equation of ``e`` solved for ``V_e``).
+    A floating zero sequence, or any ``D = 0`` (e.g. a model without zero-sequence data), leaves the network
+    unreduced.
+    """
+    parent = np.asarray(model.parent, dtype=np.int64)
+    n = parent.shape[0]
+    n_child = np.bincount(parent[1:], minlength=n)
+    kept = keep | (n_child != 1)
+    kept[0] = True
+    if three_phase and model.zero_seq_floating:
+        kept[:] = True
+    rbus = np.flatnonzero(kept).astype(np.int64)
+    full2red = np.full(n, -1, dtype=np.int64)
+    full2red[rbus] = np.arange(rbus.size)
+    r = rbus.size
+    if r == n:  # nothing reduced: the model's own factors
+        if three_phase:
+            return full2red, rbus, parent, model.m, model.kup, model.ycp
+        return full2red, rbus, parent, model.m[1].copy(), model.kup[1].copy(), model.ycp[1].copy()
+    rparent = np.zeros(r, dtype=np.int64)
+    rm = np.zeros((3, r), dtype=complex)
+    rkup = np.zeros((3, r), dtype=complex)
+    rycp = np.zeros((3, r), dtype=complex)
+    for s in (0, 1, 2) if three_phase else (1,):
+        ypp, ypc, ycp, ycc, ysh = (np.asarray(a[s], dtype=complex) for a in (model.ypp, model.ypc, model.ycp,
+                                                                               model.ycc, model.ysh))  # fmt: skip
+        two_port = np.zeros((4, r), dtype=complex)
+        for j in range(1, r):
+            c = int(rbus[j])
+            chain = [c]  # c and the reduced-away buses above it, bottom up
+            while not kept[parent[chain[-1]]]:
+                chain.append(int(parent[chain[-1]]))
+            top = chain[-1]
+            a_pp, a_pc, a_cp, a_cc = ypp[top], ypc[top], ycp[top], ycc[top]
+            for k in range(len(chain) - 2, -1, -1):  # eliminate the bus above chain[k]
+                e, b = chain[k + 1], chain[k]
+                d = a_cc + ysh[e] + ypp[b]
+                if d == 0:
+                    return chain_reduction(model, np.ones(n, dtype=bool), three_phase)
+                a_pp, a_pc, a_cp, a_cc = (
+                    a_pp - a_pc * a_cp / d,
+                    -a_pc * ypc[b] / d,
+                    -ycp[b] * a_cp / d,
+                    ycc[b] - ycp[b] * ypc[b] / d,
+                )
+            rparent[j] = full2red[parent[top]]
+            two_port[:, j] = a_pp, a_pc, a_cp, a_cc
+        y_slack = complex(model.y_slack[s]) if s != 1 else 0j  # as build_radial_model
+        rm[s], rkup[s], _ = kernels.sweep_factors(
+            rparent, two_port[0], two_port[1], two_port[2], two_port[3], ysh[rbus].copy(), y_slack
+        )
+        rycp[s] = two_port[2]
+    if three_phase:
+        return full2red, rbus, rparent, rm, rkup, rycp
+    return full2red, rbus, rparent, rm[1].copy(), rkup[1].copy(), rycp[1].copy()
 
 
 def _cat_int(parts: list[np.ndarray]) -> np.ndarray:
@@ -525,7 +604,13 @@ def run_batch(
         threads,
         kernels.solve_balanced,
         kernels.solve_balanced_serial,
-        (*plan.solve_args, elem_pos, s_elem, batch.v_slack),
+        (
+            *plan.solve_args,
+            *(plan.reduced_args if elem_pos is plan.elem_pos else plan.identity_args),
+            elem_pos,
+            s_elem,
+            batch.v_slack,
+        ),
         (batch.nb, n),
         tol=tol,
         max_iter=max_iter,
@@ -603,13 +688,25 @@ def run_batch_3ph(
     s_wye, wye_pos, wye_phase, s_del, del_pos, del_pair = _unbalanced_injections(model, plan, batch)
     n = model.n_bus
     threads = _use_threads(parallel, batch.nb, 3 * n)
+    tables_only = wye_pos is plan.wye_pos[0] and del_pos is plan.delta_pos[0]  # no bus injections: reduced network
     # the kernel writes the phase voltages in the net's bus order, phase last (the result's layout)
     v_net, n_iter, status = _solve(
         batch,
         threads,
         kernels.solve_unbalanced,
         kernels.solve_unbalanced_serial,
-        (*plan.solve_args_3ph, wye_pos, wye_phase, s_wye, del_pos, del_pair, s_del, batch.v_slack, plan.bus_pos),
+        (
+            *plan.solve_args_3ph,
+            *(plan.reduced_args_3ph if tables_only else plan.identity_args_3ph),
+            wye_pos,
+            wye_phase,
+            s_wye,
+            del_pos,
+            del_pair,
+            s_del,
+            batch.v_slack,
+            plan.bus_pos,
+        ),
         (batch.nb, plan.nbus, 3),
         tol=tol,
         max_iter=max_iter,
