@@ -239,9 +239,10 @@ def stream_records(n: int, copies: int, mapping: dict[str, str]) -> Iterator[str
             record = None
         if isinstance(record, dict) and isinstance(record.get("notification_id"), str):
             record["notification_id"] = f"{record['notification_id']}-{j}-{cycle}"
-            for key in ("metering_point_id",):
-                if isinstance(record.get(key), str):
-                    record[key] = mapping.get(f"{j}:{record[key]}", record[key])
+            if isinstance(record.get("metering_point_id"), str):  # unknown points (the demo has some) stay as they are
+                record["metering_point_id"] = mapping.get(
+                    f"{j}:{record['metering_point_id']}", record["metering_point_id"]
+                )
             if isinstance(record.get("merged_metering_point_ids"), list):
                 record["merged_metering_point_ids"] = [mapping.get(f"{j}:{x}", x) if isinstance(x, str) else x
                                                        for x in record["merged_metering_point_ids"]]  # fmt: skip
