@@ -78,46 +78,26 @@ def rapid_voltage_change(c: CheckInput) -> list[CheckBlock]:
                     out["name"].append(name)
                     out["a"].append(used + events_keys)
                     out["detail"].append(text)
+    blocks = (
+        (RuleId.PQ_RVC, start, start["key"]),  # per start: the D-A-CH-CZ limit of its rate
+        (RuleId.PQ_RVC_FOL_MAX, big, PolicyKey.RVC_MAX_STEP_PERCENT),
+        (RuleId.PQ_RVC_STATIONARY, stat, PolicyKey.RVC_STATIONARY_MAX_PERCENT),
+    )
     return [
         policy_limited(
             pol,
-            RuleId.PQ_RVC,
-            start["rows"],
-            start["value"],
-            start["key"],
+            rule,
+            got["rows"],
+            got["value"],
+            key,
             LimitKind.MAX,
             "%",
-            name=start["name"],
-            assumptions=start["a"],
-            detail=start["detail"],
-            seq=start["seq"],
-        ),
-        policy_limited(
-            pol,
-            RuleId.PQ_RVC_FOL_MAX,
-            big["rows"],
-            big["value"],
-            PolicyKey.RVC_MAX_STEP_PERCENT,
-            LimitKind.MAX,
-            "%",
-            name=big["name"],
-            assumptions=big["a"],
-            detail=big["detail"],
-            seq=big["seq"],
-        ),
-        policy_limited(
-            pol,
-            RuleId.PQ_RVC_STATIONARY,
-            stat["rows"],
-            stat["value"],
-            PolicyKey.RVC_STATIONARY_MAX_PERCENT,
-            LimitKind.MAX,
-            "%",
-            name=stat["name"],
-            assumptions=stat["a"],
-            detail=stat["detail"],
-            seq=stat["seq"],
-        ),
+            name=got["name"],
+            assumptions=got["a"],
+            detail=got["detail"],
+            seq=got["seq"],
+        )  # fmt: skip
+        for rule, got, key in blocks
     ]
 
 
