@@ -267,33 +267,16 @@ def unbalanced_branch_results(model: RadialModel, v: np.ndarray, shape: tuple[in
     dict
         The branch fields of :class:`BatchResult3ph` ([kA], [%]).
     """
-    nb = v.shape[0]
-    n_line = len(model.line_index)
-    n_trafo = len(model.trafo_index)
     y = model.br_y
-    line_i = np.empty((nb, n_line, 3))
-    line_i_n = np.empty((nb, n_line))
-    line_loading = np.empty((nb, n_line))
-    trafo_hv = np.empty((nb, n_trafo, 3))
-    trafo_lv = np.empty((nb, n_trafo, 3))
-    trafo_loading = np.empty((nb, n_trafo))
     f64 = np.float64
-    kernels.unbalanced_branch_summary(
-        False, np.ascontiguousarray(v), model.br_f, model.br_t, y[:, 0], y[:, 1], y[:, 2], y[:, 3],
-        np.asarray(model.br_ibase_f, f64), np.asarray(model.br_ibase_t, f64), n_line,
-        np.asarray(model.line_imax_ka, f64), np.asarray(model.trafo_vn_hv_kv, f64),
-        np.asarray(model.trafo_vn_lv_kv, f64), np.asarray(model.trafo_sn_mva, f64),
-        np.asarray(model.trafo_rating_factor, f64), line_i, line_i_n, line_loading, trafo_hv, trafo_lv,
-        trafo_loading,
+    args = (
+        model.br_f, model.br_t, y[:, 0], y[:, 1], y[:, 2], y[:, 3], np.asarray(model.br_ibase_f, f64),
+        np.asarray(model.br_ibase_t, f64), len(model.line_index), np.asarray(model.line_imax_ka, f64),
+        np.asarray(model.trafo_vn_hv_kv, f64), np.asarray(model.trafo_vn_lv_kv, f64),
+        np.asarray(model.trafo_sn_mva, f64), np.asarray(model.trafo_rating_factor, f64),
     )  # fmt: skip
-    return {
-        "line_i_ka": line_i.reshape(*shape, n_line, 3),
-        "line_i_n_ka": line_i_n.reshape(*shape, n_line),
-        "line_loading_percent": line_loading.reshape(*shape, n_line),
-        "trafo_i_hv_ka": trafo_hv.reshape(*shape, n_trafo, 3),
-        "trafo_i_lv_ka": trafo_lv.reshape(*shape, n_trafo, 3),
-        "trafo_loading_percent": trafo_loading.reshape(*shape, n_trafo),
-    }
+    return _unbalanced_branches(kernels.unbalanced_branch_summary, False, np.ascontiguousarray(v), args,
+                                len(model.line_index), len(model.trafo_index), shape)  # fmt: skip
 
 
 def unbalanced_branch_results_numpy(model: RadialModel, v: np.ndarray, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
@@ -382,11 +365,15 @@ def unbalanced_summary(plan: Any, v_net: np.ndarray, shape: tuple[int, ...], thr
     """:func:`unbalanced_branch_results` from the phase voltages in the net's bus order (``v_net [nb, n_net_bus,
     3]``, the solver's output), with the model's arrays prepared once (``plan``, see :func:`balanced_summary`)
     and the serial kernel unless ``threads``."""
-    nb = v_net.shape[0]
-    nl, nt = plan.n_line, plan.n_trafo
-    line_i, line_i_n, line_ld, t_hv, t_lv, t_ld = _alloc(nb, (nl, 3), (nl,), (nl,), (nt, 3), (nt, 3), (nt,))
     kernel = kernels.unbalanced_branch_summary if threads else kernels.unbalanced_branch_summary_serial
-    kernel(True, v_net, *plan.branch_args_3ph, line_i, line_i_n, line_ld, t_hv, t_lv, t_ld)
+    return _unbalanced_branches(kernel, True, v_net, plan.branch_args_3ph, plan.n_line, plan.n_trafo, shape)
+
+
+def _unbalanced_branches(kernel, net_order: bool, v, args: tuple, nl: int, nt: int, shape) -> dict[str, np.ndarray]:
+    """Run an unbalanced branch-summary kernel (``args``: its branch and rating arrays) into new arrays, reshaped to
+    the batch ``shape``."""
+    line_i, line_i_n, line_ld, t_hv, t_lv, t_ld = _alloc(v.shape[0], (nl, 3), (nl,), (nl,), (nt, 3), (nt, 3), (nt,))
+    kernel(net_order, v, *args, line_i, line_i_n, line_ld, t_hv, t_lv, t_ld)
     return {
         "line_i_ka": line_i.reshape(*shape, nl, 3),
         "line_i_n_ka": line_i_n.reshape(*shape, nl),
