@@ -98,7 +98,7 @@ class ReservedComponent:
     """Power factor [-]."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Reservation:
     """What an active request adds to the grid: load at peak and export at low load."""
 
@@ -148,9 +148,9 @@ class Reservation:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LedgerRequest:
-    """One request of the ledger."""
+    """One request of the ledger (slots: a long run's in-memory ledger holds one per recorded request)."""
 
     notification_id: str
     revision: int

@@ -45,8 +45,8 @@ class CapacityState:
     """Every request the state knows, by notification id."""
     applied: dict[str, int] = field(default_factory=dict)
     """Notification id -> bus row of every request whose reservation is applied."""
-    by_mp: dict[str, set[str]] = field(default_factory=dict)
-    """Metering point -> notification ids of its requests (any status)."""
+    by_mp: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Metering point -> notification ids of its requests (any status; a tuple, as most points have one)."""
     version: int = 0
     """Bumped on every change of the reserved capacity."""
     _bounds: np.ndarray = field(default=None, repr=False)
@@ -97,7 +97,8 @@ class CapacityState:
         """Record ``request``, replacing an earlier one with the same notification id."""
         self.drop(request.notification_id)
         self.requests[request.notification_id] = request
-        self.by_mp.setdefault(request.metering_point_id, set()).add(request.notification_id)
+        mp = request.metering_point_id
+        self.by_mp[mp] = self.by_mp.get(mp, ()) + (request.notification_id,)
         if request.active and not request.reservation.empty:
             row = self.bus_row(request.network_id, request.bus)
             if row >= 0 and not self.arrays.bus_problem[row]:  # nothing can be applied where the grid model fails
@@ -111,8 +112,10 @@ class CapacityState:
             return None
         ids = self.by_mp.get(old.metering_point_id)
         if ids is not None:
-            ids.discard(notification_id)
-            if not ids:
+            rest = tuple(i for i in ids if i != notification_id)
+            if rest:
+                self.by_mp[old.metering_point_id] = rest
+            else:
                 del self.by_mp[old.metering_point_id]
         row = self.applied.pop(notification_id, None)
         if row is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -79,11 +80,11 @@ def _row(row: tuple) -> LedgerRequest:
         notification_id=row[0],
         revision=int(row[1]),
         metering_point_id=row[2],
-        network_id=row[3],
+        network_id=None if row[3] is None else sys.intern(row[3]),  # repeated values: one object each
         bus=None if row[4] is None else int(row[4]),
         status=RequestStatus(row[5]),
-        job_type=row[6],
-        installer_id=row[7],
+        job_type=None if row[6] is None else sys.intern(row[6]),
+        installer_id=None if row[7] is None else sys.intern(row[7]),
         submitted_at=_dt(row[8]),
         decided_at=_dt(row[9]),
         fuse_after_a=row[10],

@@ -28,6 +28,7 @@ one is a conflict.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -84,7 +85,7 @@ def request_of(
         bus=loc.bus if loc is not None else None,
         status=status,
         job_type=n.job_type.value,
-        installer_id=n.installer_id,
+        installer_id=_interned(n.installer_id),
         submitted_at=n.submitted_at,
         decided_at=decided_at,
         fuse_after_a=case.fuse_after_a,
@@ -93,6 +94,11 @@ def request_of(
         reservation=reservation,
         conditions=conditions,
     )
+
+
+def _interned(text: str | None) -> str | None:
+    """One string object per installer id for the requests a long run keeps in its in-memory ledger."""
+    return None if text is None else sys.intern(text)
 
 
 @dataclass(frozen=True)

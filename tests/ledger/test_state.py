@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandapower as pp
@@ -129,3 +130,33 @@ def test_single_phase_unbalance_and_export_rise(case_region):
     state.put(_request("PEND", "it", "house_1", load=[ReservedComponent(CONN_3PH, 50.0, 0.95)],
                        status=RequestStatus.PENDING))  # fmt: skip
     assert "PEND" not in state.applied
+
+
+def test_requests_at_a_metering_point_follow_put_replace_and_drop(case_region):
+    """The metering-point index (a tuple of ids per point) lists every request there, by id, after puts, a
+    replacing revision and drops; a point without requests leaves the index, and reservations are summed and
+    taken off again with the requests."""
+    state = CapacityState.empty(case_region)
+    load = [ReservedComponent(CONN_3PH, 10.0, 1.0)]
+    b = _request("B", "tn", "house_3", load=load)
+    a = _request("A", "tn", "house_3", load=load, status=RequestStatus.PENDING)
+    c = _request("C", "tn", "house_3", load=load)
+    for r in (b, a, c):
+        state.put(replace(r, metering_point_id="MP-1"))
+    state.put(_request("D", "tn", "house_1", load=load))
+    assert [r.notification_id for r in state.at("MP-1")] == ["A", "B", "C"]
+    assert [r.notification_id for r in state.at("MP-1", excluding="B")] == ["A", "C"]
+    # two active 10 kW three-phase requests (B, C; A is pending) and D elsewhere on the same path
+    i = 10_000 / (SQ3 * 400)
+    assert state.trafo_peak_a.max() == pytest.approx(3 * i, rel=1e-12)
+    # a new revision of B replaces it (one entry, the new revision's status)
+    state.put(replace(b, metering_point_id="MP-1", revision=2, status=RequestStatus.PENDING))
+    at = state.at("MP-1")
+    assert [(r.notification_id, r.revision) for r in at] == [("A", 1), ("B", 2), ("C", 1)]
+    assert state.trafo_peak_a.max() == pytest.approx(2 * i, rel=1e-12)
+    for nid in ("A", "B", "C"):
+        assert state.drop(nid).notification_id == nid
+    assert "MP-1" not in state.by_mp and state.at("MP-1") == []
+    assert list(state.by_mp) == ["MP-D"]
+    assert state.drop("A") is None
+    assert state.trafo_peak_a.max() == pytest.approx(i, rel=1e-12)
