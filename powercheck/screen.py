@@ -6,14 +6,16 @@ import signal
 import sys
 import threading
 import time
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -224,38 +226,57 @@ def count_records(path: Path) -> int | None:
 
 def _order_key(record: InputRecord) -> tuple:
     """Records in submitted order (then line); records without a readable time last."""
+    at = _submitted_at(record)
+    return (at is None, at or datetime.min.replace(tzinfo=UTC), record.line)
+
+
+def _submitted_at(record: InputRecord) -> datetime | None:
     at = record.notification.submitted_at if record.notification is not None else record.raw_submitted_at
     if at is not None and at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
-    return (at is None, at or datetime.min.replace(tzinfo=UTC), record.line)
+    return at
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class _Ordered:
     """The records of an input in submitted order, read a chunk at a time.
 
-    A JSON Lines file is read twice: once for every record's order key, line and byte span (the records
-    themselves are dropped), then chunk by chunk in that order, so a long file is never held whole as
-    Python objects. A Parquet file is read whole.
+    A JSON Lines file is read twice: once for every record's order key, line and byte span (kept in flat
+    arrays, 8 bytes a number, and the records themselves dropped), then chunk by chunk in that order, so a
+    long file is never held whole as Python objects. A Parquet file is read whole.
     """
 
     def __init__(self, path: Path):
         self.path = path
         self.records: list[InputRecord] | None = None
-        self.spans: list[tuple[int, int, int]] = []
+        self.spans = np.empty((0, 3), dtype=np.int64)
         if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-            keyed = [(_order_key(rec), (rec.line, offset, length)) for rec, offset, length in index_jsonl(path)]
-            keyed.sort(key=lambda kv: kv[0])
-            self.spans = [span for _, span in keyed]
+            missing, micros = array("b"), array("q")  # the order key: (no time, time in µs since 1970, line)
+            lines, offsets, lengths = array("q"), array("q"), array("q")
+            for rec, offset, length in index_jsonl(path):
+                at = _submitted_at(rec)
+                missing.append(at is None)
+                micros.append(0 if at is None else (at - _EPOCH) // _MICROSECOND)
+                lines.append(rec.line)
+                offsets.append(offset)
+                lengths.append(length)
+            order = np.lexsort((np.frombuffer(lines, dtype=np.int64), np.frombuffer(micros, dtype=np.int64),
+                                np.frombuffer(missing, dtype=np.int8)))  # fmt: skip
+            spans = np.stack([np.frombuffer(a, dtype=np.int64) for a in (lines, offsets, lengths)], axis=1)
+            self.spans = spans[order]
         else:
             self.records = sorted(read_notifications(path), key=_order_key)
 
     def __len__(self) -> int:
-        return len(self.records) if self.records is not None else len(self.spans)
+        return len(self.records) if self.records is not None else self.spans.shape[0]
 
     def chunk(self, first: int, size: int) -> list[InputRecord]:
         if self.records is not None:
             return self.records[first : first + size]
-        return read_jsonl_at(self.path, self.spans[first : first + size])
+        return read_jsonl_at(self.path, self.spans[first : first + size].tolist())
 
 
 def _ordered(path: Path) -> _Ordered:

@@ -186,3 +186,41 @@ def test_ledger_file_across_runs_and_ledger_commands(tmp_path, cache_dir, capsys
     (tmp_path / "bad.jsonl").write_text('{"notification_id": "X"}\n')
     assert main(["ledger", "import", str(tmp_path / "bad.jsonl"), "--ledger", str(tmp_path / "b.sqlite")]) == 1
     assert "bad.jsonl line 1" in capsys.readouterr().err
+
+
+def test_jsonl_records_are_read_in_submitted_order(tmp_path):
+    """The two-pass reader orders a JSON Lines file by submitted time (offsets normalised, naive = UTC, to the
+    microsecond), then by line; records without a readable time (missing, unparseable, not JSON) last."""
+    from powercheck.screen import _Ordered
+
+    base = json.loads(Path(demo_notifications_path()).read_text(encoding="utf-8").splitlines()[0])
+
+    def rec(nid, at):
+        r = {**base, "notification_id": nid}
+        if at is None:
+            r.pop("submitted_at")
+        else:
+            r["submitted_at"] = at
+        return json.dumps(r)
+
+    lines = [
+        rec("L1", "2026-11-02T08:00:00+00:00"),
+        rec("L2", None),  # no time: last group
+        rec("L3", "2026-11-02T08:30:00+01:00"),  # 07:30 UTC: first
+        rec("L4", "2026-11-02T08:00:00"),  # naive = UTC, same time as L1: after it by line
+        "{not json",  # unreadable: last group
+        rec("L6", "2026-11-02T08:00:00.000001+00:00"),  # one microsecond after L1 and L4
+        rec("L7", "2026-11-02T07:59:59.999999Z"),  # just before L1
+        json.dumps({"notification_id": "L8", "submitted_at": "2026-11-02T07:45:00+00:00"}),  # invalid, timed
+    ]
+    path = tmp_path / "n.jsonl"
+    path.write_text("\n".join(lines[:4]) + "\n\n" + "\n".join(lines[4:]) + "\n")  # a blank line 5 is skipped
+    ordered = _Ordered(path)
+    # file lines: L1=1, L2=2, L3=3, L4=4, blank=5, bad JSON=6, L6=7, L7=8, L8=9
+    # by time: L3 07:30, L8 07:45, L7 07:59:59.999999, L1 08:00 (line 1), L4 08:00 (line 4), L6 08:00:00.000001;
+    # then without a time by line: L2 (2), bad JSON (6)
+    assert len(ordered) == 8
+    assert ordered.spans[:, 0].tolist() == [3, 9, 8, 1, 4, 7, 2, 6]
+    chunk = ordered.chunk(2, 3)
+    assert [r.line for r in chunk] == [8, 1, 4]
+    assert [r.notification.notification_id for r in chunk] == ["L7", "L1", "L4"]
