@@ -18,7 +18,7 @@ import sys
 
 from powercheck.demo import demo_notifications_path
 
-HEAVY = ("pandapower", "matplotlib", "pandas")
+HEAVY = ("pandapower", "matplotlib", "pandas", "scipy.linalg")
 
 PROBE = """
 import json, sys
@@ -37,7 +37,7 @@ def _screen(cache, out) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_warm_screen_does_not_import_pandapower_matplotlib_or_pandas(tmp_path):
+def test_warm_screen_does_not_import_pandapower_matplotlib_pandas_or_scipy_linalg(tmp_path):
     cache = tmp_path / "cache"
     cold = _screen(cache, tmp_path / "cold.parquet")
     assert cold["rc"] == 0
@@ -57,3 +57,23 @@ def test_lazy_module_imports_on_first_attribute():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.split()[:2] == ["False", "True"]
     assert lazy_module("json").dumps([1]) == json.dumps([1])
+
+
+def test_blas_kernels_still_work_after_the_deferred_blas_check():
+    """powercheck.jit lets numba's start-up BLAS check pass without importing scipy.linalg; a kernel that uses
+    BLAS, compiled afterwards, must still get it (and import it then): np.dot of float vectors and a matrix
+    product, against the sums written out."""
+    code = (
+        "import sys, numpy as np, numba, powercheck.jit\n"
+        "before = 'scipy.linalg' in sys.modules\n"
+        "dot = numba.njit(lambda a, b: np.dot(a, b))\n"
+        "a = np.array([1.0, 2.0, 3.0]); b = np.array([4.0, -5.0, 6.0])\n"
+        "m = np.array([[1.0, 2.0], [3.0, 4.0]])\n"
+        "import json; print(json.dumps([before, dot(a, b), dot(m, m).tolist(), 'scipy.linalg' in sys.modules]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    before, value, product, after = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert before is False
+    assert value == 1 * 4 + 2 * -5 + 3 * 6  # 12
+    assert product == [[1 * 1 + 2 * 3, 1 * 2 + 2 * 4], [3 * 1 + 4 * 3, 3 * 2 + 4 * 4]]  # [[7, 10], [15, 22]]
+    assert after is True

@@ -13,10 +13,12 @@ The limits are :class:`ServiceLimits` (``powercheck serve`` options, defaults in
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,8 @@ class BodyGuard:
             if declared > self.max_body_bytes:
                 await _respond(send, *too_large)
                 return
+        import asyncio  # here: `powercheck screen` builds its parser from these limits without an event loop
+
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.body_timeout_s
         chunks: list[bytes] = []
