@@ -50,6 +50,10 @@ class CapacityState:
     version: int = 0
     """Bumped on every change of the reserved capacity."""
     _bounds: np.ndarray = field(default=None, repr=False)
+    _journals: list[list] = field(default_factory=list, repr=False)
+    """Open journals (:meth:`begin`): each records (notification id, request before) of every change."""
+    _torn: bool = field(default=False, repr=False)
+    """A reservation's application raised part-way: the arrays need rebuilding on rollback."""
 
     @classmethod
     def empty(cls, region) -> CapacityState:
@@ -92,10 +96,53 @@ class CapacityState:
         ids = self.by_mp.get(metering_point_id, ())
         return sorted((self.requests[i] for i in ids if i != excluding), key=lambda r: r.notification_id)
 
+    # ------------------------------------------------------------------ journals
+    def begin(self) -> list:
+        """Start recording changes, so that :meth:`rollback` can undo them (journals nest)."""
+        journal: list = []
+        self._journals.append(journal)
+        return journal
+
+    def commit(self, journal: list) -> None:
+        """Stop recording into ``journal`` and keep its changes."""
+        self._journals.remove(journal)
+
+    def rollback(self, journal: list) -> None:
+        """Undo the changes recorded in ``journal`` (newest first) and close it.
+
+        Costs what the journal's changes cost, not the size of the ledger. If applying a reservation raised
+        part-way, the arrays are rebuilt from the restored requests (the only case that touches them all).
+        """
+        self._journals.remove(journal)
+        held, self._journals = self._journals, []  # the undo is no change of its own
+        try:
+            for notification_id, before in reversed(journal):
+                self.drop(notification_id)
+                if before is not None:
+                    self.put(before)
+        finally:
+            self._journals = held
+        if self._torn:
+            self._rebuild()
+
+    def _record(self, notification_id: str, before: LedgerRequest | None) -> None:
+        for journal in self._journals:
+            journal.append((notification_id, before))
+
+    def _rebuild(self) -> None:
+        for arr in (self.line_peak_a, self.line_low_a, self.trafo_peak_a, self.trafo_low_a, self.bus_drop_percent,
+                    self.bus_rise_percent, self.bus_vuf_peak_percent, self.bus_vuf_low_percent):  # fmt: skip
+            arr[:] = 0.0
+        self._torn = False
+        for notification_id, row in self.applied.items():
+            self._apply(row, self.requests[notification_id].reservation, +1.0)
+
     # ------------------------------------------------------------------ changes
     def put(self, request: LedgerRequest) -> None:
         """Record ``request``, replacing an earlier one with the same notification id."""
-        self.drop(request.notification_id)
+        if self._journals:
+            self._record(request.notification_id, self.requests.get(request.notification_id))
+        self._drop(request.notification_id)
         self.requests[request.notification_id] = request
         mp = request.metering_point_id
         self.by_mp[mp] = self.by_mp.get(mp, ()) + (request.notification_id,)
@@ -107,6 +154,11 @@ class CapacityState:
 
     def drop(self, notification_id: str) -> LedgerRequest | None:
         """Forget a request (its reservation is taken off the grid)."""
+        if self._journals and notification_id in self.requests:
+            self._record(notification_id, self.requests[notification_id])
+        return self._drop(notification_id)
+
+    def _drop(self, notification_id: str) -> LedgerRequest | None:
         old = self.requests.pop(notification_id, None)
         if old is None:
             return None
@@ -123,6 +175,13 @@ class CapacityState:
         return old
 
     def _apply(self, row: int, reservation: Reservation, sign: float) -> None:
+        try:
+            self._add(row, reservation, sign)
+        except BaseException:
+            self._torn = True  # some arrays may hold part of it: a rollback rebuilds them
+            raise
+
+    def _add(self, row: int, reservation: Reservation, sign: float) -> None:
         arr = self.arrays
         net = int(arr.network_index[row])
         lo, hi = int(self._bounds[net]), int(self._bounds[net + 1])

@@ -116,14 +116,19 @@ class Assessor:
         escalation naming the error (logged with its traceback under an error id) and records
         nothing in the ledger.
         """
-        snapshot = list(self.ledger.requests.values()) if self.ledger is not None else None
+        journal = self.ledger.begin() if self.ledger is not None else None
         try:
-            return self.assess_recorded(notifications)
+            assessed = self.assess_recorded(notifications)
         except Exception:
+            if journal is not None:
+                self.ledger.rollback(journal)  # undoes this batch's changes only (not a copy of the whole ledger)
             if len(notifications) <= 1:
-                return self._error_assessment(notifications, snapshot)
+                return self._error_assessment(notifications)
             log.warning("a batch of %d failed; deciding its notifications one at a time", len(notifications))
-        self._restore(snapshot)
+        else:
+            if journal is not None:
+                self.ledger.commit(journal)
+            return assessed
         entries: list = [None] * len(notifications)
         requests: list = [None] * len(notifications)
         for i in sorted(range(len(notifications)), key=lambda i: order_key(notifications[i], i)):
@@ -131,12 +136,7 @@ class Assessor:
             entries[i], requests[i] = one.entries[0], one.requests[0]
         return Assessment(entries=entries, requests=requests, language=self.language)
 
-    def _restore(self, snapshot) -> None:
-        if snapshot is not None:
-            self.ledger = CapacityState.of(self.region, snapshot)
-
-    def _error_assessment(self, notifications: Sequence[Notification], snapshot) -> Assessment:
-        self._restore(snapshot)
+    def _error_assessment(self, notifications: Sequence[Notification]) -> Assessment:
         kind = type(sys.exc_info()[1]).__name__
         out = []
         for n in notifications:

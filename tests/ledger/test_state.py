@@ -160,3 +160,63 @@ def test_requests_at_a_metering_point_follow_put_replace_and_drop(case_region):
     assert list(state.by_mp) == ["MP-D"]
     assert state.drop("A") is None
     assert state.trafo_peak_a.max() == pytest.approx(i, rel=1e-12)
+
+
+def _arrays(state):
+    return {k: getattr(state, k).copy() for k in ("line_peak_a", "line_low_a", "trafo_peak_a", "trafo_low_a",
+                                                  "bus_drop_percent", "bus_rise_percent", "bus_vuf_peak_percent",
+                                                  "bus_vuf_low_percent")}  # fmt: skip
+
+
+def _index(state):
+    return (
+        {k: (r.revision, r.status) for k, r in state.requests.items()},
+        {k: sorted(v) for k, v in state.by_mp.items()},
+        dict(state.applied),
+    )
+
+
+def test_rollback_undoes_a_journal_of_puts_replacements_and_drops(case_region, monkeypatch):
+    """A journal undoes exactly its own changes (newest first); a reservation that raised part-way through the
+    arrays is repaired by rebuilding them from the restored requests. Compared with a state that never saw
+    the undone changes."""
+    import powercheck.ledger.state as state_mod
+
+    three = [ReservedComponent(CONN_3PH, 12.0, 0.95)]
+    one = [ReservedComponent(CONN_LL, 4.0, 1.0)]
+    a = _request("A", "tn", "house_3", load=three)
+    b = _request("B", "tn", "house_1", export=one, s1_load=4.0)
+    state = CapacityState.empty(case_region)
+    state.put(a)
+    state.put(b)
+    reference = (_arrays(state), _index(state))
+    journal = state.begin()
+    state.put(replace(a, revision=2, reservation=Reservation(load=tuple(three * 2))))  # replaces A
+    state.drop("B")
+    state.put(_request("C", "tn", "house_3", load=one, s1_load=4.0))
+    inner = state.begin()  # a nested journal records too, and closes with the outer rollback's undo untouched
+    state.put(_request("D", "tn", "house_1", load=three))
+    state.commit(inner)
+    assert state.trafo_peak_a.max() > reference[0]["trafo_peak_a"].max()
+    state.rollback(journal)
+    assert _index(state) == reference[1]
+    for name, before in reference[0].items():
+        assert getattr(state, name) == pytest.approx(before, rel=1e-12, abs=1e-12), name
+    assert state._journals == []
+
+    # an application that raises after writing part of its arrays (the line currents, not the voltages)
+    journal = state.begin()
+    real = state_mod.add_injection
+
+    def torn(*args):
+        args[-4][:] += 1.0  # the lines' current array: written, then the kernel fails
+        raise FloatingPointError("injected")
+
+    monkeypatch.setattr(state_mod, "add_injection", torn)
+    with pytest.raises(FloatingPointError):
+        state.put(_request("E", "tn", "house_3", load=three))
+    monkeypatch.setattr(state_mod, "add_injection", real)
+    state.rollback(journal)
+    assert _index(state) == reference[1]
+    for name, before in reference[0].items():
+        assert getattr(state, name) == pytest.approx(before, rel=1e-12, abs=1e-12), name
