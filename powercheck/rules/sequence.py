@@ -69,13 +69,13 @@ def request_of(
     n = case.notification
     loc = case.location
     reservation = Reservation(
-        load=tuple(ReservedComponent(c.conn, c.p_kw, c.cos_phi) for c in case.loads),
-        export=tuple(ReservedComponent(c.conn, c.p_kw, c.cos_phi) for c in case.exports),
+        load=_shared(tuple(_shared(ReservedComponent(c.conn, c.p_kw, c.cos_phi)) for c in case.loads)),
+        export=_shared(tuple(_shared(ReservedComponent(c.conn, c.p_kw, c.cos_phi)) for c in case.exports)),
         s1_load_kva=case.s1_load_kva,
         s1_export_kva=case.s1_export_kva,
         demand_after_kw=case.accounting.demand_after_kw if case.accounting is not None else 0.0,
         supply_phases=n.supply_phases.value,
-        appliances=installed_appliances(n),
+        appliances=_shared(installed_appliances(n)),
     )
     return LedgerRequest(
         notification_id=n.notification_id,
@@ -94,6 +94,22 @@ def request_of(
         reservation=reservation,
         conditions=conditions,
     )
+
+
+_SHARED: dict = {}
+_SHARED_MAX = 1 << 16
+
+
+def _shared(value):
+    """One object per distinct immutable value (load components, their tuples, appliance lists): a long run's
+    in-memory ledger keeps one request per decided notification, and most share these with many others. The
+    table is emptied when it reaches ``_SHARED_MAX`` entries (sharing is an economy, never a meaning)."""
+    got = _SHARED.get(value)
+    if got is None:
+        if len(_SHARED) >= _SHARED_MAX:
+            _SHARED.clear()
+        _SHARED[value] = got = value
+    return got
 
 
 def _interned(text: str | None) -> str | None:
