@@ -161,7 +161,8 @@ def _balanced_block(
     reduced = n < nf
     lr = np.zeros((n if reduced else 0, W))  # load currents that gave the current voltages (kept when an item stops)
     li = np.zeros((n if reduced else 0, W))
-    dv2 = np.empty(W)
+    dv2 = np.empty(W)  # largest squared voltage change of the sweep (convergence)
+    dsum = np.empty(W)  # their sum: NaN or inf if any change is (a maximum would lose a NaN to a later bus)
     vmin = np.empty(W)  # smallest squared voltage of the sweep
     active = np.zeros(W, dtype=np.bool_)
     its = np.zeros(W, dtype=np.int64)
@@ -231,6 +232,7 @@ def _balanced_block(
         # forward sweep: V_b = -m_b (Ycp_b V_parent + Jn_b)
         for w in range(W):
             dv2[w] = 0.0
+            dsum[w] = 0.0
             vmin[w] = np.inf
         for b in range(1, n):
             p = parent[b]
@@ -246,7 +248,8 @@ def _balanced_block(
                 dr = nr - vr[b, w]
                 di = ni - vi[b, w]
                 d2 = dr * dr + di * di
-                dv2[w] = dv2[w] if d2 <= dv2[w] else d2  # also takes a NaN
+                dv2[w] = dv2[w] if d2 <= dv2[w] else d2
+                dsum[w] += d2
                 vm2 = nr * nr + ni * ni
                 vmin[w] = vmin[w] if vmin[w] <= vm2 else vm2
                 act = active[w]
@@ -255,7 +258,7 @@ def _balanced_block(
         for w in range(wn):
             if active[w]:
                 its[w] = it
-                if not dv2[w] < np.inf or vmin[w] < vmin2:
+                if not dsum[w] < np.inf or vmin[w] < vmin2:
                     st[w] = STATUS_DIVERGED
                 elif dv2[w] <= tol2:
                     st[w] = STATUS_CONVERGED
@@ -401,7 +404,8 @@ def _unbalanced_block(
     lj = np.zeros((3, n if reduced else 0, W), dtype=np.complex128)  # sequence load currents of the last sweep
     sw = np.zeros((3, n, W), dtype=np.complex128)
     sd = np.zeros((3, n, W), dtype=np.complex128)
-    dv2 = np.empty(W)
+    dv2 = np.empty(W)  # largest squared voltage change of the sweep (convergence)
+    dsum = np.empty(W)  # their sum: NaN or inf if any change is (a maximum would lose a NaN to a later bus)
     low = np.empty(W, dtype=np.bool_)
     active = np.zeros(W, dtype=np.bool_)
     its = np.zeros(W, dtype=np.int64)
@@ -486,6 +490,7 @@ def _unbalanced_block(
                         lj[2, b, w] = jn[2, b, w]
         for w in range(W):
             dv2[w] = 0.0
+            dsum[w] = 0.0
             low[w] = False
         for k in range(3):
             for b in range(n - 1, 0, -1):
@@ -499,7 +504,8 @@ def _unbalanced_block(
                     vr = a * jn[k, 0, w]
                     d = vr - v[k, 0, w]
                     d2 = d.real * d.real + d.imag * d.imag
-                    dv2[w] = dv2[w] if d2 <= dv2[w] else d2  # also takes a NaN
+                    dv2[w] = dv2[w] if d2 <= dv2[w] else d2
+                    dsum[w] += d2
                     if active[w]:
                         v[k, 0, w] = vr
             for b in range(1, n):
@@ -511,6 +517,7 @@ def _unbalanced_block(
                     d = vbn - v[k, b, w]
                     d2 = d.real * d.real + d.imag * d.imag
                     dv2[w] = dv2[w] if d2 <= dv2[w] else d2
+                    dsum[w] += d2
                     if k == 1 and vbn.real * vbn.real + vbn.imag * vbn.imag < vmin2:
                         low[w] = True
                     if active[w]:
@@ -518,7 +525,7 @@ def _unbalanced_block(
         for w in range(wn):
             if active[w]:
                 its[w] = it
-                if not dv2[w] < np.inf or low[w]:
+                if not dsum[w] < np.inf or low[w]:
                     st[w] = STATUS_DIVERGED
                 elif dv2[w] <= tol2:
                     st[w] = STATUS_CONVERGED
