@@ -414,9 +414,156 @@ def solve_balanced_serial(
 
 
 @njit_numpy_errors
+def _unbalanced_block_branches(vr, vi, i0, wn, st, branch, out):
+    """Branch results of the block's items from their sequence voltages ``vr, vi [3, bus, W]`` (internal order),
+    with the arithmetic of :func:`_unbalanced_summary_rows` on the phase voltages the solver writes (same values
+    bit for bit), but vectorized over the items for the lines; transformers (few) per item with the same helpers.
+    NaN for the items that did not converge. ``branch`` and ``out`` as in :func:`solve_unbalanced`."""
+    (f_pos, t_pos, yff, yft, ytf, ytt, ibase_f, ibase_t, n_line, line_imax, trafo_vn_hv, trafo_vn_lv, trafo_sn,
+     trafo_rating) = branch  # fmt: skip
+    line_i, line_i_n, line_loading, trafo_i_hv, trafo_i_lv, trafo_loading = out
+    W = vr.shape[2]
+    nk = f_pos.shape[0]
+    sqrt3 = np.sqrt(3.0)
+    nan = np.nan
+    ok = np.empty(W, dtype=np.bool_)
+    for w in range(W):
+        ok[w] = w < wn and st[w] == STATUS_CONVERGED
+    r = np.empty((5, W))  # one line's results: phase currents a, b, c, neutral current, largest phase current
+    for k in range(nk):
+        f = f_pos[k]
+        t = t_pos[k]
+        bf = ibase_f[k]
+        bt = ibase_t[k]
+        if k < n_line:
+            f0r, f0i, f1r, f1i, f2r, f2i = _split3(yff, k)
+            g0r, g0i, g1r, g1i, g2r, g2i = _split3(yft, k)
+            h0r, h0i, h1r, h1i, h2r, h2i = _split3(ytf, k)
+            e0r, e0i, e1r, e1i, e2r, e2i = _split3(ytt, k)
+            imax = line_imax[k]
+            for w in range(W):
+                # phase voltages of both ends (as written to v_out), back to sequence values (as the summary)
+                far, fai, fbr, fbi, fcr, fci = _to_phases(
+                    vr[0, f, w], vi[0, f, w], vr[1, f, w], vi[1, f, w], vr[2, f, w], vi[2, f, w]
+                )
+                tar, tai, tbr, tbi, tcr, tci = _to_phases(
+                    vr[0, t, w], vi[0, t, w], vr[1, t, w], vi[1, t, w], vr[2, t, w], vi[2, t, w]
+                )
+                s0r, s0i, s1r, s1i, s2r, s2i = _to_sequences(far, fai, fbr, fbi, fcr, fci)
+                u0r, u0i, u1r, u1i, u2r, u2i = _to_sequences(tar, tai, tbr, tbi, tcr, tci)
+                # sequence currents into the branch at both ends: yff s + yft u, ytf s + ytt u
+                x0r, x0i = _mul_add(f0r, f0i, s0r, s0i, g0r, g0i, u0r, u0i)
+                x1r, x1i = _mul_add(f1r, f1i, s1r, s1i, g1r, g1i, u1r, u1i)
+                x2r, x2i = _mul_add(f2r, f2i, s2r, s2i, g2r, g2i, u2r, u2i)
+                af_r, af_i, bf_r, bf_i, cf_r, cf_i = _to_phases(x0r, x0i, x1r, x1i, x2r, x2i)
+                x0r, x0i = _mul_add(h0r, h0i, s0r, s0i, e0r, e0i, u0r, u0i)
+                x1r, x1i = _mul_add(h1r, h1i, s1r, s1i, e1r, e1i, u1r, u1i)
+                x2r, x2i = _mul_add(h2r, h2i, s2r, s2i, e2r, e2i, u2r, u2i)
+                at_r, at_i, bt_r, bt_i, ct_r, ct_i = _to_phases(x0r, x0i, x1r, x1i, x2r, x2i)
+                m0 = _nan_max_sel(np.sqrt(af_r * af_r + af_i * af_i) * bf, np.sqrt(at_r * at_r + at_i * at_i) * bt)
+                m1 = _nan_max_sel(np.sqrt(bf_r * bf_r + bf_i * bf_i) * bf, np.sqrt(bt_r * bt_r + bt_i * bt_i) * bt)
+                m2 = _nan_max_sel(np.sqrt(cf_r * cf_r + cf_i * cf_i) * bf, np.sqrt(ct_r * ct_r + ct_i * ct_i) * bt)
+                nfr = af_r + bf_r + cf_r
+                nfi = af_i + bf_i + cf_i
+                ntr = at_r + bt_r + ct_r
+                nti = at_i + bt_i + ct_i
+                r[0, w] = m0
+                r[1, w] = m1
+                r[2, w] = m2
+                r[3, w] = _nan_max_sel(np.sqrt(nfr * nfr + nfi * nfi) * bf, np.sqrt(ntr * ntr + nti * nti) * bt)
+                r[4, w] = _nan_max_sel(_nan_max_sel(m0, m1), m2)
+            for w in range(wn):
+                i = i0 + w
+                if ok[w]:
+                    line_i[i, k, 0] = r[0, w]
+                    line_i[i, k, 1] = r[1, w]
+                    line_i[i, k, 2] = r[2, w]
+                    line_i_n[i, k] = r[3, w]
+                    line_loading[i, k] = _ratio(r[4, w], imax) * 100.0
+                else:
+                    line_i[i, k, 0] = nan
+                    line_i[i, k, 1] = nan
+                    line_i[i, k, 2] = nan
+                    line_i_n[i, k] = nan
+                    line_loading[i, k] = nan
+        else:
+            j = k - n_line
+            hv, lv, sn = trafo_vn_hv[j], trafo_vn_lv[j], trafo_sn[j]
+            for w in range(wn):
+                i = i0 + w
+                if not ok[w]:
+                    for ph in range(3):
+                        trafo_i_hv[i, j, ph] = nan
+                        trafo_i_lv[i, j, ph] = nan
+                    trafo_loading[i, j] = nan
+                    continue
+                fa, fb, fc = _phases_c(vr, vi, f, w)
+                ta, tb, tc = _phases_c(vr, vi, t, w)
+                s0, s1, s2 = _sequences_c(fa, fb, fc)
+                u0, u1, u2 = _sequences_c(ta, tb, tc)
+                ifa, ifb, ifc = _phases_of_seq_c(yff[0, k] * s0 + yft[0, k] * u0, yff[1, k] * s1 + yft[1, k] * u1,
+                                                 yff[2, k] * s2 + yft[2, k] * u2)  # fmt: skip
+                ita, itb, itc = _phases_of_seq_c(ytf[0, k] * s0 + ytt[0, k] * u0, ytf[1, k] * s1 + ytt[1, k] * u1,
+                                                 ytf[2, k] * s2 + ytt[2, k] * u2)  # fmt: skip
+                af0, af1, af2 = _cabs(ifa) * bf, _cabs(ifb) * bf, _cabs(ifc) * bf
+                at0, at1, at2 = _cabs(ita) * bt, _cabs(itb) * bt, _cabs(itc) * bt
+                trafo_i_hv[i, j, 0] = af0
+                trafo_i_hv[i, j, 1] = af1
+                trafo_i_hv[i, j, 2] = af2
+                trafo_i_lv[i, j, 0] = at0
+                trafo_i_lv[i, j, 1] = at1
+                trafo_i_lv[i, j, 2] = at2
+                l0 = _ratio(_nan_max(af0 * hv, at0 * lv) * sqrt3, sn) * 100.0
+                l1 = _ratio(_nan_max(af1 * hv, at1 * lv) * sqrt3, sn) * 100.0
+                l2 = _ratio(_nan_max(af2 * hv, at2 * lv) * sqrt3, sn) * 100.0
+                trafo_loading[i, j] = _ratio(_nan_max(_nan_max(l0, l1), l2), trafo_rating[j])
+
+
+@njit
+def _split3(y, k):
+    """Real and imaginary parts of ``y[0, k], y[1, k], y[2, k]``."""
+    return y[0, k].real, y[0, k].imag, y[1, k].real, y[1, k].imag, y[2, k].real, y[2, k].imag
+
+
+@njit_numpy_errors
+def _mul_add(ar, ai, xr, xi, br, bi, yr, yi):
+    """``a x + b y`` of complex numbers in real and imaginary parts (rounded as the complex expression)."""
+    return (ar * xr - ai * xi) + (br * yr - bi * yi), (ar * xi + ai * xr) + (br * yi + bi * yr)
+
+
+@njit_numpy_errors
+def _nan_max_sel(a, b):
+    """:func:`_nan_max` with selects instead of branches (vectorizable)."""
+    x = a if a >= b else b
+    return x if a == a and b == b else np.nan
+
+
+@njit
+def _phases_c(vr, vi, b, w):
+    """Complex phase voltages a, b, c of bus ``b``, item ``w`` from the split sequence voltages (as ``v_out``)."""
+    v0 = complex(vr[0, b, w], vi[0, b, w])
+    v1 = complex(vr[1, b, w], vi[1, b, w])
+    v2 = complex(vr[2, b, w], vi[2, b, w])
+    return v0 + v1 + v2, v0 + _A2 * v1 + _A * v2, v0 + _A * v1 + _A2 * v2
+
+
+@njit
+def _sequences_c(xa, xb, xc):
+    """Complex sequence values 0, 1, 2 of phase values (as :func:`_branch_phase_currents`)."""
+    third = 1.0 / 3.0
+    return third * (xa + xb + xc), third * (xa + _A * xb + _A2 * xc), third * (xa + _A2 * xb + _A * xc)
+
+
+@njit
+def _phases_of_seq_c(x0, x1, x2):
+    """Complex phase values a, b, c of sequence values (as :func:`_branch_phase_currents`)."""
+    return x0 + x1 + x2, x0 + _A2 * x1 + _A * x2, x0 + _A * x1 + _A2 * x2
+
+
+@njit_numpy_errors
 def _unbalanced_block(
     fparent, fm, fkup, fycp, full2red, rbus, parent, m, kup, ycp, wye_pos, wye_phase, s_wye, delta_pos, delta_pair,
-    s_delta, v_slack, tol2, max_iter, i0, bus_pos, v_out, n_iter, status, W,
+    s_delta, v_slack, tol2, max_iter, i0, bus_pos, v_out, n_iter, status, W, branch, branch_out,
 ):  # fmt: skip
     """Unbalanced items ``i0 .. i0 + W - 1`` swept together, as :func:`_balanced_block`: every item does the
     arithmetic of a lone sweep (results do not depend on the block), in real arithmetic (real and imaginary parts
@@ -426,7 +573,8 @@ def _unbalanced_block(
     phase-to-neutral, delta: phase-to-phase; zero where the item has no such load) back to sequence currents,
     then the three sequence networks swept as the balanced one. Writes the phase voltages in the net's bus order
     (``v_out[i, j, phase]`` of internal bus ``bus_pos[j]``). Sweeps the reduced network and ends with one sweep
-    of the full network, as :func:`_balanced_block`."""
+    of the full network, as :func:`_balanced_block`. With branches in ``branch`` (see :func:`solve_unbalanced`)
+    also their results (:func:`_unbalanced_block_branches`)."""
     nb = v_slack.shape[0]
     n = parent.shape[0]
     nf = fparent.shape[0]
@@ -689,6 +837,8 @@ def _unbalanced_block(
                     fvi[k, b, w] = cr * ti + ci * tr
         vr = fvr
         vi = fvi
+    if branch[0].shape[0]:
+        _unbalanced_block_branches(vr, vi, i0, wn, st, branch, branch_out)
     nan = complex(np.nan, 0.0)
     for w in range(wn):
         n_iter[i0 + w] = its[w]
@@ -738,6 +888,8 @@ def solve_unbalanced(
     v_out,
     n_iter,
     status,
+    branch,
+    branch_out,
 ):
     """Unbalanced power flow in symmetrical components for a batch of cases, parallel over blocks of the batch.
 
@@ -777,6 +929,15 @@ def solve_unbalanced(
         Output: phase voltages a, b, c to neutral [pu]; NaN if not converged.
     n_iter, status : int64[batch]
         Output, as in :func:`solve_balanced`.
+    branch : tuple
+        Branches whose results to compute from the solution, as :func:`unbalanced_branch_summary` takes them
+        (``f_pos, t_pos, yff, yft, ytf, ytt, ibase_f, ibase_t, n_line, line_imax, trafo_vn_hv, trafo_vn_lv,
+        trafo_sn, trafo_rating``) but with ``f_pos``/``t_pos`` internal buses; none (empty ``f_pos``): no branch
+        results.
+    branch_out : tuple
+        Output, as :func:`unbalanced_branch_summary`'s (``line_i, line_i_n, line_loading, trafo_i_hv,
+        trafo_i_lv, trafo_loading``): the same numbers it gives for ``v_out`` (bit for bit), NaN for the items
+        that did not converge.
     """
     nb = v_slack.shape[0]
     tol2 = tol * tol
@@ -784,7 +945,8 @@ def solve_unbalanced(
     for k in prange((nb + _BLOCK - 1) // _BLOCK):
         _unbalanced_block(
             parent, m, kup, ycp, full2red, rbus, rparent, rm, rkup, rycp, wye_pos, wye_phase, s_wye, delta_pos,
-            delta_pair, s_delta, v_slack, tol2, max_iter, k * _BLOCK, bus_pos, v_out, n_iter, status, width,
+            delta_pair, s_delta, v_slack, tol2, max_iter, k * _BLOCK, bus_pos, v_out, n_iter, status, width, branch,
+            branch_out,
         )  # fmt: skip
 
 
@@ -813,6 +975,8 @@ def solve_unbalanced_serial(
     v_out,
     n_iter,
     status,
+    branch,
+    branch_out,
 ):
     """Single-threaded :func:`solve_unbalanced` (same arguments, identical results)."""
     nb = v_slack.shape[0]
@@ -821,7 +985,8 @@ def solve_unbalanced_serial(
     for i0 in range(0, nb, _BLOCK):
         _unbalanced_block(
             parent, m, kup, ycp, full2red, rbus, rparent, rm, rkup, rycp, wye_pos, wye_phase, s_wye, delta_pos,
-            delta_pair, s_delta, v_slack, tol2, max_iter, i0, bus_pos, v_out, n_iter, status, width,
+            delta_pair, s_delta, v_slack, tol2, max_iter, i0, bus_pos, v_out, n_iter, status, width, branch,
+            branch_out,
         )  # fmt: skip
 
 

@@ -69,8 +69,12 @@ def _unbalanced(solver, nan_m):
     v = np.empty((NB, 3, 3), dtype=complex)
     n_iter = np.zeros(NB, dtype=np.int64)
     status = np.zeros(NB, dtype=np.int64)
+    no_branch = (np.zeros(0, np.int64), np.zeros(0, np.int64), *(np.zeros((3, 0), complex) for _ in range(4)),
+                 np.zeros(0), np.zeros(0), 0, *(np.zeros(0) for _ in range(5)))  # fmt: skip
+    no_out = tuple(np.empty((0, 0, 3) if k in (0, 3, 4) else (0, 0)) for k in range(6))
     solver(parent, m3, kup3, ycp3, full2red, full2red.copy(), parent, m3, kup3, ycp3, wye_pos, wye_phase, s_wye,
-           delta_pos, delta_pos.copy(), s_delta, v_slack, bus_pos, 1e-10, 50, v, n_iter, status)  # fmt: skip
+           delta_pos, delta_pos.copy(), s_delta, v_slack, bus_pos, 1e-10, 50, v, n_iter, status, no_branch,
+           no_out)  # fmt: skip
     return v, status
 
 
