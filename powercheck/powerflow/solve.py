@@ -508,9 +508,11 @@ def _unbalanced_injections(model: RadialModel, plan: _Plan, batch: _Batch) -> tu
             if part.asym:
                 np.multiply(np.swapaxes(pr, -1, -2), scale, out=blk.real)
                 np.multiply(np.swapaxes(qr, -1, -2), scale, out=blk.imag)
-            else:
-                np.multiply(pr[..., None, :], scale, out=blk.real)
-                np.multiply(qr[..., None, :], scale, out=blk.imag)
+            else:  # the same value on the three phases: computed once, copied as complex (contiguous) rows
+                one = np.empty(pr.shape, dtype=complex)
+                np.multiply(pr, scale, out=one.real)
+                np.multiply(qr, scale, out=one.imag)
+                blk[...] = one[..., None, :]
     zero = np.zeros((nbus, 3))
     for on, names, out, start in (
         (bus_w, ("bus_p_mw", "bus_q_mvar"), s_wye, nw),
