@@ -38,10 +38,10 @@ for the load current (``conj(S) V / |V|^2``) and two multiply-adds. The batch
 items are swept in blocks of ``_BLOCK`` with the items as the innermost
 axis (``_balanced_block``, ``_unbalanced_block``): each item does exactly the
 arithmetic of a lone sweep and stops when it has converged, but the CPU overlaps
-the items' independent chains of parent-to-child updates (the balanced block is
-SIMD-vectorised over the items). The sweeps run on a reduced copy of the network
-in which every chain of load-free buses with one child is one equivalent
-two-port (exact Kron reduction, built once per model by
+the items' independent chains of parent-to-child updates (both blocks are
+SIMD-vectorised over the items: real arithmetic, selects instead of per-item
+branches). The sweeps run on a reduced copy of the network in which every
+chain of load-free buses with one child is one equivalent two-port (exact Kron reduction, built once per model by
 :func:`powercheck.powerflow.solve.chain_reduction`); one sweep of the full
 network with the last load currents then gives the voltages of all buses. Blocks run in parallel
 with ``prange`` (``solve_*``) or on one thread (``solve_*_serial``; identical
@@ -117,13 +117,44 @@ def sweep_factors(parent, ypp, ypc, ycp, ycc, ysh, y_slack):
 
 
 @njit_numpy_errors
-def _conj_div(s, v):
-    """``conj(s / v)`` as ``conj(s) v / |v|^2``: one real division instead of a complex one (differs from it by
-    rounding only, < 1e-15 relative)."""
-    vr = v.real
-    vi = v.imag
-    inv = 1.0 / (vr * vr + vi * vi)
-    return complex((s.real * vr + s.imag * vi) * inv, (s.real * vi - s.imag * vr) * inv)
+def _load_current(sr, si, xr, xi):
+    """``conj(s / x)`` as ``conj(s) x / |x|^2`` (one real division instead of a complex one; differs from it by
+    rounding only, < 1e-15 relative), real and imaginary part; exactly 0 where ``s == 0``, whatever ``x`` (a select,
+    no branch: vectorizable)."""
+    inv = 1.0 / (xr * xr + xi * xi)
+    ld = sr != 0.0 or si != 0.0
+    return (sr * xr + si * xi) * inv if ld else 0.0, (sr * xi - si * xr) * inv if ld else 0.0
+
+
+@njit_numpy_errors
+def _to_phases(v0r, v0i, v1r, v1i, v2r, v2i):
+    """Phase values ``a = x0 + x1 + x2``, ``b = x0 + a^2 x1 + a x2``, ``c = x0 + a x1 + a^2 x2`` from the sequence
+    values, real and imaginary parts, computed as the complex expressions are (same rounding)."""
+    ar, ai, a2r, a2i = _A.real, _A.imag, _A2.real, _A2.imag
+    return (
+        v0r + v1r + v2r,
+        v0i + v1i + v2i,
+        v0r + (a2r * v1r - a2i * v1i) + (ar * v2r - ai * v2i),
+        v0i + (a2r * v1i + a2i * v1r) + (ar * v2i + ai * v2r),
+        v0r + (ar * v1r - ai * v1i) + (a2r * v2r - a2i * v2i),
+        v0i + (ar * v1i + ai * v1r) + (a2r * v2i + a2i * v2r),
+    )
+
+
+@njit_numpy_errors
+def _to_sequences(iar, iai, ibr, ibi, icr, ici):
+    """Sequence values ``(a + b + c) / 3``, ``(a + a b + a^2 c) / 3``, ``(a + a^2 b + a c) / 3`` from the phase
+    values, real and imaginary parts (same rounding as the complex expressions)."""
+    ar, ai, a2r, a2i = _A.real, _A.imag, _A2.real, _A2.imag
+    third = 1.0 / 3.0
+    return (
+        third * (iar + ibr + icr),
+        third * (iai + ibi + ici),
+        third * (iar + (ar * ibr - ai * ibi) + (a2r * icr - a2i * ici)),
+        third * (iai + (ar * ibi + ai * ibr) + (a2r * ici + a2i * icr)),
+        third * (iar + (a2r * ibr - a2i * ibi) + (ar * icr - ai * ici)),
+        third * (iai + (a2r * ibi + a2i * ibr) + (ar * ici + ai * icr)),
+    )
 
 
 _BLOCK = 16  # batch items solved together (independent chains for the CPU, SIMD lanes; see _balanced_block)
@@ -161,7 +192,8 @@ def _balanced_block(
     reduced = n < nf
     lr = np.zeros((n if reduced else 0, W))  # load currents that gave the current voltages (kept when an item stops)
     li = np.zeros((n if reduced else 0, W))
-    dv2 = np.empty(W)
+    dv2 = np.empty(W)  # largest squared voltage change of the sweep (convergence)
+    dsum = np.empty(W)  # their sum: NaN or inf if any change is (a maximum would lose a NaN to a later bus)
     vmin = np.empty(W)  # smallest squared voltage of the sweep
     active = np.zeros(W, dtype=np.bool_)
     its = np.zeros(W, dtype=np.int64)
@@ -231,6 +263,7 @@ def _balanced_block(
         # forward sweep: V_b = -m_b (Ycp_b V_parent + Jn_b)
         for w in range(W):
             dv2[w] = 0.0
+            dsum[w] = 0.0
             vmin[w] = np.inf
         for b in range(1, n):
             p = parent[b]
@@ -246,7 +279,8 @@ def _balanced_block(
                 dr = nr - vr[b, w]
                 di = ni - vi[b, w]
                 d2 = dr * dr + di * di
-                dv2[w] = dv2[w] if d2 <= dv2[w] else d2  # also takes a NaN
+                dv2[w] = dv2[w] if d2 <= dv2[w] else d2
+                dsum[w] += d2
                 vm2 = nr * nr + ni * ni
                 vmin[w] = vmin[w] if vmin[w] <= vm2 else vm2
                 act = active[w]
@@ -255,7 +289,7 @@ def _balanced_block(
         for w in range(wn):
             if active[w]:
                 its[w] = it
-                if not dv2[w] < np.inf or vmin[w] < vmin2:
+                if not dsum[w] < np.inf or vmin[w] < vmin2:
                     st[w] = STATUS_DIVERGED
                 elif dv2[w] <= tol2:
                     st[w] = STATUS_CONVERGED
@@ -380,145 +414,374 @@ def solve_balanced_serial(
 
 
 @njit_numpy_errors
+def _unbalanced_block_branches(vr, vi, i0, wn, st, branch, out):
+    """Branch results of the block's items from their sequence voltages ``vr, vi [3, bus, W]`` (internal order),
+    with the arithmetic of :func:`_unbalanced_summary_rows` on the phase voltages the solver writes (same values
+    bit for bit), but vectorized over the items for the lines; transformers (few) per item with the same helpers.
+    NaN for the items that did not converge. ``branch`` and ``out`` as in :func:`solve_unbalanced`."""
+    (f_pos, t_pos, yff, yft, ytf, ytt, ibase_f, ibase_t, n_line, line_imax, trafo_vn_hv, trafo_vn_lv, trafo_sn,
+     trafo_rating) = branch  # fmt: skip
+    line_i, line_i_n, line_loading, trafo_i_hv, trafo_i_lv, trafo_loading = out
+    W = vr.shape[2]
+    nk = f_pos.shape[0]
+    sqrt3 = np.sqrt(3.0)
+    nan = np.nan
+    ok = np.empty(W, dtype=np.bool_)
+    for w in range(W):
+        ok[w] = w < wn and st[w] == STATUS_CONVERGED
+    r = np.empty((5, W))  # one line's results: phase currents a, b, c, neutral current, largest phase current
+    for k in range(nk):
+        f = f_pos[k]
+        t = t_pos[k]
+        bf = ibase_f[k]
+        bt = ibase_t[k]
+        if k < n_line:
+            f0r, f0i, f1r, f1i, f2r, f2i = _split3(yff, k)
+            g0r, g0i, g1r, g1i, g2r, g2i = _split3(yft, k)
+            h0r, h0i, h1r, h1i, h2r, h2i = _split3(ytf, k)
+            e0r, e0i, e1r, e1i, e2r, e2i = _split3(ytt, k)
+            imax = line_imax[k]
+            for w in range(W):
+                # phase voltages of both ends (as written to v_out), back to sequence values (as the summary)
+                far, fai, fbr, fbi, fcr, fci = _to_phases(
+                    vr[0, f, w], vi[0, f, w], vr[1, f, w], vi[1, f, w], vr[2, f, w], vi[2, f, w]
+                )
+                tar, tai, tbr, tbi, tcr, tci = _to_phases(
+                    vr[0, t, w], vi[0, t, w], vr[1, t, w], vi[1, t, w], vr[2, t, w], vi[2, t, w]
+                )
+                s0r, s0i, s1r, s1i, s2r, s2i = _to_sequences(far, fai, fbr, fbi, fcr, fci)
+                u0r, u0i, u1r, u1i, u2r, u2i = _to_sequences(tar, tai, tbr, tbi, tcr, tci)
+                # sequence currents into the branch at both ends: yff s + yft u, ytf s + ytt u
+                x0r, x0i = _mul_add(f0r, f0i, s0r, s0i, g0r, g0i, u0r, u0i)
+                x1r, x1i = _mul_add(f1r, f1i, s1r, s1i, g1r, g1i, u1r, u1i)
+                x2r, x2i = _mul_add(f2r, f2i, s2r, s2i, g2r, g2i, u2r, u2i)
+                af_r, af_i, bf_r, bf_i, cf_r, cf_i = _to_phases(x0r, x0i, x1r, x1i, x2r, x2i)
+                x0r, x0i = _mul_add(h0r, h0i, s0r, s0i, e0r, e0i, u0r, u0i)
+                x1r, x1i = _mul_add(h1r, h1i, s1r, s1i, e1r, e1i, u1r, u1i)
+                x2r, x2i = _mul_add(h2r, h2i, s2r, s2i, e2r, e2i, u2r, u2i)
+                at_r, at_i, bt_r, bt_i, ct_r, ct_i = _to_phases(x0r, x0i, x1r, x1i, x2r, x2i)
+                m0 = _nan_max_sel(np.sqrt(af_r * af_r + af_i * af_i) * bf, np.sqrt(at_r * at_r + at_i * at_i) * bt)
+                m1 = _nan_max_sel(np.sqrt(bf_r * bf_r + bf_i * bf_i) * bf, np.sqrt(bt_r * bt_r + bt_i * bt_i) * bt)
+                m2 = _nan_max_sel(np.sqrt(cf_r * cf_r + cf_i * cf_i) * bf, np.sqrt(ct_r * ct_r + ct_i * ct_i) * bt)
+                nfr = af_r + bf_r + cf_r
+                nfi = af_i + bf_i + cf_i
+                ntr = at_r + bt_r + ct_r
+                nti = at_i + bt_i + ct_i
+                r[0, w] = m0
+                r[1, w] = m1
+                r[2, w] = m2
+                r[3, w] = _nan_max_sel(np.sqrt(nfr * nfr + nfi * nfi) * bf, np.sqrt(ntr * ntr + nti * nti) * bt)
+                r[4, w] = _nan_max_sel(_nan_max_sel(m0, m1), m2)
+            for w in range(wn):
+                i = i0 + w
+                if ok[w]:
+                    line_i[i, k, 0] = r[0, w]
+                    line_i[i, k, 1] = r[1, w]
+                    line_i[i, k, 2] = r[2, w]
+                    line_i_n[i, k] = r[3, w]
+                    line_loading[i, k] = _ratio(r[4, w], imax) * 100.0
+                else:
+                    line_i[i, k, 0] = nan
+                    line_i[i, k, 1] = nan
+                    line_i[i, k, 2] = nan
+                    line_i_n[i, k] = nan
+                    line_loading[i, k] = nan
+        else:
+            j = k - n_line
+            hv, lv, sn = trafo_vn_hv[j], trafo_vn_lv[j], trafo_sn[j]
+            for w in range(wn):
+                i = i0 + w
+                if not ok[w]:
+                    for ph in range(3):
+                        trafo_i_hv[i, j, ph] = nan
+                        trafo_i_lv[i, j, ph] = nan
+                    trafo_loading[i, j] = nan
+                    continue
+                fa, fb, fc = _phases_c(vr, vi, f, w)
+                ta, tb, tc = _phases_c(vr, vi, t, w)
+                s0, s1, s2 = _sequences_c(fa, fb, fc)
+                u0, u1, u2 = _sequences_c(ta, tb, tc)
+                ifa, ifb, ifc = _phases_of_seq_c(yff[0, k] * s0 + yft[0, k] * u0, yff[1, k] * s1 + yft[1, k] * u1,
+                                                 yff[2, k] * s2 + yft[2, k] * u2)  # fmt: skip
+                ita, itb, itc = _phases_of_seq_c(ytf[0, k] * s0 + ytt[0, k] * u0, ytf[1, k] * s1 + ytt[1, k] * u1,
+                                                 ytf[2, k] * s2 + ytt[2, k] * u2)  # fmt: skip
+                af0, af1, af2 = _cabs(ifa) * bf, _cabs(ifb) * bf, _cabs(ifc) * bf
+                at0, at1, at2 = _cabs(ita) * bt, _cabs(itb) * bt, _cabs(itc) * bt
+                trafo_i_hv[i, j, 0] = af0
+                trafo_i_hv[i, j, 1] = af1
+                trafo_i_hv[i, j, 2] = af2
+                trafo_i_lv[i, j, 0] = at0
+                trafo_i_lv[i, j, 1] = at1
+                trafo_i_lv[i, j, 2] = at2
+                l0 = _ratio(_nan_max(af0 * hv, at0 * lv) * sqrt3, sn) * 100.0
+                l1 = _ratio(_nan_max(af1 * hv, at1 * lv) * sqrt3, sn) * 100.0
+                l2 = _ratio(_nan_max(af2 * hv, at2 * lv) * sqrt3, sn) * 100.0
+                trafo_loading[i, j] = _ratio(_nan_max(_nan_max(l0, l1), l2), trafo_rating[j])
+
+
+@njit
+def _split3(y, k):
+    """Real and imaginary parts of ``y[0, k], y[1, k], y[2, k]``."""
+    return y[0, k].real, y[0, k].imag, y[1, k].real, y[1, k].imag, y[2, k].real, y[2, k].imag
+
+
+@njit_numpy_errors
+def _mul_add(ar, ai, xr, xi, br, bi, yr, yi):
+    """``a x + b y`` of complex numbers in real and imaginary parts (rounded as the complex expression)."""
+    return (ar * xr - ai * xi) + (br * yr - bi * yi), (ar * xi + ai * xr) + (br * yi + bi * yr)
+
+
+@njit_numpy_errors
+def _nan_max_sel(a, b):
+    """:func:`_nan_max` with selects instead of branches (vectorizable)."""
+    x = a if a >= b else b
+    return x if a == a and b == b else np.nan
+
+
+@njit
+def _phases_c(vr, vi, b, w):
+    """Complex phase voltages a, b, c of bus ``b``, item ``w`` from the split sequence voltages (as ``v_out``)."""
+    v0 = complex(vr[0, b, w], vi[0, b, w])
+    v1 = complex(vr[1, b, w], vi[1, b, w])
+    v2 = complex(vr[2, b, w], vi[2, b, w])
+    return v0 + v1 + v2, v0 + _A2 * v1 + _A * v2, v0 + _A * v1 + _A2 * v2
+
+
+@njit
+def _sequences_c(xa, xb, xc):
+    """Complex sequence values 0, 1, 2 of phase values (as :func:`_branch_phase_currents`)."""
+    third = 1.0 / 3.0
+    return third * (xa + xb + xc), third * (xa + _A * xb + _A2 * xc), third * (xa + _A2 * xb + _A * xc)
+
+
+@njit
+def _phases_of_seq_c(x0, x1, x2):
+    """Complex phase values a, b, c of sequence values (as :func:`_branch_phase_currents`)."""
+    return x0 + x1 + x2, x0 + _A2 * x1 + _A * x2, x0 + _A * x1 + _A2 * x2
+
+
+@njit_numpy_errors
 def _unbalanced_block(
     fparent, fm, fkup, fycp, full2red, rbus, parent, m, kup, ycp, wye_pos, wye_phase, s_wye, delta_pos, delta_pair,
-    s_delta, v_slack, tol2, max_iter, i0, bus_pos, v_out, n_iter, status, W,
+    s_delta, v_slack, tol2, max_iter, i0, bus_pos, v_out, n_iter, status, W, branch, branch_out,
 ):  # fmt: skip
-    """Unbalanced items ``i0 .. i0 + W - 1`` swept together, as :func:`_balanced_block` (each item does the
-    arithmetic of a lone sweep, the block's items are the innermost axis). Per sweep: phase voltages from the
-    sequence voltages, phase load currents (wye: phase-to-neutral, delta: phase-to-phase) back to sequence
-    currents, then the three sequence networks swept as the balanced one. Writes the phase voltages in the net's
-    bus order (``v_out[i, j, phase]`` of internal bus ``bus_pos[j]``). Sweeps the reduced network and ends
-    with one sweep of the full network, as :func:`_balanced_block`."""
+    """Unbalanced items ``i0 .. i0 + W - 1`` swept together, as :func:`_balanced_block`: every item does the
+    arithmetic of a lone sweep (results do not depend on the block), in real arithmetic (real and imaginary parts
+    in separate arrays, the complex products written out as NumPy computes them) with the block's items as the
+    innermost axis and no per-item branch in the item loops (selects instead), so that they are vectorized (SIMD
+    over the items). Per sweep: phase voltages from the sequence voltages, phase load currents (wye:
+    phase-to-neutral, delta: phase-to-phase; zero where the item has no such load) back to sequence currents,
+    then the three sequence networks swept as the balanced one. Writes the phase voltages in the net's bus order
+    (``v_out[i, j, phase]`` of internal bus ``bus_pos[j]``). Sweeps the reduced network and ends with one sweep
+    of the full network, as :func:`_balanced_block`. With branches in ``branch`` (see :func:`solve_unbalanced`)
+    also their results (:func:`_unbalanced_block_branches`)."""
     nb = v_slack.shape[0]
     n = parent.shape[0]
     nf = fparent.shape[0]
     reduced = n < nf
     wn = min(W, nb - i0)
-    third = 1.0 / 3.0
-    v = np.zeros((3, n, W), dtype=np.complex128)
-    jn = np.empty((3, n, W), dtype=np.complex128)
-    lj = np.zeros((3, n if reduced else 0, W), dtype=np.complex128)  # sequence load currents of the last sweep
-    sw = np.zeros((3, n, W), dtype=np.complex128)
-    sd = np.zeros((3, n, W), dtype=np.complex128)
-    dv2 = np.empty(W)
-    low = np.empty(W, dtype=np.bool_)
+    # per-bus constants of the sweeps: -m, kup, ycp per sequence, real and imaginary parts
+    nmr = np.empty((3, n))
+    nmi = np.empty((3, n))
+    kr = np.empty((3, n))
+    ki = np.empty((3, n))
+    yr = np.empty((3, n))
+    yi = np.empty((3, n))
+    for k in range(3):
+        for b in range(n):
+            nmr[k, b] = -m[k, b].real
+            nmi[k, b] = -m[k, b].imag
+            kr[k, b] = kup[k, b].real
+            ki[k, b] = kup[k, b].imag
+            yr[k, b] = ycp[k, b].real
+            yi[k, b] = ycp[k, b].imag
+    vr = np.zeros((3, n, W))
+    vi = np.zeros((3, n, W))
+    jr = np.empty((3, n, W))
+    ji = np.empty((3, n, W))
+    ljr = np.zeros((3, n if reduced else 0, W))  # sequence load currents of the last sweep (kept when an item stops)
+    lji = np.zeros((3, n if reduced else 0, W))
+    nd = n if delta_pos.shape[0] else 0
+    swr = np.zeros((3, n, W))  # wye load per phase
+    swi = np.zeros((3, n, W))
+    sdr = np.zeros((3, nd, W))  # delta load per phase pair
+    sdi = np.zeros((3, nd, W))
+    is_loaded = np.zeros(n, dtype=np.bool_)  # a load in any item of the block
+    is_delta = np.zeros(n, dtype=np.bool_)  # a delta load in any item of the block
+    dv2 = np.empty(W)  # largest squared voltage change of the sweep (convergence)
+    dsum = np.empty(W)  # their sum: NaN or inf if any change is (a maximum would lose a NaN to a later bus)
+    vmin = np.empty(W)  # smallest squared positive-sequence voltage of the sweep
     active = np.zeros(W, dtype=np.bool_)
     its = np.zeros(W, dtype=np.int64)
     st = np.full(W, STATUS_MAX_ITER, dtype=np.int64)
     for w in range(wn):
         active[w] = True
-        for e in range(wye_pos.shape[0]):
-            if wye_pos[e] >= 0:
-                sw[wye_phase[e], full2red[wye_pos[e]], w] += s_wye[i0 + w, e]
-        for e in range(delta_pos.shape[0]):
-            if delta_pos[e] >= 0:
-                sd[delta_pair[e], full2red[delta_pos[e]], w] += s_delta[i0 + w, e]
-    loaded = np.empty(n, dtype=np.int64)  # buses with a load in any item of the block
+    # loads per bus and phase (pair): elements added in their order (every item as a lone sweep would)
+    for e in range(wye_pos.shape[0]):
+        if wye_pos[e] >= 0:
+            b = full2red[wye_pos[e]]
+            k = wye_phase[e]
+            nz = False
+            for w in range(wn):
+                s = s_wye[i0 + w, e]
+                swr[k, b, w] += s.real
+                swi[k, b, w] += s.imag
+                nz = nz or s != 0.0
+            is_loaded[b] = is_loaded[b] or nz
+    for e in range(delta_pos.shape[0]):
+        if delta_pos[e] >= 0:
+            b = full2red[delta_pos[e]]
+            k = delta_pair[e]
+            nz = False
+            for w in range(wn):
+                s = s_delta[i0 + w, e]
+                sdr[k, b, w] += s.real
+                sdi[k, b, w] += s.imag
+                nz = nz or s != 0.0
+            is_delta[b] = is_delta[b] or nz
+    # buses with a load in any item of the block (the others' load currents are 0 in every item; a bus whose
+    # elements' powers add up to 0 is listed too: its currents are computed as 0 all the same)
+    loaded = np.empty(n, dtype=np.int64)
+    has_delta = np.zeros(n, dtype=np.bool_)
+    unloaded = np.empty(n, dtype=np.int64)
     nl = 0
+    nu = 0
     for b in range(n):
-        for w in range(W):
-            if (
-                sw[0, b, w] != 0.0
-                or sw[1, b, w] != 0.0
-                or sw[2, b, w] != 0.0
-                or sd[0, b, w] != 0.0
-                or sd[1, b, w] != 0.0
-                or sd[2, b, w] != 0.0
-            ):
-                loaded[nl] = b
-                nl += 1
-                break
+        if is_loaded[b] or is_delta[b]:
+            loaded[nl] = b
+            has_delta[nl] = is_delta[b]
+            nl += 1
+        else:
+            unloaded[nu] = b
+            nu += 1
+    # no-load start: the exact solution for zero load currents (positive sequence only)
     for w in range(W):
-        v[1, 0, w] = v_slack[i0 + min(w, wn - 1)]
+        vs = v_slack[i0 + min(w, wn - 1)]
+        vr[1, 0, w] = vs.real
+        vi[1, 0, w] = vs.imag
     for b in range(1, n):
         p = parent[b]
-        a = -m[1, b] * ycp[1, b]
+        cr = nmr[1, b] * yr[1, b] - nmi[1, b] * yi[1, b]  # (-m) ycp
+        ci = nmr[1, b] * yi[1, b] + nmi[1, b] * yr[1, b]
         for w in range(W):
-            v[1, b, w] = a * v[1, p, w]
+            vr[1, b, w] = cr * vr[1, p, w] - ci * vi[1, p, w]
+            vi[1, b, w] = cr * vi[1, p, w] + ci * vr[1, p, w]
     vmin2 = _V_COLLAPSE * _V_COLLAPSE
     it = 0
     n_active = wn
     while it < max_iter and n_active > 0:
         it += 1
-        jn[:, :, :] = 0.0
-        # phase load currents -> sequence current injections
+        for j in range(nu):
+            b = unloaded[j]
+            for w in range(W):
+                jr[0, b, w] = 0.0
+                ji[0, b, w] = 0.0
+                jr[1, b, w] = 0.0
+                ji[1, b, w] = 0.0
+                jr[2, b, w] = 0.0
+                ji[2, b, w] = 0.0
+        # phase load currents (0 where the item has no load) -> sequence currents; delta loads only at the buses
+        # where an item of the block has one
         for j in range(nl):
             b = loaded[j]
-            for w in range(W):
-                v0 = v[0, b, w]
-                v1 = v[1, b, w]
-                v2 = v[2, b, w]
-                va = v0 + v1 + v2
-                vb = v0 + _A2 * v1 + _A * v2
-                vc = v0 + _A * v1 + _A2 * v2
-                ia = 0j
-                ib = 0j
-                ic = 0j
-                if sw[0, b, w] != 0.0:
-                    ia += _conj_div(sw[0, b, w], va)
-                if sw[1, b, w] != 0.0:
-                    ib += _conj_div(sw[1, b, w], vb)
-                if sw[2, b, w] != 0.0:
-                    ic += _conj_div(sw[2, b, w], vc)
-                if sd[0, b, w] != 0.0:
-                    iab = _conj_div(sd[0, b, w], va - vb)
-                    ia += iab
-                    ib -= iab
-                if sd[1, b, w] != 0.0:
-                    ibc = _conj_div(sd[1, b, w], vb - vc)
-                    ib += ibc
-                    ic -= ibc
-                if sd[2, b, w] != 0.0:
-                    ica = _conj_div(sd[2, b, w], vc - va)
-                    ic += ica
-                    ia -= ica
-                jn[0, b, w] = third * (ia + ib + ic)
-                jn[1, b, w] = third * (ia + _A * ib + _A2 * ic)
-                jn[2, b, w] = third * (ia + _A2 * ib + _A * ic)
+            if has_delta[j]:
+                for w in range(W):
+                    var, vai, vbr, vbi, vcr, vci = _to_phases(
+                        vr[0, b, w], vi[0, b, w], vr[1, b, w], vi[1, b, w], vr[2, b, w], vi[2, b, w]
+                    )
+                    iar, iai = _load_current(swr[0, b, w], swi[0, b, w], var, vai)
+                    ibr, ibi = _load_current(swr[1, b, w], swi[1, b, w], vbr, vbi)
+                    icr, ici = _load_current(swr[2, b, w], swi[2, b, w], vcr, vci)
+                    dabr, dabi = _load_current(sdr[0, b, w], sdi[0, b, w], var - vbr, vai - vbi)
+                    dbcr, dbci = _load_current(sdr[1, b, w], sdi[1, b, w], vbr - vcr, vbi - vci)
+                    dcar, dcai = _load_current(sdr[2, b, w], sdi[2, b, w], vcr - var, vci - vai)
+                    jr[0, b, w], ji[0, b, w], jr[1, b, w], ji[1, b, w], jr[2, b, w], ji[2, b, w] = _to_sequences(
+                        iar + dabr - dcar, iai + dabi - dcai, ibr - dabr + dbcr, ibi - dabi + dbci,
+                        icr - dbcr + dcar, ici - dbci + dcai,
+                    )  # fmt: skip
+            else:
+                for w in range(W):
+                    var, vai, vbr, vbi, vcr, vci = _to_phases(
+                        vr[0, b, w], vi[0, b, w], vr[1, b, w], vi[1, b, w], vr[2, b, w], vi[2, b, w]
+                    )
+                    iar, iai = _load_current(swr[0, b, w], swi[0, b, w], var, vai)
+                    ibr, ibi = _load_current(swr[1, b, w], swi[1, b, w], vbr, vbi)
+                    icr, ici = _load_current(swr[2, b, w], swi[2, b, w], vcr, vci)
+                    jr[0, b, w], ji[0, b, w], jr[1, b, w], ji[1, b, w], jr[2, b, w], ji[2, b, w] = _to_sequences(
+                        iar, iai, ibr, ibi, icr, ici
+                    )
         if reduced:
             for j in range(nl):
                 b = loaded[j]
                 for w in range(W):
-                    if active[w]:
-                        lj[0, b, w] = jn[0, b, w]
-                        lj[1, b, w] = jn[1, b, w]
-                        lj[2, b, w] = jn[2, b, w]
+                    act = active[w]
+                    ljr[0, b, w] = jr[0, b, w] if act else ljr[0, b, w]
+                    lji[0, b, w] = ji[0, b, w] if act else lji[0, b, w]
+                    ljr[1, b, w] = jr[1, b, w] if act else ljr[1, b, w]
+                    lji[1, b, w] = ji[1, b, w] if act else lji[1, b, w]
+                    ljr[2, b, w] = jr[2, b, w] if act else ljr[2, b, w]
+                    lji[2, b, w] = ji[2, b, w] if act else lji[2, b, w]
+        # backward sweep of the three sequence networks: subtree Norton currents
+        for b in range(n - 1, 0, -1):
+            p = parent[b]
+            c0r, c0i, c1r, c1i, c2r, c2i = kr[0, b], ki[0, b], kr[1, b], ki[1, b], kr[2, b], ki[2, b]
+            for w in range(W):
+                jr[0, p, w] += c0r * jr[0, b, w] - c0i * ji[0, b, w]
+                ji[0, p, w] += c0r * ji[0, b, w] + c0i * jr[0, b, w]
+                jr[1, p, w] += c1r * jr[1, b, w] - c1i * ji[1, b, w]
+                ji[1, p, w] += c1r * ji[1, b, w] + c1i * jr[1, b, w]
+                jr[2, p, w] += c2r * jr[2, b, w] - c2i * ji[2, b, w]
+                ji[2, p, w] += c2r * ji[2, b, w] + c2i * jr[2, b, w]
+        # slack bus in the zero and negative sequence: V_0 = -m_0 Jn_0 (the positive sequence's is imposed)
+        c0r, c0i, c2r, c2i = nmr[0, 0], nmi[0, 0], nmr[2, 0], nmi[2, 0]
         for w in range(W):
-            dv2[w] = 0.0
-            low[w] = False
-        for k in range(3):
-            for b in range(n - 1, 0, -1):
-                p = parent[b]
-                a = kup[k, b]
+            act = active[w]
+            n0r = c0r * jr[0, 0, w] - c0i * ji[0, 0, w]
+            n0i = c0r * ji[0, 0, w] + c0i * jr[0, 0, w]
+            d0r = n0r - vr[0, 0, w]
+            d0i = n0i - vi[0, 0, w]
+            n2r = c2r * jr[2, 0, w] - c2i * ji[2, 0, w]
+            n2i = c2r * ji[2, 0, w] + c2i * jr[2, 0, w]
+            d2r = n2r - vr[2, 0, w]
+            d2i = n2i - vi[2, 0, w]
+            e0 = d0r * d0r + d0i * d0i
+            e2 = d2r * d2r + d2i * d2i
+            dv2[w] = e0 if e0 > e2 else e2  # starts the sweep's maximum (all changes are >= 0)
+            dsum[w] = e0 + e2
+            vmin[w] = np.inf
+            vr[0, 0, w] = n0r if act else vr[0, 0, w]
+            vi[0, 0, w] = n0i if act else vi[0, 0, w]
+            vr[2, 0, w] = n2r if act else vr[2, 0, w]
+            vi[2, 0, w] = n2i if act else vi[2, 0, w]
+        # forward sweep of the three sequence networks: V_b = -m_b (Ycp_b V_parent + Jn_b) (one item loop per
+        # sequence: a loop over all three has too many arrays for the vectorizer's overlap checks)
+        for b in range(1, n):
+            p = parent[b]
+            for k in range(3):
+                cr = nmr[k, b]
+                ci = nmi[k, b]
+                gr = yr[k, b]
+                gi = yi[k, b]
+                pos = k == 1
                 for w in range(W):
-                    jn[k, p, w] += a * jn[k, b, w]
-            if k != 1:
-                a = -m[k, 0]
-                for w in range(W):
-                    vr = a * jn[k, 0, w]
-                    d = vr - v[k, 0, w]
-                    d2 = d.real * d.real + d.imag * d.imag
-                    dv2[w] = dv2[w] if d2 <= dv2[w] else d2  # also takes a NaN
-                    if active[w]:
-                        v[k, 0, w] = vr
-            for b in range(1, n):
-                p = parent[b]
-                a = -m[k, b]
-                y = ycp[k, b]
-                for w in range(W):
-                    vbn = a * (y * v[k, p, w] + jn[k, b, w])
-                    d = vbn - v[k, b, w]
-                    d2 = d.real * d.real + d.imag * d.imag
+                    tr = gr * vr[k, p, w] - gi * vi[k, p, w] + jr[k, b, w]
+                    ti = gr * vi[k, p, w] + gi * vr[k, p, w] + ji[k, b, w]
+                    nr = cr * tr - ci * ti
+                    ni = cr * ti + ci * tr
+                    dr = nr - vr[k, b, w]
+                    di = ni - vi[k, b, w]
+                    d2 = dr * dr + di * di
                     dv2[w] = dv2[w] if d2 <= dv2[w] else d2
-                    if k == 1 and vbn.real * vbn.real + vbn.imag * vbn.imag < vmin2:
-                        low[w] = True
-                    if active[w]:
-                        v[k, b, w] = vbn
+                    dsum[w] += d2
+                    vm2 = nr * nr + ni * ni if pos else np.inf  # collapse test: positive sequence
+                    vmin[w] = vmin[w] if vmin[w] <= vm2 else vm2
+                    act = active[w]
+                    vr[k, b, w] = nr if act else vr[k, b, w]
+                    vi[k, b, w] = ni if act else vi[k, b, w]
         for w in range(wn):
             if active[w]:
                 its[w] = it
-                if not dv2[w] < np.inf or low[w]:
+                if not dsum[w] < np.inf or vmin[w] < vmin2:
                     st[w] = STATUS_DIVERGED
                 elif dv2[w] <= tol2:
                     st[w] = STATUS_CONVERGED
@@ -526,42 +789,74 @@ def _unbalanced_block(
                     active[w] = False
                     n_active -= 1
     if reduced:
-        # all buses: one sweep of the full network per sequence with the kept load currents
-        fj = np.zeros((3, nf, W), dtype=np.complex128)
-        fv = np.empty((3, nf, W), dtype=np.complex128)
-        for k in range(3):
-            for j in range(nl):
-                b = loaded[j]
-                for w in range(W):
-                    fj[k, rbus[b], w] = lj[k, b, w]
-            for b in range(nf - 1, 0, -1):
-                p = fparent[b]
-                a = fkup[k, b]
-                for w in range(W):
-                    fj[k, p, w] += a * fj[k, b, w]
+        # all buses: one sweep of the full network (three sequences) with the kept load currents
+        fvr = np.empty((3, nf, W))
+        fvi = np.empty((3, nf, W))
+        fjr = np.zeros((3, nf, W))
+        fji = np.zeros((3, nf, W))
+        for j in range(nl):
+            b = loaded[j]
+            f = rbus[b]
             for w in range(W):
-                fv[k, 0, w] = v[1, 0, w] if k == 1 else -fm[k, 0] * fj[k, 0, w]
-            for b in range(1, nf):
-                p = fparent[b]
-                a = -fm[k, b]
-                y = fycp[k, b]
+                fjr[0, f, w] = ljr[0, b, w]
+                fji[0, f, w] = lji[0, b, w]
+                fjr[1, f, w] = ljr[1, b, w]
+                fji[1, f, w] = lji[1, b, w]
+                fjr[2, f, w] = ljr[2, b, w]
+                fji[2, f, w] = lji[2, b, w]
+        for b in range(nf - 1, 0, -1):
+            p = fparent[b]
+            c0r, c0i, c1r, c1i = fkup[0, b].real, fkup[0, b].imag, fkup[1, b].real, fkup[1, b].imag
+            c2r, c2i = fkup[2, b].real, fkup[2, b].imag
+            for w in range(W):
+                fjr[0, p, w] += c0r * fjr[0, b, w] - c0i * fji[0, b, w]
+                fji[0, p, w] += c0r * fji[0, b, w] + c0i * fjr[0, b, w]
+                fjr[1, p, w] += c1r * fjr[1, b, w] - c1i * fji[1, b, w]
+                fji[1, p, w] += c1r * fji[1, b, w] + c1i * fjr[1, b, w]
+                fjr[2, p, w] += c2r * fjr[2, b, w] - c2i * fji[2, b, w]
+                fji[2, p, w] += c2r * fji[2, b, w] + c2i * fjr[2, b, w]
+        c0r, c0i, c2r, c2i = -fm[0, 0].real, -fm[0, 0].imag, -fm[2, 0].real, -fm[2, 0].imag
+        for w in range(W):
+            fvr[0, 0, w] = c0r * fjr[0, 0, w] - c0i * fji[0, 0, w]
+            fvi[0, 0, w] = c0r * fji[0, 0, w] + c0i * fjr[0, 0, w]
+            fvr[1, 0, w] = vr[1, 0, w]
+            fvi[1, 0, w] = vi[1, 0, w]
+            fvr[2, 0, w] = c2r * fjr[2, 0, w] - c2i * fji[2, 0, w]
+            fvi[2, 0, w] = c2r * fji[2, 0, w] + c2i * fjr[2, 0, w]
+        for b in range(1, nf):
+            p = fparent[b]
+            for k in range(3):
+                gr = fycp[k, b].real
+                gi = fycp[k, b].imag
+                cr = -fm[k, b].real
+                ci = -fm[k, b].imag
                 for w in range(W):
-                    fv[k, b, w] = a * (y * fv[k, p, w] + fj[k, b, w])
-        v = fv
+                    tr = gr * fvr[k, p, w] - gi * fvi[k, p, w] + fjr[k, b, w]
+                    ti = gr * fvi[k, p, w] + gi * fvr[k, p, w] + fji[k, b, w]
+                    fvr[k, b, w] = cr * tr - ci * ti
+                    fvi[k, b, w] = cr * ti + ci * tr
+        vr = fvr
+        vi = fvi
+    if branch[0].shape[0]:
+        _unbalanced_block_branches(vr, vi, i0, wn, st, branch, branch_out)
     nan = complex(np.nan, 0.0)
     for w in range(wn):
-        i = i0 + w
-        n_iter[i] = its[w]
-        status[i] = st[w]
-        for j in range(bus_pos.shape[0]):
-            b = bus_pos[j]
+        n_iter[i0 + w] = its[w]
+        status[i0 + w] = st[w]
+    ph = np.empty((6, W))  # phase voltages of one bus, real and imaginary parts
+    for j in range(bus_pos.shape[0]):
+        b = bus_pos[j]
+        if b >= 0:
+            for w in range(W):
+                ph[0, w], ph[1, w], ph[2, w], ph[3, w], ph[4, w], ph[5, w] = _to_phases(
+                    vr[0, b, w], vi[0, b, w], vr[1, b, w], vi[1, b, w], vr[2, b, w], vi[2, b, w]
+                )
+        for w in range(wn):
+            i = i0 + w
             if st[w] == STATUS_CONVERGED and b >= 0:
-                v0 = v[0, b, w]
-                v1 = v[1, b, w]
-                v2 = v[2, b, w]
-                v_out[i, j, 0] = v0 + v1 + v2
-                v_out[i, j, 1] = v0 + _A2 * v1 + _A * v2
-                v_out[i, j, 2] = v0 + _A * v1 + _A2 * v2
+                v_out[i, j, 0] = complex(ph[0, w], ph[1, w])
+                v_out[i, j, 1] = complex(ph[2, w], ph[3, w])
+                v_out[i, j, 2] = complex(ph[4, w], ph[5, w])
             else:
                 v_out[i, j, 0] = nan
                 v_out[i, j, 1] = nan
@@ -593,6 +888,8 @@ def solve_unbalanced(
     v_out,
     n_iter,
     status,
+    branch,
+    branch_out,
 ):
     """Unbalanced power flow in symmetrical components for a batch of cases, parallel over blocks of the batch.
 
@@ -632,6 +929,15 @@ def solve_unbalanced(
         Output: phase voltages a, b, c to neutral [pu]; NaN if not converged.
     n_iter, status : int64[batch]
         Output, as in :func:`solve_balanced`.
+    branch : tuple
+        Branches whose results to compute from the solution, as :func:`unbalanced_branch_summary` takes them
+        (``f_pos, t_pos, yff, yft, ytf, ytt, ibase_f, ibase_t, n_line, line_imax, trafo_vn_hv, trafo_vn_lv,
+        trafo_sn, trafo_rating``) but with ``f_pos``/``t_pos`` internal buses; none (empty ``f_pos``): no branch
+        results.
+    branch_out : tuple
+        Output, as :func:`unbalanced_branch_summary`'s (``line_i, line_i_n, line_loading, trafo_i_hv,
+        trafo_i_lv, trafo_loading``): the same numbers it gives for ``v_out`` (bit for bit), NaN for the items
+        that did not converge.
     """
     nb = v_slack.shape[0]
     tol2 = tol * tol
@@ -639,7 +945,8 @@ def solve_unbalanced(
     for k in prange((nb + _BLOCK - 1) // _BLOCK):
         _unbalanced_block(
             parent, m, kup, ycp, full2red, rbus, rparent, rm, rkup, rycp, wye_pos, wye_phase, s_wye, delta_pos,
-            delta_pair, s_delta, v_slack, tol2, max_iter, k * _BLOCK, bus_pos, v_out, n_iter, status, width,
+            delta_pair, s_delta, v_slack, tol2, max_iter, k * _BLOCK, bus_pos, v_out, n_iter, status, width, branch,
+            branch_out,
         )  # fmt: skip
 
 
@@ -668,6 +975,8 @@ def solve_unbalanced_serial(
     v_out,
     n_iter,
     status,
+    branch,
+    branch_out,
 ):
     """Single-threaded :func:`solve_unbalanced` (same arguments, identical results)."""
     nb = v_slack.shape[0]
@@ -676,7 +985,8 @@ def solve_unbalanced_serial(
     for i0 in range(0, nb, _BLOCK):
         _unbalanced_block(
             parent, m, kup, ycp, full2red, rbus, rparent, rm, rkup, rycp, wye_pos, wye_phase, s_wye, delta_pos,
-            delta_pair, s_delta, v_slack, tol2, max_iter, i0, bus_pos, v_out, n_iter, status, width,
+            delta_pair, s_delta, v_slack, tol2, max_iter, i0, bus_pos, v_out, n_iter, status, width, branch,
+            branch_out,
         )  # fmt: skip
 
 

@@ -372,8 +372,22 @@ def unbalanced_summary(plan: Any, v_net: np.ndarray, shape: tuple[int, ...], thr
 def _unbalanced_branches(kernel, net_order: bool, v, args: tuple, nl: int, nt: int, shape) -> dict[str, np.ndarray]:
     """Run an unbalanced branch-summary kernel (``args``: its branch and rating arrays) into new arrays, reshaped to
     the batch ``shape``."""
-    line_i, line_i_n, line_ld, t_hv, t_lv, t_ld = _alloc(v.shape[0], (nl, 3), (nl,), (nl,), (nt, 3), (nt, 3), (nt,))
-    kernel(net_order, v, *args, line_i, line_i_n, line_ld, t_hv, t_lv, t_ld)
+    out = unbalanced_branch_arrays(v.shape[0], nl, nt)
+    kernel(net_order, v, *args, *out)
+    return unbalanced_branch_fields(out, nl, nt, shape)
+
+
+def unbalanced_branch_arrays(nb: int, nl: int, nt: int) -> list[np.ndarray]:
+    """New output arrays of the unbalanced branch-summary kernels for ``nb`` items, ``nl`` lines, ``nt``
+    transformers: ``line_i [nb, nl, 3], line_i_n [nb, nl], line_loading [nb, nl], trafo_i_hv, trafo_i_lv [nb, nt,
+    3], trafo_loading [nb, nt]``."""
+    return _alloc(nb, (nl, 3), (nl,), (nl,), (nt, 3), (nt, 3), (nt,))
+
+
+def unbalanced_branch_fields(out, nl: int, nt: int, shape) -> dict[str, np.ndarray]:
+    """The :class:`BatchResult3ph` branch fields of the arrays of :func:`unbalanced_branch_arrays`, reshaped to the
+    batch ``shape``."""
+    line_i, line_i_n, line_ld, t_hv, t_lv, t_ld = out
     return {
         "line_i_ka": line_i.reshape(*shape, nl, 3),
         "line_i_n_ka": line_i_n.reshape(*shape, nl),

@@ -28,7 +28,8 @@ from powercheck.powerflow.results import (
     balanced_summary,
     raise_not_converged,
     to_net_buses,
-    unbalanced_summary,
+    unbalanced_branch_arrays,
+    unbalanced_branch_fields,
 )
 
 __all__ = ["BatchPowerFlow", "run_batch", "run_batch_3ph"]
@@ -200,6 +201,12 @@ class _Plan:
         )  # fmt: skip
         self.n_line = n_line
         self.n_trafo = len(model.trafo_index)
+        # the same for the solver's block kernel (branch ends as internal buses); none: no branch results
+        self.branch_args_block = (self.branch_args[0], self.branch_args[1], *self.branch_args_3ph[2:])
+        self.no_branch_args_block = (
+            np.zeros(0, np.int64), np.zeros(0, np.int64), *(np.zeros((3, 0), complex) for _ in range(4)),
+            *(np.zeros(0) for _ in range(2)), 0, *(np.zeros(0) for _ in range(5)),
+        )  # fmt: skip
         self.solve_args = (model.parent, model.m[1].copy(), model.kup[1].copy(), model.ycp[1].copy())
         # balanced sweeps on the network with the chains of buses without element reduced away (the IEEE LV
         # feeder: 907 -> 205 buses); with bus injections (any bus may be loaded) on the full network
@@ -399,17 +406,18 @@ def _solve(
     tol: float,
     max_iter: int,
     errors: str,
+    extra: tuple[Any, ...] = (),
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Run a solver kernel pair on the batch; returns voltages (shape ``v_shape``), iterations, status.
 
-    ``network`` are the kernel's leading arguments. With ``errors="raise"`` a non-converged item raises
-    :class:`~powercheck.powerflow.results.PowerFlowNotConverged`.
+    ``network`` are the kernel's leading arguments, ``extra`` its trailing ones (after ``status``). With
+    ``errors="raise"`` a non-converged item raises :class:`~powercheck.powerflow.results.PowerFlowNotConverged`.
     """
     v = np.empty(v_shape, dtype=complex)
     n_iter = np.zeros(batch.nb, dtype=np.int64)
     status = np.zeros(batch.nb, dtype=np.int64)
     solve = threaded if threads else serial
-    solve(*network, float(tol), int(max_iter), v, n_iter, status)
+    solve(*network, float(tol), int(max_iter), v, n_iter, status, *extra)
     if errors == "raise":
         raise_not_converged(status, batch.shape, max_iter)
     return v, n_iter, status
@@ -500,9 +508,11 @@ def _unbalanced_injections(model: RadialModel, plan: _Plan, batch: _Batch) -> tu
             if part.asym:
                 np.multiply(np.swapaxes(pr, -1, -2), scale, out=blk.real)
                 np.multiply(np.swapaxes(qr, -1, -2), scale, out=blk.imag)
-            else:
-                np.multiply(pr[..., None, :], scale, out=blk.real)
-                np.multiply(qr[..., None, :], scale, out=blk.imag)
+            else:  # the same value on the three phases: computed once, copied as complex (contiguous) rows
+                one = np.empty(pr.shape, dtype=complex)
+                np.multiply(pr, scale, out=one.real)
+                np.multiply(qr, scale, out=one.imag)
+                blk[...] = one[..., None, :]
     zero = np.zeros((nbus, 3))
     for on, names, out, start in (
         (bus_w, ("bus_p_mw", "bus_q_mvar"), s_wye, nw),
@@ -689,7 +699,9 @@ def run_batch_3ph(
     n = model.n_bus
     threads = _use_threads(parallel, batch.nb, 3 * n)
     tables_only = wye_pos is plan.wye_pos[0] and del_pos is plan.delta_pos[0]  # no bus injections: reduced network
-    # the kernel writes the phase voltages in the net's bus order, phase last (the result's layout)
+    # the kernel writes the phase voltages in the net's bus order, phase last (the result's layout), and the branch
+    # results (the same numbers as unbalanced_summary of those voltages, computed in the kernel's item blocks)
+    out = tuple(unbalanced_branch_arrays(batch.nb if branch_results else 0, plan.n_line, plan.n_trafo))
     v_net, n_iter, status = _solve(
         batch,
         threads,
@@ -711,8 +723,9 @@ def run_batch_3ph(
         tol=tol,
         max_iter=max_iter,
         errors=errors,
+        extra=(plan.branch_args_block if branch_results else plan.no_branch_args_block, out),
     )
-    res = unbalanced_summary(plan, v_net, batch.shape, threads) if branch_results else {}
+    res = unbalanced_branch_fields(out, plan.n_line, plan.n_trafo, batch.shape) if branch_results else {}
     v_net = v_net.reshape(*batch.shape, plan.nbus, 3)
     return BatchResult3ph(**_result_fields(model, v_net, n_iter, status, batch.shape), **res)
 

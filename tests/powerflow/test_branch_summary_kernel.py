@@ -110,3 +110,21 @@ def test_threads_and_blocks_do_not_change_results(feeder):
             one = solver(model, asym_load_p_mw=p[k], asym_load_q_mvar=q[k])
             np.testing.assert_array_equal(one.v_pu, ref.v_pu[k])
             np.testing.assert_array_equal(one.line_loading_percent, ref.line_loading_percent[k])
+
+
+def test_solver_branch_results_equal_the_summary_kernel(feeder):
+    """``run_batch_3ph`` computes the branch results inside the solver's item blocks (vectorized over the items);
+    they are the numbers :func:`unbalanced_summary` (tested above against NumPy) gives for the solver's phase
+    voltages, bit for bit, NaN for an item that did not converge, on one thread and on all."""
+    model, p, q = feeder
+    p = p.copy()
+    p[7] *= 400.0  # far beyond the voltage collapse: does not converge
+    for parallel in (False, True):
+        res = run_batch_3ph(model, asym_load_p_mw=p, asym_load_q_mvar=q, parallel=parallel)
+        assert not res.converged[7] and res.converged[[0, 6, 8, 23]].all()
+        want = unbalanced_summary(_plan(model), res.v_pu, (p.shape[0],), False)
+        assert np.isnan(want["line_i_ka"][7]).all() and np.isfinite(want["line_i_ka"][0]).all()
+        for key, value in want.items():
+            np.testing.assert_array_equal(getattr(res, key), value, err_msg=key)
+    no = run_batch_3ph(model, asym_load_p_mw=p, asym_load_q_mvar=q, branch_results=False)
+    assert no.line_i_ka is None and np.array_equal(no.v_pu, res.v_pu, equal_nan=True)
