@@ -105,7 +105,11 @@ class CapacityState:
 
     def commit(self, journal: list) -> None:
         """Stop recording into ``journal`` and keep its changes."""
-        self._journals.remove(journal)
+        self._close(journal)
+
+    def _close(self, journal: list) -> None:
+        # by identity: two journals with the same entries (e.g. both empty) are equal lists
+        self._journals = [j for j in self._journals if j is not journal]
 
     def rollback(self, journal: list) -> None:
         """Undo the changes recorded in ``journal`` (newest first) and close it.
@@ -113,7 +117,7 @@ class CapacityState:
         Costs what the journal's changes cost, not the size of the ledger. If applying a reservation raised
         part-way, the arrays are rebuilt from the restored requests (the only case that touches them all).
         """
-        self._journals.remove(journal)
+        self._close(journal)
         held, self._journals = self._journals, []  # the undo is no change of its own
         try:
             for notification_id, before in reversed(journal):

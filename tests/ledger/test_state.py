@@ -248,3 +248,18 @@ def test_requests_share_equal_components_and_appliance_lists(demo_region, policy
     assert sequence._shared(new) is new and len(sequence._SHARED) == 1  # a new value at the bound: emptied
     again = tuple(list(first))
     assert sequence._shared(again) is again  # the earlier object is no longer handed out
+
+
+def test_a_nested_journal_opened_empty_closes_itself_not_the_outer_one(case_region):
+    """Journals are closed by identity: an inner journal committed while the outer one is still empty (two
+    equal lists) must leave the outer one recording, so its rollback undoes what followed."""
+    state = CapacityState.empty(case_region)
+    outer = state.begin()
+    inner = state.begin()  # both empty: equal lists
+    state.commit(inner)
+    state.put(_request("A", "tn", "house_3", load=[ReservedComponent(CONN_3PH, 10.0, 1.0)]))
+    assert outer == [("A", None)] and inner == []
+    state.rollback(outer)
+    assert state.requests == {} and state.by_mp == {} and state.applied == {}
+    assert np.abs(state.trafo_peak_a).max() < 1e-12
+    assert state._journals == []
