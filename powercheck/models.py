@@ -390,8 +390,12 @@ class Notification(BaseModel):
         data = self.model_dump(mode="json")
         if data.get("main_device_after") is None:  # hashes of records without a device stay as they were
             data.pop("main_device_after", None)
-        payload = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        payload = _CANONICAL_JSON.encode(data)
         return hashlib.sha256(payload.encode()).hexdigest()
+
+
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+"""``json.dumps(..., sort_keys=True, separators=(",", ":"))`` without a new encoder per call."""
 
 
 class Outcome(StrEnum):
