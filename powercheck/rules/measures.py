@@ -22,7 +22,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from powercheck.models import Appliance, Connection, MeasureOption, Message, Notification, Outcome, SupplyPhases
+from powercheck.models import (
+    Appliance,
+    Connection,
+    MeasureOption,
+    Message,
+    Notification,
+    Outcome,
+    SupplyPhases,
+    construct,
+)
 from powercheck.quality.codes import CONN_3PH, SQRT3
 from powercheck.rules.accounting import phase_current_a
 from powercheck.rules.checks.base import FAIL, NOT_EVALUATED
@@ -73,6 +82,11 @@ def _charging_power_kw(current_a: float, a: Appliance, u_ll_v: float) -> float:
     return u_ref * current_a * cos / 1000.0
 
 
+def _measure_kinds(policy: Policy) -> tuple[tuple[dict, str, frozenset[str]], ...]:
+    """Per installer measure of the policy (in order): the measure, its id and the appliance kinds it applies to."""
+    return tuple((m, m["id"], frozenset(m.get("kinds", []))) for m in policy.value(PolicyKey.MEASURES))
+
+
 def _single_measures(
     case: DemandCase, limits, failing: set[str], policy: Policy, u_ll_v: float
 ) -> list[tuple[str, Notification, list]]:
@@ -80,9 +94,7 @@ def _single_measures(
     n = case.notification
     margin = policy.number(PolicyKey.AUTO_APPROVE_MIN_RELATIVE_MARGIN)
     out: list[tuple[str, Notification, list]] = []
-    for m in policy.value(PolicyKey.MEASURES):
-        kinds = set(m.get("kinds", []))
-        mid = m["id"]
+    for m, mid, kinds in policy.derived("measures.kinds", _measure_kinds):
         for i, a in enumerate(n.appliances):
             if a.kind.value not in kinds:
                 continue
@@ -244,17 +256,21 @@ def _failing(batch: DecisionBatch, k: int) -> list[str]:
 
 
 def _option(mid: str, by: str, message: Message, effect: Message, sufficient: bool, resolves, remaining, source):
-    return MeasureOption(
-        id=mid,
-        by=by,
-        text=render(message),
-        effect=render(effect),
-        sufficient=sufficient,
-        resolves=sorted(set(resolves)),
-        remaining=sorted(set(remaining)),
-        message=message,
-        effect_message=effect,
-        source=source,
+    """A measure option from trusted values (every field, in the model's order: no validation pass)."""
+    return construct(
+        MeasureOption,
+        {
+            "id": mid,
+            "by": by,
+            "text": render(message),
+            "effect": render(effect),
+            "sufficient": bool(sufficient),
+            "resolves": sorted(set(resolves)),
+            "remaining": sorted(set(remaining)),
+            "message": message,
+            "effect_message": effect,
+            "source": source,
+        },
     )
 
 

@@ -49,3 +49,25 @@ def test_norwegian_texts_name_the_same_numbers(demo_decisions):
     assert "against limit" in en and "mot grensen" in nb
     numbers = [w for w in en.split() if w.replace(".", "").isdigit()]
     assert numbers and all(n in nb for n in numbers)
+
+
+def test_measure_option_built_directly_equals_the_validated_model(monkeypatch):
+    """_option builds the MeasureOption from trusted values without a validation pass: the same model as
+    validation gives (field for field, fields set, dump), and never through model_construct's slow path."""
+    from powercheck.models import MeasureOption
+    from powercheck.rules.measures import _option
+    from powercheck.texts import msg, render
+
+    message, effect = msg("measure.main_fuse", fuse=35.0), msg("effect_partial", resolved=["B"], remaining=["A"])
+    want = MeasureOption(id="main_fuse", by="installer", text=render(message), effect=render(effect), sufficient=False,
+                         resolves=["B"], remaining=["A"], message=message, effect_message=effect, source="policy")  # fmt: skip
+
+    def refuse(cls, **values):
+        raise AssertionError("MeasureOption.model_construct called")
+
+    monkeypatch.setattr(MeasureOption, "model_construct", classmethod(refuse))
+    got = _option("main_fuse", "installer", message, effect, False, ["B", "B"], ["A"], "policy")
+    assert got == want
+    assert list(got.__dict__.items()) == list(want.__dict__.items())
+    assert got.model_fields_set == want.model_fields_set
+    assert got.model_dump(mode="json") == want.model_dump(mode="json")
