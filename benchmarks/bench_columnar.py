@@ -3,7 +3,8 @@
 peak RSS. Every figure is a ratio against a baseline measured in the same run; nothing absolute is asserted.
 
 * ``test_columnar_screening_vs_runpp``: the demo mix (valid demo notifications repeated with new ids),
-  decided by the engine and written as Arrow tables (:func:`powercheck.columnar.decision_tables`), against
+  decided by the engine and written as Arrow tables (:func:`powercheck.columnar.decision_tables`) in one
+  collector pause that ends after the batch is freed, as ``powercheck screen`` decides a chunk, against
   adding each notification's load to its pandapower network and running ``runpp`` once;
 * ``test_screen_cli_warm_cache``: ``powercheck screen`` of the demo file in a fresh interpreter on a warm cache,
   against ``python -c "import powercheck"`` (interpreter start);
@@ -36,6 +37,7 @@ from bench_screening import runpp_per_notification  # benchmarks/ is on sys.path
 
 from powercheck.columnar import decision_tables
 from powercheck.demo import demo_notifications_path, demo_region_dir
+from powercheck.gcpause import gc_paused
 from powercheck.grid.region import GridRegion
 from powercheck.io import read_notifications
 from powercheck.models import Notification
@@ -73,8 +75,12 @@ def test_columnar_screening_vs_runpp(benchmark, region, notifications):
     lines = list(range(1, len(notifications) + 1))
 
     def screen():
-        assessed = assessor.assess_recorded(notifications)
-        return decision_tables(assessed.entries, lines)
+        # as `powercheck screen` decides a chunk (screen_file): one collector pause that ends after the batch is freed
+        with gc_paused():
+            assessed = assessor.assess_recorded(notifications)
+            tables = decision_tables(assessed.entries, lines)
+            del assessed
+        return tables
 
     assessor.assess_recorded(notifications[:50])  # compile / warm up
     nets = {nid: region.network_net(nid) for nid in region.network_order}

@@ -16,6 +16,7 @@ measures, limits) go through a light decision without checks and path, so a fiel
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -48,18 +49,27 @@ Entry = DecisionRef | Decision
 
 
 class _Checks:
-    """The check results of the rows of a chunk, gathered column by column."""
+    """The check results of the rows of a chunk, gathered column by column.
+
+    Consecutive rows of one check table (a batch's rows in order, the common case) are gathered as one range,
+    so the columns are sliced once per run of rows instead of once per notification.
+    """
 
     def __init__(self) -> None:
-        self.parts: list[tuple[CheckTable, np.ndarray] | list] = []
+        self.parts: list[list | tuple[list]] = []
+        """``[table, start, stop]`` (a range of a check table) or ``(checks,)`` (CheckResult objects)."""
         self.counts: list[int] = []
 
     def add_table(self, table: CheckTable, start: int, stop: int) -> None:
-        self.parts.append((table, np.arange(start, stop)))
+        last = self.parts[-1] if self.parts else None
+        if last is not None and len(last) == 3 and last[0] is table and last[2] == start:
+            last[2] = stop
+        else:
+            self.parts.append([table, start, stop])
         self.counts.append(stop - start)
 
     def add_objects(self, checks: list) -> None:
-        self.parts.append(list(checks))
+        self.parts.append((list(checks),))
         self.counts.append(len(checks))
 
     def columns(self) -> dict[str, Any]:
@@ -76,24 +86,24 @@ class _Checks:
         assumptions: list[Sequence[str]] = []
         detail: list[str] = []
         for part in self.parts:
-            if isinstance(part, tuple):
-                t, idx = part
-                if not idx.size:
+            if len(part) == 3:
+                t, a, b = part
+                if a == b:
                     continue
-                a, b = int(idx[0]), int(idx[-1]) + 1
-                rule_id.extend(str(r) for r in t.rule_id[a:b])
+                rule_id.extend(map(str, t.rule_id[a:b]))
                 name.extend(t.name[a:b])
                 status.append(t.status[a:b].astype(np.int64))
                 value.append(t.value[a:b])
                 limit.append(t.limit[a:b])
                 margin.append(t.margin[a:b])
                 scale.append(t.margin_scale[a:b])
-                kind.extend(str(k) for k in t.limit_kind[a:b])
+                kind.extend(map(str, t.limit_kind[a:b]))
                 unit.extend(t.unit[a:b])
                 key.extend(t.limit_key[a:b])
                 assumptions.extend(t.assumptions[a:b])
                 detail.extend(t.detail[a:b])
             else:
+                (part,) = part
                 codes = {str(s): i for i, s in enumerate(STATUSES)}
 
                 def nan(x):
@@ -118,7 +128,7 @@ class _Checks:
             return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
 
         codes_all = cat(status, np.int64)
-        lengths = np.fromiter((len(a) for a in assumptions), dtype=np.int64, count=len(assumptions))
+        lengths = np.fromiter(map(len, assumptions), dtype=np.int64, count=len(assumptions))
         a_offsets = np.zeros(len(assumptions) + 1, dtype=np.int64)
         np.cumsum(lengths, out=a_offsets[1:])
         return {
@@ -133,7 +143,7 @@ class _Checks:
             "margin_scale": arrow.numbers(cat(scale, float)),
             "limit_key": arrow.strings(key),
             "assumptions": arrow.lists(
-                a_offsets, arrow.strings([x for a in assumptions for x in a]), pa.list_(pa.string())
+                a_offsets, arrow.strings(list(chain.from_iterable(assumptions))), pa.list_(pa.string())
             ),
             "detail": arrow.strings(detail),
             "_codes": codes_all,

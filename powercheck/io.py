@@ -9,6 +9,7 @@ reports the rest.
 from __future__ import annotations
 
 import json
+import math
 import re
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -396,9 +397,22 @@ _DERIVED = ("source_line", "n_fail", "n_not_evaluated")
 """Columns of the schema that are not fields of :class:`Decision`."""
 
 
+_PARAMS_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
+"""``json.dumps(..., ensure_ascii=False, sort_keys=True)`` without a new encoder per call."""
+
+
+def _plain(value: Any) -> bool:
+    """A value the JSON dump of a message keeps as it is: str, int, bool, None or a finite float (exact types)."""
+    kind = type(value)
+    return kind is str or kind is int or kind is bool or value is None or (kind is float and math.isfinite(value))
+
+
 def _message_row(message: Message) -> dict[str, str]:
-    params = Message.model_validate(message).model_dump(mode="json")["params"]
-    return {"key": message.key, "params": json.dumps(params, ensure_ascii=False, sort_keys=True)}
+    params = message.params
+    if type(message) is not Message or not all(map(_plain, params.values())):
+        # nested messages, lists, enums, NaN: pydantic's JSON form (a plain dict of scalars is its own JSON form)
+        params = Message.model_validate(message).model_dump(mode="json")["params"]
+    return {"key": message.key, "params": _PARAMS_JSON.encode(params)}
 
 
 def _message(row: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import hashlib
 import json
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -390,8 +390,12 @@ class Notification(BaseModel):
         data = self.model_dump(mode="json")
         if data.get("main_device_after") is None:  # hashes of records without a device stay as they were
             data.pop("main_device_after", None)
-        payload = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        payload = _CANONICAL_JSON.encode(data)
         return hashlib.sha256(payload.encode()).hexdigest()
+
+
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+"""``json.dumps(..., sort_keys=True, separators=(",", ":"))`` without a new encoder per call."""
 
 
 class Outcome(StrEnum):
@@ -452,6 +456,43 @@ class CheckResult(BaseModel):
         if scale == 0:
             return None
         return self.margin / scale
+
+
+_ModelT = TypeVar("_ModelT", bound=BaseModel)
+_CONSTRUCTIBLE: dict[type, tuple[str, ...] | None] = {}
+_set_attribute = object.__setattr__
+
+
+def _constructible_fields(cls: type[BaseModel]) -> tuple[str, ...] | None:
+    """The field names of a model :func:`construct` can build directly (None: one it leaves to pydantic)."""
+    plain = (
+        not cls.__pydantic_root_model__
+        and cls.__pydantic_post_init__ is None
+        and not cls.__private_attributes__
+        and cls.model_config.get("extra") != "allow"
+        and all(f.alias is None and f.validation_alias is None for f in cls.model_fields.values())
+    )
+    return tuple(cls.model_fields) if plain else None
+
+
+def construct(cls: type[_ModelT], values: dict[str, Any]) -> _ModelT:
+    """``cls.model_construct(**values)`` for trusted values that give every field in the model's order, without
+    its per-field alias and default handling (the engine makes tens of thousands of messages per batch).
+
+    The instance takes ``values`` as its ``__dict__``. Any other call (fields missing, extra or in another order,
+    a model with aliases, extras, private attributes or a post-init) goes to ``model_construct``.
+    """
+    names = _CONSTRUCTIBLE.get(cls, ())
+    if names == ():
+        names = _CONSTRUCTIBLE[cls] = _constructible_fields(cls)
+    if names is None or tuple(values) != names:
+        return cls.model_construct(**values)
+    m = cls.__new__(cls)
+    _set_attribute(m, "__dict__", values)
+    _set_attribute(m, "__pydantic_fields_set__", set(names))
+    _set_attribute(m, "__pydantic_extra__", None)
+    _set_attribute(m, "__pydantic_private__", None)
+    return m
 
 
 class Message(BaseModel):

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from powercheck.columnar import CHECKS_SCHEMA, decision_tables
+from powercheck.gcpause import gc_paused
 from powercheck.io import (
     MAX_RECORD_BYTES,
     DecisionWriter,
@@ -325,36 +326,42 @@ def screen_file(
                     writer.close(keep_partial=True)
                     summary.out = str(writer.partial_path)
                     break
-                chunk = records.chunk(first, chunk_size)
-                valid = [r.notification for r in chunk if r.notification is not None]
-                assessed = assessor.assess_isolated(valid)
-                if ledger is not None:
-                    ledger.put([r for r in assessed.requests if r is not None])
-                decided = iter(assessed.entries)
-                entries = []
-                for record in chunk:
-                    if record.notification is not None:
-                        entries.append(next(decided))
-                        key = record.notification.key
-                        if key in seen:
-                            summary.duplicates += 1
-                        seen.add(key)
-                    else:
-                        summary.invalid += 1
-                        entries.append(
-                            assessor.invalid_decision(
-                                record.errors,
-                                notification_id=record.raw_id,
-                                revision=record.raw_revision,
-                                source=f"line {record.line}",
+                with gc_paused():  # one pause per chunk, ended after its objects are freed (see below)
+                    chunk = records.chunk(first, chunk_size)
+                    valid = [r.notification for r in chunk if r.notification is not None]
+                    assessed = assessor.assess_isolated(valid)
+                    if ledger is not None:
+                        ledger.put([r for r in assessed.requests if r is not None])
+                    decided = iter(assessed.entries)
+                    entries = []
+                    for record in chunk:
+                        if record.notification is not None:
+                            entries.append(next(decided))
+                            key = record.notification.key
+                            if key in seen:
+                                summary.duplicates += 1
+                            seen.add(key)
+                        else:
+                            summary.invalid += 1
+                            entries.append(
+                                assessor.invalid_decision(
+                                    record.errors,
+                                    notification_id=record.raw_id,
+                                    revision=record.raw_revision,
+                                    source=f"line {record.line}",
+                                )
                             )
-                        )
-                decisions, checks = decision_tables(entries, [r.line for r in chunk], assessor.language)
-                writer.write_table(decisions)
-                if checks_writer is not None:
-                    checks_writer.write(checks)
-                summary.add_table(decisions, checks)
-                summary.records += len(chunk)
+                    decisions, checks = decision_tables(entries, [r.line for r in chunk], assessor.language)
+                    writer.write_table(decisions)
+                    if checks_writer is not None:
+                        checks_writer.write(checks)
+                    summary.add_table(decisions, checks)
+                    n_records = len(chunk)
+                    # free the chunk's records, batch and decisions while the collector is paused: at the end of
+                    # the pause it then only walks what survives (the ledger's new requests), not every object of
+                    # the batch (about a tenth of a chunk's time when the pause ended with the batch alive)
+                    del chunk, valid, assessed, decided, entries
+                summary.records += n_records
                 if progress:
                     progress(summary.records)
     finally:

@@ -13,7 +13,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from powercheck.models import Message
+from powercheck.models import Message, construct
 
 LANGUAGES = ("en", "nb")
 DEFAULT_LANGUAGE = "en"
@@ -74,10 +74,16 @@ def render(message: Message, lang: str = DEFAULT_LANGUAGE) -> str:
     return template(message.key, lang).format(**params)
 
 
+_CHECKED_KEYS: set[str] = set()
+"""Message keys whose template :func:`msg` has found."""
+
+
 def msg(key: str, **params: Any) -> Message:
     """A message (the template must exist)."""
-    template(key, DEFAULT_LANGUAGE)
-    return Message.model_construct(key=key, params=params)
+    if key not in _CHECKED_KEYS:
+        template(key, DEFAULT_LANGUAGE)
+        _CHECKED_KEYS.add(key)
+    return construct(Message, {"key": key, "params": params})
 
 
 def localize(decision, lang: str):

@@ -97,3 +97,26 @@ def test_engine_batch_restores_the_collector(tmp_path):
     gc.enable()
     Assessor(region, load_policy()).assess_recorded(notes)
     assert gc.isenabled() and not paused()
+
+
+def test_screen_file_pauses_per_chunk_and_restores_the_collector(tmp_path):
+    """screen_file decides each chunk inside one pause (the chunk's objects are freed before it ends): the
+    collector is on again afterwards and no pause is left open, also when a chunk raises."""
+    from powercheck.screen import screen_file
+
+    cache = Path(os.environ.get("POWERCHECK_TEST_CACHE") or tmp_path)
+    region = GridRegion.load(demo_region_dir(), cache_dir=cache)
+    assessor = Assessor(region, load_policy())
+    gc.enable()
+    summary = screen_file(demo_notifications_path(), assessor, tmp_path / "d.parquet", chunk_size=64)
+    assert summary.records == sum(1 for line in open(demo_notifications_path(), encoding="utf-8") if line.strip())
+    assert gc.isenabled() and not paused()
+
+    def broken(notifications):
+        assert paused()  # the chunk's pause is on while it is decided
+        raise RuntimeError("boom")
+
+    assessor.assess_isolated = broken
+    with pytest.raises(RuntimeError):
+        screen_file(demo_notifications_path(), assessor, tmp_path / "e.parquet", chunk_size=64)
+    assert gc.isenabled() and not paused()

@@ -116,3 +116,25 @@ def test_decisions_file_keeps_every_field_of_every_demo_decision(tmp_path, demo_
     (tmp_path / "n.parquet").write_bytes((tmp_path / "d.parquet").read_bytes()[:100])
     with pytest.raises(ValueError, match="n.parquet"):
         read_decision(tmp_path / "n.parquet", "X")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"job": "ev_charger", "fuse": 25.0, "count": 3, "ok": True, "none": None, "tekst": "målt ø"},
+        {"margin": float("nan"), "rule": "VOLT.PEAK_MIN"},  # NaN: pydantic's JSON form writes null
+        {"limit": float("inf")},
+        {"text": [{"key": "missing", "params": {"field": "x"}}]},  # nested messages as dicts
+        {"kinds": ("pv_inverter", "battery_inverter")},  # a tuple becomes a list
+    ],
+)
+def test_message_row_params_equal_pydantic_json_dump(params):
+    """The decisions file's message parameters: a dict of plain values is written directly, everything else
+    through pydantic's JSON form -- both as ``json.dumps(pydantic JSON form, ensure_ascii=False, sort_keys=True)``."""
+    from powercheck.io import _message_row
+    from powercheck.models import Message
+
+    message = Message.model_construct(key="check_failed", params=params)
+    want = json.dumps(Message.model_validate(message).model_dump(mode="json")["params"], ensure_ascii=False,
+                      sort_keys=True)  # fmt: skip
+    assert _message_row(message) == {"key": "check_failed", "params": want}

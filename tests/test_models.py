@@ -132,3 +132,52 @@ def test_workflow_fields_are_validated_by_name():
     ok = Notification.model_validate({**base, "stage": "completion", "appliances": [motor],
                                       "attachments": [{"kind": "datasheet", "appliance": 0}]})  # fmt: skip
     assert ok.stage is Stage.COMPLETION and Outcome("request_info") is Outcome.REQUEST_INFO
+
+
+def _state(m):
+    return (list(m.__dict__.items()), m.__pydantic_fields_set__, m.__pydantic_extra__, m.__pydantic_private__)
+
+
+def test_construct_equals_model_construct_for_every_field_in_order():
+    from powercheck.models import Decision, Message, construct
+
+    message = construct(Message, {"key": "missing", "params": {"text": "x"}})
+    assert _state(message) == _state(Message.model_construct(key="missing", params={"text": "x"}))
+    assert message == Message(key="missing", params={"text": "x"})
+    assert message.model_dump_json() == '{"key":"missing","params":{"text":"x"}}'
+    values = {name: None for name in Decision.model_fields}
+    values.update(notification_id="N-1", revision=2, reasons=["r"], checks=[], messages=[message])
+    direct = construct(Decision, dict(values))
+    assert _state(direct) == _state(Decision.model_construct(**values))
+    assert direct.model_dump() == Decision.model_construct(**values).model_dump()
+    assert type(direct.__pydantic_fields_set__) is set and direct.__pydantic_fields_set__ == set(Decision.model_fields)
+
+
+def test_construct_leaves_partial_or_reordered_values_to_model_construct():
+    from powercheck.models import Message, construct
+
+    partial = construct(Message, {"key": "missing"})  # params from its default factory, as model_construct does
+    assert partial.params == {} and partial.__pydantic_fields_set__ == {"key"}
+    reordered = construct(Message, {"params": {}, "key": "missing"})
+    assert list(reordered.__dict__) == ["key", "params"]  # the model's order, as model_construct gives it
+
+
+def test_engine_decision_takes_the_direct_construction(demo_region, policy, monkeypatch):
+    """DecisionBatch.decision names every Decision field in the model's order (else construct would fall back to
+    the slower model_construct, silently)."""
+    from powercheck.demo import demo_notifications_path
+    from powercheck.io import read_notifications
+    from powercheck.models import Decision
+    from powercheck.rules.engine import Assessor
+
+    notes = [r.notification for r in read_notifications(demo_notifications_path()) if r.ok][:20]
+    assessor = Assessor(demo_region, policy)
+    assessor.assess_many(notes[:1])
+
+    def refuse(cls, **values):
+        raise AssertionError("Decision.model_construct called")
+
+    monkeypatch.setattr(Decision, "model_construct", classmethod(refuse))
+    decisions = assessor.assess_many(notes)
+    assert len(decisions) == 20
+    assert all(list(d.__dict__) == list(Decision.model_fields) for d in decisions)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -24,38 +25,44 @@ def network_data(cases: Sequence[DemandCase], ev: Evaluation, grid: GridView, po
     """
     arr = grid.arrays
     c_max = policy.number(PolicyKey.SC_C_MAX)
-    out: list[NetworkData | None] = []
-    for k, case in enumerate(cases):
+    located = [k for k, case in enumerate(cases) if case.location is not None]
+    # the grid values of every located point, read once for the batch as Python floats
+    buses = np.array([cases[k].location.bus_row for k in located], dtype=np.int64)
+    u_of = arr.u_ll_v[buses].tolist()
+    tn_of = arr.system_tn[buses].tolist()
+    z_max_of = np.hypot(arr.rk1_max[buses], arr.xk1_max[buses]).tolist()
+    r1_of, x1_of, r0_of, x0_of = (v[buses].tolist() for v in (arr.rk1_min, arr.xk1_min, arr.rk0_min, arr.xk0_min))
+    vm_of = arr.vm_peak_pu[buses].tolist()
+    ik_min_of = np.asarray(ev.ik_min_a)[np.array(located, dtype=np.int64)].tolist()
+    basis: dict[str, str] = {}
+    out: list[NetworkData | None] = [None] * len(cases)
+    for i, k in enumerate(located):
+        case = cases[k]
         loc = case.location
-        if loc is None:
-            out.append(None)
-            continue
-        b = loc.bus_row
-        u = float(arr.u_ll_v[b])
-        tn = bool(arr.system_tn[b])
-        z_max = float(np.hypot(arr.rk1_max[b], arr.xk1_max[b]))
-        r1, x1, r0, x0 = (float(v[b]) for v in (arr.rk1_min, arr.xk1_min, arr.rk0_min, arr.xk0_min))
+        u = u_of[i]
+        tn = bool(tn_of[i])
+        z_max = z_max_of[i]
+        r1, x1, r0, x0 = r1_of[i], x1_of[i], r0_of[i], x0_of[i]
         loop_r, loop_x = ((2 * r1 + r0) / 3, (2 * x1 + x0) / 3) if tn else (2 * r1, 2 * x1)
-        ik_min = float(ev.ik_min_a[k]) if case.evaluable else float("nan")
-        out.append(
-            NetworkData(
-                system="TN_400" if tn else "IT_230",
-                u_nominal_v=u,
-                ik_max_3ph_a=_finite(c_max * u / (SQRT3 * z_max)) if z_max > 0 else None,
-                ik_min_a=_finite(ik_min),
-                ik_min_kind="1-phase L-N (TN)" if tn else "2-phase L-L (IT)",
-                loop_r_ohm=_finite(loop_r),
-                loop_x_ohm=_finite(loop_x),
-                voltage_peak_pu=_finite(float(arr.vm_peak_pu[b])),
-                existing_peak_kw=_finite(float(grid.customers.existing_peak_kw[loc.cp_row]))
-                if loc.cp_row >= 0
-                else None,
-                load_basis=str(grid.customers.peak_basis[loc.cp_row]) if loc.cp_row >= 0 else None,
-                base_case=grid.region.base_case_basis(loc.network_id),
-            )
+        ik_min = ik_min_of[i] if case.evaluable else float("nan")
+        base_case = basis.get(loc.network_id)
+        if base_case is None:
+            base_case = basis[loc.network_id] = grid.region.base_case_basis(loc.network_id)
+        out[k] = NetworkData(
+            system="TN_400" if tn else "IT_230",
+            u_nominal_v=u,
+            ik_max_3ph_a=_finite(c_max * u / (SQRT3 * z_max)) if z_max > 0 else None,
+            ik_min_a=_finite(ik_min),
+            ik_min_kind="1-phase L-N (TN)" if tn else "2-phase L-L (IT)",
+            loop_r_ohm=_finite(loop_r),
+            loop_x_ohm=_finite(loop_x),
+            voltage_peak_pu=_finite(vm_of[i]),
+            existing_peak_kw=_finite(float(grid.customers.existing_peak_kw[loc.cp_row])) if loc.cp_row >= 0 else None,
+            load_basis=str(grid.customers.peak_basis[loc.cp_row]) if loc.cp_row >= 0 else None,
+            base_case=base_case,
         )
     return out
 
 
 def _finite(x: float) -> float | None:
-    return x if np.isfinite(x) else None
+    return x if math.isfinite(x) else None

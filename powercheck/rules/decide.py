@@ -39,6 +39,7 @@ from powercheck.models import (
     Outcome,
     PathPoint,
     SizeLimit,
+    construct,
 )
 from powercheck.rules.checks.base import FAIL, NOT_EVALUATED, PASS, CheckTable
 from powercheck.rules.context import GridView
@@ -86,26 +87,39 @@ def _check_reasons(case: DemandCase, checks: CheckTable, rows: Sequence[int], st
     return reasons
 
 
+def _gates(policy: Policy) -> tuple[frozenset[str], dict, dict, dict, float]:
+    """The auto-approval gates' policy values: job types, fuse and kVA caps and tariff thresholds by system, margin."""
+    return (
+        frozenset(policy.value(PolicyKey.AUTO_APPROVE_JOB_TYPES)),
+        policy.value(PolicyKey.AUTO_APPROVE_MAX_FUSE_A),
+        policy.value(PolicyKey.AUTO_APPROVE_MAX_FUSE_KVA),
+        policy.value(PolicyKey.TARIFF_THRESHOLDS_A),
+        policy.number(PolicyKey.AUTO_APPROVE_MIN_RELATIVE_MARGIN),
+    )
+
+
 def _gate_reasons(case: DemandCase, checks: CheckTable, low: Sequence[int], rel_margin: np.ndarray, policy: Policy,
                   grid: GridView) -> list:  # fmt: skip
     """Why a notification whose checks all pass is still not auto-approved (``low``: its results whose relative
     margin is below the auto-approval margin, in order)."""
     n = case.notification
     reasons = []
-    if n.job_type.value not in policy.value(PolicyKey.AUTO_APPROVE_JOB_TYPES):
-        reasons.append(msg("policy_job_type", job=n.job_type.value))
+    job_types, max_fuse_of, max_kva_of, tariff_of, min_margin = policy.derived("decide.gates", _gates)
+    job = n.job_type.value
+    if job not in job_types:
+        reasons.append(msg("policy_job_type", job=job))
     system = n.network_system.value
-    max_fuse = policy.value(PolicyKey.AUTO_APPROVE_MAX_FUSE_A).get(system)
+    max_fuse = max_fuse_of.get(system)
     fuse = case.fuse_after_a
     if fuse is not None and max_fuse is not None and fuse > max_fuse:
         reasons.append(msg("policy_max_fuse", fuse=fuse, limit=float(max_fuse)))
-    max_kva = policy.value(PolicyKey.AUTO_APPROVE_MAX_FUSE_KVA).get(system)
+    max_kva = max_kva_of.get(system)
     if fuse is not None and max_kva is not None and case.location is not None:
         u_ll = float(grid.arrays.u_ll_v[case.location.bus_row])
         kva = fuse_capacity_kva(fuse, u_ll, supply_conn(n.network_system, n.supply_phases))
         if kva > max_kva + 1e-9:
             reasons.append(msg("policy_max_fuse_kva", fuse=fuse, kva=kva, limit=float(max_kva)))
-    tariff = policy.value(PolicyKey.TARIFF_THRESHOLDS_A).get(system)
+    tariff = tariff_of.get(system)
     if fuse is not None and tariff is not None and case.fuse_changed and fuse > tariff:
         before = n.main_fuse_before_a
         if before is None and case.location is not None:
@@ -113,7 +127,6 @@ def _gate_reasons(case: DemandCase, checks: CheckTable, low: Sequence[int], rel_
             before = None if math.isnan(record) else record
         if before is None or before <= tariff:
             reasons.append(msg("policy_tariff", fuse=fuse, limit=float(tariff), system=system))
-    min_margin = policy.number(PolicyKey.AUTO_APPROVE_MIN_RELATIVE_MARGIN)
     for i in low:
         reasons.append(
             msg("policy_margin", rule=str(checks.rule_id[i]), margin=float(rel_margin[i]), minimum=min_margin)
@@ -186,38 +199,41 @@ class DecisionBatch:
         n = case.notification
         loc = case.location
         score = float(self.score[k])
-        return Decision.model_construct(
-            notification_id=n.notification_id,
-            revision=n.revision,
-            metering_point_id=n.metering_point_id,
-            job_type=n.job_type.value,
-            stage=n.stage.value,
-            outcome=self.outcome[k],
-            reasons=[render(m, lang) for m in self.reasons[k]],
-            messages=list(self.reasons[k]),
-            language=lang,
-            checks=[checks_of.checks.result(i) for i in checks_of.checks.rows_of(row)] if heavy else [],
-            score=None if math.isnan(score) else score,
-            policy_id=self.policy.id,
-            policy_version=self.policy.version,
-            policy_hash=self.policy.hash,
-            grid_model_version=self.grid_model_version,
-            network_id=loc.network_id if loc else None,
-            bus=loc.bus if loc else None,
-            assumptions=checks_of.assumptions[row],
-            conditions=[render(m, lang) for m in conditions],
-            condition_messages=conditions,
-            measures=[_localized(m, lang) for m in self.measures[k]] if self.measures else [],
-            required_main_fuse_a=case.required_fuse_a,
-            limits=list(self.limits[k]) if self.limits else [],
-            network_data=self.network_data[k] if self.network_data else None,
-            path=list(checks_of.paths[row]) if checks_of.paths and heavy else [],
-            notifiable=None if case.accounting is None else case.notifiable is not None,
-            notifiable_reason=case.notifiable,
-            ledger_status=None,
-            input_hash=n.input_hash(),
-            engine_version=__version__,
-            decided_at=self.decided_at,
+        return construct(  # every field, in the model's order
+            Decision,
+            {
+                "notification_id": n.notification_id,
+                "revision": n.revision,
+                "metering_point_id": n.metering_point_id,
+                "job_type": n.job_type.value,
+                "stage": n.stage.value,
+                "outcome": self.outcome[k],
+                "reasons": [render(m, lang) for m in self.reasons[k]],
+                "checks": [checks_of.checks.result(i) for i in checks_of.checks.rows_of(row)] if heavy else [],
+                "score": None if math.isnan(score) else score,
+                "policy_id": self.policy.id,
+                "policy_version": self.policy.version,
+                "policy_hash": self.policy.hash,
+                "grid_model_version": self.grid_model_version,
+                "network_id": loc.network_id if loc else None,
+                "bus": loc.bus if loc else None,
+                "assumptions": checks_of.assumptions[row],
+                "required_main_fuse_a": case.required_fuse_a,
+                "notifiable": None if case.accounting is None else case.notifiable is not None,
+                "notifiable_reason": case.notifiable,
+                "limits": list(self.limits[k]) if self.limits else [],
+                "conditions": [render(m, lang) for m in conditions],
+                "measures": [_localized(m, lang) for m in self.measures[k]] if self.measures else [],
+                "network_data": self.network_data[k] if self.network_data else None,
+                "path": list(checks_of.paths[row]) if checks_of.paths and heavy else [],
+                "language": lang,
+                "messages": list(self.reasons[k]),
+                "condition_messages": conditions,
+                "ledger_status": None,
+                "input_hash": n.input_hash(),
+                "engine_version": __version__,
+                "decided_at": self.decided_at,
+            },
         )
 
     def decisions(self, lang: str = DEFAULT_LANGUAGE) -> list[Decision]:
@@ -266,6 +282,7 @@ def decide(
     grid_before = np.zeros(len(checks.rule_id) + 1, dtype=np.int64)
     np.cumsum([grid_rule[rule] for rule in checks.rule_id], out=grid_before[1:])
     grid_before = grid_before.tolist()
+    assumptions = checks.assumptions
     for k, case in enumerate(cases):
         start, stop = indptr[k], indptr[k + 1]
         rows = range(start, stop)
@@ -291,7 +308,7 @@ def decide(
             if not reasons:
                 reasons = _gate_reasons(case, checks, _within(low, start, stop), rel_margin, policy, grid)
             outcome = Outcome.ESCALATE if reasons else Outcome.AUTO_APPROVE
-        used = {a for i in rows for a in checks.assumptions[i]}
+        used = set().union(*assumptions[start:stop])
         if case.location is not None and grid_before[stop] > grid_before[start]:
             used |= set(grid.grid_assumptions.get(case.location.network_id, ()))
         if case.location is not None and case.location.cp_row >= 0 and len(rows):

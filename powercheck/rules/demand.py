@@ -72,15 +72,10 @@ class ApplianceCase:
     """10-min intervals of a 2-h window in which it switches at its rate (operating pattern, for Plt) [-]."""
     defaults_used: tuple[str, ...]
     """Policy defaults used for missing values, as 'policy:appliance_defaults.<kind>.<field>'."""
-
-    @property
-    def total_kw(self) -> float:
-        """Rated power of all units of the row [kW]."""
-        return self.appliance.rated_kw * self.appliance.quantity
-
-    @property
-    def label(self) -> str:
-        return f"{self.appliance.kind.value}#{self.index}"
+    total_kw: float
+    """Rated power of all units of the row [kW]."""
+    label: str
+    """``<kind>#<index>``, as checks, reasons and measures name the row (made once: the texts use it often)."""
 
     def accounted(self) -> AccountedAppliance:
         return AccountedAppliance(
@@ -301,6 +296,8 @@ def appliance_case(index: int, appliance: Appliance, policy: Policy) -> Applianc
         starts_per_hour=starts * appliance.quantity,
         start_duration_s=duration,
         defaults_used=tuple(used),
+        total_kw=appliance.rated_kw * appliance.quantity,
+        label=f"{kind}#{index}",
     )
 
 

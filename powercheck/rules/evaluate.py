@@ -340,7 +340,22 @@ def harmonic_orders(policy: Policy) -> list[int]:
 
 
 def policy_spectrum(kind: str, policy: Policy, orders: Sequence[int]) -> tuple[np.ndarray, str | None]:
-    """The policy's harmonic current spectrum of an appliance kind over ``orders`` and its origin."""
+    """The policy's harmonic current spectrum of an appliance kind over ``orders`` and its origin.
+
+    Made once per policy, kind and orders (every appliance row without its own spectrum reads one); the array is
+    shared and read-only.
+    """
+    memo = policy.derived("harmonic spectra", lambda _: {})
+    key = (kind, tuple(orders))
+    got = memo.get(key)
+    if got is None:
+        spectrum, origin = _policy_spectrum(kind, policy, key[1])
+        spectrum.flags.writeable = False
+        got = memo[key] = (spectrum, origin)
+    return got
+
+
+def _policy_spectrum(kind: str, policy: Policy, orders: Sequence[int]) -> tuple[np.ndarray, str | None]:
     cls = policy.value(PolicyKey.HARMONIC_CLASS_OF_KIND).get(kind, "default")
     if cls == "none":
         return np.zeros(len(orders)), None

@@ -17,15 +17,24 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from powercheck.models import Appliance, Connection, MeasureOption, Message, Notification, Outcome, SupplyPhases
+from powercheck.models import (
+    Appliance,
+    Connection,
+    MeasureOption,
+    Message,
+    Notification,
+    Outcome,
+    SupplyPhases,
+    construct,
+)
 from powercheck.quality.codes import CONN_3PH, SQRT3
 from powercheck.rules.accounting import phase_current_a
-from powercheck.rules.checks.base import FAIL, NOT_EVALUATED
+from powercheck.rules.checks.base import FAIL, NOT_EVALUATED, CheckTable
 from powercheck.rules.decide import DecisionBatch
 from powercheck.rules.demand import DemandCase
 from powercheck.rules.policy import Policy, PolicyKey
@@ -73,6 +82,11 @@ def _charging_power_kw(current_a: float, a: Appliance, u_ll_v: float) -> float:
     return u_ref * current_a * cos / 1000.0
 
 
+def _measure_kinds(policy: Policy) -> tuple[tuple[dict, str, frozenset[str]], ...]:
+    """Per installer measure of the policy (in order): the measure, its id and the appliance kinds it applies to."""
+    return tuple((m, m["id"], frozenset(m.get("kinds", []))) for m in policy.value(PolicyKey.MEASURES))
+
+
 def _single_measures(
     case: DemandCase, limits, failing: set[str], policy: Policy, u_ll_v: float
 ) -> list[tuple[str, Notification, list]]:
@@ -80,9 +94,7 @@ def _single_measures(
     n = case.notification
     margin = policy.number(PolicyKey.AUTO_APPROVE_MIN_RELATIVE_MARGIN)
     out: list[tuple[str, Notification, list]] = []
-    for m in policy.value(PolicyKey.MEASURES):
-        kinds = set(m.get("kinds", []))
-        mid = m["id"]
+    for m, mid, kinds in policy.derived("measures.kinds", _measure_kinds):
         for i, a in enumerate(n.appliances):
             if a.kind.value not in kinds:
                 continue
@@ -210,8 +222,17 @@ def _fuse_measures(
     return out
 
 
-def variants(batch: DecisionBatch, policy: Policy, u_ll_of: Callable[[DemandCase], float]) -> list[Variant]:
-    """Variants of every escalated notification whose grid checks ran (single measures, then with a bigger fuse)."""
+def variants(
+    batch: DecisionBatch,
+    policy: Policy,
+    u_ll_of: Callable[[DemandCase], float],
+    failing_of: Sequence[Sequence[str]] | None = None,
+) -> list[Variant]:
+    """Variants of every escalated notification whose grid checks ran (single measures, then with a bigger fuse).
+
+    ``failing_of``: :func:`failing_rules` of the batch's checks (found here when not given)."""
+    if failing_of is None:
+        failing_of = failing_rules(batch.checks)
     sources = {m["id"]: m["source"] for m in policy.value(PolicyKey.MEASURES)}
     out: list[Variant] = []
     for k, case in enumerate(batch.cases):
@@ -220,7 +241,7 @@ def variants(batch: DecisionBatch, policy: Policy, u_ll_of: Callable[[DemandCase
         rows = batch.checks.rows_of(k)
         if any(batch.checks.rule_id[i] in GATE_RULES for i in rows):
             continue
-        failing = set(_failing(batch, k))
+        failing = set(failing_of[k])
         singles = _single_measures(case, batch.limits[k] if batch.limits else (), failing, policy, u_ll_of(case))
         for mid, note, conditions in singles:
             out.append(Variant(k, (mid,), note, tuple(conditions), sources[mid]))
@@ -238,27 +259,42 @@ def variants(batch: DecisionBatch, policy: Policy, u_ll_of: Callable[[DemandCase
     return out
 
 
-def _failing(batch: DecisionBatch, k: int) -> list[str]:
-    rows = batch.checks.rows_of(k)
-    return [str(batch.checks.rule_id[i]) for i in rows if batch.checks.status[i] in (FAIL, NOT_EVALUATED)]
+def failing_rules(checks: CheckTable) -> list[list[str]]:
+    """Per notification of a check table: the rule ids of its results that fail or are not evaluated, in order
+    (found for the whole table at once)."""
+    status = checks.status
+    bad = np.flatnonzero((status == FAIL) | (status == NOT_EVALUATED))
+    out: list[list[str]] = [[] for _ in range(len(checks.indptr) - 1)]
+    if bad.size:
+        owner = np.searchsorted(checks.indptr, bad, side="right") - 1  # the row whose range holds each result
+        rule_id = checks.rule_id
+        for i, k in zip(bad.tolist(), owner.tolist()):
+            out[k].append(str(rule_id[i]))
+    return out
 
 
 def _option(mid: str, by: str, message: Message, effect: Message, sufficient: bool, resolves, remaining, source):
-    return MeasureOption(
-        id=mid,
-        by=by,
-        text=render(message),
-        effect=render(effect),
-        sufficient=sufficient,
-        resolves=sorted(set(resolves)),
-        remaining=sorted(set(remaining)),
-        message=message,
-        effect_message=effect,
-        source=source,
+    """A measure option from trusted values (every field, in the model's order: no validation pass)."""
+    return construct(
+        MeasureOption,
+        {
+            "id": mid,
+            "by": by,
+            "text": render(message),
+            "effect": render(effect),
+            "sufficient": bool(sufficient),
+            "resolves": sorted(set(resolves)),
+            "remaining": sorted(set(remaining)),
+            "message": message,
+            "effect_message": effect,
+            "source": source,
+        },
     )
 
 
-def _grid_owner_options(batch: DecisionBatch, k: int, grid, policy: Policy) -> list[MeasureOption]:
+def _grid_owner_options(
+    batch: DecisionBatch, k: int, grid, policy: Policy, failing: Sequence[str]
+) -> list[MeasureOption]:
     """Reinforcements for the failing grid checks, and what a case handler has to do."""
     checks = batch.checks
     case = batch.cases[k]
@@ -297,7 +333,7 @@ def _grid_owner_options(batch: DecisionBatch, k: int, grid, policy: Policy) -> l
             message = msg("measure.grid_power_quality")
         out.append(_option(f"grid:{rule}", "grid_owner", message, msg("effect_grid", resolved=str(rule)), False,
                            [str(rule)], [], "grid owner's planning"))  # fmt: skip
-    if not _failing(batch, k):
+    if not failing:
         rows = list(checks.rows_of(k))
         only_margin = all(m.key == "policy_margin" for m in batch.reasons[k])
         key = "measure.review_margin" if only_margin and rows else "measure.review_checks_pass"
@@ -335,7 +371,8 @@ def apply_measures(
     origin rows give each variant its notification's place in the batch).
     """
     arr = grid.arrays
-    found = variants(batch, policy, lambda c: float(arr.u_ll_v[c.location.bus_row]))
+    failing_of = failing_rules(batch.checks)
+    found = variants(batch, policy, lambda c: float(arr.u_ll_v[c.location.bus_row]), failing_of)
     outcome = list(batch.outcome)
     measures: list[list[MeasureOption]] = [[] for _ in batch.cases]
     conditions: list[list[Message]] = [[] for _ in batch.cases]
@@ -344,10 +381,11 @@ def apply_measures(
     if found:
         decided = assess_variants([v.notification for v in found], [v.origin for v in found])
         best: dict[tuple[int, str], tuple] = {}
+        decided_failing = failing_rules(decided.checks)
         for pos, v in enumerate(found):
             k = v.origin
-            before = set(_failing(batch, k))
-            after = set(_failing(decided, pos))
+            before = set(failing_of[k])
+            after = set(decided_failing[pos])
             approvable = decided.outcome[pos] is Outcome.AUTO_APPROVE
             if approvable and outcome[k] is Outcome.ESCALATE:
                 outcome[k] = Outcome.APPROVED_WITH_CONDITIONS
@@ -374,7 +412,7 @@ def apply_measures(
             measures[k].append(option)
     for k in range(len(batch.cases)):
         if outcome[k] is Outcome.ESCALATE:
-            measures[k] += _grid_owner_options(batch, k, grid, policy) + _gate_options(batch, k)
+            measures[k] += _grid_owner_options(batch, k, grid, policy, failing_of[k]) + _gate_options(batch, k)
             if not measures[k]:
                 text = msg("measure.case_handler", text=msg("measure.review_other"))
                 measures[k].append(_option("review", "case_handler", text, msg("effect_review"), False, [], [], ""))
@@ -398,4 +436,4 @@ def _merged(batch, outcome, measures, conditions, reserve, replace_checks) -> De
     )  # fmt: skip
 
 
-__all__ = ["Variant", "apply_measures", "variants"]
+__all__ = ["Variant", "apply_measures", "failing_rules", "variants"]

@@ -625,6 +625,16 @@ class Policy(BaseModel):
             got = memo[keys] = tuple(f"policy:{k}" for k in keys if self.param(k).is_assumption)
         return list(got)
 
+    def derived(self, name: str, make: Callable[[Policy], Any]) -> Any:
+        """``make(self)``, made once per policy under ``name``: tables the engine derives from policy values
+        (the policy is frozen, so they never go stale)."""
+        memo = self._memo()
+        key = ("derived", name)
+        got = memo.get(key)
+        if got is None:
+            got = memo[key] = make(self)
+        return got
+
     def assumptions(self) -> dict[str, Param]:
         """All [R] parameters of the policy."""
         return {k: p for k, p in self.params.items() if p.is_assumption}

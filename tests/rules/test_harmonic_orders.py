@@ -33,3 +33,29 @@ def test_high_orders_count_in_thd_and_are_named(case_region, policy):
     assert abs(thd.value - expected) < 1e-9 * expected
     # the 5th (2 % background against 6 %) is the order closest to its limit: the high orders have none
     assert d.check("PQ.HARMONIC").name.endswith("order 5 (closest to its limit)")
+
+
+def test_policy_spectrum_is_made_once_per_policy_and_read_only(policy):
+    """The policy's spectrum of a kind is memoised per policy: the table's values (5th of the policy's class),
+    shared and read-only, and another policy with another table gets its own."""
+    import numpy as np
+    import pytest
+
+    from powercheck.rules.evaluate import harmonic_orders, policy_spectrum
+
+    orders = harmonic_orders(policy)
+    cls = policy.value("harmonic_class_of_kind").get("ev_charger", "default")
+    table = {int(h): float(v) for h, v in policy.value("harmonic_spectra")[cls].items()}
+    first, origin = policy_spectrum("ev_charger", policy, orders)
+    assert origin == f"policy:{cls}"
+    assert first.tolist() == [table.get(h, 0.0) for h in orders]
+    assert policy_spectrum("ev_charger", policy, orders)[0] is first
+    with pytest.raises(ValueError):
+        first[0] = 1.0
+    spectra = {k: dict(v) for k, v in policy.value("harmonic_spectra").items()}
+    spectra[cls] = {**spectra[cls], "5": 9.5}
+    params = dict(policy.params)
+    params["harmonic_spectra"] = policy.param("harmonic_spectra").model_copy(update={"value": spectra})
+    other = policy.model_copy(update={"params": params})
+    assert policy_spectrum("ev_charger", other, orders)[0][orders.index(5)] == 9.5
+    assert np.array_equal(policy_spectrum("ev_charger", policy, orders)[0], first)
