@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import signal
-import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,7 +49,7 @@ def warn_grid_problems(region, shown: int = 5) -> None:
 
 def cmd_screen(args: argparse.Namespace) -> int:
     from powercheck.io import check_notifications_file, check_writable
-    from powercheck.ledger import open_ledger
+    from powercheck.ledger import CapacityState, open_ledger
     from powercheck.rules.engine import Assessor
     from powercheck.rules.policy import PolicyKey
     from powercheck.screen import ProgressBar, count_records, screen_file, stop_on_signals
@@ -68,7 +67,10 @@ def cmd_screen(args: argparse.Namespace) -> int:
         check_ledger_file(Path(args.ledger))
     with stop_on_signals() as stop:
         region, policy = _load(args)
-        store, state = open_ledger(args.ledger, region, valid_days=policy.number(PolicyKey.APPROVAL_VALID_DAYS))
+        if args.ledger:
+            store, state = open_ledger(args.ledger, region, valid_days=policy.number(PolicyKey.APPROVAL_VALID_DAYS))
+        else:  # the run's in-memory ledger is the state alone: an in-memory SQLite copy would be written, never read
+            store, state = None, CapacityState.of(region, [])
         assessor = Assessor(region, policy, ledger=state, language=args.lang, screening=args.appliance_defaults)
         bar = ProgressBar(count_records(path), enabled=not args.quiet and not args.no_progress)
         try:
@@ -85,7 +87,8 @@ def cmd_screen(args: argparse.Namespace) -> int:
                 )
         finally:
             bar.close()
-            store.close()
+            if store is not None:
+                store.close()
     print(f"region {region.name} ({region.version}), policy {policy.id} {policy.version} ({policy.hash})")
     if args.ledger:
         print(f"capacity ledger {args.ledger}")
@@ -684,12 +687,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _input_errors() -> tuple[type[BaseException], ...]:
+    """Errors reported as one line: bad input files, paths that cannot be written, a ledger file SQLite refuses
+    (sqlite3 is imported only by commands that use a ledger: without it no ``sqlite3.Error`` can occur)."""
+    sqlite3 = sys.modules.get("sqlite3")
+    return (ValueError, OSError, KeyError) + ((sqlite3.Error,) if sqlite3 is not None else ())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except (ValueError, OSError, KeyError, sqlite3.Error) as exc:
+    except _input_errors() as exc:
         # bad input files (policy, region, notifications), paths that cannot be written: one clear line, no traceback
         print(f"powercheck {args.command}: {exc}", file=sys.stderr)
         return 1

@@ -230,6 +230,19 @@ def test_bad_arguments_are_one_line_before_any_work(tmp_path, case, named, capsy
     assert not list(tmp_path.rglob("*.partial")) and not out.is_file()
 
 
+def test_a_ledger_sqlite_refuses_is_one_line_in_a_fresh_interpreter(tmp_path):
+    """The CLI imports sqlite3 only for commands that use a ledger; an error SQLite raises is still one line (exit 1),
+    not a traceback -- in a fresh interpreter, where nothing else has imported sqlite3 before the command."""
+    ledger = tmp_path / "ledger.sqlite"
+    ledger.write_bytes(b"this is not a database" * 100)
+    proc = subprocess.run(
+        [sys.executable, "-m", "powercheck", "ledger", "list", "--ledger", str(ledger)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr == "powercheck ledger: file is not a database\n"
+
+
 def test_a_failure_mid_run_keeps_a_readable_partial_and_is_one_line(tmp_path, cache_dir, capsys, monkeypatch):
     """An error that only shows mid-run (here: the disk fills up) ends with one line and what was decided."""
     from powercheck import io as io_mod

@@ -7,7 +7,8 @@ They are imported only where a grid cache is built or a what-if study or plot ne
 builds the cache (and imports pandapower), the second reads it and must not import them. pandas is not
 imported either: the customer index is cached as Arrow and the decisions are built without ``pyarrow.array``
 (which imports pandas on its first call; :mod:`powercheck.arrow`). A Parquet input still imports it (pyarrow's
-Parquet reader does). ``pyarrow.compute`` and ``pyarrow.csv`` (about 30 ms) are needed only to read AMS files.
+Parquet reader does). ``pyarrow.compute`` and ``pyarrow.csv`` (about 30 ms) are needed only to read AMS files,
+``sqlite3`` only with ``--ledger`` (without it the run's ledger is the in-memory state alone).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import sys
 
 from powercheck.demo import demo_notifications_path
 
-HEAVY = ("pandapower", "matplotlib", "pandas", "scipy.linalg", "pyarrow.compute", "pyarrow.csv")
+HEAVY = ("pandapower", "matplotlib", "pandas", "scipy.linalg", "pyarrow.compute", "pyarrow.csv", "sqlite3")
 
 PROBE = """
 import json, sys
