@@ -337,6 +337,21 @@ def cmd_region(args: argparse.Namespace) -> int:
     return 0
 
 
+def service_limits(args: argparse.Namespace):
+    """The service's limits from ``powercheck serve`` options: :class:`~powercheck.service.limits.ServiceLimits`'s
+    defaults for those not given (the parser leaves them None, so that it need not import the service)."""
+    from powercheck.service.limits import ServiceLimits
+
+    given = {
+        "max_body_bytes": None if args.max_body_mb is None else int(args.max_body_mb * 1024 * 1024),
+        "max_batch": args.max_batch,
+        "max_appliances": args.max_appliances,
+        "header_timeout_s": args.header_timeout,
+        "body_timeout_s": args.body_timeout,
+    }
+    return ServiceLimits(**{name: value for name, value in given.items() if value is not None})
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import logging
 
@@ -345,15 +360,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from powercheck.demo import demo_region_dir
     from powercheck.service import generated_token, load_tokens
     from powercheck.service.app import ServiceConfig, create_app
-    from powercheck.service.limits import ServiceLimits, guarded_protocol
+    from powercheck.service.limits import guarded_protocol
 
-    limits = ServiceLimits(
-        max_body_bytes=int(args.max_body_mb * 1024 * 1024),
-        max_batch=args.max_batch,
-        max_appliances=args.max_appliances,
-        header_timeout_s=args.header_timeout,
-        body_timeout_s=args.body_timeout,
-    )
+    limits = service_limits(args)
     tokens = load_tokens(args.tokens_file) or generated_token()
     config = ServiceConfig(
         grid=Path(args.grid) if args.grid else demo_region_dir(),
@@ -605,22 +614,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", default="powercheck-decisions.sqlite", help="SQLite decision store (WAL mode)")
     serve.add_argument("--tokens-file", help="API tokens, one 'name:token' per line (also POWERCHECK_API_TOKENS)")
     serve.add_argument("--chunk-size", type=int, default=256, help="batch items decided and committed together")
-    from powercheck.service.limits import ServiceLimits
-
-    limits = ServiceLimits()
-    serve.add_argument(
-        "--max-body-mb", type=float, default=limits.max_body_bytes / 2**20, help="largest request body [MiB] (413)"
-    )
-    serve.add_argument("--max-batch", type=int, default=limits.max_batch, help="notifications per batch (422)")
-    serve.add_argument(
-        "--max-appliances", type=int, default=limits.max_appliances, help="appliance rows per notification (422)"
-    )
-    serve.add_argument(
-        "--header-timeout", type=float, default=limits.header_timeout_s, help="seconds to send request headers"
-    )
-    serve.add_argument(
-        "--body-timeout", type=float, default=limits.body_timeout_s, help="seconds to send a request body (408)"
-    )
+    # no default here: the service's own (ServiceLimits) apply to what is not given, and the parser does not
+    # import the service for every command
+    serve.add_argument("--max-body-mb", type=float, help="largest request body [MiB] (413)")
+    serve.add_argument("--max-batch", type=int, help="notifications per batch (422)")
+    serve.add_argument("--max-appliances", type=int, help="appliance rows per notification (422)")
+    serve.add_argument("--header-timeout", type=float, help="seconds to send request headers")
+    serve.add_argument("--body-timeout", type=float, help="seconds to send a request body (408)")
     serve.add_argument(
         "--allow-screening",
         action="store_true",

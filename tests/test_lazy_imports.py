@@ -8,7 +8,8 @@ builds the cache (and imports pandapower), the second reads it and must not impo
 imported either: the customer index is cached as Arrow and the decisions are built without ``pyarrow.array``
 (which imports pandas on its first call; :mod:`powercheck.arrow`). A Parquet input still imports it (pyarrow's
 Parquet reader does). ``pyarrow.compute`` and ``pyarrow.csv`` (about 30 ms) are needed only to read AMS files,
-``sqlite3`` only with ``--ledger`` (without it the run's ledger is the in-memory state alone).
+``sqlite3`` only with ``--ledger`` (without it the run's ledger is the in-memory state alone), and the service
+only by ``powercheck serve`` (the parser no longer reads its default limits).
 """
 
 from __future__ import annotations
@@ -19,7 +20,16 @@ import sys
 
 from powercheck.demo import demo_notifications_path
 
-HEAVY = ("pandapower", "matplotlib", "pandas", "scipy.linalg", "pyarrow.compute", "pyarrow.csv", "sqlite3")
+HEAVY = (
+    "pandapower",
+    "matplotlib",
+    "pandas",
+    "scipy.linalg",
+    "pyarrow.compute",
+    "pyarrow.csv",
+    "sqlite3",
+    "powercheck.service",
+)
 
 PROBE = """
 import json, sys
