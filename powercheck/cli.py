@@ -48,11 +48,14 @@ def warn_grid_problems(region, shown: int = 5) -> None:
 
 
 def cmd_screen(args: argparse.Namespace) -> int:
-    from powercheck.io import check_notifications_file, check_writable
-    from powercheck.ledger import CapacityState, open_ledger
-    from powercheck.rules.engine import Assessor
-    from powercheck.rules.policy import PolicyKey
-    from powercheck.screen import ProgressBar, count_records, screen_file, stop_on_signals
+    from powercheck.gcpause import start_up
+
+    with start_up():  # what is imported and loaded here lives for the whole run: see powercheck.gcpause
+        from powercheck.io import check_notifications_file, check_writable
+        from powercheck.ledger import CapacityState, open_ledger
+        from powercheck.rules.engine import Assessor
+        from powercheck.rules.policy import PolicyKey
+        from powercheck.screen import ProgressBar, count_records, screen_file, stop_on_signals
 
     path = Path(args.notifications)
     if not path.is_file():
@@ -66,12 +69,14 @@ def cmd_screen(args: argparse.Namespace) -> int:
     if args.ledger:
         check_ledger_file(Path(args.ledger))
     with stop_on_signals() as stop:
-        region, policy = _load(args)
-        if args.ledger:
-            store, state = open_ledger(args.ledger, region, valid_days=policy.number(PolicyKey.APPROVAL_VALID_DAYS))
-        else:  # the run's in-memory ledger is the state alone: an in-memory SQLite copy would be written, never read
-            store, state = None, CapacityState.of(region, [])
-        assessor = Assessor(region, policy, ledger=state, language=args.lang, screening=args.appliance_defaults)
+        with start_up():
+            region, policy = _load(args)
+            if args.ledger:
+                valid_days = policy.number(PolicyKey.APPROVAL_VALID_DAYS)
+                store, state = open_ledger(args.ledger, region, valid_days=valid_days)
+            else:  # the in-memory state alone is the run's ledger: an in-memory SQLite copy would never be read
+                store, state = None, CapacityState.of(region, [])
+            assessor = Assessor(region, policy, ledger=state, language=args.lang, screening=args.appliance_defaults)
         bar = ProgressBar(count_records(path), enabled=not args.quiet and not args.no_progress)
         try:
             with stop.screening():
