@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import signal
-import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,11 +48,14 @@ def warn_grid_problems(region, shown: int = 5) -> None:
 
 
 def cmd_screen(args: argparse.Namespace) -> int:
-    from powercheck.io import check_notifications_file, check_writable
-    from powercheck.ledger import open_ledger
-    from powercheck.rules.engine import Assessor
-    from powercheck.rules.policy import PolicyKey
-    from powercheck.screen import ProgressBar, count_records, screen_file, stop_on_signals
+    from powercheck.gcpause import start_up
+
+    with start_up():  # what is imported and loaded here lives for the whole run: see powercheck.gcpause
+        from powercheck.io import check_notifications_file, check_writable
+        from powercheck.ledger import CapacityState, open_ledger
+        from powercheck.rules.engine import Assessor
+        from powercheck.rules.policy import PolicyKey
+        from powercheck.screen import ProgressBar, count_records, screen_file, stop_on_signals
 
     path = Path(args.notifications)
     if not path.is_file():
@@ -67,9 +69,14 @@ def cmd_screen(args: argparse.Namespace) -> int:
     if args.ledger:
         check_ledger_file(Path(args.ledger))
     with stop_on_signals() as stop:
-        region, policy = _load(args)
-        store, state = open_ledger(args.ledger, region, valid_days=policy.number(PolicyKey.APPROVAL_VALID_DAYS))
-        assessor = Assessor(region, policy, ledger=state, language=args.lang, screening=args.appliance_defaults)
+        with start_up():
+            region, policy = _load(args)
+            if args.ledger:
+                valid_days = policy.number(PolicyKey.APPROVAL_VALID_DAYS)
+                store, state = open_ledger(args.ledger, region, valid_days=valid_days)
+            else:  # the in-memory state alone is the run's ledger: an in-memory SQLite copy would never be read
+                store, state = None, CapacityState.of(region, [])
+            assessor = Assessor(region, policy, ledger=state, language=args.lang, screening=args.appliance_defaults)
         bar = ProgressBar(count_records(path), enabled=not args.quiet and not args.no_progress)
         try:
             with stop.screening():
@@ -85,7 +92,8 @@ def cmd_screen(args: argparse.Namespace) -> int:
                 )
         finally:
             bar.close()
-            store.close()
+            if store is not None:
+                store.close()
     print(f"region {region.name} ({region.version}), policy {policy.id} {policy.version} ({policy.hash})")
     if args.ledger:
         print(f"capacity ledger {args.ledger}")
@@ -334,6 +342,21 @@ def cmd_region(args: argparse.Namespace) -> int:
     return 0
 
 
+def service_limits(args: argparse.Namespace):
+    """The service's limits from ``powercheck serve`` options: :class:`~powercheck.service.limits.ServiceLimits`'s
+    defaults for those not given (the parser leaves them None, so that it need not import the service)."""
+    from powercheck.service.limits import ServiceLimits
+
+    given = {
+        "max_body_bytes": None if args.max_body_mb is None else int(args.max_body_mb * 1024 * 1024),
+        "max_batch": args.max_batch,
+        "max_appliances": args.max_appliances,
+        "header_timeout_s": args.header_timeout,
+        "body_timeout_s": args.body_timeout,
+    }
+    return ServiceLimits(**{name: value for name, value in given.items() if value is not None})
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import logging
 
@@ -342,15 +365,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from powercheck.demo import demo_region_dir
     from powercheck.service import generated_token, load_tokens
     from powercheck.service.app import ServiceConfig, create_app
-    from powercheck.service.limits import ServiceLimits, guarded_protocol
+    from powercheck.service.limits import guarded_protocol
 
-    limits = ServiceLimits(
-        max_body_bytes=int(args.max_body_mb * 1024 * 1024),
-        max_batch=args.max_batch,
-        max_appliances=args.max_appliances,
-        header_timeout_s=args.header_timeout,
-        body_timeout_s=args.body_timeout,
-    )
+    limits = service_limits(args)
     tokens = load_tokens(args.tokens_file) or generated_token()
     config = ServiceConfig(
         grid=Path(args.grid) if args.grid else demo_region_dir(),
@@ -602,22 +619,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", default="powercheck-decisions.sqlite", help="SQLite decision store (WAL mode)")
     serve.add_argument("--tokens-file", help="API tokens, one 'name:token' per line (also POWERCHECK_API_TOKENS)")
     serve.add_argument("--chunk-size", type=int, default=256, help="batch items decided and committed together")
-    from powercheck.service.limits import ServiceLimits
-
-    limits = ServiceLimits()
-    serve.add_argument(
-        "--max-body-mb", type=float, default=limits.max_body_bytes / 2**20, help="largest request body [MiB] (413)"
-    )
-    serve.add_argument("--max-batch", type=int, default=limits.max_batch, help="notifications per batch (422)")
-    serve.add_argument(
-        "--max-appliances", type=int, default=limits.max_appliances, help="appliance rows per notification (422)"
-    )
-    serve.add_argument(
-        "--header-timeout", type=float, default=limits.header_timeout_s, help="seconds to send request headers"
-    )
-    serve.add_argument(
-        "--body-timeout", type=float, default=limits.body_timeout_s, help="seconds to send a request body (408)"
-    )
+    # no default here: the service's own (ServiceLimits) apply to what is not given, and the parser does not
+    # import the service for every command
+    serve.add_argument("--max-body-mb", type=float, help="largest request body [MiB] (413)")
+    serve.add_argument("--max-batch", type=int, help="notifications per batch (422)")
+    serve.add_argument("--max-appliances", type=int, help="appliance rows per notification (422)")
+    serve.add_argument("--header-timeout", type=float, help="seconds to send request headers")
+    serve.add_argument("--body-timeout", type=float, help="seconds to send a request body (408)")
     serve.add_argument(
         "--allow-screening",
         action="store_true",
@@ -684,12 +692,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _input_errors() -> tuple[type[BaseException], ...]:
+    """Errors reported as one line: bad input files, paths that cannot be written, a ledger file SQLite refuses
+    (sqlite3 is imported only by commands that use a ledger: without it no ``sqlite3.Error`` can occur)."""
+    sqlite3 = sys.modules.get("sqlite3")
+    return (ValueError, OSError, KeyError) + ((sqlite3.Error,) if sqlite3 is not None else ())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except (ValueError, OSError, KeyError, sqlite3.Error) as exc:
+    except _input_errors() as exc:
         # bad input files (policy, region, notifications), paths that cannot be written: one clear line, no traceback
         print(f"powercheck {args.command}: {exc}", file=sys.stderr)
         return 1

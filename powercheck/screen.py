@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 import pyarrow as pa
@@ -30,9 +30,11 @@ from powercheck.io import (
     read_jsonl_at,
     read_notifications,
 )
-from powercheck.ledger.store import LedgerStore
 from powercheck.models import CheckStatus, Decision
 from powercheck.rules.engine import Assessor
+
+if TYPE_CHECKING:
+    from powercheck.ledger.store import LedgerStore
 
 
 @dataclass

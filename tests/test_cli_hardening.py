@@ -230,6 +230,37 @@ def test_bad_arguments_are_one_line_before_any_work(tmp_path, case, named, capsy
     assert not list(tmp_path.rglob("*.partial")) and not out.is_file()
 
 
+def test_a_ledger_sqlite_refuses_is_one_line_in_a_fresh_interpreter(tmp_path):
+    """The CLI imports sqlite3 only for commands that use a ledger; an error SQLite raises is still one line (exit 1),
+    not a traceback -- in a fresh interpreter, where nothing else has imported sqlite3 before the command."""
+    ledger = tmp_path / "ledger.sqlite"
+    ledger.write_bytes(b"this is not a database" * 100)
+    proc = subprocess.run(
+        [sys.executable, "-m", "powercheck", "ledger", "list", "--ledger", str(ledger)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr == "powercheck ledger: file is not a database\n"
+
+
+def test_serve_limits_are_the_services_defaults_unless_given():
+    """The parser leaves the limit options None (it does not import the service); cmd_serve fills in
+    ServiceLimits' defaults: 16 MiB, 10,000 notifications, 50 appliances, 10 s headers, 30 s body."""
+    from powercheck.cli import build_parser, service_limits
+    from powercheck.service.limits import ServiceLimits
+
+    default = service_limits(build_parser().parse_args(["serve"]))
+    assert default == ServiceLimits()
+    assert (default.max_body_bytes, default.max_batch, default.max_appliances) == (16 * 1024 * 1024, 10_000, 50)
+    assert (default.header_timeout_s, default.body_timeout_s) == (10.0, 30.0)
+    args = ["serve", "--max-body-mb", "1.5", "--max-batch", "50", "--max-appliances", "10", "--header-timeout", "2",
+            "--body-timeout", "3"]  # fmt: skip
+    given = service_limits(build_parser().parse_args(args))
+    assert given == ServiceLimits(
+        max_body_bytes=1_572_864, max_batch=50, max_appliances=10, header_timeout_s=2.0, body_timeout_s=3.0
+    )  # 1.5 MiB = 1.5 * 1,048,576 bytes
+
+
 def test_a_failure_mid_run_keeps_a_readable_partial_and_is_one_line(tmp_path, cache_dir, capsys, monkeypatch):
     """An error that only shows mid-run (here: the disk fills up) ends with one line and what was decided."""
     from powercheck import io as io_mod

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from powercheck.demo import demo_notifications_path, demo_region_dir
-from powercheck.gcpause import gc_paused, paused
+from powercheck.gcpause import gc_paused, paused, start_up
 from powercheck.grid.region import GridRegion
 from powercheck.io import read_notifications
 from powercheck.rules.engine import Assessor
@@ -20,6 +20,7 @@ from powercheck.rules.policy import load_policy
 def _restore_gc():
     was = gc.isenabled()
     yield
+    gc.unfreeze()  # start_up freezes what exists: give it back to the collector after each test
     (gc.enable if was else gc.disable)()
 
 
@@ -119,4 +120,48 @@ def test_screen_file_pauses_per_chunk_and_restores_the_collector(tmp_path):
     assessor.assess_isolated = broken
     with pytest.raises(RuntimeError):
         screen_file(demo_notifications_path(), assessor, tmp_path / "e.parquet", chunk_size=64)
+    assert gc.isenabled() and not paused()
+
+
+class _Node:
+    pass
+
+
+def _cycle() -> weakref.ref:
+    a, b = _Node(), _Node()
+    a.other, b.other = b, a
+    return weakref.ref(a)
+
+
+def test_start_up_pauses_then_freezes_what_exists_and_restores_the_collector():
+    """Objects made during the start-up go to the permanent generation: no collection walks them (and a cycle
+    made then is kept); the collector is on again afterwards and collects cycles made later."""
+    gc.enable()
+    gc.collect()
+    gc.unfreeze()
+    with start_up():
+        assert not gc.isenabled() and paused()
+        kept = [_Node() for _ in range(1000)]
+        start_cycle = _cycle()
+    assert gc.isenabled() and not paused()
+    assert gc.get_freeze_count() >= len(kept)
+    tracked = {id(o) for o in gc.get_objects()}  # generations 0-2: the frozen objects are not among them
+    assert not any(id(o) in tracked for o in kept)
+    gc.collect()
+    assert start_cycle() is not None  # frozen: kept although unreachable
+    later = _cycle()
+    gc.collect()
+    assert later() is None  # made after the start-up: collected
+
+
+def test_start_up_keeps_a_disabled_collector_disabled_and_an_outer_pause_open():
+    gc.disable()
+    with start_up():
+        pass
+    assert not gc.isenabled()
+    gc.enable()
+    with gc_paused():
+        with start_up():
+            pass
+        assert not gc.isenabled() and paused()  # the outer pause is still on
     assert gc.isenabled() and not paused()

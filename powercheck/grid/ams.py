@@ -62,8 +62,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from powercheck.grid.networks import GridModelError
@@ -71,6 +69,9 @@ from powercheck.gs1 import validate_gsrn
 from powercheck.lazy import lazy_module
 
 pd = lazy_module("pandas")
+# only reading AMS files (building a grid cache) needs these; a screening run on a warm cache does not import them
+pc = lazy_module("pyarrow.compute")
+pacsv = lazy_module("pyarrow.csv")
 
 __all__ = [
     "AMS_COLUMNS",

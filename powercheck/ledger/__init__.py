@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from powercheck.ledger.model import (
     ACTIVE,
@@ -22,7 +23,9 @@ from powercheck.ledger.model import (
     UnknownRequest,
 )
 from powercheck.ledger.state import CapacityState
-from powercheck.ledger.store import LedgerStore
+
+if TYPE_CHECKING:
+    from powercheck.ledger.store import LedgerStore
 
 __all__ = [
     "ACTIVE",
@@ -40,6 +43,15 @@ __all__ = [
 ]
 
 
+def __getattr__(name: str) -> Any:
+    # the SQLite store (and sqlite3) is imported when first used: a screening run without --ledger needs neither
+    if name == "LedgerStore":
+        from powercheck.ledger.store import LedgerStore
+
+        return LedgerStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def open_ledger(
     path: str | Path | None, region, *, valid_days: float, now: datetime | None = None
 ) -> tuple[LedgerStore, CapacityState]:
@@ -47,6 +59,8 @@ def open_ledger(
 
     Approvals older than ``valid_days`` expire first.
     """
+    from powercheck.ledger.store import LedgerStore
+
     store = LedgerStore(path if path is not None else ":memory:")
     store.expire(now or datetime.now(UTC), valid_days)
     return store, CapacityState.of(region, store.list())
