@@ -7,44 +7,9 @@ kernels as plain Python (for debugging or coverage).
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 
-from powercheck.lazy import lazy_module
-
-
-def _import_numba_yaml_on_demand() -> None:
-    """Import numba without PyYAML unless a ``.numba_config.yaml`` is there to read.
-
-    ``numba.core.config`` imports ``yaml`` at start-up (~15 ms, a sixtieth of a short ``powercheck screen``) only to
-    read a ``.numba_config.yaml`` in the working directory. Without such a file numba is imported with ``yaml``
-    blocked and then given a stand-in that imports it on first use, so a config file that appears later (numba
-    reads it again at every compilation) is still read as before (``tests/test_lazy_imports.py``). With the file,
-    with yaml already imported, without yaml, or when numba's internals differ, numba is imported as it is.
-    """
-    if (
-        "numba" in sys.modules
-        or "yaml" in sys.modules
-        or os.path.isfile(".numba_config.yaml")
-        or importlib.util.find_spec("yaml") is None
-    ):
-        import numba  # noqa: F401
-
-        return
-    sys.modules["yaml"] = None  # type: ignore[assignment]  # `import yaml` raises ImportError
-    try:
-        import numba.core.config as config
-    finally:
-        if sys.modules.get("yaml", ()) is None:
-            del sys.modules["yaml"]
-    if getattr(config, "_HAVE_YAML", True) is False and not hasattr(config, "yaml"):
-        config.yaml = lazy_module("yaml")
-        config._HAVE_YAML = True
-
-
-_import_numba_yaml_on_demand()
-
-import numba  # noqa: E402
+import numba
 
 
 def _defer_blas_check() -> None:

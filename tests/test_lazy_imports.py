@@ -9,8 +9,7 @@ imported either: the customer index is cached as Arrow and the decisions are bui
 (which imports pandas on its first call; :mod:`powercheck.arrow`). A Parquet input still imports it (pyarrow's
 Parquet reader does). ``pyarrow.compute`` and ``pyarrow.csv`` (about 30 ms) are needed only to read AMS files,
 ``sqlite3`` only with ``--ledger`` (without it the run's ledger is the in-memory state alone), and the service
-only by ``powercheck serve`` (the parser no longer reads its default limits), and PyYAML only when numba has a
-``.numba_config.yaml`` to read.
+only by ``powercheck serve`` (the parser no longer reads its default limits).
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ HEAVY = (
     "pyarrow.csv",
     "sqlite3",
     "powercheck.service",
-    "yaml",
 )
 
 PROBE = """
@@ -90,29 +88,3 @@ def test_blas_kernels_still_work_after_the_deferred_blas_check():
     assert value == 1 * 4 + 2 * -5 + 3 * 6  # 12
     assert product == [[1 * 1 + 2 * 3, 1 * 2 + 2 * 4], [3 * 1 + 4 * 3, 3 * 2 + 4 * 4]]  # [[7, 10], [15, 22]]
     assert after is True
-
-
-def test_numba_still_reads_its_config_file_with_yaml_imported_on_demand(tmp_path):
-    """powercheck.jit imports numba without PyYAML when no ``.numba_config.yaml`` is in the working directory; a file
-    there at import, or one that appears later (numba reads it again before compiling), is still read: here
-    ``boundscheck: 1`` gives ``numba.core.config.BOUNDSCHECK == 1`` (unset: None)."""
-    (tmp_path / "with").mkdir()
-    (tmp_path / "with" / ".numba_config.yaml").write_text("boundscheck: 1\n", encoding="utf-8")
-    (tmp_path / "without").mkdir()
-    code = (
-        "import json, os, sys, powercheck.jit, numba.core.config as c\n"
-        "seen = ['yaml' in sys.modules, c.BOUNDSCHECK]\n"
-        "os.chdir(sys.argv[1]); c.reload_config()\n"
-        "print(json.dumps(seen + ['yaml' in sys.modules, c.BOUNDSCHECK]))\n"
-    )
-
-    def run(cwd: str, then: str) -> list:
-        proc = subprocess.run(
-            [sys.executable, "-c", code, str(tmp_path / then)], cwd=tmp_path / cwd, capture_output=True, text=True,
-            timeout=300, check=True,
-        )  # fmt: skip
-        return json.loads(proc.stdout.strip().splitlines()[-1])
-
-    assert run("without", "without") == [False, None, False, None]  # no file: yaml never imported
-    assert run("without", "with") == [False, None, True, 1]  # the file appears later: yaml imported, file read
-    assert run("with", "with") == [True, 1, True, 1]  # the file is there at import: read at once
