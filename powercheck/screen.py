@@ -135,6 +135,7 @@ class StopRequest:
 
     def __call__(self, signum: int, frame: object = None) -> None:
         if self.signum is not None or not self.active:
+            self.signum = signum  # kept: raised inside a C callback (numba compiling a kernel) the exception is lost
             raise Interrupted(signum)
         self.signum = signum
 
@@ -147,6 +148,8 @@ class StopRequest:
 
     @contextmanager
     def screening(self) -> Iterator[StopRequest]:
+        if self.signum is not None:  # a signal before screening whose exception a C callback swallowed
+            raise Interrupted(self.signum)
         self.active = True
         try:
             yield self
@@ -162,9 +165,19 @@ def stop_on_signals() -> Iterator[StopRequest]:
         yield stop
         return
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    hook = sys.unraisablehook
+
+    def quiet(unraisable) -> None:
+        # the handler's Interrupted raised inside a C callback is dropped there ("Exception ignored ... Traceback"):
+        # the request is kept in `stop` and acted on when screening starts (StopRequest.screening), so no traceback
+        if not isinstance(unraisable.exc_value, Interrupted):
+            hook(unraisable)
+
+    sys.unraisablehook = quiet
     try:
         yield stop
     finally:
+        sys.unraisablehook = hook
         for s, handler in previous.items():
             signal.signal(s, handler)
 
