@@ -69,6 +69,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from powercheck import __version__
+from powercheck.gcpause import gc_paused
 from powercheck.grid.region import NETWORK_ID_PATTERN, GridRegion
 from powercheck.ledger import CapacityState, IllegalTransition, LedgerRequest, RequestStatus, UnknownRequest
 from powercheck.models import MAX_REVISION, NOTIFICATION_ID_PATTERN, Decision, Notification, describe_validation_error
@@ -538,7 +539,16 @@ def create_app(config: ServiceConfig) -> FastAPI:
         client: Annotated[str, Depends(client_of)],
         accept_language: Annotated[str | None, Header()] = None,
         screening: Screening = False,
-    ) -> BatchResponse | JSONResponse:
+    ) -> Response | BatchResponse:
+        # one collector pause for the whole batch, ended after its notifications, decisions and items are freed
+        # (they are locals of _batch): ending a pause per chunk (the engine's own) collected with the batch alive,
+        # walking every object decided so far once per chunk. The English answer is a string by then.
+        with gc_paused():
+            return _batch(body, client, accept_language, screening)
+
+    def _batch(
+        body: BatchRequest, client: str, accept_language: str | None, screening: bool
+    ) -> Response | BatchResponse:
         st = state()
         if screening and not config.allow_screening:
             return _screening_refused()
