@@ -9,6 +9,11 @@ outermost pause ends, so cycles made during a batch are collected right after it
 
 The pause is process-wide (the collector is), counted so that nested and concurrent pauses
 (service threads) end only when the last one does.
+
+A long-running process that decides many small batches while their decisions are still alive (the service: a
+group's decisions wait for their commit) can turn the collection at the end of a pause off with
+:func:`collect_on_resume`: the collector then runs when its own threshold is reached, as it would without pauses
+(cycles made during a pause are collected then), instead of once per batch over the still-alive decisions.
 """
 
 from __future__ import annotations
@@ -21,11 +26,20 @@ from contextlib import contextmanager
 _lock = threading.Lock()
 _depth = 0
 _was_enabled = False
+_collect_on_resume = True
+
+
+def collect_on_resume(enabled: bool) -> None:
+    """Whether the last pause to end collects the young generation at once (default) or leaves the next
+    collection to the collector's threshold (``gc.set_threshold``)."""
+    global _collect_on_resume
+    _collect_on_resume = enabled
 
 
 @contextmanager
 def gc_paused() -> Iterator[None]:
-    """Disable the cyclic collector inside the block; the last block to end restores it and collects gen 0."""
+    """Disable the cyclic collector inside the block; the last block to end restores it and collects gen 0 (unless
+    :func:`collect_on_resume` turned that off)."""
     global _depth, _was_enabled
     with _lock:
         if _depth == 0:
@@ -40,7 +54,7 @@ def gc_paused() -> Iterator[None]:
             restore = _depth == 0 and _was_enabled
             if restore:
                 gc.enable()
-        if restore:
+        if restore and _collect_on_resume:
             gc.collect(0)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from powercheck.demo import demo_notifications_path, demo_region_dir
-from powercheck.gcpause import gc_paused, paused, start_up
+from powercheck.gcpause import collect_on_resume, gc_paused, paused, start_up
 from powercheck.grid.region import GridRegion
 from powercheck.io import read_notifications
 from powercheck.rules.engine import Assessor
@@ -89,6 +89,35 @@ def test_cycles_made_during_a_pause_are_collected_after_it():
         del a, b
         assert probe() is not None  # a cycle: reference counting alone does not free it
     assert probe() is None  # collected when the pause ended
+
+
+def test_without_collect_on_resume_cycles_wait_for_the_threshold():
+    """collect_on_resume(False) (the service): the pause's end does not collect; the collector's own threshold
+    does, once enough allocations have piled up."""
+    gc.enable()
+    gc.collect()
+    threshold = gc.get_threshold()
+
+    class Node:
+        pass
+
+    collect_on_resume(False)
+    try:
+        gc.set_threshold(100_000)
+        with gc_paused():
+            a, b = Node(), Node()
+            a.other, b.other = b, a
+            probe = weakref.ref(a)
+            del a, b
+        assert gc.isenabled() and not paused()
+        assert probe() is not None  # not collected at the end of the pause
+        gc.set_threshold(10)
+        keep = [[] for _ in range(50)]  # tracked allocations past the threshold: the collector runs on its own
+        assert probe() is None
+        del keep
+    finally:
+        collect_on_resume(True)
+        gc.set_threshold(*threshold)
 
 
 def test_engine_batch_restores_the_collector(tmp_path):

@@ -77,11 +77,13 @@ class BodyGuard:
         self.max_body_bytes = max_body_bytes
         self.body_timeout_s = body_timeout_s
 
+    def _too_large(self) -> tuple[int, bytes]:
+        return _error(413, f"request body larger than {self.max_body_bytes} bytes (limit max_body_bytes)")
+
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
             await self.app(scope, receive, send)
             return
-        too_large = _error(413, f"request body larger than {self.max_body_bytes} bytes (limit max_body_bytes)")
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None:
             try:
@@ -89,7 +91,7 @@ class BodyGuard:
             except ValueError:
                 declared = -1
             if declared > self.max_body_bytes:
-                await _respond(send, *too_large)
+                await _respond(send, *self._too_large())
                 return
         import asyncio  # here: `powercheck screen` builds its parser from these limits without an event loop
 
@@ -99,7 +101,8 @@ class BodyGuard:
         size = 0
         while True:
             try:
-                message = await asyncio.wait_for(receive(), timeout=max(deadline - loop.time(), 0.0))
+                async with asyncio.timeout_at(deadline):  # in this task: no extra task per message (wait_for's)
+                    message = await receive()
             except TimeoutError:
                 detail = f"request body not received within {self.body_timeout_s:g} s (limit body_timeout_s)"
                 await _respond(send, *_error(408, detail))
@@ -109,7 +112,7 @@ class BodyGuard:
             body = message.get("body", b"")
             size += len(body)
             if size > self.max_body_bytes:
-                await _respond(send, *too_large)
+                await _respond(send, *self._too_large())
                 return
             chunks.append(body)
             if not message.get("more_body", False):
