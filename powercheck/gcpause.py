@@ -21,7 +21,7 @@ from __future__ import annotations
 import gc
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 _lock = threading.Lock()
 _depth = 0
@@ -37,9 +37,10 @@ def collect_on_resume(enabled: bool) -> None:
 
 
 @contextmanager
-def gc_paused() -> Iterator[None]:
-    """Disable the cyclic collector inside the block; the last block to end restores it and collects gen 0 (unless
-    :func:`collect_on_resume` turned that off)."""
+def _pause(freeze: bool) -> Iterator[None]:
+    """The counted pause both blocks share: the first to start disables the collector, the last to end restores
+    it -- after freezing every object (``freeze``, :func:`start_up`) or followed by a young-generation collection
+    (:func:`gc_paused`, unless :func:`collect_on_resume` turned that off)."""
     global _depth, _was_enabled
     with _lock:
         if _depth == 0:
@@ -52,14 +53,21 @@ def gc_paused() -> Iterator[None]:
         with _lock:
             _depth -= 1
             restore = _depth == 0 and _was_enabled
+            if freeze:
+                gc.freeze()
             if restore:
                 gc.enable()
-        if restore and _collect_on_resume:
+        if restore and not freeze and _collect_on_resume:
             gc.collect(0)
 
 
-@contextmanager
-def start_up() -> Iterator[None]:
+def gc_paused() -> AbstractContextManager[None]:
+    """Disable the cyclic collector inside the block; the last block to end restores it and collects gen 0 (unless
+    :func:`collect_on_resume` turned that off)."""
+    return _pause(freeze=False)
+
+
+def start_up() -> AbstractContextManager[None]:
     """Pause the collector while a command imports its modules and loads what it keeps for the whole run, then
     freeze every object that exists (``gc.freeze``: the collector's permanent generation) and restore it.
 
@@ -70,21 +78,7 @@ def start_up() -> Iterator[None]:
     garbage objects the imports leave (never more than once per process) are kept. Refcounting still frees
     everything else, and collections after the block (:func:`gc_paused`) cover what is created later.
     """
-    global _depth, _was_enabled
-    with _lock:
-        if _depth == 0:
-            _was_enabled = gc.isenabled()
-            gc.disable()
-        _depth += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _depth -= 1
-            restore = _depth == 0 and _was_enabled
-            gc.freeze()
-            if restore:
-                gc.enable()
+    return _pause(freeze=True)
 
 
 def paused() -> bool:
