@@ -27,7 +27,15 @@ from powercheck.ledger.model import ACTIVE, APPROVED, LedgerRequest
 from powercheck.ledger.state import CapacityState
 from powercheck.models import Appliance, Message, NetworkSystem, Notification, PowerBudget, Stage, SupplyPhases
 from powercheck.quality.codes import CONN_3PH, CONN_LL, CONN_LN, SQRT3, conn_code
-from powercheck.rules.accounting import AccountedAppliance, Accounting, accounts, notifiable, required_fuse_a
+from powercheck.records import maker
+from powercheck.rules.accounting import (
+    AccountedAppliance,
+    Accounting,
+    accounts,
+    make_accounted_appliance,
+    notifiable,
+    required_fuse_a,
+)
 from powercheck.rules.completeness import (
     FuseAfterJob,
     fuse_after_job,
@@ -54,7 +62,7 @@ class Component:
     """Power factor [-]."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # no __slots__: made by powercheck.records.maker
 class ApplianceCase:
     """One appliance row of a notification with the policy defaults filled in."""
 
@@ -79,7 +87,7 @@ class ApplianceCase:
     """``<kind>#<index>``, as checks, reasons and measures name the row (made once: the texts use it often)."""
 
     def accounted(self) -> AccountedAppliance:
-        return AccountedAppliance(
+        return make_accounted_appliance(
             label=self.label,
             kind=self.appliance.kind,
             conn=self.conn,
@@ -155,7 +163,7 @@ def compare_completion(n: Notification, state: CapacityState | None, record_fuse
     return Completion(approved, tuple(diffs))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # no __slots__: made by powercheck.records.maker
 class DemandCase:
     """What one notification adds to the grid, ready for evaluation."""
 
@@ -230,6 +238,10 @@ class DemandCase:
         )
 
 
+_make_demand_case = maker(DemandCase)
+_make_appliance_case = maker(ApplianceCase)
+
+
 def supply_conn(system: NetworkSystem, supply: SupplyPhases) -> int:
     """Connection code of the customer's service after the work."""
     if supply is SupplyPhases.THREE:
@@ -286,7 +298,7 @@ def appliance_case(index: int, appliance: Appliance, policy: Policy) -> Applianc
         used.append(f"policy:appliance_defaults.{kind}.operating_minutes_per_2h")
     else:
         active = policy.number(PolicyKey.FLICKER_ACTIVE_INTERVALS)
-    return ApplianceCase(
+    return _make_appliance_case(
         index=index,
         active_intervals=active,
         appliance=appliance,
@@ -503,7 +515,7 @@ def _site_case(
             problem = msg("grid_data", network=location.network_id, bus=location.bus, why=why)
     stop = missing or requested or completion is not None
     if stop or location is None or mismatch is not None or problem is not None:
-        return DemandCase(
+        return _make_demand_case(
             notification=n,
             missing=missing,
             requested=requested,
@@ -652,7 +664,7 @@ def _job_case(
             if conn != CONN_3PH:
                 s1_export += p_kw / r.cos_phi
 
-    return DemandCase(
+    return _make_demand_case(
         notification=notified,
         screening_defaults=defaults_used,
         location=location,
