@@ -31,6 +31,7 @@ from powercheck.models import (
     Notification,
     PathPoint,
     describe_validation_error,
+    json_encoder,
 )
 
 
@@ -397,7 +398,7 @@ _DERIVED = ("source_line", "n_fail", "n_not_evaluated")
 """Columns of the schema that are not fields of :class:`Decision`."""
 
 
-_PARAMS_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
+_PARAMS_JSON = json_encoder(json.JSONEncoder(ensure_ascii=False, sort_keys=True))
 """``json.dumps(..., ensure_ascii=False, sort_keys=True)`` without a new encoder per call."""
 
 
@@ -412,7 +413,7 @@ def _message_row(message: Message) -> dict[str, str]:
     if type(message) is not Message or not all(map(_plain, params.values())):
         # nested messages, lists, enums, NaN: pydantic's JSON form (a plain dict of scalars is its own JSON form)
         params = Message.model_validate(message).model_dump(mode="json")["params"]
-    return {"key": message.key, "params": _PARAMS_JSON.encode(params)}
+    return {"key": message.key, "params": _PARAMS_JSON(params)}
 
 
 def _message(row: dict[str, Any]) -> dict[str, Any]:
