@@ -27,6 +27,7 @@ from powercheck.models import (
     MAX_REVISION,
     NOTIFICATION_ID_PATTERN,
     Decision,
+    MeasureOption,
     Message,
     Notification,
     PathPoint,
@@ -420,6 +421,14 @@ def _message(row: dict[str, Any]) -> dict[str, Any]:
     return {"key": row["key"], "params": json.loads(row["params"])}
 
 
+def _measure_row(m: MeasureOption) -> dict[str, Any]:
+    return {
+        **m.model_dump(mode="json", exclude={"message", "effect_message"}),
+        "message": _message_row(m.message),
+        "effect_message": _message_row(m.effect_message),
+    }
+
+
 def decision_row(decision: Decision, source_line: int | None = None) -> dict[str, Any]:
     """Flat dict of a decision matching ``DECISION_SCHEMA``."""
     row = decision.model_dump(mode="python", exclude={"messages", "condition_messages", "measures"})
@@ -427,14 +436,7 @@ def decision_row(decision: Decision, source_line: int | None = None) -> dict[str
     row["checks"] = [c.model_dump(mode="json") for c in decision.checks]
     row["messages"] = [_message_row(m) for m in decision.messages]
     row["condition_messages"] = [_message_row(m) for m in decision.condition_messages]
-    row["measures"] = [
-        {
-            **m.model_dump(mode="json", exclude={"message", "effect_message"}),
-            "message": _message_row(m.message),
-            "effect_message": _message_row(m.effect_message),
-        }
-        for m in decision.measures
-    ]
+    row["measures"] = [_measure_row(m) for m in decision.measures]
     row["source_line"] = source_line
     row["n_fail"] = sum(1 for c in decision.checks if str(c.status) == "fail")
     row["n_not_evaluated"] = sum(1 for c in decision.checks if str(c.status) == "not_evaluated")
