@@ -164,14 +164,17 @@ class Assessor:
         batch = self._stages(notifications, preceding)
 
         def assess_variants(variants: list[Notification], origins: list[int]) -> DecisionBatch:
-            return self._stages(variants, [preceding[o] for o in origins] if preceding else None, answers=False)
+            before = [preceding[o] for o in origins] if preceding else None
+            return self._stages(variants, before, answers=False, bases=[batch.cases[o] for o in origins])
 
         return apply_measures(batch, assess_variants, self.policy, self.grid)
 
-    def _stages(self, notifications: Sequence[Notification], preceding=None, answers: bool = True) -> DecisionBatch:
+    def _stages(
+        self, notifications: Sequence[Notification], preceding=None, answers: bool = True, bases=None
+    ) -> DecisionBatch:
         """demand -> evaluate -> checks and the voltage path (+ inverse answers and network data when ``answers``)
-        -> decide."""
-        cases = demand_cases(notifications, self.grid, self.policy, self.ledger, preceding, self.screening)
+        -> decide. ``bases[k]``: the demand case notification k is a measure's variant of."""
+        cases = demand_cases(notifications, self.grid, self.policy, self.ledger, preceding, self.screening, bases=bases)
         evaluation = evaluate(cases, self.grid, self.policy, self.ledger)
         checks = run_checks(cases, evaluation, self.grid, self.policy)
         if not answers:
