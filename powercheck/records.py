@@ -18,13 +18,15 @@ T = TypeVar("T")
 
 
 def maker(cls: type[T]) -> Callable[..., T]:
-    """A keyword-only constructor of the frozen dataclass ``cls`` (no ``__slots__``, no default factories) that
-    raises ``TypeError`` for an unknown or a missing field, as ``cls(**values)`` would."""
+    """A keyword-only constructor of the frozen dataclass ``cls`` (no ``__slots__``, default factories or
+    ``__post_init__``) that raises ``TypeError`` for an unknown or a missing field, as ``cls(**values)`` would."""
     if "__slots__" in cls.__dict__:
         raise TypeError(f"{cls.__name__} has __slots__: its instances have no __dict__ to fill")
     names = tuple(f.name for f in fields(cls))
     if any(f.default_factory is not MISSING for f in fields(cls)):
         raise TypeError(f"{cls.__name__} has default factories")
+    if hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__} has __post_init__, which the constructor would skip")
     defaults = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
     count = len(names)
     new = object.__new__

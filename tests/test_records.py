@@ -43,3 +43,14 @@ def test_unknown_or_missing_fields_and_slotted_classes_are_refused():
 
     with pytest.raises(TypeError, match="__slots__"):
         maker(Slotted)
+
+    @dataclass(frozen=True)
+    class Checked:
+        a: int
+
+        def __post_init__(self) -> None:
+            if self.a < 0:
+                raise ValueError("a")
+
+    with pytest.raises(TypeError, match="__post_init__"):
+        maker(Checked)
