@@ -80,6 +80,7 @@ from powercheck.service.coalesce import Coalescer
 from powercheck.service.commit import Entry, GroupCommit
 from powercheck.service.limits import BodyGuard, ServiceLimits
 from powercheck.service.store import DecisionStore, StoredDecision
+from powercheck.service.warmup import warm_up
 from powercheck.texts import language, localize
 
 log = logging.getLogger("powercheck.service")
@@ -318,6 +319,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
         st = holder["state"] = _State(Assessor(region, policy, ledger=ledger), store, config)
         st.coalescer = Coalescer(st, asyncio.get_running_loop(), max_group=config.chunk_size)
         app.state.service = st  # for introspection in tests
+        # the engine's kernels are loaded now, before uvicorn accepts connections, not by the first request
+        warm_s = warm_up(st.assessor)
         # the region's arrays, the policy and the imported modules live as long as the process: the collector
         # need not scan them again and again, and the many short-lived objects of a decision rarely form cycles
         gc.collect()
@@ -327,11 +330,12 @@ def create_app(config: ServiceConfig) -> FastAPI:
         # walked them once per group (one collection of about 1 ms per group); the threshold alone is enough
         collect_on_resume(False)
         log.info(
-            "powercheck service ready: region %s (%s), policy %s %s",
+            "powercheck service ready: region %s (%s), policy %s %s (warm-up %.2f s)",
             region.name,
             region.version,
             policy.id,
             policy.version,
+            warm_s,
         )
         yield
         st.coalescer.close()
