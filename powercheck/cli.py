@@ -378,6 +378,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         chunk_size=args.chunk_size,
         allow_outside_region=args.allow_outside_region,
         allow_screening=args.allow_screening,
+        telemetry=args.otel,
         limits=limits,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -627,6 +628,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-appliances", type=int, help="appliance rows per notification (422)")
     serve.add_argument("--header-timeout", type=float, help="seconds to send request headers")
     serve.add_argument("--body-timeout", type=float, help="seconds to send a request body (408)")
+    serve.add_argument(
+        "--otel",
+        action="store_true",
+        help="FastAPI's OpenTelemetry spans and metrics when a provider is configured (off by default: it costs "
+        "a provider lookup per request)",
+    )
     serve.add_argument(
         "--http",
         choices=("auto", "httptools", "h11"),

@@ -96,3 +96,12 @@ def test_limits_and_other_json_types_go_to_the_route(app_client, notifications):
     )
     assert other.status_code == 200 and other.headers["x-powercheck-replay"] == "false"
     assert st.fast_answers == 0
+
+
+def test_fastapi_telemetry_is_off_unless_asked_for(tmp_path):
+    tokens = {"telemetry-token-0123456789": "tester"}
+    off = create_app(ServiceConfig(grid=demo_region_dir(), db=tmp_path / "a.sqlite", tokens=tokens))
+    on = create_app(ServiceConfig(grid=demo_region_dir(), db=tmp_path / "b.sqlite", tokens=tokens, telemetry=True))
+    assert not off._native_telemetry.enabled()  # no provider lookup per request
+    assert [off._telemetry[k] for k in ("tracing", "metrics", "logs")] == [False, False, False]
+    assert [on._telemetry[k] for k in ("tracing", "metrics", "logs")] == [True, True, True]  # FastAPI's defaults
