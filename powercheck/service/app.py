@@ -581,16 +581,19 @@ def create_app(config: ServiceConfig) -> FastAPI:
         """The answer to ``POST /v1/assess`` for a valid notification within the limits (not a screening)."""
         st = state()
         lang = language(accept_language)
-        new_hash = notification.input_hash()
         key = (notification.notification_id, notification.revision)
         # a stored decision is final: a replay (or conflict) is answered without waiting for the engine
         stored = st.store.get_committed([key]).get(key)
         if stored is not None:
             replay = True
         else:
-            stored, replay = await st.coalescer.assess(notification, client, new_hash)
-        if stored.input_hash != new_hash:
-            return _conflict(stored, new_hash)
+            stored, replay = await st.coalescer.assess(notification, client)
+        # a decision this request stored carries this notification's input hash (the engine's); one stored before,
+        # or by another request with the same id+revision, is compared (its hash computed only then)
+        if replay:
+            new_hash = notification.input_hash()
+            if stored.input_hash != new_hash:
+                return _conflict(stored, new_hash)
         return Response(
             content=_in_language(stored.decision_json, accept_language),
             media_type="application/json",
