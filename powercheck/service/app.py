@@ -681,13 +681,21 @@ def create_app(config: ServiceConfig) -> FastAPI:
                 final.append(item.model_copy(update={"decision": d}))
             return BatchResponse(results=final, counts=counts)
         # in English the stored decisions are sent as stored: no Decision parsed (about 0.7 ms each) or dumped again
-        parts = []
-        for item, d in items:
-            head = item.model_dump_json(exclude={"decision", "errors"})[:-1]
+        # one join of UTF-8 pieces: the stored JSON (about 14 KB a decision) is copied twice, not five times
+        pieces = [b'{"results":[']
+        for k, (item, d) in enumerate(items):
             decision = "null" if d is None else d if isinstance(d, str) else d.model_dump_json()
-            parts.append(f'{head},"decision":{decision},"errors":{json.dumps(item.errors, ensure_ascii=False)}}}')
-        content = '{"results":[' + ",".join(parts) + '],"counts":' + json.dumps(counts) + "}"
-        return Response(content=content, media_type="application/json")
+            pieces += (
+                b"," if k else b"",
+                item.model_dump_json(exclude={"decision", "errors"})[:-1].encode(),
+                b',"decision":',
+                decision.encode(),
+                b',"errors":',
+                json.dumps(item.errors, ensure_ascii=False).encode(),
+                b"}",
+            )
+        pieces.append(b'],"counts":' + json.dumps(counts).encode() + b"}")
+        return Response(content=b"".join(pieces), media_type="application/json")
 
     def settle(i: int, stored: StoredDecision, new_hash: str, ours: bool = False) -> tuple[BatchItem, str | None]:
         """The item for a stored row and the stored decision's JSON; ``ours``: this request just stored it."""
