@@ -6,17 +6,22 @@ started on a free loopback port; client threads each send their share of
 committed to SQLite before the answer). ``extra_info`` records:
 
 * ``requests_per_s``, ``p50_ms``, ``p99_ms`` for new decisions at ``CONCURRENCY`` clients,
+* ``server_cpu_ms_per_request``: the server process's CPU time (all its threads, from ``/proc``) per request -- what
+  a request costs the server whatever else runs on the machine (None where ``/proc`` is not available),
+* ``first_request_ms``: the first request after the server reported ready (its start-up warm-up loads the engine),
 * ``replay_p50_ms`` / ``replay_p99_ms`` for idempotent resubmissions,
 * ``inprocess_p50_ms``: ``Assessor.assess`` called directly in this process on the same
   notifications (the baseline, same run), and ``http_overhead_factor`` = p50 / in-process p50;
 * ``test_service_batch``: ``notifications_per_s`` of ``POST /v1/assess/batch`` with ``BATCH`` new
-  notifications a request, against ``Assessor.assess_many`` on the same notifications in this process.
+  notifications a request (and ``server_cpu_ms_per_notification``), against ``Assessor.assess_many`` on the same
+  notifications in this process.
 
 No absolute timing is asserted.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import threading
 import time
@@ -76,6 +81,20 @@ def _load(server, bodies: list[dict], concurrency: int) -> tuple[list[float], fl
     return latencies, time.perf_counter() - start
 
 
+def _cpu_s(pid: int) -> float | None:
+    """CPU time [s] of a process (user + system, all threads), or None without Linux's ``/proc``."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _per(before: float | None, after: float | None, count: int) -> float | None:
+    return None if before is None or after is None else round(1000 * (after - before) / count, 3)
+
+
 def _ms(values: list[float], q: float) -> float:
     return round(1000 * float(np.percentile(values, q)), 2)
 
@@ -87,12 +106,18 @@ def test_service_load(benchmark, server, notifications):
         .model_dump(mode="json", exclude_none=True)
         for i in range(N_REQUESTS)
     ]
+    with server.client() as c:  # the first request after the server reported ready
+        t0 = time.perf_counter()
+        assert c.post("/v1/assess", json=dict(bodies[0], notification_id="FIRST-0")).status_code == 200
+        first = time.perf_counter() - t0
     _load(server, [dict(b, notification_id=f"WARM-{i}") for i, b in enumerate(bodies[:40])], 2)
 
     result: dict = {}
 
     def run():
+        cpu0 = _cpu_s(server.proc.pid)
         result["latencies"], result["elapsed"] = _load(server, bodies, CONCURRENCY)
+        result["cpu"] = _per(cpu0, _cpu_s(server.proc.pid), N_REQUESTS)
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     lat, elapsed = result["latencies"], result["elapsed"]
@@ -112,6 +137,8 @@ def test_service_load(benchmark, server, notifications):
         requests_per_s=round(len(lat) / elapsed, 1),
         p50_ms=_ms(lat, 50),
         p99_ms=_ms(lat, 99),
+        server_cpu_ms_per_request=result["cpu"],
+        first_request_ms=round(1000 * first, 1),
         replay_p50_ms=_ms(replay_lat, 50),
         replay_p99_ms=_ms(replay_lat, 99),
         inprocess_p50_ms=round(1000 * statistics.median(inproc), 3),
@@ -130,9 +157,11 @@ def test_service_batch(benchmark, server, notifications):
 
     def run():
         with server.client(timeout=600.0) as c:
+            cpu0 = _cpu_s(server.proc.pid)
             t0 = time.perf_counter()
             r = c.post("/v1/assess/batch", json={"notifications": bodies})
             result["elapsed"] = time.perf_counter() - t0
+            result["cpu"] = _per(cpu0, _cpu_s(server.proc.pid), BATCH)
             assert r.status_code == 200, r.text
             result["counts"] = r.json()["counts"]
 
@@ -147,5 +176,6 @@ def test_service_batch(benchmark, server, notifications):
         notifications=BATCH,
         counts=result["counts"],
         notifications_per_s=round(BATCH / result["elapsed"], 1),
+        server_cpu_ms_per_notification=result["cpu"],
         inprocess_notifications_per_s=round(BATCH / inproc, 1),
     )

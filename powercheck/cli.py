@@ -378,6 +378,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         chunk_size=args.chunk_size,
         allow_outside_region=args.allow_outside_region,
         allow_screening=args.allow_screening,
+        telemetry=args.otel,
         limits=limits,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -387,7 +388,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         log_level="warning" if args.quiet else "info",
-        http=guarded_protocol(limits.header_timeout_s),
+        http=guarded_protocol(limits.header_timeout_s, args.http),
+        loop=args.loop,
         timeout_keep_alive=5,
     )
     return 0
@@ -626,6 +628,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-appliances", type=int, help="appliance rows per notification (422)")
     serve.add_argument("--header-timeout", type=float, help="seconds to send request headers")
     serve.add_argument("--body-timeout", type=float, help="seconds to send a request body (408)")
+    serve.add_argument(
+        "--otel",
+        action="store_true",
+        help="FastAPI's OpenTelemetry spans and metrics when a provider is configured (off by default: it costs "
+        "a provider lookup per request)",
+    )
+    serve.add_argument(
+        "--http",
+        choices=("auto", "httptools", "h11"),
+        default="auto",
+        help="HTTP parser (default auto: httptools when installed, else h11)",
+    )
+    serve.add_argument(
+        "--loop",
+        choices=("auto", "uvloop", "asyncio"),
+        default="auto",
+        help="event loop (default auto: uvloop when installed, else asyncio)",
+    )
     serve.add_argument(
         "--allow-screening",
         action="store_true",

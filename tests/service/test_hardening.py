@@ -192,12 +192,13 @@ def test_well_formed_token_files_are_read():
 # ------------------------------------------------------------------------------- item 8: resource limits
 
 
-@pytest.fixture(scope="module")
-def tight_server(tmp_path_factory, cache_dir, demo_region):
-    """A server with small limits, so that the tests reach them quickly."""
+@pytest.fixture(scope="module", params=["httptools", "h11"])
+def tight_server(request, tmp_path_factory, cache_dir, demo_region):
+    """A server with small limits, so that the tests reach them quickly; with each HTTP parser the service can use
+    (httptools by default, h11 where httptools is not installed)."""
     db = tmp_path_factory.mktemp("svc-limits") / "decisions.sqlite"
     args = ["--max-body-mb", "1", "--max-batch", "50", "--max-appliances", "10",
-            "--header-timeout", "2", "--body-timeout", "2"]  # fmt: skip
+            "--header-timeout", "2", "--body-timeout", "2", "--http", request.param]  # fmt: skip
     srv = start_server(db, TOKEN, cache_dir=cache_dir, extra_args=args)
     yield srv
     srv.stop()
@@ -332,3 +333,38 @@ def test_the_default_limits_keep_a_1000_by_200_appliance_batch_short(demo_server
     assert r.status_code == 200 and r.json()["counts"] == {"invalid": 1000}
     assert "at most 50 per notification (limit max_appliances)" in r.json()["results"][0]["errors"][0]
     assert seconds < 20, seconds
+
+
+def test_pipelined_requests_are_answered_and_an_idle_kept_alive_connection_is_closed(tight_server):
+    import socket
+    import time
+
+    host, port = tight_server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 3)  # three requests in one packet
+        data = b""
+        while data.count(b'{"status":"ok"}') < 3:
+            chunk = s.recv(65536)
+            assert chunk, data
+            data += chunk
+        assert data.count(b"HTTP/1.1 200 OK") == 3
+        time.sleep(3.0)  # past the 2 s header timeout: no next request's headers came
+        s.settimeout(2)
+        try:
+            assert s.recv(1) == b""
+        except (ConnectionResetError, OSError):
+            pass
+
+
+def test_the_default_http_parser_is_httptools_when_installed():
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    from powercheck.service.limits import guarded_protocol, http_implementation
+
+    assert http_implementation() == "httptools"  # a dependency of the package
+    assert issubclass(guarded_protocol(2.0), HttpToolsProtocol)
+    assert issubclass(guarded_protocol(2.0, "h11"), H11Protocol)
+    assert guarded_protocol(2.0).header_timeout_s == 2.0
+    with pytest.raises(ValueError, match="http: 'h2'"):
+        http_implementation("h2")
