@@ -191,9 +191,7 @@ def _decision_tables(
     for entry, line in zip(entries, source_lines):
         if isinstance(entry, DecisionRef):
             batch, k = entry.batch, entry.k
-            decision = batch.decision(k, lang, heavy=False)
-            if entry.ledger_status is not None:
-                decision = decision.model_copy(update={"ledger_status": entry.ledger_status})
+            decision = batch.decision(k, lang, heavy=False, ledger_status=entry.ledger_status)
             of, row = batch.check_overrides.get(k, (batch, k))
             checks.add_table(of.checks, int(of.checks.indptr[row]), int(of.checks.indptr[row + 1]))
             paths.append(of.paths[row] if of.paths else [])

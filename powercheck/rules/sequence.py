@@ -128,8 +128,7 @@ class DecisionRef:
     ledger_status: str | None = None
 
     def decision(self, lang: str = "en") -> Decision:
-        d = self.batch.decision(self.k, lang)
-        return d if self.ledger_status is None else d.model_copy(update={"ledger_status": self.ledger_status})
+        return self.batch.decision(self.k, lang, ledger_status=self.ledger_status)
 
 
 class Assessment:
