@@ -75,7 +75,7 @@ class CheckBlock:
         idx = np.flatnonzero(keep)
         pick = _taker(idx)
 
-        return CheckBlock(
+        return _block(
             rule_id=self.rule_id,
             row=self.row[idx],
             seq=self.seq[idx],
@@ -91,6 +91,19 @@ class CheckBlock:
             assumptions=pick(self.assumptions),
             detail=pick(self.detail),
         )
+
+
+_BLOCK_FIELDS = tuple(CheckBlock.__dataclass_fields__)
+
+
+def _block(**values) -> CheckBlock:
+    """``CheckBlock(**values)`` for every field given, without the frozen dataclass's ``__init__`` (which sets the
+    fields one by one through ``object.__setattr__``; the check functions make thousands of blocks per batch)."""
+    if tuple(values) != _BLOCK_FIELDS:  # another order, a field missing or extra: the checked constructor
+        return CheckBlock(**values)
+    block = object.__new__(CheckBlock)
+    block.__dict__.update(values)
+    return block
 
 
 def _taker(index: np.ndarray) -> Callable[[Sequence], list]:
@@ -150,11 +163,22 @@ def _new_empty_block(rule_id: RuleId, kind: LimitKind, unit: str) -> CheckBlock:
                       unit=unit, limit_key=[], assumptions=[], detail=[])  # fmt: skip
 
 
+def _full(n: int, value, dtype=float) -> np.ndarray:
+    """``np.full(n, value, dtype)`` for a scalar, in fewer steps (the check functions make thousands of small
+    columns per batch)."""
+    out = np.empty(n, dtype=dtype)
+    out.fill(value)
+    return out
+
+
 def _column(values, n: int, dtype=float) -> np.ndarray:
     """A new array of ``n`` values: a scalar repeated, or ``n`` values (a sequence or an array) copied."""
+    kind = type(values)
+    if kind is float or (kind is int and dtype is not float):  # the common scalars: no 0-d array first
+        return _full(n, values, dtype)
     arr = np.asarray(values, dtype=dtype)
     if arr.ndim == 0:
-        return np.full(n, arr, dtype=dtype)
+        return _full(n, arr, dtype)
     if arr.size == n:
         return np.array(arr, dtype=dtype).reshape(n)
     return np.broadcast_to(arr, (n,)).copy()  # e.g. one value in a 1-element array (a mismatch raises)
@@ -193,8 +217,8 @@ def measured(
     ok = finite_value & finite_limit
     margin = (limit_arr - value_arr) if kind is LimitKind.MAX else (value_arr - limit_arr)
     details = _per_row(detail, n)
-    if ok.all():  # the common case, in fewer array operations
-        status = (margin < 0).astype(np.int8)  # PASS 0 where margin >= 0, FAIL 1
+    if np.count_nonzero(ok) == n:  # the common case, in fewer array operations
+        status = (margin < 0).view(np.int8)  # PASS 0 where margin >= 0, FAIL 1 (a new bool array, read as int8)
     else:
         margin = np.where(ok, margin, np.nan)
         status = np.where(ok, np.where(margin >= 0, PASS, FAIL), NOT_EVALUATED).astype(np.int8)
@@ -202,7 +226,7 @@ def measured(
         limit_arr = np.where(finite_limit, limit_arr, np.nan)
         missing = (~ok).tolist()
         details = [MISSING_DETAIL if (m and not d) else d for d, m in zip(details, missing)]
-    return CheckBlock(
+    return _block(
         rule_id=rule_id,
         row=row,
         seq=_column(seq, n, np.int64),
@@ -211,7 +235,7 @@ def measured(
         value=value_arr,
         limit=limit_arr,
         margin=margin,
-        margin_scale=np.full(n, np.nan) if margin_scale is None else _column(margin_scale, n),
+        margin_scale=_full(n, np.nan) if margin_scale is None else _column(margin_scale, n),
         limit_kind=kind,
         unit=unit,
         limit_key=_per_row(limit_key, n),
@@ -285,7 +309,7 @@ def not_evaluated(
             _per_row(per_row, 0)
         return _empty_block(rule_id, LimitKind.MAX, "")
     nan = np.full(n, np.nan)
-    return CheckBlock(
+    return _block(
         rule_id=rule_id,
         row=row,
         seq=np.broadcast_to(np.asarray(seq, dtype=np.int64), (n,)).copy(),
