@@ -80,7 +80,8 @@ def cmd_screen(args: argparse.Namespace) -> int:
             else:  # the in-memory state alone is the run's ledger: an in-memory SQLite copy would never be read
                 store, state = None, CapacityState.of(region, [])
             assessor = Assessor(region, policy, ledger=state, language=args.lang, screening=args.appliance_defaults)
-        bar = ProgressBar(count_records(path), enabled=not args.quiet and not args.no_progress)
+        show = not args.quiet and not args.no_progress  # the records are counted only for a progress bar shown
+        bar = ProgressBar(count_records(path) if show else None, enabled=show)
         try:
             with stop.screening():
                 summary = screen_file(
