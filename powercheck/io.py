@@ -27,10 +27,12 @@ from powercheck.models import (
     MAX_REVISION,
     NOTIFICATION_ID_PATTERN,
     Decision,
+    MeasureOption,
     Message,
     Notification,
     PathPoint,
     describe_validation_error,
+    json_encoder,
 )
 
 
@@ -397,7 +399,7 @@ _DERIVED = ("source_line", "n_fail", "n_not_evaluated")
 """Columns of the schema that are not fields of :class:`Decision`."""
 
 
-_PARAMS_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
+_PARAMS_JSON = json_encoder(json.JSONEncoder(ensure_ascii=False, sort_keys=True))
 """``json.dumps(..., ensure_ascii=False, sort_keys=True)`` without a new encoder per call."""
 
 
@@ -412,11 +414,19 @@ def _message_row(message: Message) -> dict[str, str]:
     if type(message) is not Message or not all(map(_plain, params.values())):
         # nested messages, lists, enums, NaN: pydantic's JSON form (a plain dict of scalars is its own JSON form)
         params = Message.model_validate(message).model_dump(mode="json")["params"]
-    return {"key": message.key, "params": _PARAMS_JSON.encode(params)}
+    return {"key": message.key, "params": _PARAMS_JSON(params)}
 
 
 def _message(row: dict[str, Any]) -> dict[str, Any]:
     return {"key": row["key"], "params": json.loads(row["params"])}
+
+
+def _measure_row(m: MeasureOption) -> dict[str, Any]:
+    return {
+        **m.model_dump(mode="json", exclude={"message", "effect_message"}),
+        "message": _message_row(m.message),
+        "effect_message": _message_row(m.effect_message),
+    }
 
 
 def decision_row(decision: Decision, source_line: int | None = None) -> dict[str, Any]:
@@ -426,14 +436,7 @@ def decision_row(decision: Decision, source_line: int | None = None) -> dict[str
     row["checks"] = [c.model_dump(mode="json") for c in decision.checks]
     row["messages"] = [_message_row(m) for m in decision.messages]
     row["condition_messages"] = [_message_row(m) for m in decision.condition_messages]
-    row["measures"] = [
-        {
-            **m.model_dump(mode="json", exclude={"message", "effect_message"}),
-            "message": _message_row(m.message),
-            "effect_message": _message_row(m.effect_message),
-        }
-        for m in decision.measures
-    ]
+    row["measures"] = [_measure_row(m) for m in decision.measures]
     row["source_line"] = source_line
     row["n_fail"] = sum(1 for c in decision.checks if str(c.status) == "fail")
     row["n_not_evaluated"] = sum(1 for c in decision.checks if str(c.status) == "not_evaluated")

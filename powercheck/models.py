@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
@@ -390,11 +391,40 @@ class Notification(BaseModel):
         data = self.model_dump(mode="json")
         if data.get("main_device_after") is None:  # hashes of records without a device stay as they were
             data.pop("main_device_after", None)
-        payload = _CANONICAL_JSON.encode(data)
+        payload = _CANONICAL_JSON(data)
         return hashlib.sha256(payload.encode()).hexdigest()
 
 
-_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+def json_encoder(encoder: json.JSONEncoder) -> Callable[[Any], str]:
+    """``encoder.encode`` for trusted acyclic values, with the C encoder built once instead of once per call (as
+    ``encode`` does: half of the time of encoding a small dict). The text is the same as ``encoder.encode``'s;
+    without the C accelerator, ``encoder.encode`` itself."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None or encoder.indent is not None:
+        return encoder.encode
+    strings = json.encoder.encode_basestring_ascii if encoder.ensure_ascii else json.encoder.encode_basestring
+    chunks = make(
+        None,  # no circular-reference markers: the values are trusted data
+        encoder.default,
+        strings,
+        None,
+        encoder.key_separator,
+        encoder.item_separator,
+        encoder.sort_keys,
+        encoder.skipkeys,
+        encoder.allow_nan,
+    )
+    join = "".join
+
+    def encode(value: Any) -> str:
+        if isinstance(value, str):
+            return strings(value)
+        return join(chunks(value, 0))
+
+    return encode
+
+
+_CANONICAL_JSON = json_encoder(json.JSONEncoder(sort_keys=True, separators=(",", ":")))
 """``json.dumps(..., sort_keys=True, separators=(",", ":"))`` without a new encoder per call."""
 
 

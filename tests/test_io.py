@@ -138,3 +138,12 @@ def test_message_row_params_equal_pydantic_json_dump(params):
     want = json.dumps(Message.model_validate(message).model_dump(mode="json")["params"], ensure_ascii=False,
                       sort_keys=True)  # fmt: skip
     assert _message_row(message) == {"key": "check_failed", "params": want}
+
+
+def test_json_encoder_writes_what_json_dumps_writes():
+    from powercheck.models import json_encoder
+
+    values = [{"b": 1.5, "a": "æøå", "c": [1, None, True, {"z": 1e16, "y": 1e-5, "x": float("nan")}]}, "strø", [], 3]
+    for options in (dict(ensure_ascii=False, sort_keys=True), dict(sort_keys=True, separators=(",", ":"))):
+        encode = json_encoder(json.JSONEncoder(**options))
+        assert [encode(v) for v in values] == [json.dumps(v, **options) for v in values]

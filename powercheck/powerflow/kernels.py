@@ -163,7 +163,7 @@ _BLOCK = 16  # batch items solved together (independent chains for the CPU, SIMD
 @njit_numpy_errors
 def _balanced_block(
     fparent, fm, fkup, fycp, full2red, rbus, parent, m, kup, ycp, elem_pos, s_elem, v_slack, tol2, max_iter, i0,
-    v_out, n_iter, status, W,
+    bus_pos, v_out, n_iter, status, W, branch, branch_out,
 ):  # fmt: skip
     """Balanced items ``i0 .. i0 + W - 1`` (fewer at the end of the batch), swept together.
 
@@ -177,7 +177,9 @@ def _balanced_block(
 
     The sweeps run on the reduced network ``parent, m, kup, ycp`` (see :func:`solve_balanced`); the load
     currents that gave each item's last voltages are kept, and one sweep of the full network ``fparent, fm,
-    fkup, fycp`` with them gives the voltages of all buses (skipped if nothing was reduced).
+    fkup, fycp`` with them gives the voltages of all buses (skipped if nothing was reduced). Writes the voltages
+    in the net's bus order (``v_out[i, j]`` of internal bus ``bus_pos[j]``, NaN where negative) and, when
+    ``branch_out`` has the batch's rows, the branch results and slack power (:func:`_balanced_block_branches`).
     """
     nb = s_elem.shape[0]
     n = parent.shape[0]
@@ -331,23 +333,100 @@ def _balanced_block(
                 fvi[b, w] = cr * ti + ci * tr
         vr = fvr
         vi = fvi
+    if branch_out[6].shape[0]:
+        _balanced_block_branches(vr, vi, i0, wn, st, s_elem, branch, branch_out)
     nan = complex(np.nan, 0.0)
     for w in range(wn):
         i = i0 + w
         n_iter[i] = its[w]
         status[i] = st[w]
         if st[w] == STATUS_CONVERGED:
-            for b in range(nf):
-                v_out[i, b] = complex(vr[b, w], vi[b, w])
+            for j in range(bus_pos.shape[0]):
+                b = bus_pos[j]
+                v_out[i, j] = complex(vr[b, w], vi[b, w]) if b >= 0 else nan
         else:
-            for b in range(nf):
-                v_out[i, b] = nan
+            for j in range(bus_pos.shape[0]):
+                v_out[i, j] = nan
+
+
+@njit_numpy_errors
+def _balanced_block_branches(vr, vi, i0, wn, st, s_elem, branch, out):
+    """Branch results and slack power of the block's items from their voltages ``vr, vi [bus, W]`` (internal
+    order), with the arithmetic of :func:`_balanced_summary_rows` (same values bit for bit): the lines vectorized
+    over the items (the complex products written out as NumPy computes them), transformers (few) and the slack
+    power per item with the same complex expressions. The items that did not converge get NaN results: their
+    voltages in ``vr, vi`` are overwritten with NaN first. ``branch`` and ``out`` as in :func:`solve_balanced`."""
+    (f_pos, t_pos, yff, yft, ytf, ytt, ibase_f, ibase_t, n_line, line_imax, trafo_vn_hv, trafo_vn_lv, trafo_sn,
+     trafo_rating, root_children, ypp_root, ypc_root, ysh_root, root_elems, sn) = branch  # fmt: skip
+    line_i_from, line_i_to, line_loading, trafo_i_hv, trafo_i_lv, trafo_loading, eg_p, eg_q = out
+    W = vr.shape[1]
+    sqrt3 = np.sqrt(3.0)
+    nan = np.nan
+    # the items that did not converge get NaN voltages, hence NaN results (as the summary of their NaN voltages)
+    ok = np.empty(W, dtype=np.bool_)
+    for w in range(W):
+        ok[w] = w < wn and st[w] == STATUS_CONVERGED
+    for b in range(vr.shape[0]):
+        for w in range(W):
+            vr[b, w] = vr[b, w] if ok[w] else nan
+            vi[b, w] = vi[b, w] if ok[w] else nan
+    r = np.empty((3, W))  # one line's from and to current and loading
+    for k in range(f_pos.shape[0]):
+        f = f_pos[k]
+        t = t_pos[k]
+        bf = ibase_f[k]
+        bt = ibase_t[k]
+        if k < n_line:
+            ar, ai, br, bi = yff[k].real, yff[k].imag, yft[k].real, yft[k].imag
+            cr, ci, dr, di = ytf[k].real, ytf[k].imag, ytt[k].real, ytt[k].imag
+            imax = line_imax[k]
+            for w in range(W):
+                xr, xi = _mul_add(ar, ai, vr[f, w], vi[f, w], br, bi, vr[t, w], vi[t, w])
+                a_f = np.sqrt(xr * xr + xi * xi) * bf
+                xr, xi = _mul_add(cr, ci, vr[f, w], vi[f, w], dr, di, vr[t, w], vi[t, w])
+                a_t = np.sqrt(xr * xr + xi * xi) * bt
+                r[0, w] = a_f
+                r[1, w] = a_t
+                r[2, w] = _nan_max_sel(a_f, a_t) / imax * 100.0  # IEEE division: _ratio's inf and NaN for imax = 0
+            for w in range(wn):
+                i = i0 + w
+                line_i_from[i, k] = r[0, w]
+                line_i_to[i, k] = r[1, w]
+                line_loading[i, k] = r[2, w]
+        else:
+            j = k - n_line
+            for w in range(wn):
+                i = i0 + w
+                vf = complex(vr[f, w], vi[f, w])
+                vt = complex(vr[t, w], vi[t, w])
+                a_f = _cabs(yff[k] * vf + yft[k] * vt) * bf
+                a_t = _cabs(ytf[k] * vf + ytt[k] * vt) * bt
+                trafo_i_hv[i, j] = a_f
+                trafo_i_lv[i, j] = a_t
+                ld = _ratio(_nan_max(a_f * trafo_vn_hv[j], a_t * trafo_vn_lv[j]) * sqrt3, trafo_sn[j]) * 100.0
+                trafo_loading[i, j] = _ratio(ld, trafo_rating[j])
+    for w in range(wn):
+        i = i0 + w
+        v0 = complex(vr[0, w], vi[0, w])
+        i_root = 0j
+        for c in range(root_children.shape[0]):
+            rc = root_children[c]
+            i_root += ypp_root[c] * v0 + ypc_root[c] * complex(vr[rc, w], vi[rc, w])
+        i_root += ysh_root * v0
+        if root_elems.shape[0]:
+            s0 = 0j
+            for e in range(root_elems.shape[0]):
+                s0 += s_elem[i, root_elems[e]]
+            i_root += np.conj(s0 / v0)
+        s_root = v0 * np.conj(i_root) * sn
+        eg_p[i] = s_root.real
+        eg_q[i] = s_root.imag
 
 
 @njit_parallel
 def solve_balanced(
-    parent, m, kup, ycp, full2red, rbus, rparent, rm, rkup, rycp, elem_pos, s_elem, v_slack, tol, max_iter, v_out,
-    n_iter, status,
+    parent, m, kup, ycp, full2red, rbus, rparent, rm, rkup, rycp, elem_pos, s_elem, v_slack, bus_pos, tol, max_iter,
+    v_out, n_iter, status, branch, branch_out,
 ):  # fmt: skip
     """Balanced (positive-sequence) power flow for a batch of load cases, parallel over blocks of the batch.
 
@@ -374,18 +453,29 @@ def solve_balanced(
         Consumed complex power of every element [pu on ``sn_mva``].
     v_slack : complex128[batch]
         Slack voltage [pu].
+    bus_pos : int64[n_net]
+        Internal bus of each output bus (the net's bus order); negative = not supplied (NaN).
     tol : float
         Convergence tolerance on the largest voltage change between two
         iterations [pu].
     max_iter : int
         Iteration limit.
-    v_out : complex128[batch, n]
-        Output: bus voltages [pu]. NaN where the item did not converge.
+    v_out : complex128[batch, n_net]
+        Output: bus voltages [pu] in the net's bus order. NaN where the item did not converge.
     n_iter : int64[batch]
         Output: iterations used.
     status : int64[batch]
         Output: :data:`STATUS_CONVERGED`, :data:`STATUS_MAX_ITER` or
         :data:`STATUS_DIVERGED`.
+    branch : tuple
+        Branches and slack of the results, as :func:`balanced_summary` takes them: ``f_pos, t_pos, yff, yft, ytf,
+        ytt, ibase_f, ibase_t, n_line, line_imax, trafo_vn_hv, trafo_vn_lv, trafo_sn, trafo_rating, root_children,
+        ypp_root, ypc_root, ysh_root, root_elems, sn`` (``root_elems``: columns of ``s_elem`` injected at the slack
+        bus).
+    branch_out : tuple
+        Output, as :func:`balanced_summary`'s: ``line_i_from, line_i_to, line_loading, trafo_i_hv, trafo_i_lv,
+        trafo_loading, eg_p, eg_q`` -- the same numbers it gives for these voltages (bit for bit), NaN for the items
+        that did not converge; arrays with no rows: no branch results.
     """
     nb = s_elem.shape[0]
     tol2 = tol * tol
@@ -393,14 +483,14 @@ def solve_balanced(
     for k in prange((nb + _BLOCK - 1) // _BLOCK):
         _balanced_block(
             parent, m, kup, ycp, full2red, rbus, rparent, rm, rkup, rycp, elem_pos, s_elem, v_slack, tol2, max_iter,
-            k * _BLOCK, v_out, n_iter, status, width,
+            k * _BLOCK, bus_pos, v_out, n_iter, status, width, branch, branch_out,
         )  # fmt: skip
 
 
 @njit
 def solve_balanced_serial(
-    parent, m, kup, ycp, full2red, rbus, rparent, rm, rkup, rycp, elem_pos, s_elem, v_slack, tol, max_iter, v_out,
-    n_iter, status,
+    parent, m, kup, ycp, full2red, rbus, rparent, rm, rkup, rycp, elem_pos, s_elem, v_slack, bus_pos, tol, max_iter,
+    v_out, n_iter, status, branch, branch_out,
 ):  # fmt: skip
     """Single-threaded :func:`solve_balanced` (same arguments, identical results)."""
     nb = s_elem.shape[0]
@@ -409,7 +499,7 @@ def solve_balanced_serial(
     for i0 in range(0, nb, _BLOCK):
         _balanced_block(
             parent, m, kup, ycp, full2red, rbus, rparent, rm, rkup, rycp, elem_pos, s_elem, v_slack, tol2, max_iter,
-            i0, v_out, n_iter, status, width,
+            i0, bus_pos, v_out, n_iter, status, width, branch, branch_out,
         )  # fmt: skip
 
 

@@ -2,13 +2,15 @@
 
 :class:`BatchResult` (balanced) and :class:`BatchResult3ph` (per phase) hold the solver
 output in pandapower's order (``net.bus``, ``net.line``, ``net.trafo``) with the batch axes
-first. The solvers fill them with one kernel call per batch: :func:`balanced_summary` (net-order
-voltages, branch currents, loadings, slack power from the internal-order voltages) and
-:func:`unbalanced_summary` (branch results from the net-order phase voltages the unbalanced
-solver writes), as pandapower's ``results_branch.py`` does for its own solver.
-:func:`to_net_buses`, :func:`balanced_branch_results`, :func:`unbalanced_branch_results` and
-:func:`unbalanced_branch_results_numpy` compute the same from internal-order voltages (NumPy, or one
-kernel over the internal order): the references of ``tests/powerflow/test_branch_summary_kernel.py``.
+first. The solvers compute them inside their kernels from each block of batch items' voltages
+(:func:`~powercheck.powerflow.kernels.solve_balanced`, :func:`~powercheck.powerflow.kernels.solve_unbalanced`).
+:func:`balanced_summary` (net-order voltages, branch currents, loadings, slack power from internal-order
+voltages) and :func:`unbalanced_summary` (branch results from net-order phase voltages) compute the same numbers
+from given voltages in one kernel call per batch, as pandapower's ``results_branch.py`` does for its own solver:
+the solvers' numbers bit for bit. :func:`to_net_buses`, :func:`balanced_branch_results`,
+:func:`unbalanced_branch_results` and :func:`unbalanced_branch_results_numpy` compute the same from internal-order
+voltages (NumPy, or one kernel over the internal order): the references of
+``tests/powerflow/test_branch_summary_kernel.py``.
 """
 
 from __future__ import annotations
@@ -341,14 +343,26 @@ def balanced_summary(
     nb = v.shape[0]
     nl, nt = plan.n_line, plan.n_trafo
     v_net = np.empty((nb, plan.nbus), dtype=complex)
-    li_f, li_t, l_ld, t_hv, t_lv, t_ld = _alloc(nb, (nl,), (nl,), (nl,), (nt,), (nt,), (nt,))
-    eg_p, eg_q = np.empty(nb), np.empty(nb)
+    out = balanced_branch_arrays(nb, nl, nt)
     kernel = kernels.balanced_summary if threads else kernels.balanced_summary_serial
-    kernel(
-        v, plan.bus_pos, *plan.branch_args, *plan.root_args, root_elems, s_elem, plan.sn, v_net,
-        li_f, li_t, l_ld, t_hv, t_lv, t_ld, eg_p, eg_q,
+    kernel(v, plan.bus_pos, *plan.branch_args, *plan.root_args, root_elems, s_elem, plan.sn, v_net, *out)
+    return v_net.reshape(*shape, plan.nbus), balanced_branch_fields(out, nl, nt, shape)
+
+
+def balanced_branch_arrays(nb: int, nl: int, nt: int) -> tuple[np.ndarray, ...]:
+    """Result arrays of the balanced kernels for ``nb`` items (``branch_out`` of
+    :func:`~powercheck.powerflow.kernels.solve_balanced`; 0 items: no branch results): line from/to currents and
+    loadings ``[nb, nl]``, transformer hv/lv currents and loadings ``[nb, nt]``, slack P and Q ``[nb]``."""
+    return (
+        np.empty((nb, nl)), np.empty((nb, nl)), np.empty((nb, nl)),
+        np.empty((nb, nt)), np.empty((nb, nt)), np.empty((nb, nt)), np.empty(nb), np.empty(nb),
     )  # fmt: skip
-    res = {
+
+
+def balanced_branch_fields(out: tuple[np.ndarray, ...], nl: int, nt: int, shape: tuple[int, ...]) -> dict[str, Any]:
+    """:class:`BatchResult`'s branch fields from :func:`balanced_branch_arrays`, reshaped to the batch ``shape``."""
+    li_f, li_t, l_ld, t_hv, t_lv, t_ld, eg_p, eg_q = out
+    return {
         "line_i_from_ka": li_f.reshape(*shape, nl),
         "line_i_to_ka": li_t.reshape(*shape, nl),
         "line_loading_percent": l_ld.reshape(*shape, nl),
@@ -358,7 +372,6 @@ def balanced_summary(
         "ext_grid_p_mw": eg_p.reshape(shape),
         "ext_grid_q_mvar": eg_q.reshape(shape),
     }
-    return v_net.reshape(*shape, plan.nbus), res
 
 
 def unbalanced_summary(plan: Any, v_net: np.ndarray, shape: tuple[int, ...], threads: bool) -> dict[str, np.ndarray]:

@@ -25,9 +25,9 @@ from powercheck.powerflow.model import RadialModel, RadialModelError
 from powercheck.powerflow.results import (
     BatchResult,
     BatchResult3ph,
-    balanced_summary,
+    balanced_branch_arrays,
+    balanced_branch_fields,
     raise_not_converged,
-    to_net_buses,
     unbalanced_branch_arrays,
     unbalanced_branch_fields,
 )
@@ -607,9 +607,11 @@ def run_batch(
     plan = _plan(model)
     batch = _prepare(model, plan, locals(), three_phase=False, tol=tol, max_iter=max_iter, errors=errors)
     elem_pos, s_elem, root_elems = _balanced_injections(plan, batch)
-    n = model.n_bus
-    threads = _use_threads(parallel, batch.nb, n)
-    v, n_iter, status = _solve(
+    threads = _use_threads(parallel, batch.nb, model.n_bus)
+    # the kernel writes the voltages in the net's bus order and the branch results and slack power (the same
+    # numbers as balanced_summary of those voltages, computed in the kernel's item blocks)
+    out = balanced_branch_arrays(batch.nb if branch_results else 0, plan.n_line, plan.n_trafo)
+    v_net, n_iter, status = _solve(
         batch,
         threads,
         kernels.solve_balanced,
@@ -620,16 +622,16 @@ def run_batch(
             elem_pos,
             s_elem,
             batch.v_slack,
+            plan.bus_pos,
         ),
-        (batch.nb, n),
+        (batch.nb, plan.nbus),
         tol=tol,
         max_iter=max_iter,
         errors=errors,
+        extra=((*plan.branch_args, *plan.root_args, root_elems, plan.sn), out),
     )
-    if not branch_results:
-        v_net = to_net_buses(model, v, 1).reshape(*batch.shape, plan.nbus)
-        return BatchResult(**_result_fields(model, v_net, n_iter, status, batch.shape))
-    v_net, res = balanced_summary(plan, v, batch.shape, root_elems, s_elem, threads)
+    v_net = v_net.reshape(*batch.shape, plan.nbus)
+    res = balanced_branch_fields(out, plan.n_line, plan.n_trafo, batch.shape) if branch_results else {}
     return BatchResult(**_result_fields(model, v_net, n_iter, status, batch.shape), **res)
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from powercheck.models import ApplianceKind, Notification
 from powercheck.protection_device import DeviceType, MainDevice
 from powercheck.quality.codes import CONN_3PH, CONN_LL, SQRT3
+from powercheck.records import maker
 from powercheck.rules.policy import Policy, PolicyKey
 
 
@@ -41,7 +42,7 @@ def phase_current_a(p_kw: float, cos_phi: float, conn: int, u_ll_v: float) -> fl
     return s_va / (SQRT3 * u_ll_v) if conn == CONN_3PH else s_va / reference_voltage_v(conn, u_ll_v)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # no __slots__: made by powercheck.records.maker
 class Accounting:
     """The installation after the job as currents on its service connection."""
 
@@ -59,7 +60,7 @@ class Accounting:
     assumptions: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # no __slots__: made by powercheck.records.maker
 class AccountedAppliance:
     """What the accounting needs of one appliance row."""
 
@@ -72,6 +73,10 @@ class AccountedAppliance:
     start_current_ratio: float
     start_duration_s: float | None
     defaults_used: tuple[str, ...]
+
+
+_make_accounting = maker(Accounting)
+make_accounted_appliance = maker(AccountedAppliance)
 
 
 def account(
@@ -182,7 +187,7 @@ def _account(
         if start_current is None or current + extra > start_current:
             start_current, duration, label = current + extra, a.start_duration_s, a.label
             used.extend(a.defaults_used)
-    return Accounting(
+    return _make_accounting(
         demand_after_kw=total_kw,
         phase_current_a=current,
         export_after_kw=export_kw,

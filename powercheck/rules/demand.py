@@ -27,8 +27,17 @@ from powercheck.ledger.model import ACTIVE, APPROVED, LedgerRequest
 from powercheck.ledger.state import CapacityState
 from powercheck.models import Appliance, Message, NetworkSystem, Notification, PowerBudget, Stage, SupplyPhases
 from powercheck.quality.codes import CONN_3PH, CONN_LL, CONN_LN, SQRT3, conn_code
-from powercheck.rules.accounting import AccountedAppliance, Accounting, accounts, notifiable, required_fuse_a
+from powercheck.records import maker
+from powercheck.rules.accounting import (
+    AccountedAppliance,
+    Accounting,
+    accounts,
+    make_accounted_appliance,
+    notifiable,
+    required_fuse_a,
+)
 from powercheck.rules.completeness import (
+    FuseAfterJob,
     fuse_after_job,
     installed_appliances,
     missing_datasheet_values,
@@ -53,7 +62,7 @@ class Component:
     """Power factor [-]."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # no __slots__: made by powercheck.records.maker
 class ApplianceCase:
     """One appliance row of a notification with the policy defaults filled in."""
 
@@ -78,7 +87,7 @@ class ApplianceCase:
     """``<kind>#<index>``, as checks, reasons and measures name the row (made once: the texts use it often)."""
 
     def accounted(self) -> AccountedAppliance:
-        return AccountedAppliance(
+        return make_accounted_appliance(
             label=self.label,
             kind=self.appliance.kind,
             conn=self.conn,
@@ -154,7 +163,7 @@ def compare_completion(n: Notification, state: CapacityState | None, record_fuse
     return Completion(approved, tuple(diffs))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # no __slots__: made by powercheck.records.maker
 class DemandCase:
     """What one notification adds to the grid, ready for evaluation."""
 
@@ -229,6 +238,10 @@ class DemandCase:
         )
 
 
+_make_demand_case = maker(DemandCase)
+_make_appliance_case = maker(ApplianceCase)
+
+
 def supply_conn(system: NetworkSystem, supply: SupplyPhases) -> int:
     """Connection code of the customer's service after the work."""
     if supply is SupplyPhases.THREE:
@@ -285,7 +298,7 @@ def appliance_case(index: int, appliance: Appliance, policy: Policy) -> Applianc
         used.append(f"policy:appliance_defaults.{kind}.operating_minutes_per_2h")
     else:
         active = policy.number(PolicyKey.FLICKER_ACTIVE_INTERVALS)
-    return ApplianceCase(
+    return _make_appliance_case(
         index=index,
         active_intervals=active,
         appliance=appliance,
@@ -378,6 +391,41 @@ def _ledger_view(
     return tuple(conflicts), count, active, own.revision if own is not None else None
 
 
+def _appliance_kept(before: Appliance, after: Appliance) -> bool:
+    """True when ``after`` (an appliance a measure changed) can miss no more values than ``before``: the same kind,
+    no larger, no larger start current ratio, and every value ``before`` gives still given. Then the completeness
+    rules (:func:`missing_fields`, :func:`requested_info`, which ask only for absent values of appliances above a
+    size, and exempt a start power factor only below a start current ratio) find nothing new in it."""
+    if after.kind is not before.kind or after.rated_kw > before.rated_kw:
+        return False
+    ratio = before.start_current_ratio
+    if ratio is not None and (after.start_current_ratio is None or after.start_current_ratio > ratio):
+        return False
+    new = after.__dict__
+    return all(
+        value is None or value == {} or value == [] or not (new[name] is None or new[name] == {} or new[name] == [])
+        for name, value in before.__dict__.items()
+    )
+
+
+def _variant_of(base: DemandCase, n: Notification) -> bool:
+    """True when ``n`` is ``base``'s notification with appliances changed the way :func:`_appliance_kept` allows
+    (every other field the same object): its completeness, location, ledger view, fuses, protection and KV are
+    ``base``'s. A measure's variant (:mod:`powercheck.rules.measures`) of an evaluable notification usually is."""
+    if not base.evaluable or base.accounting is None:
+        return False
+    b = base.notification
+    if n is b:
+        return True
+    ours, theirs = n.__dict__, b.__dict__
+    if len(ours) != len(theirs) or len(n.appliances) != len(b.appliances):
+        return False
+    for name, value in ours.items():
+        if name != "appliances" and value is not theirs.get(name, ours):
+            return False
+    return all(a is x or _appliance_kept(x, a) for a, x in zip(n.appliances, b.appliances))
+
+
 def demand_case(
     n: Notification,
     row: int,
@@ -386,12 +434,63 @@ def demand_case(
     state: CapacityState | None = None,
     preceding: Sequence[LedgerRequest] = (),
     screening: bool = False,
+    base: DemandCase | None = None,
 ) -> DemandCase:
     """The demand case of one notification at customer-index ``row`` (-1: not in the index).
 
     ``screening``: a screening study -- challenging appliances without datasheet values are assessed on the
     policy's appliance defaults (named) instead of being answered with request_info.
+
+    ``base``: the demand case of the notification ``n`` is a variant of (a measure's, at the same ``row`` with the
+    same ``state`` and ``preceding``). When ``n`` only changes appliances within what :func:`_variant_of` allows,
+    the site, completeness, fuse, protection and KV are taken from it and only what the appliances change is
+    computed (the same case as without ``base``).
     """
+    if base is not None and _variant_of(base, n):
+        defaults_used = ()
+        if screening:
+            defaults_used = tuple(
+                msg("screening_defaults", index=i, kind=n.appliances[i].kind.value, fields=", ".join(fields))
+                for i, fields in missing_datasheet_values(n, policy)
+            )
+        location = base.location
+        conflicts, conflict_count, same_point, ledger_revision = _ledger_view(
+            n, state, preceding, revisions=n.stage is not Stage.COMPLETION
+        )
+        fuse = FuseAfterJob(base.fuse_after_a, base.fuse_changed)
+        device, kv_a, kv_origin, kv_changed = base.device, base.kv_a, base.kv_origin, base.kv_changed
+        existing = base.existing_kw
+        cp = location.cp_row
+        u_ll = float(grid.arrays.u_ll_v[location.bus_row])
+        existing_export = float(grid.customers.existing_export_kw[cp])
+        supply = supply_conn(n.network_system, n.supply_phases)
+        before = base.notification.appliances
+        appliances = tuple(
+            base.appliances[i] if a is before[i] else appliance_case(i, a, policy) for i, a in enumerate(n.appliances)
+        )
+    else:
+        case = _site_case(n, row, grid, policy, state, preceding, screening)
+        if isinstance(case, DemandCase):
+            return case
+        (defaults_used, location, conflicts, conflict_count, same_point, ledger_revision, fuse, device, kv_a,
+         kv_origin, kv_changed, existing, u_ll, existing_export, supply) = case  # fmt: skip
+        appliances = tuple(appliance_case(i, a, policy) for i, a in enumerate(n.appliances))
+    return _job_case(n, grid, policy, appliances, defaults_used, location, conflicts, conflict_count, same_point,
+                     ledger_revision, fuse, device, kv_a, kv_origin, kv_changed, existing, u_ll, existing_export,
+                     supply)  # fmt: skip
+
+
+def _site_case(
+    n: Notification,
+    row: int,
+    grid: GridView,
+    policy: Policy,
+    state: CapacityState | None,
+    preceding: Sequence[LedgerRequest],
+    screening: bool,
+) -> DemandCase | tuple:
+    """The notification's completeness, location, ledger view, fuses, protection and KV: the final case when
+    the grid checks cannot run, else what :func:`_job_case` needs of them."""
     missing = tuple(missing_fields(n, policy))
     requested = () if missing else tuple(requested_info(n, policy, screening=screening))
     defaults_used = ()
@@ -416,7 +515,7 @@ def demand_case(
             problem = msg("grid_data", network=location.network_id, bus=location.bus, why=why)
     stop = missing or requested or completion is not None
     if stop or location is None or mismatch is not None or problem is not None:
-        return DemandCase(
+        return _make_demand_case(
             notification=n,
             missing=missing,
             requested=requested,
@@ -434,7 +533,6 @@ def demand_case(
     u_ll = float(grid.arrays.u_ll_v[location.bus_row])
     existing = float(cust.existing_peak_kw[cp])
     existing_export = float(cust.existing_export_kw[cp])
-    policy_cos = policy.number(PolicyKey.DEMAND_COS_PHI)
     supply = supply_conn(n.network_system, n.supply_phases)
     record_fuse = cust.main_fuse_a[cp]
     record_device = None
@@ -459,7 +557,34 @@ def demand_case(
         isd_multiple=float(cust.main_isd_multiple[cp]),
         ii_multiple=float(cust.main_ii_multiple[cp]),
     )
-    appliances = tuple(appliance_case(i, a, policy) for i, a in enumerate(n.appliances))
+    return (defaults_used, location, conflicts, conflict_count, same_point, ledger_revision, fuse, device, kv_a,
+            kv_origin, kv_changed, existing, u_ll, existing_export, supply)  # fmt: skip
+
+
+def _job_case(
+    n: Notification,
+    grid: GridView,
+    policy: Policy,
+    appliances: tuple[ApplianceCase, ...],
+    defaults_used: tuple[Message, ...],
+    location: Location,
+    conflicts: tuple[Message, ...],
+    conflict_count: int,
+    same_point: list[LedgerRequest],
+    ledger_revision: int | None,
+    fuse: FuseAfterJob,
+    device: Device | None,
+    kv_a: float | None,
+    kv_origin: str,
+    kv_changed: bool,
+    existing: float,
+    u_ll: float,
+    existing_export: float,
+    supply: int,
+) -> DemandCase:
+    """What the job's appliances (or budget) add on the site :func:`_site_case` found: the accounting, the
+    demand and export increase and their components."""
+    policy_cos = policy.number(PolicyKey.DEMAND_COS_PHI)
     accounted = [a.accounted() for a in appliances]
     notified = n
     block_assumptions: list[str] = []
@@ -539,7 +664,7 @@ def demand_case(
             if conn != CONN_3PH:
                 s1_export += p_kw / r.cos_phi
 
-    return DemandCase(
+    return _make_demand_case(
         notification=notified,
         screening_defaults=defaults_used,
         location=location,
@@ -578,14 +703,18 @@ def demand_cases(
     state: CapacityState | None = None,
     preceding: Sequence[Sequence[LedgerRequest]] | None = None,
     screening: bool = False,
+    bases: Sequence[DemandCase | None] | None = None,
 ) -> list[DemandCase]:
     """The demand case of every notification (order preserved).
 
     ``preceding[k]``: open requests that earlier records of the batch will have made at record
-    k's metering point (see :mod:`powercheck.rules.sequence`).
+    k's metering point (see :mod:`powercheck.rules.sequence`). ``bases[k]``: the case notification k is a
+    measure's variant of (see :func:`demand_case`).
     """
     rows = grid.region.locate([n.metering_point_id for n in notifications])
     before = preceding or [()] * len(notifications)
+    of = bases or [None] * len(notifications)
     return [
-        demand_case(n, int(row), grid, policy, state, b, screening) for n, row, b in zip(notifications, rows, before)
+        demand_case(n, int(row), grid, policy, state, b, screening, c)
+        for n, row, b, c in zip(notifications, rows, before, of)
     ]

@@ -172,13 +172,17 @@ class Assessor:
         batch, skip = self._answered(notifications, preceding, doomed)
 
         def assess_variants(variants: list[Notification], origins: list[int]) -> DecisionBatch:
-            return self._variants(variants, [preceding[o] for o in origins] if preceding else None)
+            before = [preceding[o] for o in origins] if preceding else None
+            return self._variants(variants, before, bases=[batch.cases[o] for o in origins])
 
         return apply_measures(batch, assess_variants, self.policy, self.grid, skip)
 
-    def _decided(self, notifications: Sequence[Notification], preceding=None) -> tuple[list, Evaluation, DecisionBatch]:
-        """demand -> evaluate -> checks -> decide: the cases, their evaluation and the batch (without answers)."""
-        cases = demand_cases(notifications, self.grid, self.policy, self.ledger, preceding, self.screening)
+    def _decided(
+        self, notifications: Sequence[Notification], preceding=None, bases=None
+    ) -> tuple[list, Evaluation, DecisionBatch]:
+        """demand -> evaluate -> checks -> decide: the cases, their evaluation and the batch (without answers).
+        ``bases[k]``: the demand case notification k is a measure's variant of."""
+        cases = demand_cases(notifications, self.grid, self.policy, self.ledger, preceding, self.screening, bases=bases)
         evaluation = evaluate(cases, self.grid, self.policy, self.ledger)
         checks = run_checks(cases, evaluation, self.grid, self.policy)
         return cases, evaluation, decide(cases, checks, self.grid, self.policy, self.clock())
@@ -196,10 +200,10 @@ class Assessor:
         data = network_data(cases, evaluation, self.grid, self.policy)
         return dataclasses.replace(batch, limits=limits, network_data=data, paths=paths), skip
 
-    def _variants(self, notifications: Sequence[Notification], preceding=None) -> DecisionBatch:
-        """A batch of variants (:mod:`powercheck.rules.measures`), decided; a variant's path is shown only when it
-        approves its notification with conditions (apply_measures)."""
-        cases, evaluation, batch = self._decided(notifications, preceding)
+    def _variants(self, notifications: Sequence[Notification], preceding=None, bases=None) -> DecisionBatch:
+        """A batch of variants (:mod:`powercheck.rules.measures`) of the demand cases ``bases``, decided; a variant's
+        path is shown only when it approves its notification with conditions (apply_measures)."""
+        cases, evaluation, batch = self._decided(notifications, preceding, bases)
         approved = {k for k, outcome in enumerate(batch.outcome) if outcome is Outcome.AUTO_APPROVE}
         paths = voltage_paths(cases, evaluation, self.grid, self.ledger, only=approved)
         return dataclasses.replace(batch, paths=paths)

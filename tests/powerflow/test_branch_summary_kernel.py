@@ -128,3 +128,33 @@ def test_solver_branch_results_equal_the_summary_kernel(feeder):
             np.testing.assert_array_equal(getattr(res, key), value, err_msg=key)
     no = run_batch_3ph(model, asym_load_p_mw=p, asym_load_q_mvar=q, branch_results=False)
     assert no.line_i_ka is None and np.array_equal(no.v_pu, res.v_pu, equal_nan=True)
+
+
+def test_balanced_solver_results_equal_the_summary_kernel(feeder):
+    """``run_batch`` writes the net-order voltages and computes the branch results and the slack power inside the
+    solver's item blocks (lines vectorized over the items); they are the numbers :func:`balanced_summary` (tested
+    above against NumPy) gives for the solver's voltages, bit for bit, NaN for an item that did not converge, on
+    one thread and on all, with and without a bus injection at the slack bus (the slack power's injections)."""
+    model, p, q = feeder
+    p = p.copy()
+    p[7] *= 400.0  # far beyond the voltage collapse: does not converge
+    bus_p = np.zeros((p.shape[0], len(model.bus_index)))
+    bus_p[:, np.flatnonzero(model.bus_pos == 0)[0]] = 0.01
+    plan = _plan(model)
+    for extra in ({}, {"bus_p_mw": bus_p}):
+        args = {"asym_load_p_mw": p, "asym_load_q_mvar": q, **extra}
+        batch = _prepare(model, plan, args, three_phase=False, tol=1e-10, max_iter=100, errors="mask")
+        _, s_elem, root_elems = _balanced_injections(plan, batch)
+        assert root_elems.size == len(extra)
+        for parallel in (False, True):
+            res = run_batch(model, **args, parallel=parallel)
+            assert not res.converged[7] and res.converged[[0, 6, 8, 23]].all()
+            v_net, want = balanced_summary(plan, _internal(model, res.v_pu), (p.shape[0],), root_elems, s_elem, False)
+            np.testing.assert_array_equal(res.v_pu, v_net)
+            assert np.isnan(want["line_i_from_ka"][7]).all() and np.isfinite(want["line_i_from_ka"][0]).all()
+            assert np.isfinite(want["ext_grid_p_mw"][0]) and float(np.max(want["line_loading_percent"][0])) > 1.0
+            for key, value in want.items():
+                np.testing.assert_array_equal(getattr(res, key), value, err_msg=key)
+    no = run_batch(model, asym_load_p_mw=p, asym_load_q_mvar=q, branch_results=False)
+    assert no.line_i_from_ka is None and no.ext_grid_p_mw is None
+    np.testing.assert_array_equal(no.v_pu, run_batch(model, asym_load_p_mw=p, asym_load_q_mvar=q).v_pu)

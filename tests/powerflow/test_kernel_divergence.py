@@ -52,8 +52,13 @@ def _balanced(solver, nan_m):
     v = np.empty((NB, 3), dtype=complex)
     n_iter = np.zeros(NB, dtype=np.int64)
     status = np.zeros(NB, dtype=np.int64)
-    solver(parent, m, kup, ycp, full2red, full2red.copy(), parent, m, kup, ycp, elem_pos, s_elem, v_slack, 1e-10, 50,
-           v, n_iter, status)  # fmt: skip
+    bus_pos = np.arange(3, dtype=np.int64)
+    i64, c128, f64 = np.zeros(0, np.int64), np.zeros(0, complex), np.zeros(0)
+    no_branch = (i64, i64, c128, c128, c128, c128, f64, f64, 0, f64, f64, f64, f64, f64, i64, c128, c128, 0j, i64,
+                 1.0)  # fmt: skip
+    no_out = (*(np.empty((0, 0)) for _ in range(6)), np.empty(0), np.empty(0))
+    solver(parent, m, kup, ycp, full2red, full2red.copy(), parent, m, kup, ycp, elem_pos, s_elem, v_slack, bus_pos,
+           1e-10, 50, v, n_iter, status, no_branch, no_out)  # fmt: skip
     return v, status
 
 
