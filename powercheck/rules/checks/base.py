@@ -18,6 +18,7 @@ from operator import itemgetter
 import numpy as np
 
 from powercheck.models import CheckResult, CheckStatus, LimitKind
+from powercheck.records import maker
 from powercheck.rules.context import GridView
 from powercheck.rules.demand import DemandCase
 from powercheck.rules.evaluate import Evaluation
@@ -93,17 +94,9 @@ class CheckBlock:
         )
 
 
-_BLOCK_FIELDS = tuple(CheckBlock.__dataclass_fields__)
-
-
-def _block(**values) -> CheckBlock:
-    """``CheckBlock(**values)`` for every field given, without the frozen dataclass's ``__init__`` (which sets the
-    fields one by one through ``object.__setattr__``; the check functions make thousands of blocks per batch)."""
-    if tuple(values) != _BLOCK_FIELDS:  # another order, a field missing or extra: the checked constructor
-        return CheckBlock(**values)
-    block = object.__new__(CheckBlock)
-    block.__dict__.update(values)
-    return block
+_block = maker(CheckBlock)
+"""``CheckBlock(**values)`` without the frozen dataclass's per-field ``__init__`` (:mod:`powercheck.records`; the
+check functions make thousands of blocks per batch)."""
 
 
 def _taker(index: np.ndarray) -> Callable[[Sequence], list]:
