@@ -729,7 +729,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run() -> NoReturn:
     """The ``powercheck`` command as a process (console script, ``python -m powercheck``): :func:`main`, then
-    :func:`end_process`."""
+    :func:`end_process`.
+
+    OpenBLAS starts single-threaded unless ``OPENBLAS_NUM_THREADS`` is set: no command does BLAS work that threads
+    would speed up (the numeric kernels are numba loops; pandapower's grids here are small), and each OpenBLAS
+    library loaded (numpy's, and SciPy's, which numba imports) starts a worker thread per core that spins for a
+    while before it sleeps -- about 0.1 s of CPU time per ``powercheck screen`` taken from the other work on a
+    2-core machine.
+    """
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy is imported (this module does not import it)
     end_process(main())
 
 

@@ -63,3 +63,27 @@ def test_powercheck_module_screens_and_exits_with_its_status(tmp_path, cache_dir
         check=False,
     )
     assert missing.returncode == 2 and "not found" in missing.stderr
+
+
+def test_the_process_starts_openblas_single_threaded_unless_the_environment_says_otherwise():
+    """numpy and SciPy (which numba imports) load OpenBLAS; started by ``run`` the process has no OpenBLAS worker
+    threads (one thread: the main one), unless ``OPENBLAS_NUM_THREADS`` is set."""
+    code = (
+        "import os, sys\n"
+        "from powercheck import cli\n"
+        "def probe(argv=None):\n"
+        "    import numpy, scipy.linalg\n"
+        "    print(os.environ['OPENBLAS_NUM_THREADS'], len(os.listdir('/proc/self/task')))\n"
+        "    return 0\n"
+        "cli.main = probe\n"
+        "cli.run()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["1", "1"]
+    env["OPENBLAS_NUM_THREADS"] = "2"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    setting, threads = proc.stdout.split()
+    assert setting == "2" and int(threads) > 1  # the user's setting: OpenBLAS workers beside the main thread
