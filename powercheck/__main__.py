@@ -1,7 +1,5 @@
 """``python -m powercheck`` = the ``powercheck`` command."""
 
-import sys
+from powercheck.cli import run
 
-from powercheck.cli import main
-
-sys.exit(main())
+run()

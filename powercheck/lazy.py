@@ -7,6 +7,7 @@ attribute of ``pp`` is first read (building a grid cache, a what-if study, a plo
 
 from __future__ import annotations
 
+import functools
 import importlib
 from types import ModuleType
 from typing import Any
@@ -40,8 +41,10 @@ def lazy_module(name: str) -> Any:
     return LazyModule(name)
 
 
+@functools.cache
 def installed_version(distribution: str) -> str:
-    """The installed version of a distribution without importing it ('' when it is not installed)."""
+    """The installed version of a distribution without importing it ('' when it is not installed); looked up once
+    per process (every network's cache key names pandapower's version)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:

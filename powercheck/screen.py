@@ -262,17 +262,27 @@ class _Ordered:
 
     A JSON Lines file is read twice: once for every record's order key, line and byte span (kept in flat
     arrays, 8 bytes a number, and the records themselves dropped), then chunk by chunk in that order, so a
-    long file is never held whole as Python objects. A Parquet file is read whole.
+    long file is never held whole as Python objects. A file of at most ``keep`` records keeps the records of
+    the first pass instead of reading them again. A Parquet file is read whole.
     """
 
-    def __init__(self, path: Path):
+    KEEP_RECORDS = 4096
+    """Records of a JSON Lines file kept from the first pass (a longer file is read again chunk by chunk)."""
+
+    def __init__(self, path: Path, keep: int | None = None):
         self.path = path
         self.records: list[InputRecord] | None = None
         self.spans = np.empty((0, 3), dtype=np.int64)
         if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+            keep = self.KEEP_RECORDS if keep is None else keep
+            kept: list[InputRecord] | None = []
             missing, micros = array("b"), array("q")  # the order key: (no time, time in µs since 1970, line)
             lines, offsets, lengths = array("q"), array("q"), array("q")
             for rec, offset, length in index_jsonl(path):
+                if kept is not None:
+                    kept.append(rec)
+                    if len(kept) > keep:
+                        kept = None
                 at = _submitted_at(rec)
                 missing.append(at is None)
                 micros.append(0 if at is None else (at - _EPOCH) // _MICROSECOND)
@@ -283,6 +293,8 @@ class _Ordered:
                                 np.frombuffer(missing, dtype=np.int8)))  # fmt: skip
             spans = np.stack([np.frombuffer(a, dtype=np.int64) for a in (lines, offsets, lengths)], axis=1)
             self.spans = spans[order]
+            if kept is not None:
+                self.records = [kept[i] for i in order.tolist()]
         else:
             self.records = sorted(read_notifications(path), key=_order_key)
 

@@ -215,12 +215,15 @@ def test_jsonl_records_are_read_in_submitted_order(tmp_path):
     ]
     path = tmp_path / "n.jsonl"
     path.write_text("\n".join(lines[:4]) + "\n\n" + "\n".join(lines[4:]) + "\n")  # a blank line 5 is skipped
-    ordered = _Ordered(path)
-    # file lines: L1=1, L2=2, L3=3, L4=4, blank=5, bad JSON=6, L6=7, L7=8, L8=9
-    # by time: L3 07:30, L8 07:45, L7 07:59:59.999999, L1 08:00 (line 1), L4 08:00 (line 4), L6 08:00:00.000001;
-    # then without a time by line: L2 (2), bad JSON (6)
-    assert len(ordered) == 8
-    assert ordered.spans[:, 0].tolist() == [3, 9, 8, 1, 4, 7, 2, 6]
-    chunk = ordered.chunk(2, 3)
-    assert [r.line for r in chunk] == [8, 1, 4]
-    assert [r.notification.notification_id for r in chunk] == ["L7", "L1", "L4"]
+    # the records of the first pass kept (a short file), and read again by their spans (a long file: keep=0)
+    for ordered, kept in ((_Ordered(path), True), (_Ordered(path, keep=0), False), (_Ordered(path, keep=7), False)):
+        assert (ordered.records is not None) is kept
+        # file lines: L1=1, L2=2, L3=3, L4=4, blank=5, bad JSON=6, L6=7, L7=8, L8=9
+        # by time: L3 07:30, L8 07:45, L7 07:59:59.999999, L1 08:00 (line 1), L4 08:00 (line 4),
+        # L6 08:00:00.000001; then without a time by line: L2 (2), bad JSON (6)
+        assert len(ordered) == 8
+        assert ordered.spans[:, 0].tolist() == [3, 9, 8, 1, 4, 7, 2, 6]
+        chunk = ordered.chunk(2, 3)
+        assert [r.line for r in chunk] == [8, 1, 4]
+        assert [r.notification.notification_id for r in chunk] == ["L7", "L1", "L4"]
+        assert [r.line for r in ordered.chunk(0, 100)] == [3, 9, 8, 1, 4, 7, 2, 6]

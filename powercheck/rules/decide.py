@@ -190,9 +190,12 @@ class DecisionBatch:
     def reserved_case(self, k: int) -> DemandCase:
         return self.reserve[k] if self.reserve else self.cases[k]
 
-    def decision(self, k: int, lang: str = DEFAULT_LANGUAGE, heavy: bool = True) -> Decision:
-        """Row ``k`` as a :class:`Decision`; ``heavy=False`` leaves its checks and path empty (the columnar writer
-        takes them from the check table and the path columns, :mod:`powercheck.columnar`)."""
+    def decision(
+        self, k: int, lang: str = DEFAULT_LANGUAGE, heavy: bool = True, ledger_status: str | None = None
+    ) -> Decision:
+        """Row ``k`` as a :class:`Decision` (with the ledger status its request got); ``heavy=False`` leaves its
+        checks and path empty (the columnar writer takes them from the check table and the path columns,
+        :mod:`powercheck.columnar`)."""
         case = self.cases[k]
         checks_of, row = self.check_overrides.get(k, (self, k))
         conditions = list(self.conditions[k]) if self.conditions else []
@@ -229,7 +232,7 @@ class DecisionBatch:
                 "language": lang,
                 "messages": list(self.reasons[k]),
                 "condition_messages": conditions,
-                "ledger_status": None,
+                "ledger_status": ledger_status,
                 "input_hash": n.input_hash(),
                 "engine_version": __version__,
                 "decided_at": self.decided_at,

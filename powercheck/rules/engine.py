@@ -26,7 +26,7 @@ import dataclasses
 import logging
 import sys
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 
 from powercheck.gcpause import gc_paused
@@ -38,7 +38,7 @@ from powercheck.rules.connection import network_data
 from powercheck.rules.context import GridView
 from powercheck.rules.decide import DecisionBatch, decide, error_decision, invalid_decision
 from powercheck.rules.demand import demand_cases
-from powercheck.rules.evaluate import evaluate
+from powercheck.rules.evaluate import Evaluation, evaluate
 from powercheck.rules.inverse import size_limits
 from powercheck.rules.measures import apply_measures
 from powercheck.rules.path import voltage_paths
@@ -156,37 +156,57 @@ class Assessor:
             lang=self.language,
         )
 
-    def assess_batch(self, notifications: Sequence[Notification], preceding=None) -> DecisionBatch:
+    def assess_batch(
+        self,
+        notifications: Sequence[Notification],
+        preceding=None,
+        doomed: Callable[[DecisionBatch], Collection[int]] | None = None,
+    ) -> DecisionBatch:
         """Decide a batch on the ledger's current state (nothing recorded), with the measures that would help.
 
         ``preceding[k]``: requests earlier records of the batch make at record k's metering point.
+        ``doomed(batch)``: rows of the batch (decided without measures) whose decisions will be thrown away whatever
+        their measures (:func:`~powercheck.rules.sequence.assess_in_order` decides them again in its next wave);
+        their measures are not worked out.
         """
-        batch = self._stages(notifications, preceding)
+        batch, skip = self._answered(notifications, preceding, doomed)
 
         def assess_variants(variants: list[Notification], origins: list[int]) -> DecisionBatch:
             before = [preceding[o] for o in origins] if preceding else None
-            return self._stages(variants, before, answers=False, bases=[batch.cases[o] for o in origins])
+            return self._variants(variants, before, bases=[batch.cases[o] for o in origins])
 
-        return apply_measures(batch, assess_variants, self.policy, self.grid)
+        return apply_measures(batch, assess_variants, self.policy, self.grid, skip)
 
-    def _stages(
-        self, notifications: Sequence[Notification], preceding=None, answers: bool = True, bases=None
-    ) -> DecisionBatch:
-        """demand -> evaluate -> checks and the voltage path (+ inverse answers and network data when ``answers``)
-        -> decide. ``bases[k]``: the demand case notification k is a measure's variant of."""
+    def _decided(
+        self, notifications: Sequence[Notification], preceding=None, bases=None
+    ) -> tuple[list, Evaluation, DecisionBatch]:
+        """demand -> evaluate -> checks -> decide: the cases, their evaluation and the batch (without answers).
+        ``bases[k]``: the demand case notification k is a measure's variant of."""
         cases = demand_cases(notifications, self.grid, self.policy, self.ledger, preceding, self.screening, bases=bases)
         evaluation = evaluate(cases, self.grid, self.policy, self.ledger)
         checks = run_checks(cases, evaluation, self.grid, self.policy)
-        if not answers:
-            # a variant's path is shown only when it approves its notification with conditions (apply_measures)
-            batch = decide(cases, checks, self.grid, self.policy, self.clock())
-            approved = {k for k, outcome in enumerate(batch.outcome) if outcome is Outcome.AUTO_APPROVE}
-            paths = voltage_paths(cases, evaluation, self.grid, self.ledger, only=approved)
-            return dataclasses.replace(batch, paths=paths)
-        paths = voltage_paths(cases, evaluation, self.grid, self.ledger)
-        limits = size_limits(cases, evaluation, self.grid, self.policy, self.ledger)
+        return cases, evaluation, decide(cases, checks, self.grid, self.policy, self.clock())
+
+    def _answered(
+        self, notifications: Sequence[Notification], preceding=None, doomed=None
+    ) -> tuple[DecisionBatch, Collection[int]]:
+        """The decided batch with the voltage paths, inverse answers and network data of its rows, and the rows
+        ``doomed(batch)`` gives (they get no path and no inverse answers)."""
+        cases, evaluation, batch = self._decided(notifications, preceding)
+        skip = doomed(batch) if doomed is not None else ()
+        kept = set(range(len(cases))).difference(skip) if skip else None
+        paths = voltage_paths(cases, evaluation, self.grid, self.ledger, only=kept)
+        limits = size_limits(cases, evaluation, self.grid, self.policy, self.ledger, skip=skip)
         data = network_data(cases, evaluation, self.grid, self.policy)
-        return decide(cases, checks, self.grid, self.policy, self.clock(), limits, data, paths)
+        return dataclasses.replace(batch, limits=limits, network_data=data, paths=paths), skip
+
+    def _variants(self, notifications: Sequence[Notification], preceding=None, bases=None) -> DecisionBatch:
+        """A batch of variants (:mod:`powercheck.rules.measures`) of the demand cases ``bases``, decided; a variant's
+        path is shown only when it approves its notification with conditions (apply_measures)."""
+        cases, evaluation, batch = self._decided(notifications, preceding, bases)
+        approved = {k for k, outcome in enumerate(batch.outcome) if outcome is Outcome.AUTO_APPROVE}
+        paths = voltage_paths(cases, evaluation, self.grid, self.ledger, only=approved)
+        return dataclasses.replace(batch, paths=paths)
 
     def invalid_decision(
         self,

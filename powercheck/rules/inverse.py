@@ -28,7 +28,7 @@ start-current ratio of a single starting appliance and the range of main fuses t
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -339,15 +339,22 @@ def rule_scales(
 
 
 def size_limits(
-    cases: Sequence[DemandCase], ev: Evaluation, grid: GridView, policy: Policy, state: CapacityState | None = None
+    cases: Sequence[DemandCase],
+    ev: Evaluation,
+    grid: GridView,
+    policy: Policy,
+    state: CapacityState | None = None,
+    skip: Collection[int] = (),
 ) -> list[list[SizeLimit]]:
-    """The inverse answers of every evaluable notification (empty list for the others)."""
+    """The inverse answers of every evaluable notification (empty list for the others and the rows in ``skip``)."""
     valid = np.array([c.evaluable and c.accounting is not None for c in cases], dtype=bool)
     scales, rules = rule_scales(FuseInputs.of_cases(cases, policy), valid, ev, grid, policy, state).binding()
-    fuse_ranges = _fuse_ranges(cases, valid, ev, policy, grid)
+    wanted = valid.copy()
+    wanted[list(skip)] = False
+    fuse_ranges = _fuse_ranges(cases, wanted, ev, policy, grid)
     out: list[list[SizeLimit]] = []
     for k, case in enumerate(cases):
-        if not valid[k]:
+        if not wanted[k]:
             out.append([])
             continue
         out.append(_answers(case, float(scales[k]), rules[k], ev, k, policy, fuse_ranges[k], grid))

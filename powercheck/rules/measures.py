@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -227,16 +227,18 @@ def variants(
     policy: Policy,
     u_ll_of: Callable[[DemandCase], float],
     failing_of: Sequence[Sequence[str]] | None = None,
+    skip: Collection[int] = (),
 ) -> list[Variant]:
     """Variants of every escalated notification whose grid checks ran (single measures, then with a bigger fuse).
 
-    ``failing_of``: :func:`failing_rules` of the batch's checks (found here when not given)."""
+    ``failing_of``: :func:`failing_rules` of the batch's checks (found here when not given); rows in ``skip`` get
+    none."""
     if failing_of is None:
         failing_of = failing_rules(batch.checks)
     sources = {m["id"]: m["source"] for m in policy.value(PolicyKey.MEASURES)}
     out: list[Variant] = []
     for k, case in enumerate(batch.cases):
-        if batch.outcome[k] is not Outcome.ESCALATE or not case.evaluable:
+        if batch.outcome[k] is not Outcome.ESCALATE or not case.evaluable or k in skip:
             continue
         rows = batch.checks.rows_of(k)
         if any(batch.checks.rule_id[i] in GATE_RULES for i in rows):
@@ -364,15 +366,17 @@ def apply_measures(
     assess_variants: Callable[[list[Notification], list[int]], DecisionBatch],
     policy: Policy,
     grid,
+    skip: Collection[int] = (),
 ) -> DecisionBatch:
     """Approve escalations with conditions where an installer's measure makes them approvable; list measures.
 
     ``assess_variants(notifications, origins)`` decides variants on the same ledger state (the
-    origin rows give each variant its notification's place in the batch).
+    origin rows give each variant its notification's place in the batch). Rows in ``skip`` (decisions that
+    will be thrown away) keep their outcome and get no measures.
     """
     arr = grid.arrays
     failing_of = failing_rules(batch.checks)
-    found = variants(batch, policy, lambda c: float(arr.u_ll_v[c.location.bus_row]), failing_of)
+    found = variants(batch, policy, lambda c: float(arr.u_ll_v[c.location.bus_row]), failing_of, skip)
     outcome = list(batch.outcome)
     measures: list[list[MeasureOption]] = [[] for _ in batch.cases]
     conditions: list[list[Message]] = [[] for _ in batch.cases]
@@ -411,7 +415,7 @@ def apply_measures(
         for (k, _), (_, option) in best.items():
             measures[k].append(option)
     for k in range(len(batch.cases)):
-        if outcome[k] is Outcome.ESCALATE:
+        if outcome[k] is Outcome.ESCALATE and k not in skip:
             measures[k] += _grid_owner_options(batch, k, grid, policy, failing_of[k]) + _gate_options(batch, k)
             if not measures[k]:
                 text = msg("measure.case_handler", text=msg("measure.review_other"))

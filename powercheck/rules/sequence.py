@@ -32,6 +32,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 
 from powercheck.ledger.model import LedgerRequest, RequestStatus, Reservation, ReservedComponent
 from powercheck.ledger.state import CapacityState
@@ -127,8 +128,7 @@ class DecisionRef:
     ledger_status: str | None = None
 
     def decision(self, lang: str = "en") -> Decision:
-        d = self.batch.decision(self.k, lang)
-        return d if self.ledger_status is None else d.model_copy(update={"ledger_status": self.ledger_status})
+        return self.batch.decision(self.k, lang, ledger_status=self.ledger_status)
 
 
 class Assessment:
@@ -160,6 +160,44 @@ class Assessment:
         return self._decisions
 
 
+def _walk(wave, preceding, stash, notifications, capacity_key, batch: DecisionBatch) -> tuple[list[tuple], set[tuple]]:
+    """The records of a wave that are final on its ``batch``, in wave order, as (row, record, the request it records
+    or None, the ledger's request it replaces or None), and the capacity keys they change. A record is not final
+    when an earlier record of the wave changed its network's capacity, or when its conflict rested on an earlier
+    record of the wave that records nothing. Reads the ledger state, changes nothing."""
+    out = []
+    touched: set[tuple] = set()
+    unrecorded: set[str] = set()  # ids of wave records that made no request
+    for pos, i in enumerate(wave):
+        note = notifications[i]
+        key = capacity_key(i)
+        if key in touched or any(p.notification_id in unrecorded for p in preceding[pos]):
+            continue  # decided again in the next wave, on the changed state
+        conditions = tuple(render(m) for m in batch.conditions[pos]) if batch.conditions else ()
+        request = request_of(batch.reserved_case(pos), batch.outcome[pos], batch.decided_at, conditions)
+        old = stash.get(i)
+        if old is not None and (request is None or old.revision >= note.revision):
+            request = None  # replay, older revision or nothing to record: the ledger keeps its request
+        elif request is not None:
+            if request.active and not request.reservation.empty and note.stage is not Stage.COMPLETION:
+                touched.add(key)
+        if request is None:
+            unrecorded.add(note.notification_id)
+        if old is not None and old.active and request is not None:
+            touched.add(key)
+        out.append((pos, i, request, old))
+    return out, touched
+
+
+def _doomed(walk: Callable[[DecisionBatch], tuple[list[tuple], set[tuple]]], batch: DecisionBatch) -> set[int]:
+    """Rows of a wave's batch, decided before its measures, that are decided again in the next wave whatever their
+    measures: the rows not final on it. Measures only turn escalations (pending requests, which reserve nothing)
+    into approvals with conditions (which may reserve capacity; every other row records the same or nothing, as
+    before), so they can only add records that change their network's capacity, never make final a record that is
+    not final without them."""
+    return set(range(len(batch))) - {pos for pos, _, _, _ in walk(batch)[0]}
+
+
 def order_key(n: Notification, i: int) -> tuple:
     """Submitted order (then input position); records without a time last."""
     at = n.submitted_at
@@ -172,12 +210,14 @@ def assess_in_order(
     notifications: Sequence[Notification],
     network_of: Sequence[str | None],
     state: CapacityState,
-    assess_wave: Callable[[list[Notification]], DecisionBatch],
+    assess_wave: Callable[[list[Notification], list, Callable[[DecisionBatch], set[int]]], DecisionBatch],
     language: str = "en",
 ) -> Assessment:
     """Decide ``notifications`` in submitted order on ``state``, recording every decision in it.
 
     ``network_of[i]`` is the network of record ``i``'s metering point (None when unknown).
+    ``assess_wave(notes, preceding, doomed)`` decides a wave (:meth:`~powercheck.rules.engine.Assessor.assess_batch`);
+    ``doomed(batch)`` gives the rows of its batch before measures that this wave will not keep.
     """
     n = len(notifications)
     pending = sorted(range(n), key=lambda i: order_key(notifications[i], i))
@@ -237,29 +277,17 @@ def assess_in_order(
             earlier = at_point.setdefault(notifications[i].metering_point_id, [])
             preceding.append([as_open(j) for j in earlier])
             earlier.append(i)
-        batch = assess_wave([notifications[i] for i in wave], preceding)
+        walk = partial(_walk, wave, preceding, stash, notifications, capacity_key)
+        batch = assess_wave([notifications[i] for i in wave], preceding, partial(_doomed, walk))
         final: dict[tuple, int] = {}
-        touched_capacity: set[tuple] = set()
-        unrecorded: set[str] = set()  # ids of wave records that made no request
-        for pos, i in enumerate(wave):
+        finals, touched_capacity = walk(batch)
+        for pos, i, request, old in finals:
             note = notifications[i]
             key = capacity_key(i)
-            if key in touched_capacity or any(p.notification_id in unrecorded for p in preceding[pos]):
-                continue  # decided again in the next wave, on the changed state
-            conditions = tuple(render(m) for m in batch.conditions[pos]) if batch.conditions else ()
-            request = request_of(batch.reserved_case(pos), batch.outcome[pos], batch.decided_at, conditions)
-            old = stash.get(i)
-            if old is not None and (request is None or old.revision >= note.revision):
-                state.put(old)  # replay, older revision or nothing to record: the ledger keeps its request
-                request = None
-            elif request is not None:
+            if request is not None:
                 state.put(request)
-                if request.active and not request.reservation.empty and note.stage is not Stage.COMPLETION:
-                    touched_capacity.add(key)
-            if request is None:
-                unrecorded.add(note.notification_id)
-            if old is not None and old.active and request is not None:
-                touched_capacity.add(key)
+            elif old is not None:
+                state.put(old)  # replay, older revision or nothing to record: the ledger keeps its request
             if request is None and old is None and note.stage is Stage.COMPLETION and nid_of(i) in state.requests:
                 old = state.requests[nid_of(i)]  # a completion that marks nothing: the request keeps its status
             status = request.status.value if request is not None else (old.status.value if old else None)

@@ -62,3 +62,24 @@ def test_no_rows_gives_an_empty_block():
     b = measured(RULE, [], [], 1.0, LimitKind.MAX, "A", name=[], detail=[])
     assert len(b) == 0 and b.status.dtype == np.int8
     assert math.isclose(measured(RULE, [0], [0.5], 1.0, LimitKind.MAX, "A", name="x").margin[0], 0.5)
+
+
+def test_block_columns_have_the_column_dtypes_and_a_block_equals_the_dataclass_made_one():
+    """The fast paths (scalar limits and seq, statuses read from the comparison, blocks made without the frozen
+    ``__init__``) give the same block as the plain constructor, with int8 statuses, int64 rows and sequence."""
+    import dataclasses
+
+    from powercheck.rules.checks.base import CheckBlock, _block
+
+    b = measured(RULE, [0, 1], [10.0, 70.0], 63, LimitKind.MAX, "A", name="fuse", seq=1, margin_scale=63)
+    assert b.status.dtype == np.int8 and b.status.tolist() == [PASS, FAIL]
+    assert b.seq.dtype == np.int64 and b.seq.tolist() == [1, 1]
+    assert b.limit.dtype == float and b.limit.tolist() == [63.0, 63.0]
+    assert b.margin_scale.tolist() == [63.0, 63.0]
+    fields = {f.name: getattr(b, f.name) for f in dataclasses.fields(CheckBlock)}
+    assert _block(**fields) == CheckBlock(**fields)
+    assert type(_block(**fields)) is CheckBlock
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        _block(**fields).unit = "V"
+    with pytest.raises(TypeError):  # a field missing: the dataclass constructor refuses it
+        _block(**{k: v for k, v in fields.items() if k != "unit"})

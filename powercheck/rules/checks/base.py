@@ -18,6 +18,7 @@ from operator import itemgetter
 import numpy as np
 
 from powercheck.models import CheckResult, CheckStatus, LimitKind
+from powercheck.records import maker
 from powercheck.rules.context import GridView
 from powercheck.rules.demand import DemandCase
 from powercheck.rules.evaluate import Evaluation
@@ -75,7 +76,7 @@ class CheckBlock:
         idx = np.flatnonzero(keep)
         pick = _taker(idx)
 
-        return CheckBlock(
+        return _block(
             rule_id=self.rule_id,
             row=self.row[idx],
             seq=self.seq[idx],
@@ -91,6 +92,11 @@ class CheckBlock:
             assumptions=pick(self.assumptions),
             detail=pick(self.detail),
         )
+
+
+_block = maker(CheckBlock)
+"""``CheckBlock(**values)`` without the frozen dataclass's per-field ``__init__`` (:mod:`powercheck.records`; the
+check functions make thousands of blocks per batch)."""
 
 
 def _taker(index: np.ndarray) -> Callable[[Sequence], list]:
@@ -150,11 +156,22 @@ def _new_empty_block(rule_id: RuleId, kind: LimitKind, unit: str) -> CheckBlock:
                       unit=unit, limit_key=[], assumptions=[], detail=[])  # fmt: skip
 
 
+def _full(n: int, value, dtype=float) -> np.ndarray:
+    """``np.full(n, value, dtype)`` for a scalar, in fewer steps (the check functions make thousands of small
+    columns per batch)."""
+    out = np.empty(n, dtype=dtype)
+    out.fill(value)
+    return out
+
+
 def _column(values, n: int, dtype=float) -> np.ndarray:
     """A new array of ``n`` values: a scalar repeated, or ``n`` values (a sequence or an array) copied."""
+    kind = type(values)
+    if kind is float or (kind is int and dtype is not float):  # the common scalars: no 0-d array first
+        return _full(n, values, dtype)
     arr = np.asarray(values, dtype=dtype)
     if arr.ndim == 0:
-        return np.full(n, arr, dtype=dtype)
+        return _full(n, arr, dtype)
     if arr.size == n:
         return np.array(arr, dtype=dtype).reshape(n)
     return np.broadcast_to(arr, (n,)).copy()  # e.g. one value in a 1-element array (a mismatch raises)
@@ -193,8 +210,8 @@ def measured(
     ok = finite_value & finite_limit
     margin = (limit_arr - value_arr) if kind is LimitKind.MAX else (value_arr - limit_arr)
     details = _per_row(detail, n)
-    if ok.all():  # the common case, in fewer array operations
-        status = (margin < 0).astype(np.int8)  # PASS 0 where margin >= 0, FAIL 1
+    if np.count_nonzero(ok) == n:  # the common case, in fewer array operations
+        status = (margin < 0).view(np.int8)  # PASS 0 where margin >= 0, FAIL 1 (a new bool array, read as int8)
     else:
         margin = np.where(ok, margin, np.nan)
         status = np.where(ok, np.where(margin >= 0, PASS, FAIL), NOT_EVALUATED).astype(np.int8)
@@ -202,7 +219,7 @@ def measured(
         limit_arr = np.where(finite_limit, limit_arr, np.nan)
         missing = (~ok).tolist()
         details = [MISSING_DETAIL if (m and not d) else d for d, m in zip(details, missing)]
-    return CheckBlock(
+    return _block(
         rule_id=rule_id,
         row=row,
         seq=_column(seq, n, np.int64),
@@ -211,7 +228,7 @@ def measured(
         value=value_arr,
         limit=limit_arr,
         margin=margin,
-        margin_scale=np.full(n, np.nan) if margin_scale is None else _column(margin_scale, n),
+        margin_scale=_full(n, np.nan) if margin_scale is None else _column(margin_scale, n),
         limit_kind=kind,
         unit=unit,
         limit_key=_per_row(limit_key, n),
@@ -285,7 +302,7 @@ def not_evaluated(
             _per_row(per_row, 0)
         return _empty_block(rule_id, LimitKind.MAX, "")
     nan = np.full(n, np.nan)
-    return CheckBlock(
+    return _block(
         rule_id=rule_id,
         row=row,
         seq=np.broadcast_to(np.asarray(seq, dtype=np.int64), (n,)).copy(),
