@@ -15,7 +15,6 @@ measures, limits) go through a light decision without checks and path, so a fiel
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from itertools import chain
 from typing import Any
@@ -23,15 +22,14 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from powercheck import __version__, arrow
+from powercheck import arrow
 from powercheck.gcpause import gc_paused
 from powercheck.io import CHECK_TYPE, DECISION_SCHEMA, PATH_POINT_TYPE, _measure_row, _message_row, decision_row
 from powercheck.models import Decision
 from powercheck.rules.checks.base import FAIL, NOT_EVALUATED, STATUSES, CheckTable
-from powercheck.rules.decide import DecisionBatch, _localized
+from powercheck.rules.decide import DecisionBatch
 from powercheck.rules.path import PATH_COLUMNS
 from powercheck.rules.sequence import DecisionRef
-from powercheck.texts import render
 
 STATUS_TEXT = np.array([str(s) for s in STATUSES], dtype=object)
 
@@ -180,47 +178,21 @@ LIGHT_COLUMNS = tuple(
 def _light_row(batch: DecisionBatch, k: int, lang: str, ledger_status, source_line: int | None) -> dict[str, Any]:
     """The :data:`LIGHT_COLUMNS` of batch row ``k``: what :func:`~powercheck.io.decision_row` writes of its
     decision (:meth:`DecisionBatch.decision` without checks and path, with ``ledger_status``), made from the
-    batch's fields without the :class:`Decision` in between (``tests/test_columnar.py`` compares the two)."""
-    case = batch.cases[k]
-    checks_of, row = batch.check_overrides.get(k, (batch, k))
-    conditions = list(batch.conditions[k]) if batch.conditions else []
-    n = case.notification
-    loc = case.location
-    score = float(batch.score[k])
-    network_data = batch.network_data[k] if batch.network_data else None
-    reasons = batch.reasons[k]
-    return {
-        "notification_id": n.notification_id,
-        "revision": n.revision,
-        "source_line": source_line,
-        "metering_point_id": n.metering_point_id,
-        "job_type": n.job_type.value,
-        "stage": n.stage.value,
-        "outcome": str(batch.outcome[k]),
-        "score": None if math.isnan(score) else score,
-        "reasons": [render(m, lang) for m in reasons],
-        "messages": [_message_row(m) for m in reasons],
-        "network_id": loc.network_id if loc else None,
-        "bus": loc.bus if loc else None,
-        "assumptions": list(checks_of.assumptions[row]),
-        "required_main_fuse_a": case.required_fuse_a,
-        "notifiable": None if case.accounting is None else case.notifiable is not None,
-        "notifiable_reason": case.notifiable,
-        "ledger_status": ledger_status,
-        "conditions": [render(m, lang) for m in conditions],
-        "condition_messages": [_message_row(m) for m in conditions],
-        "measures": [_measure_row(_localized(m, lang)) for m in batch.measures[k]] if batch.measures else [],
-        "limits": [limit.model_dump() for limit in batch.limits[k]] if batch.limits else [],
-        "network_data": None if network_data is None else network_data.model_dump(),
-        "language": lang,
-        "policy_id": batch.policy.id,
-        "policy_version": batch.policy.version,
-        "policy_hash": batch.policy.hash,
-        "grid_model_version": batch.grid_model_version,
-        "input_hash": n.input_hash(),
-        "engine_version": __version__,
-        "decided_at": batch.decided_at,
-    }
+    decision's fields (:meth:`DecisionBatch.decision_fields`) without the :class:`Decision` in between
+    (``tests/test_columnar.py`` compares the two)."""
+    row = batch.decision_fields(k, lang, heavy=False, ledger_status=ledger_status)
+    network_data = row["network_data"]
+    row.update(
+        source_line=source_line,
+        outcome=str(row["outcome"]),
+        messages=[_message_row(m) for m in row["messages"]],
+        assumptions=list(row["assumptions"]),
+        condition_messages=[_message_row(m) for m in row["condition_messages"]],
+        measures=[_measure_row(m) for m in row["measures"]],
+        limits=[limit.model_dump() for limit in row["limits"]],
+        network_data=None if network_data is None else network_data.model_dump(),
+    )
+    return row
 
 
 def decision_tables(

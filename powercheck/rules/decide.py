@@ -23,6 +23,7 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 
@@ -196,48 +197,52 @@ class DecisionBatch:
         """Row ``k`` as a :class:`Decision` (with the ledger status its request got); ``heavy=False`` leaves its
         checks and path empty (the columnar writer takes them from the check table and the path columns,
         :mod:`powercheck.columnar`)."""
+        return construct(Decision, self.decision_fields(k, lang, heavy, ledger_status))
+
+    def decision_fields(
+        self, k: int, lang: str = DEFAULT_LANGUAGE, heavy: bool = True, ledger_status: str | None = None
+    ) -> dict[str, Any]:
+        """The fields of :meth:`decision`'s :class:`Decision`, every one in the model's order (the columnar writer
+        makes its row of them without the model, :func:`powercheck.columnar._light_row`)."""
         case = self.cases[k]
         checks_of, row = self.check_overrides.get(k, (self, k))
         conditions = list(self.conditions[k]) if self.conditions else []
         n = case.notification
         loc = case.location
         score = float(self.score[k])
-        return construct(  # every field, in the model's order
-            Decision,
-            {
-                "notification_id": n.notification_id,
-                "revision": n.revision,
-                "metering_point_id": n.metering_point_id,
-                "job_type": n.job_type.value,
-                "stage": n.stage.value,
-                "outcome": self.outcome[k],
-                "reasons": [render(m, lang) for m in self.reasons[k]],
-                "checks": [checks_of.checks.result(i) for i in checks_of.checks.rows_of(row)] if heavy else [],
-                "score": None if math.isnan(score) else score,
-                "policy_id": self.policy.id,
-                "policy_version": self.policy.version,
-                "policy_hash": self.policy.hash,
-                "grid_model_version": self.grid_model_version,
-                "network_id": loc.network_id if loc else None,
-                "bus": loc.bus if loc else None,
-                "assumptions": checks_of.assumptions[row],
-                "required_main_fuse_a": case.required_fuse_a,
-                "notifiable": None if case.accounting is None else case.notifiable is not None,
-                "notifiable_reason": case.notifiable,
-                "limits": list(self.limits[k]) if self.limits else [],
-                "conditions": [render(m, lang) for m in conditions],
-                "measures": [_localized(m, lang) for m in self.measures[k]] if self.measures else [],
-                "network_data": self.network_data[k] if self.network_data else None,
-                "path": list(checks_of.paths[row]) if checks_of.paths and heavy else [],
-                "language": lang,
-                "messages": list(self.reasons[k]),
-                "condition_messages": conditions,
-                "ledger_status": ledger_status,
-                "input_hash": n.input_hash(),
-                "engine_version": __version__,
-                "decided_at": self.decided_at,
-            },
-        )
+        return {  # every field, in the model's order
+            "notification_id": n.notification_id,
+            "revision": n.revision,
+            "metering_point_id": n.metering_point_id,
+            "job_type": n.job_type.value,
+            "stage": n.stage.value,
+            "outcome": self.outcome[k],
+            "reasons": [render(m, lang) for m in self.reasons[k]],
+            "checks": [checks_of.checks.result(i) for i in checks_of.checks.rows_of(row)] if heavy else [],
+            "score": None if math.isnan(score) else score,
+            "policy_id": self.policy.id,
+            "policy_version": self.policy.version,
+            "policy_hash": self.policy.hash,
+            "grid_model_version": self.grid_model_version,
+            "network_id": loc.network_id if loc else None,
+            "bus": loc.bus if loc else None,
+            "assumptions": checks_of.assumptions[row],
+            "required_main_fuse_a": case.required_fuse_a,
+            "notifiable": None if case.accounting is None else case.notifiable is not None,
+            "notifiable_reason": case.notifiable,
+            "limits": list(self.limits[k]) if self.limits else [],
+            "conditions": [render(m, lang) for m in conditions],
+            "measures": [_localized(m, lang) for m in self.measures[k]] if self.measures else [],
+            "network_data": self.network_data[k] if self.network_data else None,
+            "path": list(checks_of.paths[row]) if checks_of.paths and heavy else [],
+            "language": lang,
+            "messages": list(self.reasons[k]),
+            "condition_messages": conditions,
+            "ledger_status": ledger_status,
+            "input_hash": n.input_hash(),
+            "engine_version": __version__,
+            "decided_at": self.decided_at,
+        }
 
     def decisions(self, lang: str = DEFAULT_LANGUAGE) -> list[Decision]:
         return [self.decision(k, lang) for k in range(len(self.cases))]
