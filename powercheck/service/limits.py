@@ -149,11 +149,22 @@ def http_implementation(choice: str = "auto") -> str:
 
 
 class _HeaderDeadline:
-    """A deadline for a request's headers on one connection (mixed into uvicorn's protocols)."""
+    """A deadline for a request's headers on one connection (mixed into uvicorn's protocols, before them): armed
+    when the connection opens, cancelled when it is lost; the protocols disarm it when a request's headers are
+    complete and arm it again for the next request."""
 
     header_timeout_s: float
     loop: Any
     transport: Any
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)  # type: ignore[misc]
 
     def _arm(self) -> None:
         self._disarm()
@@ -187,11 +198,6 @@ def guarded_protocol(header_timeout_s: float, http: str = "auto") -> type:
 
             header_timeout_s: float = timeout
 
-            def connection_made(self, transport: Any) -> None:  # type: ignore[override]
-                super().connection_made(transport)
-                self._header_timer: asyncio.TimerHandle | None = None
-                self._arm()
-
             def on_headers_complete(self) -> None:
                 self._disarm()  # a request's headers are complete
                 super().on_headers_complete()
@@ -202,10 +208,6 @@ def guarded_protocol(header_timeout_s: float, http: str = "auto") -> type:
                 if not pipelined and not self.transport.is_closing():
                     self._arm()  # the next request of a kept-alive connection
 
-            def connection_lost(self, exc: Exception | None) -> None:
-                self._disarm()
-                super().connection_lost(exc)
-
         return GuardedHttpToolsProtocol
 
     from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -214,11 +216,6 @@ def guarded_protocol(header_timeout_s: float, http: str = "auto") -> type:
         """uvicorn's h11 protocol with a deadline for every request's headers (``header_timeout_s``)."""
 
         header_timeout_s: float = timeout
-
-        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._header_timer: asyncio.TimerHandle | None = None
-            self._arm()
 
         def handle_events(self) -> None:
             before = self.cycle
@@ -229,9 +226,5 @@ def guarded_protocol(header_timeout_s: float, http: str = "auto") -> type:
         def on_response_complete(self) -> None:
             self._arm()  # the next request of a kept-alive connection (disarmed again if one is pipelined)
             super().on_response_complete()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            super().connection_lost(exc)
 
     return GuardedH11Protocol
