@@ -360,7 +360,6 @@ def _balanced_block_branches(vr, vi, i0, wn, st, s_elem, branch, out):
      trafo_rating, root_children, ypp_root, ypc_root, ysh_root, root_elems, sn) = branch  # fmt: skip
     line_i_from, line_i_to, line_loading, trafo_i_hv, trafo_i_lv, trafo_loading, eg_p, eg_q = out
     W = vr.shape[1]
-    sqrt3 = np.sqrt(3.0)
     nan = np.nan
     # the items that did not converge get NaN voltages, hence NaN results (as the summary of their NaN voltages)
     ok = np.empty(W, dtype=np.bool_)
@@ -397,30 +396,22 @@ def _balanced_block_branches(vr, vi, i0, wn, st, s_elem, branch, out):
             j = k - n_line
             for w in range(wn):
                 i = i0 + w
-                vf = complex(vr[f, w], vi[f, w])
-                vt = complex(vr[t, w], vi[t, w])
-                a_f = _cabs(yff[k] * vf + yft[k] * vt) * bf
-                a_t = _cabs(ytf[k] * vf + ytt[k] * vt) * bt
+                a_f, a_t = _terminal_currents(
+                    complex(vr[f, w], vi[f, w]), complex(vr[t, w], vi[t, w]), yff[k], yft[k], ytf[k], ytt[k], bf, bt
+                )
                 trafo_i_hv[i, j] = a_f
                 trafo_i_lv[i, j] = a_t
-                ld = _ratio(_nan_max(a_f * trafo_vn_hv[j], a_t * trafo_vn_lv[j]) * sqrt3, trafo_sn[j]) * 100.0
-                trafo_loading[i, j] = _ratio(ld, trafo_rating[j])
+                trafo_loading[i, j] = _trafo_loading(
+                    a_f, a_t, trafo_vn_hv[j], trafo_vn_lv[j], trafo_sn[j], trafo_rating[j]
+                )
     for w in range(wn):
         i = i0 + w
         v0 = complex(vr[0, w], vi[0, w])
-        i_root = 0j
+        i_children = 0j
         for c in range(root_children.shape[0]):
             rc = root_children[c]
-            i_root += ypp_root[c] * v0 + ypc_root[c] * complex(vr[rc, w], vi[rc, w])
-        i_root += ysh_root * v0
-        if root_elems.shape[0]:
-            s0 = 0j
-            for e in range(root_elems.shape[0]):
-                s0 += s_elem[i, root_elems[e]]
-            i_root += np.conj(s0 / v0)
-        s_root = v0 * np.conj(i_root) * sn
-        eg_p[i] = s_root.real
-        eg_q[i] = s_root.imag
+            i_children += ypp_root[c] * v0 + ypc_root[c] * complex(vr[rc, w], vi[rc, w])
+        eg_p[i], eg_q[i] = _slack_power(v0, i_children, ysh_root, root_elems, s_elem, i, sn)
 
 
 @njit_parallel
@@ -650,6 +641,24 @@ def _phases_of_seq_c(x0, x1, x2):
     return x0 + x1 + x2, x0 + _A2 * x1 + _A * x2, x0 + _A * x1 + _A2 * x2
 
 
+@njit
+def _add_loads(pos, kind, s_elem, full2red, i0, wn, sr, si, loaded):
+    """Add the powers of the elements (bus ``pos``, phase or phase pair ``kind``; negative bus: not supplied) of
+    items ``i0 .. i0 + wn - 1`` to ``sr, si [kind, reduced bus, item]``, in element order, and mark ``loaded`` the
+    buses where any of them is not zero."""
+    for e in range(pos.shape[0]):
+        if pos[e] >= 0:
+            b = full2red[pos[e]]
+            k = kind[e]
+            nz = False
+            for w in range(wn):
+                x = s_elem[i0 + w, e]
+                sr[k, b, w] += x.real
+                si[k, b, w] += x.imag
+                nz = nz or x != 0.0
+            loaded[b] = loaded[b] or nz
+
+
 @njit_numpy_errors
 def _unbalanced_block(
     fparent, fm, fkup, fycp, full2red, rbus, parent, m, kup, ycp, wye_pos, wye_phase, s_wye, delta_pos, delta_pair,
@@ -707,28 +716,8 @@ def _unbalanced_block(
     for w in range(wn):
         active[w] = True
     # loads per bus and phase (pair): elements added in their order (every item as a lone sweep would)
-    for e in range(wye_pos.shape[0]):
-        if wye_pos[e] >= 0:
-            b = full2red[wye_pos[e]]
-            k = wye_phase[e]
-            nz = False
-            for w in range(wn):
-                s = s_wye[i0 + w, e]
-                swr[k, b, w] += s.real
-                swi[k, b, w] += s.imag
-                nz = nz or s != 0.0
-            is_loaded[b] = is_loaded[b] or nz
-    for e in range(delta_pos.shape[0]):
-        if delta_pos[e] >= 0:
-            b = full2red[delta_pos[e]]
-            k = delta_pair[e]
-            nz = False
-            for w in range(wn):
-                s = s_delta[i0 + w, e]
-                sdr[k, b, w] += s.real
-                sdi[k, b, w] += s.imag
-                nz = nz or s != 0.0
-            is_delta[b] = is_delta[b] or nz
+    _add_loads(wye_pos, wye_phase, s_wye, full2red, i0, wn, swr, swi, is_loaded)
+    _add_loads(delta_pos, delta_pair, s_delta, full2red, i0, wn, sdr, sdi, is_delta)
     # buses with a load in any item of the block (the others' load currents are 0 in every item; a bus whose
     # elements' powers add up to 0 is listed too: its currents are computed as 0 all the same)
     loaded = np.empty(n, dtype=np.int64)
@@ -1209,6 +1198,35 @@ def _ratio(x, y):
 
 
 @njit
+def _terminal_currents(vf, vt, yff, yft, ytf, ytt, ibase_f, ibase_t):
+    """Current magnitudes at both ends of a balanced branch: ``|yff vf + yft vt| * ibase_f``, ``|ytf vf + ytt vt| *
+    ibase_t`` [kA]."""
+    return _cabs(yff * vf + yft * vt) * ibase_f, _cabs(ytf * vf + ytt * vt) * ibase_t
+
+
+@njit
+def _trafo_loading(i_hv, i_lv, vn_hv, vn_lv, sn, rating):
+    """Current-based loading of a balanced transformer, as pandapower's ``trafo_loading="current"``, divided by its
+    rating factor [%]."""
+    return _ratio(_ratio(_nan_max(i_hv * vn_hv, i_lv * vn_lv) * np.sqrt(3.0), sn) * 100.0, rating)
+
+
+@njit
+def _slack_power(v0, i_children, ysh_root, root_elems, s_elem, i, sn):
+    """Power the slack supplies to item ``i`` [MW, Mvar]: ``v0 conj(I_root) sn`` with ``I_root`` the current into
+    the branches below the root (``i_children``), its shunt and the injections ``root_elems`` (columns of
+    ``s_elem``) at the root."""
+    i_root = i_children + ysh_root * v0
+    if root_elems.shape[0]:
+        s0 = 0j
+        for e in range(root_elems.shape[0]):
+            s0 += s_elem[i, root_elems[e]]
+        i_root += np.conj(s0 / v0)
+    s_root = v0 * np.conj(i_root) * sn
+    return s_root.real, s_root.imag
+
+
+@njit
 def _unbalanced_summary_rows(
     i0, i1, phase_last, v_abc, f_pos, t_pos, yff, yft, ytf, ytt, ibase_f, ibase_t, n_line, line_imax, trafo_vn_hv,
     trafo_vn_lv, trafo_sn, trafo_rating, line_i, line_i_n, line_loading, trafo_i_hv, trafo_i_lv, trafo_loading,
@@ -1298,16 +1316,14 @@ def _balanced_summary_rows(
 ):  # fmt: skip
     """Results of balanced batch items ``i0 .. i1-1`` (see :func:`balanced_summary`)."""
     nan = complex(np.nan, 0.0)
-    sqrt3 = np.sqrt(3.0)
     for i in range(i0, i1):
         for j in range(bus_pos.shape[0]):
             b = bus_pos[j]
             v_net[i, j] = v[i, b] if b >= 0 else nan
         for k in range(f_pos.shape[0]):
-            vf = v[i, f_pos[k]]
-            vt = v[i, t_pos[k]]
-            af = _cabs(yff[k] * vf + yft[k] * vt) * ibase_f[k]
-            at = _cabs(ytf[k] * vf + ytt[k] * vt) * ibase_t[k]
+            af, at = _terminal_currents(
+                v[i, f_pos[k]], v[i, t_pos[k]], yff[k], yft[k], ytf[k], ytt[k], ibase_f[k], ibase_t[k]
+            )
             if k < n_line:
                 line_i_from[i, k] = af
                 line_i_to[i, k] = at
@@ -1316,21 +1332,14 @@ def _balanced_summary_rows(
                 j = k - n_line
                 trafo_i_hv[i, j] = af
                 trafo_i_lv[i, j] = at
-                ld = _ratio(_nan_max(af * trafo_vn_hv[j], at * trafo_vn_lv[j]) * sqrt3, trafo_sn[j]) * 100.0
-                trafo_loading[i, j] = _ratio(ld, trafo_rating[j])
+                trafo_loading[i, j] = _trafo_loading(
+                    af, at, trafo_vn_hv[j], trafo_vn_lv[j], trafo_sn[j], trafo_rating[j]
+                )
         v0 = v[i, 0]
-        i_root = 0j
+        i_children = 0j
         for c in range(root_children.shape[0]):
-            i_root += ypp_root[c] * v0 + ypc_root[c] * v[i, root_children[c]]
-        i_root += ysh_root * v0
-        if root_elems.shape[0]:
-            s0 = 0j
-            for e in range(root_elems.shape[0]):
-                s0 += s_elem[i, root_elems[e]]
-            i_root += np.conj(s0 / v0)
-        s_root = v0 * np.conj(i_root) * sn
-        eg_p[i] = s_root.real
-        eg_q[i] = s_root.imag
+            i_children += ypp_root[c] * v0 + ypc_root[c] * v[i, root_children[c]]
+        eg_p[i], eg_q[i] = _slack_power(v0, i_children, ysh_root, root_elems, s_elem, i, sn)
 
 
 @njit_parallel
