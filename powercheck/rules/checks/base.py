@@ -9,15 +9,15 @@ in decision order; :meth:`CheckTable.result` materialises one row as the
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import chain, repeat
 from operator import itemgetter
 
 import numpy as np
 
-from powercheck.models import CheckResult, CheckStatus, LimitKind
+from powercheck.models import CheckResult, CheckStatus, LimitKind, construct
 from powercheck.records import maker
 from powercheck.rules.context import GridView
 from powercheck.rules.demand import DemandCase
@@ -327,10 +327,6 @@ def failed_gate(
     return measured(rule_id, rows, np.asarray(counts, dtype=float), 0.0, LimitKind.MAX, unit, name=name, detail=detail)
 
 
-def _opt(x: float) -> float | None:
-    return None if math.isnan(x) else float(x)
-
-
 @dataclass(frozen=True)
 class CheckTable:
     """All check results of a batch, ordered by notification and then by the check table."""
@@ -354,24 +350,30 @@ class CheckTable:
     def concat(cls, n: int, blocks_by_slot: Sequence[Sequence[CheckBlock]]) -> CheckTable:
         """Concatenate blocks; ``blocks_by_slot[i]`` are the blocks of the i-th check function."""
         blocks: list[CheckBlock] = []
-        slot_parts, block_parts = [], []
+        slots: list[int] = []
         for slot, group in enumerate(blocks_by_slot):
             for b in group:
                 if len(b):
                     blocks.append(b)
-                    slot_parts.append(np.full(len(b), slot, dtype=np.int64))
-                    block_parts.append(np.full(len(b), len(blocks), dtype=np.int64))
+                    slots.append(slot)
         if not blocks:
             empty = np.zeros(0)
             return cls([], [], np.zeros(0, np.int8), empty, empty, empty, empty, [], [], [], [], [],
                        np.zeros(n + 1, dtype=np.int64))  # fmt: skip
+        # one array operation per column for all blocks (a small batch has about 70 blocks of a few rows each):
+        # the slot and block of each result repeated from the block lengths, the four float columns of every block
+        # joined and reordered at once
+        lengths = np.array([len(b) for b in blocks], dtype=np.int64)
         row = np.concatenate([b.row for b in blocks])
         seq = np.concatenate([b.seq for b in blocks])
-        order = np.lexsort((np.concatenate(block_parts), seq, np.concatenate(slot_parts), row))
-
-        def cat(attr: str) -> np.ndarray:
-            return np.concatenate([getattr(b, attr) for b in blocks])[order]
-
+        slot_of = np.repeat(np.array(slots, dtype=np.int64), lengths)
+        block_of = np.repeat(np.arange(len(blocks), dtype=np.int64), lengths)
+        order = np.lexsort((block_of, seq, slot_of, row))
+        floats = np.concatenate(
+            [b.value for b in blocks] + [b.limit for b in blocks] + [b.margin for b in blocks]
+            + [b.margin_scale for b in blocks]
+        ).reshape(4, row.shape[0])[:, order]  # fmt: skip
+        value, limit, margin, margin_scale = floats
         take = _taker(order)
 
         def per_block(attr: str) -> list:
@@ -385,11 +387,11 @@ class CheckTable:
         return cls(
             rule_id=per_block("rule_id"),
             name=lists("name"),
-            status=cat("status"),
-            value=cat("value"),
-            limit=cat("limit"),
-            margin=cat("margin"),
-            margin_scale=cat("margin_scale"),
+            status=np.concatenate([b.status for b in blocks])[order],
+            value=value,
+            limit=limit,
+            margin=margin,
+            margin_scale=margin_scale,
             limit_kind=per_block("limit_kind"),
             unit=per_block("unit"),
             limit_key=lists("limit_key"),
@@ -411,19 +413,35 @@ class CheckTable:
             rm = self.margin / scale
         return np.where((scale == 0) | np.isnan(self.limit), np.nan, rm)
 
+    @cached_property
+    def _python_columns(self) -> tuple[list, list, list, list, list]:
+        """The status enums and the optional numbers (None for NaN) of every result as Python lists, read once
+        from the arrays the first time a result is materialised (:meth:`result`)."""
+
+        def optional(values: np.ndarray) -> list[float | None]:
+            return [None if v != v else v for v in values.astype(float, copy=False).tolist()]  # v != v: NaN
+
+        statuses = [STATUSES[code] for code in self.status.tolist()]
+        return statuses, optional(self.value), optional(self.limit), optional(self.margin), optional(self.margin_scale)
+
     def result(self, i: int) -> CheckResult:
-        """Result ``i`` as the public :class:`CheckResult`."""
-        return CheckResult.model_construct(
-            rule_id=str(self.rule_id[i]),
-            name=self.name[i],
-            status=STATUSES[int(self.status[i])],
-            value=_opt(self.value[i]),
-            limit=_opt(self.limit[i]),
-            limit_kind=self.limit_kind[i],
-            margin=_opt(self.margin[i]),
-            unit=self.unit[i],
-            margin_scale=_opt(self.margin_scale[i]),
-            limit_key=self.limit_key[i],
-            assumptions=list(self.assumptions[i]),
-            detail=self.detail[i],
+        """Result ``i`` as the public :class:`CheckResult` (the model's fields in its order, made without the
+        per-field checks of ``model_construct``: :func:`powercheck.models.construct`)."""
+        status, value, limit, margin, margin_scale = self._python_columns
+        return construct(
+            CheckResult,
+            {
+                "rule_id": str(self.rule_id[i]),
+                "name": self.name[i],
+                "status": status[i],
+                "value": value[i],
+                "limit": limit[i],
+                "limit_kind": self.limit_kind[i],
+                "margin": margin[i],
+                "unit": self.unit[i],
+                "margin_scale": margin_scale[i],
+                "limit_key": self.limit_key[i],
+                "assumptions": list(self.assumptions[i]),
+                "detail": self.detail[i],
+            },
         )
