@@ -11,6 +11,7 @@
 import math
 
 import numpy as np
+import pytest
 
 from powercheck.models import CheckResult, CheckStatus, LimitKind, PathPoint
 from powercheck.rules.checks.base import CheckTable, measured, not_evaluated
@@ -80,3 +81,52 @@ def test_concat_orders_by_row_slot_sequence_and_block():
     assert table.margin.tolist() == [7.0, 8.0, -0.5, 0.5, 6.0, 9.0]
     assert table.status.tolist() == [0, 0, 1, 0, 0, 0]
     assert all(math.isnan(x) for x in table.margin_scale.tolist())
+
+
+def test_rule_scales_combine_their_limits_as_one_at_a_time():
+    """RuleScales records its limits and combines them when read: the same as applying each on its own (finite,
+    below the cap, floored at 0, where the mask holds; the smallest per rule), by hand and against that reference
+    on random limits with NaN, inf, negatives, scalars and masks."""
+    from powercheck.rules.inverse import SCALE_CAP, RuleScales
+
+    lim = RuleScales(4)
+    lim.add(RuleId.LOAD_MAIN_FUSE, np.array([2.0, np.nan, -1.0, 5000.0]))
+    lim.add(RuleId.PQ_THD, 3.0, np.array([True, False, True, False]))
+    lim.add(RuleId.LOAD_MAIN_FUSE, np.array([1.5, 4.0, np.inf, 7.0]))
+    # main fuse: min(2, 1.5); min(no limit, 4); max(-1, 0) = 0; 5000 is above the cap: 7
+    assert lim.by_rule[RuleId.LOAD_MAIN_FUSE].tolist() == [1.5, 4.0, 0.0, 7.0]
+    assert lim.by_rule[RuleId.PQ_THD].tolist() == [3.0, np.inf, 3.0, np.inf]
+    scales, rules = lim.binding()
+    assert scales.tolist() == [1.5, 4.0, 0.0, 7.0] and rules == ["LOAD.MAIN_FUSE"] * 4
+    assert lim.of(1) == {"LOAD.MAIN_FUSE": 4.0}
+
+    def one_at_a_time(added, n):
+        out = {}
+        for rule, s, where in added:
+            s = np.broadcast_to(np.asarray(s, dtype=float), (n,))
+            s = np.where(np.isfinite(s) & (s < SCALE_CAP), np.maximum(s, 0.0), np.inf)
+            if where is not None:
+                s = np.where(where, s, np.inf)
+            out[rule] = s if rule not in out else np.minimum(out[rule], s)
+        return out
+
+    rng = np.random.default_rng(13)
+    rules = [RuleId.LOAD_MAIN_FUSE, RuleId.PQ_THD, RuleId.VOLT_PEAK_PLANNING, RuleId.PQ_RVC]
+    for n in (1, 7, 40):
+        added = []
+        for _ in range(25):
+            s = rng.choice([np.nan, np.inf, -np.inf, -2.0, 0.0, 0.5, 3.0, 2 * SCALE_CAP], size=n) * rng.random(n)
+            s = float(s[0]) if rng.random() < 0.2 else s
+            where = rng.random(n) < 0.6 if rng.random() < 0.5 else None
+            added.append((rules[int(rng.integers(len(rules)))], s, where))
+        lim = RuleScales(n)
+        for a in added:
+            lim.add(*a)
+        expected = one_at_a_time(added, n)
+        assert list(lim.by_rule) == list(expected)
+        for rule, values in expected.items():
+            assert np.array_equal(lim.by_rule[rule], values)
+    with pytest.raises(ValueError):
+        bad = RuleScales(3)
+        bad.add(RuleId.PQ_THD, np.ones(2))
+        bad.binding()
