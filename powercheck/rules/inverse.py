@@ -42,7 +42,7 @@ from powercheck.quality.superposition import scale_limits
 from powercheck.quality.unbalance import unbalance_percent
 from powercheck.rules.context import GridView
 from powercheck.rules.demand import DemandCase
-from powercheck.rules.evaluate import Evaluation, base_unbalance
+from powercheck.rules.evaluate import Evaluation, base_unbalance, bus_unbalance, bus_zeros, harmonic_setup
 from powercheck.rules.fuse_range import fuse_inputs_of_points, ik_max_of_buses, main_fuse_range, upstream_from_feeder
 from powercheck.rules.policy import Policy, PolicyKey
 from powercheck.rules.rule_ids import RuleId
@@ -294,10 +294,9 @@ def _appliance_scales(lim: RuleScales, valid: np.ndarray, ev: Evaluation, policy
 def _network_scales(ev: Evaluation, grid: GridView, policy: Policy, state: CapacityState | None):
     """Scale limits from every other bus of each notification's network (load at peak, export at low load)."""
     arr = grid.arrays
-    n_bus = arr.bus_ids.shape[0]
-    zeros = np.zeros(n_bus)
+    zeros = bus_zeros(grid)
     background = policy.number(PolicyKey.BACKGROUND_UNBALANCE_PERCENT)
-    base_unb = base_unbalance(grid, np.arange(n_bus), background)
+    base_unb = bus_unbalance(grid, background)
     common = (grid.bus_bounds, arr.network_index, arr.bus_parent_row, arr.rk1_min, arr.xk1_min, arr.rk0_min,
               arr.xk0_min, arr.u_ll_v)  # fmt: skip
     unb_max = policy.number(PolicyKey.UNBALANCE_MAX_PERCENT)
@@ -320,7 +319,11 @@ def _network_scales(ev: Evaluation, grid: GridView, policy: Policy, state: Capac
 def _harmonic_limits(ev: Evaluation, policy: Policy) -> dict[str, np.ndarray]:
     """Per notification: the largest scale for the individual orders (closed form) and for THD (bisection)."""
     hr = ev.harmonics
-    alpha = np.array([policy.harmonic_alpha(h) for h in hr.orders])
+    setup = harmonic_setup(policy)
+    if hr.orders == setup.orders:  # the policy's orders (always, for evaluations of this policy): its exponents
+        alpha = setup.alpha
+    else:
+        alpha = np.array([policy.harmonic_alpha(h) for h in hr.orders])
     room = np.maximum(hr.limit_percent**alpha - hr.background_percent**alpha, 0.0) ** (1.0 / alpha)
     with np.errstate(divide="ignore", invalid="ignore"):
         per_order = np.where(hr.emission_percent > 0, room / hr.emission_percent, np.inf)

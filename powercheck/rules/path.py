@@ -18,7 +18,7 @@ from powercheck.models import PathPoint, construct
 from powercheck.quality.superposition import path_voltage_change
 from powercheck.rules.context import GridView
 from powercheck.rules.demand import DemandCase
-from powercheck.rules.evaluate import AddedPower, Evaluation
+from powercheck.rules.evaluate import AddedPower, Evaluation, bus_zeros
 
 
 def _change(k: int, bus_row: int, added: AddedPower, q_sign: float, grid: GridView) -> tuple[np.ndarray, np.ndarray]:
@@ -81,9 +81,8 @@ def voltage_paths(
     """Per notification the path points as columns (empty where the notification is not evaluable, or not in
     ``only`` when given)."""
     arr = grid.arrays
-    n_bus = arr.bus_ids.shape[0]
-    drop = state.bus_drop_percent if state is not None else np.zeros(n_bus)
-    rise = state.bus_rise_percent if state is not None else np.zeros(n_bus)
+    drop = state.bus_drop_percent if state is not None else bus_zeros(grid)
+    rise = state.bus_rise_percent if state is not None else bus_zeros(grid)
     out: list[PathRows] = []
     for k, case in enumerate(cases):
         if not case.evaluable or case.location is None or (only is not None and k not in only):

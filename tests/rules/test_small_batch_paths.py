@@ -130,3 +130,120 @@ def test_rule_scales_combine_their_limits_as_one_at_a_time():
         bad = RuleScales(3)
         bad.add(RuleId.PQ_THD, np.ones(2))
         bad.binding()
+
+
+def test_groups_a_job_type_does_not_apply_are_the_only_ones_masked():
+    """run_checks drops results only of the groups a job type of the batch leaves out (policy job_types: a
+    kv_change applies only the protection checks, a backup_supply only the load checks); a batch whose job types
+    apply every group gets no mask at all."""
+    from types import SimpleNamespace
+
+    from powercheck.rules.checks import _applying
+    from powercheck.rules.policy import load_policy
+
+    policy = load_policy()
+
+    def batch(*jobs):
+        return [SimpleNamespace(notification=SimpleNamespace(job_type=job)) for job in jobs]
+
+    assert _applying(batch("new_metering_point", "interconnection"), policy) == {}
+    assert _applying([], policy) == {}
+    got = _applying(batch("new_metering_point", "kv_change", "backup_supply"), policy)
+    assert set(got) == {"LOAD", "PROT", "THERMAL", "VOLT", "PQ"}
+    assert got["LOAD"].tolist() == [True, False, True]
+    assert got["PROT"].tolist() == [True, True, False]
+    assert got["THERMAL"].tolist() == got["VOLT"].tolist() == got["PQ"].tolist() == [True, False, False]
+    got = _applying(batch("kv_change", "service_cable_move"), policy)  # both apply only the protection checks
+    assert set(got) == {"LOAD", "THERMAL", "VOLT", "PQ"} and got["LOAD"].tolist() == [False, False]
+
+
+def test_policy_limits_are_the_policy_values_and_name_their_assumptions():
+    """policy_limited's per-policy lookups: the limit is the policy number, an [R] limit (rvc_rare_max_percent
+    5 %, unbalance_max_percent 2 %) adds 'policy:<key>' to the row's assumptions, a sourced one (rvc_frequent 3 %,
+    voltage_min_pu 0.9) adds nothing; the same on the second call (the memo) as on the first."""
+    from powercheck.rules.checks.base import policy_limited
+    from powercheck.rules.policy import PolicyKey, load_policy
+
+    policy = load_policy()
+    keys = [PolicyKey.RVC_RARE_MAX_PERCENT, PolicyKey.RVC_FREQUENT_MAX_PERCENT, PolicyKey.RVC_RARE_MAX_PERCENT]
+    for _ in range(2):
+        b = policy_limited(policy, RuleId.PQ_RVC, [0, 1, 2], [4.0, 4.0, 6.0], keys, LimitKind.MAX, "%", name="rvc",
+                           assumptions=[("policy:x",), (), ()])  # fmt: skip
+        # 4 % against 5 % passes by 1; 4 % against 3 % fails by 1; 6 % against 5 % fails by 1
+        assert b.limit.tolist() == [5.0, 3.0, 5.0] and b.margin.tolist() == [1.0, -1.0, -1.0]
+        assert b.limit_key == ["rvc_rare_max_percent", "rvc_frequent_max_percent", "rvc_rare_max_percent"]
+        assert b.assumptions == [("policy:rvc_rare_max_percent", "policy:x"), (), ("policy:rvc_rare_max_percent",)]
+        one = policy_limited(policy, RuleId.PQ_UNBALANCE, [3, 4], [1.5, 2.5], PolicyKey.UNBALANCE_MAX_PERCENT,
+                             LimitKind.MAX, "%", name="u")  # fmt: skip
+        assert one.limit.tolist() == [2.0, 2.0] and one.status.tolist() == [0, 1]
+        assert one.assumptions == [("policy:unbalance_max_percent",)] * 2
+        assert one.limit_key == ["unbalance_max_percent"] * 2
+        low = policy_limited(policy, RuleId.VOLT_PEAK_MIN, [0], [0.89], PolicyKey.VOLTAGE_MIN_PU, LimitKind.MIN,
+                             "pu", name="v")  # fmt: skip
+        assert low.limit.tolist() == [0.9] and low.assumptions == [()] and low.status.tolist() == [1]
+
+
+def test_region_arrays_derived_once_equal_the_per_call_ones(mini_region, policy):
+    """The per-region arrays made once (zeros per bus and line, every bus's base unbalance with the background)
+    equal what each call made before, by hand on the mini region: the background where the base case is balanced
+    (NaN), the load-flow value elsewhere."""
+    from powercheck.rules.context import GridView
+    from powercheck.rules.evaluate import base_unbalance, bus_unbalance, bus_zeros, line_zeros
+
+    grid = GridView.of(mini_region)
+    arr = grid.arrays
+    n_bus = arr.bus_ids.shape[0]
+    assert bus_zeros(grid).shape == (n_bus,) and not bus_zeros(grid).any()
+    assert line_zeros(grid).shape == arr.line_i_max_a.shape and not line_zeros(grid).any()
+    for background in (0.5, 1.25):
+        got = bus_unbalance(grid, background)
+        assert got is bus_unbalance(grid, background)  # made once
+        assert np.array_equal(got, base_unbalance(grid, np.arange(n_bus), background))
+        base = arr.unbalance_base_percent
+        expected = [background if math.isnan(b) else b for b in base.tolist()]
+        assert got.tolist() == expected
+
+
+def test_harmonic_setup_is_the_policy_table(policy):
+    """The harmonic setup made once per policy: orders 2..thd_max_order, the individual limits (inf where the
+    policy has none), the background per order (0 where not given) and the summation exponent of each order."""
+    from powercheck.rules.evaluate import harmonic_setup
+    from powercheck.rules.policy import PolicyKey
+
+    setup = harmonic_setup(policy)
+    assert harmonic_setup(policy) is setup
+    top = int(policy.value(PolicyKey.THD_MAX_ORDER))
+    assert setup.orders == tuple(range(2, top + 1)) and setup.order_array.tolist() == list(setup.orders)
+    limits = {int(h): float(v) for h, v in policy.value(PolicyKey.HARMONIC_VOLTAGE_MAX_PERCENT).items()}
+    background = policy.value(PolicyKey.HARMONIC_BACKGROUND_PERCENT)
+    for i, h in enumerate(setup.orders):
+        assert setup.limit_percent[i] == limits.get(h, math.inf)
+        assert setup.background_percent[i] == float(background.get(str(h), 0.0))
+        assert setup.alpha[i] == policy.harmonic_alpha(h)
+    assert setup.week_kinds == frozenset(policy.value(PolicyKey.THD_WEEK_KINDS))
+
+
+def test_flicker_of_starts_and_stops_in_one_kernel_call_equals_two_calls(policy):
+    """_flicker evaluates the starts and the stops of every appliance row in one pst_analytic call: the same Pst
+    as one call for the starts (shape factor F) and one for the stops (F = 1), a ramped row without its start."""
+    from types import SimpleNamespace
+
+    from powercheck.quality.flicker import pst_analytic
+    from powercheck.rules.evaluate import _flicker
+    from powercheck.rules.policy import PolicyKey
+
+    starts = np.array([6.0, 30.0, 120.0])
+    d_start, d_rated = np.array([2.5, 1.1, 4.0]), np.array([0.6, 0.3, 1.2])
+    ramped = np.array([False, False, True])
+    table = SimpleNamespace(starts_per_hour=starts, active_intervals=np.array([12.0, 6.0, 3.0]))
+    steps = SimpleNamespace(table=table, d_start_percent=d_start, d_rated_percent=d_rated, ramped=ramped,
+                            owner=np.array([0, 0, 1]))  # fmt: skip
+    got = _flicker(2, steps, policy)
+    coeff = policy.number(PolicyKey.FLICKER_TF_COEFF)
+    expo = policy.number(PolicyKey.FLICKER_TF_EXPONENT)
+    shape = policy.number(PolicyKey.FLICKER_SHAPE_FACTOR)
+    p_start = pst_analytic(d_start, starts / 6.0, shape, t_f_coeff=coeff, t_f_exponent=expo)
+    p_start = np.where(ramped, 0.0, p_start)
+    p_stop = pst_analytic(d_rated, starts / 6.0, 1.0, t_f_coeff=coeff, t_f_exponent=expo)
+    assert np.array_equal(got.pst_appliance, (p_start**expo + p_stop**expo) ** (1.0 / expo))
+    assert got.pst_appliance[2] == p_stop[2]  # the ramped row: its stop only

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import chain, repeat
+from itertools import chain
 from operator import itemgetter
 
 import numpy as np
@@ -237,6 +237,20 @@ def measured(
     )
 
 
+def _policy_limit(policy: Policy, key: PolicyKey) -> tuple[float, tuple[str, ...], str]:
+    """The policy value ``key`` as a limit: the number, its assumption keys ('policy:<key>' when [R]) and the key's
+    name, looked up once per policy and key (the checks ask for about thirty limits per batch)."""
+    memo = policy.derived("check limits", _new_memo)
+    got = memo.get(key)
+    if got is None:
+        got = memo[key] = (policy.number(key), tuple(policy.assumption_keys(key)), str(key))
+    return got
+
+
+def _new_memo(_policy: Policy) -> dict:
+    return {}
+
+
 def policy_limited(
     policy: Policy,
     rule_id: RuleId,
@@ -256,19 +270,17 @@ def policy_limited(
     n = len(rows)
     if isinstance(limit_key, list):
         keys = _per_row(limit_key, n)
-        extra = {key: tuple(policy.assumption_keys(key)) for key in set(keys)}
-        numbers = {key: policy.number(key) for key in extra}
-        limits = [numbers[key] for key in keys] if n else np.zeros(0)
-        rows_assumptions = [(*a, *extra[key]) for a, key in zip(_per_row(assumptions, n), keys)]
-        key_names = [str(key) for key in keys]
+        of_key = {key: _policy_limit(policy, key) for key in set(keys)}
+        limits = [of_key[key][0] for key in keys] if n else np.zeros(0)
+        rows_assumptions = [(*a, *of_key[key][1]) for a, key in zip(_per_row(assumptions, n), keys)]
+        key_names = [of_key[key][2] for key in keys]
     else:  # one key for every row: one policy lookup
-        extra_one = tuple(policy.assumption_keys(limit_key))
-        limits = policy.number(limit_key)
+        limits, extra_one, name_one = _policy_limit(policy, limit_key)
         if isinstance(assumptions, list):
             rows_assumptions = [(*a, *extra_one) for a in _per_row(assumptions, n)]
         else:
             rows_assumptions = (*assumptions, *extra_one)
-        key_names = [str(limit_key)] * n
+        key_names = [name_one] * n
     return measured(
         rule_id,
         rows,
@@ -351,19 +363,22 @@ class CheckTable:
         """Concatenate blocks; ``blocks_by_slot[i]`` are the blocks of the i-th check function."""
         blocks: list[CheckBlock] = []
         slots: list[int] = []
+        sizes: list[int] = []
         for slot, group in enumerate(blocks_by_slot):
             for b in group:
-                if len(b):
+                size = b.row.shape[0]
+                if size:
                     blocks.append(b)
                     slots.append(slot)
+                    sizes.append(size)
         if not blocks:
             empty = np.zeros(0)
             return cls([], [], np.zeros(0, np.int8), empty, empty, empty, empty, [], [], [], [], [],
                        np.zeros(n + 1, dtype=np.int64))  # fmt: skip
-        # one array operation per column for all blocks (a small batch has about 70 blocks of a few rows each):
-        # the slot and block of each result repeated from the block lengths, the four float columns of every block
+        # one array operation per column for all blocks (a small batch has about 20 blocks of a few rows each):
+        # the slot and block of each result repeated from the block sizes, the four float columns of every block
         # joined and reordered at once
-        lengths = np.array([len(b) for b in blocks], dtype=np.int64)
+        lengths = np.array(sizes, dtype=np.int64)
         row = np.concatenate([b.row for b in blocks])
         seq = np.concatenate([b.seq for b in blocks])
         slot_of = np.repeat(np.array(slots, dtype=np.int64), lengths)
@@ -375,9 +390,10 @@ class CheckTable:
         ).reshape(4, row.shape[0])[:, order]  # fmt: skip
         value, limit, margin, margin_scale = floats
         take = _taker(order)
+        of_block = _taker(block_of[order])  # a block's value (rule, kind, unit) for each result, in table order
 
         def per_block(attr: str) -> list:
-            return take(list(chain.from_iterable(repeat(getattr(b, attr), len(b)) for b in blocks)))
+            return of_block([getattr(b, attr) for b in blocks])
 
         def lists(attr: str) -> list:
             return take(list(chain.from_iterable(getattr(b, attr) for b in blocks)))
