@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from powercheck.ledger.state import CapacityState
-from powercheck.models import SizeLimit
+from powercheck.models import SizeLimit, construct
 from powercheck.quality.flicker import pst_analytic
 from powercheck.quality.hosting import thd_scale, unbalance_scale
 from powercheck.quality.superposition import scale_limits
@@ -370,6 +370,36 @@ def rule_scales(
     return lim
 
 
+def _number(x) -> float | None:
+    return None if x is None else float(x)
+
+
+def _size_limit(
+    *,
+    quantity: str,
+    notified=None,
+    largest=None,
+    smallest=None,
+    unit: str = "",
+    binding_rule: str | None = None,
+    scale=None,
+) -> SizeLimit:
+    """``SizeLimit(...)`` of the engine's own values without the validation pass (about 5 us each, a few per
+    notification): the numbers as floats (None kept), as the model's validation makes them."""
+    return construct(
+        SizeLimit,
+        {
+            "quantity": str(quantity),
+            "notified": _number(notified),
+            "largest": _number(largest),
+            "smallest": _number(smallest),
+            "unit": unit,
+            "binding_rule": None if binding_rule is None else str(binding_rule),
+            "scale": _number(scale),
+        },
+    )
+
+
 def size_limits(
     cases: Sequence[DemandCase],
     ev: Evaluation,
@@ -400,13 +430,13 @@ def _answers(case: DemandCase, s: float, rule: str | None, ev: Evaluation, k: in
     n = case.notification
     answers = []
     for i, a in enumerate(n.appliances):
-        answers.append(SizeLimit(quantity=f"appliances[{i}].rated_kw", notified=a.rated_kw,
+        answers.append(_size_limit(quantity=f"appliances[{i}].rated_kw", notified=a.rated_kw,
                                  largest=None if largest is None else largest * a.rated_kw, unit="kW",
                                  binding_rule=rule, scale=largest))  # fmt: skip
     budget = n.power_budget
     if budget is not None:
         increase = max(budget.max_demand_kw - case.existing_kw, 0.0)
-        answers.append(SizeLimit(quantity="power_budget.max_demand_kw", notified=budget.max_demand_kw,
+        answers.append(_size_limit(quantity="power_budget.max_demand_kw", notified=budget.max_demand_kw,
                                  largest=None if largest is None else budget.max_demand_kw - (1 - largest) * increase,
                                  unit="kW", binding_rule=rule, scale=largest))  # fmt: skip
     ratio = _start_ratio(case, ev, k, policy)
@@ -449,7 +479,7 @@ def _kv_range(case: DemandCase, ev: Evaluation, k: int, policy: Policy, grid: Gr
             rule = str(RuleId.PROT_KV_FAULT_CURRENT)
             break
         largest = size
-    return SizeLimit(quantity="kv_fuse_after_a", notified=case.kv_a, largest=largest, smallest=smallest, unit="A",
+    return _size_limit(quantity="kv_fuse_after_a", notified=case.kv_a, largest=largest, smallest=smallest, unit="A",
                      binding_rule=rule)  # fmt: skip
 
 
@@ -505,7 +535,7 @@ def _start_ratio(case: DemandCase, ev: Evaluation, k: int, policy: Policy) -> Si
     if not limits:
         return None
     rule = min(limits, key=limits.get)
-    return SizeLimit(quantity=f"appliances[{r.index}].start_current_ratio", notified=ratio0,
+    return _size_limit(quantity=f"appliances[{r.index}].start_current_ratio", notified=ratio0,
                      largest=max(limits[rule], 0.0), unit="-", binding_rule=rule)  # fmt: skip
 
 
@@ -545,7 +575,7 @@ def _fuse_ranges(
     out: dict[int, SizeLimit] = {}
     for pos, k in enumerate(ks):
         case = cases[k]
-        out[int(k)] = SizeLimit(quantity="main_fuse_a", notified=case.fuse_after_a,
+        out[int(k)] = _size_limit(quantity="main_fuse_a", notified=case.fuse_after_a,
                                 largest=None if math.isnan(largest[pos]) else float(largest[pos]),
                                 smallest=case.required_fuse_a, unit="A", binding_rule=rule[pos])  # fmt: skip
     return out

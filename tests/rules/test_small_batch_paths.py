@@ -247,3 +247,42 @@ def test_flicker_of_starts_and_stops_in_one_kernel_call_equals_two_calls(policy)
     p_stop = pst_analytic(d_rated, starts / 6.0, 1.0, t_f_coeff=coeff, t_f_exponent=expo)
     assert np.array_equal(got.pst_appliance, (p_start**expo + p_stop**expo) ** (1.0 / expo))
     assert got.pst_appliance[2] == p_stop[2]  # the ramped row: its stop only
+
+
+def test_size_limits_made_without_validation_equal_the_validated_ones():
+    """The inverse answers' SizeLimit made from trusted values: numbers as floats (an int or a numpy float read as
+    the validated model reads it), None kept; equal to the validated model, its dump too."""
+    from powercheck.models import SizeLimit
+    from powercheck.rules.inverse import _size_limit
+
+    cases = [
+        {"quantity": "main_fuse_a", "notified": 25, "largest": np.float64(63.0), "smallest": 32.0, "unit": "A",
+         "binding_rule": "PROT.SELECTIVITY"},
+        {"quantity": "appliances[0].rated_kw", "notified": 11.0, "largest": None, "unit": "kW", "scale": None},
+        {"quantity": "appliances[1].start_current_ratio", "notified": 6.0, "largest": 2.75, "unit": "-",
+         "binding_rule": "PQ.RVC", "scale": np.float64(0.5)},
+    ]  # fmt: skip
+    for values in cases:
+        fast, checked = _size_limit(**values), SizeLimit(**values)
+        assert fast == checked and fast.model_dump() == checked.model_dump()
+        assert fast.model_dump_json() == checked.model_dump_json()
+        assert all(v is None or type(v) is float for v in (fast.notified, fast.largest, fast.smallest, fast.scale))
+    assert _size_limit(quantity="main_fuse_a", notified=25).notified == 25.0
+
+
+def test_default_sequence_and_margin_scale_columns_are_shared_read_only():
+    """A small block's default sequence (0) and margin scale (NaN) are shared read-only columns: equal to the
+    per-block ones (int64 zeros, float NaN), the same object for blocks of the same size, and never writable; a
+    given sequence or scale is the block's own."""
+    a = measured(RuleId.LOAD_MAIN_FUSE, [0, 1], [1.0, 2.0], 3.0, LimitKind.MAX, "A", name="a")
+    b = measured(RuleId.PQ_THD, [2, 3], [1.0, 2.0], 3.0, LimitKind.MAX, "%", name="b")
+    assert a.seq.dtype == np.int64 and a.seq.tolist() == [0, 0] and a.seq is b.seq
+    assert a.margin_scale.dtype == float and np.isnan(a.margin_scale).all() and a.margin_scale is b.margin_scale
+    with pytest.raises(ValueError):
+        a.seq[0] = 5
+    with pytest.raises(ValueError):
+        a.margin_scale[0] = 1.0
+    c = measured(RuleId.PQ_THD, [2, 3], [1.0, 2.0], 3.0, LimitKind.MAX, "%", name="c", seq=[1, 2], margin_scale=0.5)
+    assert c.seq.tolist() == [1, 2] and c.margin_scale.tolist() == [0.5, 0.5] and c.seq.flags.writeable
+    table = CheckTable.concat(4, [[a], [b, c]])  # the table's columns are its own, writable copies
+    assert table.margin_scale.flags.writeable and table.status.flags.writeable

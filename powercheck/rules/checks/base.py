@@ -133,6 +133,8 @@ def _per_row(value, n: int) -> list:
     return [value] * n
 
 
+_NAN = float("nan")
+"""The one NaN object the shared margin-scale columns are keyed by (NaN != NaN: a fresh NaN would never match)."""
 _EMPTY_F = np.zeros(0)
 _EMPTY_I = np.zeros(0, dtype=np.int64)
 
@@ -169,12 +171,31 @@ def _column(values, n: int, dtype=float) -> np.ndarray:
     kind = type(values)
     if kind is float or (kind is int and dtype is not float):  # the common scalars: no 0-d array first
         return _full(n, values, dtype)
-    arr = np.asarray(values, dtype=dtype)
+    arr = np.array(values, dtype=dtype)  # a new array (copies an array)
+    if arr.shape == (n,):  # the common case: no reshape
+        return arr
     if arr.ndim == 0:
         return _full(n, arr, dtype)
     if arr.size == n:
-        return np.array(arr, dtype=dtype).reshape(n)
+        return arr.reshape(n)
     return np.broadcast_to(arr, (n,)).copy()  # e.g. one value in a 1-element array (a mismatch raises)
+
+
+_CONSTANTS: dict[tuple[int, object, type], np.ndarray] = {}
+
+
+def _constant(n: int, value, dtype=float) -> np.ndarray:
+    """A read-only column of ``n`` equal values (a block's default sequence or margin scale), shared by the small
+    blocks of every batch: blocks are never written (concatenation and subsets copy), and a write would raise."""
+    if n > 64:
+        return _full(n, value, dtype)
+    key = (n, value, dtype)
+    got = _CONSTANTS.get(key)
+    if got is None:
+        got = _full(n, value, dtype)
+        got.flags.writeable = False
+        _CONSTANTS[key] = got
+    return got
 
 
 def measured(
@@ -203,7 +224,9 @@ def measured(
         for per_row in (name, detail, assumptions, limit_key):
             _per_row(per_row, 0)
         return _empty_block(rule_id, kind, unit)
-    value_arr = np.array(value, dtype=float).reshape(n)  # copies: the block never shares the caller's arrays
+    value_arr = np.array(value, dtype=float)  # copies: the block never shares the caller's arrays
+    if value_arr.shape != (n,):
+        value_arr = value_arr.reshape(n)
     limit_arr = _column(limit, n)
     finite_value = np.isfinite(value_arr)
     finite_limit = np.isfinite(limit_arr)
@@ -222,13 +245,13 @@ def measured(
     return _block(
         rule_id=rule_id,
         row=row,
-        seq=_column(seq, n, np.int64),
+        seq=_constant(n, seq, np.int64) if type(seq) is int else _column(seq, n, np.int64),
         name=_per_row(name, n),
         status=status,
         value=value_arr,
         limit=limit_arr,
         margin=margin,
-        margin_scale=_full(n, np.nan) if margin_scale is None else _column(margin_scale, n),
+        margin_scale=_constant(n, _NAN) if margin_scale is None else _column(margin_scale, n),
         limit_kind=kind,
         unit=unit,
         limit_key=_per_row(limit_key, n),
