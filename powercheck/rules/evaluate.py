@@ -579,47 +579,22 @@ def base_unbalance(grid: GridView, bus_rows: np.ndarray, background: float) -> n
     return np.where(np.isfinite(base), base, background)
 
 
-_GRID_MEMO: dict[int, tuple[object, dict]] = {}
-
-
-def _grid_memo(grid: GridView) -> dict:
-    """Arrays derived from a region's (never written) grid arrays, made once per arrays object: the per-call work
-    over every bus or line of the region that a batch of a few notifications would otherwise repeat."""
-    arr = grid.arrays
-    held = _GRID_MEMO.get(id(arr))
-    if held is None or held[0] is not arr:
-        if len(_GRID_MEMO) >= 16:
-            _GRID_MEMO.clear()
-        held = _GRID_MEMO[id(arr)] = (arr, {})
-    return held[1]
-
-
 def bus_zeros(grid: GridView) -> np.ndarray:
     """Zeros per bus of the region (what a missing ledger reserves); shared: callers only read it."""
-    memo = _grid_memo(grid)
-    got = memo.get("bus zeros")
-    if got is None:
-        got = memo["bus zeros"] = np.zeros(grid.arrays.bus_ids.shape[0])
-    return got
+    return grid.derived("bus zeros", lambda g: np.zeros(g.arrays.bus_ids.shape[0]))
 
 
 def line_zeros(grid: GridView) -> np.ndarray:
     """Zeros per line of the region (a missing ledger's reserved currents); shared: callers only read it."""
-    memo = _grid_memo(grid)
-    got = memo.get("line zeros")
-    if got is None:
-        got = memo["line zeros"] = np.zeros_like(grid.arrays.line_i_max_a)
-    return got
+    return grid.derived("line zeros", lambda g: np.zeros_like(g.arrays.line_i_max_a))
 
 
 def bus_unbalance(grid: GridView, background: float) -> np.ndarray:
     """:func:`base_unbalance` of every bus of the region (per background value); shared: callers only read it."""
-    memo = _grid_memo(grid)
-    key = ("bus unbalance", float(background))
-    got = memo.get(key)
-    if got is None:
-        got = memo[key] = base_unbalance(grid, np.arange(grid.arrays.bus_ids.shape[0]), background)
-    return got
+    return grid.derived(
+        ("bus unbalance", float(background)),
+        lambda g: base_unbalance(g, np.arange(g.arrays.bus_ids.shape[0]), background),
+    )
 
 
 def _network_worst(

@@ -14,7 +14,7 @@ from collections.abc import Container, Sequence
 import numpy as np
 
 from powercheck.ledger.state import CapacityState
-from powercheck.models import PathPoint, construct
+from powercheck.models import PathPoint, construct_rows
 from powercheck.quality.superposition import path_voltage_change
 from powercheck.rules.context import GridView
 from powercheck.rules.demand import DemandCase
@@ -57,12 +57,12 @@ class PathRows(Sequence):
 
     def __iter__(self):
         """The points in order: each column read into Python values once (``tolist``: ints and floats), one
-        :class:`PathPoint` a bus made without the per-field checks of ``model_construct`` (the decision of a small
-        batch lists every path point of every notification)."""
+        :class:`PathPoint` a bus made without the per-field checks of ``model_construct``
+        (:func:`~powercheck.models.construct_rows`; the decision of a small batch lists every path point of every
+        notification)."""
         c = self.columns
         columns = [c[name].astype(np.int64 if name == "bus" else float, copy=False).tolist() for name in PATH_COLUMNS]
-        for values in zip(*columns):
-            yield construct(PathPoint, dict(zip(PATH_COLUMNS, values)))
+        return iter(construct_rows(PathPoint, PATH_COLUMNS, zip(*columns)))
 
     def __eq__(self, other) -> bool:
         return list(self) == list(other)

@@ -286,3 +286,30 @@ def test_default_sequence_and_margin_scale_columns_are_shared_read_only():
     assert c.seq.tolist() == [1, 2] and c.margin_scale.tolist() == [0.5, 0.5] and c.seq.flags.writeable
     table = CheckTable.concat(4, [[a], [b, c]])  # the table's columns are its own, writable copies
     assert table.margin_scale.flags.writeable and table.status.flags.writeable
+
+
+def test_construct_rows_equals_construct_of_each_row_and_falls_back_for_other_names():
+    from powercheck.models import construct, construct_rows
+
+    names = tuple(PathPoint.model_fields)
+    rows = [(1, 0.0, 1.0, 1.0, 0.99, 1.0, 1.0, 1.01), (2, 0.2, 0.98, 0.97, 0.95, 1.01, 1.02, 1.04)]
+    got = construct_rows(PathPoint, names, rows)
+    assert got == [construct(PathPoint, dict(zip(names, r))) for r in rows] == [PathPoint(**dict(zip(names, r)))
+                                                                               for r in rows]  # fmt: skip
+    assert got[0].model_fields_set is not got[1].model_fields_set  # each instance its own set
+    backwards = construct_rows(PathPoint, names[::-1], [r[::-1] for r in rows])  # not the model's order
+    assert backwards == got
+
+
+def test_grid_derived_values_are_made_once_per_region_arrays(mini_region):
+    from powercheck.rules.context import GridView
+
+    calls = []
+
+    def make(grid):
+        calls.append(grid)
+        return np.arange(3)
+
+    first, second = GridView.of(mini_region), GridView.of(mini_region)  # two views of one region's arrays
+    assert first.derived("test value", make) is second.derived("test value", make)
+    assert len(calls) == 1
