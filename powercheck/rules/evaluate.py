@@ -305,19 +305,20 @@ def _added(point: ConnectionPoint, n: int, rows: tuple, q_sign: float) -> AddedP
         empty = np.zeros(0)
         return AddedPower(np.zeros(n), np.zeros(n), np.zeros(n), indptr, np.zeros(0, np.int64), empty, empty)
     np.cumsum(np.bincount(owner, minlength=n), out=indptr[1:])
-    current = line_current_a(p_kw, cos, conn, point.u_ll_v[owner])
+    u_ll, r1, x1 = point.u_ll_v[owner], point.r1_ohm[owner], point.x1_ohm[owner]  # each gathered once
+    current = line_current_a(p_kw, cos, conn, u_ll)
     # positive-sequence drop: Z1 I1 with I1 = I (3ph), I/3 (L-N), I/sqrt3 (L-L), in % of U_ph
     share = np.where(conn == CONN_3PH, 1.0, np.where(conn == CONN_LN, 1.0 / 3.0, 1.0 / SQRT3))
     sin = q_sign * np.sqrt(np.maximum(0.0, 1.0 - cos * cos))
-    u_ph = point.u_ll_v[owner] / SQRT3
-    d1 = 100.0 * (point.r1_ohm[owner] * cos + point.x1_ohm[owner] * sin) * share * current / u_ph
+    u_ph = u_ll / SQRT3
+    d1 = 100.0 * (r1 * cos + x1 * sin) * share * current / u_ph
     d = voltage_change_percent(
-        point.r1_ohm[owner],
-        point.x1_ohm[owner],
+        r1,
+        x1,
         point.r0_ohm[owner],
         point.x0_ohm[owner],
         conn,
-        point.u_ll_v[owner],
+        u_ll,
         current,
         cos,
         np.full(owner.size, q_sign),

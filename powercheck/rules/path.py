@@ -91,8 +91,10 @@ def voltage_paths(
         bus_row = int(ev.point.bus_row[k])
         rows, dv_load = _change(k, bus_row, ev.load, 1.0, grid)
         _, dv_export = _change(k, bus_row, ev.export, -1.0, grid)
-        peak_ledger = arr.vm_peak_pu[rows] - drop[rows] / 100.0
-        low_ledger = arr.vm_low_pu[rows] + rise[rows] / 100.0
+        peak_base = arr.vm_peak_pu[rows].astype(float, copy=False)
+        low_base = arr.vm_low_pu[rows].astype(float, copy=False)
+        peak_ledger = peak_base - drop[rows] / 100.0
+        low_ledger = low_base + rise[rows] / 100.0
         peak = peak_ledger - dv_load / 100.0
         low = low_ledger + dv_export / 100.0
         peak[-1] = ev.v_peak_pu[k]
@@ -100,12 +102,12 @@ def voltage_paths(
         out.append(
             PathRows(
                 {
-                    "bus": arr.bus_ids[rows].astype(np.int64),
-                    "distance_km": arr.path_length_km[rows].astype(float),
-                    "v_peak_base_pu": arr.vm_peak_pu[rows].astype(float),
+                    "bus": arr.bus_ids[rows].astype(np.int64, copy=False),
+                    "distance_km": arr.path_length_km[rows].astype(float, copy=False),
+                    "v_peak_base_pu": peak_base,
                     "v_peak_ledger_pu": np.asarray(peak_ledger, dtype=float),
                     "v_peak_pu": np.asarray(peak, dtype=float),
-                    "v_low_base_pu": arr.vm_low_pu[rows].astype(float),
+                    "v_low_base_pu": low_base,
                     "v_low_ledger_pu": np.asarray(low_ledger, dtype=float),
                     "v_low_pu": np.asarray(low, dtype=float),
                 }
