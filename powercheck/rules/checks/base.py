@@ -410,13 +410,16 @@ class CheckTable:
         floats = np.concatenate(
             [b.value for b in blocks] + [b.limit for b in blocks] + [b.margin for b in blocks]
             + [b.margin_scale for b in blocks]
-        ).reshape(4, row.shape[0])[:, order]  # fmt: skip
-        value, limit, margin, margin_scale = floats
+        ).reshape(4, row.shape[0])  # fmt: skip
+        value, limit, margin, margin_scale = np.take(floats, order, axis=1)  # (a gather faster than [:, order])
         take = _taker(order)
-        of_block = _taker(block_of[order])  # a block's value (rule, kind, unit) for each result, in table order
+        owner = block_of[order]  # the block of each result, in table order
 
         def per_block(attr: str) -> list:
-            return of_block([getattr(b, attr) for b in blocks])
+            """A block's value (rule, kind, unit) for each of its results: one C-level gather of the blocks'."""
+            per = np.empty(len(blocks), dtype=object)
+            per[:] = [getattr(b, attr) for b in blocks]
+            return per[owner].tolist()
 
         def lists(attr: str) -> list:
             return take(list(chain.from_iterable(getattr(b, attr) for b in blocks)))
