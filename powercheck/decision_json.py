@@ -86,11 +86,12 @@ def _int(x: Any) -> int | None:
     return None if x is None else int(x)
 
 
-def decision_fields_json(batch: DecisionBatch, k: int, lang: str = DEFAULT_LANGUAGE,
-                         ledger_status: str | None = None) -> tuple[dict[str, Any], str]:  # fmt: skip
+def decision_fields_json(batch: DecisionBatch, k: int, lang: str = DEFAULT_LANGUAGE, ledger_status: str | None = None,
+                         input_hash: str | None = None) -> tuple[dict[str, Any], str]:  # fmt: skip
     """Row ``k``'s light fields (:meth:`DecisionBatch.decision_fields` without checks and path) and the JSON of its
-    :class:`Decision` (``batch.decision(k, lang, ledger_status=...).model_dump_json()``)."""
-    fields = batch.decision_fields(k, lang, heavy=False, ledger_status=ledger_status)
+    :class:`Decision` (``batch.decision(k, lang, ledger_status=...).model_dump_json()``); ``input_hash``: its
+    notification's input hash when the caller has it (else it is computed)."""
+    fields = batch.decision_fields(k, lang, heavy=False, ledger_status=ledger_status, input_hash=input_hash)
     of, row = batch.check_overrides.get(k, (batch, k))
     out = dict(fields)
     out["checks"] = _checks(of.checks, row)
@@ -122,13 +123,16 @@ class DecisionRecord:
     json: str
 
 
-def record_of(entry: DecisionRef | Decision | DecisionRecord, lang: str = DEFAULT_LANGUAGE) -> DecisionRecord:
+def record_of(
+    entry: DecisionRef | Decision | DecisionRecord, lang: str = DEFAULT_LANGUAGE, input_hash: str | None = None
+) -> DecisionRecord:
     """The stored row of a batch row (its JSON made from the batch's columns) or of a :class:`Decision` (one made
-    outside a batch: an engine error, an invalid record)."""
+    outside a batch: an engine error, an invalid record). ``input_hash``: the batch row's notification's input hash
+    when the caller has it (a Decision carries its own)."""
     if isinstance(entry, DecisionRecord):
         return entry
     if isinstance(entry, DecisionRef):
-        f, text = decision_fields_json(entry.batch, entry.k, lang, entry.ledger_status)
+        f, text = decision_fields_json(entry.batch, entry.k, lang, entry.ledger_status, input_hash)
     else:
         f, text = vars(entry), entry.model_dump_json()
     return DecisionRecord(
@@ -144,6 +148,11 @@ def record_of(entry: DecisionRef | Decision | DecisionRecord, lang: str = DEFAUL
     )
 
 
-def records(entries: Sequence[DecisionRef | Decision], lang: str = DEFAULT_LANGUAGE) -> list[DecisionRecord]:
-    """:func:`record_of` each entry (an :class:`~powercheck.rules.sequence.Assessment`'s ``entries``)."""
-    return [record_of(e, lang) for e in entries]
+def records(
+    entries: Sequence[DecisionRef | Decision], lang: str = DEFAULT_LANGUAGE, input_hashes: Sequence[str] | None = None
+) -> list[DecisionRecord]:
+    """:func:`record_of` each entry (an :class:`~powercheck.rules.sequence.Assessment`'s ``entries``);
+    ``input_hashes``: the input hashes of the entries' notifications (in entry order) when the caller has them."""
+    if input_hashes is None:
+        return [record_of(e, lang) for e in entries]
+    return [record_of(e, lang, h) for e, h in zip(entries, input_hashes, strict=True)]

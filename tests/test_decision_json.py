@@ -118,8 +118,8 @@ class _Odd(DecisionBatch):
     """A batch whose rows carry values a Decision formats by its field types: an int fuse (``63.0``), a NumPy int
     bus, a NaN score and an infinite one."""
 
-    def decision_fields(self, k, lang="en", heavy=True, ledger_status=None):
-        fields = super().decision_fields(k, lang, heavy, ledger_status)
+    def decision_fields(self, k, lang="en", heavy=True, ledger_status=None, input_hash=None):
+        fields = super().decision_fields(k, lang, heavy, ledger_status, input_hash)
         fields.update(required_main_fuse_a=63, bus=np.int64(7), score=[math.nan, math.inf, -0.0][k % 3])
         return fields
 
@@ -167,3 +167,17 @@ def test_records_keep_entry_order(demo_region, policy, lang):
     assessed = assessor.assess_recorded(valid)
     got = [(r.notification_id, r.revision) for r in records(assessed.entries, lang)]
     assert got == [(n.notification_id, n.revision) for n in valid]
+
+
+def test_records_with_the_callers_input_hashes(demo_region, policy):
+    """The service's batch endpoint has each notification's input hash already (to tell replays from conflicts) and
+    hands it in: the records are the same as with the hashes computed here, and the hash given is the one written."""
+    valid = [r.notification for r in read_notifications(demo_notifications_path()) if r.ok][:12]
+    assessed = Assessor(demo_region, policy, clock=lambda: FIXED_TIME).assess_recorded(valid)
+    hashes = [n.input_hash() for n in valid]
+    assert records(assessed.entries, input_hashes=hashes) == records(assessed.entries)
+    given = records(assessed.entries, input_hashes=[f"h{i}" for i in range(len(valid))])
+    assert [r.input_hash for r in given] == [f"h{i}" for i in range(len(valid))]
+    assert all(f'"input_hash":"h{i}"' in r.json for i, r in enumerate(given))
+    with pytest.raises(ValueError):
+        records(assessed.entries, input_hashes=hashes[:-1])
