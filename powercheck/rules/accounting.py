@@ -24,6 +24,9 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
 
 from powercheck.models import ApplianceKind, Notification
 from powercheck.protection_device import DeviceType, MainDevice
@@ -144,9 +147,23 @@ def _make_accounting_tables(policy: Policy) -> AccountingTables:
     )
 
 
+_LAST_TABLES: tuple = (None, None)
+"""The last policy's tables (one tuple, replaced at once): a batch asks for them per notification, and
+``Policy.derived`` looks them up by the policy's id."""
+
+
+def _remember(policy: Policy, tables):
+    global _LAST_TABLES
+    _LAST_TABLES = (policy, tables)
+    return tables
+
+
 def accounting_tables(policy: Policy) -> AccountingTables:
     """The policy's :class:`AccountingTables` (made once per policy)."""
-    return policy.derived("accounting.tables", _make_accounting_tables)
+    last = _LAST_TABLES
+    if last[0] is policy:
+        return last[1]
+    return _remember(policy, policy.derived("accounting.tables", _make_accounting_tables))
 
 
 def accounts(
@@ -256,6 +273,159 @@ def _account(
         start_label=label,
         assumptions=tuple(dict.fromkeys(used)) if used else (),
     )
+
+
+class AccountingInput(NamedTuple):
+    """What :func:`accounts` takes for one installation (its arguments but the policy and the scales)."""
+
+    notification: Notification
+    appliances: Sequence[AccountedAppliance]
+    existing_kw: float
+    existing_export_kw: float
+    same_point_kw: float
+    supply: int
+    u_ll_v: float
+
+
+def accounts_batch(
+    inputs: Sequence[AccountingInput], policy: Policy, scales: Sequence[float] = (1.0,)
+) -> list[list[Accounting]]:
+    """:func:`accounts` of many installations at once: ``[accounts(i..., scales=scales) for i in inputs]``, the
+    same accountings to the bit.
+
+    The currents are worked out as arrays: every elementwise operation is the one :func:`_account` does, in the
+    same order, and each installation's sums over its appliances are ``np.bincount`` sums, which add the rows one
+    after the other from 0.0 in row order as ``sum`` does (CPython 3.11; 3.12's compensated ``sum`` may differ
+    in the last bit, so tests/rules/test_demand_batch.py holds the two equal on the interpreter in use). The
+    largest unit's start -- a running maximum that also collects the assumptions of each row that raises it --
+    stays a loop over the appliances with a start current.
+    """
+    count = len(inputs)
+    if count == 0:
+        return []
+    t = accounting_tables(policy)
+    diversity = t.diversity
+    default_cos = t.demand_cos_phi
+    budgets = [i.notification.power_budget for i in inputs]
+    site = np.array(
+        [
+            (i.existing_kw, i.existing_export_kw, i.same_point_kw, i.supply, i.u_ll_v)
+            + ((b.max_demand_kw, b.max_export_kw, b.cos_phi or default_cos, 1.0) if b is not None else
+               (0.0, 0.0, default_cos, 0.0))
+            for i, b in zip(inputs, budgets)
+        ],
+        dtype=float,
+    ).T  # fmt: skip
+    existing, export0, same, supply_f, u, md, me, cos, budget_f = site
+    has_budget = budget_f == 1.0
+    supply = supply_f.astype(np.int64)
+    ref = np.stack([SQRT3 * u, u / SQRT3, u])  # ref[conn, job]: sqrt3 U (3ph), U/sqrt3 (L-N), U (L-L)
+    jobs = np.arange(count)
+    ref_supply = ref[supply, jobs]
+    three = supply == CONN_3PH
+
+    consuming = [(k, a) for k, i in enumerate(inputs) for a in i.appliances if a.kind in CONSUMING]
+    generating = [(k, a) for k, i in enumerate(inputs) for a in i.appliances if a.kind in GENERATING]
+    rows = (
+        np.array(
+            [
+                (k, diversity[a.kind], a.total_kw, a.conn, a.cos_phi, a.unit_kw, a.start_current_ratio)
+                for k, a in consuming
+            ],
+            dtype=float,
+        )
+        .reshape(-1, 7)
+        .T
+    )
+    c_job, c_factor, c_total, c_conn, c_cos, c_unit, c_ratio = rows
+    c_job, c_conn = c_job.astype(np.int64), c_conn.astype(np.int64)
+    c_single = c_conn != CONN_3PH
+    c_ref_own = ref[c_conn, c_job]  # the appliance's own connection
+    c_ref = np.where(three[c_job], c_ref_own, ref_supply[c_job])  # on a single-phase supply: the supply's
+    rows = np.array([(k, a.total_kw, a.conn, a.cos_phi) for k, a in generating], dtype=float).reshape(-1, 4).T
+    g_job, g_total, g_conn, g_cos = rows
+    g_job, g_conn = g_job.astype(np.int64), g_conn.astype(np.int64)
+    g_single = g_conn != CONN_3PH
+    g_ref = ref[g_conn, g_job]
+    starters = [r for r, (_, a) in enumerate(consuming) if not a.start_current_ratio <= 1.0]
+
+    def per_job(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+        return np.bincount(rows, weights=values, minlength=count) if len(rows) else np.zeros(count)
+
+    cos_used = tuple(dict.fromkeys(t.cos_assumptions))
+    base_used = [cos_used if b is None or b.cos_phi is None else () for b in budgets]  # the policy's demand cos phi
+    out: list[list[Accounting]] = [[] for _ in range(count)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for scale in scales:
+            kw = scale * c_factor * c_total
+            # without a budget: the existing peak plus every appliance at its own cos phi
+            base_kw = existing + same
+            total_plain = base_kw + per_job(c_job, kw)
+            current_plain = 1000.0 * base_kw / cos / ref_supply + per_job(c_job, 1000.0 * kw / c_cos / c_ref)
+            # with a budget: single-phase appliances on one phase (three-phase supply), the rest balanced
+            if scale == 1.0:
+                total_budget = md.copy()
+            else:
+                total_budget = md - (1.0 - scale) * np.where(md - existing > 0.0, md - existing, 0.0)
+            total_budget = total_budget + same
+            s_rows = np.flatnonzero(c_single)
+            single_sum = per_job(c_job[s_rows], kw[s_rows])
+            single_kw = np.where(single_sum < total_budget, single_sum, total_budget)  # min(total, single)
+            share = np.where(single_kw > 0, single_kw / single_sum, 0.0)
+            current_3ph = 1000.0 * (total_budget - single_kw) / cos / ref[CONN_3PH] + per_job(
+                c_job[s_rows], 1000.0 * (share[c_job[s_rows]] * kw[s_rows]) / c_cos[s_rows] / c_ref_own[s_rows]
+            )
+            current_budget = np.where(three, current_3ph, 1000.0 * total_budget / cos / ref_supply)
+            total_kw = np.where(has_budget, total_budget, total_plain)
+            current = np.where(has_budget, current_budget, current_plain)
+
+            gen_kw = scale * per_job(g_job, g_total)
+            if scale == 1.0:
+                export_budget = me.copy()
+            else:
+                export_budget = me - (1.0 - scale) * np.where(me - export0 > 0.0, me - export0, 0.0)
+            export_kw = np.where(has_budget & (me > 0), export_budget, export0 + gen_kw)
+            g_share = np.where(gen_kw > 0, export_kw / gen_kw, 0.0)
+            s_gen = np.flatnonzero(g_single)
+            sg_job = g_job[s_gen]
+            one_phase = per_job(
+                sg_job, 1000.0 * (g_share[sg_job] * scale * g_total[s_gen]) / g_cos[s_gen] / g_ref[s_gen]
+            )
+            balanced_kw = export_kw - g_share * scale * per_job(sg_job, g_total[s_gen])
+            export_3ph = one_phase + 1000.0 * np.where(balanced_kw > 0.0, balanced_kw, 0.0) / ref[CONN_3PH]
+            export_current = np.where(export_kw <= 0, 0.0, np.where(three, export_3ph, 1000.0 * export_kw / ref_supply))
+
+            currents = current.tolist()
+            starts: dict[int, tuple[float, float | None, str, list[str]]] = {}
+            if starters and not scale <= 0.0:  # (as the per-appliance test `scale <= 0.0` skips)
+                extras = (
+                    (c_ratio[starters] - 1.0)
+                    * (1000.0 * (scale * c_unit[starters]) / c_cos[starters] / c_ref[starters])
+                ).tolist()
+                for r, extra in zip(starters, extras):
+                    k, a = consuming[r]
+                    got = starts.get(k)
+                    value = currents[k] + extra
+                    if got is None or value > got[0]:
+                        trail = got[3] if got is not None else []
+                        trail.extend(a.defaults_used)
+                        starts[k] = (value, a.start_duration_s, a.label, trail)
+            for k, (total, current_a, export, export_a, used) in enumerate(
+                zip(total_kw.tolist(), currents, export_kw.tolist(), export_current.tolist(), base_used)
+            ):
+                start = starts.get(k) if starts else None
+                if start is None:
+                    out[k].append(_make_accounting(demand_after_kw=total, phase_current_a=current_a,
+                                                   export_after_kw=export, export_phase_current_a=export_a,
+                                                   start_current_a=None, start_duration_s=None, start_label=None,
+                                                   assumptions=used))  # fmt: skip
+                else:
+                    out[k].append(_make_accounting(demand_after_kw=total, phase_current_a=current_a,
+                                                   export_after_kw=export, export_phase_current_a=export_a,
+                                                   start_current_a=start[0], start_duration_s=start[1],
+                                                   start_label=start[2],
+                                                   assumptions=tuple(dict.fromkeys([*used, *start[3]]))))  # fmt: skip
+    return out
 
 
 def required_fuse_a(accounting: Accounting, policy: Policy, device: MainDevice | None = None) -> float | None:

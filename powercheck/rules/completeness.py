@@ -118,8 +118,22 @@ def _make_tables(policy: Policy) -> _CompletenessTables:
     )
 
 
+_LAST_TABLES: tuple = (None, None)
+"""The last policy's tables (one tuple, replaced at once): a batch asks for them per notification, and
+``Policy.derived`` looks them up by the policy's id."""
+
+
+def _remember(policy: Policy, tables):
+    global _LAST_TABLES
+    _LAST_TABLES = (policy, tables)
+    return tables
+
+
 def _tables(policy: Policy) -> _CompletenessTables:
-    return policy.derived("completeness.tables", _make_tables)
+    last = _LAST_TABLES
+    if last[0] is policy:
+        return last[1]
+    return _remember(policy, policy.derived("completeness.tables", _make_tables))
 
 
 def _job_rules(tables: _CompletenessTables, policy: Policy, job_type: JobType) -> _JobRules:

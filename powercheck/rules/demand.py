@@ -44,7 +44,9 @@ from powercheck.rules.accounting import (
     GENERATING,
     AccountedAppliance,
     Accounting,
+    AccountingInput,
     accounts,
+    accounts_batch,
     make_accounted_appliance,
     notifiable,
     required_fuse_a,
@@ -359,9 +361,23 @@ def _make_demand_tables(policy: Policy) -> DemandTables:
     )
 
 
+_LAST_TABLES: tuple = (None, None)
+"""The last policy's tables (one tuple, replaced at once): a batch asks for them per notification, and
+``Policy.derived`` looks them up by the policy's id."""
+
+
+def _remember(policy: Policy, tables):
+    global _LAST_TABLES
+    _LAST_TABLES = (policy, tables)
+    return tables
+
+
 def demand_tables(policy: Policy) -> DemandTables:
     """The policy's :class:`DemandTables` (made once per policy)."""
-    return policy.derived("demand.tables", _make_demand_tables)
+    last = _LAST_TABLES
+    if last[0] is policy:
+        return last[1]
+    return _remember(policy, policy.derived("demand.tables", _make_demand_tables))
 
 
 _CONN_OF = {c: conn_code(c.value) for c in Connection}
@@ -516,10 +532,13 @@ def _appliance_kept(before: Appliance, after: Appliance) -> bool:
     if ratio is not None and (after.start_current_ratio is None or after.start_current_ratio > ratio):
         return False
     new = after.__dict__
-    return all(
-        value is None or value == {} or value == [] or not (new[name] is None or new[name] == {} or new[name] == [])
-        for name, value in before.__dict__.items()
-    )
+    for name, value in before.__dict__.items():
+        if value is None or value == {} or value == []:
+            continue
+        now = new[name]
+        if now is None or now == {} or now == []:
+            return False
+    return True
 
 
 def _variant_of(base: DemandCase, n: Notification) -> bool:
@@ -534,10 +553,14 @@ def _variant_of(base: DemandCase, n: Notification) -> bool:
     ours, theirs = n.__dict__, b.__dict__
     if len(ours) != len(theirs) or len(n.appliances) != len(b.appliances):
         return False
+    get = theirs.get
     for name, value in ours.items():
-        if name != "appliances" and value is not theirs.get(name, ours):
+        if value is not get(name, ours) and name != "appliances":
             return False
-    return all(a is x or _appliance_kept(x, a) for a, x in zip(n.appliances, b.appliances))
+    for a, x in zip(n.appliances, b.appliances):
+        if a is not x and not _appliance_kept(x, a):
+            return False
+    return True
 
 
 def demand_case(
@@ -560,6 +583,25 @@ def demand_case(
     the site, completeness, fuse, protection and KV are taken from it and only what the appliances change is
     computed (the same case as without ``base``).
     """
+    job = _job_of(n, row, grid, policy, state, preceding, screening, base)
+    if isinstance(job, DemandCase):
+        return job
+    accounting, accounting_before = _accounts_of(job.site, policy)
+    return _job_case(job, accounting, accounting_before, grid, policy)
+
+
+def _job_of(
+    n: Notification,
+    row: int,
+    grid: GridView,
+    policy: Policy,
+    state: CapacityState | None,
+    preceding: Sequence[LedgerRequest],
+    screening: bool,
+    base: DemandCase | None,
+) -> DemandCase | _Job:
+    """:func:`demand_case` up to the power accounting: the final case when the grid checks cannot run, else the
+    job whose accountings :func:`_job_case` needs."""
     if base is not None and _variant_of(base, n):
         defaults_used = ()
         if screening:
@@ -589,9 +631,9 @@ def demand_case(
         (defaults_used, location, conflicts, conflict_count, same_point, ledger_revision, fuse, device, kv_a,
          kv_origin, kv_changed, existing, u_ll, existing_export, supply) = case  # fmt: skip
         appliances = tuple(appliance_case(i, a, policy) for i, a in enumerate(n.appliances))
-    return _job_case(n, grid, policy, appliances, defaults_used, location, conflicts, conflict_count, same_point,
-                     ledger_revision, fuse, device, kv_a, kv_origin, kv_changed, existing, u_ll, existing_export,
-                     supply)  # fmt: skip
+    return _prepare_job(n, policy, appliances, defaults_used, location, conflicts, conflict_count, same_point,
+                        ledger_revision, fuse, device, kv_a, kv_origin, kv_changed, existing, u_ll, existing_export,
+                        supply)  # fmt: skip
 
 
 def _site_case(
@@ -675,9 +717,37 @@ def _site_case(
             kv_origin, kv_changed, existing, u_ll, existing_export, supply)  # fmt: skip
 
 
-def _job_case(
+@dataclass(slots=True)
+class _Job:
+    """A notification whose grid checks run, up to its power accounting (see :func:`_prepare_job`)."""
+
+    notified: Notification
+    n: Notification
+    """The notification as the accounting sees it (a block notification's with its Velander budget)."""
+    appliances: tuple[ApplianceCase, ...]
+    accounted: list[AccountedAppliance]
+    consuming: list[ApplianceCase]
+    block_assumptions: tuple[str, ...]
+    site: AccountingInput
+    """What the accounting takes of the job."""
+    defaults_used: tuple[Message, ...]
+    location: Location
+    conflicts: tuple[Message, ...]
+    conflict_count: int
+    ledger_revision: int | None
+    fuse: FuseAfterJob
+    device: Device | None
+    kv_a: float | None
+    kv_origin: str
+    kv_changed: bool
+    existing: float
+    u_ll: float
+    existing_export: float
+    supply: int
+
+
+def _prepare_job(
     n: Notification,
-    grid: GridView,
     policy: Policy,
     appliances: tuple[ApplianceCase, ...],
     defaults_used: tuple[Message, ...],
@@ -695,11 +765,9 @@ def _job_case(
     u_ll: float,
     existing_export: float,
     supply: int,
-) -> DemandCase:
-    """What the job's appliances (or budget) add on the site :func:`_site_case` found: the accounting, the
-    demand and export increase and their components."""
+) -> _Job:
+    """The job on the site :func:`_site_case` found, ready for its power accounting."""
     t = demand_tables(policy)
-    policy_cos = t.demand_cos_phi
     accounted = [a.accounted() for a in appliances]
     consuming = [r for r in appliances if r.appliance.kind in CONSUMING]
     notified = n
@@ -711,23 +779,35 @@ def _job_case(
         listed_kw = sum(r.total_kw for r in consuming)
         n = n.model_copy(update={"power_budget": PowerBudget(max_demand_kw=min(block_kw + listed_kw, 5000.0))})
         block_assumptions = t.velander_assumptions
-    accounting, accounting_before = accounts(
-        n,
-        accounted,
-        existing_kw=existing,
-        existing_export_kw=existing_export,
-        same_point_kw=sum(c.p_kw for o in same_point for c in o.reservation.load),
-        supply=supply,
-        u_ll_v=u_ll,
-        policy=policy,
-        scales=(1.0, 0.0),
-    )
+    same_point_kw = sum(c.p_kw for o in same_point for c in o.reservation.load)
+    site = AccountingInput(n, accounted, existing, existing_export, same_point_kw, supply, u_ll)
+    return _Job(notified, n, appliances, accounted, consuming, block_assumptions, site, defaults_used, location,
+                conflicts, conflict_count, ledger_revision, fuse, device, kv_a, kv_origin, kv_changed, existing, u_ll,
+                existing_export, supply)  # fmt: skip
 
+
+def _accounts_of(site: AccountingInput, policy: Policy) -> list[Accounting]:
+    """The installation after the job and without what the job adds (one by one)."""
+    return accounts(site.notification, site.appliances, existing_kw=site.existing_kw,
+                    existing_export_kw=site.existing_export_kw, same_point_kw=site.same_point_kw, supply=site.supply,
+                    u_ll_v=site.u_ll_v, policy=policy, scales=(1.0, 0.0))  # fmt: skip
+
+
+def _job_case(
+    job: _Job, accounting: Accounting, accounting_before: Accounting, grid: GridView, policy: Policy
+) -> DemandCase:
+    """What the job's appliances (or budget) add on the site :func:`_site_case` found, with its accountings (the
+    installation after the job and without it): the demand and export increase and their components."""
+    t = demand_tables(policy)
+    policy_cos = t.demand_cos_phi
+    n, appliances, consuming, accounted = job.n, job.appliances, job.consuming, job.accounted
+    fuse, existing, existing_export, u_ll, supply = job.fuse, job.existing, job.existing_export, job.u_ll, job.supply
+    device = job.device
     generating = [r for r in appliances if r.appliance.kind in GENERATING]
     appl_kw = sum(r.total_kw for r in consuming)
 
     # coincident demand increase
-    assumptions = t.coincidence_assumptions + block_assumptions
+    assumptions = t.coincidence_assumptions + job.block_assumptions
     budget = n.power_budget
     demand_cos = (budget.cos_phi if budget is not None else None) or policy_cos
     if budget is not None:
@@ -783,23 +863,23 @@ def _job_case(
                 s1_export += p_kw / r.cos_phi
 
     case = _make_demand_case(
-        notification=notified,
-        screening_defaults=defaults_used,
-        location=location,
+        notification=job.notified,
+        screening_defaults=job.defaults_used,
+        location=job.location,
         accounting=accounting,
         accounting_before=accounting_before,
         meter_fuse_after_a=n.meter_fuse_after_a if n.meter_fuse_after_a is not None else n.meter_fuse_before_a,
         required_fuse_a=required_fuse_a(accounting, policy, device.spec if device is not None else None),
         notifiable=notifiable(n, accounted, u_ll, policy),
-        conflicts=conflicts,
-        conflict_count=conflict_count,
-        ledger_revision=ledger_revision,
+        conflicts=job.conflicts,
+        conflict_count=job.conflict_count,
+        ledger_revision=job.ledger_revision,
         fuse_after_a=fuse.rating_a,
         fuse_changed=fuse.changed,
         device=device,
-        kv_a=kv_a,
-        kv_origin=kv_origin,
-        kv_changed=kv_changed,
+        kv_a=job.kv_a,
+        kv_origin=job.kv_origin,
+        kv_changed=job.kv_changed,
         existing_kw=existing,
         d_p_kw=d_p,
         export_kw=export_kw,
@@ -833,7 +913,24 @@ def demand_cases(
     rows = grid.region.locate([n.metering_point_id for n in notifications])
     before = preceding or [()] * len(notifications)
     of = bases or [None] * len(notifications)
-    return [
-        demand_case(n, int(row), grid, policy, state, b, screening, c)
+    cases = [
+        _job_of(n, int(row), grid, policy, state, b, screening, c)
         for n, row, b, c in zip(notifications, rows, before, of)
     ]
+    jobs = [k for k, job in enumerate(cases) if not isinstance(job, DemandCase)]
+    if len(jobs) < BATCH_ACCOUNTING_MIN:
+        for k in jobs:
+            job = cases[k]
+            accounting, accounting_before = _accounts_of(job.site, policy)
+            cases[k] = _job_case(job, accounting, accounting_before, grid, policy)
+        return cases
+    inputs = [cases[k].site for k in jobs]
+    for k, (accounting, accounting_before) in zip(jobs, accounts_batch(inputs, policy, scales=(1.0, 0.0))):
+        cases[k] = _job_case(cases[k], accounting, accounting_before, grid, policy)
+    return cases
+
+
+BATCH_ACCOUNTING_MIN = 32
+"""From this many notifications with grid checks on, :func:`demand_cases` works out their power accountings as
+arrays (:func:`~powercheck.rules.accounting.accounts_batch`, the same accountings); below, one by one (the arrays'
+fixed cost is larger than a few notifications' Python)."""
