@@ -194,6 +194,16 @@ def accounts(
     return [_account(budget, cos, list(used), consuming, factors, generating, *site, scale) for scale in scales]
 
 
+def _in_order(values: list[float]) -> float:
+    """The values added one after the other from 0.0, as :func:`accounts_batch`'s ``np.bincount`` adds an
+    installation's rows. Not ``sum``: from Python 3.12 it compensates the rounding, which would let a notification's
+    currents differ in the last bit between a batch and a lone case (on 3.11 ``sum`` of floats is exactly this)."""
+    total = 0.0
+    for v in values:
+        total += v
+    return total
+
+
 def _account(
     budget,
     cos: float,
@@ -219,23 +229,23 @@ def _account(
             current = 1000.0 * total_kw / cos / ref[supply]
         else:
             single = [(a, kw) for a, kw in zip(consuming, kws) if a.conn != CONN_3PH]
-            single_sum = sum([kw for _, kw in single])
+            single_sum = _in_order([kw for _, kw in single])
             single_kw = min(total_kw, single_sum)
             share = single_kw / single_sum if single_kw > 0 else 0.0
             current = 1000.0 * (total_kw - single_kw) / cos / ref[CONN_3PH]
-            current += sum([1000.0 * (share * kw) / a.cos_phi / ref[a.conn] for a, kw in single])
+            current += _in_order([1000.0 * (share * kw) / a.cos_phi / ref[a.conn] for a, kw in single])
     else:
         # the existing peak (balanced, at the demand cos) plus every appliance at its own cos phi
         base_kw = existing_kw + same_point_kw
-        total_kw = base_kw + sum(kws)
+        total_kw = base_kw + _in_order(kws)
         current = 1000.0 * base_kw / cos / ref[supply]
         if not three:
             r = ref[supply]
-            current += sum([1000.0 * kw / a.cos_phi / r for a, kw in zip(consuming, kws)])
+            current += _in_order([1000.0 * kw / a.cos_phi / r for a, kw in zip(consuming, kws)])
         else:
-            current += sum([1000.0 * kw / a.cos_phi / ref[a.conn] for a, kw in zip(consuming, kws)])
+            current += _in_order([1000.0 * kw / a.cos_phi / ref[a.conn] for a, kw in zip(consuming, kws)])
 
-    gen_kw = scale * sum([a.total_kw for a in generating])
+    gen_kw = scale * _in_order([a.total_kw for a in generating])
     if budget is not None and budget.max_export_kw > 0:
         most = budget.max_export_kw
         export_kw = most if scale == 1.0 else most - (1.0 - scale) * max(0.0, most - existing_export_kw)
@@ -248,8 +258,8 @@ def _account(
     else:
         share = export_kw / gen_kw if gen_kw > 0 else 0.0
         single = [a for a in generating if a.conn != CONN_3PH]
-        one_phase = sum([1000.0 * (share * scale * a.total_kw) / a.cos_phi / ref[a.conn] for a in single])
-        balanced_kw = export_kw - share * scale * sum([a.total_kw for a in single])
+        one_phase = _in_order([1000.0 * (share * scale * a.total_kw) / a.cos_phi / ref[a.conn] for a in single])
+        balanced_kw = export_kw - share * scale * _in_order([a.total_kw for a in single])
         export_current = one_phase + 1000.0 * max(0.0, balanced_kw) / ref[CONN_3PH]
 
     start_current, duration, label = None, None, None
@@ -295,8 +305,8 @@ def accounts_batch(
 
     The currents are worked out as arrays: every elementwise operation is the one :func:`_account` does, in the
     same order, and each installation's sums over its appliances are ``np.bincount`` sums, which add the rows one
-    after the other from 0.0 in row order as ``sum`` does (CPython 3.11; 3.12's compensated ``sum`` may differ
-    in the last bit, so tests/rules/test_demand_batch.py holds the two equal on the interpreter in use). The
+    after the other from 0.0 in row order as :func:`_in_order` does in :func:`_account`
+    (tests/rules/test_demand_batch.py). The
     largest unit's start -- a running maximum that also collects the assumptions of each row that raises it --
     stays a loop over the appliances with a start current.
     """

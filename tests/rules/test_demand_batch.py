@@ -160,3 +160,20 @@ def test_required_fuse_is_the_smallest_standard_size_that_carries_the_current(po
     assert required_fuse_a(one, policy) == 25.0
     assert required_fuse_a(Accounting(0.0, 25.1, 0.0, 0.0, None, None, None, ()), policy) == 32.0
     assert required_fuse_a(Accounting(0.0, sizes[-1] + 1.0, 0.0, 0.0, None, None, None, ()), policy) is None
+
+
+def test_a_case_adds_its_appliances_in_order_as_the_batch_does():
+    """The lone case's sums add in row order from 0.0, as ``np.bincount`` adds a batch's rows -- not with the
+    compensated rounding of Python 3.12's ``sum``, which would let a notification's currents depend on its batch.
+
+    By hand: 1e16 + 1 rounds to 1e16 (the spacing of doubles there is 2), minus 1e16 gives 0.0; a compensated or
+    exact sum gives 1.0."""
+    import numpy as np
+
+    from powercheck.rules.accounting import _in_order
+
+    values = [1e16, 1.0, -1e16]
+    assert _in_order(values) == 0.0
+    assert math.fsum(values) == 1.0
+    assert _in_order(values) == np.bincount(np.zeros(3, dtype=np.int64), weights=values)[0]
+    assert _in_order([]) == 0.0
