@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 from powercheck.models import ApplianceKind, AttachmentKind, JobType, Message, Notification, Stage
+from powercheck.rules.accounting import GENERATING
 from powercheck.rules.policy import Policy, PolicyKey
 from powercheck.texts import msg
 
@@ -79,49 +80,115 @@ def fuse_after_job(n: Notification, record_fuse_a: float | None) -> FuseAfterJob
     return FuseAfterJob(rating_a=after, changed=changed)
 
 
+@dataclass(frozen=True, slots=True)
+class _JobRules:
+    """What the completeness rules look up for one job type (made once per policy and job type)."""
+
+    required: tuple[str, ...]
+    """The ``job_types`` row's required notification fields."""
+    budget_required: bool
+    """``power_budget`` is among them."""
+    attachments: tuple[str, ...]
+    kinds: tuple[ApplianceKind, ...] | None
+    """:data:`JOB_APPLIANCE_KINDS` of the job type."""
+    ov_mv_change: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _CompletenessTables:
+    """The policy's tables the completeness rules use, made once per policy (:func:`_tables`)."""
+
+    budget_above_fuse_a: dict[str, float]
+    diagram_above_fuse_a: dict[str, float]
+    completion_attachments: tuple[str, ...]
+    required_appliance_fields: dict[str, list[str]]
+    challenging: dict[str, dict]
+    jobs: dict[JobType, _JobRules]
+    """Filled per job type on first use (a job type missing from the policy raises where it is used)."""
+
+
+def _make_tables(policy: Policy) -> _CompletenessTables:
+    return _CompletenessTables(
+        budget_above_fuse_a=policy.value(PolicyKey.BUDGET_REQUIRED_ABOVE_FUSE_A),
+        diagram_above_fuse_a=policy.value(PolicyKey.SINGLE_LINE_DIAGRAM_ABOVE_FUSE_A),
+        completion_attachments=tuple(policy.value(PolicyKey.COMPLETION_ATTACHMENTS)),
+        required_appliance_fields=policy.value(PolicyKey.REQUIRED_APPLIANCE_FIELDS),
+        challenging=policy.value(PolicyKey.CHALLENGING_APPLIANCES),
+        jobs={},
+    )
+
+
+_LAST_TABLES: tuple = (None, None)
+"""The last policy's tables (one tuple, replaced at once): a batch asks for them per notification, and
+``Policy.derived`` looks them up by the policy's id."""
+
+
+def _remember(policy: Policy, tables):
+    global _LAST_TABLES
+    _LAST_TABLES = (policy, tables)
+    return tables
+
+
+def _tables(policy: Policy) -> _CompletenessTables:
+    last = _LAST_TABLES
+    if last[0] is policy:
+        return last[1]
+    return _remember(policy, policy.derived("completeness.tables", _make_tables))
+
+
+def _job_rules(tables: _CompletenessTables, policy: Policy, job_type: JobType) -> _JobRules:
+    rules = tables.jobs.get(job_type)
+    if rules is None:
+        row = policy.job(job_type)  # the policy's job_types table (KeyError for a job type it lacks)
+        rules = tables.jobs[job_type] = _JobRules(
+            required=tuple(row["required"]),
+            budget_required="power_budget" in row["required"],
+            attachments=tuple(row["attachments"]),
+            kinds=JOB_APPLIANCE_KINDS.get(job_type),
+            ov_mv_change=job_type is JobType.OV_MV_CHANGE,
+        )
+    return rules
+
+
 def missing_fields(n: Notification, policy: Policy) -> list[Message]:
     """What the notification lacks (field path and a short why, as messages); empty when complete."""
     missing: list[Message] = []
-    for field in policy.job(n.job_type)["required"]:  # the policy's job_types table
+    tables = _tables(policy)
+    job = _job_rules(tables, policy, n.job_type)
+    for field in job.required:
         value = getattr(n, field)
         if value is None or value is False or value == []:
             missing.append(msg("missing_required_for_job", field=field, job=n.job_type.value))
-    if n.job_type is JobType.OV_MV_CHANGE:
+    if job.ov_mv_change:
         if n.main_fuse_after_a is None and n.meter_fuse_after_a is None:
             missing.append(msg("missing_ov_mv_after"))
         if n.main_fuse_after_a is not None and n.main_fuse_before_a is None:
             missing.append(msg("missing_fuse_before", field="main_fuse_before_a", fuse="main fuse"))
         if n.meter_fuse_after_a is not None and n.main_fuse_after_a is None and n.meter_fuse_before_a is None:
             missing.append(msg("missing_fuse_before", field="meter_fuse_before_a", fuse="meter fuse"))
-    kinds = JOB_APPLIANCE_KINDS.get(n.job_type)
-    if kinds and not any(a.kind in kinds for a in n.appliances):
+    appliances = n.appliances
+    kinds = job.kinds
+    if kinds and not any(a.kind in kinds for a in appliances):
         wanted = " or ".join(k.value for k in kinds)
         missing.append(msg("missing_appliance_kind", job=n.job_type.value, kinds=wanted))
 
     fuse = new_fuse_a(n)
-    thresholds: dict[str, float] = policy.value(PolicyKey.BUDGET_REQUIRED_ABOVE_FUSE_A)
-    threshold = thresholds.get(n.network_system.value)
-    if (
-        fuse is not None
-        and threshold is not None
-        and fuse > threshold
-        and n.power_budget is None
-        and n.block is None  # a block notification's demand comes from the policy's diversity rule
-        and "power_budget" not in policy.job(n.job_type)["required"]  # already named as required for the job
-    ):
-        missing.append(msg("missing_budget", threshold=float(threshold), system=n.network_system.value))
-    if (
-        n.power_budget is not None
-        and n.power_budget.max_export_kw > 0
-        and not any(a.kind.generates for a in n.appliances)
-    ):
+    budget = n.power_budget
+    if fuse is not None and budget is None and n.block is None and not job.budget_required:
+        # a block notification's demand comes from the policy's diversity rule; a budget the job type requires
+        # is already named as required
+        threshold = tables.budget_above_fuse_a.get(n.network_system)  # (a str enum: its value is the key)
+        if threshold is not None and fuse > threshold:
+            missing.append(msg("missing_budget", threshold=float(threshold), system=n.network_system.value))
+    if budget is not None and budget.max_export_kw > 0 and not any(a.kind in GENERATING for a in appliances):
         missing.append(msg("missing_generator"))
 
-    required: dict[str, list[str]] = policy.value(PolicyKey.REQUIRED_APPLIANCE_FIELDS)
-    for i, appliance in enumerate(n.appliances):
-        for field in required.get(appliance.kind.value, []):
-            if getattr(appliance, field) is None:
-                missing.append(msg("missing_appliance_field", index=i, field=field, kind=appliance.kind.value))
+    if appliances:
+        required = tables.required_appliance_fields
+        for i, appliance in enumerate(appliances):
+            for field in required.get(appliance.kind, ()):
+                if getattr(appliance, field) is None:
+                    missing.append(msg("missing_appliance_field", index=i, field=field, kind=appliance.kind.value))
     return missing
 
 
@@ -132,10 +199,10 @@ def _absent(value: object) -> bool:
 def missing_datasheet_values(n: Notification, policy: Policy) -> list[tuple[int, list[str]]]:
     """Challenging appliances (policy ``challenging_appliances``) without all their datasheet values:
     (index, missing field names)."""
-    table: dict[str, dict] = policy.value(PolicyKey.CHALLENGING_APPLIANCES)
+    table: dict[str, dict] = _tables(policy).challenging
     out = []
     for i, appliance in enumerate(n.appliances):
-        row = table.get(appliance.kind.value)
+        row = table.get(appliance.kind)
         if row is None or appliance.rated_kw <= float(row["above_kw"]):
             continue
         ratio = appliance.start_current_ratio
@@ -155,28 +222,40 @@ def requested_info(n: Notification, policy: Policy, *, screening: bool = False) 
     datasheet) of challenging appliances -- unless ``screening`` allows the policy's appliance defaults --, the
     attachments the job type, the fuse size and the workflow stage require."""
     asked: list[Message] = []
-    attached = {(a.kind, a.appliance) for a in n.attachments}
-    attached_kinds = {a.kind for a in n.attachments}
+    tables = _tables(policy)
+    attachments = n.attachments
     if not screening:
-        for i, lacking in missing_datasheet_values(n, policy):
-            kind = n.appliances[i].kind.value
-            asked.append(msg("request_values", index=i, kind=kind, fields=", ".join(lacking)))
-            if (AttachmentKind.DATASHEET, i) not in attached:
-                asked.append(msg("request_datasheet", index=i, kind=kind))
+        lacking_values = missing_datasheet_values(n, policy) if n.appliances else ()
+        if lacking_values:
+            attached = {(a.kind, a.appliance) for a in attachments}
+            for i, lacking in lacking_values:
+                kind = n.appliances[i].kind.value
+                asked.append(msg("request_values", index=i, kind=kind, fields=", ".join(lacking)))
+                if (AttachmentKind.DATASHEET, i) not in attached:
+                    asked.append(msg("request_datasheet", index=i, kind=kind))
     needed: dict[str, str] = {}
-    for kind in policy.job(n.job_type)["attachments"]:
-        needed.setdefault(kind, f"job type {n.job_type.value}")
+    job = _job_rules(tables, policy, n.job_type)
+    if job.attachments:
+        why = f"job type {n.job_type.value}"
+        for kind in job.attachments:
+            needed.setdefault(kind, why)
     fuse = new_fuse_a(n)
-    limit = policy.value(PolicyKey.SINGLE_LINE_DIAGRAM_ABOVE_FUSE_A).get(n.network_system.value)
-    if fuse is not None and limit is not None and fuse > limit:
-        needed.setdefault(AttachmentKind.SINGLE_LINE_DIAGRAM.value, f"main fuse {fuse:g} A above {float(limit):g} A")
+    if fuse is not None:
+        limit = tables.diagram_above_fuse_a.get(n.network_system)  # (a str enum: its value is the key)
+        if limit is not None and fuse > limit:
+            needed.setdefault(_DIAGRAM, f"main fuse {fuse:g} A above {float(limit):g} A")
     if n.stage is Stage.COMPLETION:
-        for kind in policy.value(PolicyKey.COMPLETION_ATTACHMENTS):
+        for kind in tables.completion_attachments:
             needed.setdefault(kind, "completion notice")
-    for kind, why in needed.items():
-        if AttachmentKind(kind) not in attached_kinds:
-            asked.append(msg("request_attachment", attachment=kind, why=why))
+    if needed:
+        attached_kinds = {a.kind for a in attachments}
+        for kind, why in needed.items():
+            if AttachmentKind(kind) not in attached_kinds:
+                asked.append(msg("request_attachment", attachment=kind, why=why))
     return asked
+
+
+_DIAGRAM = AttachmentKind.SINGLE_LINE_DIAGRAM.value
 
 
 def installed_appliances(n: Notification) -> tuple[tuple[str, float, str, int], ...]:

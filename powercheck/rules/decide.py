@@ -200,10 +200,16 @@ class DecisionBatch:
         return construct(Decision, self.decision_fields(k, lang, heavy, ledger_status))
 
     def decision_fields(
-        self, k: int, lang: str = DEFAULT_LANGUAGE, heavy: bool = True, ledger_status: str | None = None
+        self,
+        k: int,
+        lang: str = DEFAULT_LANGUAGE,
+        heavy: bool = True,
+        ledger_status: str | None = None,
+        input_hash: str | None = None,
     ) -> dict[str, Any]:
         """The fields of :meth:`decision`'s :class:`Decision`, every one in the model's order (the columnar writer
-        makes its row of them without the model, :func:`powercheck.columnar._light_row`)."""
+        makes its row of them without the model, :func:`powercheck.columnar._light_row`). ``input_hash``: the
+        notification's :meth:`~powercheck.models.Notification.input_hash` when the caller has it already."""
         case = self.cases[k]
         checks_of, row = self.check_overrides.get(k, (self, k))
         conditions = list(self.conditions[k]) if self.conditions else []
@@ -239,7 +245,7 @@ class DecisionBatch:
             "messages": list(self.reasons[k]),
             "condition_messages": conditions,
             "ledger_status": ledger_status,
-            "input_hash": n.input_hash(),
+            "input_hash": n.input_hash() if input_hash is None else input_hash,
             "engine_version": __version__,
             "decided_at": self.decided_at,
         }

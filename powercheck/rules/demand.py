@@ -22,16 +22,31 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from powercheck.ledger.model import ACTIVE, APPROVED, LedgerRequest
 from powercheck.ledger.state import CapacityState
-from powercheck.models import Appliance, Message, NetworkSystem, Notification, PowerBudget, Stage, SupplyPhases
+from powercheck.models import (
+    Appliance,
+    ApplianceKind,
+    Connection,
+    Message,
+    NetworkSystem,
+    Notification,
+    PowerBudget,
+    Stage,
+    SupplyPhases,
+)
 from powercheck.quality.codes import CONN_3PH, CONN_LL, CONN_LN, SQRT3, conn_code
 from powercheck.records import maker
 from powercheck.rules.accounting import (
+    CONSUMING,
+    GENERATING,
     AccountedAppliance,
     Accounting,
+    AccountingInput,
     accounts,
+    accounts_batch,
     make_accounted_appliance,
     notifiable,
     required_fuse_a,
@@ -87,17 +102,23 @@ class ApplianceCase:
     """``<kind>#<index>``, as checks, reasons and measures name the row (made once: the texts use it often)."""
 
     def accounted(self) -> AccountedAppliance:
-        return make_accounted_appliance(
-            label=self.label,
-            kind=self.appliance.kind,
-            conn=self.conn,
-            total_kw=self.total_kw,
-            unit_kw=self.appliance.rated_kw,
-            cos_phi=self.cos_phi,
-            start_current_ratio=self.start_current_ratio,
-            start_duration_s=self.start_duration_s,
-            defaults_used=self.defaults_used,
-        )
+        """What the accounting needs of the row (made once per row: a measure's variants share their base's
+        unchanged rows)."""
+        state = self.__dict__
+        got = state.get("_accounted")
+        if got is None:
+            got = state["_accounted"] = make_accounted_appliance(
+                label=self.label,
+                kind=self.appliance.kind,
+                conn=self.conn,
+                total_kw=self.total_kw,
+                unit_kw=self.appliance.rated_kw,
+                cos_phi=self.cos_phi,
+                start_current_ratio=self.start_current_ratio,
+                start_duration_s=self.start_duration_s,
+                defaults_used=self.defaults_used,
+            )
+        return got
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,9 +246,10 @@ class DemandCase:
     ledger_revision: int | None = None
     """Revision of this notification already in the ledger (a replay when equal to this one)."""
 
-    @property
+    @cached_property
     def evaluable(self) -> bool:
-        """Complete, located and on the notified system: the grid checks run."""
+        """Complete, located and on the notified system: the grid checks run (worked out once per case: the
+        case is frozen, and the stages ask it many times)."""
         return (
             not self.missing
             and not self.requested
@@ -239,6 +261,7 @@ class DemandCase:
 
 
 _make_demand_case = maker(DemandCase)
+_THREE = SupplyPhases.THREE
 _make_appliance_case = maker(ApplianceCase)
 
 
@@ -258,58 +281,165 @@ def fuse_capacity_kva(fuse_a: float, u_ll_v: float, conn: int) -> float:
     return u_ll_v * fuse_a / 1000.0
 
 
+@dataclass(frozen=True, slots=True)
+class _KindDefaults:
+    """One appliance kind's ``appliance_defaults`` (None: the policy gives no default for the value)."""
+
+    value: str
+    cos_phi: float | None
+    start_current_ratio: float | None
+    starts_per_hour: float | None
+    cos_phi_start: float | None
+    start_duration_s: float | None
+    active_intervals: float | None
+    """From ``operating_minutes_per_2h``: 10-min intervals of a 2-h window (at most 12)."""
+    named: dict[str, str]
+    """Field -> 'policy:appliance_defaults.<kind>.<field>'."""
+
+
+@dataclass(frozen=True, slots=True)
+class DemandTables:
+    """What the demand stage looks up in a policy, made once per policy (:func:`demand_tables`) instead of per
+    notification."""
+
+    demand_cos_phi: float
+    customer_coincidence: float
+    fuse_demand_factor: float
+    flicker_active_intervals: float
+    coincidence_assumptions: tuple[str, ...]
+    cos_assumptions: tuple[str, ...]
+    fuse_cos_assumptions: tuple[str, ...]
+    velander_assumptions: tuple[str, ...]
+    kinds: dict[ApplianceKind, _KindDefaults]
+
+
+def _intervals(minutes: float) -> float:
+    return float(min(12, math.ceil(minutes / 10.0 - 1e-9)))
+
+
+def _make_demand_tables(policy: Policy) -> DemandTables:
+    defaults: dict[str, dict[str, float]] = policy.value(PolicyKey.APPLIANCE_DEFAULTS)
+    kinds = {}
+    for kind in ApplianceKind:
+        row = defaults.get(kind.value, {})
+
+        def get(name: str, row=row) -> float | None:
+            return float(row[name]) if name in row else None
+
+        minutes = row.get("operating_minutes_per_2h")
+        kinds[kind] = _KindDefaults(
+            value=kind.value,
+            cos_phi=get("cos_phi"),
+            start_current_ratio=get("start_current_ratio"),
+            starts_per_hour=get("starts_per_hour"),
+            cos_phi_start=get("cos_phi_start"),
+            start_duration_s=get("start_duration_s"),
+            active_intervals=None if minutes is None else _intervals(minutes),
+            named={
+                name: f"policy:appliance_defaults.{kind.value}.{name}"
+                for name in (
+                    "cos_phi",
+                    "start_current_ratio",
+                    "starts_per_hour",
+                    "cos_phi_start",
+                    "start_duration_s",
+                    "operating_minutes_per_2h",
+                )
+            },  # fmt: skip
+        )
+    keys = policy.assumption_keys
+    return DemandTables(
+        demand_cos_phi=policy.number(PolicyKey.DEMAND_COS_PHI),
+        customer_coincidence=policy.number(PolicyKey.CUSTOMER_COINCIDENCE),
+        fuse_demand_factor=policy.number(PolicyKey.FUSE_DEMAND_FACTOR),
+        flicker_active_intervals=policy.number(PolicyKey.FLICKER_ACTIVE_INTERVALS),
+        coincidence_assumptions=tuple(keys(PolicyKey.CUSTOMER_COINCIDENCE)),
+        cos_assumptions=tuple(keys(PolicyKey.DEMAND_COS_PHI)),
+        fuse_cos_assumptions=tuple(keys(PolicyKey.FUSE_DEMAND_FACTOR, PolicyKey.DEMAND_COS_PHI)),
+        velander_assumptions=tuple(keys(PolicyKey.VELANDER_K1, PolicyKey.VELANDER_K2)),
+        kinds=kinds,
+    )
+
+
+_LAST_TABLES: tuple = (None, None)
+"""The last policy's tables (one tuple, replaced at once): a batch asks for them per notification, and
+``Policy.derived`` looks them up by the policy's id."""
+
+
+def _remember(policy: Policy, tables):
+    global _LAST_TABLES
+    _LAST_TABLES = (policy, tables)
+    return tables
+
+
+def demand_tables(policy: Policy) -> DemandTables:
+    """The policy's :class:`DemandTables` (made once per policy)."""
+    last = _LAST_TABLES
+    if last[0] is policy:
+        return last[1]
+    return _remember(policy, policy.derived("demand.tables", _make_demand_tables))
+
+
+_CONN_OF = {c: conn_code(c.value) for c in Connection}
+
+
 def appliance_case(index: int, appliance: Appliance, policy: Policy) -> ApplianceCase:
     """An appliance with the policy's defaults for the values the installer left out."""
-    defaults: dict[str, dict[str, float]] = policy.value(PolicyKey.APPLIANCE_DEFAULTS)
-    kind = appliance.kind.value
-    kind_defaults = defaults.get(kind, {})
+    return _appliance_case(index, appliance, demand_tables(policy))
+
+
+def _appliance_case(index: int, appliance: Appliance, tables: DemandTables) -> ApplianceCase:
+    d = tables.kinds[appliance.kind]
+    kind = d.value
     used: list[str] = []
+    given = appliance.__dict__  # the model's field values (a frozen pydantic model)
 
-    def pick(name: str) -> float:
-        given = getattr(appliance, name)
-        if given is not None:
-            return float(given)
-        if name in kind_defaults:
-            used.append(f"policy:appliance_defaults.{kind}.{name}")
-            return float(kind_defaults[name])
-        raise KeyError(f"policy appliance_defaults.{kind}.{name} is missing")
+    def default(name: str, value: float | None) -> float:
+        if value is None:
+            raise KeyError(f"policy appliance_defaults.{kind}.{name} is missing")
+        used.append(d.named[name])
+        return value
 
-    cos_phi = pick("cos_phi")
-    ratio = pick("start_current_ratio")
-    starts = pick("starts_per_hour")
-    if appliance.cos_phi_start is not None:
-        cos_start = float(appliance.cos_phi_start)
-    elif ratio > 1.0 and "cos_phi_start" in kind_defaults:
-        cos_start = float(kind_defaults["cos_phi_start"])
-        used.append(f"policy:appliance_defaults.{kind}.cos_phi_start")
+    value = given["cos_phi"]
+    cos_phi = float(value) if value is not None else default("cos_phi", d.cos_phi)
+    value = given["start_current_ratio"]
+    ratio = float(value) if value is not None else default("start_current_ratio", d.start_current_ratio)
+    value = given["starts_per_hour"]
+    starts = float(value) if value is not None else default("starts_per_hour", d.starts_per_hour)
+    value = given["cos_phi_start"]
+    if value is not None:
+        cos_start = float(value)
+    elif ratio > 1.0 and d.cos_phi_start is not None:
+        cos_start = default("cos_phi_start", d.cos_phi_start)
     else:
         cos_start = cos_phi
     duration = None
     if ratio > 1.0:
-        if appliance.start_duration_s is not None:
-            duration = float(appliance.start_duration_s)
-        elif "start_duration_s" in kind_defaults:
-            duration = float(kind_defaults["start_duration_s"])
-            used.append(f"policy:appliance_defaults.{kind}.start_duration_s")
-    if appliance.operating_minutes_per_2h is not None:
-        active = float(min(12, math.ceil(appliance.operating_minutes_per_2h / 10.0 - 1e-9)))
-    elif "operating_minutes_per_2h" in kind_defaults:
-        active = float(min(12, math.ceil(kind_defaults["operating_minutes_per_2h"] / 10.0 - 1e-9)))
-        used.append(f"policy:appliance_defaults.{kind}.operating_minutes_per_2h")
+        value = given["start_duration_s"]
+        if value is not None:
+            duration = float(value)
+        elif d.start_duration_s is not None:
+            duration = default("start_duration_s", d.start_duration_s)
+    value = given["operating_minutes_per_2h"]
+    if value is not None:
+        active = _intervals(value)
+    elif d.active_intervals is not None:
+        active = default("operating_minutes_per_2h", d.active_intervals)
     else:
-        active = policy.number(PolicyKey.FLICKER_ACTIVE_INTERVALS)
+        active = tables.flicker_active_intervals
+    quantity = given["quantity"]
     return _make_appliance_case(
         index=index,
         active_intervals=active,
         appliance=appliance,
-        conn=conn_code(appliance.connection.value),
+        conn=_CONN_OF[given["connection"]],
         cos_phi=cos_phi,
         start_current_ratio=ratio,
         cos_phi_start=cos_start,
-        starts_per_hour=starts * appliance.quantity,
+        starts_per_hour=starts * quantity,
         start_duration_s=duration,
         defaults_used=tuple(used),
-        total_kw=appliance.rated_kw * appliance.quantity,
+        total_kw=given["rated_kw"] * quantity,
         label=f"{kind}#{index}",
     )
 
@@ -402,10 +532,13 @@ def _appliance_kept(before: Appliance, after: Appliance) -> bool:
     if ratio is not None and (after.start_current_ratio is None or after.start_current_ratio > ratio):
         return False
     new = after.__dict__
-    return all(
-        value is None or value == {} or value == [] or not (new[name] is None or new[name] == {} or new[name] == [])
-        for name, value in before.__dict__.items()
-    )
+    for name, value in before.__dict__.items():
+        if value is None or value == {} or value == []:
+            continue
+        now = new[name]
+        if now is None or now == {} or now == []:
+            return False
+    return True
 
 
 def _variant_of(base: DemandCase, n: Notification) -> bool:
@@ -420,10 +553,14 @@ def _variant_of(base: DemandCase, n: Notification) -> bool:
     ours, theirs = n.__dict__, b.__dict__
     if len(ours) != len(theirs) or len(n.appliances) != len(b.appliances):
         return False
+    get = theirs.get
     for name, value in ours.items():
-        if name != "appliances" and value is not theirs.get(name, ours):
+        if value is not get(name, ours) and name != "appliances":
             return False
-    return all(a is x or _appliance_kept(x, a) for a, x in zip(n.appliances, b.appliances))
+    for a, x in zip(n.appliances, b.appliances):
+        if a is not x and not _appliance_kept(x, a):
+            return False
+    return True
 
 
 def demand_case(
@@ -446,6 +583,25 @@ def demand_case(
     the site, completeness, fuse, protection and KV are taken from it and only what the appliances change is
     computed (the same case as without ``base``).
     """
+    job = _job_of(n, row, grid, policy, state, preceding, screening, base)
+    if isinstance(job, DemandCase):
+        return job
+    accounting, accounting_before = _accounts_of(job.site, policy)
+    return _job_case(job, accounting, accounting_before, grid, policy)
+
+
+def _job_of(
+    n: Notification,
+    row: int,
+    grid: GridView,
+    policy: Policy,
+    state: CapacityState | None,
+    preceding: Sequence[LedgerRequest],
+    screening: bool,
+    base: DemandCase | None,
+) -> DemandCase | _Job:
+    """:func:`demand_case` up to the power accounting: the final case when the grid checks cannot run, else the
+    job whose accountings :func:`_job_case` needs."""
     if base is not None and _variant_of(base, n):
         defaults_used = ()
         if screening:
@@ -475,9 +631,9 @@ def demand_case(
         (defaults_used, location, conflicts, conflict_count, same_point, ledger_revision, fuse, device, kv_a,
          kv_origin, kv_changed, existing, u_ll, existing_export, supply) = case  # fmt: skip
         appliances = tuple(appliance_case(i, a, policy) for i, a in enumerate(n.appliances))
-    return _job_case(n, grid, policy, appliances, defaults_used, location, conflicts, conflict_count, same_point,
-                     ledger_revision, fuse, device, kv_a, kv_origin, kv_changed, existing, u_ll, existing_export,
-                     supply)  # fmt: skip
+    return _prepare_job(n, policy, appliances, defaults_used, location, conflicts, conflict_count, same_point,
+                        ledger_revision, fuse, device, kv_a, kv_origin, kv_changed, existing, u_ll, existing_export,
+                        supply)  # fmt: skip
 
 
 def _site_case(
@@ -561,9 +717,37 @@ def _site_case(
             kv_origin, kv_changed, existing, u_ll, existing_export, supply)  # fmt: skip
 
 
-def _job_case(
+@dataclass(slots=True)
+class _Job:
+    """A notification whose grid checks run, up to its power accounting (see :func:`_prepare_job`)."""
+
+    notified: Notification
+    n: Notification
+    """The notification as the accounting sees it (a block notification's with its Velander budget)."""
+    appliances: tuple[ApplianceCase, ...]
+    accounted: list[AccountedAppliance]
+    consuming: list[ApplianceCase]
+    block_assumptions: tuple[str, ...]
+    site: AccountingInput
+    """What the accounting takes of the job."""
+    defaults_used: tuple[Message, ...]
+    location: Location
+    conflicts: tuple[Message, ...]
+    conflict_count: int
+    ledger_revision: int | None
+    fuse: FuseAfterJob
+    device: Device | None
+    kv_a: float | None
+    kv_origin: str
+    kv_changed: bool
+    existing: float
+    u_ll: float
+    existing_export: float
+    supply: int
+
+
+def _prepare_job(
     n: Notification,
-    grid: GridView,
     policy: Policy,
     appliances: tuple[ApplianceCase, ...],
     defaults_used: tuple[Message, ...],
@@ -581,51 +765,64 @@ def _job_case(
     u_ll: float,
     existing_export: float,
     supply: int,
-) -> DemandCase:
-    """What the job's appliances (or budget) add on the site :func:`_site_case` found: the accounting, the
-    demand and export increase and their components."""
-    policy_cos = policy.number(PolicyKey.DEMAND_COS_PHI)
+) -> _Job:
+    """The job on the site :func:`_site_case` found, ready for its power accounting."""
+    t = demand_tables(policy)
     accounted = [a.accounted() for a in appliances]
+    consuming = [r for r in appliances if r.appliance.kind in CONSUMING]
     notified = n
-    block_assumptions: list[str] = []
+    block_assumptions: tuple[str, ...] = ()
     if n.block is not None and n.power_budget is None:
         # a block notification: the units' coincident peak by the policy's diversity rule (Velander), plus the
         # listed appliances, as the budget of the one connection
         block_kw = policy.velander_kw(n.block.annual_kwh)
-        listed_kw = sum(r.total_kw for r in appliances if r.appliance.kind.consumes)
+        listed_kw = sum(r.total_kw for r in consuming)
         n = n.model_copy(update={"power_budget": PowerBudget(max_demand_kw=min(block_kw + listed_kw, 5000.0))})
-        block_assumptions = policy.assumption_keys(PolicyKey.VELANDER_K1, PolicyKey.VELANDER_K2)
-    site = dict(
-        existing_kw=existing,
-        existing_export_kw=existing_export,
-        same_point_kw=sum(c.p_kw for o in same_point for c in o.reservation.load),
-        supply=supply,
-        u_ll_v=u_ll,
-        policy=policy,
-    )
-    accounting, accounting_before = accounts(n, accounted, **site, scales=(1.0, 0.0))
+        block_assumptions = t.velander_assumptions
+    same_point_kw = sum(c.p_kw for o in same_point for c in o.reservation.load)
+    site = AccountingInput(n, accounted, existing, existing_export, same_point_kw, supply, u_ll)
+    return _Job(notified, n, appliances, accounted, consuming, block_assumptions, site, defaults_used, location,
+                conflicts, conflict_count, ledger_revision, fuse, device, kv_a, kv_origin, kv_changed, existing, u_ll,
+                existing_export, supply)  # fmt: skip
 
-    consuming = [r for r in appliances if r.appliance.kind.consumes]
-    generating = [r for r in appliances if r.appliance.kind.generates]
+
+def _accounts_of(site: AccountingInput, policy: Policy) -> list[Accounting]:
+    """The installation after the job and without what the job adds (one by one)."""
+    return accounts(site.notification, site.appliances, existing_kw=site.existing_kw,
+                    existing_export_kw=site.existing_export_kw, same_point_kw=site.same_point_kw, supply=site.supply,
+                    u_ll_v=site.u_ll_v, policy=policy, scales=(1.0, 0.0))  # fmt: skip
+
+
+def _job_case(
+    job: _Job, accounting: Accounting, accounting_before: Accounting, grid: GridView, policy: Policy
+) -> DemandCase:
+    """What the job's appliances (or budget) add on the site :func:`_site_case` found, with its accountings (the
+    installation after the job and without it): the demand and export increase and their components."""
+    t = demand_tables(policy)
+    policy_cos = t.demand_cos_phi
+    n, appliances, consuming, accounted = job.n, job.appliances, job.consuming, job.accounted
+    fuse, existing, existing_export, u_ll, supply = job.fuse, job.existing, job.existing_export, job.u_ll, job.supply
+    device = job.device
+    generating = [r for r in appliances if r.appliance.kind in GENERATING]
     appl_kw = sum(r.total_kw for r in consuming)
 
     # coincident demand increase
-    assumptions = policy.assumption_keys(PolicyKey.CUSTOMER_COINCIDENCE) + block_assumptions
+    assumptions = t.coincidence_assumptions + job.block_assumptions
     budget = n.power_budget
     demand_cos = (budget.cos_phi if budget is not None else None) or policy_cos
     if budget is not None:
         new_demand = budget.max_demand_kw
         if budget.cos_phi is None:
-            assumptions += policy.assumption_keys(PolicyKey.DEMAND_COS_PHI)
+            assumptions += t.cos_assumptions
     else:
         new_demand = existing + appl_kw
         if fuse.changed and fuse.rating_a is not None:
-            factor = policy.number(PolicyKey.FUSE_DEMAND_FACTOR)
+            factor = t.fuse_demand_factor
             new_demand = max(new_demand, factor * fuse_capacity_kva(fuse.rating_a, u_ll, supply) * policy_cos)
-            assumptions += policy.assumption_keys(PolicyKey.FUSE_DEMAND_FACTOR, PolicyKey.DEMAND_COS_PHI)
+            assumptions += t.fuse_cos_assumptions
         elif appl_kw > 0:
-            assumptions += policy.assumption_keys(PolicyKey.DEMAND_COS_PHI)
-    d_p = policy.number(PolicyKey.CUSTOMER_COINCIDENCE) * max(0.0, new_demand - existing)
+            assumptions += t.cos_assumptions
+    d_p = t.customer_coincidence * max(0.0, new_demand - existing)
 
     # export increase
     gen_kw = sum(r.total_kw for r in generating)
@@ -657,36 +854,37 @@ def _job_case(
     s1_export = 0.0
     if export_kw > 0 and gen_kw > 0:
         gshare = export_kw / gen_kw
+        three = n.supply_phases is _THREE
         for r in generating:
             p_kw = gshare * r.total_kw
-            conn = r.conn if n.supply_phases is SupplyPhases.THREE else supply
+            conn = r.conn if three else supply
             exports.append(Component(conn, p_kw, r.cos_phi))
             if conn != CONN_3PH:
                 s1_export += p_kw / r.cos_phi
 
-    return _make_demand_case(
-        notification=notified,
-        screening_defaults=defaults_used,
-        location=location,
+    case = _make_demand_case(
+        notification=job.notified,
+        screening_defaults=job.defaults_used,
+        location=job.location,
         accounting=accounting,
         accounting_before=accounting_before,
         meter_fuse_after_a=n.meter_fuse_after_a if n.meter_fuse_after_a is not None else n.meter_fuse_before_a,
         required_fuse_a=required_fuse_a(accounting, policy, device.spec if device is not None else None),
         notifiable=notifiable(n, accounted, u_ll, policy),
-        conflicts=conflicts,
-        conflict_count=conflict_count,
-        ledger_revision=ledger_revision,
+        conflicts=job.conflicts,
+        conflict_count=job.conflict_count,
+        ledger_revision=job.ledger_revision,
         fuse_after_a=fuse.rating_a,
         fuse_changed=fuse.changed,
         device=device,
-        kv_a=kv_a,
-        kv_origin=kv_origin,
-        kv_changed=kv_changed,
+        kv_a=job.kv_a,
+        kv_origin=job.kv_origin,
+        kv_changed=job.kv_changed,
         existing_kw=existing,
         d_p_kw=d_p,
         export_kw=export_kw,
         demand_cos_phi=demand_cos,
-        demand_assumptions=tuple(assumptions),
+        demand_assumptions=assumptions,
         export_assumptions=export_assumptions,
         appliances=appliances,
         loads=tuple(loads),
@@ -694,6 +892,7 @@ def _job_case(
         s1_load_kva=s1_load,
         s1_export_kva=s1_export,
     )
+    return case
 
 
 def demand_cases(
@@ -714,7 +913,24 @@ def demand_cases(
     rows = grid.region.locate([n.metering_point_id for n in notifications])
     before = preceding or [()] * len(notifications)
     of = bases or [None] * len(notifications)
-    return [
-        demand_case(n, int(row), grid, policy, state, b, screening, c)
+    cases = [
+        _job_of(n, int(row), grid, policy, state, b, screening, c)
         for n, row, b, c in zip(notifications, rows, before, of)
     ]
+    jobs = [k for k, job in enumerate(cases) if not isinstance(job, DemandCase)]
+    if len(jobs) < BATCH_ACCOUNTING_MIN:
+        for k in jobs:
+            job = cases[k]
+            accounting, accounting_before = _accounts_of(job.site, policy)
+            cases[k] = _job_case(job, accounting, accounting_before, grid, policy)
+        return cases
+    inputs = [cases[k].site for k in jobs]
+    for k, (accounting, accounting_before) in zip(jobs, accounts_batch(inputs, policy, scales=(1.0, 0.0))):
+        cases[k] = _job_case(cases[k], accounting, accounting_before, grid, policy)
+    return cases
+
+
+BATCH_ACCOUNTING_MIN = 32
+"""From this many notifications with grid checks on, :func:`demand_cases` works out their power accountings as
+arrays (:func:`~powercheck.rules.accounting.accounts_batch`, the same accountings); below, one by one (the arrays'
+fixed cost is larger than a few notifications' Python)."""

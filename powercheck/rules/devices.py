@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 from powercheck.protection_device import DeviceType, MainDevice, device_from_code
 from powercheck.rules.policy import Policy, PolicyKey
@@ -97,13 +98,23 @@ def resolve_device(
     if ledger is not None:
         return Device(ledger, float(rating_a), "ledger")
     if code is not None:
-        spec = device_from_code(
+        spec = _device_of_code(
             code,
-            isd_multiple=None if math.isnan(isd_multiple) else float(isd_multiple),
-            ii_multiple=None if math.isnan(ii_multiple) else float(ii_multiple),
+            None if math.isnan(isd_multiple) else float(isd_multiple),
+            None if math.isnan(ii_multiple) else float(ii_multiple),
         )
         return Device(spec, float(rating_a), "customer index")
-    return Device(MainDevice(type=DeviceType.GG_FUSE), float(rating_a), "default")
+    return Device(_GG_FUSE, float(rating_a), "default")
+
+
+_GG_FUSE = MainDevice(type=DeviceType.GG_FUSE)
+
+
+@lru_cache(maxsize=1024)
+def _device_of_code(code: str, isd_multiple: float | None, ii_multiple: float | None) -> MainDevice:
+    """:func:`device_from_code`, made once per code and settings (a frozen model: the cases share it; a code that
+    does not fit raises each time, as lru_cache keeps no exceptions)."""
+    return device_from_code(code, isd_multiple=isd_multiple, ii_multiple=ii_multiple)
 
 
 def fuse_rating_value(policy: Policy, key: PolicyKey, fuse_a: float, column: int | None = None) -> float | None:

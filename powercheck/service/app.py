@@ -69,6 +69,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from powercheck import __version__
+from powercheck.decision_json import DecisionRecord, records
 from powercheck.gcpause import collect_on_resume, gc_paused
 from powercheck.grid.region import NETWORK_ID_PATTERN, GridRegion
 from powercheck.ledger import CapacityState, IllegalTransition, LedgerRequest, RequestStatus, UnknownRequest
@@ -249,8 +250,12 @@ class _State:
         """Rebuild the ledger state from the database (after a failed commit)."""
         self.assessor.ledger = CapacityState.of(self.assessor.region, self.store.ledger.list())
 
-    def decide(self, notifications: list[Notification], client: str) -> tuple[list[Decision], Entry]:
-        """Decide on the ledger and hand decisions and requests to the group commit; the caller holds the lock.
+    def decide(
+        self, notifications: list[Notification], client: str, input_hashes: list[str] | None = None
+    ) -> tuple[list[DecisionRecord], Entry]:
+        """Decide on the ledger and hand decisions (as the records of their JSON, made from the decided batch without
+        Decision objects) and requests to the group commit; the caller holds the lock. ``input_hashes``: the
+        notifications' input hashes when the caller has them (not computed again).
 
         Wait for the entry (:meth:`GroupCommit.wait`, after releasing the lock) before answering: its rows are
         on disk when it returns. After a failed commit the ledger is rebuilt from the database first.
@@ -260,9 +265,10 @@ class _State:
                 self.reload_ledger()
                 self.commits.reloaded()
             assessed = self.assessor.assess_isolated(notifications)
-            entry = self.commits.submit(assessed.decisions, client, assessed.requests)
+            decided = records(assessed.entries, assessed.language, input_hashes)
+            entry = self.commits.submit(decided, client, assessed.requests)
             if entry is not None:
-                return assessed.decisions, entry
+                return decided, entry
             # a commit failed while deciding: this decision saw the lost state; decide again on the rebuilt one
 
     def screen(self, notifications: list[Notification]) -> list[Decision]:
@@ -734,7 +740,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
             failed = next((e.error for _, e in chunks if e.done and e.error is not None), None)
             if failed is not None:  # an earlier chunk was not stored: the batch fails (a retry replays the rest)
                 raise failed
-            _, entry = st.decide([n for _, n, _ in chunk], client)
+            _, entry = st.decide([n for _, n, _ in chunk], client, [h for _, _, h in chunk])
             st.coalescer.commit_soon(entry)  # written (in order) while the next chunk is decided
             chunks.append((chunk, entry))
         for chunk, entry in chunks:  # every chunk is on disk before the answer

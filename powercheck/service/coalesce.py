@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from powercheck.decision_json import records
 from powercheck.models import Notification
 from powercheck.rules.sequence import order_key
 from powercheck.service.commit import Entry
@@ -186,7 +187,8 @@ class Coalescer:
                     break
                 assessed = st.assessor.assess_isolated([item.notification for item in todo])
                 order = sorted(range(len(todo)), key=lambda i: order_key(todo[i].notification, i))
-                decisions, requests = assessed.decisions, assessed.requests
+                # the stored rows' JSON straight from the decided batch (no Decision objects on this path)
+                decisions, requests = records(assessed.entries, assessed.language), assessed.requests
                 submitted = st.commits.submit_many([([decisions[i]], todo[i].client, [requests[i]]) for i in order])
                 if submitted is not None:
                     entries = submitted

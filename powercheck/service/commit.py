@@ -20,6 +20,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from powercheck.decision_json import DecisionRecord
 from powercheck.ledger.model import LedgerRequest
 from powercheck.models import Decision
 from powercheck.service.store import DecisionStore, StoredDecision
@@ -27,9 +28,10 @@ from powercheck.service.store import DecisionStore, StoredDecision
 
 @dataclass(eq=False)
 class Entry:
-    """One caller's rows: its decisions and the ledger requests they record."""
+    """One caller's rows: its decisions (as :class:`Decision` objects or, from the service, as the records of their
+    JSON made without them) and the ledger requests they record."""
 
-    decisions: list[Decision]
+    decisions: list[Decision | DecisionRecord]
     client: str | None
     requests: list[LedgerRequest | None] | None
     rows: list[tuple[StoredDecision, bool]] | None = None
@@ -58,7 +60,10 @@ class GroupCommit:
         """Transactions committed (for tests and the status of the group commit)."""
 
     def submit(
-        self, decisions: list[Decision], client: str | None, requests: list[LedgerRequest | None] | None
+        self,
+        decisions: list[Decision | DecisionRecord],
+        client: str | None,
+        requests: list[LedgerRequest | None] | None,
     ) -> Entry | None:
         """Hand in a decision's rows (the caller holds the engine lock); None while the committer is poisoned."""
         with self._cond:
@@ -71,7 +76,7 @@ class GroupCommit:
             return entry
 
     def submit_many(
-        self, groups: list[tuple[list[Decision], str | None, list[LedgerRequest | None] | None]]
+        self, groups: list[tuple[list[Decision | DecisionRecord], str | None, list[LedgerRequest | None] | None]]
     ) -> list[Entry] | None:
         """Several callers' rows handed in at once, in this order (the caller holds the engine lock); None (and
         nothing handed in) while the committer is poisoned."""

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from powercheck.decision_json import DecisionRecord, record_of
 from powercheck.ledger.model import LedgerRequest
 from powercheck.ledger.store import LedgerStore
 from powercheck.models import Decision
@@ -127,11 +128,15 @@ class DecisionStore:
 
     def put_many(
         self,
-        decisions: list[Decision],
+        decisions: list[Decision | DecisionRecord],
         client: str | None,
         requests: list[LedgerRequest | None] | None = None,
     ) -> list[tuple[StoredDecision, bool]]:
         """Store decisions (and the ledger requests they record) in one transaction.
+
+        A decision is a :class:`Decision` (written as its ``model_dump_json``) or a
+        :class:`~powercheck.decision_json.DecisionRecord` (its JSON made from the decided batch's columns, the same
+        text without the Decision: what the service hands in).
 
         Returns, per decision, the stored row and whether it is this one. A key that already
         exists keeps its first decision: then the flag is False, the row is the earlier
@@ -140,7 +145,7 @@ class DecisionStore:
         return self.put_groups([(decisions, client, requests)])[0]
 
     def put_groups(
-        self, groups: list[tuple[list[Decision], str | None, list[LedgerRequest | None] | None]]
+        self, groups: list[tuple[list[Decision | DecisionRecord], str | None, list[LedgerRequest | None] | None]]
     ) -> list[list[tuple[StoredDecision, bool]]]:
         """Several callers' :meth:`put_many` in one transaction (group commit): one commit, one fsync, for all.
 
@@ -152,19 +157,19 @@ class DecisionStore:
             (
                 [
                     (
-                        d.notification_id,
-                        d.revision,
-                        d.input_hash or "",
-                        str(d.outcome),
-                        d.policy_id,
-                        d.policy_version,
-                        d.policy_hash,
-                        d.grid_model_version,
+                        r.notification_id,
+                        r.revision,
+                        r.input_hash or "",
+                        r.outcome,
+                        r.policy_id,
+                        r.policy_version,
+                        r.policy_hash,
+                        r.grid_model_version,
                         client,
                         now,
-                        d.model_dump_json(),
+                        r.json,
                     )
-                    for d in decisions
+                    for r in map(record_of, decisions)
                 ],
                 client,
                 requests,

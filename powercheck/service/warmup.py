@@ -19,6 +19,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
+from powercheck.decision_json import records
 from powercheck.ledger import CapacityState, RequestStatus
 from powercheck.models import Appliance, ApplianceKind, Connection, JobType, Notification, SupplyPhases
 from powercheck.rules.engine import Assessor
@@ -131,8 +132,8 @@ def warm_up(assessor: Assessor) -> float:
             # reservations are applied to the grid (kernels of their own) as an approved request's are
             for revision in (1, 2):
                 again = [n.model_copy(update={"revision": revision}) for n in notifications]
-                for decision in study.assess_isolated(again).decisions:
-                    decision.model_dump_json()
+                assessed = study.assess_isolated(again)
+                records(assessed.entries, assessed.language)  # the JSON of the stored rows, made as the service does
                 if ledger is not None:
                     for request in list(ledger.requests.values()):
                         ledger.put(dataclasses.replace(request, status=RequestStatus.APPROVED))
