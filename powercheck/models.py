@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
@@ -523,6 +523,27 @@ def construct(cls: type[_ModelT], values: dict[str, Any]) -> _ModelT:
     _set_attribute(m, "__pydantic_extra__", None)
     _set_attribute(m, "__pydantic_private__", None)
     return m
+
+
+def construct_rows(cls: type[_ModelT], names: tuple[str, ...], rows: Iterable[Sequence[Any]]) -> list[_ModelT]:
+    """``[construct(cls, dict(zip(names, row))) for row in rows]`` with the model's fields checked once for all
+    rows (a decision's path has a point per bus): ``names`` must be every field in the model's order, else each
+    row goes to :func:`construct` (and so to ``model_construct``)."""
+    fields = _CONSTRUCTIBLE.get(cls, ())
+    if fields == ():
+        fields = _CONSTRUCTIBLE[cls] = _constructible_fields(cls)
+    if fields is None or tuple(names) != fields:
+        return [construct(cls, dict(zip(names, row))) for row in rows]
+    new = cls.__new__
+    out = []
+    for row in rows:
+        m = new(cls)
+        _set_attribute(m, "__dict__", dict(zip(names, row)))
+        _set_attribute(m, "__pydantic_fields_set__", set(names))
+        _set_attribute(m, "__pydantic_extra__", None)
+        _set_attribute(m, "__pydantic_private__", None)
+        out.append(m)
+    return out
 
 
 class Message(BaseModel):

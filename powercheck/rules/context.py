@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -43,6 +45,10 @@ class CustomerArrays:
     """The [R] keys behind the existing peak, comma-separated 'grid:<key>' ('' for none; object array)."""
 
 
+_DERIVED: dict[int, tuple[Any, dict]] = {}
+"""Per region arrays object (by identity, holding it so its id is not reused): :meth:`GridView.derived` values."""
+
+
 @dataclass(frozen=True)
 class GridView:
     """The region, its arrays and its customers as the rules use them."""
@@ -57,6 +63,22 @@ class GridView:
     @property
     def arrays(self):
         return self.region.arrays
+
+    def derived(self, key, make: Callable[[GridView], Any]) -> Any:
+        """``make(self)``, made once per region arrays object under ``key``: arrays the engine derives from the
+        (never written) grid arrays, such as zeros or a value per bus of the whole region, that a batch of a few
+        notifications would otherwise rebuild on every call. Callers only read what they get."""
+        arr = self.region.arrays
+        held = _DERIVED.get(id(arr))
+        if held is None or held[0] is not arr:
+            if len(_DERIVED) >= 16:
+                _DERIVED.clear()
+            held = _DERIVED[id(arr)] = (arr, {})
+        memo = held[1]
+        got = memo.get(key)
+        if got is None:
+            got = memo[key] = make(self)
+        return got
 
     @classmethod
     def of(cls, region: GridRegion) -> GridView:

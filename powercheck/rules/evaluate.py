@@ -305,19 +305,20 @@ def _added(point: ConnectionPoint, n: int, rows: tuple, q_sign: float) -> AddedP
         empty = np.zeros(0)
         return AddedPower(np.zeros(n), np.zeros(n), np.zeros(n), indptr, np.zeros(0, np.int64), empty, empty)
     np.cumsum(np.bincount(owner, minlength=n), out=indptr[1:])
-    current = line_current_a(p_kw, cos, conn, point.u_ll_v[owner])
+    u_ll, r1, x1 = point.u_ll_v[owner], point.r1_ohm[owner], point.x1_ohm[owner]  # each gathered once
+    current = line_current_a(p_kw, cos, conn, u_ll)
     # positive-sequence drop: Z1 I1 with I1 = I (3ph), I/3 (L-N), I/sqrt3 (L-L), in % of U_ph
     share = np.where(conn == CONN_3PH, 1.0, np.where(conn == CONN_LN, 1.0 / 3.0, 1.0 / SQRT3))
     sin = q_sign * np.sqrt(np.maximum(0.0, 1.0 - cos * cos))
-    u_ph = point.u_ll_v[owner] / SQRT3
-    d1 = 100.0 * (point.r1_ohm[owner] * cos + point.x1_ohm[owner] * sin) * share * current / u_ph
+    u_ph = u_ll / SQRT3
+    d1 = 100.0 * (r1 * cos + x1 * sin) * share * current / u_ph
     d = voltage_change_percent(
-        point.r1_ohm[owner],
-        point.x1_ohm[owner],
+        r1,
+        x1,
         point.r0_ohm[owner],
         point.x0_ohm[owner],
         conn,
-        point.u_ll_v[owner],
+        u_ll,
         current,
         cos,
         np.full(owner.size, q_sign),
@@ -449,9 +450,17 @@ def _flicker(n: int, steps: ApplianceSteps, policy: Policy) -> FlickerResult:
         per_10min = starts / 6.0
         # every start is a change of d_start (shape factor F) and every stop one of d_rated
         shape = policy.number(PolicyKey.FLICKER_SHAPE_FACTOR)
-        p_start = pst_analytic(steps.d_start_percent, per_10min, shape, t_f_coeff=coeff, t_f_exponent=expo)
-        p_start = np.where(steps.ramped, 0.0, p_start)  # a ramp up over seconds adds no flicker
-        p_stop = pst_analytic(steps.d_rated_percent, per_10min, 1.0, t_f_coeff=coeff, t_f_exponent=expo)
+        # the starts and the stops in one call of the (elementwise) kernel: the first half starts, the second stops
+        m = starts.shape[0]
+        both = pst_analytic(
+            np.concatenate((steps.d_start_percent, steps.d_rated_percent)),
+            np.concatenate((per_10min, per_10min)),
+            np.concatenate((np.full(m, float(shape)), np.ones(m))),
+            t_f_coeff=coeff,
+            t_f_exponent=expo,
+        )
+        p_start = np.where(steps.ramped, 0.0, both[:m])  # a ramp up over seconds adds no flicker
+        p_stop = both[m:]
         pst_app = (p_start**expo + p_stop**expo) ** (1.0 / expo)
     else:
         pst_app = np.zeros(0)
@@ -466,21 +475,53 @@ def _flicker(n: int, steps: ApplianceSteps, policy: Policy) -> FlickerResult:
                          plt_sum ** (1.0 / alpha))  # fmt: skip
 
 
-def _harmonics(n: int, steps: ApplianceSteps, point: ConnectionPoint, policy: Policy) -> HarmonicResult:
+@dataclass(frozen=True)
+class HarmonicSetup:
+    """What the harmonic evaluation takes from the policy, made once per policy (:func:`harmonic_setup`); its
+    arrays are shared and only read."""
+
+    orders: tuple[int, ...]
+    """:func:`harmonic_orders`."""
+    order_array: np.ndarray
+    limit_percent: np.ndarray
+    """Per order: the individual limit [% of U1] (inf: none)."""
+    background_percent: np.ndarray
+    alpha: np.ndarray
+    """Per order: the summation exponent (:meth:`Policy.harmonic_alpha`)."""
+    week_kinds: frozenset[str]
+
+
+def harmonic_setup(policy: Policy) -> HarmonicSetup:
+    """The policy's harmonic orders, limits, background levels and summation exponents as arrays, once per policy."""
+    return policy.derived("harmonic setup", _harmonic_setup)
+
+
+def _harmonic_setup(policy: Policy) -> HarmonicSetup:
     limits = {int(h): float(v) for h, v in policy.value(PolicyKey.HARMONIC_VOLTAGE_MAX_PERCENT).items()}
     orders = harmonic_orders(policy)
+    background_table = policy.value(PolicyKey.HARMONIC_BACKGROUND_PERCENT)
+    return HarmonicSetup(
+        orders=tuple(orders),
+        order_array=np.array(orders, dtype=np.int64),
+        limit_percent=np.array([limits.get(h, np.inf) for h in orders]),
+        background_percent=np.array([float(background_table.get(str(h), 0.0)) for h in orders]),
+        alpha=np.array([policy.harmonic_alpha(h) for h in orders]),
+        week_kinds=frozenset(policy.value(PolicyKey.THD_WEEK_KINDS)),
+    )
+
+
+def _harmonics(n: int, steps: ApplianceSteps, point: ConnectionPoint, policy: Policy) -> HarmonicResult:
+    setup = harmonic_setup(policy)
     table = steps.table
     spectra = table.spectra
     emitting = spectra.sum(axis=1) > 0 if spectra.shape[0] else np.zeros(0, dtype=bool)
     if table.orders_above:  # a spectrum only above the THD range still gets its check, naming those orders
         emitting = emitting | np.array([bool(o) for o in table.orders_above], dtype=bool)
     present = np.bincount(table.owner[emitting], minlength=n) > 0
-    week_kinds = set(policy.value(PolicyKey.THD_WEEK_KINDS))
+    week_kinds = setup.week_kinds
     steady = emitting & np.array([k in week_kinds for k in table.kind], dtype=bool)
     continuous = np.bincount(table.owner[steady], minlength=n) > 0
-    background_table = policy.value(PolicyKey.HARMONIC_BACKGROUND_PERCENT)
-    background = np.array([float(background_table.get(str(h), 0.0)) for h in orders])
-    alpha = np.array([policy.harmonic_alpha(h) for h in orders])
+    background = setup.background_percent.copy()  # the result's own copy (the setup's arrays are shared)
     total, emission = harmonic_voltages_percent(
         np.where(emitting, table.owner, -1).astype(np.int64),
         n,
@@ -493,14 +534,14 @@ def _harmonics(n: int, steps: ApplianceSteps, point: ConnectionPoint, policy: Po
         point.x0_ohm,
         point.u_ll_v,
         point.system,
-        np.array(orders, dtype=np.int64),
-        alpha,
+        setup.order_array,
+        setup.alpha,
         np.tile(background, (n, 1)),
         policy.number(PolicyKey.HARMONIC_SKIN_EXPONENT),
     )
     return HarmonicResult(
-        orders=tuple(orders),
-        limit_percent=np.array([limits.get(h, np.inf) for h in orders]),
+        orders=setup.orders,
+        limit_percent=setup.limit_percent.copy(),
         background_percent=background,
         total_percent=total,
         emission_percent=emission,
@@ -517,7 +558,7 @@ def _thermal(point: ConnectionPoint, grid: GridView, policy: Policy, state: Capa
     bus_rows = point.bus_row
     line_frac = policy.number(PolicyKey.LINE_LOADING_MAX_PERCENT) / 100.0
     trafo_frac = policy.number(PolicyKey.TRANSFORMER_LOADING_MAX_PERCENT) / 100.0
-    zeros = np.zeros_like(arr.line_i_max_a)
+    zeros = line_zeros(grid)
     res_peak = state.line_peak_a if state is not None else zeros
     res_low = state.line_low_a if state is not None else zeros
     paths = (arr.path_indptr, arr.path_lines, bus_rows, arr.line_i_max_a)
@@ -539,6 +580,24 @@ def base_unbalance(grid: GridView, bus_rows: np.ndarray, background: float) -> n
     return np.where(np.isfinite(base), base, background)
 
 
+def bus_zeros(grid: GridView) -> np.ndarray:
+    """Zeros per bus of the region (what a missing ledger reserves); shared: callers only read it."""
+    return grid.derived("bus zeros", lambda g: np.zeros(g.arrays.bus_ids.shape[0]))
+
+
+def line_zeros(grid: GridView) -> np.ndarray:
+    """Zeros per line of the region (a missing ledger's reserved currents); shared: callers only read it."""
+    return grid.derived("line zeros", lambda g: np.zeros_like(g.arrays.line_i_max_a))
+
+
+def bus_unbalance(grid: GridView, background: float) -> np.ndarray:
+    """:func:`base_unbalance` of every bus of the region (per background value); shared: callers only read it."""
+    return grid.derived(
+        ("bus unbalance", float(background)),
+        lambda g: base_unbalance(g, np.arange(g.arrays.bus_ids.shape[0]), background),
+    )
+
+
 def _network_worst(
     point: ConnectionPoint,
     grid: GridView,
@@ -554,13 +613,12 @@ def _network_worst(
     background: float,
 ) -> NetworkWorst:
     arr = grid.arrays
-    n_bus = arr.bus_ids.shape[0]
-    zeros = np.zeros(n_bus)
+    zeros = bus_zeros(grid)
     drop = state.bus_drop_percent if state is not None else zeros
     rise = state.bus_rise_percent if state is not None else zeros
     vuf_peak = state.bus_vuf_peak_percent if state is not None else zeros
     vuf_low = state.bus_vuf_low_percent if state is not None else zeros
-    unbalance_of_bus = base_unbalance(grid, np.arange(n_bus), background)
+    unbalance_of_bus = bus_unbalance(grid, background)
     common = (grid.bus_bounds, arr.network_index, arr.bus_parent_row, arr.rk1_min, arr.xk1_min, arr.rk0_min,
               arr.xk0_min, arr.u_ll_v)  # fmt: skip
     bus_rows = np.where(load.current_a > 0, point.bus_row, -1)

@@ -146,12 +146,17 @@ def fuse_inputs_of_points(
     amp = cust.service_cable_ampacity_a[rows].astype(float)
     if service_cable_a is not None:
         amp = np.where(np.isfinite(service_cable_a), service_cable_a, amp)
-    line_max = np.append(arr.line_i_max_a, np.nan)  # row -1 -> NaN
+    line_max = grid.derived("line ratings and NaN", _line_max)  # row -1 -> NaN
     srow = arr.service_line_row[bus]
     amp = np.where(np.isfinite(amp), amp, line_max[srow])
     up = cust.upstream_fuse_a[rows].astype(float)
     rated = line_max[arr.feeder_line_row[bus]]
     return amp, up, rated
+
+
+def _line_max(grid: GridView) -> np.ndarray:
+    """Every line's rating with a NaN appended (line row -1 reads it), once per region."""
+    return np.append(grid.arrays.line_i_max_a, np.nan)
 
 
 def upstream_from_feeder(up: np.ndarray, rated: np.ndarray, policy: Policy) -> np.ndarray:

@@ -35,14 +35,14 @@ from typing import Any
 import numpy as np
 
 from powercheck.ledger.state import CapacityState
-from powercheck.models import SizeLimit
+from powercheck.models import SizeLimit, construct
 from powercheck.quality.flicker import pst_analytic
 from powercheck.quality.hosting import thd_scale, unbalance_scale
 from powercheck.quality.superposition import scale_limits
 from powercheck.quality.unbalance import unbalance_percent
 from powercheck.rules.context import GridView
 from powercheck.rules.demand import DemandCase
-from powercheck.rules.evaluate import Evaluation, base_unbalance
+from powercheck.rules.evaluate import Evaluation, base_unbalance, bus_unbalance, bus_zeros, harmonic_setup
 from powercheck.rules.fuse_range import fuse_inputs_of_points, ik_max_of_buses, main_fuse_range, upstream_from_feeder
 from powercheck.rules.policy import Policy, PolicyKey
 from powercheck.rules.rule_ids import RuleId
@@ -96,28 +96,57 @@ RULE_ORDER: tuple[RuleId, ...] = (
 
 
 class RuleScales:
-    """Per rule the largest scale of every notification (inf: the rule does not limit it)."""
+    """Per rule the largest scale of every notification (inf: the rule does not limit it).
+
+    :meth:`add` only records its arguments; the limits are worked out once, for all of them together, when first
+    read (:attr:`by_rule`): a batch adds about thirty, and for a small batch the array operations of each (about ten
+    on arrays of a few values) cost more than doing them once on the stacked rows.
+    """
 
     def __init__(self, n: int) -> None:
         self.n = n
-        self.by_rule: dict[RuleId, np.ndarray] = {}
+        self._added: list[tuple[RuleId, Any, Any]] = []
+        self._by_rule: dict[RuleId, np.ndarray] | None = None
 
     def add(self, rule: RuleId, s, where=None) -> None:
         """Limit ``rule`` to ``s`` (array or scalar) where ``where`` (default everywhere); non-finite values and
         values from :data:`SCALE_CAP` up do not limit."""
-        s = np.broadcast_to(np.asarray(s, dtype=float), (self.n,))
-        s = np.where(np.isfinite(s) & (s < SCALE_CAP), np.maximum(s, 0.0), np.inf)
-        if where is not None:
-            s = np.where(where, s, np.inf)
-        current = self.by_rule.get(rule)
-        self.by_rule[rule] = s if current is None else np.minimum(current, s)
+        self._added.append((rule, s, where))
+        self._by_rule = None
+
+    @property
+    def by_rule(self) -> dict[RuleId, np.ndarray]:
+        """Per rule (in the order first added) the smallest of its added limits, each limit
+        ``max(s, 0)`` where ``s`` is finite, below :data:`SCALE_CAP` and ``where`` holds, inf elsewhere."""
+        if self._by_rule is None:
+            self._by_rule = self._resolve()
+        return self._by_rule
+
+    def _resolve(self) -> dict[RuleId, np.ndarray]:
+        m, n = len(self._added), self.n
+        if not m:
+            return {}
+        values = np.empty((m, n))
+        mask = np.ones((m, n), dtype=bool)
+        of_rule: dict[RuleId, list[int]] = {}
+        for i, (rule, s, where) in enumerate(self._added):
+            values[i] = s  # broadcasts a scalar (or one value) as np.broadcast_to did; a wrong length raises
+            if where is not None:
+                mask[i] = where
+            of_rule.setdefault(rule, []).append(i)
+        with np.errstate(invalid="ignore"):
+            limits = np.where(np.isfinite(values) & (values < SCALE_CAP) & mask, np.maximum(values, 0.0), np.inf)
+        # the limits of a rule combined in the order added (minimum is exact: the same values as one at a time)
+        return {rule: limits[rows[0]] if len(rows) == 1 else np.minimum.reduce(limits[rows], axis=0)
+                for rule, rows in of_rule.items()}  # fmt: skip
 
     def binding(self) -> tuple[np.ndarray, list[str | None]]:
         """The smallest scale of every notification and its rule (None: no rule limits it)."""
-        rules = [r for r in RULE_ORDER if r in self.by_rule]
+        by_rule = self.by_rule
+        rules = [r for r in RULE_ORDER if r in by_rule]
         if not rules:
             return np.full(self.n, np.inf), [None] * self.n
-        stack = np.vstack([self.by_rule[r] for r in rules])
+        stack = np.vstack([by_rule[r] for r in rules])
         first = np.argmin(stack, axis=0)
         s = stack[first, np.arange(self.n)]
         names = [str(rules[i]) if math.isfinite(v) else None for i, v in zip(first, s, strict=True)]
@@ -265,10 +294,9 @@ def _appliance_scales(lim: RuleScales, valid: np.ndarray, ev: Evaluation, policy
 def _network_scales(ev: Evaluation, grid: GridView, policy: Policy, state: CapacityState | None):
     """Scale limits from every other bus of each notification's network (load at peak, export at low load)."""
     arr = grid.arrays
-    n_bus = arr.bus_ids.shape[0]
-    zeros = np.zeros(n_bus)
+    zeros = bus_zeros(grid)
     background = policy.number(PolicyKey.BACKGROUND_UNBALANCE_PERCENT)
-    base_unb = base_unbalance(grid, np.arange(n_bus), background)
+    base_unb = bus_unbalance(grid, background)
     common = (grid.bus_bounds, arr.network_index, arr.bus_parent_row, arr.rk1_min, arr.xk1_min, arr.rk0_min,
               arr.xk0_min, arr.u_ll_v)  # fmt: skip
     unb_max = policy.number(PolicyKey.UNBALANCE_MAX_PERCENT)
@@ -291,7 +319,11 @@ def _network_scales(ev: Evaluation, grid: GridView, policy: Policy, state: Capac
 def _harmonic_limits(ev: Evaluation, policy: Policy) -> dict[str, np.ndarray]:
     """Per notification: the largest scale for the individual orders (closed form) and for THD (bisection)."""
     hr = ev.harmonics
-    alpha = np.array([policy.harmonic_alpha(h) for h in hr.orders])
+    setup = harmonic_setup(policy)
+    if hr.orders == setup.orders:  # the policy's orders (always, for evaluations of this policy): its exponents
+        alpha = setup.alpha
+    else:
+        alpha = np.array([policy.harmonic_alpha(h) for h in hr.orders])
     room = np.maximum(hr.limit_percent**alpha - hr.background_percent**alpha, 0.0) ** (1.0 / alpha)
     with np.errstate(divide="ignore", invalid="ignore"):
         per_order = np.where(hr.emission_percent > 0, room / hr.emission_percent, np.inf)
@@ -338,6 +370,36 @@ def rule_scales(
     return lim
 
 
+def _number(x) -> float | None:
+    return None if x is None else float(x)
+
+
+def _size_limit(
+    *,
+    quantity: str,
+    notified=None,
+    largest=None,
+    smallest=None,
+    unit: str = "",
+    binding_rule: str | None = None,
+    scale=None,
+) -> SizeLimit:
+    """``SizeLimit(...)`` of the engine's own values without the validation pass (about 5 us each, a few per
+    notification): the numbers as floats (None kept), as the model's validation makes them."""
+    return construct(
+        SizeLimit,
+        {
+            "quantity": str(quantity),
+            "notified": _number(notified),
+            "largest": _number(largest),
+            "smallest": _number(smallest),
+            "unit": unit,
+            "binding_rule": None if binding_rule is None else str(binding_rule),
+            "scale": _number(scale),
+        },
+    )
+
+
 def size_limits(
     cases: Sequence[DemandCase],
     ev: Evaluation,
@@ -368,13 +430,13 @@ def _answers(case: DemandCase, s: float, rule: str | None, ev: Evaluation, k: in
     n = case.notification
     answers = []
     for i, a in enumerate(n.appliances):
-        answers.append(SizeLimit(quantity=f"appliances[{i}].rated_kw", notified=a.rated_kw,
+        answers.append(_size_limit(quantity=f"appliances[{i}].rated_kw", notified=a.rated_kw,
                                  largest=None if largest is None else largest * a.rated_kw, unit="kW",
                                  binding_rule=rule, scale=largest))  # fmt: skip
     budget = n.power_budget
     if budget is not None:
         increase = max(budget.max_demand_kw - case.existing_kw, 0.0)
-        answers.append(SizeLimit(quantity="power_budget.max_demand_kw", notified=budget.max_demand_kw,
+        answers.append(_size_limit(quantity="power_budget.max_demand_kw", notified=budget.max_demand_kw,
                                  largest=None if largest is None else budget.max_demand_kw - (1 - largest) * increase,
                                  unit="kW", binding_rule=rule, scale=largest))  # fmt: skip
     ratio = _start_ratio(case, ev, k, policy)
@@ -417,7 +479,7 @@ def _kv_range(case: DemandCase, ev: Evaluation, k: int, policy: Policy, grid: Gr
             rule = str(RuleId.PROT_KV_FAULT_CURRENT)
             break
         largest = size
-    return SizeLimit(quantity="kv_fuse_after_a", notified=case.kv_a, largest=largest, smallest=smallest, unit="A",
+    return _size_limit(quantity="kv_fuse_after_a", notified=case.kv_a, largest=largest, smallest=smallest, unit="A",
                      binding_rule=rule)  # fmt: skip
 
 
@@ -473,7 +535,7 @@ def _start_ratio(case: DemandCase, ev: Evaluation, k: int, policy: Policy) -> Si
     if not limits:
         return None
     rule = min(limits, key=limits.get)
-    return SizeLimit(quantity=f"appliances[{r.index}].start_current_ratio", notified=ratio0,
+    return _size_limit(quantity=f"appliances[{r.index}].start_current_ratio", notified=ratio0,
                      largest=max(limits[rule], 0.0), unit="-", binding_rule=rule)  # fmt: skip
 
 
@@ -513,7 +575,7 @@ def _fuse_ranges(
     out: dict[int, SizeLimit] = {}
     for pos, k in enumerate(ks):
         case = cases[k]
-        out[int(k)] = SizeLimit(quantity="main_fuse_a", notified=case.fuse_after_a,
+        out[int(k)] = _size_limit(quantity="main_fuse_a", notified=case.fuse_after_a,
                                 largest=None if math.isnan(largest[pos]) else float(largest[pos]),
                                 smallest=case.required_fuse_a, unit="A", binding_rule=rule[pos])  # fmt: skip
     return out

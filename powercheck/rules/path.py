@@ -14,11 +14,11 @@ from collections.abc import Container, Sequence
 import numpy as np
 
 from powercheck.ledger.state import CapacityState
-from powercheck.models import PathPoint
+from powercheck.models import PathPoint, construct_rows
 from powercheck.quality.superposition import path_voltage_change
 from powercheck.rules.context import GridView
 from powercheck.rules.demand import DemandCase
-from powercheck.rules.evaluate import AddedPower, Evaluation
+from powercheck.rules.evaluate import AddedPower, Evaluation, bus_zeros
 
 
 def _change(k: int, bus_row: int, added: AddedPower, q_sign: float, grid: GridView) -> tuple[np.ndarray, np.ndarray]:
@@ -55,6 +55,15 @@ class PathRows(Sequence):
             bus=int(c["bus"][i]), **{name: float(c[name][i]) for name in PATH_COLUMNS if name != "bus"}
         )
 
+    def __iter__(self):
+        """The points in order: each column read into Python values once (``tolist``: ints and floats), one
+        :class:`PathPoint` a bus made without the per-field checks of ``model_construct``
+        (:func:`~powercheck.models.construct_rows`; the decision of a small batch lists every path point of every
+        notification)."""
+        c = self.columns
+        columns = [c[name].astype(np.int64 if name == "bus" else float, copy=False).tolist() for name in PATH_COLUMNS]
+        return iter(construct_rows(PathPoint, PATH_COLUMNS, zip(*columns)))
+
     def __eq__(self, other) -> bool:
         return list(self) == list(other)
 
@@ -72,9 +81,8 @@ def voltage_paths(
     """Per notification the path points as columns (empty where the notification is not evaluable, or not in
     ``only`` when given)."""
     arr = grid.arrays
-    n_bus = arr.bus_ids.shape[0]
-    drop = state.bus_drop_percent if state is not None else np.zeros(n_bus)
-    rise = state.bus_rise_percent if state is not None else np.zeros(n_bus)
+    drop = state.bus_drop_percent if state is not None else bus_zeros(grid)
+    rise = state.bus_rise_percent if state is not None else bus_zeros(grid)
     out: list[PathRows] = []
     for k, case in enumerate(cases):
         if not case.evaluable or case.location is None or (only is not None and k not in only):
@@ -83,8 +91,10 @@ def voltage_paths(
         bus_row = int(ev.point.bus_row[k])
         rows, dv_load = _change(k, bus_row, ev.load, 1.0, grid)
         _, dv_export = _change(k, bus_row, ev.export, -1.0, grid)
-        peak_ledger = arr.vm_peak_pu[rows] - drop[rows] / 100.0
-        low_ledger = arr.vm_low_pu[rows] + rise[rows] / 100.0
+        peak_base = arr.vm_peak_pu[rows].astype(float, copy=False)
+        low_base = arr.vm_low_pu[rows].astype(float, copy=False)
+        peak_ledger = peak_base - drop[rows] / 100.0
+        low_ledger = low_base + rise[rows] / 100.0
         peak = peak_ledger - dv_load / 100.0
         low = low_ledger + dv_export / 100.0
         peak[-1] = ev.v_peak_pu[k]
@@ -92,12 +102,12 @@ def voltage_paths(
         out.append(
             PathRows(
                 {
-                    "bus": arr.bus_ids[rows].astype(np.int64),
-                    "distance_km": arr.path_length_km[rows].astype(float),
-                    "v_peak_base_pu": arr.vm_peak_pu[rows].astype(float),
+                    "bus": arr.bus_ids[rows].astype(np.int64, copy=False),
+                    "distance_km": arr.path_length_km[rows].astype(float, copy=False),
+                    "v_peak_base_pu": peak_base,
                     "v_peak_ledger_pu": np.asarray(peak_ledger, dtype=float),
                     "v_peak_pu": np.asarray(peak, dtype=float),
-                    "v_low_base_pu": arr.vm_low_pu[rows].astype(float),
+                    "v_low_base_pu": low_base,
                     "v_low_ledger_pu": np.asarray(low_ledger, dtype=float),
                     "v_low_pu": np.asarray(low, dtype=float),
                 }

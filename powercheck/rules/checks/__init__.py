@@ -69,6 +69,7 @@ from powercheck.rules.context import GridView
 from powercheck.rules.demand import DemandCase
 from powercheck.rules.evaluate import Evaluation
 from powercheck.rules.policy import CHECK_GROUPS, Policy
+from powercheck.rules.rule_ids import RuleId
 
 CheckFunction = Callable[[CheckInput], list[CheckBlock]]
 
@@ -95,12 +96,22 @@ CHECKS: tuple[CheckFunction, ...] = (
 __all__ = ["CHECKS", "CheckBlock", "CheckInput", "CheckTable", "run_checks"]
 
 
+_GROUP_OF: dict[RuleId, str] = {rule: rule.group for rule in RuleId}
+"""The check group of every rule id (the ``group`` property splits the id's text at each call)."""
+
+
 def _applying(cases: Sequence[DemandCase], policy: Policy) -> dict[str, np.ndarray]:
-    """Per rule-id group (LOAD, PROT, ...): which notifications' job types apply it (policy ``job_types``)."""
+    """Per rule-id group (LOAD, PROT, ...) that some notification's job type does not apply (policy ``job_types``):
+    which notifications apply it. A group every notification of the batch applies is left out (nothing to drop)."""
     jobs = [case.notification.job_type for case in cases]
-    per_job = {job: [name in policy.job(job)["checks"] for name in CHECK_GROUPS] for job in set(jobs)}
+    distinct = set(jobs)
+    per_job = {job: [name in policy.job(job)["checks"] for name in CHECK_GROUPS] for job in distinct}
+    partial = [i for i in range(len(CHECK_GROUPS)) if not all(per_job[job][i] for job in distinct)]
+    if not partial:  # every job type of the batch applies every group (the common case): no table
+        return {}
     table = np.array([per_job[job] for job in jobs], dtype=bool).reshape(len(jobs), len(CHECK_GROUPS))
-    return {group: np.ascontiguousarray(table[:, i]) for i, group in enumerate(CHECK_GROUPS.values())}
+    groups = list(CHECK_GROUPS.values())
+    return {groups[i]: np.ascontiguousarray(table[:, i]) for i in partial}
 
 
 def run_checks(cases: Sequence[DemandCase], evaluation: Evaluation, grid: GridView, policy: Policy) -> CheckTable:
@@ -110,9 +121,12 @@ def run_checks(cases: Sequence[DemandCase], evaluation: Evaluation, grid: GridVi
     applying = _applying(cases, policy)
     blocks = []
     for check in CHECKS:
-        kept = []
-        for block in check(data):
-            applies = applying.get(block.rule_id.group)
-            kept.append(block if applies is None or not len(block) else block.subset(applies[block.row]))
-        blocks.append(kept)
+        got = check(data)
+        if applying:
+            kept = []
+            for block in got:
+                applies = applying.get(_GROUP_OF[block.rule_id])
+                kept.append(block if applies is None or not len(block) else block.subset(applies[block.row]))
+            got = kept
+        blocks.append(got)
     return CheckTable.concat(len(cases), blocks)

@@ -9,15 +9,15 @@ in decision order; :meth:`CheckTable.result` materialises one row as the
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import chain, repeat
+from functools import cached_property
+from itertools import chain
 from operator import itemgetter
 
 import numpy as np
 
-from powercheck.models import CheckResult, CheckStatus, LimitKind
+from powercheck.models import CheckResult, CheckStatus, LimitKind, construct
 from powercheck.records import maker
 from powercheck.rules.context import GridView
 from powercheck.rules.demand import DemandCase
@@ -133,6 +133,8 @@ def _per_row(value, n: int) -> list:
     return [value] * n
 
 
+_NAN = float("nan")
+"""The one NaN object the shared margin-scale columns are keyed by (NaN != NaN: a fresh NaN would never match)."""
 _EMPTY_F = np.zeros(0)
 _EMPTY_I = np.zeros(0, dtype=np.int64)
 
@@ -169,12 +171,31 @@ def _column(values, n: int, dtype=float) -> np.ndarray:
     kind = type(values)
     if kind is float or (kind is int and dtype is not float):  # the common scalars: no 0-d array first
         return _full(n, values, dtype)
-    arr = np.asarray(values, dtype=dtype)
+    arr = np.array(values, dtype=dtype)  # a new array (copies an array)
+    if arr.shape == (n,):  # the common case: no reshape
+        return arr
     if arr.ndim == 0:
         return _full(n, arr, dtype)
     if arr.size == n:
-        return np.array(arr, dtype=dtype).reshape(n)
+        return arr.reshape(n)
     return np.broadcast_to(arr, (n,)).copy()  # e.g. one value in a 1-element array (a mismatch raises)
+
+
+_CONSTANTS: dict[tuple[int, object, type], np.ndarray] = {}
+
+
+def _constant(n: int, value, dtype=float) -> np.ndarray:
+    """A read-only column of ``n`` equal values (a block's default sequence or margin scale), shared by the small
+    blocks of every batch: blocks are never written (concatenation and subsets copy), and a write would raise."""
+    if n > 64:
+        return _full(n, value, dtype)
+    key = (n, value, dtype)
+    got = _CONSTANTS.get(key)
+    if got is None:
+        got = _full(n, value, dtype)
+        got.flags.writeable = False
+        _CONSTANTS[key] = got
+    return got
 
 
 def measured(
@@ -203,7 +224,9 @@ def measured(
         for per_row in (name, detail, assumptions, limit_key):
             _per_row(per_row, 0)
         return _empty_block(rule_id, kind, unit)
-    value_arr = np.array(value, dtype=float).reshape(n)  # copies: the block never shares the caller's arrays
+    value_arr = np.array(value, dtype=float)  # copies: the block never shares the caller's arrays
+    if value_arr.shape != (n,):
+        value_arr = value_arr.reshape(n)
     limit_arr = _column(limit, n)
     finite_value = np.isfinite(value_arr)
     finite_limit = np.isfinite(limit_arr)
@@ -222,19 +245,33 @@ def measured(
     return _block(
         rule_id=rule_id,
         row=row,
-        seq=_column(seq, n, np.int64),
+        seq=_constant(n, seq, np.int64) if type(seq) is int else _column(seq, n, np.int64),
         name=_per_row(name, n),
         status=status,
         value=value_arr,
         limit=limit_arr,
         margin=margin,
-        margin_scale=_full(n, np.nan) if margin_scale is None else _column(margin_scale, n),
+        margin_scale=_constant(n, _NAN) if margin_scale is None else _column(margin_scale, n),
         limit_kind=kind,
         unit=unit,
         limit_key=_per_row(limit_key, n),
         assumptions=_sorted_sets(assumptions, n),
         detail=details,
     )
+
+
+def _policy_limit(policy: Policy, key: PolicyKey) -> tuple[float, tuple[str, ...], str]:
+    """The policy value ``key`` as a limit: the number, its assumption keys ('policy:<key>' when [R]) and the key's
+    name, looked up once per policy and key (the checks ask for about thirty limits per batch)."""
+    memo = policy.derived("check limits", _new_memo)
+    got = memo.get(key)
+    if got is None:
+        got = memo[key] = (policy.number(key), tuple(policy.assumption_keys(key)), str(key))
+    return got
+
+
+def _new_memo(_policy: Policy) -> dict:
+    return {}
 
 
 def policy_limited(
@@ -256,19 +293,17 @@ def policy_limited(
     n = len(rows)
     if isinstance(limit_key, list):
         keys = _per_row(limit_key, n)
-        extra = {key: tuple(policy.assumption_keys(key)) for key in set(keys)}
-        numbers = {key: policy.number(key) for key in extra}
-        limits = [numbers[key] for key in keys] if n else np.zeros(0)
-        rows_assumptions = [(*a, *extra[key]) for a, key in zip(_per_row(assumptions, n), keys)]
-        key_names = [str(key) for key in keys]
+        of_key = {key: _policy_limit(policy, key) for key in set(keys)}
+        limits = [of_key[key][0] for key in keys] if n else np.zeros(0)
+        rows_assumptions = [(*a, *of_key[key][1]) for a, key in zip(_per_row(assumptions, n), keys)]
+        key_names = [of_key[key][2] for key in keys]
     else:  # one key for every row: one policy lookup
-        extra_one = tuple(policy.assumption_keys(limit_key))
-        limits = policy.number(limit_key)
+        limits, extra_one, name_one = _policy_limit(policy, limit_key)
         if isinstance(assumptions, list):
             rows_assumptions = [(*a, *extra_one) for a in _per_row(assumptions, n)]
         else:
             rows_assumptions = (*assumptions, *extra_one)
-        key_names = [str(limit_key)] * n
+        key_names = [name_one] * n
     return measured(
         rule_id,
         rows,
@@ -327,10 +362,6 @@ def failed_gate(
     return measured(rule_id, rows, np.asarray(counts, dtype=float), 0.0, LimitKind.MAX, unit, name=name, detail=detail)
 
 
-def _opt(x: float) -> float | None:
-    return None if math.isnan(x) else float(x)
-
-
 @dataclass(frozen=True)
 class CheckTable:
     """All check results of a batch, ordered by notification and then by the check table."""
@@ -354,28 +385,41 @@ class CheckTable:
     def concat(cls, n: int, blocks_by_slot: Sequence[Sequence[CheckBlock]]) -> CheckTable:
         """Concatenate blocks; ``blocks_by_slot[i]`` are the blocks of the i-th check function."""
         blocks: list[CheckBlock] = []
-        slot_parts, block_parts = [], []
+        slots: list[int] = []
+        sizes: list[int] = []
         for slot, group in enumerate(blocks_by_slot):
             for b in group:
-                if len(b):
+                size = b.row.shape[0]
+                if size:
                     blocks.append(b)
-                    slot_parts.append(np.full(len(b), slot, dtype=np.int64))
-                    block_parts.append(np.full(len(b), len(blocks), dtype=np.int64))
+                    slots.append(slot)
+                    sizes.append(size)
         if not blocks:
             empty = np.zeros(0)
             return cls([], [], np.zeros(0, np.int8), empty, empty, empty, empty, [], [], [], [], [],
                        np.zeros(n + 1, dtype=np.int64))  # fmt: skip
+        # one array operation per column for all blocks (a small batch has about 20 blocks of a few rows each):
+        # the slot and block of each result repeated from the block sizes, the four float columns of every block
+        # joined and reordered at once
+        lengths = np.array(sizes, dtype=np.int64)
         row = np.concatenate([b.row for b in blocks])
         seq = np.concatenate([b.seq for b in blocks])
-        order = np.lexsort((np.concatenate(block_parts), seq, np.concatenate(slot_parts), row))
-
-        def cat(attr: str) -> np.ndarray:
-            return np.concatenate([getattr(b, attr) for b in blocks])[order]
-
+        slot_of = np.repeat(np.array(slots, dtype=np.int64), lengths)
+        block_of = np.repeat(np.arange(len(blocks), dtype=np.int64), lengths)
+        order = np.lexsort((block_of, seq, slot_of, row))
+        floats = np.concatenate(
+            [b.value for b in blocks] + [b.limit for b in blocks] + [b.margin for b in blocks]
+            + [b.margin_scale for b in blocks]
+        ).reshape(4, row.shape[0])  # fmt: skip
+        value, limit, margin, margin_scale = np.take(floats, order, axis=1)  # (a gather faster than [:, order])
         take = _taker(order)
+        owner = block_of[order]  # the block of each result, in table order
 
         def per_block(attr: str) -> list:
-            return take(list(chain.from_iterable(repeat(getattr(b, attr), len(b)) for b in blocks)))
+            """A block's value (rule, kind, unit) for each of its results: one C-level gather of the blocks'."""
+            per = np.empty(len(blocks), dtype=object)
+            per[:] = [getattr(b, attr) for b in blocks]
+            return per[owner].tolist()
 
         def lists(attr: str) -> list:
             return take(list(chain.from_iterable(getattr(b, attr) for b in blocks)))
@@ -385,11 +429,11 @@ class CheckTable:
         return cls(
             rule_id=per_block("rule_id"),
             name=lists("name"),
-            status=cat("status"),
-            value=cat("value"),
-            limit=cat("limit"),
-            margin=cat("margin"),
-            margin_scale=cat("margin_scale"),
+            status=np.concatenate([b.status for b in blocks])[order],
+            value=value,
+            limit=limit,
+            margin=margin,
+            margin_scale=margin_scale,
             limit_kind=per_block("limit_kind"),
             unit=per_block("unit"),
             limit_key=lists("limit_key"),
@@ -411,19 +455,35 @@ class CheckTable:
             rm = self.margin / scale
         return np.where((scale == 0) | np.isnan(self.limit), np.nan, rm)
 
+    @cached_property
+    def _python_columns(self) -> tuple[list, list, list, list, list]:
+        """The status enums and the optional numbers (None for NaN) of every result as Python lists, read once
+        from the arrays the first time a result is materialised (:meth:`result`)."""
+
+        def optional(values: np.ndarray) -> list[float | None]:
+            return [None if v != v else v for v in values.astype(float, copy=False).tolist()]  # v != v: NaN
+
+        statuses = [STATUSES[code] for code in self.status.tolist()]
+        return statuses, optional(self.value), optional(self.limit), optional(self.margin), optional(self.margin_scale)
+
     def result(self, i: int) -> CheckResult:
-        """Result ``i`` as the public :class:`CheckResult`."""
-        return CheckResult.model_construct(
-            rule_id=str(self.rule_id[i]),
-            name=self.name[i],
-            status=STATUSES[int(self.status[i])],
-            value=_opt(self.value[i]),
-            limit=_opt(self.limit[i]),
-            limit_kind=self.limit_kind[i],
-            margin=_opt(self.margin[i]),
-            unit=self.unit[i],
-            margin_scale=_opt(self.margin_scale[i]),
-            limit_key=self.limit_key[i],
-            assumptions=list(self.assumptions[i]),
-            detail=self.detail[i],
+        """Result ``i`` as the public :class:`CheckResult` (the model's fields in its order, made without the
+        per-field checks of ``model_construct``: :func:`powercheck.models.construct`)."""
+        status, value, limit, margin, margin_scale = self._python_columns
+        return construct(
+            CheckResult,
+            {
+                "rule_id": str(self.rule_id[i]),
+                "name": self.name[i],
+                "status": status[i],
+                "value": value[i],
+                "limit": limit[i],
+                "limit_kind": self.limit_kind[i],
+                "margin": margin[i],
+                "unit": self.unit[i],
+                "margin_scale": margin_scale[i],
+                "limit_key": self.limit_key[i],
+                "assumptions": list(self.assumptions[i]),
+                "detail": self.detail[i],
+            },
         )

@@ -25,6 +25,9 @@ def thermal(c: CheckInput) -> list[CheckBlock]:
     th = ev.thermal
     arr = c.grid.arrays
     blocks: list[CheckBlock] = []
+    evaluable = c.rows.tolist()
+    # per evaluable row, read once: fed through a mesh (the path-based check does not apply)
+    meshed_of = dict(zip(evaluable, arr.meshed[[c.cases[k].location.bus_row for k in evaluable]].tolist()))
     for line_rule, trafo_rule, label, seq, case_name in _CASES:
         peak = case_name == "peak"
         added = ev.load.current_a if peak else ev.export.current_a
@@ -34,9 +37,11 @@ def thermal(c: CheckInput) -> list[CheckBlock]:
         line_limit = th.peak_line_limit_a if peak else th.low_line_limit_a
         trafo_base = th.trafo_peak_base_a if peak else th.trafo_low_base_a
         trafo_reserved = ev.reserved.trafo_peak_a if peak else ev.reserved.trafo_low_a
-        rows = [int(k) for k in c.rows if added[k] > 0]
-        meshed = [k for k in rows if arr.meshed[c.cases[k].location.bus_row]]
-        radial = [k for k in rows if not arr.meshed[c.cases[k].location.bus_row]]
+        # the batch's columns as Python values once (the details read them per row)
+        added_of, base_of, reserved_of = added.tolist(), line_base.tolist(), line_reserved.tolist()
+        rows = [k for k in evaluable if added_of[k] > 0]
+        meshed = [k for k in rows if meshed_of[k]]
+        radial = [k for k in rows if not meshed_of[k]]
         if meshed:
             blocks.append(
                 not_evaluated(
@@ -56,7 +61,9 @@ def thermal(c: CheckInput) -> list[CheckBlock]:
             case = c.cases[k]
             return case.demand_assumptions if peak else case.export_assumptions  # noqa: B023
 
-        with_line = [k for k in radial if line_row[k] >= 0]
+        line_row_of = line_row.tolist()
+        with_line = [k for k in radial if line_row_of[k] >= 0]
+        line_ids = arr.line_ids[[line_row_of[k] for k in with_line]].tolist() if with_line else []
         blocks.append(
             measured(
                 line_rule,
@@ -69,10 +76,9 @@ def thermal(c: CheckInput) -> list[CheckBlock]:
                 limit_key=str(PolicyKey.LINE_LOADING_MAX_PERCENT),
                 assumptions=[assumptions(k) for k in with_line],
                 detail=[
-                    f"binding line {int(arr.line_ids[line_row[k]])} of network {c.cases[k].location.network_id}: "
-                    f"base {float(line_base[k]):.1f} A + reserved {float(line_reserved[k]):.1f} A "
-                    f"+ added {float(added[k]):.1f} A"
-                    for k in with_line
+                    f"binding line {int(line_id)} of network {c.cases[k].location.network_id}: "
+                    f"base {base_of[k]:.1f} A + reserved {reserved_of[k]:.1f} A + added {added_of[k]:.1f} A"
+                    for k, line_id in zip(with_line, line_ids)
                 ],
                 seq=seq,
             )
@@ -89,9 +95,10 @@ def thermal(c: CheckInput) -> list[CheckBlock]:
                 limit_key=str(PolicyKey.TRANSFORMER_LOADING_MAX_PERCENT),
                 assumptions=[assumptions(k) for k in radial],
                 detail=[
-                    f"LV-side current: base {float(trafo_base[k]):.1f} A + reserved {float(trafo_reserved[k]):.1f} A "
-                    f"+ added {float(added[k]):.1f} A"
-                    for k in radial
+                    f"LV-side current: base {t_base:.1f} A + reserved {t_reserved:.1f} A + added {added_of[k]:.1f} A"
+                    for k, t_base, t_reserved in zip(
+                        radial, trafo_base[radial].tolist(), trafo_reserved[radial].tolist()
+                    )
                 ],
                 seq=seq + 1,
             )

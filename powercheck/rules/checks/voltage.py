@@ -30,21 +30,31 @@ def voltage_band(c: CheckInput) -> list[CheckBlock]:
     pol = c.policy
     bus = ev.point.bus_row
     worst = ev.worst
-    peak = [int(k) for k in c.rows if ev.load.current_a[k] > 0]
-    low = [int(k) for k in c.rows if ev.export.current_a[k] > 0]
+    evaluable = c.rows.tolist()
+    load_of, export_of = ev.load.current_a.tolist(), ev.export.current_a.tolist()
+    peak = [k for k in evaluable if load_of[k] > 0]
+    low = [k for k in evaluable if export_of[k] > 0]
     peak_detail = [
-        f"base case {float(arr.vm_peak_pu[bus[k]]):.4f} pu, reserved drop "
-        f"{float(ev.reserved.drop_percent[k]):.2f} %, added drop "
-        f"{float(ev.load.voltage_change_percent[k]):.2f} % at nominal-voltage current "
-        "(constant power, minimum short-circuit impedance case)" + _elsewhere(c, k, worst.v_peak_bus_row[k])
-        for k in peak
+        f"base case {v_base:.4f} pu, reserved drop {reserved:.2f} %, added drop {added:.2f} % at nominal-voltage "
+        "current (constant power, minimum short-circuit impedance case)" + _elsewhere(c, k, worst_row)
+        for k, v_base, reserved, added, worst_row in zip(
+            peak,
+            arr.vm_peak_pu[bus[peak]].tolist(),
+            ev.reserved.drop_percent[peak].tolist(),
+            ev.load.voltage_change_percent[peak].tolist(),
+            worst.v_peak_bus_row[peak].tolist(),
+        )
     ]
     low_detail = [
-        f"low-load case {float(arr.vm_low_pu[bus[k]]):.4f} pu, reserved rise "
-        f"{float(ev.reserved.rise_percent[k]):.2f} %, added rise "
-        f"{float(ev.export.voltage_change_percent[k]):.2f} % at nominal-voltage current (constant power)"
-        + _elsewhere(c, k, worst.v_low_bus_row[k])
-        for k in low
+        f"low-load case {v_base:.4f} pu, reserved rise {reserved:.2f} %, added rise {added:.2f} % at "
+        "nominal-voltage current (constant power)" + _elsewhere(c, k, worst_row)
+        for k, v_base, reserved, added, worst_row in zip(
+            low,
+            arr.vm_low_pu[bus[low]].tolist(),
+            ev.reserved.rise_percent[low].tolist(),
+            ev.export.voltage_change_percent[low].tolist(),
+            worst.v_low_bus_row[low].tolist(),
+        )
     ]
     blocks = []
     for seq, (rule, key, what) in enumerate(
