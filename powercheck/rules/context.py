@@ -67,7 +67,8 @@ class GridView:
     def derived(self, key, make: Callable[[GridView], Any]) -> Any:
         """``make(self)``, made once per region arrays object under ``key``: arrays the engine derives from the
         (never written) grid arrays, such as zeros or a value per bus of the whole region, that a batch of a few
-        notifications would otherwise rebuild on every call. Callers only read what they get."""
+        notifications would otherwise rebuild on every call. Callers only read what they get (an array is made
+        read-only)."""
         arr = self.region.arrays
         held = _DERIVED.get(id(arr))
         if held is None or held[0] is not arr:
@@ -77,7 +78,10 @@ class GridView:
         memo = held[1]
         got = memo.get(key)
         if got is None:
-            got = memo[key] = make(self)
+            got = make(self)
+            if isinstance(got, np.ndarray):
+                got.flags.writeable = False  # shared by every later batch: a write would change their inputs
+            memo[key] = got
         return got
 
     @classmethod

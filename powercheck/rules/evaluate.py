@@ -500,7 +500,7 @@ def _harmonic_setup(policy: Policy) -> HarmonicSetup:
     limits = {int(h): float(v) for h, v in policy.value(PolicyKey.HARMONIC_VOLTAGE_MAX_PERCENT).items()}
     orders = harmonic_orders(policy)
     background_table = policy.value(PolicyKey.HARMONIC_BACKGROUND_PERCENT)
-    return HarmonicSetup(
+    setup = HarmonicSetup(
         orders=tuple(orders),
         order_array=np.array(orders, dtype=np.int64),
         limit_percent=np.array([limits.get(h, np.inf) for h in orders]),
@@ -508,6 +508,9 @@ def _harmonic_setup(policy: Policy) -> HarmonicSetup:
         alpha=np.array([policy.harmonic_alpha(h) for h in orders]),
         week_kinds=frozenset(policy.value(PolicyKey.THD_WEEK_KINDS)),
     )
+    for shared in (setup.order_array, setup.limit_percent, setup.background_percent, setup.alpha):
+        shared.flags.writeable = False  # every later batch reads them
+    return setup
 
 
 def _harmonics(n: int, steps: ApplianceSteps, point: ConnectionPoint, policy: Policy) -> HarmonicResult:

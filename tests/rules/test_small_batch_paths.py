@@ -313,3 +313,18 @@ def test_grid_derived_values_are_made_once_per_region_arrays(mini_region):
     first, second = GridView.of(mini_region), GridView.of(mini_region)  # two views of one region's arrays
     assert first.derived("test value", make) is second.derived("test value", make)
     assert len(calls) == 1
+
+
+def test_shared_derived_arrays_are_read_only(mini_region, policy):
+    """Arrays every later batch shares (per region, per policy) refuse a write instead of changing those batches'
+    inputs."""
+    from powercheck.rules.context import GridView
+    from powercheck.rules.evaluate import bus_unbalance, bus_zeros, harmonic_setup, line_zeros
+
+    grid = GridView.of(mini_region)
+    setup = harmonic_setup(policy)
+    shared = [bus_zeros(grid), line_zeros(grid), bus_unbalance(grid, 0.5), setup.limit_percent, setup.alpha]
+    for array in shared:
+        with pytest.raises(ValueError, match="read-only"):
+            array[0] = 1.0
+    assert not bus_zeros(grid).any()
