@@ -171,20 +171,22 @@ class Assessor:
         """
         batch, skip = self._answered(notifications, preceding, doomed)
 
-        def assess_variants(variants: list[Notification], origins: list[int]) -> DecisionBatch:
+        def assess_variants(variants: list[Notification], origins: list[int]):
             before = [preceding[o] for o in origins] if preceding else None
             return self._variants(variants, before, bases=[batch.cases[o] for o in origins])
 
         return apply_measures(batch, assess_variants, self.policy, self.grid, skip)
 
     def _decided(
-        self, notifications: Sequence[Notification], preceding=None, bases=None
+        self, notifications: Sequence[Notification], preceding=None, bases=None, lean: bool = False
     ) -> tuple[list, Evaluation, DecisionBatch]:
         """demand -> evaluate -> checks -> decide: the cases, their evaluation and the batch (without answers).
-        ``bases[k]``: the demand case notification k is a measure's variant of."""
+        ``bases[k]``: the demand case notification k is a measure's variant of. ``lean``: the checks without their
+        texts and assumptions (:func:`~powercheck.rules.checks.run_checks`): outcome, score and failing rules are the
+        same, the checks' names and details, the reasons' texts and the assumptions are not."""
         cases = demand_cases(notifications, self.grid, self.policy, self.ledger, preceding, self.screening, bases=bases)
         evaluation = evaluate(cases, self.grid, self.policy, self.ledger)
-        checks = run_checks(cases, evaluation, self.grid, self.policy)
+        checks = run_checks(cases, evaluation, self.grid, self.policy, lean=lean)
         return cases, evaluation, decide(cases, checks, self.grid, self.policy, self.clock())
 
     def _answered(
@@ -200,13 +202,26 @@ class Assessor:
         data = network_data(cases, evaluation, self.grid, self.policy)
         return dataclasses.replace(batch, limits=limits, network_data=data, paths=paths), skip
 
-    def _variants(self, notifications: Sequence[Notification], preceding=None, bases=None) -> DecisionBatch:
-        """A batch of variants (:mod:`powercheck.rules.measures`) of the demand cases ``bases``, decided; a variant's
-        path is shown only when it approves its notification with conditions (apply_measures)."""
-        cases, evaluation, batch = self._decided(notifications, preceding, bases)
-        approved = {k for k, outcome in enumerate(batch.outcome) if outcome is Outcome.AUTO_APPROVE}
-        paths = voltage_paths(cases, evaluation, self.grid, self.ledger, only=approved)
-        return dataclasses.replace(batch, paths=paths)
+    def _variants(
+        self, notifications: Sequence[Notification], preceding=None, bases=None
+    ) -> tuple[DecisionBatch, dict[int, tuple[DecisionBatch, int]]]:
+        """A batch of variants (:mod:`powercheck.rules.measures`) of the demand cases ``bases``, decided lean (what
+        :func:`~powercheck.rules.measures.apply_measures` reads of a variant that does not approve: outcome, failing
+        rules, reasons' keys, demand case), and ``full``: per variant that auto-approves, ``(batch, row)`` of it decided
+        again in full -- checks with their texts, assumptions, score and path -- as it approves its notification with
+        conditions."""
+        cases, evaluation, batch = self._decided(notifications, preceding, bases, lean=True)
+        approved = [k for k, outcome in enumerate(batch.outcome) if outcome is Outcome.AUTO_APPROVE]
+        if not approved:
+            return batch, {}
+        before = [preceding[k] for k in approved] if preceding else None
+        base = [bases[k] for k in approved] if bases else None
+        full_cases, full_evaluation, full = self._decided([notifications[k] for k in approved], before, base)
+        full = dataclasses.replace(full, paths=voltage_paths(full_cases, full_evaluation, self.grid, self.ledger))
+        for row, k in enumerate(approved):
+            if full.outcome[row] is not Outcome.AUTO_APPROVE:  # the lean checks must decide as the full ones do
+                raise RuntimeError(f"variant {k}: the lean pass approves it, the full pass gives {full.outcome[row]}")
+        return batch, {k: (full, row) for row, k in enumerate(approved)}
 
     def invalid_decision(
         self,

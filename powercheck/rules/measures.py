@@ -363,7 +363,9 @@ def _gate_options(batch: DecisionBatch, k: int) -> list[MeasureOption]:
 
 def apply_measures(
     batch: DecisionBatch,
-    assess_variants: Callable[[list[Notification], list[int]], DecisionBatch],
+    assess_variants: Callable[
+        [list[Notification], list[int]], tuple[DecisionBatch, dict[int, tuple[DecisionBatch, int]]]
+    ],
     policy: Policy,
     grid,
     skip: Collection[int] = (),
@@ -371,7 +373,10 @@ def apply_measures(
     """Approve escalations with conditions where an installer's measure makes them approvable; list measures.
 
     ``assess_variants(notifications, origins)`` decides variants on the same ledger state (the
-    origin rows give each variant its notification's place in the batch). Rows in ``skip`` (decisions that
+    origin rows give each variant its notification's place in the batch): ``(decided, full)``, ``decided`` with
+    every variant's outcome, checks' statuses, reasons and demand case (it may be lean: without the checks' texts and
+    assumptions), ``full[pos] = (batch, row)`` for every variant that auto-approves: its full decision (checks,
+    score, assumptions, path), which an approval with conditions takes. Rows in ``skip`` (decisions that
     will be thrown away) keep their outcome and get no measures.
     """
     arr = grid.arrays
@@ -383,7 +388,7 @@ def apply_measures(
     reserve = list(batch.cases)
     replace_checks: dict[int, tuple[DecisionBatch, int]] = {}
     if found:
-        decided = assess_variants([v.notification for v in found], [v.origin for v in found])
+        decided, full = assess_variants([v.notification for v in found], [v.origin for v in found])
         best: dict[tuple[int, str], tuple] = {}
         decided_failing = failing_rules(decided.checks)
         for pos, v in enumerate(found):
@@ -394,8 +399,9 @@ def apply_measures(
             if approvable and outcome[k] is Outcome.ESCALATE:
                 outcome[k] = Outcome.APPROVED_WITH_CONDITIONS
                 conditions[k] = list(v.conditions)
-                reserve[k] = decided.cases[pos]
-                replace_checks[k] = (decided, pos)
+                of, row = full[pos]
+                reserve[k] = of.cases[row]
+                replace_checks[k] = (of, row)
             if not (approvable or before - after):
                 continue
             if approvable:

@@ -114,10 +114,15 @@ def _applying(cases: Sequence[DemandCase], policy: Policy) -> dict[str, np.ndarr
     return {groups[i]: np.ascontiguousarray(table[:, i]) for i in partial}
 
 
-def run_checks(cases: Sequence[DemandCase], evaluation: Evaluation, grid: GridView, policy: Policy) -> CheckTable:
-    """Every check of :data:`CHECKS` over the batch, those of the groups a job type does not apply dropped."""
+def run_checks(
+    cases: Sequence[DemandCase], evaluation: Evaluation, grid: GridView, policy: Policy, lean: bool = False
+) -> CheckTable:
+    """Every check of :data:`CHECKS` over the batch, those of the groups a job type does not apply dropped.
+
+    ``lean``: the same results with the same status, value, limit and margins, but names, details and assumptions
+    may be left empty (:attr:`CheckInput.lean`)."""
     rows = np.array([k for k, case in enumerate(cases) if case.evaluable], dtype=np.int64)
-    data = CheckInput(cases=cases, evaluation=evaluation, grid=grid, policy=policy, rows=rows)
+    data = CheckInput(cases=cases, evaluation=evaluation, grid=grid, policy=policy, rows=rows, lean=lean)
     applying = _applying(cases, policy)
     blocks = []
     for check in CHECKS:

@@ -40,6 +40,7 @@ def fuses(c: CheckInput) -> list[CheckBlock]:
     unknown = []
     meter_rows, meter_value, meter_limit, meter_detail = [], [], [], []
     export_rows, export_value, export_limit, export_detail = [], [], [], []
+    lean = c.lean  # values and limits only (CheckInput.lean): no details, no assumptions
     for k in c.rows:
         k = int(k)
         case = c.cases[k]
@@ -48,24 +49,28 @@ def fuses(c: CheckInput) -> list[CheckBlock]:
             unknown.append(k)
             continue
         phase = acc.phase_current_a
-        text = f"{acc.demand_after_kw:.1f} kW after the job, {phase:.1f} A in the most loaded phase"
-        fail = phase > case.fuse_after_a
         main_rows.append(k)
         main_value.append(phase)
         main_limit.append(case.fuse_after_a)
-        main_a.append(acc.assumptions + case.demand_assumptions)
-        main_detail.append(text + (_required(c, k) if fail else ""))
         mv = case.meter_fuse_after_a
-        if mv is not None and abs(mv - case.fuse_after_a) > 1e-9:
+        meter = mv is not None and abs(mv - case.fuse_after_a) > 1e-9
+        if meter:
             meter_rows.append(k)
             meter_value.append(phase)
             meter_limit.append(mv)
-            meter_detail.append(text + (_required(c, k) if phase > mv else ""))
         if acc.export_phase_current_a > 0:
             smallest = min(case.fuse_after_a, mv) if mv is not None else case.fuse_after_a
             export_rows.append(k)
             export_value.append(acc.export_phase_current_a)
             export_limit.append(smallest)
+        if lean:
+            continue
+        text = f"{acc.demand_after_kw:.1f} kW after the job, {phase:.1f} A in the most loaded phase"
+        main_a.append(acc.assumptions + case.demand_assumptions)
+        main_detail.append(text + (_required(c, k) if phase > case.fuse_after_a else ""))
+        if meter:
+            meter_detail.append(text + (_required(c, k) if phase > mv else ""))
+        if acc.export_phase_current_a > 0:
             export_detail.append(
                 f"{acc.export_after_kw:.1f} kW export after the job, {acc.export_phase_current_a:.1f} A in the "
                 "most loaded phase" + (_required(c, k) if acc.export_phase_current_a > smallest else "")
@@ -79,8 +84,8 @@ def fuses(c: CheckInput) -> list[CheckBlock]:
             LimitKind.MAX,
             "A",
             name="Demand after the job within the main fuse",
-            assumptions=main_a,
-            detail=main_detail,
+            assumptions=() if lean else main_a,
+            detail="" if lean else main_detail,
         ),
         not_evaluated(
             RuleId.LOAD_MAIN_FUSE,
@@ -97,7 +102,7 @@ def fuses(c: CheckInput) -> list[CheckBlock]:
             LimitKind.MAX,
             "A",
             name="Demand after the job within the meter fuse",
-            detail=meter_detail,
+            detail="" if lean else meter_detail,
             seq=1,
         ),
         measured(
@@ -108,7 +113,7 @@ def fuses(c: CheckInput) -> list[CheckBlock]:
             LimitKind.MAX,
             "A",
             name="Export after the job within the main and meter fuse",
-            detail=export_detail,
+            detail="" if lean else export_detail,
             seq=2,
         ),
     ]

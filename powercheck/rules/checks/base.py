@@ -41,6 +41,10 @@ class CheckInput:
     policy: Policy
     rows: np.ndarray
     """The evaluable notification rows (the grid checks run only there)."""
+    lean: bool = False
+    """Only what decides: status, value, limit, margin and margin scale of every result, in the same rows and order;
+    check functions may leave names, details and assumptions empty (a measure's variants, :mod:`~powercheck.rules.
+    measures`, whose texts are never read unless the variant approves -- and then it is assessed again in full)."""
 
 
 @dataclass(frozen=True)

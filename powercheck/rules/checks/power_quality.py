@@ -32,6 +32,7 @@ def rapid_voltage_change(c: CheckInput) -> list[CheckBlock]:
     max_events = pol.number(PolicyKey.RVC_MAX_EVENTS_PER_DAY)
     events_keys = tuple(pol.assumption_keys(PolicyKey.RVC_MAX_EVENTS_PER_DAY))
     ramp_keys = tuple(pol.assumption_keys(PolicyKey.START_BEHAVIOUR))
+    lean = c.lean
     start: dict[str, list] = {"rows": [], "seq": [], "key": [], "value": [], "name": [], "a": [], "detail": []}
     big: dict[str, list] = {"rows": [], "seq": [], "value": [], "name": [], "a": [], "detail": []}
     stat: dict[str, list] = {"rows": [], "seq": [], "value": [], "name": [], "a": [], "detail": []}
@@ -52,29 +53,33 @@ def rapid_voltage_change(c: CheckInput) -> list[CheckBlock]:
                 PolicyKey.RVC_RARE_MAX_PERCENT if rate < rare_rate else PolicyKey.RVC_FREQUENT_MAX_PERCENT
             )
             start["value"].append(d_start[j])
-            start["a"].append(used)
-            if ramped:
-                start["name"].append(f"Rapid voltage change when {r.label} stops (it ramps up; D-A-CH-CZ planning)")
-                start["detail"].append(
-                    f"ramped start (policy start_behaviour): no start step; the stop at rated current at cos phi "
-                    f"{r.cos_phi:g}, {r.starts_per_hour:g} switchings/h ({rate:.3g}/min)"
-                )
-            else:
-                start["name"].append(f"Rapid voltage change when {r.label} starts (D-A-CH-CZ planning)")
-                start["detail"].append(
-                    f"direct-on-line start: I_start = {r.start_current_ratio:g} x I_rated at cos phi "
-                    f"{r.cos_phi_start:g}, {r.starts_per_hour:g} starts/h ({rate:.3g}/min)"
-                )
+            if not lean:  # lean: values and limits only (CheckInput.lean)
+                start["a"].append(used)
+                if ramped:
+                    start["name"].append(f"Rapid voltage change when {r.label} stops (it ramps up; D-A-CH-CZ planning)")
+                    start["detail"].append(
+                        f"ramped start (policy start_behaviour): no start step; the stop at rated current at cos phi "
+                        f"{r.cos_phi:g}, {r.starts_per_hour:g} switchings/h ({rate:.3g}/min)"
+                    )
+                else:
+                    start["name"].append(f"Rapid voltage change when {r.label} starts (D-A-CH-CZ planning)")
+                    start["detail"].append(
+                        f"direct-on-line start: I_start = {r.start_current_ratio:g} x I_rated at cos phi "
+                        f"{r.cos_phi_start:g}, {r.starts_per_hour:g} starts/h ({rate:.3g}/min)"
+                    )
             events = r.starts_per_hour * hours
             if events > max_events:
-                text = f"{events:g} switching events per day > {max_events:g} (FoL)"
-                for out, value, name in (
-                    (big, d_start[j], f"Largest step when {r.label} switches, FoL dU_max (legal)"),
-                    (stat, d_rated[j], f"Stationary step when {r.label} switches, FoL (legal)"),
-                ):
+                for out, value in ((big, d_start[j]), (stat, d_rated[j])):
                     out["rows"].append(k)
                     out["seq"].append(3 * local + (1 if out is big else 2))
                     out["value"].append(value)
+                if lean:
+                    continue
+                text = f"{events:g} switching events per day > {max_events:g} (FoL)"
+                for out, name in (
+                    (big, f"Largest step when {r.label} switches, FoL dU_max (legal)"),
+                    (stat, f"Stationary step when {r.label} switches, FoL (legal)"),
+                ):
                     out["name"].append(name)
                     out["a"].append(used + events_keys)
                     out["detail"].append(text)
@@ -92,9 +97,9 @@ def rapid_voltage_change(c: CheckInput) -> list[CheckBlock]:
             key,
             LimitKind.MAX,
             "%",
-            name=got["name"],
-            assumptions=got["a"],
-            detail=got["detail"],
+            name="" if lean else got["name"],
+            assumptions=() if lean else got["a"],
+            detail="" if lean else got["detail"],
             seq=got["seq"],
         )  # fmt: skip
         for rule, got, key in blocks
@@ -129,29 +134,33 @@ def flicker(c: CheckInput) -> list[CheckBlock]:
     applies = fl.applies.tolist()
     pst_of = fl.pst_appliance.tolist()
     plt_of = fl.plt_appliance.tolist()
-    assumptions, own_assumptions, detail, plt_detail, own_detail = [], [], [], [], []
-    for k in rows:
-        parts, plt_parts, used = [], [], []
-        for j in range(indptr[k], indptr[k + 1]):
-            if applies[j]:
-                r = steps.cases[j]
-                parts.append(f"{r.label} Pst {pst_of[j]:.3f} ({r.starts_per_hour:g} starts/h)")
-                if r.appliance.operating_minutes_per_2h is not None:
-                    origin = f"declared {r.appliance.operating_minutes_per_2h:g} min per 2 h"
-                elif any(u.endswith("operating_minutes_per_2h") for u in r.defaults_used):
-                    origin = "policy appliance_defaults"
-                else:
-                    origin = f"no pattern declared: policy flicker_active_intervals {default_active:g}"
-                plt_parts.append(
-                    f"{r.label} Plt {plt_of[j]:.3f} (switching in {r.active_intervals:g} of 12 10-min "
-                    f"intervals, {origin})"
-                )
-                used.extend(r.defaults_used)
-        assumptions.append((*used, *common))
-        own_assumptions.append((*used, *model))
-        detail.append(f"background Pst {background:g} + " + "; ".join(parts) + " (cubic summation)")
-        plt_detail.append(f"background Plt {background:g} + " + "; ".join(plt_parts) + " (cubic summation)")
-        own_detail.append("the customer's own emission, without the background: " + "; ".join(parts + plt_parts))
+    if c.lean:  # values and limits only (CheckInput.lean)
+        assumptions = own_assumptions = ()
+        detail = plt_detail = own_detail = ""
+    else:
+        assumptions, own_assumptions, detail, plt_detail, own_detail = [], [], [], [], []
+        for k in rows:
+            parts, plt_parts, used = [], [], []
+            for j in range(indptr[k], indptr[k + 1]):
+                if applies[j]:
+                    r = steps.cases[j]
+                    parts.append(f"{r.label} Pst {pst_of[j]:.3f} ({r.starts_per_hour:g} starts/h)")
+                    if r.appliance.operating_minutes_per_2h is not None:
+                        origin = f"declared {r.appliance.operating_minutes_per_2h:g} min per 2 h"
+                    elif any(u.endswith("operating_minutes_per_2h") for u in r.defaults_used):
+                        origin = "policy appliance_defaults"
+                    else:
+                        origin = f"no pattern declared: policy flicker_active_intervals {default_active:g}"
+                    plt_parts.append(
+                        f"{r.label} Plt {plt_of[j]:.3f} (switching in {r.active_intervals:g} of 12 10-min "
+                        f"intervals, {origin})"
+                    )
+                    used.extend(r.defaults_used)
+            assumptions.append((*used, *common))
+            own_assumptions.append((*used, *model))
+            detail.append(f"background Pst {background:g} + " + "; ".join(parts) + " (cubic summation)")
+            plt_detail.append(f"background Plt {background:g} + " + "; ".join(plt_parts) + " (cubic summation)")
+            own_detail.append("the customer's own emission, without the background: " + "; ".join(parts + plt_parts))
     return [
         policy_limited(
             pol,
@@ -238,37 +247,46 @@ def harmonics(c: CheckInput) -> list[CheckBlock]:
     emitting = hr.emitting.tolist()
     indptr = ev.appliances.indptr.tolist()
     orders_above = steps.table.orders_above
-    assumptions, thd_detail, worst_value, worst_limit, worst_name, worst_detail = [], [], [], [], [], []
-    for i, k in enumerate(rows):
-        parts, used, beyond = [], [], set()
-        for j in range(indptr[k], indptr[k + 1]):
-            if emitting[j]:
-                r = steps.cases[j]
-                origin = hr.origin[j]
-                parts.append(f"{r.label} spectrum {origin}")
-                if str(origin).startswith("policy:"):
-                    used.extend(spectra_keys)
-                used.extend(r.defaults_used)
-            if orders_above:
-                beyond.update(orders_above[j])
-        assumptions.append((*used, *common))
-        unlimited = [order for order, flag in zip(orders, unlimited_of[i]) if flag]
-        text = f"orders {orders[0]}-{orders[-1]}; " + "; ".join(parts)
-        if unlimited:
-            text += "; orders " + ", ".join(map(str, unlimited)) + " counted in THD (no individual limit in the policy)"
-        if beyond:
-            text += (f"; installer orders {', '.join(map(str, sorted(beyond)))} are above the THD range "
-                     f"(2-{orders[-1]}) and not assessed")  # fmt: skip
-        thd_detail.append(text)
-        worst = worst_of[i]
-        h = orders[worst]
-        worst_value.append(float(total[i, worst]))
-        worst_limit.append(limit_of[worst])
-        worst_name.append(f"Harmonic voltage of order {h} (closest to its limit)")
-        worst_detail.append(
-            f"order {h}: background {background[worst]:.2f} % + emission "
-            f"{float(hr.emission_percent[k, worst]):.2f} % (IEC 61000-3-6 summation, alpha {pol.harmonic_alpha(h):g})"
-        )
+    if c.lean:  # values and limits only (CheckInput.lean): the order closest to its limit, no texts
+        worst_at = np.array(worst_of, dtype=np.int64)
+        worst_value = total[np.arange(len(rows)), worst_at]
+        worst_limit = hr.limit_percent[worst_at]
+        assumptions, thd_detail, worst_name, worst_detail = (), "", "", ""
+    else:
+        assumptions, thd_detail, worst_value, worst_limit, worst_name, worst_detail = [], [], [], [], [], []
+        for i, k in enumerate(rows):
+            parts, used, beyond = [], [], set()
+            for j in range(indptr[k], indptr[k + 1]):
+                if emitting[j]:
+                    r = steps.cases[j]
+                    origin = hr.origin[j]
+                    parts.append(f"{r.label} spectrum {origin}")
+                    if str(origin).startswith("policy:"):
+                        used.extend(spectra_keys)
+                    used.extend(r.defaults_used)
+                if orders_above:
+                    beyond.update(orders_above[j])
+            assumptions.append((*used, *common))
+            unlimited = [order for order, flag in zip(orders, unlimited_of[i]) if flag]
+            text = f"orders {orders[0]}-{orders[-1]}; " + "; ".join(parts)
+            if unlimited:
+                text += (
+                    "; orders " + ", ".join(map(str, unlimited)) + " counted in THD (no individual limit in the policy)"
+                )
+            if beyond:
+                text += (f"; installer orders {', '.join(map(str, sorted(beyond)))} are above the THD range "
+                         f"(2-{orders[-1]}) and not assessed")  # fmt: skip
+            thd_detail.append(text)
+            worst = worst_of[i]
+            h = orders[worst]
+            worst_value.append(float(total[i, worst]))
+            worst_limit.append(limit_of[worst])
+            worst_name.append(f"Harmonic voltage of order {h} (closest to its limit)")
+            worst_detail.append(
+                f"order {h}: background {background[worst]:.2f} % + emission "
+                f"{float(hr.emission_percent[k, worst]):.2f} % "
+                f"(IEC 61000-3-6 summation, alpha {pol.harmonic_alpha(h):g})"
+            )
     week = [i for i, k in enumerate(rows) if hr.continuous[k]]
     week_rows = [rows[i] for i in week]
     return [
@@ -293,8 +311,10 @@ def harmonics(c: CheckInput) -> list[CheckBlock]:
             LimitKind.MAX,
             "%",
             name="THD of continuously running appliances against the 1-week limit",
-            assumptions=[(*assumptions[i], *pol.assumption_keys(PolicyKey.THD_WEEK_KINDS)) for i in week],
-            detail=[thd_detail[i] for i in week],
+            assumptions=()
+            if c.lean
+            else [(*assumptions[i], *pol.assumption_keys(PolicyKey.THD_WEEK_KINDS)) for i in week],
+            detail="" if c.lean else [thd_detail[i] for i in week],
             seq=1,
         ),
         measured(

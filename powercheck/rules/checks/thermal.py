@@ -26,6 +26,7 @@ def thermal(c: CheckInput) -> list[CheckBlock]:
     arr = c.grid.arrays
     blocks: list[CheckBlock] = []
     evaluable = c.rows.tolist()
+    lean = c.lean  # values and limits only (CheckInput.lean): no details, no assumptions
     # per evaluable row, read once: fed through a mesh (the path-based check does not apply)
     meshed_of = dict(zip(evaluable, arr.meshed[[c.cases[k].location.bus_row for k in evaluable]].tolist()))
     for line_rule, trafo_rule, label, seq, case_name in _CASES:
@@ -74,8 +75,10 @@ def thermal(c: CheckInput) -> list[CheckBlock]:
                 "A",
                 name=f"Cable loading {label}",
                 limit_key=str(PolicyKey.LINE_LOADING_MAX_PERCENT),
-                assumptions=[assumptions(k) for k in with_line],
-                detail=[
+                assumptions=() if lean else [assumptions(k) for k in with_line],
+                detail=""
+                if lean
+                else [
                     f"binding line {int(line_id)} of network {c.cases[k].location.network_id}: "
                     f"base {base_of[k]:.1f} A + reserved {reserved_of[k]:.1f} A + added {added_of[k]:.1f} A"
                     for k, line_id in zip(with_line, line_ids)
@@ -93,8 +96,10 @@ def thermal(c: CheckInput) -> list[CheckBlock]:
                 "A",
                 name=f"Transformer loading {label}",
                 limit_key=str(PolicyKey.TRANSFORMER_LOADING_MAX_PERCENT),
-                assumptions=[assumptions(k) for k in radial],
-                detail=[
+                assumptions=() if lean else [assumptions(k) for k in radial],
+                detail=""
+                if lean
+                else [
                     f"LV-side current: base {t_base:.1f} A + reserved {t_reserved:.1f} A + added {added_of[k]:.1f} A"
                     for k, t_base, t_reserved in zip(
                         radial, trafo_base[radial].tolist(), trafo_reserved[radial].tolist()

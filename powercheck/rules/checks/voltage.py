@@ -34,28 +34,37 @@ def voltage_band(c: CheckInput) -> list[CheckBlock]:
     load_of, export_of = ev.load.current_a.tolist(), ev.export.current_a.tolist()
     peak = [k for k in evaluable if load_of[k] > 0]
     low = [k for k in evaluable if export_of[k] > 0]
-    peak_detail = [
-        f"base case {v_base:.4f} pu, reserved drop {reserved:.2f} %, added drop {added:.2f} % at nominal-voltage "
-        "current (constant power, minimum short-circuit impedance case)" + _elsewhere(c, k, worst_row)
-        for k, v_base, reserved, added, worst_row in zip(
-            peak,
-            arr.vm_peak_pu[bus[peak]].tolist(),
-            ev.reserved.drop_percent[peak].tolist(),
-            ev.load.voltage_change_percent[peak].tolist(),
-            worst.v_peak_bus_row[peak].tolist(),
-        )
-    ]
-    low_detail = [
-        f"low-load case {v_base:.4f} pu, reserved rise {reserved:.2f} %, added rise {added:.2f} % at "
-        "nominal-voltage current (constant power)" + _elsewhere(c, k, worst_row)
-        for k, v_base, reserved, added, worst_row in zip(
-            low,
-            arr.vm_low_pu[bus[low]].tolist(),
-            ev.reserved.rise_percent[low].tolist(),
-            ev.export.voltage_change_percent[low].tolist(),
-            worst.v_low_bus_row[low].tolist(),
-        )
-    ]
+    lean = c.lean  # values and limits only (CheckInput.lean): no details, no assumptions
+    peak_detail = (
+        ""
+        if lean
+        else [
+            f"base case {v_base:.4f} pu, reserved drop {reserved:.2f} %, added drop {added:.2f} % at nominal-voltage "
+            "current (constant power, minimum short-circuit impedance case)" + _elsewhere(c, k, worst_row)
+            for k, v_base, reserved, added, worst_row in zip(
+                peak,
+                arr.vm_peak_pu[bus[peak]].tolist(),
+                ev.reserved.drop_percent[peak].tolist(),
+                ev.load.voltage_change_percent[peak].tolist(),
+                worst.v_peak_bus_row[peak].tolist(),
+            )
+        ]
+    )
+    low_detail = (
+        ""
+        if lean
+        else [
+            f"low-load case {v_base:.4f} pu, reserved rise {reserved:.2f} %, added rise {added:.2f} % at "
+            "nominal-voltage current (constant power)" + _elsewhere(c, k, worst_row)
+            for k, v_base, reserved, added, worst_row in zip(
+                low,
+                arr.vm_low_pu[bus[low]].tolist(),
+                ev.reserved.rise_percent[low].tolist(),
+                ev.export.voltage_change_percent[low].tolist(),
+                worst.v_low_bus_row[low].tolist(),
+            )
+        ]
+    )
     blocks = []
     for seq, (rule, key, what) in enumerate(
         (
@@ -74,7 +83,7 @@ def voltage_band(c: CheckInput) -> list[CheckBlock]:
                 "pu",
                 name=f"Voltage at peak load with the added demand, {what}",
                 margin_scale=abs(1.0 - pol.number(key)),
-                assumptions=[c.cases[k].demand_assumptions for k in peak],
+                assumptions=() if lean else [c.cases[k].demand_assumptions for k in peak],
                 detail=peak_detail,
                 seq=seq,
             )
@@ -97,7 +106,7 @@ def voltage_band(c: CheckInput) -> list[CheckBlock]:
                 "pu",
                 name=f"Voltage at low load with the added export, {what}",
                 margin_scale=abs(pol.number(key) - 1.0),
-                assumptions=[c.cases[k].export_assumptions for k in low],
+                assumptions=() if lean else [c.cases[k].export_assumptions for k in low],
                 detail=low_detail,
                 seq=seq,
             )
