@@ -6,6 +6,7 @@ ids, reasons' keys, demand case, score -- and for an approving variant its check
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -80,3 +81,28 @@ def test_lean_variants_equal_a_full_pass_on_every_rule_case(case_region, policy,
         expected = json.loads((CASES_DIR / name / "expected.json").read_text(encoding="utf-8"))
         _decide(assessor, notification, expected.get("ledger", []))
     assert seen["variants"] > 0 and seen["approving"] > 0
+
+
+def test_a_lean_pass_the_full_pass_contradicts_is_replaced_by_a_full_pass(demo_region, policy, monkeypatch):
+    """Should the lean checks ever approve a variant the full ones do not, the variants are decided in full (as
+    before the lean pass) rather than failing the batch: the demo's decisions stay those of an assessor without the
+    fault."""
+    notes = [r.notification for r in read_notifications(demo_notifications_path()) if r.ok]
+    want = Assessor(demo_region, policy, clock=lambda: FIXED_TIME).assess_many(notes)
+    decided = Assessor._decided
+    faults = {"made": 0}
+
+    def contradicting(self, notifications, preceding=None, bases=None, lean=False):
+        cases, evaluation, batch = decided(self, notifications, preceding, bases, lean=lean)
+        approving = [k for k, o in enumerate(batch.outcome) if o is Outcome.AUTO_APPROVE]
+        if not lean and bases is not None and approving and len(notifications) == len(approving):
+            faults["made"] += 1  # the full re-run of the approving variants: say the first one escalates
+            outcome = list(batch.outcome)
+            outcome[0] = Outcome.ESCALATE
+            batch = dataclasses.replace(batch, outcome=outcome)
+        return cases, evaluation, batch
+
+    monkeypatch.setattr(Assessor, "_decided", contradicting)
+    got = Assessor(demo_region, policy, clock=lambda: FIXED_TIME).assess_many(notes)
+    assert faults["made"] > 0
+    assert [d.model_dump_json() for d in got] == [d.model_dump_json() for d in want]
