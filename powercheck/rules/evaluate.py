@@ -373,6 +373,10 @@ def _spectrum(case: ApplianceCase, orders: Sequence[int], policy: Policy) -> tup
     return policy_spectrum(appliance.kind.value, policy, orders)
 
 
+_NUMERIC_COLUMNS = 9
+"""The numeric columns :func:`appliance_table` reads of each appliance row."""
+
+
 def appliance_table(cases: Sequence[DemandCase], policy: Policy) -> ApplianceTable:
     """The appliance rows of the evaluable demand cases."""
     apps: list[ApplianceCase] = []
@@ -389,22 +393,45 @@ def appliance_table(cases: Sequence[DemandCase], policy: Policy) -> ApplianceTab
     for j, case in enumerate(apps):
         spectra[j], origin = _spectrum(case, orders, policy)
         origins.append(origin)
+    # the numeric columns in one array (one row per column, each row contiguous) instead of one list per column
+    values = (
+        np.array(
+            [
+                (
+                    r.conn,
+                    r.appliance.rated_kw,
+                    r.appliance.quantity,
+                    r.cos_phi,
+                    r.cos_phi_start,
+                    r.start_current_ratio,
+                    1.0 if r.appliance.kind.consumes else -1.0,
+                    r.starts_per_hour,
+                    r.active_intervals,
+                )
+                for r in apps
+            ],  # fmt: skip
+            dtype=float,
+        )
+        .reshape(len(apps), _NUMERIC_COLUMNS)
+        .T.copy()
+    )
+    conn, unit_kw, quantity, cos_phi, cos_phi_start, start_ratio, q_sign, starts_per_hour, active = values
     return ApplianceTable(
         owner=np.asarray(owner, dtype=np.int64),
         indptr=indptr,
-        conn=np.array([r.conn for r in apps], dtype=np.int64),
-        unit_kw=np.array([r.appliance.rated_kw for r in apps], dtype=float),
-        quantity=np.array([r.appliance.quantity for r in apps], dtype=float),
-        cos_phi=np.array([r.cos_phi for r in apps], dtype=float),
-        cos_phi_start=np.array([r.cos_phi_start for r in apps], dtype=float),
-        start_ratio=np.array([r.start_current_ratio for r in apps], dtype=float),
-        q_sign=np.array([1.0 if r.appliance.kind.consumes else -1.0 for r in apps], dtype=float),
-        starts_per_hour=np.array([r.starts_per_hour for r in apps], dtype=float),
+        conn=conn.astype(np.int64),
+        unit_kw=unit_kw,
+        quantity=quantity,
+        cos_phi=cos_phi,
+        cos_phi_start=cos_phi_start,
+        start_ratio=start_ratio,
+        q_sign=q_sign,
+        starts_per_hour=starts_per_hour,
         spectra=spectra,
         origin=tuple(origins),
         kind=tuple(r.appliance.kind.value for r in apps),
         cases=tuple(apps),
-        active_intervals=np.array([r.active_intervals for r in apps], dtype=float),
+        active_intervals=active,
         orders_above=tuple(
             tuple(
                 sorted(

@@ -1,0 +1,138 @@
+"""Per-call costs moved out of the hot path give what the per-call code gave (issue 13).
+
+* :func:`powercheck.rules.fuse_range.main_fuse_range` reads its size table's arrays made once per policy and
+  device: equal to the arrays made from the table's sizes, shared, read-only;
+* :func:`powercheck.rules.evaluate.appliance_table` reads every numeric column in one array: each column equals the
+  per-column list it was made of before (the reference below), on the demo, the rule cases and by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from powercheck.demo import demo_notifications_path
+from powercheck.io import parse_record, read_notifications
+from powercheck.models import Notification
+from powercheck.protection_device import DeviceType, MainDevice
+from powercheck.quality.codes import CONN_3PH, CONN_LN
+from powercheck.rules.context import GridView
+from powercheck.rules.demand import demand_cases
+from powercheck.rules.evaluate import appliance_table
+from powercheck.rules.fuse_range import _size_trips, main_fuse_range
+from powercheck.rules.policy import PolicyKey
+from tests.rules.case_derivations import CASES_DIR
+
+NUMERIC = ("conn", "unit_kw", "quantity", "cos_phi", "cos_phi_start", "start_ratio", "q_sign", "starts_per_hour",
+           "active_intervals")  # fmt: skip
+
+
+def _reference_columns(cases) -> dict[str, np.ndarray]:
+    """The numeric columns as appliance_table made them before: one list per column."""
+    apps = [a for c in cases if c.evaluable for a in c.appliances]
+    return {
+        "conn": np.array([r.conn for r in apps], dtype=np.int64),
+        "unit_kw": np.array([r.appliance.rated_kw for r in apps], dtype=float),
+        "quantity": np.array([r.appliance.quantity for r in apps], dtype=float),
+        "cos_phi": np.array([r.cos_phi for r in apps], dtype=float),
+        "cos_phi_start": np.array([r.cos_phi_start for r in apps], dtype=float),
+        "start_ratio": np.array([r.start_current_ratio for r in apps], dtype=float),
+        "q_sign": np.array([1.0 if r.appliance.kind.consumes else -1.0 for r in apps], dtype=float),
+        "starts_per_hour": np.array([r.starts_per_hour for r in apps], dtype=float),
+        "active_intervals": np.array([r.active_intervals for r in apps], dtype=float),
+    }
+
+
+def _assert_columns_as_before(cases, policy) -> int:
+    table = appliance_table(cases, policy)
+    expected = _reference_columns(cases)
+    for name in NUMERIC:
+        got = getattr(table, name)
+        assert got.dtype == expected[name].dtype, name
+        assert got.shape == expected[name].shape, name
+        assert np.array_equal(got, expected[name], equal_nan=True), name
+        assert got.flags.c_contiguous, name
+    return len(table.cases)
+
+
+def test_appliance_columns_equal_the_per_column_lists_on_the_demo(demo_region, policy):
+    notes = [r.notification for r in read_notifications(demo_notifications_path()) if r.ok]
+    cases = demand_cases(notes, GridView.of(demo_region), policy)
+    assert _assert_columns_as_before(cases, policy) > 100
+    # a small batch (the service's groups) too, and one with no evaluable case
+    assert _assert_columns_as_before(cases[:7], policy) > 0
+    assert _assert_columns_as_before([c for c in cases if not c.evaluable][:3], policy) == 0
+
+
+def test_appliance_columns_equal_the_per_column_lists_on_the_rule_cases(case_region, policy):
+    notes = []
+    for folder in sorted(CASES_DIR.iterdir()):
+        path = folder / "notification.json"
+        if path.is_file():
+            record = parse_record(1, json.loads(path.read_text()))
+            if record.notification is not None:
+                notes.append(record.notification)
+    cases = demand_cases(notes, GridView.of(case_region), policy)
+    assert _assert_columns_as_before(cases, policy) >= 15
+
+
+def test_appliance_columns_by_hand(demo_region, policy):
+    """A 3-phase 11 kW heat pump (consumes: q_sign +1) and two 1-phase 3.68 kW PV inverters (generate: -1)."""
+    notes = [r.notification for r in read_notifications(demo_notifications_path()) if r.ok]
+    grid = GridView.of(demo_region)
+    base = next(c for c in demand_cases(notes, grid, policy) if c.evaluable and c.notification.network_system.value
+                == "TN_400" and c.notification.power_budget is None)  # fmt: skip
+    data = base.notification.model_dump(mode="json")
+    data["job_type"] = "heat_pump"
+    data["appliances"] = [
+        {"kind": "heat_pump", "rated_kw": 11.0, "quantity": 1, "connection": "3ph", "cos_phi": 0.95,
+         "start_current_ratio": 2.0, "starts_per_hour": 3},
+        {"kind": "pv_inverter", "rated_kw": 3.68, "quantity": 2, "connection": "L-N", "cos_phi": 1.0},
+    ]  # fmt: skip
+    n = Notification.model_validate(data)
+    (case,) = demand_cases([n], grid, policy, screening=True)  # datasheet values not asked for
+    assert case.evaluable, (case.missing, case.requested, case.grid_problem, case.system_mismatch)
+    table = appliance_table([case], policy)
+    assert table.owner.tolist() == [0, 0] and table.indptr.tolist() == [0, 2]
+    assert table.conn[0] == CONN_3PH and table.conn[1] == CONN_LN
+    assert table.unit_kw.tolist() == [11.0, 3.68] and table.quantity.tolist() == [1.0, 2.0]
+    assert table.q_sign.tolist() == [1.0, -1.0]
+    assert table.cos_phi[0] == 0.95 and table.cos_phi[1] == 1.0
+    assert table.start_ratio[0] == 2.0 and table.starts_per_hour[0] == 3.0
+    assert table.kind == ("heat_pump", "pv_inverter")
+
+
+@pytest.mark.parametrize("device", [None, MainDevice(type=DeviceType.GG_FUSE)])
+def test_size_table_arrays_are_the_table_made_once_read_only(policy, device):
+    spec = device or MainDevice(type=DeviceType.GG_FUSE)
+    table = _size_trips(spec, policy)
+    assert _size_trips(spec, policy) is table  # made once per policy and device
+    sizes = [float(s) for s in policy.value(PolicyKey.STANDARD_FUSE_SIZES_A)]
+    assert [size for size, _ in table] == sizes
+    assert table.sizes.tolist() == sizes
+    assert table.has_trip.tolist() == [trip is not None for _, trip in table]
+    assert [None if math.isnan(t) else t for t in table.trips.tolist()] == [trip for _, trip in table]
+    for a in (table.sizes, table.has_trip, table.trips):
+        assert not a.flags.writeable
+        with pytest.raises(ValueError):
+            a[0] = 1
+
+
+def test_main_fuse_range_by_hand_and_the_same_on_repeated_calls(policy):
+    """gG main fuse: a 50 A service cable allows sizes up to 50 A; a 63 A upstream fuse with the policy's
+    selectivity ratio allows sizes up to 63 / ratio; without limits the largest standard size with a known
+    disconnection current below the fault current."""
+    sizes = sorted(float(s) for s in policy.value(PolicyKey.STANDARD_FUSE_SIZES_A))
+    ratio = policy.number(PolicyKey.SELECTIVITY_RATIO_MIN)
+    amp = np.array([50.0, np.nan])
+    up = np.array([np.nan, 63.0])
+    ik = np.array([1e6, 1e6])  # no fault-current limit within the table
+    first = main_fuse_range(amp, up, ik, policy)
+    second = main_fuse_range(amp, up, ik, policy)
+    assert np.array_equal(first[0], second[0], equal_nan=True) and first[1] == second[1]
+    largest, rules = first
+    assert largest[0] == max(s for s in sizes if s <= 50.0) and rules[0] == "PROT.SERVICE_CABLE"
+    assert largest[1] == max(s for s in sizes if 63.0 / s >= ratio) and rules[1] == "PROT.SELECTIVITY"
