@@ -136,3 +136,53 @@ def test_main_fuse_range_by_hand_and_the_same_on_repeated_calls(policy):
     largest, rules = first
     assert largest[0] == max(s for s in sizes if s <= 50.0) and rules[0] == "PROT.SERVICE_CABLE"
     assert largest[1] == max(s for s in sizes if 63.0 / s >= ratio) and rules[1] == "PROT.SELECTIVITY"
+
+
+def test_decision_assumptions_equal_the_per_case_union_on_the_demo(demo_region, policy):
+    """decide finds each network's grid defaults and each point's peak-assumption keys once a batch: every
+    decision's assumptions are still the sorted union of its results' assumptions, its network's defaults when a
+    grid check ran, and its point's peak keys when any check ran (the per-case sets made here)."""
+    from powercheck.rules.checks import run_checks
+    from powercheck.rules.decide import _gate_reasons, _gates, decide
+    from powercheck.rules.evaluate import evaluate
+    from powercheck.rules.rule_ids import GRID_RULE_GROUPS
+    from tests.conftest import FIXED_TIME
+
+    notes = [r.notification for r in read_notifications(demo_notifications_path()) if r.ok]
+    real = GridView.of(demo_region)
+    cases = demand_cases(notes, real, policy)
+    checks = run_checks(cases, evaluate(cases, real, policy), real, policy)
+    # the demo's points name no peak assumptions: give every third point two keys, every third another one
+    texts = np.array(["grid:peak_a,grid:peak_b", "grid:peak_c", ""] * len(real.customers.peak_assumptions))
+    grid = _Over(real, customers=_Over(real.customers, peak_assumptions=texts[: len(real.customers.peak_assumptions)]))
+    batch = decide(cases, checks, grid, policy, FIXED_TIME)
+    with_grid = with_peak = 0
+    for k, case in enumerate(cases):
+        start, stop = int(checks.indptr[k]), int(checks.indptr[k + 1])
+        expected = set().union(*checks.assumptions[start:stop])
+        if case.location is not None and any(checks.rule_id[i].group in GRID_RULE_GROUPS for i in range(start, stop)):
+            expected |= set(grid.grid_assumptions.get(case.location.network_id, ()))
+            with_grid += bool(grid.grid_assumptions.get(case.location.network_id))
+        if case.location is not None and case.location.cp_row >= 0 and stop > start:
+            text = grid.customers.peak_assumptions[case.location.cp_row]
+            expected |= set(text.split(",")) if text else set()
+            with_peak += bool(text)
+        assert batch.assumptions[k] == sorted(expected), k
+        if case.evaluable and not any(int(checks.status[i]) != 0 for i in range(start, stop)):
+            # the gates read once a batch give the reasons the policy's gates give
+            assert _gate_reasons(case, checks, [], checks.relative_margin(), policy, grid) == _gate_reasons(
+                case, checks, [], checks.relative_margin(), policy, grid, _gates(policy)
+            )
+    assert with_peak > 20 and with_grid > 20  # both sets were read, for many notifications
+    assert batch.outcome.count(batch.outcome[0]) < len(cases)  # outcomes of more than one kind
+
+
+class _Over:
+    """``base`` with some attributes replaced."""
+
+    def __init__(self, base, **replaced):
+        self._base, self._replaced = base, replaced
+
+    def __getattr__(self, name):
+        replaced = self.__dict__["_replaced"]
+        return replaced[name] if name in replaced else getattr(self.__dict__["_base"], name)
