@@ -47,8 +47,24 @@ def _reference_columns(cases) -> dict[str, np.ndarray]:
 
 
 def _assert_columns_as_before(cases, policy) -> int:
+    from powercheck.rules.evaluate import _spectrum, harmonic_orders
+
     table = appliance_table(cases, policy)
     expected = _reference_columns(cases)
+    # the spectra, their origins, kinds and orders above as each row's _spectrum and expressions gave them
+    apps = [a for c in cases if c.evaluable for a in c.appliances]
+    orders = harmonic_orders(policy)
+    rows = [_spectrum(r, orders, policy) for r in apps]
+    assert table.spectra.shape == (len(apps), len(orders))
+    assert np.array_equal(table.spectra, np.array([s for s, _ in rows]).reshape(len(apps), len(orders)))
+    assert table.origin == tuple(o for _, o in rows)
+    assert table.kind == tuple(r.appliance.kind.value for r in apps)
+    assert all(type(k) is str for k in table.kind)
+    assert table.orders_above == tuple(
+        tuple(sorted(int(h) for h, v in (r.appliance.harmonic_current_percent or {}).items() if int(h) > orders[-1]
+                     and v > 0))
+        for r in apps
+    )  # fmt: skip
     for name in NUMERIC:
         got = getattr(table, name)
         assert got.dtype == expected[name].dtype, name
@@ -80,7 +96,7 @@ def test_appliance_columns_equal_the_per_column_lists_on_the_rule_cases(case_reg
 
 
 def test_appliance_columns_by_hand(demo_region, policy):
-    """A 3-phase 11 kW heat pump (consumes: q_sign +1) and two 1-phase 3.68 kW PV inverters (generate: -1)."""
+    """A 3-phase 11 kW heat pump with its own spectrum (consumes: q_sign +1) and two 1-phase 3.68 kW PV inverters (generate: -1)."""
     notes = [r.notification for r in read_notifications(demo_notifications_path()) if r.ok]
     grid = GridView.of(demo_region)
     base = next(c for c in demand_cases(notes, grid, policy) if c.evaluable and c.notification.network_system.value
@@ -89,7 +105,7 @@ def test_appliance_columns_by_hand(demo_region, policy):
     data["job_type"] = "heat_pump"
     data["appliances"] = [
         {"kind": "heat_pump", "rated_kw": 11.0, "quantity": 1, "connection": "3ph", "cos_phi": 0.95,
-         "start_current_ratio": 2.0, "starts_per_hour": 3},
+         "start_current_ratio": 2.0, "starts_per_hour": 3, "harmonic_current_percent": {5: 4.0, 3: 2.5, 47: 0.5}},
         {"kind": "pv_inverter", "rated_kw": 3.68, "quantity": 2, "connection": "L-N", "cos_phi": 1.0},
     ]  # fmt: skip
     n = Notification.model_validate(data)
@@ -103,6 +119,11 @@ def test_appliance_columns_by_hand(demo_region, policy):
     assert table.cos_phi[0] == 0.95 and table.cos_phi[1] == 1.0
     assert table.start_ratio[0] == 2.0 and table.starts_per_hour[0] == 3.0
     assert table.kind == ("heat_pump", "pv_inverter")
+    # the heat pump's own spectrum: 2.5 % at order 3, 4 % at 5, 0 elsewhere up to 40; order 47 is above them
+    orders = list(range(2, 41))
+    assert table.origin[0] == "installer" and table.orders_above == ((47,), ())
+    assert table.spectra[0].tolist() == [{3: 2.5, 5: 4.0}.get(h, 0.0) for h in orders]
+    assert table.origin[1].startswith("policy:")
 
 
 @pytest.mark.parametrize("device", [None, MainDevice(type=DeviceType.GG_FUSE)])
