@@ -207,3 +207,66 @@ class _Over:
     def __getattr__(self, name):
         replaced = self.__dict__["_replaced"]
         return replaced[name] if name in replaced else getattr(self.__dict__["_base"], name)
+
+
+def _paths_one_by_one(cases, ev, grid, state, only=None):
+    """voltage_paths as it worked path by path before (the reference)."""
+    from powercheck.rules.path import EMPTY_PATH, PathRows, _change
+
+    arr = grid.arrays
+    out = []
+    for k, case in enumerate(cases):
+        if not case.evaluable or case.location is None or (only is not None and k not in only):
+            out.append(EMPTY_PATH)
+            continue
+        bus_row = int(ev.point.bus_row[k])
+        rows, dv_load = _change(k, bus_row, ev.load, 1.0, grid)
+        _, dv_export = _change(k, bus_row, ev.export, -1.0, grid)
+        peak_base = arr.vm_peak_pu[rows].astype(float)
+        low_base = arr.vm_low_pu[rows].astype(float)
+        peak_ledger = peak_base - state.bus_drop_percent[rows] / 100.0
+        low_ledger = low_base + state.bus_rise_percent[rows] / 100.0
+        peak = peak_ledger - dv_load / 100.0
+        low = low_ledger + dv_export / 100.0
+        peak[-1] = ev.v_peak_pu[k]
+        low[-1] = ev.v_low_pu[k]
+        out.append(PathRows({"bus": arr.bus_ids[rows].astype(np.int64), "distance_km": arr.path_length_km[rows],
+                             "v_peak_base_pu": peak_base, "v_peak_ledger_pu": peak_ledger, "v_peak_pu": peak,
+                             "v_low_base_pu": low_base, "v_low_ledger_pu": low_ledger, "v_low_pu": low}))  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize("size", [7, None])
+def test_voltage_paths_of_a_batch_equal_the_paths_one_by_one(demo_region, policy, size):
+    """voltage_paths works out every path's buses at once: each path's columns equal to the bit the path worked out
+    alone (here with a ledger's reserved drop and rise on every bus, and with only some rows wanted), the connection
+    point last with the checks' voltages."""
+    from types import SimpleNamespace
+
+    from powercheck.rules.evaluate import evaluate
+    from powercheck.rules.path import EMPTY_PATH, PATH_COLUMNS, voltage_paths
+
+    notes = [r.notification for r in read_notifications(demo_notifications_path()) if r.ok][:size]
+    grid = GridView.of(demo_region)
+    cases = demand_cases(notes, grid, policy)
+    ev = evaluate(cases, grid, policy)
+    n_bus = grid.arrays.bus_ids.shape[0]
+    rng = np.random.default_rng(7)
+    state = SimpleNamespace(bus_drop_percent=rng.uniform(0, 3, n_bus), bus_rise_percent=rng.uniform(0, 2, n_bus))
+    for only in (None, set(range(0, len(cases), 3))):
+        got = voltage_paths(cases, ev, grid, state, only=only)
+        expected = _paths_one_by_one(cases, ev, grid, state, only=only)
+        assert len(got) == len(cases)
+        filled = 0
+        for k, (a, b) in enumerate(zip(got, expected)):
+            if b is EMPTY_PATH:
+                assert a is EMPTY_PATH, k
+                continue
+            filled += 1
+            for name in PATH_COLUMNS:
+                assert a.columns[name].dtype == b.columns[name].dtype, (k, name)
+                assert a.columns[name].tolist() == b.columns[name].tolist(), (k, name)
+            assert a.columns["v_peak_pu"][-1] == ev.v_peak_pu[k] and a.columns["v_low_pu"][-1] == ev.v_low_pu[k]
+            assert a.columns["bus"][-1] == grid.arrays.bus_ids[int(ev.point.bus_row[k])]
+            assert list(a) == list(b)
+        assert filled > (1 if size else 50)
