@@ -100,16 +100,17 @@ def _gates(policy: Policy) -> tuple[frozenset[str], dict, dict, dict, float]:
 
 
 def _gate_reasons(case: DemandCase, checks: CheckTable, low: Sequence[int], rel_margin: np.ndarray, policy: Policy,
-                  grid: GridView) -> list:  # fmt: skip
+                  grid: GridView, gates: tuple | None = None) -> list:  # fmt: skip
     """Why a notification whose checks all pass is still not auto-approved (``low``: its results whose relative
-    margin is below the auto-approval margin, in order)."""
+    margin is below the auto-approval margin, in order; ``gates``: the policy's :func:`_gates` when the caller has
+    them already)."""
     n = case.notification
     reasons = []
-    job_types, max_fuse_of, max_kva_of, tariff_of, min_margin = policy.derived("decide.gates", _gates)
-    job = n.job_type.value
+    job_types, max_fuse_of, max_kva_of, tariff_of, min_margin = gates or policy.derived("decide.gates", _gates)
+    job = n.job_type._value_  # the enum's value (``.value`` without the descriptor call)
     if job not in job_types:
         reasons.append(msg("policy_job_type", job=job))
-    system = n.network_system.value
+    system = n.network_system._value_
     max_fuse = max_fuse_of.get(system)
     fuse = case.fuse_after_a
     if fuse is not None and max_fuse is not None and fuse > max_fuse:
@@ -220,8 +221,8 @@ class DecisionBatch:
             "notification_id": n.notification_id,
             "revision": n.revision,
             "metering_point_id": n.metering_point_id,
-            "job_type": n.job_type.value,
-            "stage": n.stage.value,
+            "job_type": n.job_type._value_,  # the enums' values (``.value`` without the descriptor call)
+            "stage": n.stage._value_,
             "outcome": self.outcome[k],
             "reasons": [render(m, lang) for m in self.reasons[k]],
             "checks": [checks_of.checks.result(i) for i in checks_of.checks.rows_of(row)] if heavy else [],
@@ -297,9 +298,13 @@ def decide(
     np.cumsum([grid_rule[rule] for rule in checks.rule_id], out=grid_before[1:])
     grid_before = grid_before.tolist()
     assumptions = checks.assumptions
+    gates = policy.derived("decide.gates", _gates)
+    # per network its grid-model defaults, per text of a point's peak assumptions its keys: found once a batch
+    network_defaults: dict[str, frozenset[str]] = {}
+    peak_keys: dict[str, frozenset[str]] = {}
+    peak_assumptions = grid.customers.peak_assumptions
     for k, case in enumerate(cases):
         start, stop = indptr[k], indptr[k + 1]
-        rows = range(start, stop)
         if case.missing:
             reasons = [msg("missing", text=m) for m in case.missing]
             outcome = Outcome.REJECT_INCOMPLETE
@@ -320,14 +325,22 @@ def decide(
         else:
             reasons = _check_reasons(case, checks, _within(not_passed, start, stop), status)
             if not reasons:
-                reasons = _gate_reasons(case, checks, _within(low, start, stop), rel_margin, policy, grid)
+                reasons = _gate_reasons(case, checks, _within(low, start, stop), rel_margin, policy, grid, gates)
             outcome = Outcome.ESCALATE if reasons else Outcome.AUTO_APPROVE
         used = set().union(*assumptions[start:stop])
-        if case.location is not None and grid_before[stop] > grid_before[start]:
-            used |= set(grid.grid_assumptions.get(case.location.network_id, ()))
-        if case.location is not None and case.location.cp_row >= 0 and len(rows):
-            text = grid.customers.peak_assumptions[case.location.cp_row]
-            used |= set(text.split(",")) if text else set()
+        location = case.location
+        if location is not None and grid_before[stop] > grid_before[start]:
+            network = location.network_id
+            defaults = network_defaults.get(network)
+            if defaults is None:
+                defaults = network_defaults[network] = frozenset(grid.grid_assumptions.get(network, ()))
+            used |= defaults
+        if location is not None and location.cp_row >= 0 and stop > start:
+            text = peak_assumptions[location.cp_row]
+            keys = peak_keys.get(text)
+            if keys is None:
+                keys = peak_keys[text] = frozenset(text.split(",")) if text else frozenset()
+            used |= keys
         outcomes.append(outcome)
         all_reasons.append(reasons + list(case.screening_defaults))
         all_assumptions.append(sorted(used))

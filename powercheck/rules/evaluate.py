@@ -373,6 +373,10 @@ def _spectrum(case: ApplianceCase, orders: Sequence[int], policy: Policy) -> tup
     return policy_spectrum(appliance.kind.value, policy, orders)
 
 
+_NUMERIC_COLUMNS = 9
+"""The numeric columns :func:`appliance_table` reads of each appliance row."""
+
+
 def appliance_table(cases: Sequence[DemandCase], policy: Policy) -> ApplianceTable:
     """The appliance rows of the evaluable demand cases."""
     apps: list[ApplianceCase] = []
@@ -384,37 +388,58 @@ def appliance_table(cases: Sequence[DemandCase], policy: Policy) -> ApplianceTab
             owner.extend([k] * len(case.appliances))
         indptr[k + 1] = len(apps)
     orders = harmonic_orders(policy)
-    spectra = np.zeros((len(apps), len(orders)))
+    top = orders[-1]
+    # one pass over the rows: the spectrum (the policy's of a kind found once a call), the numeric columns as one
+    # tuple a row, kind, origin and the installer's orders above the assessed ones
+    per_kind: dict = {}
+    spectra_rows: list[np.ndarray] = []
     origins: list[str | None] = []
-    for j, case in enumerate(apps):
-        spectra[j], origin = _spectrum(case, orders, policy)
-        origins.append(origin)
+    kinds: list[str] = []
+    above: list[tuple[int, ...]] = []
+    numeric: list[tuple] = []
+    for r in apps:
+        appliance = r.appliance
+        kind = appliance.kind
+        got = per_kind.get(kind)
+        if got is None:
+            value = kind._value_  # the enum's value (``.value`` without the descriptor call)
+            got = per_kind[kind] = (value, 1.0 if kind.consumes else -1.0, policy_spectrum(value, policy, orders))
+        value, q_sign, policy_row = got
+        table = appliance.harmonic_current_percent
+        if table is not None:  # the installer's spectrum (as :func:`_spectrum`)
+            spectra_rows.append(np.array([float(table.get(h, 0.0)) for h in orders]))
+            origins.append("installer")
+            above.append(tuple(sorted(int(h) for h, v in table.items() if int(h) > top and v > 0)))
+        else:
+            spectra_rows.append(policy_row[0])
+            origins.append(policy_row[1])
+            above.append(())
+        kinds.append(value)
+        numeric.append(
+            (r.conn, appliance.rated_kw, appliance.quantity, r.cos_phi, r.cos_phi_start, r.start_current_ratio,
+             q_sign, r.starts_per_hour, r.active_intervals)
+        )  # fmt: skip
+    spectra = np.array(spectra_rows, dtype=float) if apps else np.zeros((0, len(orders)))
+    # the numeric columns in one array (one row per column, each row contiguous) instead of one list per column
+    values = np.array(numeric, dtype=float).reshape(len(apps), _NUMERIC_COLUMNS).T.copy()
+    conn, unit_kw, quantity, cos_phi, cos_phi_start, start_ratio, q_sign, starts_per_hour, active = values
     return ApplianceTable(
         owner=np.asarray(owner, dtype=np.int64),
         indptr=indptr,
-        conn=np.array([r.conn for r in apps], dtype=np.int64),
-        unit_kw=np.array([r.appliance.rated_kw for r in apps], dtype=float),
-        quantity=np.array([r.appliance.quantity for r in apps], dtype=float),
-        cos_phi=np.array([r.cos_phi for r in apps], dtype=float),
-        cos_phi_start=np.array([r.cos_phi_start for r in apps], dtype=float),
-        start_ratio=np.array([r.start_current_ratio for r in apps], dtype=float),
-        q_sign=np.array([1.0 if r.appliance.kind.consumes else -1.0 for r in apps], dtype=float),
-        starts_per_hour=np.array([r.starts_per_hour for r in apps], dtype=float),
+        conn=conn.astype(np.int64),
+        unit_kw=unit_kw,
+        quantity=quantity,
+        cos_phi=cos_phi,
+        cos_phi_start=cos_phi_start,
+        start_ratio=start_ratio,
+        q_sign=q_sign,
+        starts_per_hour=starts_per_hour,
         spectra=spectra,
         origin=tuple(origins),
-        kind=tuple(r.appliance.kind.value for r in apps),
+        kind=tuple(kinds),
         cases=tuple(apps),
-        active_intervals=np.array([r.active_intervals for r in apps], dtype=float),
-        orders_above=tuple(
-            tuple(
-                sorted(
-                    int(h)
-                    for h, v in (r.appliance.harmonic_current_percent or {}).items()
-                    if int(h) > orders[-1] and v > 0
-                )
-            )
-            for r in apps
-        ),  # fmt: skip
+        active_intervals=active,
+        orders_above=tuple(above),
     )
 
 

@@ -23,14 +23,34 @@ def _per_rating(values: np.ndarray, lookup) -> np.ndarray:
     return out
 
 
-_TRIPS: dict[int, tuple[Policy, dict[MainDevice, tuple[tuple[float, float | None], ...]]]] = {}
+class _SizeTable(tuple):
+    """The policy's standard sizes in its order, each as ``(size, disconnection current or None)``, with the same as
+    read-only arrays made once: ``sizes``, ``has_trip`` and ``trips`` (NaN where unknown)."""
+
+    sizes: np.ndarray
+    has_trip: np.ndarray
+    trips: np.ndarray
+
+
+def _size_table(rows) -> _SizeTable:
+    table = _SizeTable(rows)
+    table.sizes = np.array([size for size, _ in table], dtype=float)
+    table.has_trip = np.array([trip is not None for _, trip in table], dtype=bool)
+    table.trips = np.array([np.nan if trip is None else trip for _, trip in table], dtype=float)
+    for a in (table.sizes, table.has_trip, table.trips):
+        a.flags.writeable = False
+    return table
+
+
+_TRIPS: dict[int, tuple[Policy, dict[MainDevice, _SizeTable]]] = {}
 """Per policy (by identity, holding the policy so its id is not reused) and device kind: the standard sizes and
 the disconnection current of each (a policy is frozen, so these never change)."""
 
 
-def _size_trips(spec: MainDevice, policy: Policy) -> tuple[tuple[float, float | None], ...]:
+def _size_trips(spec: MainDevice, policy: Policy) -> _SizeTable:
     """The policy's standard sizes in its order, each with the current at which ``spec`` of that size disconnects
-    (:func:`~powercheck.rules.devices.disconnection_current`; None: unknown)."""
+    (:func:`~powercheck.rules.devices.disconnection_current`; None: unknown), and the same as arrays (made once per
+    policy and device, not on every :func:`main_fuse_range` call)."""
     held = _TRIPS.get(id(policy))
     if held is None or held[0] is not policy:
         if len(_TRIPS) >= 32:
@@ -39,7 +59,7 @@ def _size_trips(spec: MainDevice, policy: Policy) -> tuple[tuple[float, float | 
     per_device = held[1]
     got = per_device.get(spec)
     if got is None:
-        got = per_device[spec] = tuple(
+        got = per_device[spec] = _size_table(
             (float(size), disconnection_current(Device(spec, float(size), "range"), policy).value)
             for size in policy.value(PolicyKey.STANDARD_FUSE_SIZES_A)
         )
@@ -99,9 +119,7 @@ def main_fuse_range(
     if not table or n == 0:
         return largest, [None] * n
     # every size at once (points x sizes), the sizes in the policy's order
-    sizes = np.array([size for size, _ in table])
-    has_trip = np.array([trip is not None for _, trip in table])
-    trips = np.array([np.nan if trip is None else trip for _, trip in table])
+    sizes, has_trip, trips = table.sizes, table.has_trip, table.trips
     with np.errstate(invalid="ignore", divide="ignore"):
         cable = np.isfinite(amp)[:, None] & (sizes[None, :] > (amp + 1e-9)[:, None])
         if fuse:

@@ -83,34 +83,48 @@ def voltage_paths(
     arr = grid.arrays
     drop = state.bus_drop_percent if state is not None else bus_zeros(grid)
     rise = state.bus_rise_percent if state is not None else bus_zeros(grid)
-    out: list[PathRows] = []
+    out: list[PathRows] = [EMPTY_PATH] * len(cases)
+    kept: list[int] = []
+    row_parts: list[np.ndarray] = []
+    load_parts: list[np.ndarray] = []
+    export_parts: list[np.ndarray] = []
     for k, case in enumerate(cases):
         if not case.evaluable or case.location is None or (only is not None and k not in only):
-            out.append(EMPTY_PATH)
             continue
         bus_row = int(ev.point.bus_row[k])
         rows, dv_load = _change(k, bus_row, ev.load, 1.0, grid)
         _, dv_export = _change(k, bus_row, ev.export, -1.0, grid)
-        peak_base = arr.vm_peak_pu[rows].astype(float, copy=False)
-        low_base = arr.vm_low_pu[rows].astype(float, copy=False)
-        peak_ledger = peak_base - drop[rows] / 100.0
-        low_ledger = low_base + rise[rows] / 100.0
-        peak = peak_ledger - dv_load / 100.0
-        low = low_ledger + dv_export / 100.0
-        peak[-1] = ev.v_peak_pu[k]
-        low[-1] = ev.v_low_pu[k]
-        out.append(
-            PathRows(
-                {
-                    "bus": arr.bus_ids[rows].astype(np.int64, copy=False),
-                    "distance_km": arr.path_length_km[rows].astype(float, copy=False),
-                    "v_peak_base_pu": peak_base,
-                    "v_peak_ledger_pu": np.asarray(peak_ledger, dtype=float),
-                    "v_peak_pu": np.asarray(peak, dtype=float),
-                    "v_low_base_pu": low_base,
-                    "v_low_ledger_pu": np.asarray(low_ledger, dtype=float),
-                    "v_low_pu": np.asarray(low, dtype=float),
-                }
-            )
-        )
+        kept.append(k)
+        row_parts.append(rows)
+        load_parts.append(dv_load)
+        export_parts.append(dv_export)
+    if not kept:
+        return out
+    # every kept path's buses at once (the same element-wise operations as path by path), then one view a path
+    rows = np.concatenate(row_parts)
+    dv_load = np.concatenate(load_parts)
+    dv_export = np.concatenate(export_parts)
+    ends = np.cumsum([part.shape[0] for part in row_parts])
+    peak_base = arr.vm_peak_pu[rows].astype(float, copy=False)
+    low_base = arr.vm_low_pu[rows].astype(float, copy=False)
+    peak_ledger = np.asarray(peak_base - drop[rows] / 100.0, dtype=float)
+    low_ledger = np.asarray(low_base + rise[rows] / 100.0, dtype=float)
+    peak = np.asarray(peak_ledger - dv_load / 100.0, dtype=float)
+    low = np.asarray(low_ledger + dv_export / 100.0, dtype=float)
+    peak[ends - 1] = ev.v_peak_pu[kept]  # at the connection point (each path's last bus): the checks' solution
+    low[ends - 1] = ev.v_low_pu[kept]
+    columns = {
+        "bus": arr.bus_ids[rows].astype(np.int64, copy=False),
+        "distance_km": arr.path_length_km[rows].astype(float, copy=False),
+        "v_peak_base_pu": peak_base,
+        "v_peak_ledger_pu": peak_ledger,
+        "v_peak_pu": peak,
+        "v_low_base_pu": low_base,
+        "v_low_ledger_pu": low_ledger,
+        "v_low_pu": low,
+    }
+    begin = 0
+    for k, end in zip(kept, ends.tolist()):
+        out[k] = PathRows({name: column[begin:end] for name, column in columns.items()})
+        begin = end
     return out
