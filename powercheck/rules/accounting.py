@@ -32,7 +32,7 @@ from powercheck.models import ApplianceKind, Notification
 from powercheck.protection_device import DeviceType, MainDevice
 from powercheck.quality.codes import CONN_3PH, CONN_LL, SQRT3
 from powercheck.records import maker
-from powercheck.rules.policy import Policy, PolicyKey
+from powercheck.rules.policy import PerPolicy, Policy, PolicyKey
 
 
 def reference_voltage_v(conn: int, u_ll_v: float) -> float:
@@ -147,23 +147,12 @@ def _make_accounting_tables(policy: Policy) -> AccountingTables:
     )
 
 
-_LAST_TABLES: tuple = (None, None)
-"""The last policy's tables (one tuple, replaced at once): a batch asks for them per notification, and
-``Policy.derived`` looks them up by the policy's id."""
-
-
-def _remember(policy: Policy, tables):
-    global _LAST_TABLES
-    _LAST_TABLES = (policy, tables)
-    return tables
+_ACCOUNTING_TABLES = PerPolicy("accounting.tables", _make_accounting_tables)
 
 
 def accounting_tables(policy: Policy) -> AccountingTables:
     """The policy's :class:`AccountingTables` (made once per policy)."""
-    last = _LAST_TABLES
-    if last[0] is policy:
-        return last[1]
-    return _remember(policy, policy.derived("accounting.tables", _make_accounting_tables))
+    return _ACCOUNTING_TABLES(policy)
 
 
 def accounts(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from powercheck.models import ApplianceKind, AttachmentKind, JobType, Message, Notification, Stage
 from powercheck.rules.accounting import GENERATING
-from powercheck.rules.policy import Policy, PolicyKey
+from powercheck.rules.policy import PerPolicy, Policy, PolicyKey
 from powercheck.texts import msg
 
 FUSE_JOBS = (
@@ -118,22 +118,11 @@ def _make_tables(policy: Policy) -> _CompletenessTables:
     )
 
 
-_LAST_TABLES: tuple = (None, None)
-"""The last policy's tables (one tuple, replaced at once): a batch asks for them per notification, and
-``Policy.derived`` looks them up by the policy's id."""
-
-
-def _remember(policy: Policy, tables):
-    global _LAST_TABLES
-    _LAST_TABLES = (policy, tables)
-    return tables
+_TABLES = PerPolicy("completeness.tables", _make_tables)
 
 
 def _tables(policy: Policy) -> _CompletenessTables:
-    last = _LAST_TABLES
-    if last[0] is policy:
-        return last[1]
-    return _remember(policy, policy.derived("completeness.tables", _make_tables))
+    return _TABLES(policy)
 
 
 def _job_rules(tables: _CompletenessTables, policy: Policy, job_type: JobType) -> _JobRules:

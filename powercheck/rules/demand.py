@@ -61,7 +61,7 @@ from powercheck.rules.completeness import (
 )
 from powercheck.rules.context import GridView
 from powercheck.rules.devices import Device, device_of_record, resolve_device
-from powercheck.rules.policy import Policy, PolicyKey
+from powercheck.rules.policy import PerPolicy, Policy, PolicyKey
 from powercheck.texts import msg
 
 
@@ -361,23 +361,12 @@ def _make_demand_tables(policy: Policy) -> DemandTables:
     )
 
 
-_LAST_TABLES: tuple = (None, None)
-"""The last policy's tables (one tuple, replaced at once): a batch asks for them per notification, and
-``Policy.derived`` looks them up by the policy's id."""
-
-
-def _remember(policy: Policy, tables):
-    global _LAST_TABLES
-    _LAST_TABLES = (policy, tables)
-    return tables
+_DEMAND_TABLES = PerPolicy("demand.tables", _make_demand_tables)
 
 
 def demand_tables(policy: Policy) -> DemandTables:
     """The policy's :class:`DemandTables` (made once per policy)."""
-    last = _LAST_TABLES
-    if last[0] is policy:
-        return last[1]
-    return _remember(policy, policy.derived("demand.tables", _make_demand_tables))
+    return _DEMAND_TABLES(policy)
 
 
 _CONN_OF = {c: conn_code(c.value) for c in Connection}

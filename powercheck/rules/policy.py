@@ -802,3 +802,22 @@ def load_policy(path: str | Path | None = None) -> Policy:
         return parse_policy(text, source_path=f"powercheck.rules/{DEFAULT_POLICY_RESOURCE}")
     path = Path(path)
     return parse_policy(path.read_text(encoding="utf-8"), source_path=str(path))
+
+
+class PerPolicy:
+    """``make(policy)`` made once per policy (:meth:`Policy.derived` under ``name``), with the last policy's value
+    kept at hand: a batch asks for such tables per notification, and ``Policy.derived`` looks them up by the
+    policy's id. The last (policy, value) pair is one tuple, replaced at once (safe to read from threads)."""
+
+    def __init__(self, name: str, make: Callable[[Policy], Any]) -> None:
+        self.name = name
+        self.make = make
+        self._last: tuple = (None, None)
+
+    def __call__(self, policy: Policy) -> Any:
+        last = self._last
+        if last[0] is policy:
+            return last[1]
+        got = policy.derived(self.name, self.make)
+        self._last = (policy, got)
+        return got

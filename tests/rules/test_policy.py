@@ -300,3 +300,22 @@ def test_velander_rule_by_hand(policy):
     assert policy.velander_kw(50000.0) == pytest.approx(12.5 + 0.03 * 50000**0.5, rel=1e-12)
     assert policy.velander_kw(50000.0) == pytest.approx(19.2082, abs=1e-4)
     assert policy.param("velander_k1").tag == Tag.RECALL and policy.param("velander_k2").tag == Tag.RECALL
+
+
+def test_per_policy_tables_are_made_once_per_policy_and_follow_the_policy_asked_for():
+    from powercheck.rules.policy import PerPolicy
+
+    made = []
+
+    def make(policy):
+        made.append(policy)
+        return {"cos": policy.number(PolicyKey.DEMAND_COS_PHI)}
+
+    tables = PerPolicy("test.per_policy", make)
+    first, second = load_policy(), load_policy()  # two policy objects (equal content)
+    a = tables(first)
+    assert tables(first) is a and made == [first]
+    b = tables(second)
+    assert b is not a and made == [first, second]
+    assert tables(first) is a and len(made) == 2  # back to the first: its value from Policy.derived, not remade
+    assert a == {"cos": first.number(PolicyKey.DEMAND_COS_PHI)}
