@@ -10,7 +10,6 @@ tables, field for field. The long checks table must hold exactly the decisions' 
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import numpy as np
@@ -20,15 +19,12 @@ import pytest
 from powercheck import arrow
 from powercheck.columnar import CHECKS_SCHEMA, decision_tables
 from powercheck.demo import demo_notifications_path
-from powercheck.io import CHECK_TYPE, DECISION_SCHEMA, decision_row, parse_record, read_notifications
+from powercheck.io import CHECK_TYPE, DECISION_SCHEMA, decision_row, read_notifications
 from powercheck.ledger import CapacityState
 from powercheck.rules.engine import Assessor
 from powercheck.rules.sequence import DecisionRef
-from tests.helpers.case_region import case_ledger_state
-from tests.helpers.mini import FIXED_TIME, appliance_jobs_auto_approvable, without_measures
-from tests.rules.case_derivations import CASES_DIR
-
-CASE_NAMES = sorted(p.name for p in CASES_DIR.iterdir() if (p / "expected.json").is_file())
+from tests.helpers.mini import FIXED_TIME
+from tests.helpers.rule_cases import CASE_NAMES, case_entries
 
 
 def object_table(decisions, lines) -> pa.Table:
@@ -91,22 +87,8 @@ def test_demo_columnar_equals_object_path_in_norwegian(demo_region, policy):
 
 @pytest.mark.parametrize("name", CASE_NAMES)
 def test_rule_case_columnar_equals_object_path(name, case_region, policy):
-    folder = CASES_DIR / name
-    notification = json.loads((folder / "notification.json").read_text())
-    expected = json.loads((folder / "expected.json").read_text())
-    record = parse_record(1, notification)
     for measures in (False, True):
-        case_policy = appliance_jobs_auto_approvable(policy)
-        assessor = Assessor(
-            case_region,
-            case_policy if measures else without_measures(case_policy),
-            clock=lambda: FIXED_TIME,
-            ledger=case_ledger_state(case_region, expected.get("ledger", [])),
-        )
-        if record.notification is None:
-            entries = [assessor.invalid_decision(record.errors, notification_id=record.raw_id, source="line 1")]
-        else:
-            entries = assessor.assess_isolated([record.notification]).entries
+        expected, entries = case_entries(name, case_region, policy, measures)
         rows = assert_same(entries, [1])
         if not measures:  # the case's expected outcome (tests/rules/test_cases.py decides the same way)
             assert rows[0]["outcome"] == expected["outcome"]

@@ -19,17 +19,14 @@ import pytest
 
 from powercheck.decision_json import DecisionRecord, decision_json, record_of, records
 from powercheck.demo import demo_notifications_path
-from powercheck.io import parse_record, read_notifications
+from powercheck.io import read_notifications
 from powercheck.ledger import CapacityState
 from powercheck.models import Decision, PathPoint, construct
 from powercheck.rules.decide import DecisionBatch
 from powercheck.rules.engine import Assessor
 from powercheck.rules.sequence import DecisionRef
-from tests.helpers.case_region import case_ledger_state
-from tests.helpers.mini import FIXED_TIME, appliance_jobs_auto_approvable, without_measures
-from tests.rules.case_derivations import CASES_DIR
-
-CASE_NAMES = sorted(p.name for p in CASES_DIR.iterdir() if (p / "expected.json").is_file())
+from tests.helpers.mini import FIXED_TIME
+from tests.helpers.rule_cases import CASE_NAMES, case_entries
 
 
 def assert_same_json(entries, lang: str = "en") -> list[dict]:
@@ -88,22 +85,8 @@ def test_rule_cases_json_equals_decision_dump(case_region, policy):
     outcomes: set[str] = set()
     failed_rules: set[str] = set()
     for name in CASE_NAMES:
-        folder = CASES_DIR / name
-        notification = json.loads((folder / "notification.json").read_text())
-        expected = json.loads((folder / "expected.json").read_text())
-        record = parse_record(1, notification)
         for measures in (False, True):
-            case_policy = appliance_jobs_auto_approvable(policy)
-            assessor = Assessor(
-                case_region,
-                case_policy if measures else without_measures(case_policy),
-                clock=lambda: FIXED_TIME,
-                ledger=case_ledger_state(case_region, expected.get("ledger", [])),
-            )
-            if record.notification is None:
-                entries = [assessor.invalid_decision(record.errors, notification_id=record.raw_id, source="line 1")]
-            else:
-                entries = assessor.assess_isolated([record.notification]).entries
+            expected, entries = case_entries(name, case_region, policy, measures)
             (row,) = assert_same_json(entries)
             if not measures:
                 assert row["outcome"] == expected["outcome"], name

@@ -21,9 +21,8 @@ from powercheck.rules.rule_ids import RuleId
 from tests.helpers.case_region import case_ledger_state
 from tests.helpers.compare import differences
 from tests.helpers.mini import FIXED_TIME, appliance_jobs_auto_approvable, without_measures
+from tests.helpers.rule_cases import CASE_NAMES
 from tests.rules.case_derivations import CASES, CASES_DIR, render
-
-CASE_NAMES = sorted(p.name for p in CASES_DIR.iterdir() if (p / "expected.json").is_file())
 
 
 @pytest.fixture(scope="session")

@@ -15,20 +15,19 @@ Accountings are compared by ``repr``: every float to the last bit, and ``-0.0`` 
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
 
 from powercheck.demo import demo_notifications_path
-from powercheck.io import parse_record, read_notifications
+from powercheck.io import read_notifications
 from powercheck.models import PowerBudget
 from powercheck.quality.codes import CONN_3PH, CONN_LL, CONN_LN
 from powercheck.rules.accounting import Accounting, AccountingInput, accounts, accounts_batch, required_fuse_a
 from powercheck.rules.context import GridView
 from powercheck.rules.demand import BATCH_ACCOUNTING_MIN, DemandCase, _job_of, demand_case, demand_cases
 from powercheck.rules.policy import PolicyKey
-from tests.rules.case_derivations import CASES_DIR
+from tests.helpers.rule_cases import case_notifications
 
 SCALES = (1.0, 0.0, 0.5)
 
@@ -100,13 +99,7 @@ def test_batched_accountings_equal_one_by_one_on_changed_installations(demo_regi
 
 
 def test_batched_accountings_equal_one_by_one_on_the_rule_cases(case_region, policy):
-    notes = []
-    for folder in sorted(CASES_DIR.iterdir()):
-        path = folder / "notification.json"
-        if path.is_file():
-            record = parse_record(1, json.loads(path.read_text()))
-            if record.notification is not None:
-                notes.append(record.notification)
+    notes = case_notifications()
     inputs = _inputs(notes, case_region, policy)
     assert len(inputs) >= 40  # most rule cases reach the grid checks
     _assert_same(inputs, policy)

@@ -8,14 +8,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 import pytest
 
 from powercheck.demo import demo_notifications_path
-from powercheck.io import parse_record, read_notifications
+from powercheck.io import read_notifications
 from powercheck.models import Notification
 from powercheck.protection_device import DeviceType, MainDevice
 from powercheck.quality.codes import CONN_3PH, CONN_LN
@@ -24,7 +23,7 @@ from powercheck.rules.demand import demand_cases
 from powercheck.rules.evaluate import appliance_table
 from powercheck.rules.fuse_range import _size_trips, main_fuse_range
 from powercheck.rules.policy import PolicyKey
-from tests.rules.case_derivations import CASES_DIR
+from tests.helpers.rule_cases import case_notifications
 
 NUMERIC = ("conn", "unit_kw", "quantity", "cos_phi", "cos_phi_start", "start_ratio", "q_sign", "starts_per_hour",
            "active_intervals")  # fmt: skip
@@ -84,13 +83,7 @@ def test_appliance_columns_equal_the_per_column_lists_on_the_demo(demo_region, p
 
 
 def test_appliance_columns_equal_the_per_column_lists_on_the_rule_cases(case_region, policy):
-    notes = []
-    for folder in sorted(CASES_DIR.iterdir()):
-        path = folder / "notification.json"
-        if path.is_file():
-            record = parse_record(1, json.loads(path.read_text()))
-            if record.notification is not None:
-                notes.append(record.notification)
+    notes = case_notifications()
     cases = demand_cases(notes, GridView.of(case_region), policy)
     assert _assert_columns_as_before(cases, policy) >= 15
 

@@ -7,7 +7,6 @@ ids, reasons' keys, demand case, score -- and for an approving variant its check
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 
 import numpy as np
@@ -21,7 +20,8 @@ from powercheck.rules.engine import Assessor
 from powercheck.rules.measures import failing_rules
 from powercheck.rules.path import voltage_paths
 from tests.helpers.mini import FIXED_TIME, appliance_jobs_auto_approvable
-from tests.rules.test_cases import CASE_NAMES, CASES_DIR, _decide
+from tests.helpers.rule_cases import CASE_NAMES, case_files
+from tests.rules.test_cases import _decide
 
 
 def _same_path(a, b) -> bool:
@@ -77,8 +77,7 @@ def test_lean_variants_equal_a_full_pass_on_every_rule_case(case_region, policy,
     seen = _compared(monkeypatch)
     assessor = Assessor(case_region, appliance_jobs_auto_approvable(policy), clock=lambda: FIXED_TIME)
     for name in CASE_NAMES:
-        notification = json.loads((CASES_DIR / name / "notification.json").read_text(encoding="utf-8"))
-        expected = json.loads((CASES_DIR / name / "expected.json").read_text(encoding="utf-8"))
+        notification, expected = case_files(name)
         _decide(assessor, notification, expected.get("ledger", []))
     assert seen["variants"] > 0 and seen["approving"] > 0
 
