@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from powercheck.grid.region import GridRegion
+from powercheck.memo import IdentityMemo
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,8 @@ class CustomerArrays:
     """The [R] keys behind the existing peak, comma-separated 'grid:<key>' ('' for none; object array)."""
 
 
-_DERIVED: dict[int, tuple[Any, dict]] = {}
-"""Per region arrays object (by identity, holding it so its id is not reused): :meth:`GridView.derived` values."""
+_DERIVED = IdentityMemo(limit=16)
+"""Per region arrays object: :meth:`GridView.derived` values."""
 
 
 @dataclass(frozen=True)
@@ -69,13 +70,7 @@ class GridView:
         (never written) grid arrays, such as zeros or a value per bus of the whole region, that a batch of a few
         notifications would otherwise rebuild on every call. Callers only read what they get (an array is made
         read-only)."""
-        arr = self.region.arrays
-        held = _DERIVED.get(id(arr))
-        if held is None or held[0] is not arr:
-            if len(_DERIVED) >= 16:
-                _DERIVED.clear()
-            held = _DERIVED[id(arr)] = (arr, {})
-        memo = held[1]
+        memo = _DERIVED.of(self.region.arrays)
         got = memo.get(key)
         if got is None:
             got = make(self)

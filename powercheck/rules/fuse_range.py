@@ -42,21 +42,11 @@ def _size_table(rows) -> _SizeTable:
     return table
 
 
-_TRIPS: dict[int, tuple[Policy, dict[MainDevice, _SizeTable]]] = {}
-"""Per policy (by identity, holding the policy so its id is not reused) and device kind: the standard sizes and
-the disconnection current of each (a policy is frozen, so these never change)."""
-
-
 def _size_trips(spec: MainDevice, policy: Policy) -> _SizeTable:
     """The policy's standard sizes in its order, each with the current at which ``spec`` of that size disconnects
     (:func:`~powercheck.rules.devices.disconnection_current`; None: unknown), and the same as arrays (made once per
     policy and device, not on every :func:`main_fuse_range` call)."""
-    held = _TRIPS.get(id(policy))
-    if held is None or held[0] is not policy:
-        if len(_TRIPS) >= 32:
-            _TRIPS.clear()
-        held = _TRIPS[id(policy)] = (policy, {})
-    per_device = held[1]
+    per_device: dict[MainDevice, _SizeTable] = policy.derived("fuse_range.size tables", lambda _: {})
     got = per_device.get(spec)
     if got is None:
         got = per_device[spec] = _size_table(

@@ -29,6 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from powercheck.memo import IdentityMemo
 from powercheck.models import Appliance, ApplianceKind, JobType, NetworkSystem, Notification
 from powercheck.params import Group, Param, Range
 
@@ -565,8 +566,8 @@ class PolicyHeader(BaseModel):
     description: str = ""
 
 
-_MEMO: dict[int, tuple[Policy, dict]] = {}
-"""Per policy (by identity, holding the policy so its id is not reused): lookups derived from it."""
+_MEMO = IdentityMemo(limit=32)
+"""Per policy: lookups derived from it."""
 
 
 class Policy(BaseModel):
@@ -610,12 +611,7 @@ class Policy(BaseModel):
 
     def _memo(self) -> dict:
         """Lookups derived from this (frozen) policy, kept outside the model so equality and dumps ignore them."""
-        held = _MEMO.get(id(self))
-        if held is None or held[0] is not self:
-            if len(_MEMO) >= 32:
-                _MEMO.clear()
-            held = _MEMO[id(self)] = (self, {})
-        return held[1]
+        return _MEMO.of(self)
 
     def assumption_keys(self, *keys: PolicyKey | str) -> list[str]:
         """Those of ``keys`` that are [R] assumptions, as 'policy:<key>'."""

@@ -267,15 +267,11 @@ def measured(
 def _policy_limit(policy: Policy, key: PolicyKey) -> tuple[float, tuple[str, ...], str]:
     """The policy value ``key`` as a limit: the number, its assumption keys ('policy:<key>' when [R]) and the key's
     name, looked up once per policy and key (the checks ask for about thirty limits per batch)."""
-    memo = policy.derived("check limits", _new_memo)
+    memo = policy.derived("check limits", lambda _: {})
     got = memo.get(key)
     if got is None:
         got = memo[key] = (policy.number(key), tuple(policy.assumption_keys(key)), str(key))
     return got
-
-
-def _new_memo(_policy: Policy) -> dict:
-    return {}
 
 
 def policy_limited(
