@@ -29,8 +29,10 @@ from powercheck.models import (
     Message,
     Notification,
     Outcome,
+    PowerBudget,
     SupplyPhases,
     construct,
+    replaced,
 )
 from powercheck.quality.codes import CONN_3PH, SQRT3
 from powercheck.rules.accounting import phase_current_a
@@ -70,8 +72,8 @@ def _largest_kw(limits, i: int) -> float | None:
 
 def _with_appliance(n: Notification, i: int, **update) -> Notification:
     appliances = list(n.appliances)
-    appliances[i] = appliances[i].model_copy(update=update)
-    return n.model_copy(update={"appliances": appliances})
+    appliances[i] = replaced(appliances[i], update)
+    return replaced(n, {"appliances": appliances})
 
 
 def _charging_power_kw(current_a: float, a: Appliance, u_ll_v: float) -> float:
@@ -149,11 +151,11 @@ def _single_measures(
             kv = next((x for x in limits if x.quantity == "kv_fuse_after_a"), None)
             if kv is not None and kv.smallest is not None and kv.largest is not None and kv.smallest <= kv.largest:
                 target = min(max(case.kv_a, kv.smallest), kv.largest)
-                variant = n.model_copy(update={"kv_fuse_after_a": target})
+                variant = replaced(n, {"kv_fuse_after_a": target})
                 out.append((mid, variant, [msg("measure.kv_fuse", fuse=target)]))
         if mid == "service_cable" and str(RuleId.PROT_SERVICE_CABLE) in failing and case.fuse_after_a is not None:
             rating = float(math.ceil(case.fuse_after_a / (1 - margin)))  # with the auto-approval margin
-            variant = n.model_copy(update={"service_cable_ampacity_a": rating})
+            variant = replaced(n, {"service_cable_ampacity_a": rating})
             out.append((mid, variant, [msg("measure.service_cable", current=rating)]))
     return out
 
@@ -193,6 +195,47 @@ def _budget_like(case: DemandCase, policy: Policy, u_ll_v: float) -> dict | None
     return {"max_demand_kw": acc.demand_after_kw, "cos_phi": cos}
 
 
+def _fuse_amps(value) -> float | None:
+    """A fuse rating as ``FuseAmps`` validates it (a finite number in (0, 4000], as float); None when it would not
+    validate."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 4000:
+        return None
+    return float(value)
+
+
+def _fuse_variant(n: Notification, update: dict) -> Notification:
+    """``Notification.model_validate({**n.model_dump(exclude_none=True), **update})`` for the main fuse measure's
+    ``update`` (fuses before and after, maybe a power budget as a dict) of the validated ``n``: ``n`` with the fuses
+    as float and the budget a :class:`PowerBudget`, its other fields shared (they validate to equal values), without
+    pydantic's dump and validation (``tests/rules/test_variant_models.py`` compares the two on every variant of the
+    demo and the rule cases). Values that would not validate go to ``model_validate`` (which raises, as before)."""
+    before, after = _fuse_amps(update["main_fuse_before_a"]), _fuse_amps(update["main_fuse_after_a"])
+    values = {"main_fuse_before_a": before, "main_fuse_after_a": after}
+    budget = update.get("power_budget", n.power_budget)
+    if isinstance(budget, dict):
+        demand, cos = budget["max_demand_kw"], budget["cos_phi"]
+        if (
+            set(budget) == {"max_demand_kw", "cos_phi"}
+            and _number_in(demand, 0.0, 5000.0)
+            and _number_in(cos, 0.0, 1.0)
+            and cos > 0
+        ):
+            budget = construct(
+                PowerBudget, {"max_demand_kw": float(demand), "max_export_kw": 0.0, "cos_phi": float(cos)}
+            )
+        else:
+            budget = False
+    if before is None or after is None or budget is False:
+        return Notification.model_validate({**n.model_dump(exclude_none=True), **update})
+    if "power_budget" in update:
+        values["power_budget"] = budget
+    return replaced(n, values)
+
+
+def _number_in(value, low: float, high: float) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and low <= value <= high
+
+
 def _fuse_measures(
     case: DemandCase, limits, failing: set[str], policy: Policy, u_ll_v: float
 ) -> list[tuple[str, Notification, list]]:
@@ -214,10 +257,10 @@ def _fuse_measures(
         threshold = policy.value(PolicyKey.BUDGET_REQUIRED_ABOVE_FUSE_A).get(n.network_system.value)
         if n.power_budget is None and threshold is not None and target > threshold and case.accounting is not None:
             update["power_budget"] = _budget_like(case, policy, u_ll_v)  # the policy wants a budget above this
-        variant = Notification.model_validate({**n.model_dump(exclude_none=True), **update})
+        variant = _fuse_variant(n, update)
         out.append(("main_fuse", variant, [msg(key, fuse=target)]))
     if str(RuleId.LOAD_METER_FUSE) in failing and need is not None:
-        variant = n.model_copy(update={"meter_fuse_before_a": n.meter_fuse_before_a, "meter_fuse_after_a": need})
+        variant = replaced(n, {"meter_fuse_before_a": n.meter_fuse_before_a, "meter_fuse_after_a": need})
         out.append(("main_fuse", variant, [msg("measure.meter_fuse", fuse=need)]))
     return out
 
@@ -253,7 +296,7 @@ def variants(
                 if mid == "main_fuse":
                     continue
                 fields = ("main_fuse_before_a", "main_fuse_after_a", "power_budget")
-                both = note.model_copy(update={name: getattr(fuse[0], name) for name in fields})
+                both = replaced(note, {name: getattr(fuse[0], name) for name in fields})
                 out.append(Variant(k, ("main_fuse", mid), both, tuple(fuse[1]) + tuple(conditions),
                                    f"{sources['main_fuse']}; {sources[mid]}"))  # fmt: skip
             if fuse[0].meter_fuse_after_a != case.notification.meter_fuse_after_a:
