@@ -103,6 +103,8 @@ def test_rule_case_columnar_equals_object_path(name, case_region, policy):
         ([True, None, False], pa.bool_()),
         ([["a"], None, [], ["b", None]], pa.list_(pa.string())),
         ([{"x": 1.0, "y": "z"}, None, {"x": None, "y": None}], pa.struct([("x", pa.float64()), ("y", pa.string())])),
+        ([{"x": 2.0, "y": "Ω ø"}, {"y": "a"}], pa.struct([("x", pa.float64()), ("y", pa.string())])),
+        (["≤ 1 %", "ab", "", "å"], pa.string()),
         ([datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC), None], pa.timestamp("us", tz="UTC")),
     ],
 )
