@@ -153,6 +153,18 @@ def test_construct_equals_model_construct_for_every_field_in_order():
     assert type(direct.__pydantic_fields_set__) is set and direct.__pydantic_fields_set__ == set(Decision.model_fields)
 
 
+def test_make_message_equals_model_construct():
+    from powercheck.models import Message, _constructible_fields, make_message
+
+    assert _constructible_fields(Message) == ("key", "params")  # what make_message spells out
+    params = {"text": "x", "n": 1.5}
+    message = make_message("missing", params)
+    assert _state(message) == _state(Message.model_construct(key="missing", params=params))
+    assert message == Message(key="missing", params=params) and message.params is params
+    assert message.model_dump_json() == '{"key":"missing","params":{"text":"x","n":1.5}}'
+    assert make_message("k", {}).__pydantic_fields_set__ is not message.__pydantic_fields_set__  # one set each
+
+
 def test_construct_leaves_partial_or_reordered_values_to_model_construct():
     from powercheck.models import Message, construct
 

@@ -98,7 +98,7 @@ def _single_measures(
     out: list[tuple[str, Notification, list]] = []
     for m, mid, kinds in policy.derived("measures.kinds", _measure_kinds):
         for i, a in enumerate(n.appliances):
-            if a.kind.value not in kinds:
+            if a.kind not in kinds:  # a str enum: found as its value
                 continue
             label = _label(n, i)
             largest = _largest_kw(limits, i)
@@ -284,7 +284,7 @@ def variants(
         if batch.outcome[k] is not Outcome.ESCALATE or not case.evaluable or k in skip:
             continue
         rows = batch.checks.rows_of(k)
-        if any(batch.checks.rule_id[i] in GATE_RULES for i in rows):
+        if not GATE_RULES.isdisjoint(batch.checks.rule_id[rows.start : rows.stop]):
             continue
         failing = set(failing_of[k])
         singles = _single_measures(case, batch.limits[k] if batch.limits else (), failing, policy, u_ll_of(case))
@@ -307,14 +307,20 @@ def variants(
 def failing_rules(checks: CheckTable) -> list[list[str]]:
     """Per notification of a check table: the rule ids of its results that fail or are not evaluated, in order
     (found for the whole table at once)."""
+    rule_id = checks.rule_id
+    return [[str(rule_id[i]) for i in rows] for rows in _bad_rows(checks)]
+
+
+def _bad_rows(checks: CheckTable) -> list[list[int]]:
+    """Per notification of a check table: its results (rows of the table) that fail or are not evaluated, in
+    order."""
     status = checks.status
     bad = np.flatnonzero((status == FAIL) | (status == NOT_EVALUATED))
-    out: list[list[str]] = [[] for _ in range(len(checks.indptr) - 1)]
+    out: list[list[int]] = [[] for _ in range(len(checks.indptr) - 1)]
     if bad.size:
         owner = np.searchsorted(checks.indptr, bad, side="right") - 1  # the row whose range holds each result
-        rule_id = checks.rule_id
         for i, k in zip(bad.tolist(), owner.tolist()):
-            out[k].append(str(rule_id[i]))
+            out[k].append(i)
     return out
 
 
@@ -338,16 +344,17 @@ def _option(mid: str, by: str, message: Message, effect: Message, sufficient: bo
 
 
 def _grid_owner_options(
-    batch: DecisionBatch, k: int, grid, policy: Policy, failing: Sequence[str]
+    batch: DecisionBatch, k: int, grid, policy: Policy, failing: Sequence[str], bad: Sequence[int] | None = None
 ) -> list[MeasureOption]:
-    """Reinforcements for the failing grid checks, and what a case handler has to do."""
+    """Reinforcements for the failing grid checks, and what a case handler has to do (``bad``: the notification's
+    results that fail or are not evaluated, :func:`_bad_rows`, when the caller has them; the others add nothing)."""
     checks = batch.checks
     case = batch.cases[k]
     out: list[MeasureOption] = []
     seen: set[str] = set()
     line_frac = policy.number(PolicyKey.LINE_LOADING_MAX_PERCENT) / 100.0
     trafo_frac = policy.number(PolicyKey.TRANSFORMER_LOADING_MAX_PERCENT) / 100.0
-    for i in checks.rows_of(k):
+    for i in checks.rows_of(k) if bad is None else bad:
         rule = checks.rule_id[i]
         status = checks.status[i]
         if status == NOT_EVALUATED and rule.group != "GRID":
@@ -388,7 +395,8 @@ def _grid_owner_options(
 
 
 def _gate_options(batch: DecisionBatch, k: int) -> list[MeasureOption]:
-    rules = {str(batch.checks.rule_id[i]) for i in batch.checks.rows_of(k)}
+    rows = batch.checks.rows_of(k)
+    rules = set(batch.checks.rule_id[rows.start : rows.stop])  # rule ids (str enums: equal to their str)
     key = None
     if str(RuleId.GRID_LOCATED) in rules:
         key = "measure.review_unknown_point"
@@ -423,7 +431,9 @@ def apply_measures(
     will be thrown away) keep their outcome and get no measures.
     """
     arr = grid.arrays
-    failing_of = failing_rules(batch.checks)
+    bad_rows = _bad_rows(batch.checks)
+    rule_id = batch.checks.rule_id
+    failing_of = [[str(rule_id[i]) for i in rows] for rows in bad_rows]  # failing_rules(batch.checks)
     found = variants(batch, policy, lambda c: float(arr.u_ll_v[c.location.bus_row]), failing_of, skip)
     outcome = list(batch.outcome)
     measures: list[list[MeasureOption]] = [[] for _ in batch.cases]
@@ -465,7 +475,9 @@ def apply_measures(
             measures[k].append(option)
     for k in range(len(batch.cases)):
         if outcome[k] is Outcome.ESCALATE and k not in skip:
-            measures[k] += _grid_owner_options(batch, k, grid, policy, failing_of[k]) + _gate_options(batch, k)
+            measures[k] += _grid_owner_options(batch, k, grid, policy, failing_of[k], bad_rows[k]) + _gate_options(
+                batch, k
+            )
             if not measures[k]:
                 text = msg("measure.case_handler", text=msg("measure.review_other"))
                 measures[k].append(_option("review", "case_handler", text, msg("effect_review"), False, [], [], ""))
