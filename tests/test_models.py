@@ -193,3 +193,22 @@ def test_engine_decision_takes_the_direct_construction(demo_region, policy, monk
     decisions = assessor.assess_many(notes)
     assert len(decisions) == 20
     assert all(list(d.__dict__) == list(Decision.model_fields) for d in decisions)
+
+
+def test_engine_network_data_equals_validated_network_data(demo_region, policy):
+    """rules.connection.network_data builds NetworkData without the validation pass: every demo point's equals the
+    validated model of its values, field for field with the same types."""
+    from powercheck.demo import demo_notifications_path
+    from powercheck.io import read_notifications
+    from powercheck.models import NetworkData
+    from powercheck.rules.engine import Assessor
+
+    notes = [r.notification for r in read_notifications(demo_notifications_path()) if r.ok]
+    batch = Assessor(demo_region, policy).assess_batch(notes)
+    data = [d for d in batch.network_data if d is not None]
+    assert len(data) > 200 and any(d.ik_min_a is None for d in data) and any(d.ik_min_a for d in data)
+    for d in data:
+        want = NetworkData(**d.__dict__)
+        assert d == want and list(d.__dict__) == list(want.__dict__)
+        assert [type(v) for v in d.__dict__.values()] == [type(v) for v in want.__dict__.values()]
+        assert d.__pydantic_fields_set__ == want.__pydantic_fields_set__
