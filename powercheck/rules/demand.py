@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from operator import is_not
 
 from powercheck.ledger.model import ACTIVE, APPROVED, LedgerRequest
@@ -39,7 +38,7 @@ from powercheck.models import (
     SupplyPhases,
 )
 from powercheck.quality.codes import CONN_3PH, CONN_LL, CONN_LN, SQRT3, conn_code
-from powercheck.records import maker
+from powercheck.records import maker, once
 from powercheck.rules.accounting import (
     CONSUMING,
     GENERATING,
@@ -247,7 +246,7 @@ class DemandCase:
     ledger_revision: int | None = None
     """Revision of this notification already in the ledger (a replay when equal to this one)."""
 
-    @cached_property
+    @once
     def evaluable(self) -> bool:
         """Complete, located and on the notified system: the grid checks run (worked out once per case: the
         case is frozen, and the stages ask it many times)."""
