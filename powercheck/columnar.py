@@ -192,7 +192,11 @@ def _measure_row_of(m: MeasureOption) -> dict[str, Any]:
         and type(d["sufficient"]) is bool
         and _strings(d["resolves"])
         and _strings(d["remaining"])
-        and _strings((d["id"], d["by"], d["text"], d["effect"], d["source"]))
+        and type(d["id"]) is str
+        and type(d["by"]) is str
+        and type(d["text"]) is str
+        and type(d["effect"]) is str
+        and type(d["source"]) is str
     ):
         return _measure_row(m)
     return {
@@ -210,8 +214,11 @@ def _measure_row_of(m: MeasureOption) -> dict[str, Any]:
 
 
 def _strings(values: Any) -> bool:
-    """``values`` is a list (or the tuple of the option's text fields) of exact str."""
-    return (type(values) is list or type(values) is tuple) and all(type(v) is str for v in values)
+    """``values`` is a list of exact str."""
+    return type(values) is list and (not values or set(map(type, values)) == _STR)
+
+
+_STR = {str}
 
 
 def _light_row(batch: DecisionBatch, k: int, lang: str, ledger_status, source_line: int | None) -> dict[str, Any]:
