@@ -457,22 +457,12 @@ def apply_measures(
                 replace_checks[k] = (of, row)
             if not (approvable or before - after):
                 continue
-            if approvable:
-                effect = msg("effect_sufficient")
-            elif not after and any(m.key == "policy_job_type" for m in decided.reasons[pos]):
-                effect = msg("effect_job_type", job=v.notification.job_type.value)
-            elif not after:
-                effect = msg("effect_margin")
-            else:
-                effect = msg("effect_partial", resolved=sorted(before - after), remaining=sorted(after))
-            text = v.conditions[0] if len(v.conditions) == 1 else msg("measure.together", measures=list(v.conditions))
-            option = _option("+".join(v.ids), "installer", text, effect, approvable, before - after, after, v.source)
-            key = (k, option.id)
+            key = (k, "+".join(v.ids))
             rank = (not approvable, len(after))  # per measure the first variant that does most
             if key not in best or rank < best[key][0]:
-                best[key] = (rank, option)
-        for (k, _), (_, option) in best.items():
-            measures[k].append(option)
+                best[key] = (rank, (pos, v, approvable, before, after))
+        for (k, _), (_, found_option) in best.items():  # the options made for the variants kept only
+            measures[k].append(_installer_option(decided, *found_option))
     for k in range(len(batch.cases)):
         if outcome[k] is Outcome.ESCALATE and k not in skip:
             measures[k] += _grid_owner_options(batch, k, grid, policy, failing_of[k], bad_rows[k]) + _gate_options(
@@ -482,6 +472,21 @@ def apply_measures(
                 text = msg("measure.case_handler", text=msg("measure.review_other"))
                 measures[k].append(_option("review", "case_handler", text, msg("effect_review"), False, [], [], ""))
     return _merged(batch, outcome, measures, conditions, reserve, replace_checks)
+
+
+def _installer_option(decided: DecisionBatch, pos: int, v: Variant, approvable: bool, before: set, after: set):
+    """The measure option of variant ``v`` (row ``pos`` of ``decided``): what it achieves against the failing rules
+    ``before`` it, ``after`` it."""
+    if approvable:
+        effect = msg("effect_sufficient")
+    elif not after and any(m.key == "policy_job_type" for m in decided.reasons[pos]):
+        effect = msg("effect_job_type", job=v.notification.job_type.value)
+    elif not after:
+        effect = msg("effect_margin")
+    else:
+        effect = msg("effect_partial", resolved=sorted(before - after), remaining=sorted(after))
+    text = v.conditions[0] if len(v.conditions) == 1 else msg("measure.together", measures=list(v.conditions))
+    return _option("+".join(v.ids), "installer", text, effect, approvable, before - after, after, v.source)
 
 
 def _merged(batch, outcome, measures, conditions, reserve, replace_checks) -> DecisionBatch:
