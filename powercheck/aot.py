@@ -31,6 +31,7 @@ import shutil
 import sys
 import sysconfig
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,7 @@ SOURCE_DIRS = ("quality",)
 
 _SCALAR_TYPES = {"i8": "int64", "f8": "float64", "b1": "boolean"}
 _cache_dir: Path | None = None
+_LOCK = threading.Lock()  # one load of the module at a time (the service's threads)
 
 
 class KernelBuildError(RuntimeError):
@@ -268,12 +270,13 @@ def is_built(directory: Path | None = None) -> bool:
 
 def loaded_module() -> Any:
     """The loaded extension module, or None."""
-    return _load()
+    with _LOCK:
+        return _load()
 
 
 def functions_for(kernel: str) -> dict[tuple, Any]:
     """The compiled functions of ``kernel`` (``module.qualname``) by argument keys; {} without a module."""
-    module = _load()
+    module = loaded_module()
     if module is None:
         return {}
     found = {}

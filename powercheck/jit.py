@@ -15,6 +15,7 @@ import functools
 import importlib.util
 import os
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -97,6 +98,7 @@ def arg_key(value: Any) -> tuple | str | None:
 
 
 _KERNELS: list[Kernel] = []
+_LOCK = threading.Lock()  # one dispatcher per kernel, whichever thread asks first
 
 
 def kernels() -> list[Kernel]:
@@ -130,7 +132,9 @@ class Kernel:
     def dispatcher(self) -> Any:
         """numba's dispatcher of the function (the function itself under ``NUMBA_DISABLE_JIT=1``)."""
         if self._dispatcher is None:
-            self._dispatcher = numba_module().njit(**self.options)(self.py_func)
+            with _LOCK:
+                if self._dispatcher is None:
+                    self._dispatcher = numba_module().njit(**self.options)(self.py_func)
         return self._dispatcher
 
     @property
