@@ -343,8 +343,13 @@ def cmd_policy(args: argparse.Namespace) -> int:
 
 
 def cmd_region(args: argparse.Namespace) -> int:
+    from powercheck import aot
+
     region, _ = _load(args)
     print(json.dumps(region.summary(), indent=2))
+    if not args.quiet and aot.enabled() and not aot.is_built():
+        hint = "kernels: not compiled ahead of time; `powercheck kernels build` makes `screen` start faster"
+        print(hint, file=sys.stderr)
     return 0
 
 

@@ -341,11 +341,23 @@ def test_numba_disable_jit_runs_plain_python(kernel_dir):
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == [[3.125], True, True]
 
 
-def test_kernels_status_and_an_up_to_date_build(kernel_dir):
+def test_kernels_status_and_an_up_to_date_build(kernel_dir, tmp_path):
     status = _cli("kernels", "status", "--cache-dir", str(kernel_dir))
     assert status.returncode == 0 and "built" in status.stdout and aot.module_name() in status.stdout
     again = _cli("kernels", "build", "--cache-dir", str(kernel_dir))
     assert again.returncode == 0 and "up to date" in again.stderr
+    # `powercheck region` says how to build it where it is missing, and nothing where it is built
+    hint = "`powercheck kernels build` makes `screen` start faster"
+    built = _cli("region", "--cache-dir", str(kernel_dir))
+    assert built.returncode == 0 and hint not in built.stderr
+    missing = _copy_dir(kernel_dir, tmp_path)
+    for path in aot.module_paths(missing):
+        path.unlink()
+    assert _cli("kernels", "status", "--cache-dir", str(missing)).stdout.startswith(
+        "kernels compiled ahead of time: not built"
+    )
+    unbuilt = _cli("region", "--cache-dir", str(missing))
+    assert unbuilt.returncode == 0 and unbuilt.stderr.strip().splitlines()[-1].endswith(hint)
 
 
 def test_build_errors_are_one_clear_line(tmp_path, monkeypatch):
