@@ -9,7 +9,8 @@ dimensions, C-contiguous, read-only), into ``powercheck_kernels_<key>`` in power
 (every module of :mod:`powercheck.quality`, :mod:`powercheck.jit` and this one), the versions of numba, NumPy and
 Python, the extension ABI and the CPU, so a module built by other code or for another machine is never loaded.
 A ``.json`` file next to it holds the key and the module's SHA-256; a module is loaded only from inside the cache
-directory, under its key's name, with a matching manifest and hash. Anything else -- no module, a failed import,
+directory, under its key's name, with a matching manifest and hash, both files this user's and writable by no one
+else. Anything else -- no module, a failed import,
 a missing export, arguments of other types -- runs numba's JIT dispatcher instead (:class:`powercheck.jit.Kernel`),
 silently, kernel by kernel: the decisions are the same (``tests/test_aot_kernels.py`` compares every exported
 kernel's results with its JIT dispatcher's, bit for bit).
@@ -157,14 +158,12 @@ def _source_files() -> list[Path]:
 
 
 @functools.cache
-def module_key() -> str:
-    """Hash of the kernels' source, numba's, NumPy's and Python's versions, the extension ABI and the CPU."""
+def environment() -> dict[str, str]:
+    """What besides the source the compiled code depends on: numba's, llvmlite's, NumPy's and Python's versions,
+    the extension ABI and the CPU."""
     from powercheck.lazy import installed_version
 
-    digest = hashlib.sha256()
-    for path in _source_files():
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    facts = {
+    return {
         "numba": installed_version("numba"),
         "llvmlite": installed_version("llvmlite"),
         "numpy": np.__version__,
@@ -172,7 +171,15 @@ def module_key() -> str:
         "abi": sysconfig.get_config_var("EXT_SUFFIX") or "",
         "cpu": _cpu_id(),
     }
-    digest.update(json.dumps(facts, sort_keys=True).encode())
+
+
+@functools.cache
+def module_key() -> str:
+    """Hash of the kernels' source and :func:`environment`."""
+    digest = hashlib.sha256()
+    for path in _source_files():
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    digest.update(json.dumps(environment(), sort_keys=True).encode())
     return digest.hexdigest()[:20]
 
 
@@ -223,14 +230,25 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _owned_and_private(path: Path) -> bool:
+    """On POSIX: ``path`` belongs to this process's user and no one else may write it (native code from a file
+    another user could have written is not loaded)."""
+    if not hasattr(os, "getuid"):
+        return True
+    st = path.stat()
+    return st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
 def _checked_module_file(directory: Path) -> Path | None:
-    """The module file if it is a regular file inside ``directory`` under the key's name, with a manifest naming
-    that key and the file's hash; else None."""
+    """The module file if it is a regular file inside ``directory`` under the key's name, owned by this user and
+    writable by no one else, with a manifest naming that key and the file's hash; else None."""
     path, manifest_path = module_paths(directory)
     if path.is_symlink() or manifest_path.is_symlink() or not path.is_file() or not manifest_path.is_file():
         return None
     root = directory.resolve()
     if path.resolve().parent != root or manifest_path.resolve().parent != root:
+        return None
+    if not (_owned_and_private(path) and _owned_and_private(manifest_path)):
         return None
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     if not isinstance(manifest, dict) or manifest.get("key") != module_key():
@@ -348,7 +366,10 @@ def build(directory: str | os.PathLike | None = None, *, force: bool = False) ->
     kernels = kernel_objects()
     from numba.pycc import CC
 
-    work = Path(tempfile.mkdtemp(prefix=".kernels-build-", dir=target))
+    try:
+        work = Path(tempfile.mkdtemp(prefix=".kernels-build-", dir=target))
+    except OSError as exc:
+        raise KernelBuildError(f"cache directory {target}: {exc.strerror or exc}") from exc
     try:
         cc = CC(module_name(), source_module=__name__)
         cc.output_dir = str(work)
@@ -367,13 +388,39 @@ def build(directory: str | os.PathLike | None = None, *, force: bool = False) ->
         manifest = {
             "key": module_key(),
             "sha256": _sha256(built),
+            "environment": environment(),
             "kernels": {name: list(SIGNATURES[name]) for name in kernels},
         }
-        os.replace(built, path)
         tmp_manifest = work / "manifest.json"
         tmp_manifest.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+        os.chmod(built, 0o755)  # whatever the umask: a module others may write is not loaded
+        os.chmod(tmp_manifest, 0o644)
+        os.replace(built, path)
         os.replace(tmp_manifest, manifest_path)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    _remove_superseded(target)
     _load.cache_clear()
     return path
+
+
+def _remove_superseded(directory: Path) -> None:
+    """Remove the modules of this directory built in this same environment from other source (an earlier
+    powercheck): no process of this environment can load them any more. Modules of other environments (another
+    Python or numba sharing the cache directory) are kept."""
+    keep = module_name()
+    for manifest_path in directory.glob(MODULE_PREFIX + "*.json"):
+        name = manifest_path.name[: -len(".json")]
+        if name == keep or manifest_path.is_symlink():
+            continue
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(manifest, dict) or manifest.get("environment") != environment():
+            continue
+        for stale in (directory / (name + _suffix()), manifest_path):
+            try:
+                stale.unlink()
+            except OSError:
+                pass

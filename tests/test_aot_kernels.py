@@ -313,6 +313,40 @@ def test_a_stale_or_mismatched_module_is_never_loaded(kernel_dir, tmp_path, monk
         aot.reset()
 
 
+def test_a_build_removes_the_modules_it_supersedes_in_the_same_environment(kernel_dir, tmp_path):
+    """An earlier powercheck's module (same environment, other key) goes; another environment's stays. The build
+    itself is not repeated: only the clean-up after it runs."""
+    cache = _copy_dir(kernel_dir, tmp_path)
+    path, manifest_path = aot.module_paths(cache)
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    assert manifest["environment"] == aot.environment()
+    old = aot.MODULE_PREFIX + "0" * 20
+    (cache / (old + aot._suffix())).write_bytes(b"an earlier build")
+    (cache / (old + ".json")).write_text(json.dumps({**manifest, "key": "0" * 20}), encoding="utf-8")
+    other = aot.MODULE_PREFIX + "1" * 20
+    (cache / (other + aot._suffix())).write_bytes(b"another Python's build")
+    elsewhere = {**manifest, "key": "1" * 20, "environment": {**manifest["environment"], "python": "3.99"}}
+    (cache / (other + ".json")).write_text(json.dumps(elsewhere), encoding="utf-8")
+    aot._remove_superseded(cache)
+    assert sorted(p.name for p in cache.glob(aot.MODULE_PREFIX + "*")) == sorted(
+        [path.name, manifest_path.name, other + aot._suffix(), other + ".json"]
+    )
+
+
+def test_a_module_others_may_write_is_not_loaded(kernel_dir, tmp_path):
+    cache = _copy_dir(kernel_dir, tmp_path)
+    path, manifest_path = aot.module_paths(cache)
+    assert aot.is_built(cache)
+    for target in (path, manifest_path):
+        mode = target.stat().st_mode
+        target.chmod(mode | 0o002)  # writable by others
+        assert not aot.is_built(cache)
+        target.chmod(mode | 0o020)  # writable by the group
+        assert not aot.is_built(cache)
+        target.chmod(mode)
+        assert aot.is_built(cache)
+
+
 def test_a_missing_export_runs_that_signature_on_the_jit(kernel_dir, use_kernel_dir, monkeypatch):
     name = "powercheck.quality.unbalance.unbalance_percent"
     extra = "ro:f8[::1] f8[::1] f8[::1] f8[::1]"  # listed now, but not in the module built before
@@ -373,6 +407,11 @@ def test_build_errors_are_one_clear_line(tmp_path, monkeypatch):
     blocker.write_text("not a directory", encoding="utf-8")
     not_a_dir = _cli("kernels", "build", "--cache-dir", str(blocker / "sub"), "-q")
     assert not_a_dir.returncode == 1 and f"cache directory {blocker / 'sub'}" in not_a_dir.stderr
+    if hasattr(os, "getuid") and os.getuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        read_only = _cli("kernels", "build", "--cache-dir", str(locked), "-q")
+        assert read_only.returncode == 1 and f"cache directory {locked}" in read_only.stderr
     assert "Traceback" not in no_compiler.stderr + disabled.stderr + not_a_dir.stderr
     monkeypatch.setitem(sys.modules, "setuptools", None)  # `import setuptools` fails
     with pytest.raises(aot.KernelBuildError, match="setuptools is not installed"):
