@@ -161,15 +161,15 @@ class Kernel:
         """Look the ahead-of-time functions up again at the next call."""
         self._aot = None
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         table = self._aot
         if table is None:
             table = self.aot_functions()
-        if table:
+        if table and not kwargs:
             compiled = table.get(tuple(map(arg_key, args)))
             if compiled is not None:
                 return compiled(*args)
-        return self.dispatcher(*args)
+        return self.dispatcher(*args, **kwargs)
 
     def __repr__(self) -> str:
         return f"<kernel {self.name}>"
