@@ -3,17 +3,17 @@
 
 Importing numba and loading its cached kernels took about half of a short ``powercheck screen`` (~0.3 s to import
 numba, ~0.4 s to set up its CPU target and load the 15 kernels the screening calls). The kernels listed in
-:data:`SIGNATURES` are compiled, with the exact argument types the screening passes them (dtype, number of
-dimensions, C-contiguous, read-only), into ``powercheck_kernels_<key>`` in powercheck's cache directory
-(``--cache-dir``, ``$POWERCHECK_CACHE_DIR``, ``~/.cache/powercheck``). ``<key>`` is a hash of the kernels' source
-(every module of :mod:`powercheck.quality`, :mod:`powercheck.jit` and this one), the versions of numba, NumPy and
-Python, the extension ABI and the CPU, so a module built by other code or for another machine is never loaded.
-A ``.json`` file next to it holds the key and the module's SHA-256; a module is loaded only from inside the cache
-directory, under its key's name, with a matching manifest and hash, both files this user's and writable by no one
-else. Anything else -- no module, a failed import,
-a missing export, arguments of other types -- runs numba's JIT dispatcher instead (:class:`powercheck.jit.Kernel`),
-silently, kernel by kernel: the decisions are the same (``tests/test_aot_kernels.py`` compares every exported
-kernel's results with its JIT dispatcher's, bit for bit).
+:data:`SIGNATURES` are compiled, with the exact argument types the screening and the capacity map pass them
+(dtype, number of dimensions, C-contiguous, read-only), into ``powercheck_kernels_<key>`` in powercheck's cache
+directory (``--cache-dir``, ``$POWERCHECK_CACHE_DIR``, ``~/.cache/powercheck``). ``<key>`` is a hash of the
+kernels' source (every module of :mod:`powercheck.quality`, :mod:`powercheck.jit` and this one) and of
+:func:`environment` (the versions of numba, llvmlite, NumPy and Python, the extension ABI and the CPU), so a module
+built from other code or for another machine is never loaded. A ``.json`` manifest next to it holds the key and the
+module's SHA-256; a module is loaded only from inside the cache directory, under its key's name, with a matching
+manifest and hash, both files this user's and writable by no one else. Anything else -- no module, a failed
+import, a missing export, arguments of other types -- runs numba's JIT dispatcher instead
+(:class:`powercheck.jit.Kernel`), silently, kernel by kernel: the results are the same (``tests/test_aot_kernels.py``
+compares every exported kernel's results with its JIT dispatcher's, bit for bit).
 
 Only plain ``@njit`` kernels are compiled ahead of time; the parallel power-flow sweeps and the NumPy-error-model
 kernels stay with the JIT. ``POWERCHECK_AOT=0`` (or ``NUMBA_DISABLE_JIT=1``) turns the module off.
@@ -38,8 +38,9 @@ from typing import Any
 
 import numpy as np
 
-# The kernels that `powercheck screen` of the demo calls from Python, with the argument types it passes them
-# (`tests/test_aot_kernels.py` checks that this is still the list). One string per signature, one word per
+# The kernels that `powercheck screen` and `powercheck capacity` of the demo call from Python (the service's
+# decisions call the screening's), with the argument types they pass them (`tests/test_aot_kernels.py` checks that
+# this is still the list). One string per signature, one word per
 # argument: "i8", "f8", "b1" are scalars; "f8[::1]" a C-contiguous 1-d array, "f8[:,::1]" a C-contiguous 2-d one,
 # "f8[:]" any layout; "ro:" marks a read-only array.
 SIGNATURES: dict[str, tuple[str, ...]] = {
@@ -54,6 +55,9 @@ SIGNATURES: dict[str, tuple[str, ...]] = {
     "powercheck.quality.superposition.scale_limits": (
         "i8[::1] i8[::1] i8[::1] f8[::1] f8[::1] f8[::1] f8[::1] i8[::1] i8[::1] i8[::1] f8[::1] f8[::1] f8[::1] "
         "f8[::1] f8[::1] f8[::1] f8[::1] f8 f8 ro:f8[::1] f8[::1] f8",
+        # powercheck capacity
+        "i8[::1] i8[::1] i8[::1] f8[::1] f8[::1] f8[::1] f8[::1] i8[::1] i8[::1] i8[::1] f8[::1] f8[::1] f8[::1] "
+        "f8[::1] f8[::1] f8[::1] ro:f8[::1] f8 f8 ro:f8[::1] ro:f8[::1] f8",
     ),
     "powercheck.quality.superposition.path_voltage_change": (
         "i8 i8[::1] f8[::1] f8[::1] f8[::1] f8[::1] f8[::1] i8[::1] f8[::1] f8[::1] f8[::1]",
@@ -70,7 +74,10 @@ SIGNATURES: dict[str, tuple[str, ...]] = {
         "f8[:,::1] f8",
     ),
     "powercheck.quality.harmonics.thd_percent": ("f8[:,::1]",),
-    "powercheck.quality.thermal.path_headroom": ("i8[::1] i8[::1] i8[::1] f8[::1] f8[::1] f8[::1] f8",),
+    "powercheck.quality.thermal.path_headroom": (
+        "i8[::1] i8[::1] i8[::1] f8[::1] f8[::1] f8[::1] f8",
+        "i8[::1] i8[::1] i8[::1] f8[::1] f8[::1] ro:f8[::1] f8",  # powercheck capacity
+    ),
     "powercheck.quality.unbalance.unbalance_percent": ("f8[::1] f8[::1] f8[::1] f8[::1]",),
     "powercheck.quality.hosting.unbalance_scale": ("f8[::1] f8[::1] f8[::1] f8[::1] f8[::1] f8 f8",),
     "powercheck.quality.hosting.thd_scale": ("f8[:,::1] f8[::1] ro:f8[::1] f8 f8",),

@@ -17,6 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from powercheck import aot
@@ -24,6 +25,8 @@ from powercheck.demo import demo_notifications_path
 from powercheck.io import read_decisions
 from powercheck.jit import Kernel, arg_key
 from powercheck.ledger import CapacityState
+from powercheck.rules.capacity import capacity_map
+from powercheck.rules.context import GridView
 from powercheck.rules.engine import Assessor
 from powercheck.screen import screen_file
 from tests.helpers.compare import differences
@@ -74,8 +77,8 @@ def use_kernel_dir(kernel_dir):
 
 @pytest.fixture(scope="module")
 def demo_calls(demo_region, policy, tmp_path_factory) -> dict[str, dict[tuple, list[tuple]]]:
-    """The arguments of the kernels' calls from Python during the demo screening (kernel -> arg keys -> calls),
-    copied as they were passed (read-only arrays stay read-only)."""
+    """The arguments of the kernels' calls from Python during the demo screening and the demo's capacity map
+    (kernel -> arg keys -> calls), copied as they were passed (read-only arrays stay read-only)."""
     calls: dict[str, dict[tuple, list[tuple]]] = defaultdict(lambda: defaultdict(list))
     original = Kernel.__call__
 
@@ -95,6 +98,7 @@ def demo_calls(demo_region, policy, tmp_path_factory) -> dict[str, dict[tuple, l
             mp.setenv("POWERCHECK_AOT", "0")
             aot.reset()
             screen_file(demo_notifications_path(), assessor, tmp_path_factory.mktemp("aot-demo") / "d.parquet")
+            capacity_map(GridView.of(demo_region), policy)
     finally:
         Kernel.__call__ = original
         aot.reset()
@@ -142,9 +146,10 @@ def test_signature_spelling_matches_the_argument_keys():
     assert len(names) == len(set(names))
 
 
-def test_signatures_are_those_the_demo_screening_calls(demo_calls):
-    """The table lists exactly the plain ``@njit`` kernels that the demo screening calls from Python, with the
-    argument types it passes them: a kernel whose arguments change fails here (and would run on the JIT)."""
+def test_signatures_are_those_the_demo_screening_and_capacity_map_call(demo_calls):
+    """The table lists exactly the plain ``@njit`` kernels that the demo screening and capacity map call from
+    Python, with the argument types they pass them: a kernel whose arguments change fails here (and would run on
+    the JIT)."""
     eligible = {(name, key) for name, by_key in demo_calls.items() for key in by_key if _kernel(name).aot_eligible}
     listed = {(name, aot.parse_signature(sig)) for name, sigs in aot.SIGNATURES.items() for sig in sigs}
     assert eligible == listed
@@ -169,7 +174,7 @@ def test_every_aot_kernel_gives_the_jit_results_bit_for_bit(kernel_dir, use_kern
         for signature in signatures:
             key = aot.parse_signature(signature)
             calls = demo_calls[name][key]
-            assert calls, f"{name} {signature}: not called by the demo screening"
+            assert calls, f"{name} {signature}: not called by the demo screening or capacity map"
             for args in calls:
                 jit_args = tuple(_copy(a) for a in args)
                 aot_args = tuple(_copy(a) for a in args)
@@ -178,7 +183,7 @@ def test_every_aot_kernel_gives_the_jit_results_bit_for_bit(kernel_dir, use_kern
                 assert _same_bits(got, want), f"{name}: results differ from the JIT's"
                 assert _same_bits(aot_args, jit_args), f"{name}: arrays written in place differ from the JIT's"
                 compared += 1
-    assert compared >= 15
+    assert compared >= 17
 
 
 def test_kernels_dispatch_to_the_module_only_for_matching_arguments(use_kernel_dir):
@@ -240,6 +245,26 @@ def test_warm_screen_with_the_module_does_not_import_numba(kernel_dir, tmp_path)
     jit = _screen(kernel_dir, tmp_path / "jit.parquet", POWERCHECK_AOT="0")
     assert (jit["rc"], jit["numba"]) == (0, True)
     _assert_golden(tmp_path / "jit.parquet")
+
+
+def test_capacity_map_with_the_module_does_not_import_numba(kernel_dir, tmp_path):
+    """`powercheck capacity` of the demo: numba not imported with the module, the same map as the JIT alone's."""
+    maps = {}
+    for mode in ("1", "0"):
+        out = tmp_path / f"capacity-{mode}.parquet"
+        proc = subprocess.run(
+            [sys.executable, "-c", PROBE, "capacity", "--out", str(out), "--cache-dir", str(kernel_dir), "-q"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=_env(POWERCHECK_AOT=mode),
+        )
+        assert proc.returncode == 0, proc.stderr
+        report = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert (report["rc"], report["numba"]) == (0, mode == "0")
+        maps[mode] = pq.read_table(out)
+    assert maps["1"].num_rows == 285
+    assert maps["1"].equals(maps["0"])
 
 
 def _copy_dir(kernel_dir: Path, tmp_path: Path) -> Path:
