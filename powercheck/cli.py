@@ -375,7 +375,11 @@ def cmd_kernels(args: argparse.Namespace) -> int:
             print(f"powercheck kernels: up to date ({path})", file=sys.stderr)
         return 0
     if not args.quiet:
-        print(f"powercheck kernels: compiling {len(aot.SIGNATURES)} kernels into {path} ...", file=sys.stderr)
+        n = sum(map(len, aot.SIGNATURES.values()))
+        print(
+            f"powercheck kernels: compiling {len(aot.SIGNATURES)} kernels ({n} signatures) into {path} ...",
+            file=sys.stderr,
+        )
     try:
         built = aot.build(force=args.force)
     except aot.KernelBuildError as exc:

@@ -82,7 +82,8 @@ def demo_calls(demo_region, policy, tmp_path_factory) -> dict[str, dict[tuple, l
     calls: dict[str, dict[tuple, list[tuple]]] = defaultdict(lambda: defaultdict(list))
     original = Kernel.__call__
 
-    def recording(self, *args):
+    def recording(self, *args, **kwargs):
+        assert not kwargs, f"{self.name} called with keywords: the module's functions take positional arguments"
         kept = calls[self.name][tuple(map(arg_key, args))]
         snapshot = tuple(_copy(a) for a in args)
         if len(kept) < CALLS_KEPT:
@@ -171,6 +172,9 @@ def test_every_aot_kernel_gives_the_jit_results_bit_for_bit(kernel_dir, use_kern
         kernel = _kernel(name)
         compiled = aot.functions_for(name)
         assert len(compiled) == len(signatures), f"{name}: not every signature is in the module"
+        # the extension module's own functions (C), not numba dispatchers
+        assert all(type(f).__name__ == "builtin_function_or_method" for f in compiled.values())
+        assert all(f.__module__ == aot.module_name() for f in compiled.values())
         for signature in signatures:
             key = aot.parse_signature(signature)
             calls = demo_calls[name][key]
