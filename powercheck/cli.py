@@ -1,4 +1,4 @@
-"""Command line: ``powercheck screen|report|capacity|ledger|serve|whatif|policy|region``."""
+"""Command line: ``powercheck screen|report|capacity|ledger|serve|whatif|policy|region|kernels``."""
 
 from __future__ import annotations
 
@@ -17,10 +17,12 @@ from powercheck import __version__
 
 
 def _load(args: argparse.Namespace):
+    from powercheck import aot
     from powercheck.demo import demo_region_dir
     from powercheck.grid.region import GridRegion
     from powercheck.rules.policy import load_policy
 
+    aot.set_cache_dir(args.cache_dir)  # the kernels compiled ahead of time are looked for there too
     policy = load_policy(args.policy)
     grid = Path(args.grid) if args.grid else demo_region_dir()
 
@@ -341,8 +343,50 @@ def cmd_policy(args: argparse.Namespace) -> int:
 
 
 def cmd_region(args: argparse.Namespace) -> int:
+    from powercheck import aot
+
     region, _ = _load(args)
     print(json.dumps(region.summary(), indent=2))
+    if not args.quiet and aot.enabled() and not aot.is_built():
+        hint = "kernels: not compiled ahead of time; `powercheck kernels build` makes `screen` start faster"
+        print(hint, file=sys.stderr)
+    return 0
+
+
+def cmd_kernels(args: argparse.Namespace) -> int:
+    """``powercheck kernels build|status``: the kernels compiled ahead of time (:mod:`powercheck.aot`)."""
+    from powercheck import aot
+
+    aot.set_cache_dir(args.cache_dir)
+    path, _ = aot.module_paths()
+    if args.action == "status":
+        if not aot.enabled():
+            state = "not used (POWERCHECK_AOT=0 or NUMBA_DISABLE_JIT=1)"
+        elif aot.loaded_module() is not None:
+            state = "built"
+        elif path.exists():
+            state = "present but not loadable (stale, corrupt or unreadable): run `powercheck kernels build --force`"
+        else:
+            state = "not built: run `powercheck kernels build`"
+        print(f"kernels compiled ahead of time: {state}\n  {path}")
+        return 0
+    if aot.is_built() and not args.force:
+        if not args.quiet:
+            print(f"powercheck kernels: up to date ({path})", file=sys.stderr)
+        return 0
+    if not args.quiet:
+        n = sum(map(len, aot.SIGNATURES.values()))
+        print(
+            f"powercheck kernels: compiling {len(aot.SIGNATURES)} kernels ({n} signatures) into {path} ...",
+            file=sys.stderr,
+        )
+    try:
+        built = aot.build(force=args.force)
+    except aot.KernelBuildError as exc:
+        print(f"powercheck kernels build: {exc}; the kernels are compiled just in time instead", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        print(f"powercheck kernels: built {built}", file=sys.stderr)
     return 0
 
 
@@ -366,11 +410,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from powercheck import aot
     from powercheck.demo import demo_region_dir
     from powercheck.service import generated_token, load_tokens
     from powercheck.service.app import ServiceConfig, create_app
     from powercheck.service.limits import guarded_protocol
 
+    aot.set_cache_dir(args.cache_dir)  # the kernels compiled ahead of time are looked for there too
     limits = service_limits(args)
     tokens = load_tokens(args.tokens_file) or generated_token()
     config = ServiceConfig(
@@ -713,6 +759,13 @@ def build_parser() -> argparse.ArgumentParser:
     reg = sub.add_parser("region", help="load a region (building its cache) and show a summary")
     common(reg)
     reg.set_defaults(func=cmd_region)
+
+    ker = sub.add_parser("kernels", help="compile the screening's numeric kernels ahead of time (faster start-up)")
+    ker.add_argument("action", choices=("build", "status"), help="build the module, or say whether it is built")
+    ker.add_argument("--cache-dir", help="where the module is written (default: ~/.cache/powercheck)")
+    ker.add_argument("--force", action="store_true", help="rebuild even if a valid module is there")
+    ker.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    ker.set_defaults(func=cmd_kernels)
     return parser
 
 

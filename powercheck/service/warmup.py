@@ -102,17 +102,11 @@ def warmup_notifications(assessor: Assessor) -> list[Notification]:
 
 
 def loaded_kernels() -> dict[str, int]:
-    """Compiled or cache-loaded signatures per numba kernel of the imported powercheck modules (name -> count)."""
-    from numba.core.registry import CPUDispatcher
+    """Loaded signatures per kernel of the imported powercheck modules (name -> count): those numba compiled or
+    loaded from its cache, and those of the module compiled ahead of time once a kernel has looked it up."""
+    from powercheck.jit import kernels
 
-    out: dict[str, int] = {}
-    for name, module in list(sys.modules.items()):
-        if module is None or not (name == "powercheck" or name.startswith("powercheck.")):
-            continue
-        for value in list(vars(module).values()):
-            if isinstance(value, CPUDispatcher):
-                out[f"{value.py_func.__module__}.{value.py_func.__qualname__}"] = len(value.overloads)
-    return out
+    return {kernel.name: kernel.loaded_signatures() for kernel in kernels()}
 
 
 def warm_up(assessor: Assessor) -> float:
