@@ -65,4 +65,3 @@ class once:
             return self
         value = obj.__dict__[self.name] = self.func(obj)
         return value
-
