@@ -59,8 +59,8 @@ SIGNATURES: dict[str, tuple[str, ...]] = {
         "i8[::1] i8[::1] i8[::1] f8[::1] f8[::1] f8[::1] f8[::1] i8[::1] i8[::1] i8[::1] f8[::1] f8[::1] f8[::1] "
         "f8[::1] f8[::1] f8[::1] ro:f8[::1] f8 f8 ro:f8[::1] ro:f8[::1] f8",
     ),
-    "powercheck.quality.superposition.path_voltage_change": (
-        "i8 i8[::1] f8[::1] f8[::1] f8[::1] f8[::1] f8[::1] i8[::1] f8[::1] f8[::1] f8[::1]",
+    "powercheck.quality.superposition.paths_voltage_change": (
+        "i8[::1] i8[::1] f8[::1] f8[::1] f8[::1] f8[::1] f8[::1] i8[::1] i8[::1] i8[::1] f8[::1] f8[::1] f8",
     ),
     "powercheck.quality.impedance.min_fault_current_a": ("f8[::1] f8[::1] f8[::1] f8[::1] f8[::1] i8[::1] f8",),
     "powercheck.quality.voltage.line_current_a": ("f8[::1] f8[::1] i8[::1] f8[::1]",),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -67,7 +68,7 @@ def strings(values: Sequence[str | None]) -> pa.Array:
     if len(data) == len(text):
         lengths = np.fromiter(map(len, values), dtype=np.int64, count=n)
     else:
-        lengths = np.fromiter((len(v.encode("utf-8")) for v in values), dtype=np.int64, count=n)
+        lengths = np.fromiter(map(len, map(str.encode, values)), dtype=np.int64, count=n)  # UTF-8, str's default
     offsets = np.zeros(n + 1, dtype=np.int32)
     if n:
         np.cumsum(lengths, out=offsets[1:])
@@ -133,9 +134,18 @@ def from_python(values: Sequence[Any], type_: pa.DataType) -> pa.Array:
         return lists(offsets, from_python(flat, type_.value_type), type_, valid)
     if pa.types.is_struct(type_):
         valid = np.array([v is not None for v in values], dtype=bool)
-        children = [from_python([None if v is None else v.get(f.name) for v in values], f.type) for f in type_]
+        rows = values if valid.all() else [{} if v is None else v for v in values]
+        children = [from_python(_field(rows, f.name), f.type) for f in type_]
         return structs(children, type_, valid)
     raise TypeError(f"no builder for Arrow type {type_}")
+
+
+def _field(rows: Sequence[Any], name: str) -> list:
+    """``[row.get(name) for row in rows]`` (the rows dicts), without a Python loop when they are all dicts."""
+    try:
+        return list(map(dict.get, rows, repeat(name)))
+    except TypeError:  # a mapping that is not a dict
+        return [row.get(name) for row in rows]
 
 
 def table(columns: dict[str, pa.Array], schema: pa.Schema) -> pa.Table:

@@ -21,11 +21,12 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from pydantic import BaseModel
 
 from powercheck import arrow
 from powercheck.gcpause import gc_paused
 from powercheck.io import CHECK_TYPE, DECISION_SCHEMA, PATH_POINT_TYPE, _measure_row, _message_row, decision_row
-from powercheck.models import Decision
+from powercheck.models import Decision, MeasureOption
 from powercheck.rules.checks.base import FAIL, NOT_EVALUATED, STATUSES, CheckTable
 from powercheck.rules.decide import DecisionBatch
 from powercheck.rules.path import PATH_COLUMNS
@@ -175,6 +176,51 @@ LIGHT_COLUMNS = tuple(
 )
 
 
+def _plain_dump(model: BaseModel) -> dict[str, Any]:
+    """``model.model_dump()`` of a model whose fields are all scalars (str, float, int, bool, None: a
+    :class:`SizeLimit`, :class:`NetworkData`): its field values as they are, without pydantic's serializer."""
+    return dict(model.__dict__)
+
+
+def _measure_row_of(m: MeasureOption) -> dict[str, Any]:
+    """:func:`~powercheck.io._measure_row` of a measure option whose fields are str and bool and whose rule lists
+    are lists of str (the engine's: their own JSON form), without pydantic's JSON dump; any other goes to
+    ``_measure_row`` (``tests/test_columnar.py`` compares the two on the demo's and the rule cases' measures)."""
+    d = m.__dict__
+    if not (
+        type(m) is MeasureOption
+        and type(d["sufficient"]) is bool
+        and _strings(d["resolves"])
+        and _strings(d["remaining"])
+        and type(d["id"]) is str
+        and type(d["by"]) is str
+        and type(d["text"]) is str
+        and type(d["effect"]) is str
+        and type(d["source"]) is str
+    ):
+        return _measure_row(m)
+    return {
+        "id": d["id"],
+        "by": d["by"],
+        "text": d["text"],
+        "effect": d["effect"],
+        "sufficient": d["sufficient"],
+        "resolves": list(d["resolves"]),
+        "remaining": list(d["remaining"]),
+        "source": d["source"],
+        "message": _message_row(d["message"]),
+        "effect_message": _message_row(d["effect_message"]),
+    }
+
+
+def _strings(values: Any) -> bool:
+    """``values`` is a list of exact str."""
+    return type(values) is list and (not values or set(map(type, values)) == _STR)
+
+
+_STR = {str}
+
+
 def _light_row(batch: DecisionBatch, k: int, lang: str, ledger_status, source_line: int | None) -> dict[str, Any]:
     """The :data:`LIGHT_COLUMNS` of batch row ``k``: what :func:`~powercheck.io.decision_row` writes of its
     decision (:meth:`DecisionBatch.decision` without checks and path, with ``ledger_status``), made from the
@@ -188,9 +234,9 @@ def _light_row(batch: DecisionBatch, k: int, lang: str, ledger_status, source_li
         messages=[_message_row(m) for m in row["messages"]],
         assumptions=list(row["assumptions"]),
         condition_messages=[_message_row(m) for m in row["condition_messages"]],
-        measures=[_measure_row(m) for m in row["measures"]],
-        limits=[limit.model_dump() for limit in row["limits"]],
-        network_data=None if network_data is None else network_data.model_dump(),
+        measures=[_measure_row_of(m) for m in row["measures"]],
+        limits=[_plain_dump(limit) for limit in row["limits"]],
+        network_data=None if network_data is None else _plain_dump(network_data),
     )
     return row
 

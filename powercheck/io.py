@@ -412,9 +412,38 @@ def _plain(value: Any) -> bool:
 def _message_row(message: Message) -> dict[str, str]:
     params = message.params
     if type(message) is not Message or not all(map(_plain, params.values())):
-        # nested messages, lists, enums, NaN: pydantic's JSON form (a plain dict of scalars is its own JSON form)
-        params = Message.model_validate(message).model_dump(mode="json")["params"]
+        # nested messages and lists of them (the engine's: "missing" with a message, the conditions of an approval),
+        # as pydantic's JSON form writes them; enums, NaN, anything else: pydantic's JSON form itself (a plain dict of
+        # scalars is its own JSON form)
+        json_form = _json_form(params) if type(message) is Message else _NOT_PLAIN
+        params = json_form if json_form is not _NOT_PLAIN else _pydantic_params(message)
     return {"key": message.key, "params": _PARAMS_JSON(params)}
+
+
+_NOT_PLAIN = object()
+
+
+def _pydantic_params(message: Message) -> dict[str, Any]:
+    return Message.model_validate(message).model_dump(mode="json")["params"]
+
+
+def _json_form(value: Any) -> Any:
+    """pydantic's JSON form of a message parameter made only of plain values (:func:`_plain`), messages (exact
+    :class:`Message`), lists and tuples of them and dicts of them by str keys; ``_NOT_PLAIN`` for anything else
+    (``tests/test_io.py`` compares it with pydantic's)."""
+    if _plain(value):
+        return value
+    kind = type(value)
+    if kind is Message:
+        params = _json_form(value.params)
+        return _NOT_PLAIN if params is _NOT_PLAIN else {"key": value.key, "params": params}
+    if kind is list or kind is tuple:
+        out = [_json_form(v) for v in value]
+        return _NOT_PLAIN if any(v is _NOT_PLAIN for v in out) else out
+    if kind is dict and all(type(k) is str for k in value):
+        out = {k: _json_form(v) for k, v in value.items()}
+        return _NOT_PLAIN if any(v is _NOT_PLAIN for v in out.values()) else out
+    return _NOT_PLAIN
 
 
 def _message(row: dict[str, Any]) -> dict[str, Any]:

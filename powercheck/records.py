@@ -44,3 +44,24 @@ def maker(cls: type[T]) -> Callable[..., T]:
 
     make.__doc__ = f"A {cls.__name__} from keyword values (see :func:`powercheck.records.maker`)."
     return make
+
+
+class once:
+    """A property of a frozen record worked out on first read and kept in the instance's ``__dict__`` (as
+    ``functools.cached_property``, without its per-call lock, which Python 3.11 takes on every first read: the
+    engine reads such a property of tens of thousands of records a batch). Computing it twice in two threads at
+    once gives the same value (the records are frozen), so no lock is needed."""
+
+    def __init__(self, func: Callable[[Any], Any]) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, cls: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.func(obj)
+        return value

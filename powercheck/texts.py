@@ -13,7 +13,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from powercheck.models import Message, construct
+from powercheck.models import Message, make_message
 
 LANGUAGES = ("en", "nb")
 DEFAULT_LANGUAGE = "en"
@@ -40,10 +40,18 @@ def language(value: str | None) -> str:
 
 def template(key: str, lang: str) -> str:
     """The template of a dotted key (``title.PQ.RVC`` style keys use the first dot only)."""
-    table = _templates()
-    head, _, rest = key.partition(".")
-    node = table[head] if not rest else table[head][rest]
-    return node[lang]
+    got = _FOUND.get((key, lang))
+    if got is None:
+        table = _templates()
+        head, _, rest = key.partition(".")
+        node = table[head] if not rest else table[head][rest]
+        got = _FOUND[(key, lang)] = node[lang]
+    return got
+
+
+_FOUND: dict[tuple[str, str], str] = {}
+"""(key, language) -> template, for the templates found so far (the template file never changes while running;
+a key without a template raises and is not kept)."""
 
 
 def label(name: str, lang: str) -> str:
@@ -57,6 +65,9 @@ def title(rule_id: str, lang: str) -> str:
 
 
 def _value(value: Any, lang: str) -> Any:
+    kind = type(value)
+    if kind is str or kind is float or kind is int:  # the common parameters: as they are
+        return value
     if isinstance(value, Message):
         return render(value, lang)
     if isinstance(value, dict) and "key" in value and "params" in value:
@@ -83,7 +94,7 @@ def msg(key: str, **params: Any) -> Message:
     if key not in _CHECKED_KEYS:
         template(key, DEFAULT_LANGUAGE)
         _CHECKED_KEYS.add(key)
-    return construct(Message, {"key": key, "params": params})
+    return make_message(key, params)
 
 
 def localize(decision, lang: str):

@@ -103,6 +103,8 @@ def test_rule_case_columnar_equals_object_path(name, case_region, policy):
         ([True, None, False], pa.bool_()),
         ([["a"], None, [], ["b", None]], pa.list_(pa.string())),
         ([{"x": 1.0, "y": "z"}, None, {"x": None, "y": None}], pa.struct([("x", pa.float64()), ("y", pa.string())])),
+        ([{"x": 2.0, "y": "Ω ø"}, {"y": "a"}], pa.struct([("x", pa.float64()), ("y", pa.string())])),
+        (["≤ 1 %", "ab", "", "å"], pa.string()),
         ([datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC), None], pa.timestamp("us", tz="UTC")),
     ],
 )
@@ -115,3 +117,31 @@ def test_arrow_builder_equals_pyarrow(values, type_):
 def test_arrow_numbers_nan_is_null_unless_valid_given():
     assert arrow.numbers(np.array([1.0, np.nan])).to_pylist() == [1.0, None]
     assert arrow.numbers(np.array([1, 2]), pa.int64(), np.array([True, False])).to_pylist() == [1, None]
+
+
+def test_light_row_parts_equal_pydantic_dumps(demo_region, policy):
+    """The columnar rows' measures, limits and network data, made from the models' fields, equal pydantic's dumps
+    (``io._measure_row``, ``model_dump``) of every one the demo's decisions hold, key order included; a measure
+    option with values that are not their own JSON form goes to ``io._measure_row``."""
+    from powercheck.columnar import _measure_row_of, _plain_dump
+    from powercheck.io import _measure_row
+    from powercheck.models import MeasureOption, Message, Outcome
+
+    valid = [r.notification for r in read_notifications(demo_notifications_path()) if r.ok]
+    batch = Assessor(demo_region, policy, clock=lambda: FIXED_TIME).assess_batch(valid)
+    measures = [m for row in batch.measures for m in row]
+    limits = [limit for row in batch.limits for limit in row]
+    data = [d for d in batch.network_data if d is not None]
+    assert len(measures) > 100 and len(limits) > 100 and len(data) > 100  # the demo mix, not a trivial batch
+    assert {m.by for m in measures} == {"installer", "grid_owner", "case_handler"}
+    for m in measures:
+        got, want = _measure_row_of(m), _measure_row(m)
+        assert got == want and list(got) == list(want)
+    for model in limits + data:
+        got, want = _plain_dump(model), model.model_dump()
+        assert got == want and list(got) == list(want)
+    odd = MeasureOption.model_construct(
+        id="x", by="installer", text="t", effect="e", sufficient=True, resolves=[Outcome.ESCALATE], remaining=[],
+        message=Message(key="k", params={"a": 1}), effect_message=Message(key="k"), source="s",
+    )  # fmt: skip
+    assert _measure_row_of(odd) == _measure_row(odd) and type(_measure_row_of(odd)["resolves"][0]) is str

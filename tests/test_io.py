@@ -5,7 +5,7 @@ import pytest
 
 from powercheck.gs1 import make_gsrn
 from powercheck.io import DecisionWriter, read_notifications, write_notifications_parquet
-from powercheck.models import Notification
+from powercheck.models import CheckStatus, Message, Notification
 
 MP = make_gsrn("70705750012345678")
 GOOD = {
@@ -126,6 +126,12 @@ def test_decisions_file_keeps_every_field_of_every_demo_decision(tmp_path, demo_
         {"limit": float("inf")},
         {"text": [{"key": "missing", "params": {"field": "x"}}]},  # nested messages as dicts
         {"kinds": ("pv_inverter", "battery_inverter")},  # a tuple becomes a list
+        {"text": Message(key="missing", params={"field": "ø", "n": 2})},  # a nested message
+        {"conditions": [Message(key="a", params={"x": 1.5}), Message(key="b")], "n": 3},  # a list of them
+        {"text": Message(key="m", params={"inner": Message(key="n", params={"v": [1, (2, None)]})})},
+        {"text": Message(key="m", params={"bad": float("nan")})},  # NaN inside: pydantic's form (null)
+        {"text": [Message(key="m", params={"kind": CheckStatus.FAIL})]},  # an enum inside: pydantic's form
+        {"table": {"a": [1, 2], "b": {"c": None}}},  # dicts of plain values
     ],
 )
 def test_message_row_params_equal_pydantic_json_dump(params):

@@ -153,6 +153,18 @@ def test_construct_equals_model_construct_for_every_field_in_order():
     assert type(direct.__pydantic_fields_set__) is set and direct.__pydantic_fields_set__ == set(Decision.model_fields)
 
 
+def test_make_message_equals_model_construct():
+    from powercheck.models import Message, _constructible_fields, make_message
+
+    assert _constructible_fields(Message) == ("key", "params")  # what make_message spells out
+    params = {"text": "x", "n": 1.5}
+    message = make_message("missing", params)
+    assert _state(message) == _state(Message.model_construct(key="missing", params=params))
+    assert message == Message(key="missing", params=params) and message.params is params
+    assert message.model_dump_json() == '{"key":"missing","params":{"text":"x","n":1.5}}'
+    assert make_message("k", {}).__pydantic_fields_set__ is not message.__pydantic_fields_set__  # one set each
+
+
 def test_construct_leaves_partial_or_reordered_values_to_model_construct():
     from powercheck.models import Message, construct
 
@@ -181,3 +193,22 @@ def test_engine_decision_takes_the_direct_construction(demo_region, policy, monk
     decisions = assessor.assess_many(notes)
     assert len(decisions) == 20
     assert all(list(d.__dict__) == list(Decision.model_fields) for d in decisions)
+
+
+def test_engine_network_data_equals_validated_network_data(demo_region, policy):
+    """rules.connection.network_data builds NetworkData without the validation pass: every demo point's equals the
+    validated model of its values, field for field with the same types."""
+    from powercheck.demo import demo_notifications_path
+    from powercheck.io import read_notifications
+    from powercheck.models import NetworkData
+    from powercheck.rules.engine import Assessor
+
+    notes = [r.notification for r in read_notifications(demo_notifications_path()) if r.ok]
+    batch = Assessor(demo_region, policy).assess_batch(notes)
+    data = [d for d in batch.network_data if d is not None]
+    assert len(data) > 200 and any(d.ik_min_a is None for d in data) and any(d.ik_min_a for d in data)
+    for d in data:
+        want = NetworkData(**d.__dict__)
+        assert d == want and list(d.__dict__) == list(want.__dict__)
+        assert [type(v) for v in d.__dict__.values()] == [type(v) for v in want.__dict__.values()]
+        assert d.__pydantic_fields_set__ == want.__pydantic_fields_set__

@@ -54,3 +54,26 @@ def test_unknown_or_missing_fields_and_slotted_classes_are_refused():
 
     with pytest.raises(TypeError, match="__post_init__"):
         maker(Checked)
+
+
+def test_once_is_worked_out_on_first_read_and_kept():
+    from dataclasses import dataclass
+
+    from powercheck.records import maker, once
+
+    calls = []
+
+    @dataclass(frozen=True)
+    class Rec:
+        a: int
+
+        @once
+        def double(self) -> int:
+            """Twice a."""
+            calls.append(self.a)
+            return 2 * self.a
+
+    r = maker(Rec)(a=3)
+    assert (r.double, r.double, calls) == (6, 6, [3])  # worked out once, then read from the instance
+    assert r == Rec(3) and repr(r) == "test_once_is_worked_out_on_first_read_and_kept.<locals>.Rec(a=3)"
+    assert Rec.double.__doc__ == "Twice a." and Rec(4).double == 8 and calls == [3, 4]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from powercheck.models import NetworkData
+from powercheck.models import NetworkData, construct
 from powercheck.quality.codes import SQRT3
 from powercheck.rules.context import GridView
 from powercheck.rules.demand import DemandCase
@@ -48,18 +48,24 @@ def network_data(cases: Sequence[DemandCase], ev: Evaluation, grid: GridView, po
         base_case = basis.get(loc.network_id)
         if base_case is None:
             base_case = basis[loc.network_id] = grid.region.base_case_basis(loc.network_id)
-        out[k] = NetworkData(
-            system="TN_400" if tn else "IT_230",
-            u_nominal_v=u,
-            ik_max_3ph_a=_finite(c_max * u / (SQRT3 * z_max)) if z_max > 0 else None,
-            ik_min_a=_finite(ik_min),
-            ik_min_kind="1-phase L-N (TN)" if tn else "2-phase L-L (IT)",
-            loop_r_ohm=_finite(loop_r),
-            loop_x_ohm=_finite(loop_x),
-            voltage_peak_pu=_finite(vm_of[i]),
-            existing_peak_kw=_finite(float(grid.customers.existing_peak_kw[loc.cp_row])) if loc.cp_row >= 0 else None,
-            load_basis=str(grid.customers.peak_basis[loc.cp_row]) if loc.cp_row >= 0 else None,
-            base_case=base_case,
+        # every field in the model's order, the numbers Python floats or None and the texts str: what NetworkData's
+        # validation would make of them, without its pass (tests/test_models.py compares the two)
+        cp = loc.cp_row
+        out[k] = construct(
+            NetworkData,
+            {
+                "system": "TN_400" if tn else "IT_230",
+                "u_nominal_v": float(u),
+                "ik_max_3ph_a": _finite(float(c_max * u / (SQRT3 * z_max))) if z_max > 0 else None,
+                "ik_min_a": _finite(float(ik_min)),
+                "ik_min_kind": "1-phase L-N (TN)" if tn else "2-phase L-L (IT)",
+                "loop_r_ohm": _finite(float(loop_r)),
+                "loop_x_ohm": _finite(float(loop_x)),
+                "voltage_peak_pu": _finite(float(vm_of[i])),
+                "existing_peak_kw": _finite(float(grid.customers.existing_peak_kw[cp])) if cp >= 0 else None,
+                "load_basis": str(grid.customers.peak_basis[cp]) if cp >= 0 else None,
+                "base_case": None if base_case is None else str(base_case),
+            },
         )
     return out
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from operator import is_not
 
 from powercheck.ledger.model import ACTIVE, APPROVED, LedgerRequest
 from powercheck.ledger.state import CapacityState
@@ -38,7 +38,7 @@ from powercheck.models import (
     SupplyPhases,
 )
 from powercheck.quality.codes import CONN_3PH, CONN_LL, CONN_LN, SQRT3, conn_code
-from powercheck.records import maker
+from powercheck.records import maker, once
 from powercheck.rules.accounting import (
     CONSUMING,
     GENERATING,
@@ -246,7 +246,7 @@ class DemandCase:
     ledger_revision: int | None = None
     """Revision of this notification already in the ledger (a replay when equal to this one)."""
 
-    @cached_property
+    @once
     def evaluable(self) -> bool:
         """Complete, located and on the notified system: the grid checks run (worked out once per case: the
         case is frozen, and the stages ask it many times)."""
@@ -542,10 +542,15 @@ def _variant_of(base: DemandCase, n: Notification) -> bool:
     ours, theirs = n.__dict__, b.__dict__
     if len(ours) != len(theirs) or len(n.appliances) != len(b.appliances):
         return False
-    get = theirs.get
-    for name, value in ours.items():
-        if value is not get(name, ours) and name != "appliances":
-            return False
+    if list(ours) == list(theirs):  # the fields in the same order (a model's): compared at C speed, by identity
+        changed = sum(map(is_not, ours.values(), theirs.values()))
+        if changed > (ours["appliances"] is not theirs["appliances"]):
+            return False  # a field other than the appliances is another object
+    else:
+        get = theirs.get
+        for name, value in ours.items():
+            if value is not get(name, ours) and name != "appliances":
+                return False
     for a, x in zip(n.appliances, b.appliances):
         if a is not x and not _appliance_kept(x, a):
             return False

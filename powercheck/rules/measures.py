@@ -29,8 +29,10 @@ from powercheck.models import (
     Message,
     Notification,
     Outcome,
+    PowerBudget,
     SupplyPhases,
     construct,
+    replaced,
 )
 from powercheck.quality.codes import CONN_3PH, SQRT3
 from powercheck.rules.accounting import phase_current_a
@@ -70,8 +72,8 @@ def _largest_kw(limits, i: int) -> float | None:
 
 def _with_appliance(n: Notification, i: int, **update) -> Notification:
     appliances = list(n.appliances)
-    appliances[i] = appliances[i].model_copy(update=update)
-    return n.model_copy(update={"appliances": appliances})
+    appliances[i] = replaced(appliances[i], update)
+    return replaced(n, {"appliances": appliances})
 
 
 def _charging_power_kw(current_a: float, a: Appliance, u_ll_v: float) -> float:
@@ -96,7 +98,7 @@ def _single_measures(
     out: list[tuple[str, Notification, list]] = []
     for m, mid, kinds in policy.derived("measures.kinds", _measure_kinds):
         for i, a in enumerate(n.appliances):
-            if a.kind.value not in kinds:
+            if a.kind not in kinds:  # a str enum: found as its value
                 continue
             label = _label(n, i)
             largest = _largest_kw(limits, i)
@@ -149,11 +151,11 @@ def _single_measures(
             kv = next((x for x in limits if x.quantity == "kv_fuse_after_a"), None)
             if kv is not None and kv.smallest is not None and kv.largest is not None and kv.smallest <= kv.largest:
                 target = min(max(case.kv_a, kv.smallest), kv.largest)
-                variant = n.model_copy(update={"kv_fuse_after_a": target})
+                variant = replaced(n, {"kv_fuse_after_a": target})
                 out.append((mid, variant, [msg("measure.kv_fuse", fuse=target)]))
         if mid == "service_cable" and str(RuleId.PROT_SERVICE_CABLE) in failing and case.fuse_after_a is not None:
             rating = float(math.ceil(case.fuse_after_a / (1 - margin)))  # with the auto-approval margin
-            variant = n.model_copy(update={"service_cable_ampacity_a": rating})
+            variant = replaced(n, {"service_cable_ampacity_a": rating})
             out.append((mid, variant, [msg("measure.service_cable", current=rating)]))
     return out
 
@@ -193,6 +195,47 @@ def _budget_like(case: DemandCase, policy: Policy, u_ll_v: float) -> dict | None
     return {"max_demand_kw": acc.demand_after_kw, "cos_phi": cos}
 
 
+def _fuse_amps(value) -> float | None:
+    """A fuse rating as ``FuseAmps`` validates it (a finite number in (0, 4000], as float); None when it would not
+    validate."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 4000:
+        return None
+    return float(value)
+
+
+def _fuse_variant(n: Notification, update: dict) -> Notification:
+    """``Notification.model_validate({**n.model_dump(exclude_none=True), **update})`` for the main fuse measure's
+    ``update`` (fuses before and after, maybe a power budget as a dict) of the validated ``n``: ``n`` with the fuses
+    as float and the budget a :class:`PowerBudget`, its other fields shared (they validate to equal values), without
+    pydantic's dump and validation (``tests/rules/test_variant_models.py`` compares the two on every variant of the
+    demo and the rule cases). Values that would not validate go to ``model_validate`` (which raises, as before)."""
+    before, after = _fuse_amps(update["main_fuse_before_a"]), _fuse_amps(update["main_fuse_after_a"])
+    values = {"main_fuse_before_a": before, "main_fuse_after_a": after}
+    budget = update.get("power_budget", n.power_budget)
+    if isinstance(budget, dict):
+        demand, cos = budget["max_demand_kw"], budget["cos_phi"]
+        if (
+            set(budget) == {"max_demand_kw", "cos_phi"}
+            and _number_in(demand, 0.0, 5000.0)
+            and _number_in(cos, 0.0, 1.0)
+            and cos > 0
+        ):
+            budget = construct(
+                PowerBudget, {"max_demand_kw": float(demand), "max_export_kw": 0.0, "cos_phi": float(cos)}
+            )
+        else:
+            budget = False
+    if before is None or after is None or budget is False:
+        return Notification.model_validate({**n.model_dump(exclude_none=True), **update})
+    if "power_budget" in update:
+        values["power_budget"] = budget
+    return replaced(n, values)
+
+
+def _number_in(value, low: float, high: float) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and low <= value <= high
+
+
 def _fuse_measures(
     case: DemandCase, limits, failing: set[str], policy: Policy, u_ll_v: float
 ) -> list[tuple[str, Notification, list]]:
@@ -214,10 +257,10 @@ def _fuse_measures(
         threshold = policy.value(PolicyKey.BUDGET_REQUIRED_ABOVE_FUSE_A).get(n.network_system.value)
         if n.power_budget is None and threshold is not None and target > threshold and case.accounting is not None:
             update["power_budget"] = _budget_like(case, policy, u_ll_v)  # the policy wants a budget above this
-        variant = Notification.model_validate({**n.model_dump(exclude_none=True), **update})
+        variant = _fuse_variant(n, update)
         out.append(("main_fuse", variant, [msg(key, fuse=target)]))
     if str(RuleId.LOAD_METER_FUSE) in failing and need is not None:
-        variant = n.model_copy(update={"meter_fuse_before_a": n.meter_fuse_before_a, "meter_fuse_after_a": need})
+        variant = replaced(n, {"meter_fuse_before_a": n.meter_fuse_before_a, "meter_fuse_after_a": need})
         out.append(("main_fuse", variant, [msg("measure.meter_fuse", fuse=need)]))
     return out
 
@@ -241,7 +284,7 @@ def variants(
         if batch.outcome[k] is not Outcome.ESCALATE or not case.evaluable or k in skip:
             continue
         rows = batch.checks.rows_of(k)
-        if any(batch.checks.rule_id[i] in GATE_RULES for i in rows):
+        if not GATE_RULES.isdisjoint(batch.checks.rule_id[rows.start : rows.stop]):
             continue
         failing = set(failing_of[k])
         singles = _single_measures(case, batch.limits[k] if batch.limits else (), failing, policy, u_ll_of(case))
@@ -253,7 +296,7 @@ def variants(
                 if mid == "main_fuse":
                     continue
                 fields = ("main_fuse_before_a", "main_fuse_after_a", "power_budget")
-                both = note.model_copy(update={name: getattr(fuse[0], name) for name in fields})
+                both = replaced(note, {name: getattr(fuse[0], name) for name in fields})
                 out.append(Variant(k, ("main_fuse", mid), both, tuple(fuse[1]) + tuple(conditions),
                                    f"{sources['main_fuse']}; {sources[mid]}"))  # fmt: skip
             if fuse[0].meter_fuse_after_a != case.notification.meter_fuse_after_a:
@@ -264,14 +307,20 @@ def variants(
 def failing_rules(checks: CheckTable) -> list[list[str]]:
     """Per notification of a check table: the rule ids of its results that fail or are not evaluated, in order
     (found for the whole table at once)."""
+    rule_id = checks.rule_id
+    return [[str(rule_id[i]) for i in rows] for rows in _bad_rows(checks)]
+
+
+def _bad_rows(checks: CheckTable) -> list[list[int]]:
+    """Per notification of a check table: its results (rows of the table) that fail or are not evaluated, in
+    order."""
     status = checks.status
     bad = np.flatnonzero((status == FAIL) | (status == NOT_EVALUATED))
-    out: list[list[str]] = [[] for _ in range(len(checks.indptr) - 1)]
+    out: list[list[int]] = [[] for _ in range(len(checks.indptr) - 1)]
     if bad.size:
         owner = np.searchsorted(checks.indptr, bad, side="right") - 1  # the row whose range holds each result
-        rule_id = checks.rule_id
         for i, k in zip(bad.tolist(), owner.tolist()):
-            out[k].append(str(rule_id[i]))
+            out[k].append(i)
     return out
 
 
@@ -295,16 +344,17 @@ def _option(mid: str, by: str, message: Message, effect: Message, sufficient: bo
 
 
 def _grid_owner_options(
-    batch: DecisionBatch, k: int, grid, policy: Policy, failing: Sequence[str]
+    batch: DecisionBatch, k: int, grid, policy: Policy, failing: Sequence[str], bad: Sequence[int] | None = None
 ) -> list[MeasureOption]:
-    """Reinforcements for the failing grid checks, and what a case handler has to do."""
+    """Reinforcements for the failing grid checks, and what a case handler has to do (``bad``: the notification's
+    results that fail or are not evaluated, :func:`_bad_rows`, when the caller has them; the others add nothing)."""
     checks = batch.checks
     case = batch.cases[k]
     out: list[MeasureOption] = []
     seen: set[str] = set()
     line_frac = policy.number(PolicyKey.LINE_LOADING_MAX_PERCENT) / 100.0
     trafo_frac = policy.number(PolicyKey.TRANSFORMER_LOADING_MAX_PERCENT) / 100.0
-    for i in checks.rows_of(k):
+    for i in checks.rows_of(k) if bad is None else bad:
         rule = checks.rule_id[i]
         status = checks.status[i]
         if status == NOT_EVALUATED and rule.group != "GRID":
@@ -345,7 +395,8 @@ def _grid_owner_options(
 
 
 def _gate_options(batch: DecisionBatch, k: int) -> list[MeasureOption]:
-    rules = {str(batch.checks.rule_id[i]) for i in batch.checks.rows_of(k)}
+    rows = batch.checks.rows_of(k)
+    rules = set(batch.checks.rule_id[rows.start : rows.stop])  # rule ids (str enums: equal to their str)
     key = None
     if str(RuleId.GRID_LOCATED) in rules:
         key = "measure.review_unknown_point"
@@ -380,7 +431,9 @@ def apply_measures(
     will be thrown away) keep their outcome and get no measures.
     """
     arr = grid.arrays
-    failing_of = failing_rules(batch.checks)
+    bad_rows = _bad_rows(batch.checks)
+    rule_id = batch.checks.rule_id
+    failing_of = [[str(rule_id[i]) for i in rows] for rows in bad_rows]  # failing_rules(batch.checks)
     found = variants(batch, policy, lambda c: float(arr.u_ll_v[c.location.bus_row]), failing_of, skip)
     outcome = list(batch.outcome)
     measures: list[list[MeasureOption]] = [[] for _ in batch.cases]
@@ -404,29 +457,36 @@ def apply_measures(
                 replace_checks[k] = (of, row)
             if not (approvable or before - after):
                 continue
-            if approvable:
-                effect = msg("effect_sufficient")
-            elif not after and any(m.key == "policy_job_type" for m in decided.reasons[pos]):
-                effect = msg("effect_job_type", job=v.notification.job_type.value)
-            elif not after:
-                effect = msg("effect_margin")
-            else:
-                effect = msg("effect_partial", resolved=sorted(before - after), remaining=sorted(after))
-            text = v.conditions[0] if len(v.conditions) == 1 else msg("measure.together", measures=list(v.conditions))
-            option = _option("+".join(v.ids), "installer", text, effect, approvable, before - after, after, v.source)
-            key = (k, option.id)
+            key = (k, "+".join(v.ids))
             rank = (not approvable, len(after))  # per measure the first variant that does most
             if key not in best or rank < best[key][0]:
-                best[key] = (rank, option)
-        for (k, _), (_, option) in best.items():
-            measures[k].append(option)
+                best[key] = (rank, (pos, v, approvable, before, after))
+        for (k, _), (_, found_option) in best.items():  # the options made for the variants kept only
+            measures[k].append(_installer_option(decided, *found_option))
     for k in range(len(batch.cases)):
         if outcome[k] is Outcome.ESCALATE and k not in skip:
-            measures[k] += _grid_owner_options(batch, k, grid, policy, failing_of[k]) + _gate_options(batch, k)
+            measures[k] += _grid_owner_options(batch, k, grid, policy, failing_of[k], bad_rows[k]) + _gate_options(
+                batch, k
+            )
             if not measures[k]:
                 text = msg("measure.case_handler", text=msg("measure.review_other"))
                 measures[k].append(_option("review", "case_handler", text, msg("effect_review"), False, [], [], ""))
     return _merged(batch, outcome, measures, conditions, reserve, replace_checks)
+
+
+def _installer_option(decided: DecisionBatch, pos: int, v: Variant, approvable: bool, before: set, after: set):
+    """The measure option of variant ``v`` (row ``pos`` of ``decided``): what it achieves against the failing rules
+    ``before`` it, ``after`` it."""
+    if approvable:
+        effect = msg("effect_sufficient")
+    elif not after and any(m.key == "policy_job_type" for m in decided.reasons[pos]):
+        effect = msg("effect_job_type", job=v.notification.job_type.value)
+    elif not after:
+        effect = msg("effect_margin")
+    else:
+        effect = msg("effect_partial", resolved=sorted(before - after), remaining=sorted(after))
+    text = v.conditions[0] if len(v.conditions) == 1 else msg("measure.together", measures=list(v.conditions))
+    return _option("+".join(v.ids), "installer", text, effect, approvable, before - after, after, v.source)
 
 
 def _merged(batch, outcome, measures, conditions, reserve, replace_checks) -> DecisionBatch:

@@ -15,10 +15,23 @@ import numpy as np
 
 from powercheck.ledger.state import CapacityState
 from powercheck.models import PathPoint, construct_rows
-from powercheck.quality.superposition import path_voltage_change
+from powercheck.quality.superposition import path_voltage_change, paths_voltage_change
 from powercheck.rules.context import GridView
 from powercheck.rules.demand import DemandCase
 from powercheck.rules.evaluate import AddedPower, Evaluation, bus_zeros
+
+
+def _changes(
+    at: np.ndarray, bus_rows: np.ndarray, added: AddedPower, q_sign: float, grid: GridView
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_change` of the notifications ``at`` (at ``bus_rows``) in one kernel call: their paths' rows and
+    voltage changes concatenated, and each path's length (``tests/rules/test_path.py`` compares the two)."""
+    arr = grid.arrays
+    indptr = np.asarray(added.component_indptr, dtype=np.int64)
+    return paths_voltage_change(
+        bus_rows, arr.bus_parent_row, arr.rk1_min, arr.xk1_min, arr.rk0_min, arr.xk0_min, arr.u_ll_v, indptr[at],
+        indptr[at + 1], added.component_conn, added.component_current_a, added.component_cos_phi, q_sign,
+    )  # fmt: skip
 
 
 def _change(k: int, bus_row: int, added: AddedPower, q_sign: float, grid: GridView) -> tuple[np.ndarray, np.ndarray]:
@@ -84,27 +97,18 @@ def voltage_paths(
     drop = state.bus_drop_percent if state is not None else bus_zeros(grid)
     rise = state.bus_rise_percent if state is not None else bus_zeros(grid)
     out: list[PathRows] = [EMPTY_PATH] * len(cases)
-    kept: list[int] = []
-    row_parts: list[np.ndarray] = []
-    load_parts: list[np.ndarray] = []
-    export_parts: list[np.ndarray] = []
-    for k, case in enumerate(cases):
-        if not case.evaluable or case.location is None or (only is not None and k not in only):
-            continue
-        bus_row = int(ev.point.bus_row[k])
-        rows, dv_load = _change(k, bus_row, ev.load, 1.0, grid)
-        _, dv_export = _change(k, bus_row, ev.export, -1.0, grid)
-        kept.append(k)
-        row_parts.append(rows)
-        load_parts.append(dv_load)
-        export_parts.append(dv_export)
+    kept = [
+        k for k, case in enumerate(cases)
+        if case.evaluable and case.location is not None and (only is None or k in only)
+    ]  # fmt: skip
     if not kept:
         return out
     # every kept path's buses at once (the same element-wise operations as path by path), then one view a path
-    rows = np.concatenate(row_parts)
-    dv_load = np.concatenate(load_parts)
-    dv_export = np.concatenate(export_parts)
-    ends = np.cumsum([part.shape[0] for part in row_parts])
+    at = np.array(kept, dtype=np.int64)
+    bus_rows = np.asarray(ev.point.bus_row, dtype=np.int64)[at]
+    rows, dv_load, counts = _changes(at, bus_rows, ev.load, 1.0, grid)
+    _, dv_export, _ = _changes(at, bus_rows, ev.export, -1.0, grid)
+    ends = np.cumsum(counts)
     peak_base = arr.vm_peak_pu[rows].astype(float, copy=False)
     low_base = arr.vm_low_pu[rows].astype(float, copy=False)
     peak_ledger = np.asarray(peak_base - drop[rows] / 100.0, dtype=float)

@@ -55,3 +55,13 @@ def test_pst_analytic_vectorised_and_plt():
 def test_bad_input_names_the_argument(call, arg):
     with pytest.raises(ValueError, match=rf"^{arg}:"):
         call()
+
+
+def test_pst_analytic_of_a_pair_equals_each_alone():
+    """The inverse answers work out a start's and a stop's Pst in one call: each element is the same float as
+    its own call gives (the kernel is elementwise)."""
+    rng = np.random.default_rng(13)
+    for d_start, d_stop, rate, shape in rng.uniform([0.01, 0.01, 0.0, 0.5], [8.0, 4.0, 30.0, 1.5], size=(200, 4)):
+        pair = fl.pst_analytic(np.array([d_start, d_stop]), rate, np.array([shape, 1.0]))
+        alone = [float(fl.pst_analytic(d_start, rate, shape)), float(fl.pst_analytic(d_stop, rate, 1.0))]
+        assert pair.tolist() == alone

@@ -122,3 +122,41 @@ def test_path_with_the_ledger_against_runpp(mini_region, policy):
     drop_end = by_bus[end].v_peak_base_pu - by_bus[end].v_peak_ledger_pu
     assert drop_end == pytest.approx(drop_cab2, rel=1e-9)
     assert drop_cab2 > 0
+
+
+def test_batched_path_changes_equal_each_path_alone(demo_region, policy, monkeypatch):
+    """voltage_paths works out every path in one kernel call (path._changes): each path's bus rows and voltage
+    changes are the same numbers as its own path_voltage_change call (path._change) gives, on every demo path."""
+    import numpy as np
+
+    import powercheck.rules.engine as engine
+    from powercheck.demo import demo_notifications_path
+    from powercheck.io import read_notifications
+    from powercheck.rules import path as path_module
+
+    seen = []
+
+    def record(cases, ev, grid, state=None, only=None):
+        seen.append((cases, ev, grid, only))
+        return path_module.voltage_paths(cases, ev, grid, state, only)
+
+    monkeypatch.setattr(engine, "voltage_paths", record)
+    notes = [r.notification for r in read_notifications(demo_notifications_path()) if r.ok]
+    Assessor(demo_region, policy).assess_many(notes)
+    compared = longest = 0
+    for cases, ev, grid, only in seen:
+        kept = [
+            k for k, c in enumerate(cases) if c.evaluable and c.location is not None and (only is None or k in only)
+        ]
+        at = np.array(kept, dtype=np.int64)
+        bus_rows = np.asarray(ev.point.bus_row, dtype=np.int64)[at]
+        for added, sign in ((ev.load, 1.0), (ev.export, -1.0)):
+            rows, dv, counts = path_module._changes(at, bus_rows, added, sign, grid)
+            ends = np.cumsum(counts)
+            for k, end, n in zip(kept, ends, counts):
+                alone_rows, alone_dv = path_module._change(k, int(ev.point.bus_row[k]), added, sign, grid)
+                assert rows[end - n : end].tolist() == alone_rows.tolist()
+                assert dv[end - n : end].tolist() == alone_dv.tolist()
+                compared += 1
+            longest = max(longest, int(counts.max()))
+    assert compared > 300 and longest > 3  # many paths, not only points at the busbar

@@ -14,8 +14,15 @@ from powercheck.rules.rule_ids import RuleId
 
 
 def _fuse_rows(c: CheckInput) -> list[int]:
-    """Notifications whose job sets a (new) fuse."""
-    return [int(k) for k in c.rows if c.cases[k].fuse_changed and c.cases[k].fuse_after_a is not None]
+    """Notifications whose job sets a (new) fuse (found once per check input: six checks ask)."""
+    state = c.__dict__  # a frozen dataclass's own dict: the rows are kept outside its fields
+    rows = state.get("_fuse_rows")
+    if rows is None:
+        cases = c.cases
+        rows = state["_fuse_rows"] = [
+            int(k) for k in c.rows if cases[k].fuse_changed and cases[k].fuse_after_a is not None
+        ]
+    return list(rows)
 
 
 def service_cable(c: CheckInput) -> list[CheckBlock]:
@@ -176,6 +183,7 @@ def kv_upstream_selectivity(c: CheckInput) -> list[CheckBlock]:
     key = PolicyKey.SELECTIVITY_RATIO_MIN
     ratio = c.policy.number(key)
     rows, value, detail, used = [], [], [], []
+    ratio_keys = tuple(c.policy.assumption_keys(key))
     for k, kv, text in _kv_rows(c):
         if not c.cases[k].kv_changed:
             continue
@@ -183,7 +191,7 @@ def kv_upstream_selectivity(c: CheckInput) -> list[CheckBlock]:
         rows.append(k)
         value.append(upstream / kv if math.isfinite(upstream) else math.nan)
         detail.append(f"{up_text}; {text}" if math.isfinite(upstream) else up_text)
-        used.append(assumed + tuple(c.policy.assumption_keys(key)))
+        used.append(assumed + ratio_keys)
     return [
         measured(
             RuleId.PROT_KV_UPSTREAM_SELECTIVITY,
@@ -204,6 +212,7 @@ def kv_fault_current(c: CheckInput) -> list[CheckBlock]:
     """PROT.KV_FAULT_CURRENT: the minimum fault current melts the KV (gG) within 5 s."""
     rows, limit, detail, used = [], [], [], []
     key = PolicyKey.FUSE_GG_GATES_A
+    keys = tuple(c.policy.assumption_keys(PolicyKey.SC_C_MIN, key))
     for k, kv, text in _kv_rows(c):
         i5 = c.policy.fuse_melting_5s(kv)
         rows.append(k)
@@ -213,7 +222,7 @@ def kv_fault_current(c: CheckInput) -> list[CheckBlock]:
             if i5 is not None
             else f"missing data: no 5-s melting current of a {kv:g} A gG fuse (KV) in policy {key}"
         )
-        used.append(tuple(c.policy.assumption_keys(PolicyKey.SC_C_MIN, key)))
+        used.append(keys)
     return [
         measured(
             RuleId.PROT_KV_FAULT_CURRENT,
@@ -235,6 +244,7 @@ def fault_current(c: CheckInput) -> list[CheckBlock]:
     arr = c.grid.arrays
     rows = _fuse_rows(c)
     limit, detail, keys, used = [], [], [], []
+    sc_keys = tuple(c.policy.assumption_keys(PolicyKey.SC_C_MIN))
     for k in rows:
         case = c.cases[k]
         crit = disconnection_current(case.device, c.policy)
@@ -243,7 +253,7 @@ def fault_current(c: CheckInput) -> list[CheckBlock]:
         keys.append(str(crit.key))
         where = f"minimum {kind} fault current at bus {case.location.bus}"
         detail.append(f"{where} against {crit.text}" if crit.value is not None else crit.text)
-        used.append(tuple(c.policy.assumption_keys(PolicyKey.SC_C_MIN)) + crit.assumptions)
+        used.append(sc_keys + crit.assumptions)
     return [
         measured(
             RuleId.PROT_FAULT_CURRENT,
