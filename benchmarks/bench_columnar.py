@@ -11,7 +11,8 @@ peak RSS. Every figure is a ratio against a baseline measured in the same run; n
   same run on the JIT alone (``POWERCHECK_AOT=0``) as extra_info;
 * ``test_stream_decisions_peak_rss``: ``POWERCHECK_BENCH_STREAM_N`` records (default 10,000; 1,000,000 for the
   issue's figure) screened by ``powercheck screen`` in a subprocess, with its peak RSS (``VmHWM`` of that
-  process) and its RSS after every chunk. The records replay the demo file cycle after cycle, a week apart,
+  process), its RSS after every chunk and the RSS slope per 1,000 records between the first and the last chunk
+  (what a longer run adds). The records replay the demo file cycle after cycle, a week apart,
   on copies of the demo region (one copy per 20,000 records, :func:`scaled_demo_region`), so that a metering
   point gets at most about 90 requests however long the stream: replayed in place, every point would collect
   N / 228 requests and the in-memory capacity ledger, not the decisions, would be measured.
@@ -168,16 +169,18 @@ PROBE = """
 import json, sys, time
 import powercheck.screen as screen
 from powercheck.cli import main
-marks = []
+marks, counts = [], []
 def sample(self, done):
     with open("/proc/self/status") as fh:
         marks.append(int(fh.read().split("VmRSS:")[1].split()[0]) / 1024)
+    counts.append(done)
 screen.ProgressBar.update = sample  # RSS after every chunk, in place of the progress bar
 t = time.perf_counter()
 rc = main(sys.argv[1:])
 with open("/proc/self/status") as fh:  # VmHWM: this process's own peak (ru_maxrss keeps the pre-exec parent's)
     peak = int(fh.read().split("VmHWM:")[1].split()[0]) / 1024
-print(json.dumps({"rc": rc, "seconds": time.perf_counter() - t, "peak_rss_mb": peak, "rss_after_chunks_mb": marks}))
+print(json.dumps({"rc": rc, "seconds": time.perf_counter() - t, "peak_rss_mb": peak, "rss_after_chunks_mb": marks,
+                  "records_after_chunks": counts}))
 """
 
 
@@ -282,6 +285,14 @@ def stream_records(n: int, copies: int, mapping: dict[str, str]) -> Iterator[str
         yield line
 
 
+def _slope(report: dict) -> float | None:
+    """RSS growth per 1,000 records decided between the first and the last chunk [MB] (None: a single chunk)."""
+    marks, counts = report["rss_after_chunks_mb"], report["records_after_chunks"]
+    if len(marks) < 2 or counts[-1] <= counts[0]:
+        return None
+    return round(1000 * (marks[-1] - marks[0]) / (counts[-1] - counts[0]), 3)
+
+
 def test_stream_decisions_peak_rss(benchmark, cache, tmp_path):
     copies = max(1, -(-STREAM_N // STREAM_RECORDS_PER_COPY))
     region_dir = tmp_path / "region"
@@ -315,6 +326,7 @@ def test_stream_decisions_peak_rss(benchmark, cache, tmp_path):
         if report["rss_after_chunks_mb"]
         else None,
         rss_after_last_chunk_mb=round(report["rss_after_chunks_mb"][-1], 1) if report["rss_after_chunks_mb"] else None,
+        rss_slope_mb_per_1000_records=_slope(report),
         peak_rss_mb_500_records=round(small_report["peak_rss_mb"], 1),
         self_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     )
