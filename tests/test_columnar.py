@@ -20,11 +20,10 @@ from powercheck import arrow
 from powercheck.columnar import CHECKS_SCHEMA, decision_tables
 from powercheck.demo import demo_notifications_path
 from powercheck.io import CHECK_TYPE, DECISION_SCHEMA, decision_row, read_notifications
-from powercheck.ledger import CapacityState
 from powercheck.rules.engine import Assessor
 from powercheck.rules.sequence import DecisionRef
 from tests.helpers.mini import FIXED_TIME
-from tests.helpers.rule_cases import CASE_NAMES, case_entries
+from tests.helpers.rule_cases import CASE_NAMES, case_entries, demo_entries
 
 
 def object_table(decisions, lines) -> pa.Table:
@@ -57,20 +56,7 @@ def assert_same(entries, lines, lang="en"):
 
 
 def test_demo_columnar_equals_object_path(demo_region, policy):
-    records = sorted(read_notifications(demo_notifications_path()), key=lambda r: r.line)
-    valid = [r.notification for r in records if r.ok]
-    assessor = Assessor(demo_region, policy, clock=lambda: FIXED_TIME, ledger=CapacityState.empty(demo_region))
-    assessed = assessor.assess_isolated(valid)
-    assert all(isinstance(e, DecisionRef) for e in assessed.entries)
-    entries, lines = [], []
-    decided = iter(assessed.entries)
-    for r in records:
-        entries.append(
-            next(decided)
-            if r.ok
-            else assessor.invalid_decision(r.errors, notification_id=r.raw_id, source=f"line {r.line}")
-        )
-        lines.append(r.line)
+    entries, lines = demo_entries(demo_region, policy)
     rows = assert_same(entries, lines)
     outcomes = {row["outcome"] for row in rows}
     assert {"auto_approve", "escalate", "reject_incomplete"} <= outcomes  # the demo mix, not a trivial batch

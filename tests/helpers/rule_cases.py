@@ -1,12 +1,16 @@
-"""The rule cases (tests/data/rules) as the tests that compare two paths of the engine read and decide them."""
+"""The rule cases (tests/data/rules) and the demo file as the tests that compare two paths of the engine read and
+decide them."""
 
 from __future__ import annotations
 
 import json
 
-from powercheck.io import parse_record
+from powercheck.demo import demo_notifications_path
+from powercheck.io import parse_record, read_notifications
+from powercheck.ledger import CapacityState
 from powercheck.models import Notification
 from powercheck.rules.engine import Assessor
+from powercheck.rules.sequence import DecisionRef
 from tests.helpers.case_region import case_ledger_state
 from tests.helpers.mini import FIXED_TIME, appliance_jobs_auto_approvable, without_measures
 from tests.rules.case_model import CASES_DIR
@@ -42,3 +46,21 @@ def case_entries(name: str, region, policy, measures: bool) -> tuple[dict, list]
     if record.notification is None:
         return expected, [assessor.invalid_decision(record.errors, notification_id=record.raw_id, source="line 1")]
     return expected, assessor.assess_isolated([record.notification]).entries
+
+
+def demo_entries(region, policy) -> tuple[list, list[int]]:
+    """The demo file decided at once on an empty ledger (``assess_isolated``), in line order: each record's entry --
+    the assessment's :class:`DecisionRef` of a valid record, the invalid record's decision otherwise -- and each
+    record's line."""
+    records = sorted(read_notifications(demo_notifications_path()), key=lambda r: r.line)
+    assessor = Assessor(region, policy, clock=lambda: FIXED_TIME, ledger=CapacityState.empty(region))
+    assessed = assessor.assess_isolated([r.notification for r in records if r.ok])
+    assert all(isinstance(e, DecisionRef) for e in assessed.entries)
+    decided = iter(assessed.entries)
+    entries = [
+        next(decided)
+        if r.ok
+        else assessor.invalid_decision(r.errors, notification_id=r.raw_id, source=f"line {r.line}")
+        for r in records
+    ]
+    return entries, [r.line for r in records]
