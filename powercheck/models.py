@@ -139,7 +139,9 @@ def _no_bool(value: Any) -> Any:
 
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-FuseAmps = Annotated[float, Field(gt=0, le=4000, allow_inf_nan=False, description="Fuse rating [A]")]
+FUSE_MAX_A = 4000
+"""Largest fuse rating a notification may state [A] (:data:`FuseAmps`)."""
+FuseAmps = Annotated[float, Field(gt=0, le=FUSE_MAX_A, allow_inf_nan=False, description="Fuse rating [A]")]
 
 
 class Appliance(BaseModel):
@@ -258,14 +260,20 @@ class Attachment(BaseModel):
     _numbers_not_bools = field_validator("appliance", mode="before")(_no_bool)
 
 
+BUDGET_MAX_KW = 5000
+"""Largest demand or export a power budget may state [kW] (:class:`PowerBudget`)."""
+
+
 class PowerBudget(BaseModel):
     """The installer's power budget (effektbudsjett) for the installation after the work."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_demand_kw: float = Field(ge=0, le=5000, allow_inf_nan=False, description="Expected maximum demand [kW]")
+    max_demand_kw: float = Field(
+        ge=0, le=BUDGET_MAX_KW, allow_inf_nan=False, description="Expected maximum demand [kW]"
+    )
     max_export_kw: float = Field(
-        default=0.0, ge=0, le=5000, allow_inf_nan=False, description="Expected maximum export [kW]"
+        default=0.0, ge=0, le=BUDGET_MAX_KW, allow_inf_nan=False, description="Expected maximum export [kW]"
     )
     cos_phi: float | None = Field(default=None, gt=0, le=1, allow_inf_nan=False)
 

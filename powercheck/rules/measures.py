@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from powercheck.models import (
+    BUDGET_MAX_KW,
+    FUSE_MAX_A,
     Appliance,
     Connection,
     MeasureOption,
@@ -196,9 +198,9 @@ def _budget_like(case: DemandCase, policy: Policy, u_ll_v: float) -> dict | None
 
 
 def _fuse_amps(value) -> float | None:
-    """A fuse rating as ``FuseAmps`` validates it (a finite number in (0, 4000], as float); None when it would not
-    validate."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 4000:
+    """A fuse rating as ``FuseAmps`` validates it (a finite number in (0, ``FUSE_MAX_A``], as float); None when it
+    would not validate."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= FUSE_MAX_A:
         return None
     return float(value)
 
@@ -216,7 +218,7 @@ def _fuse_variant(n: Notification, update: dict) -> Notification:
         demand, cos = budget["max_demand_kw"], budget["cos_phi"]
         if (
             set(budget) == {"max_demand_kw", "cos_phi"}
-            and _number_in(demand, 0.0, 5000.0)
+            and _number_in(demand, 0.0, BUDGET_MAX_KW)
             and _number_in(cos, 0.0, 1.0)
             and cos > 0
         ):
