@@ -38,20 +38,13 @@ def language(value: str | None) -> str:
     return DEFAULT_LANGUAGE
 
 
+@cache  # the template file never changes while running; a key without a template raises and is not kept
 def template(key: str, lang: str) -> str:
     """The template of a dotted key (``title.PQ.RVC`` style keys use the first dot only)."""
-    got = _FOUND.get((key, lang))
-    if got is None:
-        table = _templates()
-        head, _, rest = key.partition(".")
-        node = table[head] if not rest else table[head][rest]
-        got = _FOUND[(key, lang)] = node[lang]
-    return got
-
-
-_FOUND: dict[tuple[str, str], str] = {}
-"""(key, language) -> template, for the templates found so far (the template file never changes while running;
-a key without a template raises and is not kept)."""
+    table = _templates()
+    head, _, rest = key.partition(".")
+    node = table[head] if not rest else table[head][rest]
+    return node[lang]
 
 
 def label(name: str, lang: str) -> str:
