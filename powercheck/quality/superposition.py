@@ -331,46 +331,20 @@ def scale_limits(
 
 
 @njit
-def path_voltage_change(bus_row, parent, r1, x1, r0, x0, u_ll_v, conn, current_a, cos_phi, q_sign):
-    """The buses from the transformer busbar down to ``bus_row`` and the voltage change at each.
-
-    On the path, the lowest common ancestor of a bus with ``bus_row`` is the bus itself, so its
-    change is the components' drop across its own Thevenin impedance (:func:`lca_effects`).
-
-    Returns
-    -------
-    rows : ndarray of int64
-        Bus rows, transformer busbar first, ``bus_row`` last.
-    dv : ndarray of float64
-        Voltage change at each [%] (drop for a load, rise for export).
-    """
-    n = 0
-    a = bus_row
-    while a >= 0:
-        n += 1
-        a = parent[a]
-    rows = np.empty(n, dtype=np.int64)
-    dv = np.empty(n)
-    a = bus_row
-    for i in range(n - 1, -1, -1):
-        rows[i] = a
-        dv[i] = _change_percent(a, r1, x1, r0, x0, u_ll_v, conn, current_a, cos_phi, q_sign)
-        a = parent[a]
-    return rows, dv
-
-
-@njit
 def paths_voltage_change(bus_rows, parent, r1, x1, r0, x0, u_ll_v, lo, hi, conn, current_a, cos_phi, q_sign):
-    """:func:`path_voltage_change` of many connection points at once: point ``k`` at ``bus_rows[k]`` with the
-    components ``lo[k]:hi[k]`` of ``conn``, ``current_a`` and ``cos_phi`` and reactive sign ``q_sign`` (one for
-    all). Each path's rows and changes are the same numbers as its own call gives, concatenated in order.
+    """The buses from the transformer busbar down to each of many connection points, and the voltage change at each:
+    point ``k`` at ``bus_rows[k]`` with the components ``lo[k]:hi[k]`` of ``conn``, ``current_a`` and ``cos_phi``
+    and reactive sign ``q_sign`` (one for all), the paths concatenated in order.
+
+    On a path, the lowest common ancestor of a bus with the connection point is the bus itself, so its change is
+    the point's components' drop across the bus's own Thevenin impedance (:func:`lca_effects`).
 
     Returns
     -------
     rows : ndarray of int64
         Every path's bus rows (transformer busbar first, its point last), one path after the other.
     dv : ndarray of float64
-        The voltage change at each [%].
+        The voltage change at each [%] (drop for a load, rise for export).
     counts : ndarray of int64
         Buses per path.
     """

@@ -3,7 +3,7 @@
 Per bus of the path: the base case (peak load; low load with generation), the base case with
 the ledger's reserved drop/rise, and with the request too. The request's change at a bus of the
 path is its drop across that bus's Thevenin impedance
-(:func:`powercheck.quality.superposition.path_voltage_change`); at the connection point the
+(:func:`powercheck.quality.superposition.paths_voltage_change`); at the connection point the
 constant-power solution the voltage checks use.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from powercheck.ledger.state import CapacityState
 from powercheck.models import PathPoint, construct_rows
-from powercheck.quality.superposition import path_voltage_change, paths_voltage_change
+from powercheck.quality.superposition import paths_voltage_change
 from powercheck.rules.context import GridView
 from powercheck.rules.demand import DemandCase
 from powercheck.rules.evaluate import AddedPower, Evaluation, bus_zeros
@@ -24,23 +24,13 @@ from powercheck.rules.evaluate import AddedPower, Evaluation, bus_zeros
 def _changes(
     at: np.ndarray, bus_rows: np.ndarray, added: AddedPower, q_sign: float, grid: GridView
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_change` of the notifications ``at`` (at ``bus_rows``) in one kernel call: their paths' rows and
-    voltage changes concatenated, and each path's length (``tests/rules/test_path.py`` compares the two)."""
+    """The paths of the notifications ``at`` (at ``bus_rows``) in one kernel call: their buses' rows and the
+    voltage change ``added`` makes at each, concatenated, and each path's length."""
     arr = grid.arrays
     indptr = np.asarray(added.component_indptr, dtype=np.int64)
     return paths_voltage_change(
         bus_rows, arr.bus_parent_row, arr.rk1_min, arr.xk1_min, arr.rk0_min, arr.xk0_min, arr.u_ll_v, indptr[at],
         indptr[at + 1], added.component_conn, added.component_current_a, added.component_cos_phi, q_sign,
-    )  # fmt: skip
-
-
-def _change(k: int, bus_row: int, added: AddedPower, q_sign: float, grid: GridView) -> tuple[np.ndarray, np.ndarray]:
-    arr = grid.arrays
-    lo, hi = added.component_indptr[k], added.component_indptr[k + 1]
-    return path_voltage_change(
-        bus_row, arr.bus_parent_row, arr.rk1_min, arr.xk1_min, arr.rk0_min, arr.xk0_min, arr.u_ll_v,
-        added.component_conn[lo:hi], added.component_current_a[lo:hi], added.component_cos_phi[lo:hi],
-        np.full(hi - lo, q_sign),
     )  # fmt: skip
 
 
