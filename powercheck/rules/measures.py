@@ -306,11 +306,11 @@ def variants(
     return out
 
 
-def failing_rules(checks: CheckTable) -> list[list[str]]:
+def failing_rules(checks: CheckTable, bad_rows: list[list[int]] | None = None) -> list[list[str]]:
     """Per notification of a check table: the rule ids of its results that fail or are not evaluated, in order
-    (found for the whole table at once)."""
+    (found for the whole table at once; from its :func:`_bad_rows` when the caller has them)."""
     rule_id = checks.rule_id
-    return [[str(rule_id[i]) for i in rows] for rows in _bad_rows(checks)]
+    return [[str(rule_id[i]) for i in rows] for rows in (_bad_rows(checks) if bad_rows is None else bad_rows)]
 
 
 def _bad_rows(checks: CheckTable) -> list[list[int]]:
@@ -434,8 +434,7 @@ def apply_measures(
     """
     arr = grid.arrays
     bad_rows = _bad_rows(batch.checks)
-    rule_id = batch.checks.rule_id
-    failing_of = [[str(rule_id[i]) for i in rows] for rows in bad_rows]  # failing_rules(batch.checks)
+    failing_of = failing_rules(batch.checks, bad_rows)
     found = variants(batch, policy, lambda c: float(arr.u_ll_v[c.location.bus_row]), failing_of, skip)
     outcome = list(batch.outcome)
     measures: list[list[MeasureOption]] = [[] for _ in batch.cases]
