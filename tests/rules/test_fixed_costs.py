@@ -204,7 +204,8 @@ class _Over:
 
 def _paths_one_by_one(cases, ev, grid, state, only=None):
     """voltage_paths as it worked path by path before (the reference)."""
-    from powercheck.rules.path import EMPTY_PATH, PathRows, _change
+    from powercheck.rules.path import EMPTY_PATH, PathRows
+    from tests.helpers.paths import path_alone
 
     arr = grid.arrays
     out = []
@@ -213,8 +214,8 @@ def _paths_one_by_one(cases, ev, grid, state, only=None):
             out.append(EMPTY_PATH)
             continue
         bus_row = int(ev.point.bus_row[k])
-        rows, dv_load = _change(k, bus_row, ev.load, 1.0, grid)
-        _, dv_export = _change(k, bus_row, ev.export, -1.0, grid)
+        rows, dv_load = path_alone(k, bus_row, ev.load, 1.0, grid)
+        _, dv_export = path_alone(k, bus_row, ev.export, -1.0, grid)
         peak_base = arr.vm_peak_pu[rows].astype(float)
         low_base = arr.vm_low_pu[rows].astype(float)
         peak_ledger = peak_base - state.bus_drop_percent[rows] / 100.0

@@ -28,6 +28,7 @@ from powercheck.rules.engine import Assessor
 from powercheck.rules.policy import PolicyKey
 from tests.helpers.grids import bus_named
 from tests.helpers.mini import FIXED_TIME, appliance_jobs_auto_approvable, mini_mp, without_measures
+from tests.helpers.paths import path_alone
 
 DROP_BOUNDS = (0.95, 1.30)
 
@@ -124,31 +125,11 @@ def test_path_with_the_ledger_against_runpp(mini_region, policy):
     assert drop_cab2 > 0
 
 
-def _path_alone(k, bus_row, added, q_sign, grid):
-    """One notification's path walked on its own: bus rows from the transformer busbar down to ``bus_row``, and the
-    change its components (rows ``k`` of ``added``) make at each."""
-    import numpy as np
-
-    from powercheck.quality.superposition import _change_percent
-
-    arr = grid.arrays
-    lo, hi = added.component_indptr[k], added.component_indptr[k + 1]
-    components = (added.component_conn[lo:hi], added.component_current_a[lo:hi], added.component_cos_phi[lo:hi],
-                  np.full(hi - lo, q_sign))  # fmt: skip
-    rows, dv = [], []
-    a = bus_row
-    while a >= 0:
-        rows.append(a)
-        dv.append(_change_percent(a, arr.rk1_min, arr.xk1_min, arr.rk0_min, arr.xk0_min, arr.u_ll_v, *components))
-        a = int(arr.bus_parent_row[a])
-    return np.array(rows[::-1], dtype=np.int64), np.array(dv[::-1])
-
-
 def test_batched_path_changes_equal_each_path_alone(demo_region, policy, monkeypatch):
     """voltage_paths works out every path in one kernel call (path._changes): each path's bus rows and voltage
     changes are the same numbers as walking that path alone gives -- its buses from the point up through the
     parents, and at each the drop of the point's own components across the bus's impedance
-    (superposition._change_percent) -- on every demo path."""
+    (superposition._change_percent, tests/helpers/paths.py) -- on every demo path."""
     import numpy as np
 
     import powercheck.rules.engine as engine
@@ -176,7 +157,7 @@ def test_batched_path_changes_equal_each_path_alone(demo_region, policy, monkeyp
             rows, dv, counts = path_module._changes(at, bus_rows, added, sign, grid)
             ends = np.cumsum(counts)
             for k, end, n in zip(kept, ends, counts):
-                alone_rows, alone_dv = _path_alone(k, int(ev.point.bus_row[k]), added, sign, grid)
+                alone_rows, alone_dv = path_alone(k, int(ev.point.bus_row[k]), added, sign, grid)
                 assert rows[end - n : end].tolist() == alone_rows.tolist()
                 assert dv[end - n : end].tolist() == alone_dv.tolist()
                 compared += 1
