@@ -345,18 +345,16 @@ def _option(mid: str, by: str, message: Message, effect: Message, sufficient: bo
     )
 
 
-def _grid_owner_options(
-    batch: DecisionBatch, k: int, grid, policy: Policy, failing: Sequence[str], bad: Sequence[int] | None = None
-) -> list[MeasureOption]:
+def _grid_owner_options(batch: DecisionBatch, k: int, grid, policy: Policy, bad: Sequence[int]) -> list[MeasureOption]:
     """Reinforcements for the failing grid checks, and what a case handler has to do (``bad``: the notification's
-    results that fail or are not evaluated, :func:`_bad_rows`, when the caller has them; the others add nothing)."""
+    results that fail or are not evaluated, :func:`_bad_rows`; the others add nothing)."""
     checks = batch.checks
     case = batch.cases[k]
     out: list[MeasureOption] = []
     seen: set[str] = set()
     line_frac = policy.number(PolicyKey.LINE_LOADING_MAX_PERCENT) / 100.0
     trafo_frac = policy.number(PolicyKey.TRANSFORMER_LOADING_MAX_PERCENT) / 100.0
-    for i in checks.rows_of(k) if bad is None else bad:
+    for i in bad:
         rule = checks.rule_id[i]
         status = checks.status[i]
         if status == NOT_EVALUATED and rule.group != "GRID":
@@ -387,7 +385,7 @@ def _grid_owner_options(
             message = msg("measure.grid_power_quality")
         out.append(_option(f"grid:{rule}", "grid_owner", message, msg("effect_grid", resolved=str(rule)), False,
                            [str(rule)], [], "grid owner's planning"))  # fmt: skip
-    if not failing:
+    if not bad:
         rows = list(checks.rows_of(k))
         only_margin = all(m.key == "policy_margin" for m in batch.reasons[k])
         key = "measure.review_margin" if only_margin and rows else "measure.review_checks_pass"
@@ -466,9 +464,7 @@ def apply_measures(
             measures[k].append(_installer_option(decided, *found_option))
     for k in range(len(batch.cases)):
         if outcome[k] is Outcome.ESCALATE and k not in skip:
-            measures[k] += _grid_owner_options(batch, k, grid, policy, failing_of[k], bad_rows[k]) + _gate_options(
-                batch, k
-            )
+            measures[k] += _grid_owner_options(batch, k, grid, policy, bad_rows[k]) + _gate_options(batch, k)
             if not measures[k]:
                 text = msg("measure.case_handler", text=msg("measure.review_other"))
                 measures[k].append(_option("review", "case_handler", text, msg("effect_review"), False, [], [], ""))
