@@ -349,6 +349,14 @@ def balanced_summary(
     return v_net.reshape(*shape, plan.nbus), balanced_branch_fields(out, nl, nt, shape)
 
 
+_BALANCED_BRANCH_FIELDS = ("line_i_from_ka", "line_i_to_ka", "line_loading_percent", "trafo_i_hv_ka", "trafo_i_lv_ka",
+                           "trafo_loading_percent", "ext_grid_p_mw", "ext_grid_q_mvar")  # fmt: skip
+"""The fields of :func:`balanced_branch_arrays`' arrays, in their order."""
+_UNBALANCED_BRANCH_FIELDS = ("line_i_ka", "line_i_n_ka", "line_loading_percent", "trafo_i_hv_ka", "trafo_i_lv_ka",
+                             "trafo_loading_percent")  # fmt: skip
+"""The fields of :func:`unbalanced_branch_arrays`' arrays, in their order."""
+
+
 def balanced_branch_arrays(nb: int, nl: int, nt: int) -> tuple[np.ndarray, ...]:
     """Result arrays of the balanced kernels for ``nb`` items (``branch_out`` of
     :func:`~powercheck.powerflow.kernels.solve_balanced`; 0 items: no branch results): line from/to currents and
@@ -362,6 +370,8 @@ def balanced_branch_arrays(nb: int, nl: int, nt: int) -> tuple[np.ndarray, ...]:
 def balanced_branch_fields(out: tuple[np.ndarray, ...], nl: int, nt: int, shape: tuple[int, ...]) -> dict[str, Any]:
     """:class:`BatchResult`'s branch fields from :func:`balanced_branch_arrays`, reshaped to the batch ``shape``."""
     li_f, li_t, l_ld, t_hv, t_lv, t_ld, eg_p, eg_q = out
+    if len(shape) == 1:  # one batch axis: the arrays have the shape already
+        return dict(zip(_BALANCED_BRANCH_FIELDS, out, strict=True))
     return {
         "line_i_from_ka": li_f.reshape(*shape, nl),
         "line_i_to_ka": li_t.reshape(*shape, nl),
@@ -401,6 +411,8 @@ def unbalanced_branch_fields(out, nl: int, nt: int, shape) -> dict[str, np.ndarr
     """The :class:`BatchResult3ph` branch fields of the arrays of :func:`unbalanced_branch_arrays`, reshaped to the
     batch ``shape``."""
     line_i, line_i_n, line_ld, t_hv, t_lv, t_ld = out
+    if len(shape) == 1:  # one batch axis: the arrays have the shape already
+        return dict(zip(_UNBALANCED_BRANCH_FIELDS, out, strict=True))
     return {
         "line_i_ka": line_i.reshape(*shape, nl, 3),
         "line_i_n_ka": line_i_n.reshape(*shape, nl),

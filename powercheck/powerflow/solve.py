@@ -13,6 +13,7 @@ currents, loadings, slack power).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -71,7 +72,12 @@ _TABLES = (
 
 
 def _as_batch(name: str, value: Any, trailing: tuple[int, ...]) -> np.ndarray:
-    """``value`` as a float array of shape ``(..., *trailing)``, all finite; ValueError naming ``name``."""
+    """``value`` as a float array of shape ``(..., *trailing)``; ValueError naming ``name``.
+
+    Whether its values are finite is checked once for all arguments, on the injection arrays they are written into
+    (:func:`_check_finite`): a NaN or infinity in any given value reaches them (every value is multiplied by a
+    finite, non-zero scale or summed over the phases).
+    """
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
@@ -80,13 +86,27 @@ def _as_batch(name: str, value: Any, trailing: tuple[int, ...]) -> np.ndarray:
     if arr.ndim < nt or arr.shape[arr.ndim - nt :] != trailing:
         want = ", ".join(str(t) for t in trailing)
         raise ValueError(f"{name}: expected shape (..., {want}), got {arr.shape}")
-    # fast path: one reduction; the element-wise check only if the sum is not finite (NaN, inf or overflow)
-    if not np.isfinite(np.add.reduce(arr, axis=None)):
+    return arr
+
+
+def _check_finite(batch: _Batch, *injections: np.ndarray) -> None:
+    """ValueError naming the first argument (in the solver's argument order) with a NaN or infinite value, and its
+    first such index.
+
+    One reduction over the injection arrays made from the arguments is the fast path; the arguments are looked at
+    one by one only if it is not finite (a NaN or infinity, or an overflow of finite values, which passes as
+    before).
+    """
+    if all(np.isfinite(np.add.reduce(s.view(float), axis=None)) for s in injections if s.size):
+        return
+    for name in _POWER_ARGS[:-1]:
+        arr = batch.given.get(name)
+        if arr is None:
+            continue
         bad = ~np.isfinite(arr)
         if bad.any():
             where = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), arr.shape))
             raise ValueError(f"{name}: contains NaN or infinite values (first at index {where})")
-    return arr
 
 
 @dataclass(frozen=True, eq=False)
@@ -319,7 +339,7 @@ def _use_threads(parallel: bool | None, nb: int, n_bus: int) -> bool:
 
 def _check_solver_args(tol: float, max_iter: int, errors: str) -> None:
     """ValueError naming the option unless ``tol`` > 0, ``max_iter`` >= 1 and ``errors`` is known."""
-    if not (np.isfinite(tol) and tol > 0):
+    if not (math.isfinite(tol) and tol > 0):
         raise ValueError(f"tol: must be a positive number, got {tol!r}")
     if int(max_iter) < 1:
         raise ValueError(f"max_iter: must be >= 1, got {max_iter!r}")
@@ -330,12 +350,13 @@ def _check_solver_args(tol: float, max_iter: int, errors: str) -> None:
 @dataclass(frozen=True, eq=False)
 class _Batch:
     """Validated solver inputs: batch shape and size, the given power arrays reshaped to ``(nb, ...)``, slack
-    voltage per item."""
+    voltage per item, and the given arrays as given (``given``: for the error of :func:`_check_finite`)."""
 
     shape: tuple[int, ...]
     nb: int
     arrays: dict[str, np.ndarray]
     v_slack: np.ndarray
+    given: dict[str, np.ndarray]
 
 
 def _prepare(
@@ -383,16 +404,16 @@ def _prepare(
     nb = 1
     for d in shape:
         nb *= int(d)
-    arrays = {}
-    for name, arr in given.items():
-        trailing = arr.shape[len(shape) :]
-        arrays[name] = arr.reshape((nb, *trailing))
+    if len(shape) == 1:
+        arrays = given  # already (nb, ...)
+    else:
+        arrays = {name: arr.reshape((nb, *arr.shape[len(shape) :])) for name, arr in given.items()}
     if vm_arr is None:
         v_slack = np.full(nb, model.v_slack, dtype=complex)
     else:
         ang = np.angle(model.v_slack)
         v_slack = (np.broadcast_to(vm_arr, shape).reshape(nb) * np.exp(1j * ang)).astype(complex)
-    return _Batch(shape, nb, arrays, v_slack)
+    return _Batch(shape, nb, arrays, v_slack, given)
 
 
 def _solve(
@@ -427,11 +448,13 @@ def _result_fields(
     model: RadialModel, v_net: np.ndarray, n_iter: np.ndarray, status: np.ndarray, shape: tuple[int, ...]
 ) -> dict[str, Any]:
     """The fields shared by :class:`BatchResult` and :class:`BatchResult3ph`."""
+    if len(shape) != 1:  # one batch axis: the arrays have the shape already
+        n_iter, status = n_iter.reshape(shape), status.reshape(shape)
     return {
         "v_pu": v_net,
-        "converged": (status == kernels.STATUS_CONVERGED).reshape(shape),
-        "n_iter": n_iter.reshape(shape),
-        "status": status.reshape(shape),
+        "converged": status == kernels.STATUS_CONVERGED,
+        "n_iter": n_iter,
+        "status": status,
         "bus_index": model.bus_index,
         "line_index": model.line_index,
         "trafo_index": model.trafo_index,
@@ -454,12 +477,11 @@ def _balanced_injections(plan: _Plan, batch: _Batch) -> tuple[np.ndarray, np.nda
     bus = "bus_p_mw" in arrays or "bus_q_mvar" in arrays
     ne = plan.n_elem
     s_elem = np.empty((nb, ne + (plan.nbus if bus else 0)), dtype=complex)
-    if ne:
-        s_elem[:, :ne] = plan.static_elem
     re, im = s_elem.real, s_elem.imag
     for part in plan.parts:
         pq = _pq(part, arrays)
-        if pq is None:
+        if pq is None:  # not given: the static values
+            s_elem[:, part.start : part.stop] = plan.static_elem[part.start : part.stop]
             continue
         p, q = pq
         if part.asym:
@@ -522,6 +544,7 @@ def _unbalanced_injections(model: RadialModel, plan: _Plan, batch: _Batch) -> tu
             blk = out[:, start:].reshape(nb, 3, nbus)
             np.multiply(np.swapaxes(arrays.get(names[0], zero), -1, -2), 3.0 / plan.sn, out=blk.real)
             np.multiply(np.swapaxes(arrays.get(names[1], zero), -1, -2), 3.0 / plan.sn, out=blk.imag)
+    _check_finite(batch, s_wye, s_del)
     wye_pos, wye_phase = plan.wye_pos[bus_w], plan.wye_phase[bus_w]
     if model.zero_seq_floating and wye_pos.size:
         used = (wye_pos >= 0) & np.any(s_wye != 0, axis=0)
@@ -607,6 +630,7 @@ def run_batch(
     plan = _plan(model)
     batch = _prepare(model, plan, locals(), three_phase=False, tol=tol, max_iter=max_iter, errors=errors)
     elem_pos, s_elem, root_elems = _balanced_injections(plan, batch)
+    _check_finite(batch, s_elem)
     threads = _use_threads(parallel, batch.nb, model.n_bus)
     # the kernel writes the voltages in the net's bus order and the branch results and slack power (the same
     # numbers as balanced_summary of those voltages, computed in the kernel's item blocks)
@@ -630,7 +654,8 @@ def run_batch(
         errors=errors,
         extra=((*plan.branch_args, *plan.root_args, root_elems, plan.sn), out),
     )
-    v_net = v_net.reshape(*batch.shape, plan.nbus)
+    if len(batch.shape) != 1:
+        v_net = v_net.reshape(*batch.shape, plan.nbus)
     res = balanced_branch_fields(out, plan.n_line, plan.n_trafo, batch.shape) if branch_results else {}
     return BatchResult(**_result_fields(model, v_net, n_iter, status, batch.shape), **res)
 
@@ -728,7 +753,8 @@ def run_batch_3ph(
         extra=(plan.branch_args_block if branch_results else plan.no_branch_args_block, out),
     )
     res = unbalanced_branch_fields(out, plan.n_line, plan.n_trafo, batch.shape) if branch_results else {}
-    v_net = v_net.reshape(*batch.shape, plan.nbus, 3)
+    if len(batch.shape) != 1:
+        v_net = v_net.reshape(*batch.shape, plan.nbus, 3)
     return BatchResult3ph(**_result_fields(model, v_net, n_iter, status, batch.shape), **res)
 
 
