@@ -518,6 +518,8 @@ def _unbalanced_injections(model: RadialModel, plan: _Plan, batch: _Batch) -> tu
     for part in plan.parts:
         pq = _pq(part, arrays)
         p, q = pq if pq is not None else (part.static_p, part.static_q)
+        if p.shape != q.shape:  # one of the two given, the other its static values: both per batch item
+            p, q = np.broadcast_arrays(p, q)
         # per phase [pu on sn/3]: balanced elements P/3 / (sn/3) = P/sn on each phase, asymmetric 3 P_ph / sn
         scale = 3.0 * part.scale if part.asym else part.scale
         for side, out in ((part.wye, s_wye), (part.delta, s_del)):

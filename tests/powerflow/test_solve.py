@@ -6,6 +6,7 @@ References and tolerances: tests/helpers/powerflow.py.
 from __future__ import annotations
 
 import copy
+import re
 
 import numpy as np
 import pandapower as pp
@@ -356,3 +357,77 @@ def test_batch_power_flow_class_and_defaults():
     assert_balanced(res, (), net, "defaults")
     res3 = bpf.run_3ph()
     assert res3.vm_pu.shape == (len(net.bus), 3)
+
+
+@pytest.mark.parametrize("three_phase", [False, True], ids=["balanced", "unbalanced"])
+def test_a_non_finite_value_of_any_argument_is_named_with_its_index(three_phase):
+    """The finiteness of the power arguments is checked once, on the injection arrays made from them: every given
+    value must reach them (tables with phase-to-neutral and phase-to-phase rows, per-phase tables, bus arguments),
+    so a NaN or infinity anywhere is named with its argument and index, and the first argument in the solver's order
+    is the one named when several have one."""
+    net = add_zero_sequence(kerber("kerber_landnetz_kabel_1"))
+    buses = net.load.bus.to_numpy()
+    pp.create_sgen(net, buses[0], p_mw=0.003)
+    pp.create_storage(net, buses[1], p_mw=0.002, max_e_mwh=0.01)
+    pp.create_asymmetric_load(net, buses[2], p_a_mw=0.001)
+    pp.create_asymmetric_load(net, buses[3], p_b_mw=0.002, type="delta")
+    pp.create_asymmetric_sgen(net, buses[4], p_c_mw=0.001)
+    net.load.loc[net.load.index[:2], "type"] = "delta"  # phase-to-phase rows beside phase-to-neutral ones
+    model = build_radial_model(net)
+    solve = run_batch_3ph if three_phase else run_batch
+    shape = (2, 3)
+    counts = {"": len(net.load), "sgen_": len(net.sgen), "storage_": len(net.storage)}
+    args = {f"{pre}{x}": np.zeros((*shape, n)) for pre, n in counts.items() for x in ("p_mw", "q_mvar")}
+    for pre, n in (("asym_load_", len(net.asymmetric_load)), ("asym_sgen_", len(net.asymmetric_sgen))):
+        args |= {f"{pre}{x}": np.zeros((*shape, n, 3)) for x in ("p_mw", "q_mvar")}
+    nbus = len(net.bus)
+    args |= {f"bus_{x}": np.zeros((*shape, nbus, 3) if three_phase else (*shape, nbus)) for x in ("p_mw", "q_mvar")}
+    if three_phase:
+        args |= {f"bus_delta_{x}": np.zeros((*shape, nbus, 3)) for x in ("p_mw", "q_mvar")}
+    assert solve(model, **args).all_converged  # all given, all finite: solved
+    for name, arr in args.items():
+        for bad in (np.nan, -np.inf):
+            where = (1, 2, arr.shape[2] - 1) + ((2,) if arr.ndim == 4 else ())
+            given = dict(args, **{name: arr.copy()})
+            given[name][where] = bad
+            with pytest.raises(ValueError, match=rf"^{name}: contains NaN or infinite values \(first at index "
+                               rf"{re.escape(str(where))}\)$"):  # fmt: skip
+                solve(model, **given)
+            # the same argument alone (the others omitted: the tables' static values)
+            with pytest.raises(ValueError, match=rf"^{name}: contains NaN"):
+                solve(model, **{name: given[name]})
+    # two arguments with a NaN: the first in the solver's argument order is named
+    given = dict(args, q_mvar=args["q_mvar"].copy(), sgen_p_mw=args["sgen_p_mw"].copy())
+    given["q_mvar"][0, 0, 0] = given["sgen_p_mw"][0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"^q_mvar: contains NaN"):
+        solve(model, **given)
+
+
+@pytest.mark.parametrize("three_phase", [False, True], ids=["balanced", "unbalanced"])
+def test_p_or_q_alone_takes_the_other_from_the_network(three_phase):
+    """Only P (or only Q) of a table given: the other is the network's static value for every batch item, the same
+    as giving it explicitly (the per-phase solver raised a broadcasting error here before)."""
+    net = add_zero_sequence(kerber("kerber_landnetz_kabel_1"))
+    net.load["q_mvar"] = 0.3 * net.load.p_mw
+    pp.create_asymmetric_load(net, net.load.bus.iloc[2], p_a_mw=0.001, q_a_mvar=0.0004)
+    model = build_radial_model(net)
+    solve = run_batch_3ph if three_phase else run_batch
+    rng = np.random.default_rng(5)
+    nl, na = len(net.load), len(net.asymmetric_load)
+    p = rng.uniform(0.0, 0.004, (4, nl))
+    q = rng.uniform(0.0, 0.002, (4, nl))
+    static_p = np.broadcast_to(net.load.p_mw.to_numpy() * net.load.scaling.to_numpy(), (4, nl))
+    static_q = np.broadcast_to(net.load.q_mvar.to_numpy() * net.load.scaling.to_numpy(), (4, nl))
+    aq = rng.uniform(0.0, 0.001, (4, na, 3))
+    asym = net.asymmetric_load
+    static_ap = np.broadcast_to(asym[["p_a_mw", "p_b_mw", "p_c_mw"]].to_numpy() * asym.scaling.to_numpy()[:, None],
+                                (4, na, 3))  # fmt: skip
+    for alone, explicit in (
+        (dict(p_mw=p), dict(p_mw=p, q_mvar=static_q)),
+        (dict(q_mvar=q), dict(p_mw=static_p, q_mvar=q)),
+        (dict(asym_load_q_mvar=aq), dict(asym_load_p_mw=static_ap, asym_load_q_mvar=aq)),
+    ):
+        got, want = solve(model, **alone), solve(model, **explicit)
+        assert got.all_converged and got.v_pu.shape == want.v_pu.shape
+        np.testing.assert_array_equal(got.v_pu, want.v_pu)
+        assert not np.allclose(got.v_pu[0], got.v_pu[1])  # the given values differ per item
