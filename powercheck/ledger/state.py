@@ -9,6 +9,7 @@ requests in place; applying or removing one request costs one pass over its netw
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,7 +47,14 @@ class CapacityState:
     applied: dict[str, int] = field(default_factory=dict)
     """Notification id -> bus row of every request whose reservation is applied."""
     by_mp: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    """Metering point -> notification ids of its requests (any status; a tuple, as most points have one)."""
+    """Metering point -> notification ids of its requests, in id order (any status; a tuple, as most points have
+    one)."""
+    active_by_mp: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Metering point -> notification ids of its active requests, in id order (what the site and the power
+    accounting at the point read, without walking the point's pending ones)."""
+    open_by_mp: dict[str, dict[str | None, int]] = field(default_factory=dict)
+    """Metering point -> its open requests counted per installer id (None: unknown installer): the ledger's
+    conflicts are counted from these, not by walking every request at the point."""
     version: int = 0
     """Bumped on every change of the reserved capacity."""
     _bounds: np.ndarray = field(default=None, repr=False)
@@ -93,8 +101,28 @@ class CapacityState:
 
     def at(self, metering_point_id: str, *, excluding: str | None = None) -> list[LedgerRequest]:
         """Requests at a metering point (other than ``excluding``), by notification id."""
-        ids = self.by_mp.get(metering_point_id, ())
-        return sorted((self.requests[i] for i in ids if i != excluding), key=lambda r: r.notification_id)
+        requests = self.requests
+        return [requests[i] for i in self.by_mp.get(metering_point_id, ()) if i != excluding]
+
+    def active_at(self, metering_point_id: str, *, excluding: str | None = None) -> list[LedgerRequest]:
+        """The active requests at a metering point (other than ``excluding``), by notification id: :meth:`at`'s
+        requests whose status is active."""
+        requests = self.requests
+        return [requests[i] for i in self.active_by_mp.get(metering_point_id, ()) if i != excluding]
+
+    def open_count(self, metering_point_id: str, *, excluding: str | None = None, installer: str | None = None) -> int:
+        """Open requests at a metering point other than ``excluding``'s, not counting those of ``installer`` (None:
+        none left out; requests of an unknown installer always count)."""
+        counts = self.open_by_mp.get(metering_point_id)
+        if counts is None:
+            return 0
+        n = sum(counts.values())
+        if installer is not None:
+            n -= counts.get(installer, 0)
+        own = self.requests.get(excluding) if excluding is not None else None
+        if own is not None and own.open and own.metering_point_id == metering_point_id:
+            n -= installer is None or own.installer_id != installer
+        return n
 
     # ------------------------------------------------------------------ journals
     def begin(self) -> list:
@@ -147,9 +175,15 @@ class CapacityState:
         if self._journals:
             self._record(request.notification_id, self.requests.get(request.notification_id))
         self._drop(request.notification_id)
-        self.requests[request.notification_id] = request
+        nid = request.notification_id
+        self.requests[nid] = request
         mp = request.metering_point_id
-        self.by_mp[mp] = self.by_mp.get(mp, ()) + (request.notification_id,)
+        self.by_mp[mp] = _inserted(self.by_mp.get(mp, ()), nid)
+        if request.active:
+            self.active_by_mp[mp] = _inserted(self.active_by_mp.get(mp, ()), nid)
+        if request.open:
+            counts = self.open_by_mp.setdefault(mp, {})
+            counts[request.installer_id] = counts.get(request.installer_id, 0) + 1
         if request.active and not request.reservation.empty:
             row = self.bus_row(request.network_id, request.bus)
             if row >= 0 and not self.arrays.bus_problem[row]:  # nothing can be applied where the grid model fails
@@ -166,13 +200,19 @@ class CapacityState:
         old = self.requests.pop(notification_id, None)
         if old is None:
             return None
-        ids = self.by_mp.get(old.metering_point_id)
-        if ids is not None:
-            rest = tuple(i for i in ids if i != notification_id)
-            if rest:
-                self.by_mp[old.metering_point_id] = rest
+        mp = old.metering_point_id
+        _remove(self.by_mp, mp, notification_id)
+        if old.active:
+            _remove(self.active_by_mp, mp, notification_id)
+        if old.open:
+            counts = self.open_by_mp[mp]
+            left = counts[old.installer_id] - 1
+            if left:
+                counts[old.installer_id] = left
             else:
-                del self.by_mp[old.metering_point_id]
+                del counts[old.installer_id]
+                if not counts:
+                    del self.open_by_mp[mp]
         row = self.applied.pop(notification_id, None)
         if row is not None:
             self._apply(row, old.reservation, -1.0)
@@ -205,6 +245,24 @@ class CapacityState:
                 arr.trafo_row, sign, lines, trafos, dv, vuf,
             )  # fmt: skip
         self.version += 1
+
+
+def _inserted(ids: tuple[str, ...], nid: str) -> tuple[str, ...]:
+    """``ids`` (in order) with ``nid`` in its place."""
+    k = bisect_left(ids, nid)
+    return ids[:k] + (nid,) + ids[k:]
+
+
+def _remove(index: dict[str, tuple[str, ...]], key: str, nid: str) -> None:
+    """``nid`` taken out of ``index[key]``; the key dropped when nothing is left."""
+    ids = index.get(key)
+    if ids is None:
+        return
+    rest = tuple(i for i in ids if i != nid)
+    if rest:
+        index[key] = rest
+    else:
+        del index[key]
 
 
 def _columns(components: tuple[ReservedComponent, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -32,7 +32,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from powercheck.ledger.model import ACTIVE
 from powercheck.ledger.state import CapacityState
 from powercheck.models import ApplianceKind
 from powercheck.protection_device import device_from_code
@@ -114,14 +113,12 @@ def site_of(grid: GridView, state: CapacityState | None = None, rows: np.ndarray
     existing = cust.existing_peak_kw[rows].copy()
     fuse = cust.main_fuse_a[rows].copy()
     kv = cust.kv_fuse_a[rows].copy()
-    if state is not None and state.by_mp:
+    if state is not None and state.active_by_mp:
         mp_ids = grid.region.customers["metering_point_id"].to_numpy(dtype=object)[rows]
         for k, mp in enumerate(mp_ids):
-            if mp not in state.by_mp:
+            if mp not in state.active_by_mp:
                 continue
-            for other in state.at(mp):
-                if other.status not in ACTIVE:
-                    continue
+            for other in state.active_at(mp):
                 existing[k] += sum(c.p_kw for c in other.reservation.load)
                 if other.fuse_after_a is not None:
                     fuse[k] = other.fuse_after_a

@@ -461,6 +461,34 @@ hundreds of open requests (a resubmitting client) still gives a readable decisio
 notification stay bounded instead of growing with the requests at its point."""
 
 
+_OPEN_CONFLICT = 1
+_FUSE_CONFLICT = 2
+
+
+def _conflict_kind(n: Notification, other: LedgerRequest) -> int:
+    """Whether ``other`` conflicts with ``n`` at their metering point: :data:`_OPEN_CONFLICT` (open, from another
+    installer or an unknown one), :data:`_FUSE_CONFLICT` (approved, from the same installer, setting a main fuse
+    that contradicts ``n``'s fuse before) or 0 (none)."""
+    if not other.open:
+        return 0
+    if other.installer_id is None or other.installer_id != n.installer_id:
+        return _OPEN_CONFLICT
+    if (
+        other.status in APPROVED
+        and other.fuse_after_a is not None
+        and n.main_fuse_before_a is not None
+        and abs(other.fuse_after_a - n.main_fuse_before_a) > 1e-9
+    ):
+        return _FUSE_CONFLICT
+    return 0
+
+
+def _conflict_message(kind: int, n: Notification, other: LedgerRequest) -> Message:
+    if kind == _OPEN_CONFLICT:
+        return msg("conflict_open", **_request_params(other))
+    return msg("conflict_fuse", **_request_params(other), before=n.main_fuse_before_a, after=other.fuse_after_a)
+
+
 def _ledger_view(
     n: Notification, state: CapacityState | None, preceding: Sequence[LedgerRequest] = (), revisions: bool = True
 ) -> tuple[tuple[Message, ...], int, list[LedgerRequest], int | None]:
@@ -482,31 +510,32 @@ def _ledger_view(
         params["newer"] = params.pop("revision")
         conflicts.append(msg("conflict_revision", **params, revision=n.revision))
         count += 1
-    others = state.at(n.metering_point_id, excluding=n.notification_id) + [
-        p for p in preceding if p.notification_id != n.notification_id
-    ]
-    for other in others:
-        if not other.open:
+    mp, nid = n.metering_point_id, n.notification_id
+    requests = state.requests
+    # the ledger's requests at the point: named in id order up to the bound, counted from the point's tallies
+    for other_id in state.by_mp.get(mp, ()):
+        if len(conflicts) >= MAX_CONFLICTS_LISTED:
+            break
+        if other_id != nid:
+            kind = _conflict_kind(n, requests[other_id])
+            if kind:
+                conflicts.append(_conflict_message(kind, n, requests[other_id]))
+    count += state.open_count(mp, excluding=nid, installer=n.installer_id)  # open, from another installer
+    active = state.active_at(mp, excluding=nid)
+    count += sum(_conflict_kind(n, other) == _FUSE_CONFLICT for other in active)  # the same installer's fuse
+    # then the requests decided earlier in the batch
+    for other in preceding:
+        if other.notification_id == nid:
             continue
-        if other.installer_id is None or other.installer_id != n.installer_id:
+        kind = _conflict_kind(n, other)
+        if kind:
             count += 1
             if len(conflicts) < MAX_CONFLICTS_LISTED:
-                conflicts.append(msg("conflict_open", **_request_params(other)))
-        elif (
-            other.status in APPROVED
-            and other.fuse_after_a is not None
-            and n.main_fuse_before_a is not None
-            and abs(other.fuse_after_a - n.main_fuse_before_a) > 1e-9
-        ):
-            count += 1
-            if len(conflicts) < MAX_CONFLICTS_LISTED:
-                conflicts.append(
-                    msg("conflict_fuse", **_request_params(other), before=n.main_fuse_before_a,
-                        after=other.fuse_after_a)
-                )  # fmt: skip
+                conflicts.append(_conflict_message(kind, n, other))
+        if other.status in ACTIVE:
+            active.append(other)
     if count > len(conflicts):
         conflicts.append(msg("conflict_more", count=count - len(conflicts)))
-    active = [o for o in others if o.status in ACTIVE]
     return tuple(conflicts), count, active, own.revision if own is not None else None
 
 

@@ -263,3 +263,65 @@ def test_a_nested_journal_opened_empty_closes_itself_not_the_outer_one(case_regi
     assert state.requests == {} and state.by_mp == {} and state.applied == {}
     assert np.abs(state.trafo_peak_a).max() < 1e-12
     assert state._journals == []
+
+
+def _point_indexes_by_walking(state):
+    """The point indexes as they follow from the requests alone (the reference for the maintained ones)."""
+    by_mp: dict = {}
+    active: dict = {}
+    open_: dict = {}
+    for nid, r in state.requests.items():
+        mp = r.metering_point_id
+        by_mp.setdefault(mp, []).append(nid)
+        if r.active:
+            active.setdefault(mp, []).append(nid)
+        if r.open:
+            counts = open_.setdefault(mp, {})
+            counts[r.installer_id] = counts.get(r.installer_id, 0) + 1
+    return ({mp: tuple(sorted(ids)) for mp, ids in by_mp.items()},
+            {mp: tuple(sorted(ids)) for mp, ids in active.items()}, open_)  # fmt: skip
+
+
+def test_point_indexes_follow_puts_replacements_drops_and_rollbacks(case_region):
+    """The per-point indexes the rules read (ids in id order, the active ones, open requests counted per installer)
+    stay what the requests give, whatever the sequence of puts, replacements (another point, status or installer),
+    drops and rolled-back journals; ``at``, ``active_at`` and ``open_count`` answer as a walk over every request
+    at the point would."""
+    rng = np.random.default_rng(20261208)
+    statuses = list(RequestStatus)
+    points, installers, ids = ["MP-1", "MP-2", "MP-3"], [None, "I-1", "I-2"], [f"N{k:02d}" for k in range(14)]
+    load = (ReservedComponent(CONN_3PH, 3.0, 1.0),)
+    base = _request("N", "tn", "house_3", load=load)
+    state = CapacityState.empty(case_region)
+    journals: list = []
+    for step in range(600):
+        op = rng.random()
+        nid = str(rng.choice(ids))
+        if op < 0.6:
+            request = replace(
+                base,
+                notification_id=nid,
+                status=statuses[int(rng.integers(len(statuses)))],
+                metering_point_id=str(rng.choice(points)),
+                installer_id=installers[int(rng.integers(len(installers)))],
+                revision=int(rng.integers(1, 4)),
+            )
+            state.put(request)
+        elif op < 0.8:
+            state.drop(nid)
+        elif op < 0.9 or not journals:
+            journals.append(state.begin())
+        else:
+            state.rollback(journals.pop()) if rng.random() < 0.6 else state.commit(journals.pop())
+        by_mp, active, open_ = _point_indexes_by_walking(state)
+        assert (state.by_mp, state.active_by_mp, state.open_by_mp) == (by_mp, active, open_), step
+        for mp in [*points, "MP-none"]:
+            for excluding in (None, nid):
+                walked = sorted((r for r in state.requests.values() if r.metering_point_id == mp
+                                 and r.notification_id != excluding), key=lambda r: r.notification_id)  # fmt: skip
+                assert state.at(mp, excluding=excluding) == walked
+                assert state.active_at(mp, excluding=excluding) == [r for r in walked if r.active]
+                for installer in installers:
+                    want = sum(r.open and (r.installer_id is None or r.installer_id != installer) for r in walked)
+                    assert state.open_count(mp, excluding=excluding, installer=installer) == want, (step, mp)
+    assert len(state.requests) > 3 and state.active_by_mp and state.open_by_mp  # the sequence left something
