@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from dataclasses import dataclass, field
+from heapq import merge
 
 import numpy as np
 
@@ -52,9 +53,10 @@ class CapacityState:
     active_by_mp: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Metering point -> notification ids of its active requests, in id order (what the site and the power
     accounting at the point read, without walking the point's pending ones)."""
-    open_by_mp: dict[str, dict[str | None, int]] = field(default_factory=dict)
-    """Metering point -> its open requests counted per installer id (None: unknown installer): the ledger's
-    conflicts are counted from these, not by walking every request at the point."""
+    open_by_mp: dict[str, dict[str | None, tuple[str, ...]]] = field(default_factory=dict)
+    """Metering point -> installer id (None: unknown) -> notification ids of the open requests, in id order: the
+    ledger's conflicts (open requests of other installers) are found and counted from these, not by walking every
+    request at the point."""
     version: int = 0
     """Bumped on every change of the reserved capacity."""
     _bounds: np.ndarray = field(default=None, repr=False)
@@ -110,19 +112,28 @@ class CapacityState:
         requests = self.requests
         return [requests[i] for i in self.active_by_mp.get(metering_point_id, ()) if i != excluding]
 
+    def _open_of_others(self, metering_point_id: str, installer: str | None) -> list[tuple[str, ...]]:
+        """The id tuples of the open requests at the point of every installer but ``installer`` (None: every
+        installer; requests of an unknown installer always count)."""
+        by_installer = self.open_by_mp.get(metering_point_id)
+        if by_installer is None:
+            return []
+        return [ids for who, ids in by_installer.items() if installer is None or who != installer]
+
     def open_count(self, metering_point_id: str, *, excluding: str | None = None, installer: str | None = None) -> int:
         """Open requests at a metering point other than ``excluding``'s, not counting those of ``installer`` (None:
         none left out; requests of an unknown installer always count)."""
-        counts = self.open_by_mp.get(metering_point_id)
-        if counts is None:
-            return 0
-        n = sum(counts.values())
-        if installer is not None:
-            n -= counts.get(installer, 0)
-        own = self.requests.get(excluding) if excluding is not None else None
+        n = sum(map(len, self._open_of_others(metering_point_id, installer)))
+        own = self.requests.get(excluding) if excluding is not None and n else None
         if own is not None and own.open and own.metering_point_id == metering_point_id:
             n -= installer is None or own.installer_id != installer
         return n
+
+    def open_ids(self, metering_point_id: str, *, excluding: str | None = None, installer: str | None = None):
+        """The ids :meth:`open_count` counts, in id order (an iterator)."""
+        groups = self._open_of_others(metering_point_id, installer)
+        ids = groups[0] if len(groups) == 1 else merge(*groups)
+        return (i for i in ids if i != excluding) if excluding is not None else iter(ids)
 
     # ------------------------------------------------------------------ journals
     def begin(self) -> list:
@@ -182,8 +193,8 @@ class CapacityState:
         if request.active:
             self.active_by_mp[mp] = _inserted(self.active_by_mp.get(mp, ()), nid)
         if request.open:
-            counts = self.open_by_mp.setdefault(mp, {})
-            counts[request.installer_id] = counts.get(request.installer_id, 0) + 1
+            by_installer = self.open_by_mp.setdefault(mp, {})
+            by_installer[request.installer_id] = _inserted(by_installer.get(request.installer_id, ()), nid)
         if request.active and not request.reservation.empty:
             row = self.bus_row(request.network_id, request.bus)
             if row >= 0 and not self.arrays.bus_problem[row]:  # nothing can be applied where the grid model fails
@@ -205,14 +216,10 @@ class CapacityState:
         if old.active:
             _remove(self.active_by_mp, mp, notification_id)
         if old.open:
-            counts = self.open_by_mp[mp]
-            left = counts[old.installer_id] - 1
-            if left:
-                counts[old.installer_id] = left
-            else:
-                del counts[old.installer_id]
-                if not counts:
-                    del self.open_by_mp[mp]
+            by_installer = self.open_by_mp[mp]
+            _remove(by_installer, old.installer_id, notification_id)
+            if not by_installer:
+                del self.open_by_mp[mp]
         row = self.applied.pop(notification_id, None)
         if row is not None:
             self._apply(row, old.reservation, -1.0)
@@ -253,7 +260,7 @@ def _inserted(ids: tuple[str, ...], nid: str) -> tuple[str, ...]:
     return ids[:k] + (nid,) + ids[k:]
 
 
-def _remove(index: dict[str, tuple[str, ...]], key: str, nid: str) -> None:
+def _remove(index: dict, key, nid: str) -> None:
     """``nid`` taken out of ``index[key]``; the key dropped when nothing is left."""
     ids = index.get(key)
     if ids is None:

@@ -22,6 +22,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from heapq import merge
+from itertools import islice
 from operator import is_not
 
 from powercheck.ledger.model import ACTIVE, APPROVED, LedgerRequest
@@ -512,17 +514,15 @@ def _ledger_view(
         count += 1
     mp, nid = n.metering_point_id, n.notification_id
     requests = state.requests
-    # the ledger's requests at the point: named in id order up to the bound, counted from the point's tallies
-    for other_id in state.by_mp.get(mp, ()):
-        if len(conflicts) >= MAX_CONFLICTS_LISTED:
-            break
-        if other_id != nid:
-            kind = _conflict_kind(n, requests[other_id])
-            if kind:
-                conflicts.append(_conflict_message(kind, n, requests[other_id]))
-    count += state.open_count(mp, excluding=nid, installer=n.installer_id)  # open, from another installer
+    # the ledger's requests at the point: open ones of other installers and the same installer's approvals with
+    # another fuse, named in id order up to the bound and all counted, without walking the installer's own
     active = state.active_at(mp, excluding=nid)
-    count += sum(_conflict_kind(n, other) == _FUSE_CONFLICT for other in active)  # the same installer's fuse
+    fuse_ids = [o.notification_id for o in active if _conflict_kind(n, o) == _FUSE_CONFLICT]
+    named = merge(state.open_ids(mp, excluding=nid, installer=n.installer_id), fuse_ids)
+    for other_id in islice(named, max(MAX_CONFLICTS_LISTED - len(conflicts), 0)):
+        other = requests[other_id]
+        conflicts.append(_conflict_message(_conflict_kind(n, other), n, other))
+    count += state.open_count(mp, excluding=nid, installer=n.installer_id) + len(fuse_ids)
     # then the requests decided earlier in the batch
     for other in preceding:
         if other.notification_id == nid:

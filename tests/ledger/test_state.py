@@ -276,17 +276,17 @@ def _point_indexes_by_walking(state):
         if r.active:
             active.setdefault(mp, []).append(nid)
         if r.open:
-            counts = open_.setdefault(mp, {})
-            counts[r.installer_id] = counts.get(r.installer_id, 0) + 1
+            open_.setdefault(mp, {}).setdefault(r.installer_id, []).append(nid)
     return ({mp: tuple(sorted(ids)) for mp, ids in by_mp.items()},
-            {mp: tuple(sorted(ids)) for mp, ids in active.items()}, open_)  # fmt: skip
+            {mp: tuple(sorted(ids)) for mp, ids in active.items()},
+            {mp: {who: tuple(sorted(ids)) for who, ids in of.items()} for mp, of in open_.items()})  # fmt: skip
 
 
 def test_point_indexes_follow_puts_replacements_drops_and_rollbacks(case_region):
-    """The per-point indexes the rules read (ids in id order, the active ones, open requests counted per installer)
-    stay what the requests give, whatever the sequence of puts, replacements (another point, status or installer),
-    drops and rolled-back journals; ``at``, ``active_at`` and ``open_count`` answer as a walk over every request
-    at the point would."""
+    """The per-point indexes the rules read (ids in id order, the active ones, the open ones per installer) stay
+    what the requests give, whatever the sequence of puts, replacements (another point, status or installer), drops
+    and rolled-back journals; ``at``, ``active_at``, ``open_count`` and ``open_ids`` answer as a walk over every
+    request at the point would."""
     rng = np.random.default_rng(20261208)
     statuses = list(RequestStatus)
     points, installers, ids = ["MP-1", "MP-2", "MP-3"], [None, "I-1", "I-2"], [f"N{k:02d}" for k in range(14)]
@@ -322,6 +322,8 @@ def test_point_indexes_follow_puts_replacements_drops_and_rollbacks(case_region)
                 assert state.at(mp, excluding=excluding) == walked
                 assert state.active_at(mp, excluding=excluding) == [r for r in walked if r.active]
                 for installer in installers:
-                    want = sum(r.open and (r.installer_id is None or r.installer_id != installer) for r in walked)
-                    assert state.open_count(mp, excluding=excluding, installer=installer) == want, (step, mp)
+                    want = [r.notification_id for r in walked
+                            if r.open and (r.installer_id is None or r.installer_id != installer)]  # fmt: skip
+                    assert state.open_count(mp, excluding=excluding, installer=installer) == len(want), (step, mp)
+                    assert list(state.open_ids(mp, excluding=excluding, installer=installer)) == want, (step, mp)
     assert len(state.requests) > 3 and state.active_by_mp and state.open_by_mp  # the sequence left something
