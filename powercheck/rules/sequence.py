@@ -271,12 +271,12 @@ def assess_in_order(
                 stash[i] = state.drop(nid)
                 blocked.add(key)
             wave.append(i)
-        at_point: dict[str, list[int]] = {}
+        at_point: dict[str, list[LedgerRequest]] = {}  # the open requests of the wave's records so far, per point
         preceding = []
         for i in wave:
             earlier = at_point.setdefault(notifications[i].metering_point_id, [])
-            preceding.append([as_open(j) for j in earlier])
-            earlier.append(i)
+            preceding.append(earlier.copy())
+            earlier.append(as_open(i))  # one per record, shared by the lists of the records after it
         walk = partial(_walk, wave, preceding, stash, notifications, capacity_key)
         batch = assess_wave([notifications[i] for i in wave], preceding, partial(_doomed, walk))
         final: dict[tuple, int] = {}
