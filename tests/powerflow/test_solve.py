@@ -406,28 +406,48 @@ def test_a_non_finite_value_of_any_argument_is_named_with_its_index(three_phase)
 @pytest.mark.parametrize("three_phase", [False, True], ids=["balanced", "unbalanced"])
 def test_p_or_q_alone_takes_the_other_from_the_network(three_phase):
     """Only P (or only Q) of a table given: the other is the network's static value for every batch item, the same
-    as giving it explicitly (the per-phase solver raised a broadcasting error here before)."""
+    as giving it explicitly -- for every table (phase-to-neutral and phase-to-phase rows, per-phase tables) and the
+    bus arguments, whose static value is zero (the per-phase solver raised a broadcasting error here before)."""
     net = add_zero_sequence(kerber("kerber_landnetz_kabel_1"))
+    buses = net.load.bus.to_numpy()
     net.load["q_mvar"] = 0.3 * net.load.p_mw
-    pp.create_asymmetric_load(net, net.load.bus.iloc[2], p_a_mw=0.001, q_a_mvar=0.0004)
+    net.load.loc[net.load.index[:2], "type"] = "delta"
+    pp.create_sgen(net, buses[0], p_mw=0.003, q_mvar=-0.001)
+    pp.create_storage(net, buses[1], p_mw=0.002, q_mvar=0.0005, max_e_mwh=0.01)
+    pp.create_asymmetric_load(net, buses[2], p_a_mw=0.001, q_a_mvar=0.0004)
+    pp.create_asymmetric_load(net, buses[3], p_b_mw=0.002, q_c_mvar=0.0003, type="delta")
+    pp.create_asymmetric_sgen(net, buses[4], p_c_mw=0.001, q_b_mvar=0.0002)
     model = build_radial_model(net)
     solve = run_batch_3ph if three_phase else run_batch
     rng = np.random.default_rng(5)
-    nl, na = len(net.load), len(net.asymmetric_load)
-    p = rng.uniform(0.0, 0.004, (4, nl))
-    q = rng.uniform(0.0, 0.002, (4, nl))
-    static_p = np.broadcast_to(net.load.p_mw.to_numpy() * net.load.scaling.to_numpy(), (4, nl))
-    static_q = np.broadcast_to(net.load.q_mvar.to_numpy() * net.load.scaling.to_numpy(), (4, nl))
-    aq = rng.uniform(0.0, 0.001, (4, na, 3))
-    asym = net.asymmetric_load
-    static_ap = np.broadcast_to(asym[["p_a_mw", "p_b_mw", "p_c_mw"]].to_numpy() * asym.scaling.to_numpy()[:, None],
-                                (4, na, 3))  # fmt: skip
-    for alone, explicit in (
-        (dict(p_mw=p), dict(p_mw=p, q_mvar=static_q)),
-        (dict(q_mvar=q), dict(p_mw=static_p, q_mvar=q)),
-        (dict(asym_load_q_mvar=aq), dict(asym_load_p_mw=static_ap, asym_load_q_mvar=aq)),
-    ):
+    shape = (4,)
+
+    def static(table: str, x: str) -> np.ndarray:
+        """The table's static P or Q [MW, Mvar] for every batch item (pandapower's values times scaling)."""
+        df = getattr(net, table)
+        unit = "mw" if x == "p" else "mvar"
+        if table.startswith("asym"):
+            values = df[[f"{x}_{ph}_{unit}" for ph in "abc"]].to_numpy() * df.scaling.to_numpy()[:, None]
+        else:
+            values = df[f"{x}_{unit}"].to_numpy() * df.scaling.to_numpy()
+        return np.broadcast_to(values, (*shape, *values.shape))
+
+    tables = {"": "load", "sgen_": "sgen", "storage_": "storage", "asym_load_": "asymmetric_load",
+              "asym_sgen_": "asymmetric_sgen"}  # fmt: skip
+    pairs = []
+    for prefix, table in tables.items():
+        for given, other in (("p", "q"), ("q", "p")):
+            st = static(table, given)
+            value = rng.uniform(0.0, 0.003, st.shape)
+            names = {x: f"{prefix}{x}_{'mw' if x == 'p' else 'mvar'}" for x in "pq"}
+            pairs.append(({names[given]: value}, {names[given]: value, names[other]: static(table, other)}))
+    bus_shape = (*shape, len(net.bus), 3) if three_phase else (*shape, len(net.bus))
+    for prefix in ("bus_", "bus_delta_") if three_phase else ("bus_",):
+        value = rng.uniform(0.0, 0.002, bus_shape)
+        pairs.append(({f"{prefix}p_mw": value}, {f"{prefix}p_mw": value, f"{prefix}q_mvar": np.zeros(bus_shape)}))
+        pairs.append(({f"{prefix}q_mvar": value}, {f"{prefix}q_mvar": value, f"{prefix}p_mw": np.zeros(bus_shape)}))
+    for alone, explicit in pairs:
         got, want = solve(model, **alone), solve(model, **explicit)
-        assert got.all_converged and got.v_pu.shape == want.v_pu.shape
-        np.testing.assert_array_equal(got.v_pu, want.v_pu)
+        assert got.all_converged and got.v_pu.shape == want.v_pu.shape, alone.keys()
+        np.testing.assert_array_equal(got.v_pu, want.v_pu, err_msg=str(alone.keys()))
         assert not np.allclose(got.v_pu[0], got.v_pu[1])  # the given values differ per item
