@@ -15,7 +15,10 @@ Requests at the same metering point conflict when they come from different insta
 complete record becomes an open request, so each record of a wave is assessed with the earlier
 records of the wave at its point as open requests (``preceding``). A record whose conflict
 rested on an earlier record that turned out incomplete (and so records nothing) is decided
-again.
+again. Such a record (answered reject_incomplete or request_info, which does not depend on the
+ledger) is taken as recording nothing in the next waves, so the records after it at its point
+are not decided again once per such record (a point with many of them took a wave each); should
+it record a request after all, the records after it at its point are decided again.
 
 A completion notice (stage ``completion``) is compared with its approved request in the ledger (which stays
 in place while it is assessed); when it matches, the request is marked built, else nothing is recorded.
@@ -160,18 +163,27 @@ class Assessment:
         return self._decisions
 
 
-def _walk(wave, preceding, stash, notifications, capacity_key, batch: DecisionBatch) -> tuple[list[tuple], set[tuple]]:
+def _walk(
+    wave, preceding, stash, notifications, capacity_key, unlisted, batch: DecisionBatch
+) -> tuple[list[tuple], set[tuple]]:
     """The records of a wave that are final on its ``batch``, in wave order, as (row, record, the request it records
     or None, the ledger's request it replaces or None), and the capacity keys they change. A record is not final
-    when an earlier record of the wave changed its network's capacity, or when its conflict rested on an earlier
-    record of the wave that records nothing. Reads the ledger state, changes nothing."""
+    when an earlier record of the wave changed its network's capacity, when its conflict rested on an earlier
+    record of the wave that records nothing, or when an earlier record at its point left out of the ``preceding``
+    lists (``unlisted``: expected to record nothing) records a request after all. Reads the ledger state, changes
+    nothing."""
     out = []
     touched: set[tuple] = set()
     unrecorded: set[str] = set()  # ids of wave records that made no request
+    surprised: set[str] = set()  # points where an unlisted record made a request
     for pos, i in enumerate(wave):
         note = notifications[i]
         key = capacity_key(i)
-        if key in touched or any(p.notification_id in unrecorded for p in preceding[pos]):
+        if (
+            key in touched
+            or note.metering_point_id in surprised
+            or any(p.notification_id in unrecorded for p in preceding[pos])
+        ):
             continue  # decided again in the next wave, on the changed state
         conditions = tuple(render(m) for m in batch.conditions[pos]) if batch.conditions else ()
         request = request_of(batch.reserved_case(pos), batch.outcome[pos], batch.decided_at, conditions)
@@ -183,10 +195,17 @@ def _walk(wave, preceding, stash, notifications, capacity_key, batch: DecisionBa
                 touched.add(key)
         if request is None:
             unrecorded.add(note.notification_id)
+        elif i in unlisted:
+            surprised.add(note.metering_point_id)
         if old is not None and old.active and request is not None:
             touched.add(key)
         out.append((pos, i, request, old))
     return out, touched
+
+
+_NO_REQUEST = frozenset({Outcome.REJECT_INCOMPLETE, Outcome.REQUEST_INFO})
+"""Outcomes that record no request: a notification incomplete or lacking information, found before its grid checks and
+the ledger (:func:`~powercheck.rules.decide.decide`)."""
 
 
 def _doomed(walk: Callable[[DecisionBatch], tuple[list[tuple], set[tuple]]], batch: DecisionBatch) -> set[int]:
@@ -246,6 +265,10 @@ def assess_in_order(
         return notifications[i].notification_id
 
     window: dict[tuple, int] = {}  # records of a network taken into the next wave (adapts to its approval rate)
+    # records decided in a wave and not kept whose outcome there records no request whatever the ledger holds: the
+    # next wave's records after them at their point are decided without them as open requests; when one records a
+    # request after all, those records are decided again (_walk)
+    records_nothing: set[int] = set()
     while pending:
         wave, stash, blocked = [], {}, set()
         taken: dict[tuple, int] = {}
@@ -273,11 +296,15 @@ def assess_in_order(
             wave.append(i)
         at_point: dict[str, list[LedgerRequest]] = {}  # the open requests of the wave's records so far, per point
         preceding = []
+        unlisted = set()
         for i in wave:
             earlier = at_point.setdefault(notifications[i].metering_point_id, [])
             preceding.append(earlier.copy())
-            earlier.append(as_open(i))  # one per record, shared by the lists of the records after it
-        walk = partial(_walk, wave, preceding, stash, notifications, capacity_key)
+            if i in records_nothing:
+                unlisted.add(i)  # taken as recording nothing, as last time: no open request for the records after it
+            else:
+                earlier.append(as_open(i))  # one per record, shared by the lists of the records after it
+        walk = partial(_walk, wave, preceding, stash, notifications, capacity_key, unlisted)
         batch = assess_wave([notifications[i] for i in wave], preceding, partial(_doomed, walk))
         final: dict[tuple, int] = {}
         finals, touched_capacity = walk(batch)
@@ -294,6 +321,12 @@ def assess_in_order(
             decisions[i] = DecisionRef(batch, pos, status)
             requests[i] = request
             final[key] = final.get(key, 0) + 1
+        for pos, i in enumerate(wave):
+            if decisions[i] is None:  # decided again in the next wave
+                if batch.outcome[pos] in _NO_REQUEST:
+                    records_nothing.add(i)
+                else:
+                    records_nothing.discard(i)
         for key, n_taken in taken.items():
             # a network whose capacity changed mid-wave gets a window twice what became final; else it doubles
             done = final.get(key, 0)

@@ -68,3 +68,70 @@ def test_doomed_rows_get_no_measures_or_answers_and_keep_their_outcome_before_me
     assert Outcome.APPROVED_WITH_CONDITIONS in full.outcome
     before = [Outcome.ESCALATE if o is Outcome.APPROVED_WITH_CONDITIONS else o for o in full.outcome]
     assert skipped.outcome == before
+
+
+def _point_pile(region, policy) -> list:
+    """Forty records at one located metering point, submitted one after the other: copies of demo records that
+    are answered request_info and reject_incomplete (they record nothing) between ones that escalate or are
+    auto-approved (they record a request), from two installers -- a point where most of a wave's records rested
+    their conflicts on earlier records that record nothing."""
+    from datetime import timedelta
+
+    from powercheck.models import Outcome, replaced
+
+    valid = [r.notification for r in read_notifications(demo_notifications_path()) if r.ok]
+    decided = Assessor(region, policy, clock=lambda: FIXED_TIME).assess_many(valid)
+    first = {}
+    for n, d in zip(valid, decided):
+        if d.network_id is not None:
+            first.setdefault(d.outcome, n)
+    kinds = [Outcome.REQUEST_INFO, Outcome.REJECT_INCOMPLETE, Outcome.ESCALATE, Outcome.REQUEST_INFO,
+             Outcome.REJECT_INCOMPLETE, Outcome.AUTO_APPROVE, Outcome.REQUEST_INFO, Outcome.ESCALATE]  # fmt: skip
+    point = first[Outcome.REQUEST_INFO].metering_point_id
+    return [
+        replaced(first[kinds[k % len(kinds)]], {
+            "notification_id": f"PILE-{k:02d}", "revision": 1, "metering_point_id": point,
+            "installer_id": "I-1" if k % 3 else "I-2", "submitted_at": FIXED_TIME + timedelta(minutes=k),
+        })
+        for k in range(40)
+    ]  # fmt: skip
+
+
+def _in_waves(region, policy, notes) -> tuple[dict, int]:
+    """Every record's decision (JSON) decided in waves on a new ledger, and the number of waves."""
+    assessor = Assessor(region, policy, clock=lambda: FIXED_TIME, ledger=CapacityState.empty(region))
+    waves = []
+    assess_batch = assessor.assess_batch
+
+    def counted(notes_, preceding=None, doomed=None):
+        waves.append(len(notes_))
+        return assess_batch(notes_, preceding, doomed)
+
+    assessor.assess_batch = counted
+    decisions = assessor.assess_isolated(notes).decisions
+    return {d.notification_id: d.model_dump(mode="json") for d in decisions}, len(waves)
+
+
+def test_records_that_record_nothing_leave_the_next_waves_free_and_change_no_decision(demo_region, policy, monkeypatch):
+    """A wave's records at a point rest their conflicts on the earlier ones being open requests; one answered
+    request_info or reject_incomplete records nothing, so every record after it at the point is decided again. The
+    next wave takes such records as recording nothing (they did last time): the pile is decided in a few waves
+    instead of about one per such record, with the decisions of deciding the records one after the other -- also
+    when that guess is wrong (forced here for every outcome), which decides the records after it again."""
+    from powercheck.rules import sequence
+
+    notes = _point_pile(demo_region, policy)
+    one_by_one = Assessor(demo_region, policy, clock=lambda: FIXED_TIME, ledger=CapacityState.empty(demo_region))
+    want = {n.notification_id: one_by_one.assess_recorded([n]).decisions[0].model_dump(mode="json") for n in notes}
+    outcomes = {d["outcome"] for d in want.values()}
+    assert {"request_info", "reject_incomplete", "escalate"} <= outcomes
+    assert sum("LEDGER.CONFLICT" in str(d["checks"]) for d in want.values()) >= 5  # conflicts at the point
+    got, waves = _in_waves(demo_region, policy, notes)
+    assert got == want
+    monkeypatch.setattr(sequence, "_NO_REQUEST", frozenset())  # no guess: a wave per record that records nothing
+    got_before, waves_before = _in_waves(demo_region, policy, notes)
+    assert got_before == want
+    assert waves <= 4 and waves_before >= 15, (waves, waves_before)
+    monkeypatch.setattr(sequence, "_NO_REQUEST", frozenset(sequence.Outcome))  # every guess that a record records
+    got_wrong, _ = _in_waves(demo_region, policy, notes)  # nothing, wrong for the escalations and approvals
+    assert got_wrong == want
