@@ -299,7 +299,7 @@ def _slope(report: dict) -> float | None:
 def _steady_slope(report: dict) -> float | None:
     """RSS growth per 1,000 records [MB], least squares over the chunks between 10 % and 90 % of the records: without
     the first chunks' warm-up and without the records that have no submitted time, which are decided last and pile up
-    at the demo's unknown metering points (their conflict messages grow with the point's open requests)."""
+    at the demo's unknown metering points (a chunk of them is decided in many waves)."""
     marks, counts = report["rss_after_chunks_mb"], report["records_after_chunks"]
     if not counts:
         return None
