@@ -51,14 +51,14 @@ def shared(value: T) -> T:
     return _put(_VALUES, value, value) if got is None else got
 
 
-def _exact(x) -> bool:
+def exact(x) -> bool:
     """A float that equal floats can stand for: not NaN and not -0.0."""
     return type(x) is float and x == x and (x != 0.0 or math.copysign(1.0, x) > 0.0)
 
 
 def reservation(value: Reservation) -> Reservation:
     """The first reservation equal to ``value`` whose numbers are the same floats (else ``value`` itself)."""
-    if _exact(value.s1_load_kva) and _exact(value.s1_export_kva) and _exact(value.demand_after_kw):
+    if exact(value.s1_load_kva) and exact(value.s1_export_kva) and exact(value.demand_after_kw):
         return shared(value)
     return value
 

@@ -72,17 +72,29 @@ def request_of(
         return None
     n = case.notification
     loc = case.location
-    reservation = share.reservation(
-        Reservation(
-            load=shared(tuple(shared(ReservedComponent(c.conn, c.p_kw, c.cos_phi)) for c in case.loads)),
-            export=shared(tuple(shared(ReservedComponent(c.conn, c.p_kw, c.cos_phi)) for c in case.exports)),
+    demand_after_kw = case.accounting.demand_after_kw if case.accounting is not None else 0.0
+    load = tuple((c.conn, c.p_kw, c.cos_phi) for c in case.loads)
+    export = tuple((c.conn, c.p_kw, c.cos_phi) for c in case.exports)
+    appliances = installed_appliances(n)
+
+    def reserved() -> Reservation:
+        return Reservation(
+            load=shared(tuple(shared(ReservedComponent(*c)) for c in load)),
+            export=shared(tuple(shared(ReservedComponent(*c)) for c in export)),
             s1_load_kva=case.s1_load_kva,
             s1_export_kva=case.s1_export_kva,
-            demand_after_kw=case.accounting.demand_after_kw if case.accounting is not None else 0.0,
+            demand_after_kw=demand_after_kw,
             supply_phases=n.supply_phases.value,
-            appliances=shared(installed_appliances(n)),
+            appliances=shared(appliances),
         )
-    )
+
+    if share.exact(case.s1_load_kva) and share.exact(case.s1_export_kva) and share.exact(demand_after_kw):
+        # one reservation per distinct value, looked up by its plain values (no objects made for a known one)
+        key = ("reservation", load, export, case.s1_load_kva, case.s1_export_kva, demand_after_kw,
+               n.supply_phases.value, appliances)  # fmt: skip
+        reservation = share.made(key, reserved)
+    else:
+        reservation = reserved()
     return LedgerRequest(
         notification_id=n.notification_id,
         revision=n.revision,
@@ -108,7 +120,8 @@ def _device_record(device: Device | None) -> dict | None:
         return None
     if type(device.rating_a) is not float or not device.rating_a > 0.0:
         return device.record()
-    return share.made(("device record", device.spec, device.rating_a), device.record)
+    spec = device.spec  # a frozen model: its field values are its value
+    return share.made(("device record", type(spec), tuple(spec.__dict__.values()), device.rating_a), device.record)
 
 
 def _interned(text: str | None) -> str | None:

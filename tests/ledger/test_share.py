@@ -26,6 +26,7 @@ ARRAYS = ("line_peak_a", "line_low_a", "trafo_peak_a", "trafo_low_a", "bus_drop_
           "bus_vuf_peak_percent", "bus_vuf_low_percent")  # fmt: skip
 
 NOT_SHARED = SimpleNamespace(
+    exact=share.exact,
     reservation=lambda r: r,
     rating=lambda x: x,
     number=lambda x: x,
@@ -202,6 +203,8 @@ def test_a_value_is_shared_only_with_the_same_type_and_digits(monkeypatch):
     big = int("300")
     assert share.number(big) is share.number(int("300")) and share.number(None) is None
 
+    assert share.exact(0.0) and share.exact(2.5) and share.exact(-2.5)
+    assert not share.exact(-0.0) and not share.exact(float("nan")) and not share.exact(0) and not share.exact(None)
     plain = Reservation(s1_load_kva=0.0, demand_after_kw=3.5)
     assert share.reservation(plain) is plain
     assert share.reservation(Reservation(s1_load_kva=0.0, demand_after_kw=3.5)) is plain
