@@ -307,6 +307,36 @@ class _Ordered:
         return read_jsonl_at(self.path, self.spans[first : first + size].tolist())
 
 
+class SeenKeys:
+    """The notification id + revision of every record screened so far, to count repeats: one dict entry per id
+    holding its revision (a set of them for an id seen with several), instead of a set of (id, revision) tuples --
+    a run keeps it for every record, and the tuple was 56 bytes of it."""
+
+    __slots__ = ("_revisions",)
+
+    def __init__(self) -> None:
+        self._revisions: dict[str, int | set[int]] = {}
+
+    def add(self, notification_id: str, revision: int) -> bool:
+        """Record the key; True when it was recorded before."""
+        got = self._revisions.get(notification_id)
+        if got is None:
+            self._revisions[notification_id] = revision
+            return False
+        if type(got) is set:
+            if revision in got:
+                return True
+            got.add(revision)
+            return False
+        if got == revision:
+            return True
+        self._revisions[notification_id] = {got, revision}
+        return False
+
+    def __len__(self) -> int:
+        return sum(len(v) if type(v) is set else 1 for v in self._revisions.values())
+
+
 def _ordered(path: Path) -> _Ordered:
     if not path.is_file():
         raise FileNotFoundError(f"notifications file {path} not found")
@@ -341,7 +371,7 @@ def screen_file(
     """
     summary = ScreenSummary(out=str(out))
     start = time.perf_counter()
-    seen: set[tuple[str, int]] = set()
+    seen = SeenKeys()
     records = _ordered(Path(notifications))
     summary.total = len(records)
     checks_writer = ChecksWriter(checks_out) if checks_out is not None else None
@@ -364,10 +394,8 @@ def screen_file(
                     for record in chunk:
                         if record.notification is not None:
                             entries.append(next(decided))
-                            key = record.notification.key
-                            if key in seen:
+                            if seen.add(record.notification.notification_id, record.notification.revision):
                                 summary.duplicates += 1
-                            seen.add(key)
                         else:
                             summary.invalid += 1
                             entries.append(

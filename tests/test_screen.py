@@ -110,6 +110,34 @@ def test_chunking_does_not_change_decisions(tmp_path, demo_region, policy):
     assert ta.equals(tb)  # every column, list and struct columns included
 
 
+def test_seen_keys_count_repeats_as_a_set_of_id_revision_pairs():
+    import random
+
+    from powercheck.screen import SeenKeys
+
+    rng = random.Random(13)
+    keys = [(f"N-{rng.randrange(300)}", 1 if rng.random() < 0.8 else rng.randrange(2, 4)) for _ in range(2000)]
+    seen, pairs = SeenKeys(), set()
+    for nid, revision in keys:
+        assert seen.add(nid, revision) == ((nid, revision) in pairs), (nid, revision)
+        pairs.add((nid, revision))
+    assert len(seen) == len(pairs)
+    assert any(type(v) is set for v in seen._revisions.values()) and any(
+        type(v) is int for v in seen._revisions.values()
+    )
+
+
+def test_repeated_id_and_revision_are_counted(tmp_path, demo_region, policy):
+    lines = _records(demo_notifications_path())
+    keys = [r.notification.key for r in read_notifications(demo_notifications_path()) if r.ok]
+    (tmp_path / "twice.jsonl").write_text("\n".join(lines + lines[:40]) + "\n", encoding="utf-8")
+    summary = screen_file(tmp_path / "twice.jsonl", _ledger_assessor(demo_region, policy), tmp_path / "d.parquet")
+    expected = (
+        len(keys) - len(set(keys)) + sum(1 for r in list(read_notifications(demo_notifications_path()))[:40] if r.ok)
+    )
+    assert summary.duplicates == expected > 40  # the demo's completion notices repeat their request's key
+
+
 def test_cli_errors_are_one_line(tmp_path, cache_dir, capsys):
     assert main(["screen", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o.parquet")]) == 2
     assert "not found" in capsys.readouterr().err

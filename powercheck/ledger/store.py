@@ -17,13 +17,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from powercheck.ledger import share
 from powercheck.ledger.model import (
     APPROVED,
     TRANSITIONS,
     IllegalTransition,
     LedgerRequest,
     RequestStatus,
-    Reservation,
     UnknownRequest,
 )
 
@@ -81,17 +81,17 @@ def _row(row: tuple) -> LedgerRequest:
         revision=int(row[1]),
         metering_point_id=row[2],
         network_id=None if row[3] is None else sys.intern(row[3]),  # repeated values: one object each
-        bus=None if row[4] is None else int(row[4]),
+        bus=None if row[4] is None else share.number(int(row[4])),
         status=RequestStatus(row[5]),
         job_type=None if row[6] is None else sys.intern(row[6]),
         installer_id=None if row[7] is None else sys.intern(row[7]),
         submitted_at=_dt(row[8]),
         decided_at=_dt(row[9]),
-        fuse_after_a=row[10],
-        reservation=Reservation.from_json(row[11]),
-        conditions=tuple(json.loads(row[12] or "[]")),
-        device_after=json.loads(row[13]) if row[13] else None,
-        kv_after_a=row[14],
+        fuse_after_a=share.rating(row[10]),
+        reservation=share.reservation_json(row[11]),  # repeated values: one object each (powercheck.ledger.share)
+        conditions=share.shared(tuple(json.loads(row[12] or "[]"))),
+        device_after=share.device_json(row[13]),
+        kv_after_a=share.rating(row[14]),
     )
 
 

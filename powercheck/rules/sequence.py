@@ -37,12 +37,15 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 
+from powercheck.ledger import share
 from powercheck.ledger.model import LedgerRequest, RequestStatus, Reservation, ReservedComponent
+from powercheck.ledger.share import shared
 from powercheck.ledger.state import CapacityState
 from powercheck.models import Decision, Notification, Outcome, Stage
 from powercheck.rules.completeness import installed_appliances
 from powercheck.rules.decide import DecisionBatch
 from powercheck.rules.demand import DemandCase
+from powercheck.rules.devices import Device
 from powercheck.texts import render
 
 INITIAL_WINDOW = 16
@@ -72,48 +75,56 @@ def request_of(
         return None
     n = case.notification
     loc = case.location
-    reservation = Reservation(
-        load=_shared(tuple(_shared(ReservedComponent(c.conn, c.p_kw, c.cos_phi)) for c in case.loads)),
-        export=_shared(tuple(_shared(ReservedComponent(c.conn, c.p_kw, c.cos_phi)) for c in case.exports)),
-        s1_load_kva=case.s1_load_kva,
-        s1_export_kva=case.s1_export_kva,
-        demand_after_kw=case.accounting.demand_after_kw if case.accounting is not None else 0.0,
-        supply_phases=n.supply_phases.value,
-        appliances=_shared(installed_appliances(n)),
-    )
+    demand_after_kw = case.accounting.demand_after_kw if case.accounting is not None else 0.0
+    load = tuple((c.conn, c.p_kw, c.cos_phi) for c in case.loads)
+    export = tuple((c.conn, c.p_kw, c.cos_phi) for c in case.exports)
+    appliances = installed_appliances(n)
+
+    def reserved() -> Reservation:
+        return Reservation(
+            load=shared(tuple(shared(ReservedComponent(*c)) for c in load)),
+            export=shared(tuple(shared(ReservedComponent(*c)) for c in export)),
+            s1_load_kva=case.s1_load_kva,
+            s1_export_kva=case.s1_export_kva,
+            demand_after_kw=demand_after_kw,
+            supply_phases=n.supply_phases.value,
+            appliances=shared(appliances),
+        )
+
+    if share.exact(case.s1_load_kva) and share.exact(case.s1_export_kva) and share.exact(demand_after_kw):
+        # one reservation per distinct value, looked up by its plain values (no objects made for a known one)
+        key = ("reservation", load, export, case.s1_load_kva, case.s1_export_kva, demand_after_kw,
+               n.supply_phases.value, appliances)  # fmt: skip
+        reservation = share.made(key, reserved)
+    else:
+        reservation = reserved()
     return LedgerRequest(
         notification_id=n.notification_id,
         revision=n.revision,
         metering_point_id=n.metering_point_id,
         network_id=loc.network_id if loc is not None else None,
-        bus=loc.bus if loc is not None else None,
+        bus=share.number(loc.bus) if loc is not None else None,
         status=status,
         job_type=n.job_type.value,
         installer_id=_interned(n.installer_id),
         submitted_at=n.submitted_at,
         decided_at=decided_at,
-        fuse_after_a=case.fuse_after_a,
-        device_after=case.device.record() if case.device is not None else None,
-        kv_after_a=case.kv_a if case.kv_changed else None,
+        fuse_after_a=share.rating(case.fuse_after_a),
+        device_after=_device_record(case.device),
+        kv_after_a=share.rating(case.kv_a) if case.kv_changed else None,
         reservation=reservation,
-        conditions=conditions,
+        conditions=shared(conditions),
     )
 
 
-_SHARED: dict = {}
-_SHARED_MAX = 1 << 16
-
-
-def _shared(value):
-    """One object per distinct immutable value (load components, their tuples, appliance lists): a long run's
-    in-memory ledger keeps one request per decided notification, and most share these with many others. The
-    table is emptied when it reaches ``_SHARED_MAX`` entries (sharing is an economy, never a meaning)."""
-    got = _SHARED.get(value)
-    if got is None:
-        if len(_SHARED) >= _SHARED_MAX:
-            _SHARED.clear()
-        _SHARED[value] = got = value
-    return got
+def _device_record(device: Device | None) -> dict | None:
+    """The ledger's record of the main device after the job, one (read-only) dict per device and rating."""
+    if device is None:
+        return None
+    if type(device.rating_a) is not float or not device.rating_a > 0.0:
+        return device.record()
+    spec = device.spec  # a frozen model: its field values are its value
+    return share.made(("device record", type(spec), tuple(spec.__dict__.values()), device.rating_a), device.record)
 
 
 def _interned(text: str | None) -> str | None:

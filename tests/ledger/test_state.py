@@ -222,15 +222,15 @@ def test_rollback_undoes_a_journal_of_puts_replacements_and_drops(case_region, m
         assert getattr(state, name) == pytest.approx(before, rel=1e-12, abs=1e-12), name
 
 
-def test_requests_share_equal_components_and_appliance_lists(demo_region, policy, monkeypatch):
+def test_requests_share_equal_components_and_appliance_lists(demo_region, policy):
     """The in-memory ledger of a run keeps one object per distinct load component and appliance list (equal
-    values, first one kept); the table is emptied at its bound and sharing starts again."""
+    values, first one kept; the bounded tables and the rest of what is shared: tests/ledger/test_share.py)."""
     from powercheck.demo import demo_notifications_path
     from powercheck.io import read_notifications
-    from powercheck.rules import sequence
+    from powercheck.ledger import share
     from powercheck.rules.engine import Assessor
 
-    monkeypatch.setattr(sequence, "_SHARED", {})
+    share.clear()
     notes = [r.notification for r in read_notifications(demo_notifications_path()) if r.ok]
     state = CapacityState.empty(demo_region)
     Assessor(demo_region, policy, ledger=state).assess_recorded(notes)
@@ -241,13 +241,6 @@ def test_requests_share_equal_components_and_appliance_lists(demo_region, policy
     shared = [v for v in by_value if v]
     assert len(shared) > 10
     assert all(len(by_value[v]) == 1 for v in shared)  # equal values: one object
-    first = ("ev_charger", 11.0, "3ph", 1)
-    assert sequence._shared(tuple(first)) is sequence._shared(tuple(list(first)))
-    monkeypatch.setattr(sequence, "_SHARED_MAX", len(sequence._SHARED))
-    new = ("heat_pump", 9.5, "1ph", 2)
-    assert sequence._shared(new) is new and len(sequence._SHARED) == 1  # a new value at the bound: emptied
-    again = tuple(list(first))
-    assert sequence._shared(again) is again  # the earlier object is no longer handed out
 
 
 def test_a_nested_journal_opened_empty_closes_itself_not_the_outer_one(case_region):
