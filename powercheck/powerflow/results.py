@@ -346,15 +346,14 @@ def balanced_summary(
     out = balanced_branch_arrays(nb, nl, nt)
     kernel = kernels.balanced_summary if threads else kernels.balanced_summary_serial
     kernel(v, plan.bus_pos, *plan.branch_args, *plan.root_args, root_elems, s_elem, plan.sn, v_net, *out)
-    return v_net.reshape(*shape, plan.nbus), balanced_branch_fields(out, nl, nt, shape)
+    return batch_shaped(v_net, shape), balanced_branch_fields(out, shape)
 
 
-_BALANCED_BRANCH_FIELDS = ("line_i_from_ka", "line_i_to_ka", "line_loading_percent", "trafo_i_hv_ka", "trafo_i_lv_ka",
-                           "trafo_loading_percent", "ext_grid_p_mw", "ext_grid_q_mvar")  # fmt: skip
-"""The fields of :func:`balanced_branch_arrays`' arrays, in their order."""
-_UNBALANCED_BRANCH_FIELDS = ("line_i_ka", "line_i_n_ka", "line_loading_percent", "trafo_i_hv_ka", "trafo_i_lv_ka",
-                             "trafo_loading_percent")  # fmt: skip
-"""The fields of :func:`unbalanced_branch_arrays`' arrays, in their order."""
+def batch_shaped(arr: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``arr`` (batch items first: ``(nb, ...)``) with its first axis as the batch ``shape``; ``arr`` itself when it
+    has that shape already (one batch axis)."""
+    target = (*shape, *arr.shape[1:])
+    return arr if arr.shape == target else arr.reshape(target)
 
 
 def balanced_branch_arrays(nb: int, nl: int, nt: int) -> tuple[np.ndarray, ...]:
@@ -367,20 +366,18 @@ def balanced_branch_arrays(nb: int, nl: int, nt: int) -> tuple[np.ndarray, ...]:
     )  # fmt: skip
 
 
-def balanced_branch_fields(out: tuple[np.ndarray, ...], nl: int, nt: int, shape: tuple[int, ...]) -> dict[str, Any]:
-    """:class:`BatchResult`'s branch fields from :func:`balanced_branch_arrays`, reshaped to the batch ``shape``."""
-    li_f, li_t, l_ld, t_hv, t_lv, t_ld, eg_p, eg_q = out
-    if len(shape) == 1:  # one batch axis: the arrays have the shape already
-        return dict(zip(_BALANCED_BRANCH_FIELDS, out, strict=True))
+def balanced_branch_fields(out: tuple[np.ndarray, ...], shape: tuple[int, ...]) -> dict[str, Any]:
+    """:class:`BatchResult`'s branch fields from :func:`balanced_branch_arrays`, in the batch ``shape``."""
+    li_f, li_t, l_ld, t_hv, t_lv, t_ld, eg_p, eg_q = (batch_shaped(a, shape) for a in out)
     return {
-        "line_i_from_ka": li_f.reshape(*shape, nl),
-        "line_i_to_ka": li_t.reshape(*shape, nl),
-        "line_loading_percent": l_ld.reshape(*shape, nl),
-        "trafo_i_hv_ka": t_hv.reshape(*shape, nt),
-        "trafo_i_lv_ka": t_lv.reshape(*shape, nt),
-        "trafo_loading_percent": t_ld.reshape(*shape, nt),
-        "ext_grid_p_mw": eg_p.reshape(shape),
-        "ext_grid_q_mvar": eg_q.reshape(shape),
+        "line_i_from_ka": li_f,
+        "line_i_to_ka": li_t,
+        "line_loading_percent": l_ld,
+        "trafo_i_hv_ka": t_hv,
+        "trafo_i_lv_ka": t_lv,
+        "trafo_loading_percent": t_ld,
+        "ext_grid_p_mw": eg_p,
+        "ext_grid_q_mvar": eg_q,
     }
 
 
@@ -397,7 +394,7 @@ def _unbalanced_branches(kernel, net_order: bool, v, args: tuple, nl: int, nt: i
     the batch ``shape``."""
     out = unbalanced_branch_arrays(v.shape[0], nl, nt)
     kernel(net_order, v, *args, *out)
-    return unbalanced_branch_fields(out, nl, nt, shape)
+    return unbalanced_branch_fields(out, shape)
 
 
 def unbalanced_branch_arrays(nb: int, nl: int, nt: int) -> list[np.ndarray]:
@@ -407,17 +404,15 @@ def unbalanced_branch_arrays(nb: int, nl: int, nt: int) -> list[np.ndarray]:
     return _alloc(nb, (nl, 3), (nl,), (nl,), (nt, 3), (nt, 3), (nt,))
 
 
-def unbalanced_branch_fields(out, nl: int, nt: int, shape) -> dict[str, np.ndarray]:
-    """The :class:`BatchResult3ph` branch fields of the arrays of :func:`unbalanced_branch_arrays`, reshaped to the
-    batch ``shape``."""
-    line_i, line_i_n, line_ld, t_hv, t_lv, t_ld = out
-    if len(shape) == 1:  # one batch axis: the arrays have the shape already
-        return dict(zip(_UNBALANCED_BRANCH_FIELDS, out, strict=True))
+def unbalanced_branch_fields(out, shape) -> dict[str, np.ndarray]:
+    """The :class:`BatchResult3ph` branch fields of the arrays of :func:`unbalanced_branch_arrays`, in the batch
+    ``shape``."""
+    line_i, line_i_n, line_ld, t_hv, t_lv, t_ld = (batch_shaped(a, shape) for a in out)
     return {
-        "line_i_ka": line_i.reshape(*shape, nl, 3),
-        "line_i_n_ka": line_i_n.reshape(*shape, nl),
-        "line_loading_percent": line_ld.reshape(*shape, nl),
-        "trafo_i_hv_ka": t_hv.reshape(*shape, nt, 3),
-        "trafo_i_lv_ka": t_lv.reshape(*shape, nt, 3),
-        "trafo_loading_percent": t_ld.reshape(*shape, nt),
+        "line_i_ka": line_i,
+        "line_i_n_ka": line_i_n,
+        "line_loading_percent": line_ld,
+        "trafo_i_hv_ka": t_hv,
+        "trafo_i_lv_ka": t_lv,
+        "trafo_loading_percent": t_ld,
     }

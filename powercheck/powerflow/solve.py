@@ -28,6 +28,7 @@ from powercheck.powerflow.results import (
     BatchResult3ph,
     balanced_branch_arrays,
     balanced_branch_fields,
+    batch_shaped,
     raise_not_converged,
     unbalanced_branch_arrays,
     unbalanced_branch_fields,
@@ -404,16 +405,20 @@ def _prepare(
     nb = 1
     for d in shape:
         nb *= int(d)
-    if len(shape) == 1:
-        arrays = given  # already (nb, ...)
-    else:
-        arrays = {name: arr.reshape((nb, *arr.shape[len(shape) :])) for name, arr in given.items()}
+    arrays = {name: _items_first(arr, len(shape), nb) for name, arr in given.items()}
     if vm_arr is None:
         v_slack = np.full(nb, model.v_slack, dtype=complex)
     else:
         ang = np.angle(model.v_slack)
         v_slack = (np.broadcast_to(vm_arr, shape).reshape(nb) * np.exp(1j * ang)).astype(complex)
     return _Batch(shape, nb, arrays, v_slack, given)
+
+
+def _items_first(arr: np.ndarray, batch_ndim: int, nb: int) -> np.ndarray:
+    """``arr`` (``batch_ndim`` batch axes first) with one axis of ``nb`` items for them; ``arr`` itself when it has
+    that shape already (the inverse of :func:`~powercheck.powerflow.results.batch_shaped`)."""
+    target = (nb, *arr.shape[batch_ndim:])
+    return arr if arr.shape == target else arr.reshape(target)
 
 
 def _solve(
@@ -448,8 +453,7 @@ def _result_fields(
     model: RadialModel, v_net: np.ndarray, n_iter: np.ndarray, status: np.ndarray, shape: tuple[int, ...]
 ) -> dict[str, Any]:
     """The fields shared by :class:`BatchResult` and :class:`BatchResult3ph`."""
-    if len(shape) != 1:  # one batch axis: the arrays have the shape already
-        n_iter, status = n_iter.reshape(shape), status.reshape(shape)
+    n_iter, status = batch_shaped(n_iter, shape), batch_shaped(status, shape)
     return {
         "v_pu": v_net,
         "converged": status == kernels.STATUS_CONVERGED,
@@ -656,9 +660,8 @@ def run_batch(
         errors=errors,
         extra=((*plan.branch_args, *plan.root_args, root_elems, plan.sn), out),
     )
-    if len(batch.shape) != 1:
-        v_net = v_net.reshape(*batch.shape, plan.nbus)
-    res = balanced_branch_fields(out, plan.n_line, plan.n_trafo, batch.shape) if branch_results else {}
+    v_net = batch_shaped(v_net, batch.shape)
+    res = balanced_branch_fields(out, batch.shape) if branch_results else {}
     return BatchResult(**_result_fields(model, v_net, n_iter, status, batch.shape), **res)
 
 
@@ -754,9 +757,8 @@ def run_batch_3ph(
         errors=errors,
         extra=(plan.branch_args_block if branch_results else plan.no_branch_args_block, out),
     )
-    res = unbalanced_branch_fields(out, plan.n_line, plan.n_trafo, batch.shape) if branch_results else {}
-    if len(batch.shape) != 1:
-        v_net = v_net.reshape(*batch.shape, plan.nbus, 3)
+    res = unbalanced_branch_fields(out, batch.shape) if branch_results else {}
+    v_net = batch_shaped(v_net, batch.shape)
     return BatchResult3ph(**_result_fields(model, v_net, n_iter, status, batch.shape), **res)
 
 
