@@ -476,7 +476,8 @@ def _pq(part: _Part, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndar
 
 def _balanced_injections(plan: _Plan, batch: _Batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bus (internal) and consumed power [pu] of every PQ injection, per batch item, and the injections at the
-    slack bus: ``(elem_pos, s_elem, root_elems)``."""
+    slack bus: ``(elem_pos, s_elem, root_elems)``; ValueError naming the argument of a NaN or infinite value
+    (:func:`_check_finite`)."""
     arrays, nb = batch.arrays, batch.nb
     bus = "bus_p_mw" in arrays or "bus_q_mvar" in arrays
     ne = plan.n_elem
@@ -496,6 +497,8 @@ def _balanced_injections(plan: _Plan, batch: _Batch) -> tuple[np.ndarray, np.nda
         zero = np.zeros(plan.nbus)
         np.multiply(arrays.get("bus_p_mw", zero), 1.0 / plan.sn, out=re[:, ne:])
         np.multiply(arrays.get("bus_q_mvar", zero), 1.0 / plan.sn, out=im[:, ne:])
+    _check_finite(batch, s_elem)
+    if bus:
         return plan.elem_pos_bus, s_elem, plan.root_elems_bus
     return plan.elem_pos, s_elem, plan.root_elems
 
@@ -509,6 +512,8 @@ def _unbalanced_injections(model: RadialModel, plan: _Plan, batch: _Batch) -> tu
 
     Raises
     ------
+    ValueError
+        A NaN or infinite value in a power argument, named with its index (:func:`_check_finite`).
     RadialModelError
         Phase-to-neutral power given for an unearthed (IT) network.
     """
@@ -636,7 +641,6 @@ def run_batch(
     plan = _plan(model)
     batch = _prepare(model, plan, locals(), three_phase=False, tol=tol, max_iter=max_iter, errors=errors)
     elem_pos, s_elem, root_elems = _balanced_injections(plan, batch)
-    _check_finite(batch, s_elem)
     threads = _use_threads(parallel, batch.nb, model.n_bus)
     # the kernel writes the voltages in the net's bus order and the branch results and slack power (the same
     # numbers as balanced_summary of those voltages, computed in the kernel's item blocks)
